@@ -1,0 +1,135 @@
+"""Backend lifecycle (load -> run -> close, as a context manager), in the style of Polygraphy's runners:
+public methods check state, `_impl` methods do the work."""
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, ClassVar, Optional
+
+import numpy as np
+
+from ..errors import BackendUnavailableError, ConfigError
+from ..manifest import Manifest, StageSpec
+from ..registry import Registry
+from ..results import BuildInfo
+
+
+@dataclass(frozen=True)
+class Availability:
+    ok: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    precision: str = "fp32"
+    intra_op_threads: Optional[int] = None
+    inter_op_threads: Optional[int] = None
+    graph_optimization: str = "all"        # disable | basic | extended | all
+    execution_mode: str = "sequential"     # sequential | parallel
+    provider_options: dict = field(default_factory=dict)
+    allow_fallback: bool = False
+    device_id: int = 0
+    torch_device: str = "cpu"
+    cache_dir: Optional[str] = None
+
+
+class DeviceTimer(ABC):
+    """Device-side time of the region between start() and stop() (CUDA events)."""
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    @abstractmethod
+    def elapsed_ms(self) -> list[float]: ...
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+    runtime: ClassVar[str]
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+
+    def __init__(self, stage: StageSpec, root: Path, manifest: Manifest, options: BackendOptions):
+        self.stage, self.root, self.manifest, self.options = stage, Path(root), manifest, options
+        self.build_info: Optional[BuildInfo] = None
+        self.load_ms: Optional[float] = None
+
+    @classmethod
+    def availability(cls) -> Availability:
+        """Never raises: a probe that fails is reported as the reason."""
+        try:
+            return cls._availability()
+        except Exception as exc:  # a broken install is a reason, not a crash
+            return Availability(False, f"probe failed: {type(exc).__name__}: {exc}")
+
+    @classmethod
+    @abstractmethod
+    def _availability(cls) -> Availability: ...
+
+    def load(self) -> BuildInfo:
+        avail = self.availability()
+        if not avail.ok:
+            raise BackendUnavailableError(f"backend {self.name} is unavailable: {avail.reason}")
+        if self.options.precision not in self.precisions:
+            raise ConfigError(f"backend {self.name} runs precision(s) {', '.join(self.precisions)} in this version, "
+                              f"not {self.options.precision!r}")
+        t0 = time.perf_counter_ns()
+        self.build_info = self._load()
+        self.load_ms = (time.perf_counter_ns() - t0) / 1e6
+        return self.build_info
+
+    @abstractmethod
+    def _load(self) -> BuildInfo: ...
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Host arrays in, host arrays out (copies included): for correctness and policy-step glue."""
+        if self.build_info is None:
+            raise RuntimeError("run() before load()")
+        return self._run(feeds)
+
+    @abstractmethod
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    def bind(self, feeds: dict[str, np.ndarray]) -> Callable[[], object]:
+        """The closure the harness times. GPU backends place inputs and outputs on the device first,
+        so host<->device copies are left out of the timed region on purpose."""
+        return lambda: self._run(feeds)
+
+    def synchronize(self) -> None:
+        """Wait for device work; a no-op on the CPU."""
+
+    def device_timer(self) -> Optional[DeviceTimer]:
+        return None
+
+    def uses_gpu(self) -> bool:
+        return False
+
+    def device_memory(self) -> tuple[Optional[int], Optional[str]]:
+        """(bytes, method) of device memory this process holds now; (None, None) on the CPU."""
+        return None, None
+
+    def allocator_peak_bytes(self) -> Optional[int]:
+        """Peak of the runtime's own allocator, where it exposes one (torch)."""
+        return None
+
+    def close(self) -> None:
+        self._close()
+        self.build_info = None
+
+    def _close(self) -> None:
+        pass
+
+    def __enter__(self) -> "Backend":
+        self.load()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+BACKENDS: Registry[type[Backend]] = Registry("backend")

@@ -1,0 +1,117 @@
+"""PyTorch eager on CPU or CUDA: the baseline users compare exported runtimes against. It rebuilds the stage
+from the preset config recorded in the manifest (same seed, same weights as the export)."""
+from __future__ import annotations
+
+import importlib.util
+from importlib import metadata
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..devices import process_device_memory
+from ..errors import BackendUnavailableError, ConfigError
+from ..results import BuildInfo
+from .base import BACKENDS, Availability, Backend, DeviceTimer
+
+
+class CudaEventTimer(DeviceTimer):
+    def __init__(self, torch, stream):
+        self.torch, self.stream, self.pairs = torch, stream, []
+
+    def start(self) -> None:
+        ev = self.torch.cuda.Event(enable_timing=True)
+        ev.record(self.stream)
+        self.pairs.append([ev, None])
+
+    def stop(self) -> None:
+        ev = self.torch.cuda.Event(enable_timing=True)
+        ev.record(self.stream)
+        self.pairs[-1][1] = ev
+
+    def elapsed_ms(self) -> list[float]:
+        self.torch.cuda.synchronize()
+        return [float(a.elapsed_time(b)) for a, b in self.pairs]
+
+
+@BACKENDS.register("torch")
+class TorchEager(Backend):
+    name = "torch"
+    runtime = "torch"
+
+    @classmethod
+    def _availability(cls) -> Availability:
+        if importlib.util.find_spec("torch") is None:
+            return Availability(False, "torch is not installed (pip install 'deployprof[export]')")
+        return Availability(True, f"torch {metadata.version('torch')} (CPU; CUDA with --torch-device cuda)")
+
+    def _load(self) -> BuildInfo:
+        import torch
+
+        from ..presets import Preset
+        from ..vla import build_stages
+
+        if not self.manifest.preset_config:
+            raise ConfigError("the torch backend needs an export made by `deployprof export` from a preset "
+                              "(a plain .onnx file has no PyTorch module to run)")
+        dev = self.options.torch_device
+        if dev.startswith("cuda") and not torch.cuda.is_available():
+            raise BackendUnavailableError("torch: --torch-device cuda asked for, but torch.cuda.is_available() is False "
+                                          f"(torch {torch.__version__}, built for CUDA {torch.version.cuda})")
+        self.torch = torch
+        self.device = torch.device(dev)
+        preset = Preset(self.manifest.preset or "export", self.root, self.manifest.preset_config)
+        stages, *_ = build_stages(preset)
+        module = {s.name: s.module for s in stages}.get(self.stage.name)
+        if module is None:
+            raise ConfigError(f"torch: the preset has no stage {self.stage.name!r}")
+        self.module = module.to(self.device)
+        self.stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        return BuildInfo(backend=self.name, runtime="torch", runtime_version=torch.__version__, device=str(self.device),
+                         precision_requested=self.options.precision, precision_effective="fp32",
+                         options={"mode": "eager", "inference_mode": "True",
+                                  "threads": str(torch.get_num_threads())})
+
+    def uses_gpu(self) -> bool:
+        return self.options.torch_device.startswith("cuda")
+
+    def _to_device(self, feeds: dict[str, np.ndarray]) -> list:
+        return [self.torch.from_numpy(np.ascontiguousarray(feeds[t.name])).to(self.device) for t in self.stage.inputs]
+
+    def _forward(self, args):
+        torch = self.torch
+        with torch.inference_mode():
+            if self.stream is None:
+                return self.module(*args)
+            with torch.cuda.stream(self.stream):
+                return self.module(*args)
+
+    def _run(self, feeds):
+        out = self._forward(self._to_device(feeds))
+        out = out if isinstance(out, tuple) else (out,)
+        self.synchronize()
+        return {t.name: o.detach().cpu().numpy() for t, o in zip(self.stage.outputs, out)}
+
+    def bind(self, feeds) -> Callable[[], object]:
+        args = self._to_device(feeds)
+        self.synchronize()
+        return lambda: self._forward(args)
+
+    def synchronize(self) -> None:
+        if self.stream is not None:
+            self.stream.synchronize()
+
+    def device_timer(self) -> Optional[DeviceTimer]:
+        return CudaEventTimer(self.torch, self.stream) if self.stream is not None else None
+
+    def device_memory(self):
+        if self.stream is None:
+            return None, None
+        return process_device_memory(self.device.index or 0), "nvml-process"
+
+    def allocator_peak_bytes(self) -> Optional[int]:
+        return int(self.torch.cuda.max_memory_allocated(self.device)) if self.stream is not None else None
+
+    def _close(self) -> None:
+        self.module = None

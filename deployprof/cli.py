@@ -1,0 +1,238 @@
+"""Command line. Each command parses options and calls one library function; errors become one line."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from . import __version__
+from .errors import DeployprofError
+
+
+class Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DeployprofError as exc:
+            lines = str(exc).splitlines() or [type(exc).__name__]
+            click.echo(f"error: {lines[0]}", err=True)
+            if ctx.meta.get("verbose") and len(lines) > 1:
+                click.echo("\n".join(lines[1:]), err=True)
+            ctx.exit(1)
+
+
+def _stderr_console():
+    from rich.console import Console
+    return Console(stderr=True)
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="deployprof")
+@click.option("-v", "--verbose", count=True, help="More detail (-vv for debug logs).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
+    """Deployment profiler for Vision-Language-Action robot policies."""
+    ctx.meta["verbose"] = verbose
+    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2), format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+def backends() -> None:
+    """List every backend with whether it can run here, and why not."""
+    from rich.table import Table
+
+    from .backends import BACKENDS
+
+    t = Table(title="Backends")
+    for col in ("backend", "available", "detail"):
+        t.add_column(col)
+    for name, cls in BACKENDS.items():
+        a = cls.availability()
+        t.add_row(name, "yes" if a.ok else "no", a.reason)
+    from rich.console import Console
+    Console(width=160).print(t)
+
+
+@cli.command()
+def models() -> None:
+    """List the reference VLA presets with parameter counts and stage structure."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .presets import list_presets
+
+    t = Table(title="Reference presets (random weights, real structure)")
+    for col in ("preset", "family", "params", "stages (calls per policy step)", "description"):
+        t.add_column(col)
+    try:
+        from .vla import count_parameters
+    except ImportError:
+        count_parameters = None
+    for p in list_presets():
+        a = p.config["action"]
+        stages = f"vision x1, prefix x1, denoise x{a['steps']} -> chunk {a['chunk']}x{a['dim']}"
+        if count_parameters is not None:
+            counts = count_parameters(p)
+            params = f"{sum(counts.values()) / 1e6:.3f} M"
+        else:
+            params = "(needs torch)"
+        t.add_row(p.name, p.family, params, stages, p.config["description"])
+    Console(width=180).print(t)
+
+
+@cli.command()
+@click.argument("preset")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the ONNX stages and manifest.json.")
+@click.option("--exporter", type=click.Choice(["dynamo", "torchscript"]), default=None,
+              help="Force one torch.onnx exporter (default: dynamo, falling back to torchscript).")
+def export(preset: str, out: Path, exporter: Optional[str]) -> None:
+    """Export a preset (name or YAML path) to one ONNX graph per stage, checked against PyTorch."""
+    from .export import export_preset
+
+    manifest, timings = export_preset(preset, out, exporter=exporter)
+    for s in manifest.stages:
+        click.echo(f"{s.name:10s} {s.file:16s} parity max|err| {s.parity_max_abs_err:.2e}  {timings[s.name]:.1f} s")
+    click.echo(f"exporter: {manifest.exporter}; manifest: {out / 'manifest.json'}")
+
+
+def _shape_options(f):
+    f = click.option("--dim", "dims", multiple=True, metavar="NAME=N", help="Bind a symbolic dimension (repeatable).")(f)
+    f = click.option("--shape", "shapes", multiple=True, metavar="INPUT=AxBxC", help="Bind an input's shape (repeatable).")(f)
+    return f
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@_shape_options
+@click.option("--per-node", is_flag=True, help="Include every node's cost.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--strict", is_flag=True, help="Unknown ops or unresolved shapes are an error, not a lower bound.")
+def flops(model: Path, dims, shapes, per_node: bool, as_json: bool, strict: bool) -> None:
+    """Count MACs, FLOPs, parameters and memory of an ONNX file or export folder, without loading weights."""
+    from .flops.summary import summarize
+    from .graph import parse_dim_bindings, parse_shape_bindings
+
+    summary, reports, calls = summarize(model, parse_dim_bindings(dims), parse_shape_bindings(shapes), per_node, strict)
+    if as_json:
+        click.echo(json.dumps(summary, indent=1))
+        return
+    from rich.console import Console
+
+    from .report.terminal import flops_table, op_table
+
+    console = Console(width=160)
+    console.print(flops_table(reports, summary.get("policy_step_flops_total"), calls))
+    console.print(op_table(summary["by_op_type"]))
+    for name, r in reports.items():
+        for op, n in r.unknown_ops.items():
+            console.print(f"[yellow]unknown op[/yellow] {op} x{n} in {name}: not counted (total is a lower bound)")
+        for u in r.unresolved_nodes[:20]:
+            console.print(f"[yellow]unresolved[/yellow] {name}: {u}")
+
+
+def _measure_options(f):
+    opts = [
+        click.option("--precision", default="fp32", show_default=True, help="fp32 (fp16 on ort-trt)."),
+        click.option("--iterations", type=int, default=None, help="Timed iterations (default: run for --duration)."),
+        click.option("--duration", type=float, default=None, help="Seconds of timed iterations (default 2)."),
+        click.option("--warmup", type=int, default=10, show_default=True, help="Warm-up iterations (at least)."),
+        click.option("--warmup-time", type=float, default=0.2, show_default=True, help="Warm-up seconds (at least)."),
+        click.option("--batch", type=int, default=1, show_default=True, help="Batch size bound to the 'batch' axis."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed for generated inputs."),
+        click.option("--inputs", "inputs_npz", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help="Inputs from an .npz file instead of generated ones."),
+        click.option("--threads", type=int, default=None, help="ONNX Runtime intra-op threads."),
+        click.option("--graph-opt", type=click.Choice(["disable", "basic", "extended", "all"]), default="all", show_default=True),
+        click.option("--provider-option", "provider_options", multiple=True, metavar="KEY=VALUE",
+                     help="Pass an option to the execution provider (e.g. enable_cuda_graph=1)."),
+        click.option("--torch-device", default="cpu", show_default=True, help="Device for the torch backend (cpu, cuda, cuda:1)."),
+        click.option("--allow-fallback", is_flag=True, help="Record, instead of refusing, a provider that fell back to the CPU."),
+        click.option("--in-process", is_flag=True, help="Measure in this process (default: a fresh process per backend)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return _shape_options(f)
+
+
+def _spec(backend: str, target: str, o: dict):
+    from .backends import BackendOptions
+    from .errors import ConfigError
+    from .graph import parse_dim_bindings, parse_shape_bindings
+    from .measure.harness import MeasureConfig
+    from .runner import RunSpec
+
+    popts = {}
+    for item in o["provider_options"]:
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            raise ConfigError(f"--provider-option expects KEY=VALUE, got {item!r}")
+        popts[k] = v
+    if o["batch"] < 1:
+        raise ConfigError("--batch must be >= 1")
+    return RunSpec(
+        target=target, backend=backend,
+        options=BackendOptions(precision=o["precision"], intra_op_threads=o["threads"], graph_optimization=o["graph_opt"],
+                               provider_options=popts, allow_fallback=o["allow_fallback"], torch_device=o["torch_device"]),
+        measure=MeasureConfig(warmup_iterations=o["warmup"], warmup_min_s=o["warmup_time"], iterations=o["iterations"],
+                              duration_s=o["duration"]),
+        batch=o["batch"], seed=o["seed"], dims=parse_dim_bindings(o["dims"]), shapes=parse_shape_bindings(o["shapes"]),
+        inputs_npz=o["inputs_npz"])
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--backend", default="ort-cpu", show_default=True, help="One backend (see `deployprof backends`).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@_measure_options
+def bench(model: Path, backend: str, as_json: bool, **o) -> None:
+    """Measure one backend on an ONNX file or export folder: every stage, and the policy step."""
+    from .pipeline import bench as run_bench
+    from .report.terminal import bench_json
+
+    spec = _spec(backend, str(model), o)
+    runs = run_bench(spec, in_process=o["in_process"])
+    if as_json:
+        click.echo(json.dumps(bench_json(runs), indent=1))
+        return
+    from rich.console import Console
+
+    from .report.terminal import runs_table
+    Console(width=200).print(runs_table(runs))
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder (report.json, export/).")
+@click.option("--backends", "backend_names", multiple=True, default=("ort-cpu",), show_default=True,
+              help="Comma-separated backends to measure.")
+@click.option("--skip-unavailable", is_flag=True, help="Skip backends that cannot run here, with a warning.")
+@click.option("--exporter", type=click.Choice(["dynamo", "torchscript"]), default=None)
+@_measure_options
+def profile(target: str, out: Path, backend_names, skip_unavailable: bool, exporter, **o) -> None:
+    """Export (for a preset), count, and measure each backend; write OUT/report.json and print a summary."""
+    from .pipeline import profile as run_profile
+    from .report.terminal import print_profile
+
+    err = _stderr_console()
+    spec = _spec("ort-cpu", target, o)
+    report = run_profile(target, out, _split(backend_names), spec_template=spec, skip_unavailable=skip_unavailable,
+                         in_process=o["in_process"], exporter=exporter, say=lambda m: err.print(f"[dim]{m}[/dim]"))
+    from rich.console import Console
+    print_profile(report, Console(width=200))
+    click.echo(f"report: {out / 'report.json'}")
+
+
+def main() -> None:
+    cli(prog_name="deployprof")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""What `deployprof flops` reports: one graph as is, or an export folder summed over one policy step."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+from ..manifest import read_manifest
+from ..results import FlopReport, to_dict
+from .analyze import analyze_model
+
+
+def _as_dict(r: FlopReport, per_node: bool) -> dict:
+    d = to_dict(r)
+    if not per_node:
+        d.pop("nodes")
+    return d
+
+
+def summarize(model: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ...]], per_node: bool = False,
+              strict: bool = False) -> tuple[dict, dict[str, FlopReport], dict[str, int]]:
+    model = Path(model)
+    if not model.is_dir():
+        r = analyze_model(model, dims=dims, shapes=shapes, per_node=per_node, strict=strict)
+        return _as_dict(r, per_node), {model.name: r}, {model.name: 1}
+    manifest = read_manifest(model)
+    reports: dict[str, FlopReport] = {}
+    for s in manifest.stages:
+        own = {k: v for k, v in shapes.items() if k in {t.name for t in s.inputs}}
+        reports[s.name] = analyze_model(model / s.file, dims={"batch": 1, **dims}, shapes=own, per_node=per_node,
+                                        strict=strict, weight_inputs=s.weight_inputs)
+    calls = {s.name: s.calls_per_step for s in manifest.stages}
+    by_op: dict[str, dict[str, int]] = {}
+    unknown: Counter = Counter()
+    for name, r in reports.items():
+        n = calls[name]
+        for op, c in r.by_op_type.items():
+            acc = by_op.setdefault(op, {"count": 0, "macs": 0, "flops": 0, "flops_total": 0})
+            for key in acc:
+                acc[key] += getattr(c, key) * n
+        unknown.update({k: v * n for k, v in r.unknown_ops.items()})
+    step = lambda attr: sum(getattr(r, attr) * calls[k] for k, r in reports.items())  # noqa: E731
+    summary = {
+        "scope": "policy_step", "calls_per_step": calls,
+        "macs": step("macs"), "flops": step("flops"), "bias_flops": step("bias_flops"), "other_flops": step("other_flops"),
+        "flops_total": step("flops_total"), "policy_step_flops_total": step("flops_total"),
+        "params": sum(r.params for r in reports.values()), "weight_bytes": sum(r.weight_bytes for r in reports.values()),
+        "by_op_type": dict(sorted(by_op.items(), key=lambda kv: -kv[1]["flops_total"])),
+        "unknown_ops": dict(unknown),
+        "unresolved_nodes": [f"{k}: {u}" for k, r in reports.items() for u in r.unresolved_nodes],
+        "lower_bound": any(r.lower_bound for r in reports.values()),
+        "stages": {k: _as_dict(r, per_node) for k, r in reports.items()},
+    }
+    return summary, reports, calls
+
+
+def top_ops(by_op: dict, n: Optional[int] = 12) -> list[tuple[str, dict]]:
+    items = [(k, v if isinstance(v, dict) else to_dict(v)) for k, v in by_op.items()]
+    return sorted(items, key=lambda kv: -kv[1]["flops_total"])[:n]

@@ -1,0 +1,193 @@
+"""Weight-free graph loading: the FLOP counter must stay cheap on multi-GB models with external data."""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import onnx
+from onnx import TensorProto
+
+from ..errors import ConfigError, ModelError
+
+log = logging.getLogger(__name__)
+
+Shape = Optional[tuple[int, ...]]
+
+
+@dataclass
+class LoadedGraph:
+    path: Path
+    model: onnx.ModelProto
+    shapes: dict[str, Shape]   # every value with a fully known static shape (None if unknown)
+    dtypes: dict[str, int]     # TensorProto element types
+    bound_dims: dict[str, int]
+    inference: str             # which shape inference resolved the graph
+
+
+def parse_dim_bindings(items: tuple[str, ...] | list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value.isdigit():
+            raise ConfigError(f"--dim expects NAME=VALUE with a positive integer, got {item!r} (e.g. --dim batch=1)")
+        out[name] = int(value)
+    return out
+
+
+def parse_shape_bindings(items: tuple[str, ...] | list[str]) -> dict[str, tuple[int, ...]]:
+    out: dict[str, tuple[int, ...]] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        dims = value.lower().split("x") if sep else []
+        if not name or not dims or not all(d.isdigit() for d in dims):
+            raise ConfigError(f"--shape expects INPUT=D1xD2x..., got {item!r} (e.g. --shape pixel_values=1x3x224x224)")
+        out[name] = tuple(int(d) for d in dims)
+    return out
+
+
+def _check_external_locations(graph: onnx.GraphProto, path: Path) -> None:
+    """Untrusted models are normal input: never follow a location outside the model's folder."""
+    tensors = list(graph.initializer)
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.TENSOR:
+                tensors.append(attr.t)
+            for g in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+                _check_external_locations(g, path)
+    for t in tensors:
+        if t.data_location != TensorProto.EXTERNAL:
+            continue
+        location = next((e.value for e in t.external_data if e.key == "location"), "")
+        norm = os.path.normpath(location)
+        if os.path.isabs(location) or norm.startswith("..") or location.startswith(("/", "\\")):
+            raise ModelError(
+                f"{path.name}: tensor {t.name!r} points to external data at {location!r}, outside the model's folder; "
+                "refusing to follow it (move the data file next to the model and use a relative location)")
+
+
+def _read_model(path: Path) -> onnx.ModelProto:
+    if not path.exists():
+        raise ModelError(f"model file not found: {path}")
+    if path.is_dir():
+        raise ModelError(f"{path} is a folder; pass an .onnx file or an export folder with manifest.json")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises DecodeError / RuntimeWarning variants
+        raise ModelError(f"{path} is not a readable ONNX model ({type(exc).__name__}); re-export it or check the file is complete") from None
+    if not model.graph.node and not model.graph.output:
+        raise ModelError(f"{path} holds no ONNX graph (empty or truncated file); re-export it")
+    return model
+
+
+def _bind_inputs(model: onnx.ModelProto, dims: dict[str, int], shapes: dict[str, tuple[int, ...]]) -> dict[str, int]:
+    init_names = {i.name for i in model.graph.initializer}
+    inputs = {i.name: i for i in model.graph.input if i.name not in init_names}
+    unknown = sorted(set(shapes) - set(inputs))
+    if unknown:
+        raise ConfigError(f"--shape names unknown input(s) {unknown}; the graph's inputs are {sorted(inputs)}")
+    bound: dict[str, int] = {}
+    for name, vi in inputs.items():
+        tt = vi.type.tensor_type
+        if not tt.HasField("shape"):
+            continue
+        if name in shapes:
+            if len(shapes[name]) != len(tt.shape.dim):
+                raise ConfigError(f"--shape {name} has rank {len(shapes[name])}, the graph's input has rank {len(tt.shape.dim)}")
+            for d, v in zip(tt.shape.dim, shapes[name]):
+                if d.HasField("dim_param"):
+                    bound[d.dim_param] = v
+                elif d.dim_value and d.dim_value != v:
+                    raise ConfigError(f"--shape {name}: dimension is fixed at {d.dim_value} in the graph, got {v}")
+                d.Clear()
+                d.dim_value = v
+    for vi in list(model.graph.input) + list(model.graph.output) + list(model.graph.value_info):
+        for d in vi.type.tensor_type.shape.dim:
+            key = d.dim_param
+            if key and (key in dims or key in bound):
+                val = dims.get(key, bound.get(key))
+                bound[key] = val
+                d.Clear()
+                d.dim_value = val
+    return bound
+
+
+def _collect(model: onnx.ModelProto) -> tuple[dict[str, Shape], dict[str, int]]:
+    shapes: dict[str, Shape] = {}
+    dtypes: dict[str, int] = {}
+
+    def visit(graph: onnx.GraphProto) -> None:
+        for t in graph.initializer:
+            shapes[t.name] = tuple(int(d) for d in t.dims)
+            dtypes[t.name] = t.data_type
+        for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
+            tt = vi.type.tensor_type
+            if not vi.type.HasField("tensor_type"):
+                continue
+            dtypes.setdefault(vi.name, tt.elem_type)
+            if tt.HasField("shape") and all(d.HasField("dim_value") for d in tt.shape.dim):
+                shapes[vi.name] = tuple(int(d.dim_value) for d in tt.shape.dim)
+            else:
+                shapes.setdefault(vi.name, None)
+        for node in graph.node:
+            if node.op_type == "Constant":
+                for a in node.attribute:
+                    if a.name == "value":
+                        shapes[node.output[0]] = tuple(int(d) for d in a.t.dims)
+                        dtypes[node.output[0]] = a.t.data_type
+            for attr in node.attribute:
+                for g in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+                    visit(g)
+
+    visit(model.graph)
+    return shapes, dtypes
+
+
+def _unresolved_count(model: onnx.ModelProto, shapes: dict[str, Shape]) -> int:
+    return sum(1 for n in model.graph.node for o in n.output if o and shapes.get(o) is None)
+
+
+def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
+               shapes: Optional[dict[str, tuple[int, ...]]] = None) -> LoadedGraph:
+    path = Path(path)
+    model = _read_model(path)
+    _check_external_locations(model.graph, path)
+    if model.functions:
+        try:
+            from onnx import inliner
+            model = inliner.inline_local_functions(model)
+        except Exception as exc:
+            raise ModelError(f"{path.name}: could not inline its local functions ({exc}); re-export without functions") from None
+    bound = _bind_inputs(model, dict(dims or {}), dict(shapes or {}))
+    inference = "onnx(data_prop)"
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception as exc:
+        log.debug("ONNX shape inference with data propagation failed: %s", exc)
+        try:
+            inferred, inference = onnx.shape_inference.infer_shapes(model), "onnx"
+        except Exception:
+            inferred, inference = model, "none"
+    sh, dt = _collect(inferred)
+    if _unresolved_count(inferred, sh):
+        sym = _symbolic_infer(inferred)
+        if sym is not None:
+            sh2, dt2 = _collect(sym)
+            if _unresolved_count(sym, sh2) < _unresolved_count(inferred, sh):
+                inferred, sh, dt, inference = sym, sh2, dt2, "onnxruntime(symbolic)"
+    return LoadedGraph(path=path, model=inferred, shapes=sh, dtypes=dt, bound_dims=bound, inference=inference)
+
+
+def _symbolic_infer(model: onnx.ModelProto) -> Optional[onnx.ModelProto]:
+    """ONNX Runtime's symbolic shape inference resolves some graphs onnx's own pass leaves open."""
+    try:
+        from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+    except Exception:
+        return None
+    try:
+        return SymbolicShapeInference.infer_shapes(model, auto_merge=True, guess_output_rank=False)
+    except Exception as exc:
+        log.debug("symbolic shape inference failed: %s", exc)
+        return None

@@ -1,0 +1,1 @@
+"""Timing harness, statistics and memory tracking. Sees only the Backend interface."""

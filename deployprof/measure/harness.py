@@ -1,0 +1,113 @@
+"""The timed loop. Every iteration is timed on its own with perf_counter_ns after a device sync; the loop body
+holds nothing else (no progress bars, no allocation beyond the list append)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from ..backends.base import DeviceTimer
+from ..errors import ConfigError
+
+STEADY_TOLERANCE = 1.10   # an iteration within 10% of the warm-up tail's median counts as steady
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    warmup_iterations: int = 10
+    warmup_min_s: float = 0.2
+    iterations: Optional[int] = None
+    duration_s: Optional[float] = None
+    max_iterations: int = 1_000_000
+
+    def __post_init__(self):
+        if self.iterations is not None and self.duration_s is not None:
+            raise ConfigError("give --iterations or --duration, not both")
+        if (self.iterations is not None and self.iterations < 1) or (self.duration_s is not None and self.duration_s <= 0):
+            raise ConfigError("--iterations must be >= 1 and --duration > 0")
+        if self.warmup_iterations < 0 or self.warmup_min_s < 0:
+            raise ConfigError("--warmup must be >= 0")
+
+    @property
+    def stop_after_s(self) -> Optional[float]:
+        return self.duration_s if self.iterations is None else None
+
+
+DEFAULT_DURATION_S = 2.0
+
+
+@dataclass(frozen=True)
+class Timing:
+    samples_ns: list[int]
+    device_ms: Optional[list[float]]
+    first_run_ms: float
+    warmup_ms: list[float]
+    steady_after: int
+    loop_wall_s: float
+
+
+def steady_state_index(warmup_ms: list[float], window: int = 5) -> int:
+    """First warm-up iteration that, with the median of the `window` starting there, is within STEADY_TOLERANCE of
+    the median of the warm-up's second half; a single late outlier does not reset it."""
+    if len(warmup_ms) < 2 * window:
+        return len(warmup_ms)
+    tail = sorted(warmup_ms[len(warmup_ms) // 2:])
+    limit = tail[len(tail) // 2] * STEADY_TOLERANCE
+    for i in range(len(warmup_ms) - window + 1):
+        if warmup_ms[i] <= limit and sorted(warmup_ms[i:i + window])[window // 2] <= limit:
+            return i
+    return len(warmup_ms)
+
+
+def time_callable(fn: Callable[[], object], sync: Callable[[], None], cfg: MeasureConfig,
+                  device_timer: Optional[DeviceTimer] = None,
+                  before_measure: Optional[Callable[[], None]] = None) -> Timing:
+    clock = time.perf_counter_ns
+    t0 = clock()
+    fn()
+    sync()
+    first_ms = (clock() - t0) / 1e6
+
+    warm: list[float] = []
+    w_start = clock()
+    while len(warm) < cfg.warmup_iterations or (clock() - w_start) < cfg.warmup_min_s * 1e9:
+        t0 = clock()
+        fn()
+        sync()
+        warm.append((clock() - t0) / 1e6)
+        if len(warm) >= cfg.max_iterations:
+            break
+
+    n = cfg.iterations
+    stop_ns = int((cfg.stop_after_s if n is None else 0) * 1e9) or None
+    if n is None and stop_ns is None:
+        stop_ns = int(DEFAULT_DURATION_S * 1e9)
+    limit = n if n is not None else cfg.max_iterations
+    if before_measure is not None:
+        before_measure()
+    samples: list[int] = []
+    append = samples.append
+    start = clock()
+    if device_timer is None:
+        while True:
+            t0 = clock()
+            fn()
+            sync()
+            t1 = clock()
+            append(t1 - t0)
+            if len(samples) >= limit or (stop_ns is not None and t1 - start >= stop_ns):
+                break
+    else:
+        while True:
+            t0 = clock()
+            device_timer.start()
+            fn()
+            device_timer.stop()
+            sync()
+            t1 = clock()
+            append(t1 - t0)
+            if len(samples) >= limit or (stop_ns is not None and t1 - start >= stop_ns):
+                break
+    wall = (clock() - start) / 1e9
+    return Timing(samples_ns=samples, device_ms=device_timer.elapsed_ms() if device_timer else None,
+                  first_run_ms=first_ms, warmup_ms=warm, steady_after=steady_state_index(warm), loop_wall_s=wall)

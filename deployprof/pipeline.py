@@ -1,0 +1,139 @@
+"""`deployprof profile`: export (if given a preset) -> static cost -> each backend measured -> report.json."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Optional
+
+from .backends import BACKENDS
+from .environment import capture
+from .errors import BackendUnavailableError
+from .flops import analyze_model
+from .manifest import Manifest, load_target
+from .results import SCHEMA_VERSION, FlopReport, MeasureSettings, ModelInfo, ProfileReport, RunResult
+from .runner import POLICY_STEP, RunSpec, run_backend
+from .worker import run_isolated
+
+log = logging.getLogger(__name__)
+
+
+def resolve_target(target: str, out: Path, exporter: Optional[str] = None,
+                   say: Callable[[str], None] = log.info) -> tuple[Manifest, Path]:
+    """A path (export folder or .onnx) is used as is; anything else is a preset, exported into out/export."""
+    path = Path(target)
+    if path.exists() and not (path.is_file() and path.suffix in (".yaml", ".yml")):
+        return load_target(path)
+    from .export import export_preset
+
+    say(f"exporting {target} to {out / 'export'}")
+    export_preset(target, out / "export", exporter=exporter)
+    return load_target(out / "export")
+
+
+def stage_flops(manifest: Manifest, root: Path, batch: int, dims: dict[str, int],
+                shapes: dict[str, tuple[int, ...]]) -> dict[str, FlopReport]:
+    out = {}
+    for s in manifest.stages:
+        own = {k: v for k, v in shapes.items() if k in {t.name for t in s.inputs}}
+        out[s.name] = analyze_model(root / s.file, dims={"batch": batch, **dims}, shapes=own, weight_inputs=s.weight_inputs)
+    return out
+
+
+def policy_step_flops(manifest: Manifest, flops: dict[str, FlopReport]) -> int:
+    return sum(flops[s.name].flops_total * s.calls_per_step for s in manifest.stages)
+
+
+def check_backends(names: list[str], skip_unavailable: bool, say: Callable[[str], None]) -> tuple[list[str], list[str]]:
+    usable, warnings = [], []
+    for name in names:
+        avail = BACKENDS.get(name).availability()
+        if avail.ok:
+            usable.append(name)
+        elif skip_unavailable:
+            warnings.append(f"skipped backend {name}: {avail.reason}")
+            say(f"warning: skipped backend {name}: {avail.reason}")
+        else:
+            raise BackendUnavailableError(f"backend {name} is unavailable: {avail.reason} "
+                                          "(pass --skip-unavailable to profile the others)")
+    if not usable:
+        raise BackendUnavailableError("none of the requested backends is available; see `deployprof backends`")
+    return usable, warnings
+
+
+def attach_flops(run: RunResult, flops: dict[str, FlopReport], step_flops: Optional[int]) -> RunResult:
+    total = step_flops if run.target == POLICY_STEP else (flops[run.target].flops_total if run.target in flops else None)
+    achieved = total / (run.latency.p50_ms / 1e3) / 1e9 if total and run.latency.p50_ms > 0 else None
+    return dataclasses.replace(run, flops_per_run=total, achieved_gflop_per_s=achieved)
+
+
+def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport]) -> list[str]:
+    out = []
+    for r in runs:
+        tag = f"{r.backend}/{r.precision} {r.target}"
+        if r.build.fallback:
+            out.append(f"{tag}: FALLBACK: asked for {r.build.providers_requested[0]}, ran on {list(r.build.providers_active)}")
+        if r.latency.noisy:
+            out.append(f"{tag}: noisy run (IQR/median {r.latency.iqr_over_median:.1%}, drift {r.latency.drift_ratio:+.1%}); "
+                       "close other load or run longer")
+        if "p99" in r.latency.too_few_samples:
+            out.append(f"{tag}: too few samples ({r.latency.count}) for a bounded p99 confidence interval; run longer")
+    for name, f in flops.items():
+        if f.lower_bound:
+            out.append(f"{name}: FLOPs are a lower bound ({sum(f.unknown_ops.values())} unknown-op nodes, "
+                       f"{len(f.unresolved_nodes)} unresolved)")
+    return out
+
+
+def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSpec, skip_unavailable: bool = False,
+            in_process: bool = False, exporter: Optional[str] = None,
+            say: Callable[[str], None] = log.info) -> ProfileReport:
+    out = Path(out)
+    usable, warnings = check_backends(backends, skip_unavailable, say)
+    manifest, root = resolve_target(target, out, exporter, say)
+    say("counting FLOPs")
+    flops = stage_flops(manifest, root, spec_template.batch, spec_template.dims, spec_template.shapes)
+    step_flops = policy_step_flops(manifest, flops) if len(manifest.stages) > 1 else None
+    runs: list[RunResult] = []
+    for name in usable:
+        say(f"measuring {name} ({'in process' if in_process else 'own process'})")
+        spec = dataclasses.replace(spec_template, target=str(root if (root / "manifest.json").exists() else root / manifest.stages[0].file),
+                                   backend=name)
+        runs.extend(attach_flops(r, flops, step_flops) for r in (run_backend(spec) if in_process else run_isolated(spec)))
+    warnings += run_warnings(runs, flops)
+    m = spec_template.measure
+    report = ProfileReport(
+        schema_version=SCHEMA_VERSION, created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        model=ModelInfo(source=str(target), preset=manifest.preset, family=manifest.family,
+                        stages=tuple(s.name for s in manifest.stages),
+                        stage_sha256={s.name: _sha256(root / s.file) for s in manifest.stages},
+                        calls_per_step={s.name: s.calls_per_step for s in manifest.stages}, exporter=manifest.exporter),
+        environment=capture(),
+        settings=MeasureSettings(warmup_iterations=m.warmup_iterations, warmup_min_s=m.warmup_min_s,
+                                 iterations=m.iterations, duration_s=m.duration_s, batch=spec_template.batch,
+                                 seed=spec_template.seed, in_process=in_process),
+        flops=flops, policy_step_flops=step_flops, runs=tuple(runs), warnings=tuple(warnings))
+    report.write(out / "report.json")
+    return report
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+
+def bench(spec: RunSpec, in_process: bool = False) -> list[RunResult]:
+    """One backend on an ONNX file or export folder, with FLOPs attached (no report written)."""
+    check_backends([spec.backend], False, log.info)
+    manifest, root = load_target(spec.target)
+    flops = stage_flops(manifest, root, spec.batch, spec.dims, spec.shapes)
+    step_flops = policy_step_flops(manifest, flops) if len(manifest.stages) > 1 else None
+    runs = run_backend(spec) if in_process else run_isolated(spec)
+    return [attach_flops(r, flops, step_flops) for r in runs]

@@ -1,0 +1,110 @@
+"""Rich terminal tables for flops, bench and profile results."""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from rich.console import Console
+from rich.table import Table
+
+from ..results import FlopReport, ProfileReport, RunResult
+
+
+def fmt_count(n: Optional[float]) -> str:
+    if n is None:
+        return "-"
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+def fmt_bytes(n: Optional[int]) -> str:
+    if n is None:
+        return "-"
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def _ms(v: float) -> str:
+    return f"{v:.3f}" if v < 10 else f"{v:.2f}" if v < 100 else f"{v:.1f}"
+
+
+def runs_table(runs: Iterable[RunResult], title: str = "Latency (ms, nearest-rank; [95% CI])") -> Table:
+    t = Table(title=title, title_justify="left")
+    for col in ("target", "backend", "prec", "batch", "p50", "p90", "p99", "mean±std", "n", "thru/s",
+                "peak RSS", "device mem", "GFLOPs", "GFLOP/s"):
+        t.add_column(col, justify="left" if col in ("target", "backend", "prec") else "right")
+    for r in runs:
+        lat = r.latency
+        p99 = f"{_ms(lat.p99_ms)} [{_ms(lat.ci_ms['p99'][0])}, {_ms(lat.ci_ms['p99'][1])}]"
+        if "p99" in lat.too_few_samples:
+            p99 += " (few)"
+        t.add_row(
+            r.target, r.backend + (" FALLBACK" if r.build.fallback else ""), r.precision, str(r.batch),
+            f"{_ms(lat.p50_ms)} [{_ms(lat.ci_ms['p50'][0])}, {_ms(lat.ci_ms['p50'][1])}]",
+            _ms(lat.p90_ms), p99, f"{_ms(lat.mean_ms)}±{_ms(lat.std_ms)}", str(lat.count),
+            f"{r.throughput_per_s:.1f}", fmt_bytes(r.memory.host_peak_rss_bytes), fmt_bytes(r.memory.device_peak_bytes),
+            f"{r.flops_per_run / 1e9:.4f}" if r.flops_per_run else "-",
+            f"{r.achieved_gflop_per_s:.2f}" if r.achieved_gflop_per_s else "-")
+    return t
+
+
+def flops_table(reports: dict[str, FlopReport], step_flops: Optional[int] = None, calls: Optional[dict] = None) -> Table:
+    t = Table(title="Static cost (dense FLOPs = 2 x MACs; total adds bias/elementwise/norm/softmax)", title_justify="left")
+    for col in ("graph", "calls/step", "MACs", "FLOPs", "FLOPs total", "params", "weights", "peak act.", "AI (FLOP/B)", "exact"):
+        t.add_column(col, justify="left" if col == "graph" else "right")
+    for name, f in reports.items():
+        t.add_row(name, str((calls or {}).get(name, 1)), fmt_count(f.macs), fmt_count(f.flops), fmt_count(f.flops_total),
+                  fmt_count(f.params), fmt_bytes(f.weight_bytes), fmt_bytes(f.peak_activation_bytes),
+                  f"{f.arithmetic_intensity:.2f}" if f.arithmetic_intensity else "-",
+                  "lower bound" if f.lower_bound else "yes")
+    if step_flops is not None:
+        t.add_row("policy step", "", "", "", fmt_count(step_flops), "", "", "", "", "")
+    return t
+
+
+def print_profile(report: ProfileReport, console: Optional[Console] = None) -> None:
+    console = console or Console()
+    console.print(flops_table(report.flops, report.policy_step_flops, report.model.calls_per_step))
+    console.print(runs_table(report.runs))
+    for r in report.runs:
+        if r.stage_mean_ms:
+            parts = ", ".join(f"{k} {_ms(v)}" for k, v in r.stage_mean_ms.items())
+            console.print(f"{r.backend} policy step (mean ms per step): {parts}; glue {_ms(r.glue_overhead_ms or 0.0)}")
+    for w in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+
+
+def op_table(by_op: dict, n: int = 12) -> Table:
+    from ..flops.summary import top_ops
+
+    t = Table(title=f"Top {n} op types by FLOPs total", title_justify="left")
+    for col in ("op", "count", "MACs", "FLOPs total"):
+        t.add_column(col, justify="left" if col == "op" else "right")
+    for op, c in top_ops(by_op, n):
+        t.add_row(op, str(c["count"]), fmt_count(c["macs"]), fmt_count(c["flops_total"]))
+    return t
+
+
+def _bench_one(r: RunResult) -> dict:
+    lat = r.latency
+    return {
+        "target": r.target, "backend": r.backend, "precision": r.precision, "batch": r.batch,
+        "latency_ms": {k: getattr(lat, f"{k}_ms") for k in ("min", "mean", "std", "p50", "p90", "p95", "p99", "p999", "max")},
+        "latency_ci_ms": lat.ci_ms, "percentile_method": lat.percentile_method, "too_few_samples": list(lat.too_few_samples),
+        "noisy": lat.noisy, "samples": lat.count, "throughput_per_s": r.throughput_per_s,
+        "cold_start_ms": {"load": r.cold_start.load_ms, "first_run": r.cold_start.first_run_ms},
+        "memory": {"host_peak_rss_bytes": r.memory.host_peak_rss_bytes, "device_peak_bytes": r.memory.device_peak_bytes},
+        "providers_active": list(r.build.providers_active), "fallback": r.build.fallback,
+        "device_latency_ms": ({k: getattr(r.device_latency, f"{k}_ms") for k in ("p50", "p90", "p99", "mean")}
+                              if r.device_latency else None),
+        "stage_mean_ms": r.stage_mean_ms or None, "glue_overhead_ms": r.glue_overhead_ms,
+    }
+
+
+def bench_json(runs: list[RunResult]) -> dict:
+    """The policy step when there is one, else the single stage, at top level; every run under `runs`."""
+    main = next((r for r in runs if r.target == "policy_step"), runs[-1])
+    return {**_bench_one(main), "runs": [_bench_one(r) for r in runs]}

@@ -1,0 +1,257 @@
+"""Frozen result records. Units live in field names; JSON round-trips exactly (floats via repr)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from .errors import ModelError
+
+SCHEMA_VERSION = 1
+
+
+def to_dict(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(x) for x in obj]
+    if isinstance(obj, dict):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def _build(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return _build(inner[0], value) if len(inner) == 1 else value
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_build(args[0], v) for v in value)
+        return tuple(_build(a, v) for a, v in zip(args, value))
+    if origin is list:
+        return [_build(args[0], v) for v in value]
+    if origin is dict:
+        return {k: _build(args[1], v) for k, v in value.items()}
+    if hint is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def from_dict(cls: type, data: dict) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs = {f.name: _build(hints[f.name], data[f.name]) for f in dataclasses.fields(cls) if f.name in data}
+    return cls(**kwargs)
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write via a temporary file and rename, so a crash never leaves a half-written report."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh, indent=1, sort_keys=False, allow_nan=True)
+            fh.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Statistics over every kept sample. Percentiles are nearest-rank; CIs are binomial order statistics."""
+    samples_ms: tuple[float, ...]
+    count: int
+    min_ms: float
+    mean_ms: float
+    std_ms: float
+    p50_ms: float
+    p90_ms: float
+    p95_ms: float
+    p99_ms: float
+    p999_ms: float
+    max_ms: float
+    percentile_method: str
+    ci_level: float
+    ci_ms: dict[str, tuple[float, float]]
+    too_few_samples: tuple[str, ...]
+    cv: float
+    iqr_over_median: float
+    drift_ratio: float
+    noisy: bool
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    load_ms: float
+    first_run_ms: float
+    warmup_iterations: int
+    steady_after_iterations: int
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    host_peak_rss_bytes: int
+    host_rss_before_load_bytes: int
+    host_rss_sampled_peak_bytes: int
+    host_method: str
+    device_peak_bytes: Optional[int] = None
+    device_method: Optional[str] = None
+    device_allocator_peak_bytes: Optional[int] = None
+    device_used_delta_bytes: Optional[int] = None  # cudaMemGetInfo, device-wide: end of run minus before load
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    """What was asked for and what actually ran."""
+    backend: str
+    runtime: str
+    runtime_version: str
+    device: str
+    precision_requested: str
+    precision_effective: str
+    providers_requested: tuple[str, ...] = ()
+    providers_active: tuple[str, ...] = ()
+    fallback: bool = False
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    target: str  # a stage name or "policy_step"
+    backend: str
+    precision: str
+    batch: int
+    build: BuildInfo
+    latency: LatencyStats
+    device_latency: Optional[LatencyStats]
+    throughput_per_s: float
+    loop_wall_s: float
+    cold_start: ColdStart
+    memory: MemoryStats
+    flops_per_run: Optional[int]
+    achieved_gflop_per_s: Optional[float]
+    stage_mean_ms: dict[str, float] = field(default_factory=dict)
+    glue_overhead_ms: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class OpTypeCost:
+    count: int
+    macs: int
+    flops: int
+    flops_total: int
+
+
+@dataclass(frozen=True)
+class NodeCost:
+    name: str
+    op_type: str
+    input_shapes: tuple[Optional[tuple[int, ...]], ...]
+    output_shapes: tuple[Optional[tuple[int, ...]], ...]
+    macs: int
+    flops: int
+    flops_total: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class FlopReport:
+    """Static cost of one graph. flops = 2 x macs (dense); flops_total adds bias and other work."""
+    model: str
+    macs: int
+    flops: int
+    bias_flops: int
+    other_flops: int
+    flops_total: int
+    params: int
+    params_by_dtype: dict[str, int]
+    weight_bytes: int
+    activation_bytes: int
+    peak_activation_bytes: int
+    io_bytes: int
+    arithmetic_intensity: Optional[float]
+    by_op_type: dict[str, OpTypeCost]
+    unknown_ops: dict[str, int]
+    unresolved_nodes: tuple[str, ...]
+    lower_bound: bool
+    free_nodes: int
+    constant_folded_nodes: int
+    bound_dims: dict[str, int]
+    nodes: tuple[NodeCost, ...] = ()
+
+
+@dataclass(frozen=True)
+class Environment:
+    deployprof_version: str
+    python: str
+    platform: str
+    cpu_model: str
+    cpu_count: int
+    packages: dict[str, Optional[str]]
+    gpus: tuple[str, ...] = ()
+    driver_version: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    warmup_iterations: int
+    warmup_min_s: float
+    iterations: Optional[int]
+    duration_s: Optional[float]
+    batch: int
+    seed: int
+    in_process: bool
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    source: str
+    preset: Optional[str]
+    family: Optional[str]
+    stages: tuple[str, ...]
+    stage_sha256: dict[str, str]
+    calls_per_step: dict[str, int]
+    exporter: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ProfileReport:
+    schema_version: int
+    created_utc: str
+    model: ModelInfo
+    environment: Environment
+    settings: MeasureSettings
+    flops: dict[str, FlopReport]
+    policy_step_flops: Optional[int]
+    runs: tuple[RunResult, ...]
+    warnings: tuple[str, ...] = ()
+
+    def write(self, path: Path) -> None:
+        write_json_atomic(path, to_dict(self))
+
+    @classmethod
+    def read(cls, path: Path) -> "ProfileReport":
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ModelError(f"report not found: {path}") from None
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); re-run `deployprof profile`") from None
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ModelError(f"{path} has schema_version {data.get('schema_version')!r}, this deployprof reads {SCHEMA_VERSION}")
+        return from_dict(cls, data)

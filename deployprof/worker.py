@@ -1,0 +1,50 @@
+"""Subprocess entry: run one backend in a fresh process so its memory is attributable, report as JSON."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+from . import errors
+from .results import RunResult, from_dict, to_dict, write_json_atomic
+from .runner import RunSpec, run_backend
+
+
+def run_isolated(spec: RunSpec, timeout_s: float | None = None) -> list[RunResult]:
+    with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
+        spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
+        write_json_atomic(spec_path, to_dict(spec))
+        proc = subprocess.run([sys.executable, "-m", "deployprof.worker", str(spec_path), str(out_path)],
+                              capture_output=True, text=True, timeout=timeout_s, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        if not out_path.exists():
+            tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-1:] or ["no output"]
+            raise errors.DeployprofError(f"backend {spec.backend}: measuring process died (exit {proc.returncode}): {tail[0]}")
+        data = json.loads(out_path.read_text())
+    if "error" in data:
+        cls = getattr(errors, data["error_type"], errors.DeployprofError)
+        if not (isinstance(cls, type) and issubclass(cls, errors.DeployprofError)):
+            cls = errors.DeployprofError
+        raise cls(data["error"])
+    return [from_dict(RunResult, r) for r in data["runs"]]
+
+
+def main(argv: list[str]) -> int:
+    spec_path, out_path = Path(argv[0]), Path(argv[1])
+    try:
+        spec = from_dict(RunSpec, json.loads(spec_path.read_text()))
+        payload = {"runs": [to_dict(r) for r in run_backend(spec)]}
+    except errors.DeployprofError as exc:
+        payload = {"error": str(exc), "error_type": type(exc).__name__}
+    except Exception as exc:
+        payload = {"error": f"internal error in backend {type(exc).__name__}: {exc}\n{traceback.format_exc()}",
+                   "error_type": "DeployprofError"}
+    write_json_atomic(out_path, payload)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

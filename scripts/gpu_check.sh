@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Everything GPU-side deployprof can verify, in one call, on a machine with an NVIDIA GPU.
+# Runs from the source tree (no install needed where python3 has torch/onnx/onnxruntime/click/rich/pyyaml).
+# Usage: scripts/gpu_check.sh [OUTDIR]     Output: a log on stdout plus JSON files under OUTDIR.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUTDIR="${1:-out/gpu_check}"
+PY="${PYTHON:-python3}"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+mkdir -p "$OUTDIR"
+fails=0
+step() { echo; echo "=== $1"; shift; "$@" || { echo "!!! FAILED (exit $?): $*"; fails=$((fails + 1)); }; }
+
+step "GPU and stack" bash -c 'nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv; '"$PY"' -c "import torch, onnx, onnxruntime as o; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"| onnx\", onnx.__version__, \"| onnxruntime\", o.__version__, o.get_available_providers())"'
+step "deployprof backends" "$PY" -m deployprof backends
+step "export tiny-vla" "$PY" -m deployprof export tiny-vla --out "$OUTDIR/tiny"
+step "GPU tests (skips are failures here)" env DEPLOYPROF_REQUIRE_GPU=1 "$PY" -m pytest -q -p no:cacheprovider tests/gpu tests/test_export.py
+step "known-size buffer moves the memory readings" "$PY" scripts/gpu_memory_check.py
+for b in 1 8; do
+  step "torch CUDA bench, batch $b" bash -c "$PY -m deployprof bench $OUTDIR/tiny --backend torch --torch-device cuda --batch $b --duration 2 --json > $OUTDIR/bench_torch_cuda_b$b.json"
+done
+step "ort-cuda must refuse cleanly when onnxruntime-gpu is absent, or run when present" bash -c "$PY -m deployprof bench $OUTDIR/tiny --backend ort-cuda --duration 2 --json > $OUTDIR/bench_ort_cuda.json; rc=\$?; echo exit \$rc; [ \$rc -le 1 ]"
+step "profile: torch on CUDA vs ort-cpu" "$PY" -m deployprof profile "$OUTDIR/tiny" --out "$OUTDIR/profile" --backends torch,ort-cpu --torch-device cuda --duration 2
+step "summary" "$PY" - "$OUTDIR" <<'PYEOF'
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+for f in sorted(out.glob("bench_*.json")):
+    if not f.stat().st_size:
+        print(f"{f.name}: no result"); continue
+    d = json.loads(f.read_text())
+    for r in d["runs"]:
+        dev = r["device_latency_ms"]
+        print(f"{f.name:26s} {r['target']:12s} b{r['batch']} host p50 {r['latency_ms']['p50']:.3f} ms p99 {r['latency_ms']['p99']:.3f}"
+              f" | CUDA-event p50 {dev['p50']:.3f} ms" if dev else "", f"| n {r['samples']} | dev mem {r['memory']['device_peak_bytes']}")
+PYEOF
+echo
+echo "gpu_check: $fails step(s) failed"
+exit $((fails > 0))

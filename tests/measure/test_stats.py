@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+from deployprof.measure.stats import compute_stats, nearest_rank, order_statistic_ci
+
+
+def test_nearest_rank_definition():
+    s = np.arange(1, 101, dtype=float)
+    assert nearest_rank(s, 0.5) == 50 and nearest_rank(s, 0.99) == 99 and nearest_rank(s, 0.999) == 100
+
+
+def test_stats_fields_on_known_samples():
+    st = compute_stats([float(i) for i in range(1, 1001)])
+    assert st.min_ms == 1 and st.max_ms == 1000 and st.p50_ms == 500 and st.p99_ms == 990
+    assert st.mean_ms == pytest.approx(500.5) and st.count == 1000 and st.percentile_method == "nearest-rank"
+    lo, hi = st.ci_ms["p50"]
+    assert lo < 500 < hi and hi - lo < 80
+    assert "p999" in st.too_few_samples and "p50" not in st.too_few_samples
+
+
+def test_too_few_samples_for_p99():
+    st = compute_stats([1.0] * 100)
+    assert "p99" in st.too_few_samples and "p90" not in st.too_few_samples
+
+
+@pytest.mark.parametrize("p", [0.5, 0.9, 0.99])
+def test_ci_covers_true_quantile_at_stated_rate(p):
+    """Over many simulated runs from a known distribution, the 95% CI covers the true quantile ~95%+."""
+    rng = np.random.default_rng(1)
+    n, trials = 400, 1500
+    true_q = -np.log(1 - p)  # exponential(1) quantile
+    lo_rank, hi_rank = order_statistic_ci(n, p, 0.95)
+    assert hi_rank is not None
+    data = np.sort(rng.exponential(size=(trials, n)), axis=1)
+    covered = np.mean((data[:, lo_rank - 1] <= true_q) & (true_q <= data[:, hi_rank - 1]))
+    assert 0.94 <= covered <= 0.995
+
+
+def test_noisy_flag_on_drift_and_spread():
+    assert not compute_stats(np.full(300, 2.0) + np.random.default_rng(0).normal(0, 0.01, 300)).noisy
+    assert compute_stats(np.linspace(1.0, 2.0, 300)).noisy

@@ -1,0 +1,122 @@
+"""The walking skeleton through click's runner, and the one-line errors."""
+import json
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+
+from deployprof.cli import cli
+from deployprof.results import ProfileReport
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_version_and_help():
+    assert invoke("--version").output.startswith("deployprof, version")
+    assert "profile" in invoke("--help").output
+
+
+def test_backends_lists_every_backend_with_reason():
+    out = invoke("backends").output
+    for name in ("ort-cpu", "ort-cuda", "ort-trt", "trt", "torch"):
+        assert name in out
+    assert "tensorrt" in out.lower()
+
+
+def test_profile_tiny_vla_end_to_end(tmp_path):
+    """Export, count, measure in a separate process, write a report with real numbers."""
+    out = tmp_path / "out"
+    res = invoke("profile", "tiny-vla", "--out", out, "--iterations", "30", "--warmup", "3", "--warmup-time", "0")
+    assert res.exit_code == 0, res.output
+    assert "report:" in res.output and "policy_step" in res.output
+    rep = ProfileReport.read(out / "report.json")
+    assert rep.model.stages == ("vision", "prefix", "denoise") and rep.model.calls_per_step["denoise"] == 4
+    step = next(r for r in rep.runs if r.target == "policy_step")
+    assert step.latency.count == 30 and len(step.latency.samples_ms) == 30
+    assert 0 < step.latency.min_ms <= step.latency.p50_ms <= step.latency.p99_ms <= step.latency.max_ms
+    assert step.throughput_per_s > 0 and step.memory.host_peak_rss_bytes > 20 * 2**20
+    assert step.memory.host_peak_rss_bytes >= step.memory.host_rss_before_load_bytes
+    assert step.build.providers_active == ("CPUExecutionProvider",) and not step.build.fallback
+    assert rep.policy_step_flops == sum(rep.flops[s].flops_total * n for s, n in rep.model.calls_per_step.items())
+    assert step.flops_per_run == rep.policy_step_flops and step.achieved_gflop_per_s > 0
+    assert set(step.stage_mean_ms) == {"vision", "prefix", "denoise"}
+    assert not any(f.lower_bound for f in rep.flops.values())
+
+
+def test_bench_json_keys(tiny_export):
+    res = invoke("bench", tiny_export, "--iterations", "20", "--warmup", "2", "--warmup-time", "0", "--json", "--in-process")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert set(d["latency_ms"]) == {"min", "mean", "std", "p50", "p90", "p95", "p99", "p999", "max"}
+    for key in ("samples", "throughput_per_s", "cold_start_ms", "memory", "backend", "providers_active"):
+        assert key in d
+    assert d["samples"] == 20 and d["memory"]["device_peak_bytes"] is None and d["target"] == "policy_step"
+    assert {r["target"] for r in d["runs"]} == {"vision", "prefix", "denoise", "policy_step"}
+
+
+def test_flops_json_on_export_dir(tiny_export):
+    d = json.loads(invoke("flops", tiny_export, "--json").output)
+    for key in ("macs", "flops", "flops_total", "params", "weight_bytes", "by_op_type", "unknown_ops", "unresolved_nodes"):
+        assert key in d
+    assert d["flops"] == 2 * d["macs"] and d["unknown_ops"] == {} and d["unresolved_nodes"] == []
+    assert d["by_op_type"]["MatMul"]["count"] > 0
+
+
+@pytest.mark.parametrize("case", ["corrupt", "truncated", "missing"])
+def test_bad_model_files_give_one_error_line(tmp_path, tiny_export, case):
+    path = tmp_path / "m.onnx"
+    if case == "corrupt":
+        path.write_bytes(b"\x00not an onnx model at all\xff" * 10)
+    elif case == "truncated":
+        data = (tiny_export / "vision.onnx").read_bytes()
+        path.write_bytes(data[: len(data) // 3])
+    for cmd in (["flops", path], ["bench", path, "--iterations", "1"]):
+        res = CliRunner().invoke(cli, [str(c) for c in cmd])
+        assert res.exit_code == 1, res.output
+        lines = res.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), res.output
+        assert "Traceback" not in res.output
+
+
+def test_unknown_backend_is_one_error_line(tiny_export):
+    res = CliRunner().invoke(cli, ["bench", str(tiny_export), "--backend", "nope"])
+    assert res.exit_code == 1 and res.output.strip().startswith("error: unknown backend 'nope'")
+    assert "ort-cpu" in res.output
+
+
+def test_cuda_on_a_machine_without_it_is_an_error_not_a_cpu_run(tiny_export):
+    from deployprof.backends import BACKENDS
+    if BACKENDS.get("ort-cuda").availability().ok:
+        pytest.skip("this machine has CUDA for ONNX Runtime")
+    res = CliRunner().invoke(cli, ["bench", str(tiny_export), "--backend", "ort-cuda", "--iterations", "1"])
+    assert res.exit_code == 1 and "error: backend ort-cuda is unavailable" in res.output
+
+
+def test_profile_unavailable_backend_fails_or_skips(tmp_path, tiny_export):
+    res = CliRunner().invoke(cli, ["profile", str(tiny_export), "--out", str(tmp_path / "a"), "--backends", "ort-cpu,trt"])
+    assert res.exit_code == 1 and "error: backend trt is unavailable" in res.output
+    assert not (tmp_path / "a" / "report.json").exists()
+    res = CliRunner().invoke(cli, ["profile", str(tiny_export), "--out", str(tmp_path / "b"), "--backends", "ort-cpu,trt",
+                                   "--skip-unavailable", "--iterations", "5", "--warmup", "1", "--in-process"])
+    assert res.exit_code == 0, res.output
+    rep = ProfileReport.read(tmp_path / "b" / "report.json")
+    assert any(w.startswith("skipped backend trt") for w in rep.warnings)
+
+
+def test_bad_options_are_one_line_errors(tiny_export):
+    res = CliRunner().invoke(cli, ["flops", str(tiny_export), "--dim", "batch"])
+    assert res.exit_code == 1 and res.output.startswith("error: --dim expects NAME=VALUE")
+    res = CliRunner().invoke(cli, ["bench", str(tiny_export), "--iterations", "5", "--duration", "1"])
+    assert res.exit_code == 1 and "not both" in res.output
+
+
+def test_inputs_from_npz(tmp_path, tiny_export):
+    model = onnx.load(str(tiny_export / "vision.onnx"), load_external_data=False)
+    name = model.graph.input[0].name
+    npz = tmp_path / "in.npz"
+    np.savez(npz, **{name: np.zeros((1, 2, 3, 32, 32), np.float32)})
+    res = invoke("bench", tiny_export / "vision.onnx", "--inputs", npz, "--iterations", "3", "--in-process", "--json")
+    assert json.loads(res.output)["samples"] == 3

@@ -1,0 +1,70 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from deployprof.errors import ModelError
+from deployprof.measure.stats import compute_stats
+from deployprof.results import (SCHEMA_VERSION, BuildInfo, ColdStart, Environment, MeasureSettings, MemoryStats,
+                                ModelInfo, ProfileReport, RunResult, from_dict, to_dict)
+
+GOLDEN = Path(__file__).parent / "data" / "report_keys.json"
+
+
+def make_report() -> ProfileReport:
+    lat = compute_stats([0.1 * i + 1 / 3 for i in range(1, 200)])
+    run = RunResult(
+        target="policy_step", backend="ort-cpu", precision="fp32", batch=1,
+        build=BuildInfo("ort-cpu", "onnxruntime", "1.0", "cpu", "fp32", "fp32", ("CPUExecutionProvider",), ("CPUExecutionProvider",)),
+        latency=lat, device_latency=None, throughput_per_s=123.456789, loop_wall_s=1.0 / 3,
+        cold_start=ColdStart(1.5, 2.25, 10, 3), memory=MemoryStats(10, 5, 9, "VmHWM"),
+        flops_per_run=12345, achieved_gflop_per_s=0.1 / 3, stage_mean_ms={"a": 0.1, "b": 2 / 3}, glue_overhead_ms=0.01)
+    return ProfileReport(
+        schema_version=SCHEMA_VERSION, created_utc="2026-01-01T00:00:00+00:00",
+        model=ModelInfo("tiny-vla", "tiny-vla", "pi0", ("a", "b"), {"a": "x"}, {"a": 1, "b": 4}, "dynamo"),
+        environment=Environment("0.1.0", "3.11", "Linux", "cpu", 2, {"onnx": "1.0", "torch": None}),
+        settings=MeasureSettings(10, 0.2, None, 2.0, 1, 0, False), flops={}, policy_step_flops=12345, runs=(run,),
+        warnings=("w",))
+
+
+def test_json_round_trip_is_exact(tmp_path):
+    rep = make_report()
+    rep.write(tmp_path / "report.json")
+    back = ProfileReport.read(tmp_path / "report.json")
+    assert back == rep
+    assert isinstance(back.runs[0].latency.samples_ms, tuple) and isinstance(back.runs[0].latency.ci_ms["p50"], tuple)
+
+
+def _keys(obj, prefix=""):
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if prefix.endswith(("ci_ms", "stage_mean_ms", "packages", "stage_sha256", "calls_per_step", "flops")):
+                continue
+            out.append(prefix + k)
+            out += _keys(v, prefix + k + ".")
+    elif isinstance(obj, list) and obj and isinstance(obj[0], dict):
+        out += _keys(obj[0], prefix + "[].")
+    return out
+
+
+def test_schema_matches_golden_file():
+    """Fails on an accidental schema change: bump SCHEMA_VERSION and regenerate tests/data/report_keys.json."""
+    keys = sorted(_keys(to_dict(make_report())))
+    assert keys == json.loads(GOLDEN.read_text())
+
+
+def test_read_rejects_corrupt_and_foreign_reports(tmp_path):
+    bad = tmp_path / "r.json"
+    bad.write_text("{not json")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        ProfileReport.read(bad)
+    bad.write_text(json.dumps({"schema_version": 999}))
+    with pytest.raises(ModelError, match="schema_version"):
+        ProfileReport.read(bad)
+
+
+def test_from_dict_builds_nested_types():
+    ms = from_dict(MemoryStats, {"host_peak_rss_bytes": 1, "host_rss_before_load_bytes": 0,
+                                 "host_rss_sampled_peak_bytes": 1, "host_method": "x"})
+    assert ms.device_peak_bytes is None
