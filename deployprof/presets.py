@@ -36,7 +36,7 @@ def presets_dir() -> Path:
     repo = Path(__file__).resolve().parent.parent / "models"
     if repo.is_dir():
         return repo
-    return Path(str(resources.files("deployprof.presets")))
+    return Path(str(resources.files("deployprof._models")))
 
 
 def list_presets() -> list[Preset]:

@@ -1,1 +1,1 @@
-# Reference VLA presets, packaged as data (deployprof.presets). One YAML per preset; copy and edit.
+# Reference VLA presets, packaged as data (deployprof._models). One YAML per preset; copy and edit.
