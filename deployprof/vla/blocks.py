@@ -103,11 +103,13 @@ class DecoderLayer(nn.Module):
         self.up = nn.Linear(width, mlp, bias=False)
         self.down = nn.Linear(mlp, width, bias=False)
 
-    def forward(self, x, positions, past_k=None, past_v=None):
+    def forward(self, x, positions, past_k=None, past_v=None, kv_only: bool = False):
         h = self.norm1(x)
-        q = rope(split_heads(self.q(h), self.heads, self.head_dim), positions)
         k = rope(split_heads(self.k(h), self.kv_heads, self.head_dim), positions)
         v = split_heads(self.v(h), self.kv_heads, self.head_dim)
+        if kv_only:  # the last prefix layer: only its cache is used downstream (exporters drop the rest anyway)
+            return x, k, v
+        q = rope(split_heads(self.q(h), self.heads, self.head_dim), positions)
         keys = k if past_k is None else torch.cat([past_k, k], dim=2)
         values = v if past_v is None else torch.cat([past_v, v], dim=2)
         x = x + self.o(merge_heads(attend(q, keys, values)))

@@ -47,8 +47,8 @@ class Pi0Prefix(nn.Module):
         x = torch.cat([image_tokens, self.embed(prompt_ids) * math.sqrt(self.width)], dim=1)
         positions = torch.arange(x.shape[1], device=x.device)
         ks, vs = [], []
-        for layer in self.layers:
-            x, k, v = layer(x, positions)
+        for i, layer in enumerate(self.layers):
+            x, k, v = layer(x, positions, kv_only=i == len(self.layers) - 1)
             ks.append(k)
             vs.append(v)
         return torch.stack(ks), torch.stack(vs)  # [L, B, Hkv, S, D]
