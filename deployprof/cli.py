@@ -145,7 +145,13 @@ def _measure_options(f):
         click.option("--duration", type=float, default=None, help="Seconds of timed iterations (default 2)."),
         click.option("--warmup", type=int, default=10, show_default=True, help="Warm-up iterations (at least)."),
         click.option("--warmup-time", type=float, default=0.2, show_default=True, help="Warm-up seconds (at least)."),
-        click.option("--batch", type=int, default=1, show_default=True, help="Batch size bound to the 'batch' axis."),
+        click.option("--batch", "batches", default="1", show_default=True,
+                     help="Batch size(s) bound to the 'batch' axis, comma-separated (e.g. 1,2,4,8)."),
+        click.option("--concurrency", type=int, default=1, show_default=True,
+                     help="Requests in flight at once (threads sharing one session)."),
+        click.option("--rate", "rate_hz", type=float, default=None,
+                     help="Control-loop mode: one request per tick at this rate (Hz); reports deadline misses."),
+        click.option("--idle-gaps", default="", help="With --rate: seconds of idle before probe requests, e.g. 0.5,2."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed for generated inputs."),
         click.option("--inputs", "inputs_npz", type=click.Path(exists=True, dir_okay=False), default=None,
                      help="Inputs from an .npz file instead of generated ones."),
@@ -175,16 +181,33 @@ def _spec(backend: str, target: str, o: dict):
         if not sep or not k:
             raise ConfigError(f"--provider-option expects KEY=VALUE, got {item!r}")
         popts[k] = v
-    if o["batch"] < 1:
-        raise ConfigError("--batch must be >= 1")
+    dims = parse_dim_bindings(o["dims"])
+    if "batch" in dims:
+        raise ConfigError("set the batch axis with --batch, not --dim batch=N")
+    try:
+        gaps = tuple(float(g) for g in o["idle_gaps"].split(",") if g.strip())
+    except ValueError:
+        raise ConfigError(f"--idle-gaps expects seconds separated by commas, got {o['idle_gaps']!r}") from None
     return RunSpec(
         target=target, backend=backend,
         options=BackendOptions(precision=o["precision"], intra_op_threads=o["threads"], graph_optimization=o["graph_opt"],
                                provider_options=popts, allow_fallback=o["allow_fallback"], torch_device=o["torch_device"]),
         measure=MeasureConfig(warmup_iterations=o["warmup"], warmup_min_s=o["warmup_time"], iterations=o["iterations"],
                               duration_s=o["duration"]),
-        batch=o["batch"], seed=o["seed"], dims=parse_dim_bindings(o["dims"]), shapes=parse_shape_bindings(o["shapes"]),
-        inputs_npz=o["inputs_npz"])
+        seed=o["seed"], dims=dims, shapes=parse_shape_bindings(o["shapes"]),
+        inputs_npz=o["inputs_npz"], concurrency=o["concurrency"], rate_hz=o["rate_hz"], idle_gaps_s=gaps)
+
+
+def _batches(text: str) -> list[int]:
+    from .errors import ConfigError
+
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise ConfigError(f"--batch expects positive integers separated by commas, got {text!r}")
+    return values
 
 
 @cli.command()
@@ -198,14 +221,18 @@ def bench(model: Path, backend: str, as_json: bool, **o) -> None:
     from .report.terminal import bench_json
 
     spec = _spec(backend, str(model), o)
-    runs = run_bench(spec, in_process=o["in_process"])
+    runs = run_bench(spec, _batches(o["batches"]), in_process=o["in_process"])
     if as_json:
         click.echo(json.dumps(bench_json(runs), indent=1))
         return
     from rich.console import Console
 
-    from .report.terminal import runs_table
-    Console(width=200).print(runs_table(runs))
+    from .report.terminal import print_control, runs_table
+    console = Console(width=200)
+    console.print(runs_table(runs))
+    for r in runs:
+        if r.control:
+            print_control(r, console)
 
 
 @cli.command()
@@ -223,7 +250,8 @@ def profile(target: str, out: Path, backend_names, skip_unavailable: bool, expor
 
     err = _stderr_console()
     spec = _spec("ort-cpu", target, o)
-    report = run_profile(target, out, _split(backend_names), spec_template=spec, skip_unavailable=skip_unavailable,
+    report = run_profile(target, out, _split(backend_names), spec_template=spec, batches=_batches(o["batches"]),
+                         skip_unavailable=skip_unavailable,
                          in_process=o["in_process"], exporter=exporter, say=lambda m: err.print(f"[dim]{m}[/dim]"))
     from rich.console import Console
     print_profile(report, Console(width=200))

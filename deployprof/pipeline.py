@@ -20,16 +20,16 @@ log = logging.getLogger(__name__)
 
 
 def resolve_target(target: str, out: Path, exporter: Optional[str] = None,
-                   say: Callable[[str], None] = log.info) -> tuple[Manifest, Path]:
+                   say: Callable[[str], None] = log.info) -> str:
     """A path (export folder or .onnx) is used as is; anything else is a preset, exported into out/export."""
     path = Path(target)
     if path.exists() and not (path.is_file() and path.suffix in (".yaml", ".yml")):
-        return load_target(path)
+        return target
     from .export import export_preset
 
     say(f"exporting {target} to {out / 'export'}")
     export_preset(target, out / "export", exporter=exporter)
-    return load_target(out / "export")
+    return str(out / "export")
 
 
 def stage_flops(manifest: Manifest, root: Path, batch: int, dims: dict[str, int],
@@ -55,8 +55,8 @@ def check_backends(names: list[str], skip_unavailable: bool, say: Callable[[str]
             warnings.append(f"skipped backend {name}: {avail.reason}")
             say(f"warning: skipped backend {name}: {avail.reason}")
         else:
-            raise BackendUnavailableError(f"backend {name} is unavailable: {avail.reason} "
-                                          "(pass --skip-unavailable to profile the others)")
+            hint = " (pass --skip-unavailable to profile the others)" if len(names) > 1 else ""
+            raise BackendUnavailableError(f"backend {name} is unavailable: {avail.reason}{hint}")
     if not usable:
         raise BackendUnavailableError("none of the requested backends is available; see `deployprof backends`")
     return usable, warnings
@@ -86,21 +86,31 @@ def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport]) -> list[st
     return out
 
 
-def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSpec, skip_unavailable: bool = False,
-            in_process: bool = False, exporter: Optional[str] = None,
+def _measure_all(target: str, names: list[str], template: RunSpec, batches: list[int], in_process: bool,
+                 say: Callable[[str], None]) -> tuple[Manifest, Path, list[RunResult], dict[int, dict[str, FlopReport]]]:
+    manifest, root = load_target(target)
+    flops_by_batch = {b: stage_flops(manifest, root, b, template.dims, template.shapes) for b in batches}
+    runs: list[RunResult] = []
+    for name in names:
+        for batch in batches:
+            say(f"measuring {name}, batch {batch} ({'in process' if in_process else 'own process'})")
+            spec = dataclasses.replace(template, target=target, backend=name, batch=batch)
+            flops = flops_by_batch[batch]
+            step = policy_step_flops(manifest, flops) if len(manifest.stages) > 1 else None
+            runs.extend(attach_flops(r, flops, step) for r in (run_backend(spec) if in_process else run_isolated(spec)))
+    return manifest, root, runs, flops_by_batch
+
+
+def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSpec, batches: list[int] = (1,),
+            skip_unavailable: bool = False, in_process: bool = False, exporter: Optional[str] = None,
             say: Callable[[str], None] = log.info) -> ProfileReport:
     out = Path(out)
+    batches = list(batches)
     usable, warnings = check_backends(backends, skip_unavailable, say)
-    manifest, root = resolve_target(target, out, exporter, say)
+    resolved = resolve_target(target, out, exporter, say)
     say("counting FLOPs")
-    flops = stage_flops(manifest, root, spec_template.batch, spec_template.dims, spec_template.shapes)
-    step_flops = policy_step_flops(manifest, flops) if len(manifest.stages) > 1 else None
-    runs: list[RunResult] = []
-    for name in usable:
-        say(f"measuring {name} ({'in process' if in_process else 'own process'})")
-        spec = dataclasses.replace(spec_template, target=str(root if (root / "manifest.json").exists() else root / manifest.stages[0].file),
-                                   backend=name)
-        runs.extend(attach_flops(r, flops, step_flops) for r in (run_backend(spec) if in_process else run_isolated(spec)))
+    manifest, root, runs, flops_by_batch = _measure_all(resolved, usable, spec_template, batches, in_process, say)
+    flops = flops_by_batch[batches[0]]
     warnings += run_warnings(runs, flops)
     m = spec_template.measure
     report = ProfileReport(
@@ -111,9 +121,11 @@ def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSp
                         calls_per_step={s.name: s.calls_per_step for s in manifest.stages}, exporter=manifest.exporter),
         environment=capture(),
         settings=MeasureSettings(warmup_iterations=m.warmup_iterations, warmup_min_s=m.warmup_min_s,
-                                 iterations=m.iterations, duration_s=m.duration_s, batch=spec_template.batch,
-                                 seed=spec_template.seed, in_process=in_process),
-        flops=flops, policy_step_flops=step_flops, runs=tuple(runs), warnings=tuple(warnings))
+                                 iterations=m.iterations, duration_s=m.duration_s, batches=tuple(batches),
+                                 seed=spec_template.seed, in_process=in_process,
+                                 concurrency=spec_template.concurrency, rate_hz=spec_template.rate_hz),
+        flops=flops, policy_step_flops=policy_step_flops(manifest, flops) if len(manifest.stages) > 1 else None,
+        runs=tuple(runs), warnings=tuple(warnings))
     report.write(out / "report.json")
     return report
 
@@ -129,11 +141,7 @@ def _sha256(path: Path) -> str:
 
 
 
-def bench(spec: RunSpec, in_process: bool = False) -> list[RunResult]:
+def bench(spec: RunSpec, batches: list[int] = (1,), in_process: bool = False) -> list[RunResult]:
     """One backend on an ONNX file or export folder, with FLOPs attached (no report written)."""
     check_backends([spec.backend], False, log.info)
-    manifest, root = load_target(spec.target)
-    flops = stage_flops(manifest, root, spec.batch, spec.dims, spec.shapes)
-    step_flops = policy_step_flops(manifest, flops) if len(manifest.stages) > 1 else None
-    runs = run_backend(spec) if in_process else run_isolated(spec)
-    return [attach_flops(r, flops, step_flops) for r in runs]
+    return _measure_all(spec.target, [spec.backend], spec, list(batches), in_process, log.info)[2]

@@ -131,6 +131,25 @@ class BuildInfo:
 
 
 @dataclass(frozen=True)
+class ControlLoopStats:
+    """Fixed-rate requests (--rate): deadlines, lateness and the action rate a chunked policy can sustain."""
+    rate_hz: float
+    period_ms: float
+    requests: int
+    deadline_ms: float
+    deadline_misses: int
+    deadline_miss_rate: float
+    response_p50_ms: float
+    response_p99_ms: float
+    start_lag_p50_ms: float
+    start_lag_max_ms: float
+    jitter_ms: float
+    chunk_length: Optional[int]
+    effective_action_rate_per_s: Optional[float]
+    idle_gap_latency_ms: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class RunResult:
     target: str  # a stage name or "policy_step"
     backend: str
@@ -147,6 +166,8 @@ class RunResult:
     achieved_gflop_per_s: Optional[float]
     stage_mean_ms: dict[str, float] = field(default_factory=dict)
     glue_overhead_ms: Optional[float] = None
+    concurrency: int = 1
+    control: Optional[ControlLoopStats] = None
 
 
 @dataclass(frozen=True)
@@ -213,9 +234,11 @@ class MeasureSettings:
     warmup_min_s: float
     iterations: Optional[int]
     duration_s: Optional[float]
-    batch: int
+    batches: tuple[int, ...]
     seed: int
     in_process: bool
+    concurrency: int = 1
+    rate_hz: Optional[float] = None
 
 
 @dataclass(frozen=True)

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from .backends import BACKENDS, BackendOptions
 from .backends.base import Backend
 from .devices import cuda_used_bytes
+from .errors import ConfigError
 from .inputs import make_inputs
-from .manifest import load_target
-from .measure.harness import MeasureConfig, Timing, time_callable
+from .manifest import Manifest, load_target
+from .measure.control import idle_gap_latencies, summarize_rate, time_at_rate
+from .measure.harness import MeasureConfig, Timing, time_callable, time_concurrent
 from .measure.memory import MemorySampler, current_rss_bytes, peak_rss_bytes
 from .measure.stats import compute_stats
 from .policy import PolicyStep
-from .results import ColdStart, MemoryStats, RunResult
+from .results import ColdStart, ControlLoopStats, MemoryStats, RunResult
 
 POLICY_STEP = "policy_step"
+DEFAULT_RATE_DURATION_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -33,65 +36,115 @@ class RunSpec:
     inputs_npz: Optional[str] = None
     stages: bool = True
     policy_step: bool = True
+    concurrency: int = 1
+    rate_hz: Optional[float] = None
+    idle_gaps_s: tuple[float, ...] = ()
 
 
-def _result(target: str, spec: RunSpec, backend: Backend, timing: Timing, mem: MemorySampler,
-            rss_before: int, load_ms: float, dev_before: Optional[int], stage_mean_ms: Optional[dict] = None) -> RunResult:
-    latency = compute_stats([ns / 1e6 for ns in timing.samples_ns])
-    device = compute_stats(timing.device_ms) if timing.device_ms else None
-    dev_bytes, dev_method = backend.device_memory()
-    device_peak = max(filter(None, (mem.device_peak, dev_bytes)), default=None)
-    dev_after = cuda_used_bytes(spec.options.device_id) if dev_before is not None else None
-    glue = None
-    if stage_mean_ms:
-        glue = latency.mean_ms - sum(stage_mean_ms.values())
-    return RunResult(
-        target=target, backend=spec.backend, precision=spec.options.precision, batch=spec.batch,
-        build=backend.build_info, latency=latency, device_latency=device,
-        throughput_per_s=len(timing.samples_ns) * spec.batch / timing.loop_wall_s if timing.loop_wall_s > 0 else 0.0,
-        loop_wall_s=timing.loop_wall_s,
-        cold_start=ColdStart(load_ms=load_ms, first_run_ms=timing.first_run_ms,
-                             warmup_iterations=len(timing.warmup_ms), steady_after_iterations=timing.steady_after),
-        memory=MemoryStats(host_peak_rss_bytes=peak_rss_bytes(), host_rss_before_load_bytes=rss_before,
-                           host_rss_sampled_peak_bytes=mem.rss_peak,
-                           host_method="VmHWM (ru_maxrss off Linux) of the measuring process, plus a 20 ms RSS sampler",
-                           device_peak_bytes=device_peak, device_method=dev_method if device_peak is not None else None,
-                           device_allocator_peak_bytes=backend.allocator_peak_bytes(),
-                           device_used_delta_bytes=dev_after - dev_before if dev_after is not None else None),
-        flops_per_run=None, achieved_gflop_per_s=None, stage_mean_ms=stage_mean_ms or {}, glue_overhead_ms=glue)
+class _Context:
+    """What every result of one backend run shares: the spec, memory baselines, the backend that reports."""
+
+    def __init__(self, spec: RunSpec, rss_before: int, dev_before: Optional[int]):
+        self.spec, self.rss_before, self.dev_before = spec, rss_before, dev_before
+
+    def result(self, target: str, backend: Backend, timing: Timing, mem: MemorySampler, load_ms: float,
+               stage_mean_ms: Optional[dict] = None, control: Optional[ControlLoopStats] = None) -> RunResult:
+        spec = self.spec
+        latency = compute_stats([ns / 1e6 for ns in timing.samples_ns])
+        dev_bytes, dev_method = backend.device_memory()
+        device_peak = max(filter(None, (mem.device_peak, dev_bytes)), default=None)
+        dev_after = cuda_used_bytes(spec.options.device_id) if self.dev_before is not None else None
+        return RunResult(
+            target=target, backend=spec.backend, precision=spec.options.precision, batch=spec.batch,
+            build=backend.build_info, latency=latency,
+            device_latency=compute_stats(timing.device_ms) if timing.device_ms else None,
+            throughput_per_s=len(timing.samples_ns) * spec.batch / timing.loop_wall_s if timing.loop_wall_s > 0 else 0.0,
+            loop_wall_s=timing.loop_wall_s,
+            cold_start=ColdStart(load_ms=load_ms, first_run_ms=timing.first_run_ms,
+                                 warmup_iterations=len(timing.warmup_ms), steady_after_iterations=timing.steady_after),
+            memory=MemoryStats(
+                host_peak_rss_bytes=peak_rss_bytes(), host_rss_before_load_bytes=self.rss_before,
+                host_rss_sampled_peak_bytes=mem.rss_peak,
+                host_method="VmHWM (ru_maxrss off Linux) of the measuring process, plus a 20 ms RSS sampler",
+                device_peak_bytes=device_peak, device_method=dev_method if device_peak is not None else None,
+                device_allocator_peak_bytes=backend.allocator_peak_bytes(),
+                device_used_delta_bytes=dev_after - self.dev_before if dev_after is not None else None),
+            flops_per_run=None, achieved_gflop_per_s=None, stage_mean_ms=stage_mean_ms or {},
+            glue_overhead_ms=latency.mean_ms - sum(stage_mean_ms.values()) if stage_mean_ms else None,
+            concurrency=spec.concurrency, control=control)
+
+
+def _chunk_length(manifest: Manifest) -> Optional[int]:
+    shape = manifest.action_shape
+    return shape[1] if len(shape) >= 2 and isinstance(shape[1], int) else None
+
+
+def _measure(ctx: _Context, make_fn: Callable[[], Callable[[], object]], sync, backend: Backend, timer=None,
+             before_measure=None) -> tuple[Timing, MemorySampler]:
+    spec = ctx.spec
+    probe = (lambda: backend.device_memory()[0]) if backend.uses_gpu() else None
+    with MemorySampler(device_probe=probe) as mem:
+        if spec.concurrency > 1:
+            timing = time_concurrent([make_fn() for _ in range(spec.concurrency)], sync, spec.measure)
+        else:
+            timing = time_callable(make_fn(), sync, spec.measure, timer, before_measure=before_measure)
+    return timing, mem
+
+
+def _measure_rate(ctx: _Context, fn, sync, backend: Backend, chunk: Optional[int]) -> tuple[Timing, MemorySampler, ControlLoopStats]:
+    spec = ctx.spec
+    m = spec.measure
+    requests = m.iterations or int((m.duration_s or DEFAULT_RATE_DURATION_S) * spec.rate_hz)
+    warm = time_callable(fn, sync, MeasureConfig(warmup_iterations=m.warmup_iterations, warmup_min_s=m.warmup_min_s, iterations=1))
+    with MemorySampler() as mem:
+        rt = time_at_rate(fn, sync, spec.rate_hz, requests)
+    gaps = idle_gap_latencies(fn, sync, spec.idle_gaps_s) if spec.idle_gaps_s else {}
+    control = ControlLoopStats(**summarize_rate(rt, spec.rate_hz, chunk), idle_gap_latency_ms=gaps)
+    timing = Timing(samples_ns=rt.latency_ns, device_ms=None, first_run_ms=warm.first_run_ms, warmup_ms=warm.warmup_ms,
+                    steady_after=warm.steady_after, loop_wall_s=rt.wall_s)
+    return timing, mem, control
 
 
 def run_backend(spec: RunSpec) -> list[RunResult]:
+    if spec.concurrency < 1:
+        raise ConfigError("--concurrency must be >= 1")
+    if spec.rate_hz is not None and spec.concurrency > 1:
+        raise ConfigError("--rate sends one request per tick; it does not combine with --concurrency")
     manifest, root = load_target(spec.target)
     npz = Path(spec.inputs_npz) if spec.inputs_npz else None
     cls = BACKENDS.get(spec.backend)
     rss_before = current_rss_bytes()
     backends = {s.name: cls(s, root, manifest, spec.options) for s in manifest.stages}
-    results: list[RunResult] = []
     first = next(iter(backends.values()))
-    dev_before = cuda_used_bytes(spec.options.device_id) if first.uses_gpu() else None
+    ctx = _Context(spec, rss_before, cuda_used_bytes(spec.options.device_id) if first.uses_gpu() else None)
+    multi = len(manifest.stages) > 1 or any(c.repeat > 1 or c.loop for c in manifest.schedule)
+    results: list[RunResult] = []
     try:
         for b in backends.values():
             b.load()
-        device_probe = lambda: next(iter(backends.values())).device_memory()[0]  # noqa: E731
-        multi = len(manifest.stages) > 1 or any(c.repeat > 1 or c.loop for c in manifest.schedule)
-        if spec.stages or not multi:
+        if (spec.stages and spec.rate_hz is None) or not multi:
             for stage in manifest.stages:
                 b = backends[stage.name]
                 feeds = make_inputs(stage.inputs, batch=spec.batch, seed=spec.seed, dims=spec.dims,
                                     shapes=spec.shapes, npz=npz if not multi else None)
-                fn = b.bind(feeds)
-                with MemorySampler(device_probe=device_probe) as mem:
-                    timing = time_callable(fn, b.synchronize, spec.measure, b.device_timer())
-                results.append(_result(stage.name, spec, b, timing, mem, rss_before, b.load_ms, dev_before))
+                if spec.rate_hz is not None:
+                    timing, mem, control = _measure_rate(ctx, b.bind(feeds), b.synchronize, b, _chunk_length(manifest))
+                    results.append(ctx.result(stage.name, b, timing, mem, b.load_ms, control=control))
+                    continue
+                timing, mem = _measure(ctx, lambda: b.bind(feeds), b.synchronize, b, b.device_timer())
+                results.append(ctx.result(stage.name, b, timing, mem, b.load_ms))
         if spec.policy_step and multi:
             external = make_inputs(manifest.external_inputs(), batch=spec.batch, seed=spec.seed,
                                    dims=spec.dims, shapes=spec.shapes, npz=npz)
             step = PolicyStep(manifest, backends)
-            with MemorySampler(device_probe=device_probe) as mem:
-                timing = time_callable(lambda: step(external), lambda: None, spec.measure, None, before_measure=step.reset)
-            results.append(_result(POLICY_STEP, spec, first, timing, mem, rss_before,
-                                   sum(b.load_ms for b in backends.values()), dev_before, step.stage_mean_ms()))
+            load_ms = sum(b.load_ms for b in backends.values())
+            if spec.rate_hz is not None:
+                timing, mem, control = _measure_rate(ctx, lambda: step(external), lambda: None, first, _chunk_length(manifest))
+                results.append(ctx.result(POLICY_STEP, first, timing, mem, load_ms, control=control))
+            else:
+                timing, mem = _measure(ctx, lambda: (lambda: step(external)), lambda: None, first, before_measure=step.reset)
+                stage_ms = step.stage_mean_ms() if spec.concurrency == 1 else None
+                results.append(ctx.result(POLICY_STEP, first, timing, mem, load_ms, stage_ms))
     finally:
         for b in backends.values():
             if b.build_info is not None:

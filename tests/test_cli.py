@@ -120,3 +120,24 @@ def test_inputs_from_npz(tmp_path, tiny_export):
     np.savez(npz, **{name: np.zeros((1, 2, 3, 32, 32), np.float32)})
     res = invoke("bench", tiny_export / "vision.onnx", "--inputs", npz, "--iterations", "3", "--in-process", "--json")
     assert json.loads(res.output)["samples"] == 3
+
+
+def test_batch_list_and_concurrency(tiny_export):
+    res = invoke("bench", tiny_export / "denoise.onnx", "--batch", "1,2", "--concurrency", "2", "--iterations", "20",
+                 "--warmup", "1", "--warmup-time", "0", "--json", "--in-process")
+    runs = json.loads(res.output)["runs"]
+    assert [r["batch"] for r in runs] == [1, 2] and all(r["concurrency"] == 2 for r in runs)
+    assert all(r["samples"] == 20 for r in runs)
+    res = CliRunner().invoke(cli, ["bench", str(tiny_export), "--dim", "batch=2"])
+    assert res.exit_code == 1 and "--batch" in res.output
+
+
+def test_rate_mode_reports_deadlines(tiny_export):
+    res = invoke("bench", tiny_export, "--rate", "100", "--iterations", "30", "--warmup", "1", "--warmup-time", "0",
+                 "--idle-gaps", "0.05", "--json", "--in-process")
+    d = json.loads(res.output)
+    c = d["control"]
+    assert d["target"] == "policy_step" and c["requests"] == 30 and c["chunk_length"] == 8
+    assert 0 <= c["deadline_miss_rate"] <= 1 and c["effective_action_rate_per_s"] > 0
+    assert set(c["idle_gap_latency_ms"]) == {"0.05"}
+    assert [r["target"] for r in d["runs"]] == ["policy_step"]

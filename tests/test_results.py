@@ -5,7 +5,7 @@ import pytest
 
 from deployprof.errors import ModelError
 from deployprof.measure.stats import compute_stats
-from deployprof.results import (SCHEMA_VERSION, BuildInfo, ColdStart, Environment, MeasureSettings, MemoryStats,
+from deployprof.results import (SCHEMA_VERSION, BuildInfo, ColdStart, ControlLoopStats, Environment, MeasureSettings, MemoryStats,
                                 ModelInfo, ProfileReport, RunResult, from_dict, to_dict)
 
 GOLDEN = Path(__file__).parent / "data" / "report_keys.json"
@@ -18,12 +18,14 @@ def make_report() -> ProfileReport:
         build=BuildInfo("ort-cpu", "onnxruntime", "1.0", "cpu", "fp32", "fp32", ("CPUExecutionProvider",), ("CPUExecutionProvider",)),
         latency=lat, device_latency=None, throughput_per_s=123.456789, loop_wall_s=1.0 / 3,
         cold_start=ColdStart(1.5, 2.25, 10, 3), memory=MemoryStats(10, 5, 9, "VmHWM"),
-        flops_per_run=12345, achieved_gflop_per_s=0.1 / 3, stage_mean_ms={"a": 0.1, "b": 2 / 3}, glue_overhead_ms=0.01)
+        flops_per_run=12345, achieved_gflop_per_s=0.1 / 3, stage_mean_ms={"a": 0.1, "b": 2 / 3}, glue_overhead_ms=0.01,
+        control=ControlLoopStats(10.0, 100.0, 50, 100.0, 1, 0.02, 3.0, 4.0, 0.01, 0.2, 0.05, 8, 2666.6,
+                                 {"1": (3.5, 3.25)}))
     return ProfileReport(
         schema_version=SCHEMA_VERSION, created_utc="2026-01-01T00:00:00+00:00",
         model=ModelInfo("tiny-vla", "tiny-vla", "pi0", ("a", "b"), {"a": "x"}, {"a": 1, "b": 4}, "dynamo"),
         environment=Environment("0.1.0", "3.11", "Linux", "cpu", 2, {"onnx": "1.0", "torch": None}),
-        settings=MeasureSettings(10, 0.2, None, 2.0, 1, 0, False), flops={}, policy_step_flops=12345, runs=(run,),
+        settings=MeasureSettings(10, 0.2, None, 2.0, (1, 4), 0, False, 1, None), flops={}, policy_step_flops=12345, runs=(run,),
         warnings=("w",))
 
 
@@ -39,7 +41,8 @@ def _keys(obj, prefix=""):
     out = []
     if isinstance(obj, dict):
         for k, v in obj.items():
-            if prefix.endswith(("ci_ms", "stage_mean_ms", "packages", "stage_sha256", "calls_per_step", "flops")):
+            if prefix.endswith(("ci_ms.", "stage_mean_ms.", "packages.", "stage_sha256.", "calls_per_step.", "flops.",
+                                "idle_gap_latency_ms.")):
                 continue
             out.append(prefix + k)
             out += _keys(v, prefix + k + ".")

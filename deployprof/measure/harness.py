@@ -111,3 +111,54 @@ def time_callable(fn: Callable[[], object], sync: Callable[[], None], cfg: Measu
     wall = (clock() - start) / 1e9
     return Timing(samples_ns=samples, device_ms=device_timer.elapsed_ms() if device_timer else None,
                   first_run_ms=first_ms, warmup_ms=warm, steady_after=steady_state_index(warm), loop_wall_s=wall)
+
+
+def time_concurrent(fns: list[Callable[[], object]], sync: Callable[[], None], cfg: MeasureConfig) -> Timing:
+    """`len(fns)` threads issue requests back to back (each with its own bound inputs); every request's
+    latency is kept and throughput comes from the wall time of the whole measured window."""
+    import itertools
+    import threading
+
+    clock = time.perf_counter_ns
+    t0 = clock()
+    fns[0]()
+    sync()
+    first_ms = (clock() - t0) / 1e6
+    warm: list[float] = []
+    w_start = clock()
+    while len(warm) < cfg.warmup_iterations or (clock() - w_start) < cfg.warmup_min_s * 1e9:
+        t0 = clock()
+        for f in fns:
+            f()
+        sync()
+        warm.append((clock() - t0) / 1e6 / len(fns))
+    limit = cfg.iterations if cfg.iterations is not None else cfg.max_iterations
+    stop_ns = None if cfg.iterations is not None else int((cfg.duration_s or DEFAULT_DURATION_S) * 1e9)
+    issued = itertools.count()
+    per_thread: list[list[int]] = [[] for _ in fns]
+    barrier = threading.Barrier(len(fns) + 1)
+    state = {}
+
+    def worker(fn, out):
+        barrier.wait()
+        start = state["start"]
+        while next(issued) < limit:
+            a = clock()
+            fn()
+            sync()
+            b = clock()
+            out.append(b - a)
+            if stop_ns is not None and b - start >= stop_ns:
+                break
+
+    threads = [threading.Thread(target=worker, args=(f, o), daemon=True) for f, o in zip(fns, per_thread)]
+    for th in threads:
+        th.start()
+    state["start"] = clock()
+    barrier.wait()
+    for th in threads:
+        th.join()
+    wall = (clock() - state["start"]) / 1e9
+    samples = [x for out in per_thread for x in out]
+    return Timing(samples_ns=samples, device_ms=None, first_run_ms=first_ms, warmup_ms=warm,
+                  steady_after=steady_state_index(warm), loop_wall_s=wall)

@@ -6,7 +6,7 @@ from typing import Iterable, Optional
 from rich.console import Console
 from rich.table import Table
 
-from ..results import FlopReport, ProfileReport, RunResult
+from ..results import FlopReport, ProfileReport, RunResult, to_dict
 
 
 def fmt_count(n: Optional[float]) -> str:
@@ -73,6 +73,9 @@ def print_profile(report: ProfileReport, console: Optional[Console] = None) -> N
         if r.stage_mean_ms:
             parts = ", ".join(f"{k} {_ms(v)}" for k, v in r.stage_mean_ms.items())
             console.print(f"{r.backend} policy step (mean ms per step): {parts}; glue {_ms(r.glue_overhead_ms or 0.0)}")
+    for r in report.runs:
+        if r.control:
+            print_control(r, console)
     for w in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
 
@@ -96,11 +99,12 @@ def _bench_one(r: RunResult) -> dict:
         "latency_ci_ms": lat.ci_ms, "percentile_method": lat.percentile_method, "too_few_samples": list(lat.too_few_samples),
         "noisy": lat.noisy, "samples": lat.count, "throughput_per_s": r.throughput_per_s,
         "cold_start_ms": {"load": r.cold_start.load_ms, "first_run": r.cold_start.first_run_ms},
-        "memory": {"host_peak_rss_bytes": r.memory.host_peak_rss_bytes, "device_peak_bytes": r.memory.device_peak_bytes},
+        "memory": to_dict(r.memory),
         "providers_active": list(r.build.providers_active), "fallback": r.build.fallback,
         "device_latency_ms": ({k: getattr(r.device_latency, f"{k}_ms") for k in ("p50", "p90", "p99", "mean")}
                               if r.device_latency else None),
         "stage_mean_ms": r.stage_mean_ms or None, "glue_overhead_ms": r.glue_overhead_ms,
+        "concurrency": r.concurrency, "control": to_dict(r.control) if r.control else None,
     }
 
 
@@ -108,3 +112,13 @@ def bench_json(runs: list[RunResult]) -> dict:
     """The policy step when there is one, else the single stage, at top level; every run under `runs`."""
     main = next((r for r in runs if r.target == "policy_step"), runs[-1])
     return {**_bench_one(main), "runs": [_bench_one(r) for r in runs]}
+
+
+def print_control(r: RunResult, console: Console) -> None:
+    c = r.control
+    rate = f"; sustains {c.effective_action_rate_per_s:.0f} actions/s (chunk {c.chunk_length})" if c.effective_action_rate_per_s else ""
+    console.print(f"{r.backend} {r.target} at {c.rate_hz:g} Hz: {c.deadline_misses}/{c.requests} deadline misses "
+                  f"({c.deadline_miss_rate:.1%}), response p50 {_ms(c.response_p50_ms)} / p99 {_ms(c.response_p99_ms)} ms, "
+                  f"start lag max {_ms(c.start_lag_max_ms)} ms, jitter {_ms(c.jitter_ms)} ms{rate}")
+    for gap, vals in c.idle_gap_latency_ms.items():
+        console.print(f"  after {gap} s idle: {', '.join(_ms(v) for v in vals)} ms (steady p50 {_ms(r.latency.p50_ms)})")
