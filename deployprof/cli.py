@@ -156,6 +156,8 @@ def _measure_options(f):
         click.option("--inputs", "inputs_npz", type=click.Path(exists=True, dir_okay=False), default=None,
                      help="Inputs from an .npz file instead of generated ones."),
         click.option("--threads", type=int, default=None, help="ONNX Runtime intra-op threads."),
+        click.option("--inter-threads", type=int, default=None, help="ONNX Runtime inter-op threads (parallel mode)."),
+        click.option("--execution-mode", type=click.Choice(["sequential", "parallel"]), default="sequential", show_default=True),
         click.option("--graph-opt", type=click.Choice(["disable", "basic", "extended", "all"]), default="all", show_default=True),
         click.option("--provider-option", "provider_options", multiple=True, metavar="KEY=VALUE",
                      help="Pass an option to the execution provider (e.g. enable_cuda_graph=1)."),
@@ -190,7 +192,8 @@ def _spec(backend: str, target: str, o: dict):
         raise ConfigError(f"--idle-gaps expects seconds separated by commas, got {o['idle_gaps']!r}") from None
     return RunSpec(
         target=target, backend=backend,
-        options=BackendOptions(precision=o["precision"], intra_op_threads=o["threads"], graph_optimization=o["graph_opt"],
+        options=BackendOptions(precision=o["precision"], intra_op_threads=o["threads"], inter_op_threads=o["inter_threads"],
+                               execution_mode=o["execution_mode"], graph_optimization=o["graph_opt"],
                                provider_options=popts, allow_fallback=o["allow_fallback"], torch_device=o["torch_device"]),
         measure=MeasureConfig(warmup_iterations=o["warmup"], warmup_min_s=o["warmup_time"], iterations=o["iterations"],
                               duration_s=o["duration"]),

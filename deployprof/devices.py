@@ -91,3 +91,27 @@ def cuda_used_bytes(device_index: int = 0) -> Optional[int]:
         except Exception:
             return None
     return None
+
+
+def is_jetson() -> bool:
+    return Path("/etc/nv_tegra_release").exists()
+
+
+def unified_memory_used_bytes() -> Optional[int]:
+    """Jetson: the GPU shares system RAM, so 'device memory' is MemTotal - MemAvailable (system-wide)."""
+    try:
+        info = {}
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                key, value = line.split(":", 1)
+                info[key] = int(value.split()[0]) * 1024
+        return info["MemTotal"] - info["MemAvailable"]
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def device_used(device_index: int = 0) -> tuple[Optional[int], str]:
+    """(used bytes, how it was read): MemAvailable on Jetson's unified memory, cudaMemGetInfo elsewhere."""
+    if is_jetson():
+        return unified_memory_used_bytes(), "MemTotal-MemAvailable (Jetson unified memory, system-wide)"
+    return cuda_used_bytes(device_index), "cudaMemGetInfo total-free (device-wide)"

@@ -112,7 +112,8 @@ class MemoryStats:
     device_peak_bytes: Optional[int] = None
     device_method: Optional[str] = None
     device_allocator_peak_bytes: Optional[int] = None
-    device_used_delta_bytes: Optional[int] = None  # cudaMemGetInfo, device-wide: end of run minus before load
+    device_used_delta_bytes: Optional[int] = None  # end of run minus before load, read as device_used_method says
+    device_used_method: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Callable, Optional
 
 from .backends import BACKENDS, BackendOptions
 from .backends.base import Backend
-from .devices import cuda_used_bytes
+from .devices import device_used
 from .errors import ConfigError
 from .inputs import make_inputs
 from .manifest import Manifest, load_target
@@ -44,8 +44,9 @@ class RunSpec:
 class _Context:
     """What every result of one backend run shares: the spec, memory baselines, the backend that reports."""
 
-    def __init__(self, spec: RunSpec, rss_before: int, dev_before: Optional[int]):
-        self.spec, self.rss_before, self.dev_before = spec, rss_before, dev_before
+    def __init__(self, spec: RunSpec, rss_before: int, uses_gpu: bool):
+        self.spec, self.rss_before = spec, rss_before
+        self.dev_before, self.dev_method = device_used(spec.options.device_id) if uses_gpu else (None, None)
 
     def result(self, target: str, backend: Backend, timing: Timing, mem: MemorySampler, load_ms: float,
                stage_mean_ms: Optional[dict] = None, control: Optional[ControlLoopStats] = None) -> RunResult:
@@ -53,7 +54,7 @@ class _Context:
         latency = compute_stats([ns / 1e6 for ns in timing.samples_ns])
         dev_bytes, dev_method = backend.device_memory()
         device_peak = max(filter(None, (mem.device_peak, dev_bytes)), default=None)
-        dev_after = cuda_used_bytes(spec.options.device_id) if self.dev_before is not None else None
+        dev_after = device_used(spec.options.device_id)[0] if self.dev_before is not None else None
         return RunResult(
             target=target, backend=spec.backend, precision=spec.options.precision, batch=spec.batch,
             build=backend.build_info, latency=latency,
@@ -68,7 +69,8 @@ class _Context:
                 host_method="VmHWM (ru_maxrss off Linux) of the measuring process, plus a 20 ms RSS sampler",
                 device_peak_bytes=device_peak, device_method=dev_method if device_peak is not None else None,
                 device_allocator_peak_bytes=backend.allocator_peak_bytes(),
-                device_used_delta_bytes=dev_after - self.dev_before if dev_after is not None else None),
+                device_used_delta_bytes=dev_after - self.dev_before if dev_after is not None else None,
+                device_used_method=self.dev_method if dev_after is not None else None),
             flops_per_run=None, achieved_gflop_per_s=None, stage_mean_ms=stage_mean_ms or {},
             glue_overhead_ms=latency.mean_ms - sum(stage_mean_ms.values()) if stage_mean_ms else None,
             concurrency=spec.concurrency, control=control)
@@ -116,7 +118,7 @@ def run_backend(spec: RunSpec) -> list[RunResult]:
     rss_before = current_rss_bytes()
     backends = {s.name: cls(s, root, manifest, spec.options) for s in manifest.stages}
     first = next(iter(backends.values()))
-    ctx = _Context(spec, rss_before, cuda_used_bytes(spec.options.device_id) if first.uses_gpu() else None)
+    ctx = _Context(spec, rss_before, first.uses_gpu())
     multi = len(manifest.stages) > 1 or any(c.repeat > 1 or c.loop for c in manifest.schedule)
     results: list[RunResult] = []
     try:

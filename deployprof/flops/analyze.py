@@ -220,7 +220,7 @@ def analyze_graph(g: LoadedGraph, *, per_node: bool = False, strict: bool = Fals
                   weight_inputs: Iterable[str] = (), trip_counts: Optional[dict[str, int]] = None) -> FlopReport:
     weights = set(weight_inputs)
     acc = _Acc()
-    walker = _Walker(g, trip_counts or g.bound_dims, per_node)
+    walker = _Walker(g, trip_counts if trip_counts is not None else (g.requested_dims or {}), per_node)
     walker.walk(g.model.graph, acc, 1, weights)
     if strict and (acc.unknown or acc.unresolved):
         what = [f"unknown op {k} x{v}" for k, v in acc.unknown.items()] + acc.unresolved[:5]

@@ -11,10 +11,12 @@ import onnx
 from onnx import TensorProto
 
 from ..errors import ConfigError, ModelError
+from .fold import fold_shape_arithmetic
 
 log = logging.getLogger(__name__)
 
 Shape = Optional[tuple[int, ...]]
+MAX_FOLD_ROUNDS = 8
 
 
 @dataclass
@@ -25,6 +27,7 @@ class LoadedGraph:
     dtypes: dict[str, int]     # TensorProto element types
     bound_dims: dict[str, int]
     inference: str             # which shape inference resolved the graph
+    requested_dims: dict[str, int] = None  # every --dim given (also loop trip counts by node name)
 
 
 def parse_dim_bindings(items: tuple[str, ...] | list[str]) -> dict[str, int]:
@@ -171,13 +174,32 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
         except Exception:
             inferred, inference = model, "none"
     sh, dt = _collect(inferred)
+    for _ in range(MAX_FOLD_ROUNDS):  # each round can make more Shape inputs static: iterate to a fixed point
+        before = _unresolved_count(inferred, sh)
+        if not before:
+            break
+        folded, n = fold_shape_arithmetic(inferred, sh)
+        if not n:
+            break
+        try:
+            refolded = onnx.shape_inference.infer_shapes(folded, data_prop=True)
+        except Exception as exc:
+            log.debug("shape inference after folding failed: %s", exc)
+            break
+        sh2, dt2 = _collect(refolded)
+        if _unresolved_count(refolded, sh2) >= before:
+            break
+        inferred, sh, dt = refolded, sh2, dt2
+        if "folded" not in inference:
+            inference += "+folded-shape-arithmetic"
     if _unresolved_count(inferred, sh):
         sym = _symbolic_infer(inferred)
         if sym is not None:
             sh2, dt2 = _collect(sym)
             if _unresolved_count(sym, sh2) < _unresolved_count(inferred, sh):
                 inferred, sh, dt, inference = sym, sh2, dt2, "onnxruntime(symbolic)"
-    return LoadedGraph(path=path, model=inferred, shapes=sh, dtypes=dt, bound_dims=bound, inference=inference)
+    return LoadedGraph(path=path, model=inferred, shapes=sh, dtypes=dt, bound_dims=bound, inference=inference,
+                       requested_dims=dict(dims or {}))
 
 
 def _symbolic_infer(model: onnx.ModelProto) -> Optional[onnx.ModelProto]:

@@ -135,3 +135,73 @@ def test_loop_multiplied_by_static_trip_count(tmp_path):
     r = count(tmp_path, [helper.make_node("Loop", ["trip", "cond", "x"], ["y"], body=body, name="loop0")],
               [vi("x", [4, 16])], [vi("y", [4, 16])], inits)
     assert r.macs == 10 * 4 * 16 * 16 and not r.unresolved_nodes
+
+
+def _loop_model(tmp_path, trip_init):
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["xs", "w"], ["xo"]), helper.make_node("Identity", ["cond_in"], ["cond_out"])],
+        "body", [vi("i", [], TensorProto.INT64), vi("cond_in", [], TensorProto.BOOL), vi("xs", [4, 16])],
+        [vi("cond_out", [], TensorProto.BOOL), vi("xo", [4, 16])])
+    inits = [numpy_helper.from_array(np.array(True), "cond"), numpy_helper.from_array(np.ones((16, 16), np.float32), "w")]
+    inputs = [vi("x", [4, 16])]
+    if trip_init:
+        inits.append(numpy_helper.from_array(np.array(10, np.int64), "trip"))
+    else:
+        inputs.append(vi("trip", [], TensorProto.INT64))
+    return save(tmp_path, [helper.make_node("Loop", ["trip", "cond", "x"], ["y"], body=body, name="loop0")],
+                inputs, [vi("y", [4, 16])], inits, name="loop.onnx")
+
+
+def test_dynamic_trip_count_is_unresolved_then_bindable(tmp_path):
+    path = _loop_model(tmp_path, trip_init=False)
+    r = analyze_model(path)
+    assert r.lower_bound and any("dynamic trip count" in u for u in r.unresolved_nodes)
+    assert analyze_model(path, dims={"loop0": 7}).macs == 7 * 4 * 16 * 16
+
+
+def test_if_counts_the_costlier_branch(tmp_path):
+    then_g = helper.make_graph([helper.make_node("MatMul", ["x", "x"], ["t"])], "then", [], [vi("t", [8, 8])])
+    else_g = helper.make_graph([helper.make_node("Relu", ["x"], ["e"])], "else", [], [vi("e", [8, 8])])
+    r = count(tmp_path, [helper.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)],
+              [vi("c", [], TensorProto.BOOL), vi("x", [8, 8])], [vi("y", [8, 8])])
+    assert r.macs == 8 * 8 * 8
+
+
+def test_scan_multiplies_by_sequence_length(tmp_path):
+    body = helper.make_graph([helper.make_node("MatMul", ["xi", "w"], ["yi"]), helper.make_node("Identity", ["s"], ["s2"])],
+                             "body", [vi("s", [1]), vi("xi", [1, 16])], [vi("s2", [1]), vi("yi", [1, 16])])
+    w = numpy_helper.from_array(np.ones((16, 16), np.float32), "w")
+    r = count(tmp_path, [helper.make_node("Scan", ["s0", "xs"], ["sN", "ys"], body=body, num_scan_inputs=1)],
+              [vi("s0", [1]), vi("xs", [12, 1, 16])], [vi("sN", None), vi("ys", None)], [w])
+    assert r.macs == 12 * 16 * 16
+
+
+def test_attention_with_past_kv_and_grouped_heads(tmp_path):
+    # q: 8 heads, kv: 2 heads (GQA); 16 new tokens attend to 48 cached + 16 new.
+    r = count(tmp_path, [helper.make_node("Attention", ["q", "k", "v", "", "pk", "pv"], ["y", "pko", "pvo"])],
+              [vi("q", [1, 8, 16, 64]), vi("k", [1, 2, 16, 64]), vi("v", [1, 2, 16, 64]),
+               vi("pk", [1, 2, 48, 64]), vi("pv", [1, 2, 48, 64])], [vi("y", None), vi("pko", None), vi("pvo", None)], opset=23)
+    assert r.macs == 1 * 8 * 16 * 64 * (64 + 64)
+
+
+def test_ms_group_query_attention(tmp_path):
+    node = helper.make_node("GroupQueryAttention", ["q", "k", "v", "pk", "pv"], ["y", "pko", "pvo"], domain="com.microsoft",
+                            num_heads=8, kv_num_heads=2)
+    graph = helper.make_graph([node], "g", [vi("q", [1, 16, 512]), vi("k", [1, 16, 128]), vi("v", [1, 16, 128]),
+                                            vi("pk", [1, 2, 48, 64]), vi("pv", [1, 2, 48, 64])],
+                              [vi("y", [1, 16, 512]), vi("pko", None), vi("pvo", None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("com.microsoft", 1)])
+    onnx.save(model, tmp_path / "gqa.onnx")
+    assert analyze_model(tmp_path / "gqa.onnx").macs == 8 * 16 * 64 * (64 + 64)
+
+
+def test_quantized_matmul_and_conv(tmp_path):
+    u8 = TensorProto.UINT8
+    r = count(tmp_path, [helper.make_node("MatMulInteger", ["a", "b"], ["y"])],
+              [vi("a", [32, 64], u8), vi("b", [64, 16], u8)], [vi("y", None, TensorProto.INT32)])
+    assert r.macs == 32 * 64 * 16
+    scal = [numpy_helper.from_array(np.array(0.1, np.float32), n) for n in ("sa", "sb", "sy")] + \
+           [numpy_helper.from_array(np.array(0, np.uint8), n) for n in ("za", "zb", "zy")]
+    r = count(tmp_path, [helper.make_node("QLinearMatMul", ["a", "sa", "za", "b", "sb", "zb", "sy", "zy"], ["y"])],
+              [vi("a", [32, 64], u8), vi("b", [64, 16], u8)], [vi("y", None, u8)], scal, name="q.onnx")
+    assert r.macs == 32 * 64 * 16
