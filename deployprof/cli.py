@@ -131,6 +131,12 @@ def flops(model: Path, dims, shapes, per_node: bool, as_json: bool, strict: bool
     console = Console(width=160)
     console.print(flops_table(reports, summary.get("policy_step_flops_total"), calls))
     console.print(op_table(summary["by_op_type"]))
+    if summary.get("kv_cache_bytes"):
+        console.print(f"KV cache (tensors marked kv_cache in the manifest): {summary['kv_cache_bytes']:,} bytes")
+    if per_node:
+        from .report.terminal import node_table
+        for name, r in reports.items():
+            console.print(node_table(name, r))
     for name, r in reports.items():
         for op, n in r.unknown_ops.items():
             console.print(f"[yellow]unknown op[/yellow] {op} x{n} in {name}: not counted (total is a lower bound)")

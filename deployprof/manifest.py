@@ -22,6 +22,7 @@ class TensorSpec:
     dist: str = "normal"            # normal | uniform | int | ones
     low: Optional[float] = None
     high: Optional[float] = None    # exclusive for int
+    role: Optional[str] = None      # e.g. "kv_cache", "action", "image": what the tensor is to the policy
 
 
 @dataclass(frozen=True)

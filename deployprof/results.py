@@ -189,6 +189,7 @@ class NodeCost:
     flops: int
     flops_total: int
     bytes: int
+    arithmetic_intensity: Optional[float] = None
 
 
 @dataclass(frozen=True)

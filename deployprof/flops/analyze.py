@@ -111,7 +111,8 @@ class _Walker:
                     input_shapes=tuple(self.g.shapes.get(i) for i in node.input),
                     output_shapes=tuple(self.g.shapes.get(o) for o in node.output),
                     macs=cost.macs * times, flops=2 * cost.macs * times,
-                    flops_total=(2 * cost.macs + cost.bias + cost.other) * times, bytes=nbytes * times))
+                    flops_total=(2 * cost.macs + cost.bias + cost.other) * times, bytes=nbytes * times,
+                    arithmetic_intensity=(2 * cost.macs + cost.bias + cost.other) / nbytes if nbytes else None))
 
     def _subgraph(self, node: onnx.NodeProto, acc: _Acc, times: int, constant: set) -> None:
         graphs = {a.name: a.g for a in node.attribute if a.type == onnx.AttributeProto.GRAPH}

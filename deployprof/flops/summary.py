@@ -30,6 +30,7 @@ def summarize(model: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ..
         reports[s.name] = analyze_model(model / s.file, dims={"batch": 1, **dims}, shapes=own, per_node=per_node,
                                         strict=strict, weight_inputs=s.weight_inputs)
     calls = {s.name: s.calls_per_step for s in manifest.stages}
+    kv = _kv_cache_bytes(manifest, {"batch": 1, **dims})
     by_op: dict[str, dict[str, int]] = {}
     unknown: Counter = Counter()
     for name, r in reports.items():
@@ -49,6 +50,7 @@ def summarize(model: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ..
         "unknown_ops": dict(unknown),
         "unresolved_nodes": [f"{k}: {u}" for k, r in reports.items() for u in r.unresolved_nodes],
         "lower_bound": any(r.lower_bound for r in reports.values()),
+        "kv_cache_bytes": kv,
         "stages": {k: _as_dict(r, per_node) for k, r in reports.items()},
     }
     return summary, reports, calls
@@ -57,3 +59,16 @@ def summarize(model: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ..
 def top_ops(by_op: dict, n: Optional[int] = 12) -> list[tuple[str, dict]]:
     items = [(k, v if isinstance(v, dict) else to_dict(v)) for k, v in by_op.items()]
     return sorted(items, key=lambda kv: -kv[1]["flops_total"])[:n]
+
+
+def _kv_cache_bytes(manifest, dims: dict[str, int]) -> Optional[int]:
+    """Bytes of the tensors the manifest marks as KV cache (each counted once), at the bound dims."""
+    import numpy as np
+
+    seen = {}
+    for s in manifest.stages:
+        for t in (*s.inputs, *s.outputs):
+            if t.role == "kv_cache" and all(isinstance(d, int) or d in dims for d in t.shape):
+                n = int(np.prod([d if isinstance(d, int) else dims[d] for d in t.shape]))
+                seen[t.name] = n * np.dtype(t.dtype).itemsize
+    return sum(seen.values()) if seen else None

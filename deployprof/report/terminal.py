@@ -122,3 +122,14 @@ def print_control(r: RunResult, console: Console) -> None:
                   f"start lag max {_ms(c.start_lag_max_ms)} ms, jitter {_ms(c.jitter_ms)} ms{rate}")
     for gap, vals in c.idle_gap_latency_ms.items():
         console.print(f"  after {gap} s idle: {', '.join(_ms(v) for v in vals)} ms (steady p50 {_ms(r.latency.p50_ms)})")
+
+
+def node_table(name: str, report: FlopReport, n: int = 30) -> Table:
+    t = Table(title=f"{name}: top {n} nodes by FLOPs total (of {len(report.nodes)})", title_justify="left")
+    for col in ("node", "op", "output shape", "MACs", "FLOPs total", "bytes", "FLOP/B"):
+        t.add_column(col, justify="left" if col in ("node", "op", "output shape") else "right")
+    for c in sorted(report.nodes, key=lambda c: -c.flops_total)[:n]:
+        out = "x".join(map(str, c.output_shapes[0])) if c.output_shapes and c.output_shapes[0] is not None else "?"
+        t.add_row(c.name, c.op_type, out, fmt_count(c.macs), fmt_count(c.flops_total), fmt_bytes(c.bytes),
+                  f"{c.arithmetic_intensity:.2f}" if c.arithmetic_intensity else "-")
+    return t

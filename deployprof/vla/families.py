@@ -90,10 +90,11 @@ def _pi0(preset: Preset) -> tuple[list[StageModule], tuple[CallSpec, ...], str, 
     kv_shape = (t["layers"], "batch", t["kv_heads"], s_prefix, t["head_dim"])
     f32 = "float32"
     img_tokens = TensorSpec("image_tokens", f32, ("batch", cams * patches, t["width"]))
-    kv_k, kv_v = TensorSpec("kv_k", f32, kv_shape), TensorSpec("kv_v", f32, kv_shape)
+    kv_k = TensorSpec("kv_k", f32, kv_shape, role="kv_cache")
+    kv_v = TensorSpec("kv_v", f32, kv_shape, role="kv_cache")
     stages = [
         StageModule("vision", Pi0Vision(cfg),
-                    (TensorSpec("images", f32, ("batch", cams, 3, v["image_size"], v["image_size"]), "uniform", -1.0, 1.0),),
+                    (TensorSpec("images", f32, ("batch", cams, 3, v["image_size"], v["image_size"]), "uniform", -1.0, 1.0, role="image"),),
                     (img_tokens,), {"images": 0, "image_tokens": 0}),
         StageModule("prefix", Pi0Prefix(cfg),
                     (img_tokens, TensorSpec("prompt_ids", "int64", ("batch", cfg["prompt_tokens"]), "int", 0, t["vocab"])),
@@ -102,7 +103,7 @@ def _pi0(preset: Preset) -> tuple[list[StageModule], tuple[CallSpec, ...], str, 
                     (TensorSpec("x_t", f32, ("batch", a["chunk"], a["dim"])),
                      TensorSpec("t", f32, ("batch",), "uniform", 0.0, 1.0),
                      TensorSpec("state", f32, ("batch", a["state_dim"])), kv_k, kv_v),
-                    (TensorSpec("velocity", f32, ("batch", a["chunk"], a["dim"])),),
+                    (TensorSpec("velocity", f32, ("batch", a["chunk"], a["dim"]), role="action_velocity"),),
                     {"x_t": 0, "t": 0, "state": 0, "kv_k": 1, "kv_v": 1, "velocity": 0}),
     ]
     loop = LoopSpec(kind="euler", steps=a["steps"], state="x_t", time="t", derivative="velocity")
