@@ -59,24 +59,30 @@ def steady_state_index(warmup_ms: list[float], window: int = 5) -> int:
     return len(warmup_ms)
 
 
+def _cold_and_warm(fns: list[Callable[[], object]], sync: Callable[[], None], cfg: MeasureConfig) -> tuple[float, list[float]]:
+    """First call (cold, ms), then warm-up rounds until both the count and the time minimum are met."""
+    clock = time.perf_counter_ns
+    t0 = clock()
+    fns[0]()
+    sync()
+    first_ms = (clock() - t0) / 1e6
+    warm: list[float] = []
+    w_start = clock()
+    while (len(warm) < cfg.warmup_iterations or (clock() - w_start) < cfg.warmup_min_s * 1e9) \
+            and len(warm) < cfg.max_iterations:
+        t0 = clock()
+        for f in fns:
+            f()
+        sync()
+        warm.append((clock() - t0) / 1e6 / len(fns))
+    return first_ms, warm
+
+
 def time_callable(fn: Callable[[], object], sync: Callable[[], None], cfg: MeasureConfig,
                   device_timer: Optional[DeviceTimer] = None,
                   before_measure: Optional[Callable[[], None]] = None) -> Timing:
     clock = time.perf_counter_ns
-    t0 = clock()
-    fn()
-    sync()
-    first_ms = (clock() - t0) / 1e6
-
-    warm: list[float] = []
-    w_start = clock()
-    while len(warm) < cfg.warmup_iterations or (clock() - w_start) < cfg.warmup_min_s * 1e9:
-        t0 = clock()
-        fn()
-        sync()
-        warm.append((clock() - t0) / 1e6)
-        if len(warm) >= cfg.max_iterations:
-            break
+    first_ms, warm = _cold_and_warm([fn], sync, cfg)
 
     n = cfg.iterations
     stop_ns = int((cfg.stop_after_s if n is None else 0) * 1e9) or None
@@ -120,18 +126,7 @@ def time_concurrent(fns: list[Callable[[], object]], sync: Callable[[], None], c
     import threading
 
     clock = time.perf_counter_ns
-    t0 = clock()
-    fns[0]()
-    sync()
-    first_ms = (clock() - t0) / 1e6
-    warm: list[float] = []
-    w_start = clock()
-    while len(warm) < cfg.warmup_iterations or (clock() - w_start) < cfg.warmup_min_s * 1e9:
-        t0 = clock()
-        for f in fns:
-            f()
-        sync()
-        warm.append((clock() - t0) / 1e6 / len(fns))
+    first_ms, warm = _cold_and_warm(fns, sync, cfg)
     limit = cfg.iterations if cfg.iterations is not None else cfg.max_iterations
     stop_ns = None if cfg.iterations is not None else int((cfg.duration_s or DEFAULT_DURATION_S) * 1e9)
     issued = itertools.count()
