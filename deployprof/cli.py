@@ -77,29 +77,43 @@ def models() -> None:
     except ImportError:
         count_parameters = None
     for p in list_presets():
-        a = p.config["action"]
-        stages = f"vision x1, prefix x1, denoise x{a['steps']} -> chunk {a['chunk']}x{a['dim']}"
         if count_parameters is not None:
-            counts = count_parameters(p)
-            params = f"{sum(counts.values()) / 1e6:.3f} M"
+            from .vla import build_stages
+
+            build = build_stages(p, device="meta")
+            params = f"{sum(count_parameters(p).values()) / 1e6:,.1f} M"
+            shape = "x".join(str(d) for d in build.action_shape[1:])
+            stages = ", ".join(f"{c.stage} x{c.repeat}" for c in build.schedule) + f" -> {build.action_output} {shape}"
         else:
-            params = "(needs torch)"
+            params, stages = "(needs torch)", "(needs torch)"
         t.add_row(p.name, p.family, params, stages, p.config["description"])
     Console(width=180).print(t)
 
 
 @cli.command()
-@click.argument("preset")
+@click.argument("preset", required=False)
+@click.option("--module", "module_ref", default=None, metavar="PKG.MOD:FACTORY",
+              help="Your own model: a callable returning (torch module, example inputs tuple or dict).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the ONNX stages and manifest.json.")
 @click.option("--exporter", type=click.Choice(["dynamo", "torchscript"]), default=None,
               help="Force one torch.onnx exporter (default: dynamo, falling back to torchscript).")
-def export(preset: str, out: Path, exporter: Optional[str]) -> None:
-    """Export a preset (name or YAML path) to one ONNX graph per stage, checked against PyTorch."""
-    from .export import export_preset
+@click.option("--weights", type=click.Choice(["auto", "real", "meta"]), default="auto", show_default=True,
+              help="real: random fp32 weights, parity-checked; meta: shapes only, for counting; auto: meta above 4 GiB.")
+def export(preset: Optional[str], module_ref: Optional[str], out: Path, exporter: Optional[str], weights: str) -> None:
+    """Export a preset (name or YAML path), or your own model with --module, to one ONNX graph per stage,
+    checked against PyTorch in ONNX Runtime."""
+    from .errors import ConfigError
+    from .export import export_module, export_preset
 
-    manifest, timings = export_preset(preset, out, exporter=exporter)
+    if bool(preset) == bool(module_ref):
+        raise ConfigError("give a preset name/YAML or --module PKG.MOD:FACTORY (one of them)")
+    if module_ref:
+        manifest, timings = export_module(module_ref, out, exporter=exporter)
+    else:
+        manifest, timings = export_preset(preset, out, exporter=exporter, weights=weights)
     for s in manifest.stages:
-        click.echo(f"{s.name:10s} {s.file:16s} parity max|err| {s.parity_max_abs_err:.2e}  {timings[s.name]:.1f} s")
+        parity = f"parity max|err| {s.parity_max_abs_err:.2e}" if s.parity_max_abs_err is not None else "shapes only (no parity)"
+        click.echo(f"{s.name:10s} {s.file:16s} {parity}  {timings[s.name]:.1f} s")
     click.echo(f"exporter: {manifest.exporter}; manifest: {out / 'manifest.json'}")
 
 

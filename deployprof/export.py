@@ -1,10 +1,11 @@
-"""torch -> ONNX, one graph per stage, each checked against PyTorch in ONNX Runtime before it is trusted."""
+"""torch -> ONNX, one graph per stage, each checked against PyTorch in ONNX Runtime before it is trusted.
+Full-size presets too large to hold in fp32 are exported from meta tensors: shapes only, weights as typed
+graph inputs without data, for static analysis (the manifest marks such an export static_only)."""
 from __future__ import annotations
 
 import logging
 import time
 import warnings
-from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -20,30 +21,36 @@ log = logging.getLogger(__name__)
 OPSET = 18
 EXPORT_BATCH = 2   # torch.export specialises sizes 0 and 1, so the dynamic batch is traced at 2
 EXPORTERS = ("dynamo", "torchscript")
+META_ABOVE_BYTES = 4 << 30  # fp32 weights above this: export shapes only (meta tensors)
 
 
-def _export_stage(stage, feeds_t, path: Path, exporter: str) -> None:
+def _export_stage(stage, args, path: Path, exporter: str, meta: bool) -> None:
     import torch
 
     names_in = [t.name for t in stage.inputs]
     names_out = [t.name for t in stage.outputs]
-    args = tuple(feeds_t[n] for n in names_in)
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # exporter chatter (e.g. missing torchvision ops)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         if exporter == "dynamo":
-            batch = torch.export.Dim("batch", min=1, max=1024)
-            dyn = tuple({stage.batch_axes[n]: batch} for n in names_in)
+            dims: dict[str, object] = {}
+            dyn = tuple({i: dims.setdefault(d, torch.export.Dim(d, min=1, max=1 << 16)) for i, d in stage.dynamic_axes(t).items()}
+                        for t in stage.inputs)
             prog = torch.onnx.export(stage.module, args, dynamo=True, input_names=names_in, output_names=names_out,
-                                     dynamic_shapes=dyn, opset_version=OPSET, optimize=True, verbose=False)
-            prog.save(str(path), external_data=False)
+                                     dynamic_shapes=dyn, opset_version=OPSET, optimize=not meta, verbose=False)
+            if meta:
+                prog.save(str(path), include_initializers=False, keep_initializers_as_inputs=True, external_data=False)
+            else:
+                prog.save(str(path), external_data=False)
         else:
-            axes = {n: {stage.batch_axes[n]: "batch"} for n in names_in + names_out}
+            if meta:
+                raise ExportError("the TorchScript exporter cannot export meta tensors")
+            axes = {t.name: stage.dynamic_axes(t) for t in (*stage.inputs, *stage.outputs)}
             torch.onnx.export(stage.module, args, str(path), dynamo=False, input_names=names_in, output_names=names_out,
-                              dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True)
+                              dynamic_axes={k: v for k, v in axes.items() if v}, opset_version=OPSET, do_constant_folding=True)
 
 
-def _parity(stage, path: Path, seed: int, atol: float, rtol: float) -> float:
+def _parity(stage, path: Path, seed: int, dims: dict[str, int], atol: float, rtol: float) -> float:
     """Max abs error of ONNX Runtime CPU against PyTorch at batch 1 and the traced batch."""
     import onnxruntime as ort
     import torch
@@ -51,7 +58,7 @@ def _parity(stage, path: Path, seed: int, atol: float, rtol: float) -> float:
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     worst = 0.0
     for batch in (1, EXPORT_BATCH):
-        feeds = make_inputs(stage.inputs, batch=batch, seed=seed + batch)
+        feeds = make_inputs(stage.inputs, batch=batch, seed=seed + batch, dims=dims)
         with torch.no_grad():
             ref = stage.module(*(torch.from_numpy(feeds[t.name]) for t in stage.inputs))
         ref = ref if isinstance(ref, tuple) else (ref,)
@@ -69,37 +76,43 @@ def _parity(stage, path: Path, seed: int, atol: float, rtol: float) -> float:
 
 
 def export_preset(preset_name: str, out: Path, *, exporter: Optional[str] = None, seed: int = 0,
-                  atol: float = 1e-4, rtol: float = 1e-4) -> tuple[Manifest, dict[str, float]]:
-    """Export every stage of a preset to `out`, validate it, and write manifest.json. Returns timings (s)."""
+                  atol: float = 1e-4, rtol: float = 1e-4, weights: str = "auto") -> tuple[Manifest, dict[str, float]]:
+    """Export every stage of a preset to `out`, validate it, and write manifest.json. Returns seconds per stage.
+    weights: "real" (random fp32 weights, parity-checked), "meta" (shapes only), or "auto" (meta above 4 GiB)."""
     try:
-        import torch  # noqa: F401
+        import torch
     except ImportError:
         raise ConfigError("export needs PyTorch: pip install 'deployprof[export]' (or pass an existing export folder / .onnx file)") from None
     import onnx
 
-    from .vla import build_stages
+    from .vla import build_stages, count_parameters
 
     if exporter not in (None, *EXPORTERS):
         raise ConfigError(f"unknown exporter {exporter!r}; expected one of {EXPORTERS}")
+    if weights not in ("auto", "real", "meta"):
+        raise ConfigError(f"--weights must be auto, real or meta, got {weights!r}")
     preset = load_preset(preset_name)
+    meta = weights == "meta" or (weights == "auto" and 4 * sum(count_parameters(preset).values()) > META_ABOVE_BYTES)
+    if meta and exporter == "torchscript":
+        raise ConfigError("a shapes-only (meta) export needs the dynamo exporter; drop --exporter torchscript")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    stages, schedule, action_output, action_shape = build_stages(preset)
-    calls = {c.stage: c.repeat for c in schedule}
+    build = build_stages(preset, device="meta" if meta else "cpu")
+    calls = {c.stage: c.repeat for c in build.schedule}
     specs, used, timings = [], set(), {}
-    for stage in stages:
+    for stage in build.stages:
         path = out / f"{stage.name}.onnx"
         tmp = out / f".{stage.name}.onnx.tmp"
-        feeds = make_inputs(stage.inputs, batch=EXPORT_BATCH, seed=seed)
-        feeds_t = {k: torch.from_numpy(v) for k, v in feeds.items()}
+        feeds = make_inputs(stage.inputs, batch=EXPORT_BATCH, seed=seed, dims=build.default_dims)
+        args = tuple(torch.from_numpy(feeds[t.name]).to("meta" if meta else "cpu") for t in stage.inputs)
         t0 = time.perf_counter()
         errors = []
-        for name in ([exporter] if exporter else list(EXPORTERS)):
+        for name in ([exporter] if exporter else (["dynamo"] if meta else list(EXPORTERS))):
             try:
-                _export_stage(stage, feeds_t, tmp, name)
+                _export_stage(stage, args, tmp, name, meta)
                 used.add(name)
                 break
-            except Exception as exc:  # the fallback exporter is tried next; both failing is an error
+            except Exception as exc:  # the fallback exporter is tried next; all failing is an error
                 errors.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
                 log.info("exporter %s failed on stage %s: %s", name, stage.name, exc)
         else:
@@ -107,21 +120,102 @@ def export_preset(preset_name: str, out: Path, *, exporter: Optional[str] = None
             raise ExportError(f"stage {stage.name}: every exporter failed ({'; '.join(errors)})")
         try:
             onnx.checker.check_model(str(tmp), full_check=True)
-        except Exception as exc:
-            tmp.unlink(missing_ok=True)
-            raise ExportError(f"stage {stage.name}: exported graph fails the ONNX checker: {str(exc).splitlines()[0]}") from None
-        try:
-            err = _parity(stage, tmp, seed, atol, rtol)
+            err = None if meta else _parity(stage, tmp, seed, build.default_dims, atol, rtol)
         except ExportError:
             tmp.unlink(missing_ok=True)
             raise
+        except Exception as exc:
+            tmp.unlink(missing_ok=True)
+            raise ExportError(f"stage {stage.name}: exported graph fails the ONNX checker: {str(exc).splitlines()[0]}") from None
         tmp.replace(path)
         timings[stage.name] = time.perf_counter() - t0
+        declared = {t.name for t in stage.inputs}
+        weight_inputs = ()
+        if meta:
+            graph = onnx.load(str(path), load_external_data=False).graph
+            weight_inputs = tuple(i.name for i in graph.input if i.name not in declared)
         specs.append(StageSpec(name=stage.name, file=path.name, inputs=stage.inputs, outputs=stage.outputs,
-                               calls_per_step=calls.get(stage.name, 1), parity_max_abs_err=err))
-    manifest = Manifest(schema_version=MANIFEST_VERSION, stages=tuple(specs), schedule=schedule,
-                        action_output=action_output, action_shape=action_shape, preset=preset.name,
-                        preset_config=preset.config, family=preset.family,
-                        exporter="+".join(sorted(used)), opset=OPSET)
+                               calls_per_step=calls.get(stage.name, 1), weight_inputs=weight_inputs, parity_max_abs_err=err))
+    manifest = Manifest(schema_version=MANIFEST_VERSION, stages=tuple(specs), schedule=build.schedule,
+                        action_output=build.action_output, action_shape=build.action_shape, preset=preset.name,
+                        preset_config=preset.config, family=preset.family, exporter="+".join(sorted(used)), opset=OPSET,
+                        default_dims=build.default_dims, static_only=meta)
     manifest.write(out)
     return manifest, timings
+
+
+def load_factory(ref: str):
+    """'pkg.mod:factory' -> the callable. The factory returns (module, example_inputs), where example_inputs is
+    a tuple of tensors or a dict of name -> tensor (names become the graph's input names)."""
+    import importlib
+
+    mod_name, sep, attr = ref.partition(":")
+    if not sep or not mod_name or not attr:
+        raise ConfigError(f"--module expects 'package.module:factory', got {ref!r}")
+    try:
+        return getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"--module {ref}: cannot import it ({exc}); is the package on PYTHONPATH?") from None
+
+
+def _spec_from_tensor(name: str, t, dynamic_batch: bool):
+    from .manifest import TensorSpec
+
+    shape = tuple(("batch" if (i == 0 and dynamic_batch) else int(d)) for i, d in enumerate(t.shape))
+    dtype = str(t.dtype).replace("torch.", "")
+    if t.is_floating_point():
+        return TensorSpec(name, dtype, shape)
+    if dtype == "bool":
+        return TensorSpec(name, dtype, shape, "ones")
+    return TensorSpec(name, dtype, shape, "int", float(t.min()), float(t.max()) + 1)
+
+
+def export_module(ref: str, out: Path, *, exporter: Optional[str] = None, dynamic_batch: bool = True,
+                  atol: float = 1e-4, rtol: float = 1e-4) -> tuple[Manifest, dict[str, float]]:
+    """A user's own policy as a single-stage export with a manifest, parity-checked like the presets."""
+    import onnx
+    import torch
+
+    from .manifest import CallSpec
+    from .vla.common import StageModule
+
+    module, example = load_factory(ref)()
+    module.eval()
+    if isinstance(example, dict):
+        names, tensors = list(example), list(example.values())
+    else:
+        tensors = list(example if isinstance(example, (tuple, list)) else (example,))
+        names = [f"input_{i}" for i in range(len(tensors))]
+    with torch.no_grad():
+        outs = module(*tensors)
+    outs = outs if isinstance(outs, (tuple, list)) else (outs,)
+    batch_ok = dynamic_batch and all(t.dim() > 0 and t.shape[0] == tensors[0].shape[0] for t in (*tensors, *outs))
+    inputs = tuple(_spec_from_tensor(n, t, batch_ok) for n, t in zip(names, tensors))
+    outputs = tuple(_spec_from_tensor(f"output_{i}", t, batch_ok) for i, t in enumerate(outs))
+    stage = StageModule("model", module, inputs, outputs)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp, path = out / ".model.onnx.tmp", out / "model.onnx"
+    t0, errors = time.perf_counter(), []
+    for name in ([exporter] if exporter else list(EXPORTERS)):
+        try:
+            _export_stage(stage, tuple(tensors), tmp, name, meta=False)
+            break
+        except Exception as exc:
+            errors.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+    else:
+        tmp.unlink(missing_ok=True)
+        raise ExportError(f"--module {ref}: every exporter failed ({'; '.join(errors)})")
+    try:
+        onnx.checker.check_model(str(tmp), full_check=True)
+        err = _parity(stage, tmp, 0, {}, atol, rtol) if batch_ok else None
+    except ExportError:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(path)
+    spec = StageSpec(name="model", file=path.name, inputs=inputs, outputs=outputs, parity_max_abs_err=err)
+    manifest = Manifest(schema_version=MANIFEST_VERSION, stages=(spec,), schedule=(CallSpec("model"),),
+                        action_output=outputs[0].name, action_shape=outputs[0].shape, exporter=name, opset=OPSET,
+                        module_factory=ref)
+    manifest.write(out)
+    return manifest, {"model": time.perf_counter() - t0}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
@@ -38,12 +38,22 @@ class StageSpec:
 
 @dataclass(frozen=True)
 class LoopSpec:
-    """state <- state + dt * derivative, with time going 1 -> 0 in `steps` Euler steps (flow matching)."""
+    """How a stage called repeatedly in one policy step is glued on the host.
+
+    euler: flow matching, state <- state + dt * output with time 1 -> 0 in `steps` steps.
+    ddim: diffusion, deterministic DDIM update of state from the predicted noise `output`, time steps..1.
+    autoregressive: greedy token over the last `bins` ids of `output` (logits), fed back through `state` with the
+        `cache` (input, output) pairs; the cache grows along `growing_dim`; the decode stage runs steps - 1 times
+        (the prefill's logits give the first token). `result` receives the de-binned actions in [-1, 1]."""
     kind: str
     steps: int
     state: str
-    time: str
-    derivative: str
+    output: str
+    time: Optional[str] = None
+    cache: tuple[tuple[str, str], ...] = ()
+    growing_dim: Optional[str] = None
+    bins: Optional[int] = None
+    result: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,9 @@ class Manifest:
     family: Optional[str] = None
     exporter: Optional[str] = None
     opset: Optional[int] = None
+    default_dims: dict[str, int] = field(default_factory=dict)  # values for symbolic dims other than batch
+    static_only: bool = False  # weights are graph inputs without data (full-size meta export): count, don't run
+    module_factory: Optional[str] = None  # 'pkg.mod:factory' of a user's own model (export --module)
 
     def stage(self, name: str) -> StageSpec:
         for s in self.stages:

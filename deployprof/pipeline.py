@@ -10,7 +10,7 @@ from typing import Callable, Optional
 from .backends import BACKENDS
 from .environment import capture
 from .errors import BackendUnavailableError
-from .flops import analyze_model
+from .flops.summary import policy_step_total, stage_reports
 from .manifest import Manifest, load_target
 from .results import SCHEMA_VERSION, FlopReport, MeasureSettings, ModelInfo, ProfileReport, RunResult
 from .runner import POLICY_STEP, RunSpec, run_backend
@@ -30,19 +30,6 @@ def resolve_target(target: str, out: Path, exporter: Optional[str] = None,
     say(f"exporting {target} to {out / 'export'}")
     export_preset(target, out / "export", exporter=exporter)
     return str(out / "export")
-
-
-def stage_flops(manifest: Manifest, root: Path, batch: int, dims: dict[str, int],
-                shapes: dict[str, tuple[int, ...]]) -> dict[str, FlopReport]:
-    out = {}
-    for s in manifest.stages:
-        own = {k: v for k, v in shapes.items() if k in {t.name for t in s.inputs}}
-        out[s.name] = analyze_model(root / s.file, dims={"batch": batch, **dims}, shapes=own, weight_inputs=s.weight_inputs)
-    return out
-
-
-def policy_step_flops(manifest: Manifest, flops: dict[str, FlopReport]) -> int:
-    return sum(flops[s.name].flops_total * s.calls_per_step for s in manifest.stages)
 
 
 def check_backends(names: list[str], skip_unavailable: bool, say: Callable[[str], None]) -> tuple[list[str], list[str]]:
@@ -89,14 +76,14 @@ def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport]) -> list[st
 def _measure_all(target: str, names: list[str], template: RunSpec, batches: list[int], in_process: bool,
                  say: Callable[[str], None]) -> tuple[Manifest, Path, list[RunResult], dict[int, dict[str, FlopReport]]]:
     manifest, root = load_target(target)
-    flops_by_batch = {b: stage_flops(manifest, root, b, template.dims, template.shapes) for b in batches}
+    flops_by_batch = {b: stage_reports(manifest, root, b, template.dims, template.shapes) for b in batches}
     runs: list[RunResult] = []
     for name in names:
         for batch in batches:
             say(f"measuring {name}, batch {batch} ({'in process' if in_process else 'own process'})")
             spec = dataclasses.replace(template, target=target, backend=name, batch=batch)
             flops = flops_by_batch[batch]
-            step = policy_step_flops(manifest, flops) if len(manifest.stages) > 1 else None
+            step = policy_step_total(manifest, root, flops, batch, template.dims) if len(manifest.stages) > 1 else None
             runs.extend(attach_flops(r, flops, step) for r in (run_backend(spec) if in_process else run_isolated(spec)))
     return manifest, root, runs, flops_by_batch
 
@@ -109,6 +96,10 @@ def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSp
     usable, warnings = check_backends(backends, skip_unavailable, say)
     resolved = resolve_target(target, out, exporter, say)
     say("counting FLOPs")
+    if load_target(resolved)[0].static_only:
+        say("warning: shapes-only export (no weights): counting FLOPs, measuring nothing")
+        warnings.append("shapes-only export (weights without data): static cost only, no latency measured")
+        usable = []
     manifest, root, runs, flops_by_batch = _measure_all(resolved, usable, spec_template, batches, in_process, say)
     flops = flops_by_batch[batches[0]]
     warnings += run_warnings(runs, flops)
@@ -124,7 +115,8 @@ def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSp
                                  iterations=m.iterations, duration_s=m.duration_s, batches=tuple(batches),
                                  seed=spec_template.seed, in_process=in_process,
                                  concurrency=spec_template.concurrency, rate_hz=spec_template.rate_hz),
-        flops=flops, policy_step_flops=policy_step_flops(manifest, flops) if len(manifest.stages) > 1 else None,
+        flops=flops, policy_step_flops=(policy_step_total(manifest, root, flops, batches[0], spec_template.dims)
+                                        if len(manifest.stages) > 1 else None),
         runs=tuple(runs), warnings=tuple(warnings))
     report.write(out / "report.json")
     return report

@@ -11,6 +11,13 @@ from .backends.base import Backend
 from .manifest import Manifest
 
 
+def cosine_alpha_bar(steps: int, s: float = 0.008) -> np.ndarray:
+    """alpha_bar(t) for t = 0..steps, cosine schedule (Nichol & Dhariwal); alpha_bar(0) = 1."""
+    t = np.arange(steps + 1) / steps
+    f = np.cos((t + s) / (1 + s) * np.pi / 2) ** 2
+    return np.clip(f / f[0], 1e-5, 1.0)
+
+
 class PolicyStep:
     def __init__(self, manifest: Manifest, backends: Mapping[str, Backend]):
         self.manifest = manifest
@@ -36,19 +43,53 @@ class PolicyStep:
             if loop is None:
                 for _ in range(call.repeat):
                     env.update(self._call(call.stage, env))
-                continue
-            if loop.kind != "euler":
+            elif loop.kind == "euler":
+                self._euler(call.stage, loop, env)
+            elif loop.kind == "ddim":
+                self._ddim(call.stage, loop, env)
+            elif loop.kind == "autoregressive":
+                self._autoregressive(call.stage, loop, env)
+            else:
                 raise ValueError(f"unknown loop kind {loop.kind!r}")
-            dt = -1.0 / loop.steps
-            time_dtype = np.dtype(self.specs[call.stage][loop.time].dtype)
-            state_dtype = env[loop.state].dtype
-            batch = env[loop.state].shape[0]
-            for i in range(loop.steps):
-                env[loop.time] = np.full((batch,), 1.0 + i * dt, dtype=time_dtype)
-                out = self._call(call.stage, env)
-                env[loop.state] = (env[loop.state] + dt * out[loop.derivative]).astype(state_dtype, copy=False)
         self.steps += 1
         return env
+
+    def _time(self, stage: str, loop, batch: int, value: float) -> np.ndarray:
+        return np.full((batch,), value, dtype=np.dtype(self.specs[stage][loop.time].dtype))
+
+    def _euler(self, stage: str, loop, env: dict) -> None:
+        dt = -1.0 / loop.steps
+        x = env[loop.state]
+        for i in range(loop.steps):
+            env[loop.time] = self._time(stage, loop, x.shape[0], 1.0 + i * dt)
+            out = self._call(stage, env)
+            x = env[loop.state] = (x + dt * out[loop.output]).astype(x.dtype, copy=False)
+
+    def _ddim(self, stage: str, loop, env: dict) -> None:
+        ab = cosine_alpha_bar(loop.steps)
+        x = env[loop.state]
+        for t in range(loop.steps, 0, -1):
+            env[loop.time] = self._time(stage, loop, x.shape[0], t)
+            eps = self._call(stage, env)[loop.output]
+            x0 = np.clip((x - np.sqrt(1 - ab[t]) * eps) / np.sqrt(ab[t]), -1.0, 1.0)
+            x = env[loop.state] = (np.sqrt(ab[t - 1]) * x0 + np.sqrt(1 - ab[t - 1]) * eps).astype(x.dtype, copy=False)
+
+    def _autoregressive(self, stage: str, loop, env: dict) -> None:
+        bins, picked = loop.bins, []
+        token_dtype = np.dtype(self.specs[stage][loop.state].dtype)
+        for i in range(loop.steps):
+            logits = env[loop.output]
+            vocab = logits.shape[-1]
+            idx = np.argmax(logits[:, vocab - bins:], axis=-1)
+            picked.append(idx)
+            if i == loop.steps - 1:
+                break
+            env[loop.state] = (idx + vocab - bins).astype(token_dtype)[:, None]
+            out = self._call(stage, env)
+            env[loop.output] = out[loop.output]
+            for cache_in, cache_out in loop.cache:
+                env[cache_in] = out[cache_out]
+        env[loop.result] = ((np.stack(picked, axis=1) + 0.5) / bins * 2.0 - 1.0).astype(np.float32)
 
     def stage_mean_ms(self) -> dict[str, float]:
         return {k: v / 1e6 / max(self.steps, 1) for k, v in self.stage_ns.items()}

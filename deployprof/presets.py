@@ -10,14 +10,28 @@ import yaml
 
 from .errors import ConfigError
 
-FAMILIES = ("pi0",)
-
-SCHEMA: dict[str, dict[str, type] | type] = {
-    "name": str, "family": str, "description": str, "seed": int, "cameras": int, "prompt_tokens": int,
-    "vision": {"image_size": int, "patch_size": int, "width": int, "layers": int, "heads": int, "mlp": int},
-    "trunk": {"width": int, "layers": int, "heads": int, "kv_heads": int, "head_dim": int, "mlp": int, "vocab": int},
-    "expert": {"width": int, "mlp": int},
-    "action": {"chunk": int, "dim": int, "state_dim": int, "steps": int},
+VIT = ("image_size", "patch_size", "width", "layers", "heads", "mlp")
+LM = ("width", "layers", "heads", "kv_heads", "head_dim", "mlp", "vocab")
+COMMON = {"name": str, "family": str, "description": str, "seed": int}
+# Per family: top-level integers, and sections with the integer fields each must have.
+FAMILY_SCHEMAS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {
+    "pi0": (("cameras", "prompt_tokens"), {"vision": VIT, "trunk": LM, "expert": ("width", "mlp"),
+                                             "action": ("chunk", "dim", "state_dim", "steps")}),
+    "openvla": (("cameras", "prompt_tokens"), {"vision": VIT, "vision2": ("width", "layers", "heads", "mlp"),
+                                                 "projector": ("hidden",), "trunk": LM, "action": ("dim", "bins")}),
+    "openvla_oft": (("cameras", "prompt_tokens"), {"vision": VIT, "vision2": ("width", "layers", "heads", "mlp"),
+                                                     "projector": ("hidden",), "trunk": LM, "head": ("hidden", "blocks"),
+                                                     "action": ("chunk", "dim")}),
+    "smolvla": (("cameras", "prompt_tokens"), {"vision": VIT + ("shuffle",), "trunk": LM,
+                                                 "expert": ("width", "mlp", "heads", "head_dim"),
+                                                 "action": ("chunk", "dim", "state_dim", "steps")}),
+    "groot": (("cameras", "prompt_tokens"), {"vision": VIT + ("shuffle",), "trunk": LM, "dit": ("width", "layers", "heads", "mlp"),
+                                               "action": ("chunk", "dim", "state_dim", "future_tokens", "steps")}),
+    "octo": (("cameras", "prompt_tokens"), {"vision": ("image_size", "patch_size"), "trunk": ("width", "layers", "heads", "mlp"),
+                                              "head": ("width", "blocks"), "action": ("chunk", "dim", "steps")}),
+    "act": (("cameras", "image_height", "image_width", "latent_dim"),
+            {"backbone": ("width",), "transformer": ("width", "heads", "ff", "enc_layers", "dec_layers"),
+             "action": ("chunk", "dim", "state_dim")}),
 }
 
 
@@ -43,28 +57,42 @@ def list_presets() -> list[Preset]:
     return [load_preset(p) for p in sorted(presets_dir().glob("*.yaml"))]
 
 
+def _positive_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
 def _validate(cfg: Any, where: str) -> None:
     if not isinstance(cfg, dict):
         raise ConfigError(f"{where}: expected a YAML mapping of preset fields, got {type(cfg).__name__}")
-    for key, kind in SCHEMA.items():
+    for key, kind in COMMON.items():
         if key not in cfg:
             raise ConfigError(f"{where}: missing field '{key}' (see models/tiny-vla.yaml for a complete preset)")
-        if isinstance(kind, dict):
-            sub = cfg[key]
-            if not isinstance(sub, dict):
-                raise ConfigError(f"{where}: '{key}' must be a mapping with {sorted(kind)}")
-            for k, t in kind.items():
-                v = sub.get(k)
-                if not isinstance(v, t) or isinstance(v, bool) or (t is int and v <= 0):
-                    raise ConfigError(f"{where}: '{key}.{k}' must be a positive integer, got {v!r}")
-        elif not isinstance(cfg[key], kind) or (kind is int and (isinstance(cfg[key], bool) or cfg[key] < 0)):
-            raise ConfigError(f"{where}: '{key}' must be {'a non-negative integer' if kind is int else 'a string'}, got {cfg[key]!r}")
-    if cfg["family"] not in FAMILIES:
-        raise ConfigError(f"{where}: unknown family {cfg['family']!r}; this version builds {', '.join(FAMILIES)}")
-    v, t = cfg["vision"], cfg["trunk"]
-    if v["image_size"] % v["patch_size"] or v["width"] % v["heads"] or t["heads"] % t["kv_heads"] or t["head_dim"] % 2:
-        raise ConfigError(f"{where}: image_size must divide by patch_size, vision width by heads, trunk heads by "
-                          "kv_heads, and head_dim must be even")
+        if not isinstance(cfg[key], kind) or isinstance(cfg[key], bool):
+            raise ConfigError(f"{where}: '{key}' must be {'an integer' if kind is int else 'a string'}, got {cfg[key]!r}")
+    if cfg["family"] not in FAMILY_SCHEMAS:
+        raise ConfigError(f"{where}: unknown family {cfg['family']!r}; expected one of {', '.join(FAMILY_SCHEMAS)}")
+    top, sections = FAMILY_SCHEMAS[cfg["family"]]
+    for key in top:
+        if not _positive_int(cfg.get(key)):
+            raise ConfigError(f"{where}: '{key}' must be a positive integer, got {cfg.get(key)!r}")
+    for section, fields in sections.items():
+        sub = cfg.get(section)
+        if not isinstance(sub, dict):
+            raise ConfigError(f"{where}: '{section}' must be a mapping with {', '.join(fields)}")
+        for f in fields:
+            if not _positive_int(sub.get(f)):
+                raise ConfigError(f"{where}: '{section}.{f}' must be a positive integer, got {sub.get(f)!r}")
+    v, t = cfg.get("vision", {}), cfg.get("trunk", {})
+    if v and v["image_size"] % v["patch_size"]:
+        raise ConfigError(f"{where}: vision.image_size must be a multiple of vision.patch_size")
+    if "shuffle" in v and ((v["image_size"] // v["patch_size"]) % v["shuffle"]):
+        raise ConfigError(f"{where}: vision.shuffle must divide the patch grid side")
+    if "kv_heads" in t and (t["heads"] % t["kv_heads"] or t["head_dim"] % 2):
+        raise ConfigError(f"{where}: trunk.heads must be a multiple of trunk.kv_heads, and head_dim even")
+    for section in ("vision", "vision2", "dit", "transformer"):
+        sub = cfg.get(section, {})
+        if "heads" in sub and "width" in sub and sub["width"] % sub["heads"]:
+            raise ConfigError(f"{where}: {section}.width must be a multiple of {section}.heads")
 
 
 def load_preset(name_or_path: str | Path) -> Preset:

@@ -113,6 +113,10 @@ def run_backend(spec: RunSpec) -> list[RunResult]:
     if spec.rate_hz is not None and spec.concurrency > 1:
         raise ConfigError("--rate sends one request per tick; it does not combine with --concurrency")
     manifest, root = load_target(spec.target)
+    if manifest.static_only:
+        raise ConfigError(f"{spec.target} is a shapes-only export (weights are graph inputs without data): it can be "
+                          "counted with `deployprof flops` but not run; export a smaller preset, or with --weights real")
+    dims = {**manifest.default_dims, **spec.dims}
     npz = Path(spec.inputs_npz) if spec.inputs_npz else None
     cls = BACKENDS.get(spec.backend)
     rss_before = current_rss_bytes()
@@ -127,7 +131,7 @@ def run_backend(spec: RunSpec) -> list[RunResult]:
         if (spec.stages and spec.rate_hz is None) or not multi:
             for stage in manifest.stages:
                 b = backends[stage.name]
-                feeds = make_inputs(stage.inputs, batch=spec.batch, seed=spec.seed, dims=spec.dims,
+                feeds = make_inputs(stage.inputs, batch=spec.batch, seed=spec.seed, dims=dims,
                                     shapes=spec.shapes, npz=npz if not multi else None)
                 if spec.rate_hz is not None:
                     timing, mem, control = _measure_rate(ctx, b.bind(feeds), b.synchronize, b, _chunk_length(manifest))
@@ -137,7 +141,7 @@ def run_backend(spec: RunSpec) -> list[RunResult]:
                 results.append(ctx.result(stage.name, b, timing, mem, b.load_ms))
         if spec.policy_step and multi:
             external = make_inputs(manifest.external_inputs(), batch=spec.batch, seed=spec.seed,
-                                   dims=spec.dims, shapes=spec.shapes, npz=npz)
+                                   dims=dims, shapes=spec.shapes, npz=npz)
             step = PolicyStep(manifest, backends)
             load_ms = sum(b.load_ms for b in backends.values())
             if spec.rate_hz is not None:

@@ -141,3 +141,16 @@ def test_rate_mode_reports_deadlines(tiny_export):
     assert 0 <= c["deadline_miss_rate"] <= 1 and c["effective_action_rate_per_s"] > 0
     assert set(c["idle_gap_latency_ms"]) == {"0.05"}
     assert [r["target"] for r in d["runs"]] == ["policy_step"]
+
+
+def test_export_users_own_module(tmp_path):
+    out = tmp_path / "mine"
+    res = invoke("export", "--module", "tests.data.my_policy:make", "--out", out)
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    ins = {t["name"]: t for t in manifest["stages"][0]["inputs"]}
+    assert ins["instruction"]["dist"] == "int" and ins["instruction"]["shape"][0] == "batch"
+    d = json.loads(invoke("bench", out, "--backend", "torch", "--iterations", "5", "--in-process", "--json").output)
+    assert d["samples"] == 5 and d["backend"] == "torch"
+    res = CliRunner().invoke(cli, ["export", "--module", "nope.mod:f", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 1 and "cannot import" in res.output

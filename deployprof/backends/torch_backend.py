@@ -50,18 +50,22 @@ class TorchEager(Backend):
         from ..presets import Preset
         from ..vla import build_stages
 
-        if not self.manifest.preset_config:
-            raise ConfigError("the torch backend needs an export made by `deployprof export` from a preset "
-                              "(a plain .onnx file has no PyTorch module to run)")
+        if not self.manifest.preset_config and not self.manifest.module_factory:
+            raise ConfigError("the torch backend needs an export made by `deployprof export` (a preset or --module); "
+                              "a plain .onnx file has no PyTorch module to run")
         dev = self.options.torch_device
         if dev.startswith("cuda") and not torch.cuda.is_available():
             raise BackendUnavailableError("torch: --torch-device cuda asked for, but torch.cuda.is_available() is False "
                                           f"(torch {torch.__version__}, built for CUDA {torch.version.cuda})")
         self.torch = torch
         self.device = torch.device(dev)
-        preset = Preset(self.manifest.preset or "export", self.root, self.manifest.preset_config)
-        stages, *_ = build_stages(preset)
-        module = {s.name: s.module for s in stages}.get(self.stage.name)
+        if self.manifest.module_factory:
+            from ..export import load_factory
+
+            module = load_factory(self.manifest.module_factory)()[0].eval()
+        else:
+            preset = Preset(self.manifest.preset or "export", self.root, self.manifest.preset_config)
+            module = {s.name: s.module for s in build_stages(preset).stages}.get(self.stage.name)
         if module is None:
             raise ConfigError(f"torch: the preset has no stage {self.stage.name!r}")
         self.module = module.to(self.device)

@@ -5,7 +5,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional
 
-from ..manifest import read_manifest
+from ..manifest import Manifest, read_manifest
 from ..results import FlopReport, to_dict
 from .analyze import analyze_model
 
@@ -17,6 +17,39 @@ def _as_dict(r: FlopReport, per_node: bool) -> dict:
     return d
 
 
+def stage_reports(manifest: Manifest, root: Path, batch: int = 1, dims: Optional[dict[str, int]] = None,
+                  shapes: Optional[dict[str, tuple[int, ...]]] = None, per_node: bool = False,
+                  strict: bool = False) -> dict[str, FlopReport]:
+    """Each stage counted at the manifest's default dims (e.g. the KV length of the first decode step)."""
+    all_dims = {**manifest.default_dims, "batch": batch, **(dims or {})}
+    out = {}
+    for s in manifest.stages:
+        own = {k: v for k, v in (shapes or {}).items() if k in {t.name for t in s.inputs}}
+        out[s.name] = analyze_model(root / s.file, dims=all_dims, shapes=own, per_node=per_node, strict=strict,
+                                    weight_inputs=s.weight_inputs)
+    return out
+
+
+def policy_step_total(manifest: Manifest, root: Path, reports: dict[str, FlopReport], batch: int = 1,
+                      dims: Optional[dict[str, int]] = None) -> int:
+    """FLOPs total of one policy step: each stage x its calls; a decode loop whose KV cache grows is counted
+    call by call at its real cache length (start, start + 1, ...)."""
+    all_dims = {**manifest.default_dims, "batch": batch, **(dims or {})}
+    calls = {c.stage: c for c in manifest.schedule}
+    total = 0
+    for s in manifest.stages:
+        call = calls.get(s.name)
+        grow = call.loop.growing_dim if call is not None and call.loop is not None else None
+        if not grow:
+            total += reports[s.name].flops_total * s.calls_per_step
+            continue
+        for i in range(call.repeat):
+            r = reports[s.name] if i == 0 else analyze_model(
+                root / s.file, dims={**all_dims, grow: all_dims[grow] + i}, weight_inputs=s.weight_inputs)
+            total += r.flops_total
+    return total
+
+
 def summarize(model: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ...]], per_node: bool = False,
               strict: bool = False) -> tuple[dict, dict[str, FlopReport], dict[str, int]]:
     model = Path(model)
@@ -24,13 +57,9 @@ def summarize(model: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ..
         r = analyze_model(model, dims=dims, shapes=shapes, per_node=per_node, strict=strict)
         return _as_dict(r, per_node), {model.name: r}, {model.name: 1}
     manifest = read_manifest(model)
-    reports: dict[str, FlopReport] = {}
-    for s in manifest.stages:
-        own = {k: v for k, v in shapes.items() if k in {t.name for t in s.inputs}}
-        reports[s.name] = analyze_model(model / s.file, dims={"batch": 1, **dims}, shapes=own, per_node=per_node,
-                                        strict=strict, weight_inputs=s.weight_inputs)
+    reports = stage_reports(manifest, model, dims.get("batch", 1), dims, shapes, per_node, strict)
     calls = {s.name: s.calls_per_step for s in manifest.stages}
-    kv = _kv_cache_bytes(manifest, {"batch": 1, **dims})
+    kv = _kv_cache_bytes(manifest, {**manifest.default_dims, "batch": 1, **dims})
     by_op: dict[str, dict[str, int]] = {}
     unknown: Counter = Counter()
     for name, r in reports.items():
@@ -44,13 +73,16 @@ def summarize(model: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ..
     summary = {
         "scope": "policy_step", "calls_per_step": calls,
         "macs": step("macs"), "flops": step("flops"), "bias_flops": step("bias_flops"), "other_flops": step("other_flops"),
-        "flops_total": step("flops_total"), "policy_step_flops_total": step("flops_total"),
+        "flops_total": step("flops_total"),
+        "policy_step_flops_total": policy_step_total(manifest, model, reports, dims.get("batch", 1), dims),
+        # Summed over the stage files: weights two graphs share (a decode step reusing the prefill's) count in each.
         "params": sum(r.params for r in reports.values()), "weight_bytes": sum(r.weight_bytes for r in reports.values()),
         "by_op_type": dict(sorted(by_op.items(), key=lambda kv: -kv[1]["flops_total"])),
         "unknown_ops": dict(unknown),
         "unresolved_nodes": [f"{k}: {u}" for k, r in reports.items() for u in r.unresolved_nodes],
         "lower_bound": any(r.lower_bound for r in reports.values()),
         "kv_cache_bytes": kv,
+        "static_only": manifest.static_only,
         "stages": {k: _as_dict(r, per_node) for k, r in reports.items()},
     }
     return summary, reports, calls

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 MAX_ELEMS = 1 << 16
 SHAPE_OPS = set(
-    "Gather Concat Unsqueeze Squeeze Slice Cast Add Sub Mul Div Mod Neg Abs Equal Less Greater LessOrEqual "
+    "Gather Concat Unsqueeze Squeeze Slice Cast CastLike Add Sub Mul Div Mod Neg Abs Equal Less Greater LessOrEqual "
     "GreaterOrEqual Not And Or Where Range OneHot Reshape ConstantOfShape Expand Tile ReduceProd ReduceSum "
     "ReduceMax ReduceMin Identity Min Max Floor Ceil Sqrt CumSum Transpose Flatten Size NonZero".split())
 

@@ -68,7 +68,8 @@ def flops_table(reports: dict[str, FlopReport], step_flops: Optional[int] = None
 def print_profile(report: ProfileReport, console: Optional[Console] = None) -> None:
     console = console or Console()
     console.print(flops_table(report.flops, report.policy_step_flops, report.model.calls_per_step))
-    console.print(runs_table(report.runs))
+    if report.runs:
+        console.print(runs_table(report.runs))
     for r in report.runs:
         if r.stage_mean_ms:
             parts = ", ".join(f"{k} {_ms(v)}" for k, v in r.stage_mean_ms.items())

@@ -29,13 +29,18 @@ def rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
-def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Grouped-query attention: q [B,H,Sq,D], k/v [B,Hkv,Skv,D]; KV heads shared by H/Hkv query heads."""
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False) -> torch.Tensor:
+    """Grouped-query attention: q [B,H,Sq,D], k/v [B,Hkv,Skv,D]; KV heads shared by H/Hkv query heads.
+    Causal: query i (the last Sq of Skv positions) sees keys up to its own position."""
     groups = q.shape[1] // k.shape[1]
     if groups > 1:
         k = k.repeat_interleave(groups, dim=1)
         v = v.repeat_interleave(groups, dim=1)
     scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(q.shape[-1]))
+    if causal:
+        sq, skv = q.shape[2], k.shape[2]
+        qpos = torch.arange(sq, device=q.device)[:, None] + (skv - sq)
+        scores = scores.masked_fill(torch.arange(skv, device=q.device)[None, :] > qpos, float("-inf"))
     return torch.matmul(torch.softmax(scores, dim=-1), v)
 
 
@@ -70,13 +75,14 @@ class ViTBlock(nn.Module):
 class VisionEncoder(nn.Module):
     """SigLIP-like: patch conv, learned positions, ViT blocks, projector to the trunk width."""
 
-    def __init__(self, image_size: int, patch_size: int, width: int, layers: int, heads: int, mlp: int, out_width: int):
+    def __init__(self, image_size: int, patch_size: int, width: int, layers: int, heads: int, mlp: int,
+                 out_width: int | None):
         super().__init__()
         self.patch = nn.Conv2d(3, width, patch_size, stride=patch_size)
         self.pos = nn.Parameter(torch.randn(1, (image_size // patch_size) ** 2, width) * 0.02)
         self.blocks = nn.ModuleList(ViTBlock(width, heads, mlp) for _ in range(layers))
         self.norm = nn.LayerNorm(width)
-        self.proj = nn.Linear(width, out_width)
+        self.proj = nn.Linear(width, out_width) if out_width else nn.Identity()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.patch(images).flatten(2).transpose(1, 2) + self.pos
@@ -91,9 +97,11 @@ class DecoderLayer(nn.Module):
     `past_k`/`past_v` are prepended to this layer's keys/values: the prefix KV cache the action expert reuses.
     Returns the new hidden states and this layer's (rotated) keys and values, for the cache."""
 
-    def __init__(self, width: int, heads: int, kv_heads: int, head_dim: int, mlp: int):
+    def __init__(self, width: int, heads: int, kv_heads: int, head_dim: int, mlp: int, act: str = "gelu",
+                 causal: bool = False):
         super().__init__()
-        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
+        self.heads, self.kv_heads, self.head_dim, self.causal = heads, kv_heads, head_dim, causal
+        self.act = (lambda x: nn.functional.gelu(x, approximate="tanh")) if act == "gelu" else nn.functional.silu
         self.norm1, self.norm2 = RMSNorm(width), RMSNorm(width)
         self.q = nn.Linear(width, heads * head_dim, bias=False)
         self.k = nn.Linear(width, kv_heads * head_dim, bias=False)
@@ -112,10 +120,32 @@ class DecoderLayer(nn.Module):
         q = rope(split_heads(self.q(h), self.heads, self.head_dim), positions)
         keys = k if past_k is None else torch.cat([past_k, k], dim=2)
         values = v if past_v is None else torch.cat([past_v, v], dim=2)
-        x = x + self.o(merge_heads(attend(q, keys, values)))
+        x = x + self.o(merge_heads(attend(q, keys, values, self.causal)))
         h = self.norm2(x)
-        x = x + self.down(nn.functional.gelu(self.gate(h), approximate="tanh") * self.up(h))
+        x = x + self.down(self.act(self.gate(h)) * self.up(h))
         return x, k, v
+
+
+class CrossAttentionLayer(nn.Module):
+    """Pre-norm cross-attention to a context (VLM features or a KV cache projected to this width) + MLP."""
+
+    def __init__(self, width: int, ctx_width: int, heads: int, head_dim: int, mlp: int):
+        super().__init__()
+        self.heads, self.head_dim = heads, head_dim
+        self.norm1, self.norm2 = RMSNorm(width), RMSNorm(width)
+        self.q = nn.Linear(width, heads * head_dim, bias=False)
+        self.k = nn.Linear(ctx_width, heads * head_dim, bias=False)
+        self.v = nn.Linear(ctx_width, heads * head_dim, bias=False)
+        self.o = nn.Linear(heads * head_dim, width, bias=False)
+        self.fc1, self.fc2 = nn.Linear(width, mlp), nn.Linear(mlp, width)
+
+    def forward(self, x: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        h = self.norm1(x)
+        q = split_heads(self.q(h), self.heads, self.head_dim)
+        k = split_heads(self.k(ctx), self.heads, self.head_dim)
+        v = split_heads(self.v(ctx), self.heads, self.head_dim)
+        x = x + self.o(merge_heads(attend(q, k, v)))
+        return x + self.fc2(nn.functional.gelu(self.fc1(self.norm2(x)), approximate="tanh"))
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:

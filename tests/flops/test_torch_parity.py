@@ -97,8 +97,7 @@ def test_standard_models_match_flop_counter(tmp_path, exporter, opset, dynamic):
 
 @pytest.mark.parametrize("exporter,opset,dynamic", VARIANTS)
 def test_tiny_preset_stages_match_flop_counter(tmp_path, exporter, opset, dynamic):
-    stages, *_ = build_stages(load_preset("tiny-vla"))
-    for st in stages:
+    for st in build_stages(load_preset("tiny-vla")).stages:
         feeds = make_inputs(st.inputs, batch=2, seed=0)
         args = tuple(torch.from_numpy(feeds[t.name]) for t in st.inputs)
         path = tmp_path / f"{st.name}.onnx"
@@ -108,13 +107,13 @@ def test_tiny_preset_stages_match_flop_counter(tmp_path, exporter, opset, dynami
                 warnings.simplefilter("ignore")
                 batch = torch.export.Dim("batch", min=1, max=64)
                 prog = torch.onnx.export(st.module, args, dynamo=True, input_names=names, opset_version=opset,
-                                         dynamic_shapes=tuple({st.batch_axes[n]: batch} for n in names))
+                                         dynamic_shapes=tuple({i: batch for i in st.dynamic_axes(t)} for t in st.inputs))
                 prog.save(str(path), external_data=False)
         elif dynamic:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 torch.onnx.export(st.module, args, str(path), dynamo=False, input_names=names, opset_version=opset,
-                                  dynamic_axes={n: {st.batch_axes[n]: "batch"} for n in names})
+                                  dynamic_axes={t.name: st.dynamic_axes(t) for t in st.inputs})
         else:
             export(st.module, args, names, path, exporter, opset, False)
         got = analyze_model(path, dims={"batch": 2} if dynamic else None)
