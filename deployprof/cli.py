@@ -160,7 +160,6 @@ def flops(model: Path, dims, shapes, per_node: bool, as_json: bool, strict: bool
 
 def _measure_options(f):
     opts = [
-        click.option("--precision", default="fp32", show_default=True, help="fp32 (fp16 on ort-trt)."),
         click.option("--iterations", type=int, default=None, help="Timed iterations (default: run for --duration)."),
         click.option("--duration", type=float, default=None, help="Seconds of timed iterations (default 2)."),
         click.option("--warmup", type=int, default=10, show_default=True, help="Warm-up iterations (at least)."),
@@ -190,6 +189,39 @@ def _measure_options(f):
     return _shape_options(f)
 
 
+def _precision_options(f):
+    opts = [
+        click.option("--calibration", type=click.Path(exists=True), default=None,
+                     help="INT8 calibration data: an .npz of policy inputs or a folder of them (default: generated, seeded)."),
+        click.option("--calibration-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
+                     show_default=True),
+        click.option("--calibration-samples", type=int, default=8, show_default=True, help="Policy steps to calibrate on."),
+        click.option("--atol", type=float, default=None, help="Accuracy: fail when max |action - FP32 action| exceeds this."),
+        click.option("--min-cosine", type=float, default=None, help="Accuracy: fail when action cosine similarity drops below."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _calib(o: dict):
+    from .precision import CalibrationConfig
+
+    return CalibrationConfig(method=o["calibration_method"], samples=o["calibration_samples"], seed=o.get("seed", 0),
+                             source=o["calibration"])
+
+
+def _precisions(text: str) -> list[str]:
+    from .errors import ConfigError
+    from .precision import PRECISIONS
+
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in values if v not in PRECISIONS]
+    if bad or not values:
+        raise ConfigError(f"--precisions expects a comma list of {', '.join(PRECISIONS)}, got {text!r}")
+    return values
+
+
 def _spec(backend: str, target: str, o: dict):
     from .backends import BackendOptions
     from .errors import ConfigError
@@ -212,7 +244,7 @@ def _spec(backend: str, target: str, o: dict):
         raise ConfigError(f"--idle-gaps expects seconds separated by commas, got {o['idle_gaps']!r}") from None
     return RunSpec(
         target=target, backend=backend,
-        options=BackendOptions(precision=o["precision"], intra_op_threads=o["threads"], inter_op_threads=o["inter_threads"],
+        options=BackendOptions(intra_op_threads=o["threads"], inter_op_threads=o["inter_threads"],
                                execution_mode=o["execution_mode"], graph_optimization=o["graph_opt"],
                                provider_options=popts, allow_fallback=o["allow_fallback"], torch_device=o["torch_device"]),
         measure=MeasureConfig(warmup_iterations=o["warmup"], warmup_min_s=o["warmup_time"], iterations=o["iterations"],
@@ -236,15 +268,22 @@ def _batches(text: str) -> list[int]:
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--backend", default="ort-cpu", show_default=True, help="One backend (see `deployprof backends`).")
+@click.option("--precision", default="fp32", show_default=True,
+              help="Prepare this precision from the FP32 model first (fp16, fp16-naive, int8, int8-dynamic).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @_measure_options
-def bench(model: Path, backend: str, as_json: bool, **o) -> None:
+@_precision_options
+def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None:
     """Measure one backend on an ONNX file or export folder: every stage, and the policy step."""
+    import tempfile
+
     from .pipeline import bench as run_bench
+    from .precision import prepare_precision
     from .report.terminal import bench_json
 
-    spec = _spec(backend, str(model), o)
-    runs = run_bench(spec, _batches(o["batches"]), in_process=o["in_process"])
+    with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
+        target = str(prepare_precision(model, _precisions(precision)[0], Path(tmp) / precision, _calib(o)))
+        runs = run_bench(_spec(backend, target, o), _batches(o["batches"]), in_process=o["in_process"])
     if as_json:
         click.echo(json.dumps(bench_json(runs), indent=1))
         return
@@ -265,8 +304,11 @@ def bench(model: Path, backend: str, as_json: bool, **o) -> None:
               help="Comma-separated backends to measure.")
 @click.option("--skip-unavailable", is_flag=True, help="Skip backends that cannot run here, with a warning.")
 @click.option("--exporter", type=click.Choice(["dynamo", "torchscript"]), default=None)
+@click.option("--precisions", default="fp32", show_default=True,
+              help="Comma list: fp32, fp16, fp16-naive, int8, int8-dynamic (each measured, and compared with FP32).")
 @_measure_options
-def profile(target: str, out: Path, backend_names, skip_unavailable: bool, exporter, **o) -> None:
+@_precision_options
+def profile(target: str, out: Path, backend_names, skip_unavailable: bool, exporter, precisions: str, **o) -> None:
     """Export (for a preset), count, and measure each backend; write OUT/report.json and print a summary."""
     from .pipeline import profile as run_profile
     from .report.terminal import print_profile
@@ -274,11 +316,48 @@ def profile(target: str, out: Path, backend_names, skip_unavailable: bool, expor
     err = _stderr_console()
     spec = _spec("ort-cpu", target, o)
     report = run_profile(target, out, _split(backend_names), spec_template=spec, batches=_batches(o["batches"]),
+                         precisions=_precisions(precisions), calib=_calib(o), atol=o["atol"], min_cosine=o["min_cosine"],
                          skip_unavailable=skip_unavailable,
                          in_process=o["in_process"], exporter=exporter, say=lambda m: err.print(f"[dim]{m}[/dim]"))
     from rich.console import Console
     print_profile(report, Console(width=200))
     click.echo(f"report: {out / 'report.json'}")
+
+
+@cli.command("compare-precision")
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.option("--precisions", default="fp16,int8", show_default=True, help="Comma list of precisions to compare with FP32.")
+@click.option("--samples", type=int, default=8, show_default=True, help="Seeded policy steps to compare on.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Keep the prepared exports here.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@_precision_options
+@click.pass_context
+def compare_precision(ctx, target: Path, precisions: str, samples: int, out: Optional[Path], as_json: bool, **o) -> None:
+    """Accuracy alone: each precision's actions against the FP32 export on the same seeded inputs and noise.
+    Exit 3 when --atol / --min-cosine are given and a precision fails them."""
+    import tempfile
+
+    from .accuracy import compare
+    from .precision import prepare_precision
+    from .results import to_dict
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
+        base = Path(out or tmp)
+        for p in _precisions(precisions):
+            if p == "fp32":
+                continue
+            path = prepare_precision(target, p, base / f"export-{p}", _calib(o))
+            results.append(compare(target, path, samples=samples, atol=o["atol"], min_cosine=o["min_cosine"]))
+    if as_json:
+        click.echo(json.dumps([to_dict(r) for r in results], indent=1))
+    else:
+        from rich.console import Console
+
+        from .report.terminal import accuracy_table
+        Console(width=160).print(accuracy_table(results))
+    if any(r.passed is False for r in results):
+        ctx.exit(3)
 
 
 def main() -> None:

@@ -78,6 +78,8 @@ class Manifest:
     default_dims: dict[str, int] = field(default_factory=dict)  # values for symbolic dims other than batch
     static_only: bool = False  # weights are graph inputs without data (full-size meta export): count, don't run
     module_factory: Optional[str] = None  # 'pkg.mod:factory' of a user's own model (export --module)
+    precision: str = "fp32"                # what the graphs carry: fp32, fp16, fp16-naive, int8, int8-dynamic
+    precision_info: dict = field(default_factory=dict)  # block list, calibration provenance, ...
 
     def stage(self, name: str) -> StageSpec:
         for s in self.stages:

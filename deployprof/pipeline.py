@@ -7,12 +7,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
+from .accuracy import compare
 from .backends import BACKENDS
 from .environment import capture
 from .errors import BackendUnavailableError
 from .flops.summary import policy_step_total, stage_reports
 from .manifest import Manifest, load_target
-from .results import SCHEMA_VERSION, FlopReport, MeasureSettings, ModelInfo, ProfileReport, RunResult
+from .precision import CalibrationConfig, prepare_precision
+from .results import SCHEMA_VERSION, AccuracyResult, FlopReport, MeasureSettings, ModelInfo, ProfileReport, RunResult
 from .runner import POLICY_STEP, RunSpec, run_backend
 from .worker import run_isolated
 
@@ -88,21 +90,75 @@ def _measure_all(target: str, names: list[str], template: RunSpec, batches: list
     return manifest, root, runs, flops_by_batch
 
 
+def _variants(resolved: str, precisions: list[str], out: Path, calib: CalibrationConfig,
+              say: Callable[[str], None]) -> dict[str, str]:
+    variants = {}
+    for p in precisions:
+        if p != "fp32":
+            say(f"preparing {p} from the FP32 export" + (f" (calibrating, {calib.method})" if p == "int8" else ""))
+        variants[p] = str(prepare_precision(resolved, p, out / f"export-{p}", calib))
+    return variants
+
+
+def _with_speedups(runs: list[RunResult]) -> list[RunResult]:
+    base = {(r.backend, r.target, r.batch): r.latency.p50_ms for r in runs if r.precision == "fp32"}
+    out = []
+    for r in runs:
+        ref = base.get((r.backend, r.target, r.batch))
+        out.append(dataclasses.replace(r, speedup_vs_fp32=ref / r.latency.p50_ms) if ref and r.precision != "fp32" else r)
+    return out
+
+
+def precision_warnings(runs: list[RunResult], accuracy: list[AccuracyResult]) -> list[str]:
+    out = []
+    p50 = {(r.backend, r.target, r.batch, r.precision): r.latency for r in runs}
+    whole = {r.target for r in runs if r.target == POLICY_STEP} or {r.target for r in runs}  # judge the whole step
+    for (backend, target, batch, prec), lat in p50.items():
+        if not prec.startswith("int8") or target not in whole:
+            continue
+        for other in ("fp16", "fp32"):
+            o = p50.get((backend, target, batch, other))
+            # Only when the confidence intervals do not overlap: a difference inside the noise is no finding.
+            if o is not None and lat.ci_ms["p50"][0] > o.ci_ms["p50"][1]:
+                out.append(f"{backend} {target}: {prec.upper()} is SLOWER than {other.upper()} "
+                           f"(p50 {lat.p50_ms:.3f} vs {o.p50_ms:.3f} ms): layers fall back or Q/DQ overhead dominates")
+    for a in accuracy:
+        if a.passed is False:
+            out.append(f"{a.precision}: accuracy FAILS the tolerance (max abs {a.action.max_abs:.4g}, "
+                       f"min cosine {a.action.cosine_min:.5f})")
+    return out
+
+
 def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSpec, batches: list[int] = (1,),
+            precisions: list[str] = ("fp32",), calib: CalibrationConfig = CalibrationConfig(),
+            atol: Optional[float] = None, min_cosine: Optional[float] = None,
             skip_unavailable: bool = False, in_process: bool = False, exporter: Optional[str] = None,
             say: Callable[[str], None] = log.info) -> ProfileReport:
     out = Path(out)
-    batches = list(batches)
+    batches, precisions = list(batches), list(dict.fromkeys(["fp32", *precisions]))
     usable, warnings = check_backends(backends, skip_unavailable, say)
     resolved = resolve_target(target, out, exporter, say)
-    say("counting FLOPs")
     if load_target(resolved)[0].static_only:
         say("warning: shapes-only export (no weights): counting FLOPs, measuring nothing")
         warnings.append("shapes-only export (weights without data): static cost only, no latency measured")
-        usable = []
-    manifest, root, runs, flops_by_batch = _measure_all(resolved, usable, spec_template, batches, in_process, say)
+        usable, precisions = [], ["fp32"]
+    variants = _variants(resolved, precisions, out, calib, say)
+    say("counting FLOPs")
+    runs: list[RunResult] = []
+    for p, path in variants.items():
+        names = [n for n in usable if p == "fp32" or n != "torch"]  # torch runs the FP32 module only
+        manifest_p, _, runs_p, flops_by_batch_p = _measure_all(path, names, spec_template, batches, in_process, say)
+        runs += runs_p
+        if p == "fp32":
+            manifest, root, flops_by_batch = manifest_p, load_target(path)[1], flops_by_batch_p
+    accuracy = []
+    for p, path in variants.items():
+        if p != "fp32":
+            say(f"accuracy of {p} against FP32")
+            accuracy.append(compare(variants["fp32"], path, atol=atol, min_cosine=min_cosine))
+    runs = _with_speedups(runs)
     flops = flops_by_batch[batches[0]]
-    warnings += run_warnings(runs, flops)
+    warnings += run_warnings(runs, flops) + precision_warnings(runs, accuracy)
     m = spec_template.measure
     report = ProfileReport(
         schema_version=SCHEMA_VERSION, created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -117,7 +173,8 @@ def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSp
                                  concurrency=spec_template.concurrency, rate_hz=spec_template.rate_hz),
         flops=flops, policy_step_flops=(policy_step_total(manifest, root, flops, batches[0], spec_template.dims)
                                         if len(manifest.stages) > 1 else None),
-        runs=tuple(runs), warnings=tuple(warnings))
+        runs=tuple(runs), warnings=tuple(warnings), accuracy=tuple(accuracy),
+        precision_info={p: load_target(v)[0].precision_info for p, v in variants.items() if p != "fp32"})
     report.write(out / "report.json")
     return report
 

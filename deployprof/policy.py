@@ -30,9 +30,15 @@ class PolicyStep:
         self.stage_ns = {s.name: 0 for s in self.manifest.stages}
         self.steps = 0
 
+    recorder = None  # {stage: [feeds, ...]} when set: every stage call's inputs are kept (INT8 calibration)
+    trace = None     # [state, ...] when set: the loop state after each denoising step (accuracy over steps)
+
     def _call(self, stage: str, env: dict) -> dict:
+        feeds = {n: env[n] for n in self.input_names[stage]}
+        if self.recorder is not None:
+            self.recorder.setdefault(stage, []).append(feeds)
         t0 = time.perf_counter_ns()
-        out = self.backends[stage].run({n: env[n] for n in self.input_names[stage]})
+        out = self.backends[stage].run(feeds)
         self.stage_ns[stage] += time.perf_counter_ns() - t0
         return out
 
@@ -64,6 +70,8 @@ class PolicyStep:
             env[loop.time] = self._time(stage, loop, x.shape[0], 1.0 + i * dt)
             out = self._call(stage, env)
             x = env[loop.state] = (x + dt * out[loop.output]).astype(x.dtype, copy=False)
+            if self.trace is not None:
+                self.trace.append(x)
 
     def _ddim(self, stage: str, loop, env: dict) -> None:
         ab = cosine_alpha_bar(loop.steps)
@@ -73,6 +81,8 @@ class PolicyStep:
             eps = self._call(stage, env)[loop.output]
             x0 = np.clip((x - np.sqrt(1 - ab[t]) * eps) / np.sqrt(ab[t]), -1.0, 1.0)
             x = env[loop.state] = (np.sqrt(ab[t - 1]) * x0 + np.sqrt(1 - ab[t - 1]) * eps).astype(x.dtype, copy=False)
+            if self.trace is not None:
+                self.trace.append(x)
 
     def _autoregressive(self, stage: str, loop, env: dict) -> None:
         bins, picked = loop.bins, []

@@ -169,6 +169,7 @@ class RunResult:
     glue_overhead_ms: Optional[float] = None
     concurrency: int = 1
     control: Optional[ControlLoopStats] = None
+    speedup_vs_fp32: Optional[float] = None  # FP32 p50 / this p50, same backend, target and batch
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,34 @@ class FlopReport:
 
 
 @dataclass(frozen=True)
+class OutputError:
+    name: str
+    max_abs: float
+    mean_abs: float
+    rel_l2: float
+    cosine_mean: float
+    cosine_min: float
+
+
+@dataclass(frozen=True)
+class AccuracyResult:
+    """A precision against the FP32 reference: same inputs, same initial noise, compared in action space."""
+    precision: str
+    reference_precision: str
+    backend: str
+    samples: int
+    seed: int
+    action: OutputError
+    per_action_dim_mean_abs: tuple[float, ...]
+    per_chunk_step_mean_abs: tuple[float, ...]
+    per_denoise_step_mean_abs: tuple[float, ...]
+    token_agreement: Optional[float] = None   # discrete-action policies: share of identical action bins
+    atol: Optional[float] = None
+    min_cosine: Optional[float] = None
+    passed: Optional[bool] = None
+
+
+@dataclass(frozen=True)
 class Environment:
     deployprof_version: str
     python: str
@@ -265,6 +294,8 @@ class ProfileReport:
     policy_step_flops: Optional[int]
     runs: tuple[RunResult, ...]
     warnings: tuple[str, ...] = ()
+    accuracy: tuple[AccuracyResult, ...] = ()
+    precision_info: dict[str, dict] = field(default_factory=dict)
 
     def write(self, path: Path) -> None:
         write_json_atomic(path, to_dict(self))

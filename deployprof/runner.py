@@ -56,7 +56,7 @@ class _Context:
         device_peak = max(filter(None, (mem.device_peak, dev_bytes)), default=None)
         dev_after = device_used(spec.options.device_id)[0] if self.dev_before is not None else None
         return RunResult(
-            target=target, backend=spec.backend, precision=spec.options.precision, batch=spec.batch,
+            target=target, backend=spec.backend, precision=backend.manifest.precision, batch=spec.batch,
             build=backend.build_info, latency=latency,
             device_latency=compute_stats(timing.device_ms) if timing.device_ms else None,
             throughput_per_s=len(timing.samples_ns) * spec.batch / timing.loop_wall_s if timing.loop_wall_s > 0 else 0.0,

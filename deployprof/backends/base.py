@@ -24,7 +24,6 @@ class Availability:
 
 @dataclass(frozen=True)
 class BackendOptions:
-    precision: str = "fp32"
     intra_op_threads: Optional[int] = None
     inter_op_threads: Optional[int] = None
     graph_optimization: str = "all"        # disable | basic | extended | all
@@ -52,7 +51,8 @@ class DeviceTimer(ABC):
 class Backend(ABC):
     name: ClassVar[str]
     runtime: ClassVar[str]
-    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    # Precisions of the artifact (the export folder's graphs) this backend can run.
+    artifact_precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "fp16-naive", "int8", "int8-dynamic")
 
     def __init__(self, stage: StageSpec, root: Path, manifest: Manifest, options: BackendOptions):
         self.stage, self.root, self.manifest, self.options = stage, Path(root), manifest, options
@@ -75,9 +75,9 @@ class Backend(ABC):
         avail = self.availability()
         if not avail.ok:
             raise BackendUnavailableError(f"backend {self.name} is unavailable: {avail.reason}")
-        if self.options.precision not in self.precisions:
-            raise ConfigError(f"backend {self.name} runs precision(s) {', '.join(self.precisions)} in this version, "
-                              f"not {self.options.precision!r}")
+        if self.manifest.precision not in self.artifact_precisions:
+            raise ConfigError(f"backend {self.name} runs {', '.join(self.artifact_precisions)} exports, "
+                              f"not this {self.manifest.precision!r} one")
         t0 = time.perf_counter_ns()
         self.build_info = self._load()
         self.load_ms = (time.perf_counter_ns() - t0) / 1e6

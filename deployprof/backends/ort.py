@@ -81,14 +81,14 @@ class OrtBackend(Backend):
         requested = tuple(p if isinstance(p, str) else p[0] for p in providers)
         return BuildInfo(backend=self.name, runtime=self.runtime, runtime_version=ort_version(),
                          device="cpu" if fallback or not self.needs_gpu else f"cuda:{o.device_id}",
-                         precision_requested=o.precision, precision_effective=self._effective_precision(),
+                         precision_requested=self.manifest.precision, precision_effective=self._effective_precision(),
                          providers_requested=requested, providers_active=active, fallback=fallback,
                          options={"graph_optimization": o.graph_optimization, "execution_mode": o.execution_mode,
                                   "intra_op_threads": str(o.intra_op_threads), "inter_op_threads": str(o.inter_op_threads),
                                   **{k: str(v) for k, v in self._provider_options().items()}})
 
     def _effective_precision(self) -> str:
-        return "fp32"
+        return self.manifest.precision
 
     def uses_gpu(self) -> bool:
         return self.needs_gpu
@@ -153,14 +153,15 @@ class OrtTrt(OrtBackend):
     """TensorRT execution provider; engines and timing caches persist under the cache folder."""
     name = "ort-trt"
     provider = "TensorrtExecutionProvider"
-    precisions = ("fp32", "fp16")
 
     def _provider_options(self) -> dict:
         cache = Path(self.options.cache_dir or (self.root / ".deployprof-cache")) / "ort-trt"
         cache.mkdir(parents=True, exist_ok=True)
         opts = {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache),
                 "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(cache),
-                "trt_fp16_enable": str(self.options.precision == "fp16")}
+                # Precision comes from the graph (FP16 weights, Q/DQ nodes); the flags let TensorRT honour it.
+                "trt_fp16_enable": str(self.manifest.precision in ("fp16", "fp16-naive", "int8")),
+                "trt_int8_enable": str(self.manifest.precision == "int8")}
         return {**super()._provider_options(), **opts}
 
     def _provider_list(self) -> list:
@@ -168,5 +169,5 @@ class OrtTrt(OrtBackend):
                 ("CUDAExecutionProvider", {"device_id": str(self.options.device_id)}), "CPUExecutionProvider"]
 
     def _effective_precision(self) -> str:
-        # TensorRT chooses per layer; fp16 is allowed, not guaranteed.
-        return "fp16-allowed" if self.options.precision == "fp16" else "fp32"
+        # TensorRT picks kernels per layer within what the graph and flags allow.
+        return f"{self.manifest.precision} (TensorRT per-layer choice)"

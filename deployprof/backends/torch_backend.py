@@ -37,6 +37,7 @@ class CudaEventTimer(DeviceTimer):
 class TorchEager(Backend):
     name = "torch"
     runtime = "torch"
+    artifact_precisions = ("fp32",)  # it runs the FP32 PyTorch module, whatever the export holds
 
     @classmethod
     def _availability(cls) -> Availability:
@@ -73,7 +74,7 @@ class TorchEager(Backend):
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         return BuildInfo(backend=self.name, runtime="torch", runtime_version=torch.__version__, device=str(self.device),
-                         precision_requested=self.options.precision, precision_effective="fp32",
+                         precision_requested=self.manifest.precision, precision_effective="fp32",
                          options={"mode": "eager", "inference_mode": "True",
                                   "threads": str(torch.get_num_threads())})
 

@@ -1,6 +1,8 @@
 """What `deployprof flops` reports: one graph as is, or an export folder summed over one policy step."""
 from __future__ import annotations
 
+import math
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Optional
@@ -75,8 +77,8 @@ def summarize(model: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ..
         "macs": step("macs"), "flops": step("flops"), "bias_flops": step("bias_flops"), "other_flops": step("other_flops"),
         "flops_total": step("flops_total"),
         "policy_step_flops_total": policy_step_total(manifest, model, reports, dims.get("batch", 1), dims),
-        # Summed over the stage files: weights two graphs share (a decode step reusing the prefill's) count in each.
-        "params": sum(r.params for r in reports.values()), "weight_bytes": sum(r.weight_bytes for r in reports.values()),
+        "params": _unique_params(manifest, model), "params_per_stage": {k: r.params for k, r in reports.items()},
+        "weight_bytes": sum(r.weight_bytes for r in reports.values()),
         "by_op_type": dict(sorted(by_op.items(), key=lambda kv: -kv[1]["flops_total"])),
         "unknown_ops": dict(unknown),
         "unresolved_nodes": [f"{k}: {u}" for k, r in reports.items() for u in r.unresolved_nodes],
@@ -104,3 +106,25 @@ def _kv_cache_bytes(manifest, dims: dict[str, int]) -> Optional[int]:
                 n = int(np.prod([d if isinstance(d, int) else dims[d] for d in t.shape]))
                 seen[t.name] = n * np.dtype(t.dtype).itemsize
     return sum(seen.values()) if seen else None
+
+
+_GENERATED = re.compile(r"^(val_\d+|onnx::.*|/.*|_.*|\d+)$")
+
+
+def _unique_params(manifest: Manifest, root: Path) -> int:
+    """Parameters of the whole policy, a weight that several stage graphs hold (OpenVLA's decode step reuses the
+    prefill's) counted once: same module-path name, shape and dtype. Exporter-generated names never merge."""
+    import onnx
+
+    from .analyze import INDEX_DTYPES
+
+    seen: dict[tuple, int] = {}
+    for i, s in enumerate(manifest.stages):
+        graph = onnx.load(str(root / s.file), load_external_data=False).graph
+        tensors = [(t.name, tuple(t.dims), t.data_type) for t in graph.initializer]
+        tensors += [(v.name, tuple(d.dim_value for d in v.type.tensor_type.shape.dim), v.type.tensor_type.elem_type)
+                    for v in graph.input if v.name in s.weight_inputs]
+        for name, dims, dtype in tensors:
+            if dtype not in INDEX_DTYPES:
+                seen[(i if _GENERATED.match(name) else -1, name, dims, dtype)] = math.prod(dims)
+    return sum(seen.values())

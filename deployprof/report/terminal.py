@@ -34,7 +34,7 @@ def _ms(v: float) -> str:
 def runs_table(runs: Iterable[RunResult], title: str = "Latency (ms, nearest-rank; [95% CI])") -> Table:
     t = Table(title=title, title_justify="left")
     for col in ("target", "backend", "prec", "batch", "p50", "p90", "p99", "mean±std", "n", "thru/s",
-                "peak RSS", "device mem", "GFLOPs", "GFLOP/s"):
+                "speed-up", "peak RSS", "device mem", "GFLOPs", "GFLOP/s"):
         t.add_column(col, justify="left" if col in ("target", "backend", "prec") else "right")
     for r in runs:
         lat = r.latency
@@ -45,7 +45,8 @@ def runs_table(runs: Iterable[RunResult], title: str = "Latency (ms, nearest-ran
             r.target, r.backend + (" FALLBACK" if r.build.fallback else ""), r.precision, str(r.batch),
             f"{_ms(lat.p50_ms)} [{_ms(lat.ci_ms['p50'][0])}, {_ms(lat.ci_ms['p50'][1])}]",
             _ms(lat.p90_ms), p99, f"{_ms(lat.mean_ms)}±{_ms(lat.std_ms)}", str(lat.count),
-            f"{r.throughput_per_s:.1f}", fmt_bytes(r.memory.host_peak_rss_bytes), fmt_bytes(r.memory.device_peak_bytes),
+            f"{r.throughput_per_s:.1f}", f"{r.speedup_vs_fp32:.2f}x" if r.speedup_vs_fp32 else "-",
+            fmt_bytes(r.memory.host_peak_rss_bytes), fmt_bytes(r.memory.device_peak_bytes),
             f"{r.flops_per_run / 1e9:.4f}" if r.flops_per_run else "-",
             f"{r.achieved_gflop_per_s:.2f}" if r.achieved_gflop_per_s else "-")
     return t
@@ -77,6 +78,8 @@ def print_profile(report: ProfileReport, console: Optional[Console] = None) -> N
     for r in report.runs:
         if r.control:
             print_control(r, console)
+    if report.accuracy:
+        console.print(accuracy_table(report.accuracy))
     for w in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
 
@@ -133,4 +136,19 @@ def node_table(name: str, report: FlopReport, n: int = 30) -> Table:
         out = "x".join(map(str, c.output_shapes[0])) if c.output_shapes and c.output_shapes[0] is not None else "?"
         t.add_row(c.name, c.op_type, out, fmt_count(c.macs), fmt_count(c.flops_total), fmt_bytes(c.bytes),
                   f"{c.arithmetic_intensity:.2f}" if c.arithmetic_intensity else "-")
+    return t
+
+
+def accuracy_table(results) -> Table:
+    t = Table(title="Accuracy against FP32 (same inputs and noise; action space)", title_justify="left")
+    for col in ("precision", "samples", "max |err|", "mean |err|", "rel L2", "cosine mean", "cosine min",
+                "worst action dim", "token agreement", "verdict"):
+        t.add_column(col, justify="left" if col == "precision" else "right")
+    for a in results:
+        dims = a.per_action_dim_mean_abs
+        worst = f"{max(range(len(dims)), key=dims.__getitem__)} ({max(dims):.3g})" if dims else "-"
+        verdict = "-" if a.passed is None else ("PASS" if a.passed else "FAIL")
+        t.add_row(a.precision, str(a.samples), f"{a.action.max_abs:.4g}", f"{a.action.mean_abs:.4g}", f"{a.action.rel_l2:.4g}",
+                  f"{a.action.cosine_mean:.6f}", f"{a.action.cosine_min:.6f}", worst,
+                  f"{a.token_agreement:.1%}" if a.token_agreement is not None else "-", verdict)
     return t

@@ -62,13 +62,14 @@ class DecodeStep(nn.Module):
 
     def __init__(self, prefill: Prefill):
         super().__init__()
-        self.prefill = prefill  # shares the trunk and head weights
+        # The prefill's own modules under the same names, so both graphs name the shared weights alike.
+        self.trunk, self.lm_head = prefill.trunk, prefill.lm_head
 
     def forward(self, token, past_k, past_v):
-        x = self.prefill.trunk.embed(token)
+        x = self.trunk.embed(token)
         positions = torch.arange(1, device=x.device) + past_k.shape[3]
-        h, k, v = self.prefill.trunk.run(x, positions, past_k, past_v)
-        return self.prefill.lm_head(h[:, -1]), k, v
+        h, k, v = self.trunk.run(x, positions, past_k, past_v)
+        return self.lm_head(h[:, -1]), k, v
 
 
 def _vision(cfg: dict) -> tuple[StageModule, int]:

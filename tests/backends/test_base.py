@@ -26,10 +26,12 @@ def test_trt_says_why_it_is_unavailable(tiny_export):
         b.load()
 
 
-def test_unsupported_precision_is_refused(tiny_export):
-    manifest, root = load_target(tiny_export)
-    b = BACKENDS.get("ort-cpu")(manifest.stages[0], root, manifest, BackendOptions(precision="int8"))
-    with pytest.raises(ConfigError, match="not 'int8'"):
+def test_torch_refuses_a_reduced_precision_export(tiny_export, tmp_path):
+    from deployprof.precision import prepare_precision
+
+    manifest, root = load_target(prepare_precision(tiny_export, "fp16", tmp_path / "fp16"))
+    b = BACKENDS.get("torch")(manifest.stages[0], root, manifest, BackendOptions())
+    with pytest.raises(ConfigError, match="not this 'fp16' one"):
         b.load()
 
 

@@ -1,0 +1,161 @@
+"""Make an fp16 / int8 variant of an FP32 export folder.
+
+fp16: onnxconverter-common's converter, graph inputs/outputs kept FP32 (so the host loop integrates in FP32),
+      normalisation, softmax and the sin/cos/exp of positional and time embeddings kept FP32 (block list).
+fp16-naive: everything FP16, I/O included, so the host loop also runs in FP16: the known trap, kept to show
+      its cost next to the safe conversion.
+int8: static Q/DQ (symmetric int8, per-channel weights: what TensorRT expects) calibrated on representative
+      stage inputs; min-max, entropy or percentile.
+int8-dynamic: weights int8, activations quantised at run time (CPU deployment)."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from ..errors import ConfigError
+from ..manifest import TensorSpec, load_target
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "fp16", "fp16-naive", "int8", "int8-dynamic")
+FP32_KEPT_OPS = ("LayerNormalization", "RMSNormalization", "SimplifiedLayerNormalization", "GroupNormalization",
+                 "InstanceNormalization", "BatchNormalization", "Softmax", "LogSoftmax", "ReduceMean", "Pow", "Sqrt",
+                 "Reciprocal", "Exp", "Sin", "Cos", "Erf")
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    method: str = "minmax"            # minmax | entropy | percentile
+    samples: int = 8
+    seed: int = 0
+    source: Optional[str] = None      # .npz file or folder of recorded observations
+    fp16_block_ops: tuple[str, ...] = FP32_KEPT_OPS
+
+
+def _fp16(src: Path, dst: Path, keep_io: bool, block: tuple[str, ...]) -> None:
+    import onnx
+    from onnxconverter_common import float16
+
+    model = onnx.load(str(src))
+    blocked = list(float16.DEFAULT_OP_BLOCK_LIST) + list(block)
+    with warnings.catch_warnings():  # one warning per weight clamped to fp16's range: the count is what matters
+        warnings.simplefilter("ignore")
+        converted = float16.convert_float_to_float16(model, keep_io_types=keep_io, op_block_list=blocked)
+    _retarget_casts(converted)
+    onnx.save(converted, str(dst))
+
+
+def _retarget_casts(model) -> None:
+    """The converter retypes a Cast's output to float16 but leaves its `to` at float32 (ONNX Runtime then refuses
+    the graph): point such casts at float16, which is what their consumers now expect."""
+    from onnx import TensorProto
+
+    fp16_values = {v.name for v in list(model.graph.value_info) + list(model.graph.output)
+                   if v.type.tensor_type.elem_type == TensorProto.FLOAT16}
+    for node in model.graph.node:
+        if node.op_type == "Cast" and node.output[0] in fp16_values:
+            for a in node.attribute:
+                if a.name == "to" and a.i == TensorProto.FLOAT:
+                    a.i = TensorProto.FLOAT16
+
+
+def _int8_static(src: Path, dst: Path, feeds: list[dict], method: str) -> None:
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(feeds)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
+    with _quiet_root_logger():
+        quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=methods[method],
+                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                                       "CalibTensorRangeSymmetric": True})
+
+
+def _int8_dynamic(src: Path, dst: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with _quiet_root_logger():
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+
+
+@contextlib.contextmanager
+def _quiet_root_logger():
+    """onnxruntime.quantization logs advice on the root logger at WARNING; keep it off the user's terminal."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def _fp16_io(spec: TensorSpec) -> TensorSpec:
+    return dataclasses.replace(spec, dtype="float16") if spec.dtype == "float32" else spec
+
+
+def prepare_precision(export_dir: Path, precision: str, out_dir: Path,
+                      calib: CalibrationConfig = CalibrationConfig()) -> Path:
+    """Write `out_dir` (stage graphs + manifest) for `precision` from the FP32 export in `export_dir`."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    out_dir = Path(out_dir)
+    manifest, export_dir = load_target(export_dir)
+    if manifest.precision != "fp32":
+        raise ConfigError(f"{export_dir} is already {manifest.precision}; prepare precisions from the FP32 export")
+    if manifest.static_only:
+        raise ConfigError(f"{export_dir} is a shapes-only export; precision variants need real weights")
+    if precision == "fp32":
+        return export_dir if (export_dir / "manifest.json").exists() else export_dir / manifest.stages[0].file
+    if calib.method not in ("minmax", "entropy", "percentile"):
+        raise ConfigError(f"--calibration-method must be minmax, entropy or percentile, got {calib.method!r}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    info: dict = {"source_export": str(export_dir)}
+    stages = list(manifest.stages)
+    samples: dict[str, list[dict]] = {}
+    if precision == "int8":
+        from .calibration import external_samples, fingerprint, stage_samples
+
+        externals, where = external_samples(manifest, calib.samples, calib.seed, Path(calib.source) if calib.source else None)
+        samples = stage_samples(manifest, export_dir, externals)
+        info["calibration"] = {"method": calib.method, "policy_steps": len(externals), "source": where,
+                               "stage_samples": {k: len(v) for k, v in samples.items()}, "sha256": fingerprint(samples)}
+    elif precision.startswith("fp16"):
+        info["fp32_kept_ops"] = [] if precision == "fp16-naive" else list(calib.fp16_block_ops)
+        info["io"] = "float16" if precision == "fp16-naive" else "float32 (host-side loop arithmetic in FP32)"
+    for i, s in enumerate(stages):
+        src, dst = export_dir / s.file, out_dir / s.file
+        tmp = out_dir / f".{s.file}.tmp"
+        try:
+            if precision == "fp16":
+                _fp16(src, tmp, keep_io=True, block=calib.fp16_block_ops)
+            elif precision == "fp16-naive":
+                _fp16(src, tmp, keep_io=False, block=())
+                stages[i] = dataclasses.replace(s, inputs=tuple(map(_fp16_io, s.inputs)), outputs=tuple(map(_fp16_io, s.outputs)))
+            elif precision == "int8":
+                _int8_static(src, tmp, samples.get(s.name, []), calib.method)
+            else:
+                _int8_dynamic(src, tmp)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            tmp.unlink(missing_ok=True)
+            raise ConfigError(f"{precision} preparation of stage {s.name} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        tmp.replace(dst)
+    for stray in out_dir.glob("*-augmented.onnx"):
+        stray.unlink()
+    new = dataclasses.replace(manifest, stages=tuple(stages), precision=precision, precision_info=info)
+    new.write(out_dir)
+    return out_dir
+
