@@ -5,7 +5,7 @@ import pytest
 
 from deployprof.errors import ModelError
 from deployprof.measure.stats import compute_stats
-from deployprof.results import (SCHEMA_VERSION, BuildInfo, ColdStart, ControlLoopStats, Environment, MeasureSettings, MemoryStats,
+from deployprof.results import (SCHEMA_VERSION, AccuracyResult, BuildInfo, OutputError, ColdStart, ControlLoopStats, Environment, MeasureSettings, MemoryStats,
                                 ModelInfo, ProfileReport, RunResult, from_dict, to_dict)
 
 GOLDEN = Path(__file__).parent / "data" / "report_keys.json"
@@ -26,7 +26,9 @@ def make_report() -> ProfileReport:
         model=ModelInfo("tiny-vla", "tiny-vla", "pi0", ("a", "b"), {"a": "x"}, {"a": 1, "b": 4}, "dynamo"),
         environment=Environment("0.1.0", "3.11", "Linux", "cpu", 2, {"onnx": "1.0", "torch": None}),
         settings=MeasureSettings(10, 0.2, None, 2.0, (1, 4), 0, False, 1, None), flops={}, policy_step_flops=12345, runs=(run,),
-        warnings=("w",))
+        warnings=("w",), precision_info={"int8": {"calibration": {"method": "minmax"}}},
+        accuracy=(AccuracyResult("fp16", "fp32", "ort-cpu", 8, 1000, OutputError("x_t", 0.5, 0.1, 0.2, 0.99, 0.98),
+                                 (0.1, 0.2), (0.3,), (0.01, 0.02), None, 0.1, 0.9, False),))
 
 
 def test_json_round_trip_is_exact(tmp_path):
@@ -42,7 +44,7 @@ def _keys(obj, prefix=""):
     if isinstance(obj, dict):
         for k, v in obj.items():
             if prefix.endswith(("ci_ms.", "stage_mean_ms.", "packages.", "stage_sha256.", "calls_per_step.", "flops.",
-                                "idle_gap_latency_ms.")):
+                                "idle_gap_latency_ms.", "precision_info.")):
                 continue
             out.append(prefix + k)
             out += _keys(v, prefix + k + ".")

@@ -110,14 +110,14 @@ def prepare_precision(export_dir: Path, precision: str, out_dir: Path,
     """Write `out_dir` (stage graphs + manifest) for `precision` from the FP32 export in `export_dir`."""
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
-    out_dir = Path(out_dir)
-    manifest, export_dir = load_target(export_dir)
+    out_dir, given = Path(out_dir), Path(export_dir)
+    manifest, export_dir = load_target(given)
     if manifest.precision != "fp32":
         raise ConfigError(f"{export_dir} is already {manifest.precision}; prepare precisions from the FP32 export")
     if manifest.static_only:
         raise ConfigError(f"{export_dir} is a shapes-only export; precision variants need real weights")
     if precision == "fp32":
-        return export_dir if (export_dir / "manifest.json").exists() else export_dir / manifest.stages[0].file
+        return given
     if calib.method not in ("minmax", "entropy", "percentile"):
         raise ConfigError(f"--calibration-method must be minmax, entropy or percentile, got {calib.method!r}")
     out_dir.mkdir(parents=True, exist_ok=True)
