@@ -31,7 +31,7 @@ def main():
             a = acc.get(r.precision)
             lo, hi = r.latency.ci_ms["p50"]
             err = (f"{a.action.max_abs:.3g} | {a.action.mean_abs:.3g} | {a.action.cosine_min:.5f} | "
-                   f"{'-' if a.token_agreement is None else f'{a.token_agreement:.0%}'}") if a else "(reference) | | | "
+                   f"{'-' if a.token_agreement is None else f'{a.token_agreement:.0%}'}") if a else "(reference) | | |"
             speed = f"{r.speedup_vs_fp32:.2f}x" if r.speedup_vs_fp32 else "1.00x"
             print(f"| {export.name} | {r.precision} | {r.latency.p50_ms:.3f} [{lo:.3f}, {hi:.3f}] | {speed} | {err} |")
 

@@ -47,7 +47,25 @@ def _fp16(src: Path, dst: Path, keep_io: bool, block: tuple[str, ...]) -> None:
         warnings.simplefilter("ignore")
         converted = float16.convert_float_to_float16(model, keep_io_types=keep_io, op_block_list=blocked)
     _retarget_casts(converted)
+    if keep_io:
+        _restore_output_types(model, converted)
     onnx.save(converted, str(dst))
+
+
+def _restore_output_types(original, converted) -> None:
+    """keep_io_types can still leave an output FP16 (seen when a Slice/Gather of a kept-FP32 node ends the
+    graph): cast such outputs back, so the graph's interface is exactly the FP32 one."""
+    from onnx import TensorProto, helper
+
+    want = {o.name: o.type.tensor_type.elem_type for o in original.graph.output}
+    for out in converted.graph.output:
+        if want.get(out.name) == TensorProto.FLOAT and out.type.tensor_type.elem_type == TensorProto.FLOAT16:
+            inner = out.name + "_fp16"
+            for node in converted.graph.node:
+                node.output[:] = [inner if o == out.name else o for o in node.output]
+                node.input[:] = [inner if i == out.name else i for i in node.input]
+            converted.graph.node.append(helper.make_node("Cast", [inner], [out.name], to=TensorProto.FLOAT))
+            out.type.tensor_type.elem_type = TensorProto.FLOAT
 
 
 def _retarget_casts(model) -> None:

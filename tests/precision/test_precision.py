@@ -108,3 +108,15 @@ def test_compare_precision_command_exit_codes(tiny_export):
     res = CliRunner().invoke(cli, ["compare-precision", str(tiny_export), "--precisions", "int8", "--samples", "2",
                                    "--atol", "1e-9"])
     assert res.exit_code == 3 and "FAIL" in res.output
+
+
+def test_fp16_keeps_the_fp32_interface_of_every_stage(tmp_path):
+    """Octo's trunk ends in a slice of a kept-FP32 norm; the converter left that output FP16 once."""
+    from deployprof.export import export_preset
+
+    export_preset("octo-tiny", tmp_path / "fp32")
+    out = prepare_precision(tmp_path / "fp32", "fp16", tmp_path / "fp16")
+    for s in load_target(out)[0].stages:
+        a, b = (onnx.load(str(d / s.file)).graph for d in (tmp_path / "fp32", out))
+        assert [o.type.tensor_type.elem_type for o in a.output] == [o.type.tensor_type.elem_type for o in b.output]
+    assert compare(tmp_path / "fp32", out, samples=2).action.cosine_min > 0.99
