@@ -167,6 +167,10 @@ def prepare_precision(export_dir: Path, precision: str, out_dir: Path,
                 _int8_dynamic(src, tmp)
         except ConfigError:
             raise
+        except ImportError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ConfigError(f"{precision} preparation needs {exc.name or 'a missing package'}: "
+                              "pip install 'deployprof[cpu]' (or [gpu])") from None
         except Exception as exc:
             tmp.unlink(missing_ok=True)
             raise ConfigError(f"{precision} preparation of stage {s.name} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None

@@ -126,28 +126,6 @@ class DecoderLayer(nn.Module):
         return x, k, v
 
 
-class CrossAttentionLayer(nn.Module):
-    """Pre-norm cross-attention to a context (VLM features or a KV cache projected to this width) + MLP."""
-
-    def __init__(self, width: int, ctx_width: int, heads: int, head_dim: int, mlp: int):
-        super().__init__()
-        self.heads, self.head_dim = heads, head_dim
-        self.norm1, self.norm2 = RMSNorm(width), RMSNorm(width)
-        self.q = nn.Linear(width, heads * head_dim, bias=False)
-        self.k = nn.Linear(ctx_width, heads * head_dim, bias=False)
-        self.v = nn.Linear(ctx_width, heads * head_dim, bias=False)
-        self.o = nn.Linear(heads * head_dim, width, bias=False)
-        self.fc1, self.fc2 = nn.Linear(width, mlp), nn.Linear(mlp, width)
-
-    def forward(self, x: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
-        h = self.norm1(x)
-        q = split_heads(self.q(h), self.heads, self.head_dim)
-        k = split_heads(self.k(ctx), self.heads, self.head_dim)
-        v = split_heads(self.v(ctx), self.heads, self.head_dim)
-        x = x + self.o(merge_heads(attend(q, k, v)))
-        return x + self.fc2(nn.functional.gelu(self.fc1(self.norm2(x)), approximate="tanh"))
-
-
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding of flow time t in [0, 1], shape [B] -> [B, dim]."""
     half = dim // 2

@@ -3,8 +3,6 @@ a flow-matching expert whose layers alternate self-attention (over its own token
 trunk's keys/values of the same layer, projected to the expert's width."""
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -62,25 +60,11 @@ class Expert(nn.Module):
         return self.action_out(self.norm(x[:, 1:]))
 
 
-class FullPrefix(Prefix):
-    """As pi0's prefix, but every layer's cache is consumed by the expert's cross-attention layers."""
-
-    def forward(self, image_tokens, prompt_ids):
-        x = torch.cat([image_tokens, self.embed(prompt_ids) * math.sqrt(self.width)], dim=1)
-        positions = torch.arange(x.shape[1], device=x.device)
-        ks, vs = [], []
-        for i, layer in enumerate(self.layers):
-            x, k, v = layer(x, positions, kv_only=i == len(self.layers) - 1)
-            ks.append(k)
-            vs.append(v)
-        return torch.stack(ks), torch.stack(vs)
-
-
 def build(cfg: dict) -> FamilyBuild:
     t, a = cfg["trunk"], cfg["action"]
     vision, n_img = vision_stage(cfg, t["width"], shuffle=cfg["vision"]["shuffle"])
     kv_k, kv_v = kv_specs(t, n_img + cfg["prompt_tokens"])
-    prefix = StageModule("prefix", FullPrefix(t),
+    prefix = StageModule("prefix", Prefix(t),
                          (vision.outputs[0], spec("prompt_ids", ("batch", cfg["prompt_tokens"]), "int", 0, t["vocab"], "int64")),
                          (kv_k, kv_v))
     expert = flow_expert_stage("expert", Expert(t, cfg["expert"], a), a, (kv_k, kv_v))
