@@ -28,7 +28,9 @@ def resolve_target(target: str, out: Path, exporter: Optional[str] = None,
     if path.exists() and not (path.is_file() and path.suffix in (".yaml", ".yml")):
         return target
     from .export import export_preset
+    from .presets import load_preset
 
+    load_preset(target)  # an unknown name fails here, before anything is said or written
     say(f"exporting {target} to {out / 'export'}")
     export_preset(target, out / "export", exporter=exporter)
     return str(out / "export")
