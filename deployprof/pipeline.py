@@ -148,7 +148,7 @@ def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSp
     say("counting FLOPs")
     runs: list[RunResult] = []
     for p, path in variants.items():
-        names = [n for n in usable if p == "fp32" or n != "torch"]  # torch runs the FP32 module only
+        names = [n for n in usable if p in BACKENDS.get(n).artifact_precisions]
         manifest_p, _, runs_p, flops_by_batch_p = _measure_all(path, names, spec_template, batches, in_process, say)
         runs += runs_p
         if p == "fp32":

@@ -93,7 +93,7 @@ def _measure(ctx: _Context, make_fn: Callable[[], Callable[[], object]], sync, b
     return timing, mem
 
 
-def _measure_rate(ctx: _Context, fn, sync, backend: Backend, chunk: Optional[int]) -> tuple[Timing, MemorySampler, ControlLoopStats]:
+def _measure_rate(ctx: _Context, fn, sync, chunk: Optional[int]) -> tuple[Timing, MemorySampler, ControlLoopStats]:
     spec = ctx.spec
     m = spec.measure
     requests = m.iterations or int((m.duration_s or DEFAULT_RATE_DURATION_S) * spec.rate_hz)
@@ -134,7 +134,7 @@ def run_backend(spec: RunSpec) -> list[RunResult]:
                 feeds = make_inputs(stage.inputs, batch=spec.batch, seed=spec.seed, dims=dims,
                                     shapes=spec.shapes, npz=npz if not multi else None)
                 if spec.rate_hz is not None:
-                    timing, mem, control = _measure_rate(ctx, b.bind(feeds), b.synchronize, b, _chunk_length(manifest))
+                    timing, mem, control = _measure_rate(ctx, b.bind(feeds), b.synchronize, _chunk_length(manifest))
                     results.append(ctx.result(stage.name, b, timing, mem, b.load_ms, control=control))
                     continue
                 timing, mem = _measure(ctx, lambda: b.bind(feeds), b.synchronize, b, b.device_timer())
@@ -145,7 +145,7 @@ def run_backend(spec: RunSpec) -> list[RunResult]:
             step = PolicyStep(manifest, backends)
             load_ms = sum(b.load_ms for b in backends.values())
             if spec.rate_hz is not None:
-                timing, mem, control = _measure_rate(ctx, lambda: step(external), lambda: None, first, _chunk_length(manifest))
+                timing, mem, control = _measure_rate(ctx, lambda: step(external), lambda: None, _chunk_length(manifest))
                 results.append(ctx.result(POLICY_STEP, first, timing, mem, load_ms, control=control))
             else:
                 timing, mem = _measure(ctx, lambda: (lambda: step(external)), lambda: None, first, before_measure=step.reset)
