@@ -65,6 +65,9 @@ def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport]) -> list[st
         tag = f"{r.backend}/{r.precision} {r.target}"
         if r.build.fallback:
             out.append(f"{tag}: FALLBACK: asked for {r.build.providers_requested[0]}, ran on {list(r.build.providers_active)}")
+        if r.build.speed_only:
+            out.append(f"{tag}: SPEED ONLY: INT8 engine without calibration data or Q/DQ nodes; its latency is real, "
+                       "its outputs are not (use --precisions int8 for a calibrated engine)")
         if r.latency.noisy:
             out.append(f"{tag}: noisy run (IQR/median {r.latency.iqr_over_median:.1%}, drift {r.latency.drift_ratio:+.1%}); "
                        "close other load or run longer")

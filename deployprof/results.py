@@ -117,6 +117,35 @@ class MemoryStats:
 
 
 @dataclass(frozen=True)
+class EngineProvenance:
+    """Exactly what a native TensorRT engine is: enough to rebuild it, and to refuse it on another GPU/version."""
+    cache_key: str
+    engine_path: str
+    reused_from_cache: bool
+    onnx_path: str
+    onnx_sha256: str
+    tensorrt_version: str
+    gpu_name: str
+    compute_capability: str
+    cuda_runtime_version: Optional[str]
+    driver_version: Optional[str]
+    precision: str
+    build_mode: str                      # how precision reached the engine (flags, strongly typed, ...)
+    builder_flags: tuple[str, ...]
+    strongly_typed: bool
+    speed_only: bool                     # INT8 without calibration data or Q/DQ: timings only, outputs meaningless
+    shape_profile: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]  # input -> (min, opt, max)
+    builder_settings: dict[str, str]
+    build_s: Optional[float]
+    engine_bytes: int
+    layer_count: Optional[int]
+    layer_precisions: dict[str, int]     # from the engine inspector: layers per output data type
+    inspector_format: Optional[str]      # "bindings" (TensorRT <= 10) or "io-tensors" (11)
+    device_memory_bytes: Optional[int]   # execution-context scratch memory
+    weights_bytes: Optional[int]
+
+
+@dataclass(frozen=True)
 class BuildInfo:
     """What was asked for and what actually ran."""
     backend: str
@@ -129,6 +158,8 @@ class BuildInfo:
     providers_active: tuple[str, ...] = ()
     fallback: bool = False
     options: dict[str, str] = field(default_factory=dict)
+    speed_only: bool = False             # timings are real, accuracy is not (uncalibrated INT8)
+    engine: Optional[EngineProvenance] = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +182,28 @@ class ControlLoopStats:
 
 
 @dataclass(frozen=True)
+class LayerTime:
+    """One engine layer from a profiling pass separate from the latency pass (the profiler slows every layer)."""
+    name: str
+    mean_ms: float
+    share: float                         # of the summed layer time of this stage
+    onnx_nodes: tuple[str, ...]
+    stage: str
+    precision: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class TransferTimes:
+    """Host<->device copies, timed with CUDA events in their own pass (the latency pass leaves them out)."""
+    h2d_mean_ms: float
+    d2h_mean_ms: float
+    h2d_bytes: int
+    d2h_bytes: int
+    repeats: int
+    pinned_host_memory: bool
+
+
+@dataclass(frozen=True)
 class RunResult:
     target: str  # a stage name or "policy_step"
     backend: str
@@ -170,6 +223,8 @@ class RunResult:
     concurrency: int = 1
     control: Optional[ControlLoopStats] = None
     speedup_vs_fp32: Optional[float] = None  # FP32 p50 / this p50, same backend, target and batch
+    transfers: Optional[TransferTimes] = None
+    layers: tuple[LayerTime, ...] = ()         # slowest layers first
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 process (see worker.py) so that memory figures belong to this backend alone."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -17,7 +18,7 @@ from .measure.harness import MeasureConfig, Timing, time_callable, time_concurre
 from .measure.memory import MemorySampler, current_rss_bytes, peak_rss_bytes
 from .measure.stats import compute_stats
 from .policy import PolicyStep
-from .results import ColdStart, ControlLoopStats, MemoryStats, RunResult
+from .results import ColdStart, ControlLoopStats, LayerTime, MemoryStats, RunResult, TransferTimes
 
 POLICY_STEP = "policy_step"
 DEFAULT_RATE_DURATION_S = 10.0
@@ -49,7 +50,8 @@ class _Context:
         self.dev_before, self.dev_method = device_used(spec.options.device_id) if uses_gpu else (None, None)
 
     def result(self, target: str, backend: Backend, timing: Timing, mem: MemorySampler, load_ms: float,
-               stage_mean_ms: Optional[dict] = None, control: Optional[ControlLoopStats] = None) -> RunResult:
+               stage_mean_ms: Optional[dict] = None, control: Optional[ControlLoopStats] = None,
+               transfers: Optional[TransferTimes] = None, layers: tuple[LayerTime, ...] = ()) -> RunResult:
         spec = self.spec
         latency = compute_stats([ns / 1e6 for ns in timing.samples_ns])
         dev_bytes, dev_method = backend.device_memory()
@@ -73,7 +75,7 @@ class _Context:
                 device_used_method=self.dev_method if dev_after is not None else None),
             flops_per_run=None, achieved_gflop_per_s=None, stage_mean_ms=stage_mean_ms or {},
             glue_overhead_ms=latency.mean_ms - sum(stage_mean_ms.values()) if stage_mean_ms else None,
-            concurrency=spec.concurrency, control=control)
+            concurrency=spec.concurrency, control=control, transfers=transfers, layers=layers)
 
 
 def _chunk_length(manifest: Manifest) -> Optional[int]:
@@ -120,7 +122,8 @@ def run_backend(spec: RunSpec) -> list[RunResult]:
     npz = Path(spec.inputs_npz) if spec.inputs_npz else None
     cls = BACKENDS.get(spec.backend)
     rss_before = current_rss_bytes()
-    backends = {s.name: cls(s, root, manifest, spec.options) for s in manifest.stages}
+    options = dataclasses.replace(spec.options, batch=spec.batch, dims=dims, shapes=dict(spec.shapes))
+    backends = {s.name: cls(s, root, manifest, options) for s in manifest.stages}
     first = next(iter(backends.values()))
     ctx = _Context(spec, rss_before, first.uses_gpu())
     multi = len(manifest.stages) > 1 or any(c.repeat > 1 or c.loop for c in manifest.schedule)
@@ -138,7 +141,8 @@ def run_backend(spec: RunSpec) -> list[RunResult]:
                     results.append(ctx.result(stage.name, b, timing, mem, b.load_ms, control=control))
                     continue
                 timing, mem = _measure(ctx, lambda: b.bind(feeds), b.synchronize, b, b.device_timer())
-                results.append(ctx.result(stage.name, b, timing, mem, b.load_ms))
+                results.append(ctx.result(stage.name, b, timing, mem, b.load_ms,
+                                          transfers=b.transfer_times(feeds), layers=b.layer_profile(feeds)))
         if spec.policy_step and multi:
             external = make_inputs(manifest.external_inputs(), batch=spec.batch, seed=spec.seed,
                                    dims=dims, shapes=spec.shapes, npz=npz)

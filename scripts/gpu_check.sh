@@ -21,6 +21,13 @@ for b in 1 8; do
 done
 step "ort-cuda must refuse cleanly when onnxruntime-gpu is absent, or run when present" bash -c "$PY -m deployprof bench $OUTDIR/tiny --backend ort-cuda --duration 2 --json > $OUTDIR/bench_ort_cuda.json; rc=\$?; echo exit \$rc; [ \$rc -le 1 ]"
 step "profile: torch on CUDA vs ort-cpu" "$PY" -m deployprof profile "$OUTDIR/tiny" --out "$OUTDIR/profile" --backends torch,ort-cpu --torch-device cuda --duration 2
+if "$PY" -c "import tensorrt" 2>/dev/null; then
+  step "native TensorRT: fp32, fp16, int8 engines (first build)" "$PY" -m deployprof profile "$OUTDIR/tiny" --out "$OUTDIR/trt" --backends trt,ort-cpu --precisions fp16,int8 --duration 2 --provider-option layer_profile_runs=20
+  step "native TensorRT: second run reuses the cached engines" bash -c "$PY -m deployprof profile $OUTDIR/tiny --out $OUTDIR/trt2 --backends trt --duration 2 && grep -c '\"reused_from_cache\": true' $OUTDIR/trt2/report.json"
+  step "native TensorRT: CUDA graph" "$PY" -m deployprof bench "$OUTDIR/tiny" --backend trt --provider-option cuda_graph=1 --duration 2
+else
+  echo; echo "=== native TensorRT: not installed on this machine; the engine path is NOT verified here"
+fi
 step "summary" "$PY" - "$OUTDIR" <<'PYEOF'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])

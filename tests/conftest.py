@@ -23,7 +23,7 @@ def pytest_collection_modifyitems(config, items):
     reasons = {"gpu": "no NVIDIA CUDA device", "tensorrt": "TensorRT or a CUDA device missing", "jetson": "not a Jetson"}
     for item in items:
         for mark, ok in have.items():
-            if mark in item.keywords and not ok:
+            if item.get_closest_marker(mark) is not None and not ok:
                 if REQUIRE_GPU and mark == "gpu":
                     item.add_marker(pytest.mark.xfail(reason="DEPLOYPROF_REQUIRE_GPU=1 but no GPU", strict=True, run=False))
                 else:

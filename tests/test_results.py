@@ -6,21 +6,35 @@ import pytest
 from deployprof.errors import ModelError
 from deployprof.measure.stats import compute_stats
 from deployprof.results import (SCHEMA_VERSION, AccuracyResult, BuildInfo, OutputError, ColdStart, ControlLoopStats, Environment, MeasureSettings, MemoryStats,
-                                ModelInfo, ProfileReport, RunResult, from_dict, to_dict)
+                                ModelInfo, ProfileReport, RunResult, EngineProvenance, LayerTime, TransferTimes,
+                                from_dict, to_dict)
 
 GOLDEN = Path(__file__).parent / "data" / "report_keys.json"
+
+
+def _engine() -> EngineProvenance:
+    return EngineProvenance(
+        cache_key="k", engine_path="e", reused_from_cache=True, onnx_path="m.onnx", onnx_sha256="ab", tensorrt_version="10.3.0",
+        gpu_name="Orin", compute_capability="8.7", cuda_runtime_version="12.6", driver_version="12.6", precision="fp32",
+        build_mode="FP32 graph", builder_flags=(), strongly_typed=False, speed_only=False,
+        shape_profile={"x": ((1, 2), (1, 3), (1, 4))}, builder_settings={"opt_level": "None"}, build_s=2.5,
+        engine_bytes=10, layer_count=3, layer_precisions={"fp32": 3}, inspector_format="bindings",
+        device_memory_bytes=5, weights_bytes=7)
 
 
 def make_report() -> ProfileReport:
     lat = compute_stats([0.1 * i + 1 / 3 for i in range(1, 200)])
     run = RunResult(
         target="policy_step", backend="ort-cpu", precision="fp32", batch=1,
-        build=BuildInfo("ort-cpu", "onnxruntime", "1.0", "cpu", "fp32", "fp32", ("CPUExecutionProvider",), ("CPUExecutionProvider",)),
+        build=BuildInfo("trt", "tensorrt", "10.3.0", "cuda:0 (Orin)", "fp32", "fp32", ("tensorrt",), ("tensorrt",),
+                        engine=_engine()),
         latency=lat, device_latency=None, throughput_per_s=123.456789, loop_wall_s=1.0 / 3,
         cold_start=ColdStart(1.5, 2.25, 10, 3), memory=MemoryStats(10, 5, 9, "VmHWM"),
         flops_per_run=12345, achieved_gflop_per_s=0.1 / 3, stage_mean_ms={"a": 0.1, "b": 2 / 3}, glue_overhead_ms=0.01,
         control=ControlLoopStats(10.0, 100.0, 50, 100.0, 1, 0.02, 3.0, 4.0, 0.01, 0.2, 0.05, 8, 2666.6,
-                                 {"1": (3.5, 3.25)}))
+                                 {"1": (3.5, 3.25)}),
+        transfers=TransferTimes(0.01, 0.02, 100, 200, 20, True),
+        layers=(LayerTime("{ForeignNode[a...b]}", 0.5, 0.25, ("a", "b"), "policy_step", "fp16"),))
     return ProfileReport(
         schema_version=SCHEMA_VERSION, created_utc="2026-01-01T00:00:00+00:00",
         model=ModelInfo("tiny-vla", "tiny-vla", "pi0", ("a", "b"), {"a": "x"}, {"a": 1, "b": 4}, "dynamo"),
@@ -44,7 +58,8 @@ def _keys(obj, prefix=""):
     if isinstance(obj, dict):
         for k, v in obj.items():
             if prefix.endswith(("ci_ms.", "stage_mean_ms.", "packages.", "stage_sha256.", "calls_per_step.", "flops.",
-                                "idle_gap_latency_ms.", "precision_info.")):
+                                "idle_gap_latency_ms.", "precision_info.", "shape_profile.",
+                                "builder_settings.", "layer_precisions.", "options.")):
                 continue
             out.append(prefix + k)
             out += _keys(v, prefix + k + ".")

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import BackendUnavailableError, ConfigError
 from ..manifest import Manifest, StageSpec
 from ..registry import Registry
-from ..results import BuildInfo
+from ..results import BuildInfo, LayerTime, TransferTimes
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,10 @@ class BackendOptions:
     device_id: int = 0
     torch_device: str = "cpu"
     cache_dir: Optional[str] = None
+    # The shapes the backend will be fed, for runtimes that build for fixed shapes (TensorRT profiles).
+    batch: int = 1
+    dims: dict = field(default_factory=dict)
+    shapes: dict = field(default_factory=dict)
 
 
 class DeviceTimer(ABC):
@@ -112,6 +116,14 @@ class Backend(ABC):
     def device_memory(self) -> tuple[Optional[int], Optional[str]]:
         """(bytes, method) of device memory this process holds now; (None, None) on the CPU."""
         return None, None
+
+    def transfer_times(self, feeds: dict[str, np.ndarray]) -> Optional[TransferTimes]:
+        """Host<->device copies in a pass of their own, where the backend keeps tensors on a device."""
+        return None
+
+    def layer_profile(self, feeds: dict[str, np.ndarray]) -> tuple[LayerTime, ...]:
+        """Slowest layers, from a profiling pass after the latency pass, where the runtime has a profiler."""
+        return ()
 
     def allocator_peak_bytes(self) -> Optional[int]:
         """Peak of the runtime's own allocator, where it exposes one (torch)."""

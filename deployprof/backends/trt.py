@@ -1,35 +1,295 @@
-"""Native TensorRT engines. This version probes availability only; the engine runner is a separate issue,
-so on a machine with TensorRT it says so plainly instead of pretending."""
+"""Native TensorRT engines: built (or taken from the engine cache) per stage for the exact GPU, run with
+execute_async_v3 on a non-default stream, inputs and outputs resident on the device while timed."""
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import logging
+from pathlib import Path
+from typing import Callable, Optional
 
-from ..devices import cuda_device_count
-from ..errors import BackendUnavailableError
-from ..results import BuildInfo
-from .base import BACKENDS, Availability, Backend
+import numpy as np
 
-NOT_IMPLEMENTED = "the native TensorRT engine runner is not implemented in this version; use ort-trt (TensorRT execution provider)"
+from ..devices import cuda_device_count, is_jetson, process_device_memory
+from ..errors import BuildError, ConfigError
+from ..results import BuildInfo, EngineProvenance, LayerTime, TransferTimes
+from .base import BACKENDS, Availability, Backend, DeviceTimer
+
+log = logging.getLogger(__name__)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class EventTimer(DeviceTimer):
+    def __init__(self, cuda, stream):
+        self.cuda, self.stream, self.pairs = cuda, stream, []
+
+    def start(self) -> None:
+        ev = self.cuda.event()
+        self.cuda.record(ev, self.stream)
+        self.pairs.append([ev, None])
+
+    def stop(self) -> None:
+        ev = self.cuda.event()
+        self.cuda.record(ev, self.stream)
+        self.pairs[-1][1] = ev
+
+    def elapsed_ms(self) -> list[float]:
+        return [self.cuda.elapsed_ms(a, b) for a, b in self.pairs]
 
 
 @BACKENDS.register("trt")
 class TensorRT(Backend):
     name = "trt"
     runtime = "tensorrt"
+    artifact_precisions = ("fp32", "fp16", "int8")  # int8-dynamic's MatMulInteger is not a TensorRT op
 
     @classmethod
     def _availability(cls) -> Availability:
+        from ..engine.cuda import which_bindings
+
         if importlib.util.find_spec("tensorrt") is None:
             return Availability(False, "tensorrt Python package not found (desktop: NVIDIA's tensorrt wheels; "
                                        "Jetson: JetPack's system TensorRT in a venv with --system-site-packages)")
-        if importlib.util.find_spec("cuda") is None and importlib.util.find_spec("pycuda") is None:
+        if which_bindings() is None:
             return Availability(False, "neither cuda-bindings nor pycuda is installed (pip install 'deployprof[trt]')")
         if cuda_device_count() == 0:
             return Availability(False, "no NVIDIA CUDA device found")
-        return Availability(False, NOT_IMPLEMENTED)
+        import tensorrt as trt
+
+        from ..engine.api import probe
+
+        api = probe(trt)
+        kind = "strongly typed only" if api.strongly_typed_only else "precision flags"
+        return Availability(True, f"TensorRT {api.version} ({kind}), {which_bindings()}")
+
+    # -- build ---------------------------------------------------------------------------------------------
+    def _graph_path(self, graph: str) -> Path:
+        if graph == "artifact":
+            return self.root / self.stage.file
+        source = self.manifest.precision_info.get("source_export")
+        path = Path(source) / self.stage.file if source else None
+        if path is None or not path.exists():
+            raise ConfigError(f"the FP16 flag build needs the FP32 export this {self.manifest.precision} export came "
+                              f"from ({path}); pass --provider-option explicit_precision=1 to build from this graph")
+        return path
 
     def _load(self) -> BuildInfo:
-        raise BackendUnavailableError(NOT_IMPLEMENTED)
+        import tensorrt as trt
 
-    def _run(self, feeds):
-        raise BackendUnavailableError(NOT_IMPLEMENTED)
+        from ..engine.api import probe
+        from ..engine.build import BuildLog, BuildSettings, build_engine
+        from ..engine.cache import EngineCache, cache_key, default_cache_dir, timing_cache_path
+        from ..engine.cuda import open_runtime
+        from ..engine.inspect import parse_engine_info
+        from ..engine.mode import select_mode
+        from ..engine.shapes import derive_profile
+
+        o = self.options
+        self.trt, api = trt, probe(trt)
+        self.settings = settings = BuildSettings.from_options(o.provider_options)
+        mode = select_mode(api, self.manifest.precision, explicit=settings.explicit_precision,
+                           int8_speed_only=settings.int8_speed_only)
+        onnx_path = self._graph_path(mode.graph)
+        profile = derive_profile(self.manifest, self.stage, o.batch, o.dims, o.shapes)
+        self.cuda = open_runtime(o.device_id)
+        self.buffers: dict[str, tuple[int, int]] = {}
+        gpu, cc = self.cuda.device(o.device_id)
+        if mode.precision not in ("fp32", "fp16", "int8"):
+            raise ConfigError(f"precision {mode.precision} is not built by this backend")
+        cuda_rt, driver = self.cuda.versions()
+        sha = _sha256(onnx_path)
+        key = cache_key(onnx_sha256=sha, precision=mode.precision, build_mode=mode.description, shape_profile=profile,
+                        tensorrt_version=api.version, gpu_name=gpu, compute_capability=cc,
+                        builder_settings=settings.engine_affecting())
+        cache = EngineCache(Path(o.cache_dir) / "trt" if o.cache_dir else default_cache_dir())
+        data, cached, why = cache.lookup(key, api.version, gpu, cc)
+        self.blog = BuildLog()
+        logger = self.blog.logger(trt)
+        build_s = cached.build_s if cached else None
+        if data is None:
+            log.info("building TensorRT engine for %s (%s): %s", self.stage.name, mode.description, why)
+            data, build_s = build_engine(trt, api, onnx_path, mode, profile, settings,
+                                         timing_cache_path(cache.root, api.version, cc), self.blog)
+        self._trt_runtime = trt.Runtime(logger)
+        self.engine = self._trt_runtime.deserialize_cuda_engine(data)
+        if self.engine is None:
+            errs = self.blog.errors()
+            raise BuildError(f"TensorRT could not deserialize the engine for {self.stage.name}: {errs[-1] if errs else 'unknown'}")
+        self._context_memory = None
+        if api.user_managed_memory and api.device_memory_v2:
+            self.context = self.engine.create_execution_context(trt.ExecutionContextAllocationStrategy.USER_MANAGED)
+            device_mem = int(self.engine.device_memory_size_v2)
+            self._context_memory = self.cuda.malloc(device_mem)
+            self.context.set_device_memory(self._context_memory, device_mem)
+        else:
+            self.context = self.engine.create_execution_context()
+            device_mem = int(self.engine.device_memory_size)
+        weights = int(self.engine.get_engine_stat(trt.EngineStat.TOTAL_WEIGHTS_SIZE)) if api.weights_stat else None
+        import onnx
+
+        order = [n.name for n in onnx.load(str(onnx_path), load_external_data=False).graph.node]
+        inspector = self.engine.create_engine_inspector()
+        self.layers = parse_engine_info(inspector.get_engine_information(trt.LayerInformationFormat.JSON), order)
+        prov = EngineProvenance(
+            cache_key=key, engine_path=str(cache.paths(key)[0]), reused_from_cache=cached is not None,
+            onnx_path=str(onnx_path), onnx_sha256=sha, tensorrt_version=api.version, gpu_name=gpu,
+            compute_capability=cc, cuda_runtime_version=cuda_rt, driver_version=driver, precision=mode.precision,
+            build_mode=mode.description, builder_flags=mode.flags, strongly_typed=mode.strongly_typed,
+            speed_only=mode.speed_only, shape_profile=profile, builder_settings=settings.engine_affecting(),
+            build_s=build_s, engine_bytes=len(data), layer_count=len(self.layers.layers),
+            layer_precisions=self.layers.precision_mix(), inspector_format=self.layers.format,
+            device_memory_bytes=device_mem, weights_bytes=weights)
+        if cached is None:
+            cache.store(key, data, prov)
+        self.stream = self.cuda.stream()
+        self.handle = self.cuda.handle(self.stream)
+        self.io = {}
+        for i in range(self.engine.num_io_tensors):
+            name = self.engine.get_tensor_name(i)
+            is_input = self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
+            self.io[name] = (is_input, np.dtype(trt.nptype(self.engine.get_tensor_dtype(name))))
+        return BuildInfo(
+            backend=self.name, runtime=self.runtime, runtime_version=api.version, device=f"cuda:{o.device_id} ({gpu})",
+            precision_requested=self.manifest.precision,
+            precision_effective=mode.precision + (" (SPEED ONLY: uncalibrated)" if mode.speed_only else ""),
+            providers_requested=("tensorrt",), providers_active=("tensorrt",),
+            options={"build_mode": mode.description, "cuda": self.cuda.name, "cuda_graph": str(settings.cuda_graph),
+                     **settings.engine_affecting()},
+            speed_only=mode.speed_only, engine=prov)
+
+    # -- run -----------------------------------------------------------------------------------------------
+    def _buffer(self, name: str, nbytes: int) -> int:
+        ptr, size = self.buffers.get(name, (None, 0))
+        if ptr is None or size < nbytes:
+            if ptr is not None:
+                self.cuda.free(ptr)
+            ptr = self.cuda.malloc(nbytes)
+            self.buffers[name] = (ptr, nbytes)
+        return ptr
+
+    def _prepare(self, feeds: dict[str, np.ndarray]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """Shapes set, inputs copied to the device, every tensor address bound; returns output shapes."""
+        self._held = []
+        for name, (is_input, dtype) in self.io.items():
+            if not is_input:
+                continue
+            if name not in feeds:
+                raise ConfigError(f"{self.stage.name}: input {name} was not given")
+            arr = np.ascontiguousarray(feeds[name], dtype=dtype)
+            self._held.append(arr)  # the async copy reads it after this returns
+            if not self.context.set_input_shape(name, arr.shape):
+                raise ConfigError(f"{self.stage.name}: input {name} shape {arr.shape} is outside the engine's profile "
+                                  f"{self.engine_info.shape_profile.get(name)}")
+            ptr = self._buffer(name, arr.nbytes)
+            self.cuda.htod(ptr, arr, self.stream)
+            self.context.set_tensor_address(name, ptr)
+        outputs = {}
+        for name, (is_input, dtype) in self.io.items():
+            if is_input:
+                continue
+            shape = tuple(int(d) for d in self.context.get_tensor_shape(name))
+            ptr = self._buffer(name, int(np.prod(shape, dtype=np.int64)) * dtype.itemsize)
+            self.context.set_tensor_address(name, ptr)
+            outputs[name] = (shape, dtype)
+        return outputs
+
+    @property
+    def engine_info(self) -> EngineProvenance:
+        return self.build_info.engine
+
+    def _enqueue(self) -> None:
+        if not self.context.execute_async_v3(self.handle):
+            raise BuildError(f"{self.stage.name}: execute_async_v3 failed: {(self.blog.errors() or ['no error logged'])[-1]}")
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outputs = self._prepare(feeds)
+        self._enqueue()
+        result = {}
+        for name, (shape, dtype) in outputs.items():
+            host = np.empty(shape, dtype)
+            self.cuda.dtoh(host, self.buffers[name][0], self.stream)
+            result[name] = host
+        self.cuda.sync(self.stream)
+        return result
+
+    def bind(self, feeds: dict[str, np.ndarray]) -> Callable[[], object]:
+        self._prepare(feeds)
+        self.cuda.sync(self.stream)
+        if not self.settings.cuda_graph:
+            return self._enqueue
+        self._enqueue()  # TensorRT allocates lazily on the first enqueue; that must not be captured
+        self.cuda.sync(self.stream)
+        try:
+            graph = self.cuda.capture(self.stream, self._enqueue)
+        except Exception as exc:
+            raise BuildError(f"{self.stage.name}: CUDA graph capture failed ({exc}); run without cuda_graph=1") from None
+        cuda, stream = self.cuda, self.stream
+        return lambda: cuda.launch(graph, stream)
+
+    def synchronize(self) -> None:
+        self.cuda.sync(self.stream)
+
+    def device_timer(self) -> Optional[DeviceTimer]:
+        return EventTimer(self.cuda, self.stream)
+
+    def uses_gpu(self) -> bool:
+        return True
+
+    def device_memory(self):
+        if is_jetson():
+            return None, None  # unified memory: the runner reads MemAvailable instead
+        used = process_device_memory(self.options.device_id)
+        return used, ("nvml-process" if used is not None else None)
+
+    def transfer_times(self, feeds: dict[str, np.ndarray], repeats: int = 20) -> Optional[TransferTimes]:
+        outputs = self._prepare(feeds)
+        hosts_in = []
+        for name, (is_input, dtype) in self.io.items():
+            if is_input:
+                arr = np.asarray(feeds[name], dtype=dtype)
+                pinned = self.cuda.host_buffer(arr.shape, dtype)
+                pinned[...] = arr
+                hosts_in.append((self.buffers[name][0], pinned))
+        hosts_out = [(self.buffers[n][0], self.cuda.host_buffer(s, d)) for n, (s, d) in outputs.items()]
+        self._enqueue()
+        h2d, d2h = [], []
+        for _ in range(repeats):
+            e0, e1, e2 = self.cuda.event(), self.cuda.event(), self.cuda.event()
+            self.cuda.record(e0, self.stream)
+            for ptr, host in hosts_in:
+                self.cuda.htod(ptr, host, self.stream)
+            self.cuda.record(e1, self.stream)
+            for ptr, host in hosts_out:
+                self.cuda.dtoh(host, ptr, self.stream)
+            self.cuda.record(e2, self.stream)
+            self.cuda.sync(self.stream)
+            h2d.append(self.cuda.elapsed_ms(e0, e1))
+            d2h.append(self.cuda.elapsed_ms(e1, e2))
+        return TransferTimes(h2d_mean_ms=float(np.mean(h2d)), d2h_mean_ms=float(np.mean(d2h)),
+                             h2d_bytes=sum(h.nbytes for _, h in hosts_in), d2h_bytes=sum(h.nbytes for _, h in hosts_out),
+                             repeats=repeats, pinned_host_memory=True)
+
+    def layer_profile(self, feeds: dict[str, np.ndarray]) -> tuple[LayerTime, ...]:
+        from ..engine.profiler import profile_layers
+
+        self._prepare(feeds)
+        return profile_layers(self.trt, self.context, self._enqueue, self.synchronize,
+                              self.settings.layer_profile_runs, self.layers, self.stage.name)
+
+    def _close(self) -> None:
+        cuda = getattr(self, "cuda", None)
+        self.context = self.engine = self._trt_runtime = None
+        if cuda is not None:
+            for ptr, _ in getattr(self, "buffers", {}).values():
+                cuda.free(ptr)
+            if getattr(self, "_context_memory", None) is not None:
+                cuda.free(self._context_memory)
+            cuda.close()
+        self.buffers, self.cuda = {}, None

@@ -7,28 +7,19 @@ from rich.console import Console
 from rich.table import Table
 
 from ..results import FlopReport, ProfileReport, RunResult, to_dict
+from .summary import COLUMNS, fmt_bytes, fmt_count, fmt_ms, headline, main_target, summary_rows
 
 
-def fmt_count(n: Optional[float]) -> str:
-    if n is None:
-        return "-"
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return f"{n:.3g}"
+_ms = fmt_ms
 
 
-def fmt_bytes(n: Optional[int]) -> str:
-    if n is None:
-        return "-"
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
-
-
-def _ms(v: float) -> str:
-    return f"{v:.3f}" if v < 10 else f"{v:.2f}" if v < 100 else f"{v:.1f}"
+def summary_table(report: ProfileReport) -> Table:
+    t = Table(title=f"Summary: {main_target(report)} (nearest-rank percentiles, distribution-free 95% CI)", title_justify="left")
+    for col in COLUMNS:
+        t.add_column(col, justify="left" if col in ("backend", "precision", "accuracy vs FP32") else "right")
+    for row in summary_rows(report):
+        t.add_row(*row)
+    return t
 
 
 def runs_table(runs: Iterable[RunResult], title: str = "Latency (ms, nearest-rank; [95% CI])") -> Table:
@@ -42,7 +33,8 @@ def runs_table(runs: Iterable[RunResult], title: str = "Latency (ms, nearest-ran
         if "p99" in lat.too_few_samples:
             p99 += " (few)"
         t.add_row(
-            r.target, r.backend + (" FALLBACK" if r.build.fallback else ""), r.precision, str(r.batch),
+            r.target, r.backend + (" FALLBACK" if r.build.fallback else ""),
+            r.precision + (" (speed only)" if r.build.speed_only else ""), str(r.batch),
             f"{_ms(lat.p50_ms)} [{_ms(lat.ci_ms['p50'][0])}, {_ms(lat.ci_ms['p50'][1])}]",
             _ms(lat.p90_ms), p99, f"{_ms(lat.mean_ms)}±{_ms(lat.std_ms)}", str(lat.count),
             f"{r.throughput_per_s:.1f}", f"{r.speedup_vs_fp32:.2f}x" if r.speedup_vs_fp32 else "-",
@@ -70,7 +62,8 @@ def print_profile(report: ProfileReport, console: Optional[Console] = None) -> N
     console = console or Console()
     console.print(flops_table(report.flops, report.policy_step_flops, report.model.calls_per_step))
     if report.runs:
-        console.print(runs_table(report.runs))
+        console.print(runs_table(report.runs, title="All runs (ms; [95% CI])"))
+        console.print(summary_table(report))
     for r in report.runs:
         if r.stage_mean_ms:
             parts = ", ".join(f"{k} {_ms(v)}" for k, v in r.stage_mean_ms.items())
@@ -78,10 +71,20 @@ def print_profile(report: ProfileReport, console: Optional[Console] = None) -> N
     for r in report.runs:
         if r.control:
             print_control(r, console)
+    for r in report.runs:
+        if r.transfers:
+            t = r.transfers
+            console.print(f"{r.backend}/{r.precision} {r.target}: copies H2D {_ms(t.h2d_mean_ms)} ms ({fmt_bytes(t.h2d_bytes)}), "
+                          f"D2H {_ms(t.d2h_mean_ms)} ms ({fmt_bytes(t.d2h_bytes)}), not in the latency above")
+        if r.layers:
+            console.print(layers_table(r))
     if report.accuracy:
         console.print(accuracy_table(report.accuracy))
-    for w in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}")
+    if report.warnings:
+        console.print(f"[bold yellow]Warnings ({len(report.warnings)})[/bold yellow]")
+        for w in report.warnings:
+            console.print(f"  [yellow]![/yellow] {w}")
+    console.print(f"[bold]{headline(report)}[/bold]")
 
 
 def op_table(by_op: dict, n: int = 12) -> Table:
@@ -136,6 +139,16 @@ def node_table(name: str, report: FlopReport, n: int = 30) -> Table:
         out = "x".join(map(str, c.output_shapes[0])) if c.output_shapes and c.output_shapes[0] is not None else "?"
         t.add_row(c.name, c.op_type, out, fmt_count(c.macs), fmt_count(c.flops_total), fmt_bytes(c.bytes),
                   f"{c.arithmetic_intensity:.2f}" if c.arithmetic_intensity else "-")
+    return t
+
+
+def layers_table(r: RunResult, n: int = 8) -> Table:
+    t = Table(title=f"{r.backend}/{r.precision} {r.target}: slowest engine layers (profiling pass)", title_justify="left")
+    for col in ("layer", "precision", "mean ms", "share", "ONNX nodes"):
+        t.add_column(col, justify="right" if col in ("mean ms", "share") else "left")
+    for l in r.layers[:n]:
+        nodes = ", ".join(l.onnx_nodes[:3]) + (f" (+{len(l.onnx_nodes) - 3})" if len(l.onnx_nodes) > 3 else "")
+        t.add_row(l.name[:60], l.precision or "-", f"{l.mean_ms:.4f}", f"{l.share:.1%}", nodes or "-")
     return t
 
 

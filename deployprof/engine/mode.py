@@ -1,0 +1,49 @@
+"""How a precision reaches the engine, per TensorRT generation. Builder flags let TensorRT choose per layer
+(<= 10, the way trtexec --fp16 works, built from the FP32 graph); strongly typed networks take every type from
+the ONNX graph (the FP16 or Q/DQ export of the precision step): the only way on TensorRT 11."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+from .api import TrtApi
+
+
+@dataclass(frozen=True)
+class BuildMode:
+    precision: str                  # fp32 | fp16 | int8
+    graph: str                      # "artifact": the export being profiled; "fp32-source": the FP32 export it came from
+    strongly_typed: bool
+    flags: tuple[str, ...]          # BuilderFlag member names
+    speed_only: bool
+    description: str
+
+
+def select_mode(api: TrtApi, artifact_precision: str, *, explicit: bool = False,
+                int8_speed_only: bool = False) -> BuildMode:
+    typed = api.strongly_typed_only or explicit
+    if explicit and not api.strongly_typed_only and not api.strongly_typed_flag:
+        raise ConfigError(f"explicit precision needs strongly typed networks (TensorRT 9+); TensorRT {api.version} "
+                          "has none: drop explicit_precision=1 to use builder flags")
+    if int8_speed_only:
+        if artifact_precision != "fp32":
+            raise ConfigError("int8_speed_only=1 builds from the FP32 export; use it with --precisions fp32")
+        if not api.int8_flag:
+            raise ConfigError(f"TensorRT {api.version} has no INT8 builder flag (strongly typed only): "
+                              "use --precisions int8, which builds from the calibrated Q/DQ graph")
+        return BuildMode("int8", "artifact", False, ("INT8", "FP16"), True,
+                         "INT8+FP16 flags with placeholder dynamic ranges: SPEED ONLY, outputs are not meaningful")
+    if artifact_precision == "fp32":
+        return BuildMode("fp32", "artifact", api.strongly_typed_only, (), False,
+                         "FP32 graph" + (", strongly typed" if api.strongly_typed_only else ", TF32 allowed where the GPU has it"))
+    if artifact_precision == "fp16":
+        if typed:
+            return BuildMode("fp16", "artifact", True, (), False, "strongly typed FP16 graph (types from the ONNX)")
+        return BuildMode("fp16", "fp32-source", False, ("FP16",), False,
+                         "FP16 builder flag on the FP32 graph (TensorRT picks per layer)")
+    if artifact_precision == "int8":
+        if typed:
+            return BuildMode("int8", "artifact", True, (), False, "strongly typed Q/DQ graph (calibrated scales)")
+        return BuildMode("int8", "artifact", False, ("INT8", "FP16"), False,
+                         "INT8+FP16 flags on the calibrated Q/DQ graph (explicit quantization)")
+    raise ConfigError(f"the trt backend builds fp32, fp16 and int8 (Q/DQ) exports, not {artifact_precision!r}")

@@ -1,0 +1,46 @@
+"""Per-layer times from TensorRT's IProfiler, in a pass of their own (profiling slows every layer), averaged
+over runs and mapped to ONNX nodes and the policy stage."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Callable
+
+from ..results import LayerTime
+from .inspect import EngineLayers
+
+
+def make_profiler(trt):
+    class _Profiler(trt.IProfiler):
+        def __init__(self):
+            trt.IProfiler.__init__(self)
+            self.totals = defaultdict(float)
+
+        def report_layer_time(self, layer_name, ms):
+            self.totals[layer_name] += ms
+
+    return _Profiler()
+
+
+def summarize_layers(totals: dict[str, float], runs: int, layers: EngineLayers, stage: str, top: int = 15) -> tuple[LayerTime, ...]:
+    info = {l.name: l for l in layers.layers}
+    overall = sum(totals.values()) or 1.0
+    out = []
+    for name, total in sorted(totals.items(), key=lambda kv: -kv[1])[:top]:
+        li = info.get(name)
+        out.append(LayerTime(name=name, mean_ms=total / max(runs, 1), share=total / overall,
+                             onnx_nodes=li.onnx_nodes if li else (), stage=stage, precision=li.precision if li else None))
+    return tuple(out)
+
+
+def profile_layers(trt, context, enqueue: Callable[[], None], sync: Callable[[], None], runs: int,
+                   layers: EngineLayers, stage: str) -> tuple[LayerTime, ...]:
+    """Run after the latency pass: the profiler stays attached, but with enqueue_emits_profile off it only
+    reports when asked, so later enqueues are not slowed."""
+    prof = make_profiler(trt)
+    context.enqueue_emits_profile = False
+    context.profiler = prof
+    for _ in range(runs):
+        enqueue()
+        sync()
+        context.report_to_profiler()
+    return summarize_layers(prof.totals, runs, layers, stage)

@@ -1,0 +1,109 @@
+"""Tables shared by the Markdown and HTML reports, as (title, header, rows): one place decides their content."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ..results import ProfileReport, to_dict
+from .summary import fmt_bytes, fmt_count, fmt_ms, pct_ci
+
+Table = tuple[str, tuple[str, ...], list[tuple[str, ...]]]
+
+
+def runs_table(report: ProfileReport) -> Table:
+    rows = [(r.target, r.backend, r.precision, str(r.batch), pct_ci(r, "p50"), fmt_ms(r.latency.p90_ms), pct_ci(r, "p99"),
+             f"{fmt_ms(r.latency.mean_ms)} ± {fmt_ms(r.latency.std_ms)}", str(r.latency.count),
+             fmt_ms(r.device_latency.p50_ms) if r.device_latency else "-", f"{r.cold_start.load_ms:.0f}",
+             fmt_ms(r.cold_start.first_run_ms), "yes" if r.latency.noisy else "")
+            for r in report.runs]
+    return ("All runs", ("target", "backend", "precision", "batch", "p50 [CI]", "p90", "p99 [CI]", "mean ± std", "n",
+                         "device p50", "load ms", "first run ms", "noisy"), rows)
+
+
+def stage_table(report: ProfileReport) -> Table:
+    rows = []
+    for r in report.runs:
+        if r.stage_mean_ms:
+            rows.append((f"{r.backend}/{r.precision} b{r.batch}",
+                         *(f"{k} {fmt_ms(v)}" for k, v in r.stage_mean_ms.items()), f"glue {fmt_ms(r.glue_overhead_ms or 0.0)}"))
+    return ("Policy step breakdown (mean ms per step)", ("run", *[""] * (max((len(r) for r in rows), default=1) - 1)), rows)
+
+
+def flops_table(report: ProfileReport) -> Table:
+    calls = report.model.calls_per_step
+    rows = [(name, str(calls.get(name, 1)), fmt_count(f.macs), fmt_count(f.flops_total), fmt_count(f.params),
+             fmt_bytes(f.weight_bytes), fmt_bytes(f.peak_activation_bytes),
+             f"{f.arithmetic_intensity:.2f}" if f.arithmetic_intensity else "-", "lower bound" if f.lower_bound else "exact")
+            for name, f in report.flops.items()]
+    if report.policy_step_flops:
+        rows.append(("policy step", "", "", fmt_count(report.policy_step_flops), "", "", "", "", ""))
+    return ("Static cost per graph (dense FLOPs = 2 x MACs)", ("graph", "calls/step", "MACs", "FLOPs total", "params",
+                                                             "weights", "peak activations", "FLOP/byte", ""), rows)
+
+
+def op_type_flops(report: ProfileReport) -> dict[str, float]:
+    """FLOPs per op type over one policy step (each stage weighted by its calls per step)."""
+    out: dict[str, float] = defaultdict(float)
+    for name, f in report.flops.items():
+        for op, c in f.by_op_type.items():
+            out[op] += c.flops_total * report.model.calls_per_step.get(name, 1)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def accuracy_table(report: ProfileReport) -> Table:
+    rows = [(a.precision, str(a.samples), f"{a.action.max_abs:.4g}", f"{a.action.mean_abs:.4g}", f"{a.action.rel_l2:.4g}",
+             f"{a.action.cosine_mean:.6f}", f"{a.action.cosine_min:.6f}",
+             f"{a.token_agreement:.1%}" if a.token_agreement is not None else "-",
+             "-" if a.passed is None else ("PASS" if a.passed else "FAIL")) for a in report.accuracy]
+    return ("Accuracy against FP32 (same inputs and noise, action space)",
+            ("precision", "samples", "max |err|", "mean |err|", "rel L2", "cosine mean", "cosine min", "bin agreement", "verdict"), rows)
+
+
+def control_table(report: ProfileReport) -> Table:
+    rows = [(f"{r.backend}/{r.precision}", r.target, f"{c.rate_hz:g}", f"{c.deadline_misses}/{c.requests}",
+             f"{c.deadline_miss_rate:.2%}", fmt_ms(c.response_p99_ms), fmt_ms(c.jitter_ms),
+             f"{c.effective_action_rate_per_s:.0f}" if c.effective_action_rate_per_s else "-")
+            for r in report.runs if (c := r.control)]
+    return ("Control loop (fixed rate)", ("run", "target", "Hz", "misses", "miss rate", "response p99", "jitter ms", "actions/s"), rows)
+
+
+def layers_table(report: ProfileReport) -> Table:
+    rows = [(f"{r.backend}/{r.precision}", l.stage, l.name[:70], l.precision or "-", f"{l.mean_ms:.4f}", f"{l.share:.1%}",
+             ", ".join(l.onnx_nodes[:3]) + (" ..." if len(l.onnx_nodes) > 3 else ""))
+            for r in report.runs for l in r.layers[:8]]
+    return ("Slowest engine layers (separate profiling pass)", ("run", "stage", "layer", "precision", "mean ms", "share", "ONNX nodes"), rows)
+
+
+def environment_table(report: ProfileReport) -> Table:
+    e = report.environment
+    rows = [("deployprof", e.deployprof_version), ("python", e.python), ("platform", e.platform), ("CPU", f"{e.cpu_model} ({e.cpu_count} logical)"),
+            ("GPUs", ", ".join(e.gpus) or "-"), ("driver", e.driver_version or "-"),
+            *((k, v or "not installed") for k, v in e.packages.items()),
+            ("model", f"{report.model.source} ({report.model.family or 'custom'}, exporter {report.model.exporter})"),
+            *((f"sha256 {k}", v[:16] + "...") for k, v in report.model.stage_sha256.items())]
+    return ("Environment and model", ("", ""), rows)
+
+
+def provenance_table(report: ProfileReport) -> Table:
+    seen, rows = set(), []
+    for r in report.runs:
+        b = r.build
+        key = (b.backend, b.precision_requested, r.target if b.engine else "")
+        if key in seen:
+            continue
+        seen.add(key)
+        detail = ", ".join(f"{k}={v}" for k, v in b.options.items())
+        if b.engine:
+            e = b.engine
+            detail = (f"{r.target}: TensorRT {e.tensorrt_version} on {e.gpu_name} (sm {e.compute_capability}), {e.build_mode}, "
+                      f"{e.layer_count} layers {e.layer_precisions}, engine {fmt_bytes(e.engine_bytes)}, "
+                      f"{'cached' if e.reused_from_cache else f'built in {e.build_s:.1f} s'}, key {e.cache_key}")
+        rows.append((b.backend, f"{b.runtime} {b.runtime_version}", b.device, f"{b.precision_requested} -> {b.precision_effective}",
+                     ", ".join(b.providers_active) + (" (FALLBACK)" if b.fallback else ""), detail))
+    for p, info in report.precision_info.items():
+        rows.append(("precision", p, "", "", "", str(to_dict(info))[:300]))
+    return ("Build provenance", ("backend", "runtime", "device", "precision", "active", "detail"), rows)
+
+
+def tables(report: ProfileReport) -> list[Table]:
+    return [t for t in (runs_table(report), stage_table(report), control_table(report), layers_table(report),
+                        flops_table(report), accuracy_table(report), provenance_table(report), environment_table(report)) if t[2]]

@@ -1,0 +1,85 @@
+"""The rows every renderer shows (terminal, Markdown, HTML): one per backend x precision x batch on the whole
+policy step (or the single stage), formatted once so that the three formats cannot disagree."""
+from __future__ import annotations
+
+from typing import Optional
+
+from ..results import AccuracyResult, ProfileReport, RunResult
+
+COLUMNS = ("backend", "precision", "batch", "p50 ms [95% CI]", "p99 ms [95% CI]", "throughput/s", "peak RSS",
+           "device mem", "GFLOPs", "GFLOP/s", "speed-up", "accuracy vs FP32")
+
+
+def fmt_ms(v: float) -> str:
+    return f"{v:.3f}" if v < 10 else f"{v:.2f}" if v < 100 else f"{v:.1f}"
+
+
+def fmt_bytes(n: Optional[int]) -> str:
+    if n is None:
+        return "-"
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def fmt_count(n: Optional[float]) -> str:
+    if n is None:
+        return "-"
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+def main_target(report: ProfileReport) -> Optional[str]:
+    targets = [r.target for r in report.runs]
+    return "policy_step" if "policy_step" in targets else (targets[0] if targets else None)
+
+
+def main_runs(report: ProfileReport) -> list[RunResult]:
+    target = main_target(report)
+    return [r for r in report.runs if r.target == target]
+
+
+def pct_ci(r: RunResult, p: str) -> str:
+    lat = r.latency
+    lo, hi = lat.ci_ms[p]
+    text = f"{fmt_ms(getattr(lat, f'{p}_ms'))} [{fmt_ms(lo)}, {fmt_ms(hi)}]"
+    return text + " (few samples)" if p in lat.too_few_samples else text
+
+
+def accuracy_cell(a: Optional[AccuracyResult]) -> str:
+    if a is None:
+        return "-"
+    verdict = "" if a.passed is None else (" PASS" if a.passed else " FAIL")
+    tokens = f", bins {a.token_agreement:.0%}" if a.token_agreement is not None else ""
+    return f"cos {a.action.cosine_mean:.5f}, max {a.action.max_abs:.3g}{tokens}{verdict}"
+
+
+def summary_rows(report: ProfileReport) -> list[tuple[str, ...]]:
+    acc = {a.precision: a for a in report.accuracy}
+    rows = []
+    for r in main_runs(report):
+        backend = r.backend + (" FALLBACK" if r.build.fallback else "")
+        precision = r.precision + (" (speed only)" if r.build.speed_only else "")
+        rows.append((backend, precision, str(r.batch), pct_ci(r, "p50"), pct_ci(r, "p99"), f"{r.throughput_per_s:.1f}",
+                     fmt_bytes(r.memory.host_peak_rss_bytes), fmt_bytes(r.memory.device_peak_bytes),
+                     f"{r.flops_per_run / 1e9:.3f}" if r.flops_per_run else "-",
+                     f"{r.achieved_gflop_per_s:.2f}" if r.achieved_gflop_per_s else "-",
+                     f"{r.speedup_vs_fp32:.2f}x" if r.speedup_vs_fp32 else "-",
+                     "reference" if r.precision == "fp32" and acc else accuracy_cell(acc.get(r.precision))))
+    return rows
+
+
+def headline(report: ProfileReport) -> str:
+    """One sentence a reader gets first: the fastest configuration's p99 on the whole step."""
+    runs = main_runs(report)
+    if not runs:
+        return "No latency measured (static cost only)."
+    best = min(runs, key=lambda r: r.latency.p99_ms)
+    what = "policy step" if best.target == "policy_step" else best.target
+    hz = 1000.0 / best.latency.p99_ms if best.latency.p99_ms > 0 else float("inf")
+    return (f"Fastest: {best.backend} {best.precision} at batch {best.batch}: {what} p50 {fmt_ms(best.latency.p50_ms)} ms, "
+            f"p99 {fmt_ms(best.latency.p99_ms)} ms (a {hz:.0f} Hz loop at p99), on {report.environment.cpu_model}"
+            + (f" / {', '.join(report.environment.gpus)}" if report.environment.gpus else "") + ".")

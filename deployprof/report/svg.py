@@ -1,0 +1,205 @@
+"""Static SVG charts, written as strings: the HTML report must open offline, anywhere, with no script libraries.
+Every chart is an <svg class="plot"> with a title; hover text comes from <title> elements."""
+from __future__ import annotations
+
+import math
+from html import escape
+from typing import Optional, Sequence
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+W, H = 640, 300
+ML, MR, MT, MB = 64, 16, 30, 44
+
+
+def _fmt(v: float) -> str:
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a >= 1e4 or a < 1e-2:
+        return f"{v:.1e}"
+    return f"{v:.3g}"
+
+
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if hi <= lo:
+        hi = lo + 1.0
+    step = 10 ** math.floor(math.log10((hi - lo) / n))
+    for m in (1, 2, 5, 10):
+        if (hi - lo) / (step * m) <= n:
+            step *= m
+            break
+    start = math.ceil(lo / step) * step
+    return [start + i * step for i in range(int((hi - start) / step) + 1)]
+
+
+def _frame(title: str, x_label: str, y_label: str, body: list[str], legend: Sequence[tuple[str, str]] = (),
+           width: int = W, height: int = H) -> str:
+    out = [f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+           f'height="{height}" role="img" aria-label="{escape(title)}">',
+           f'<text x="{width / 2}" y="18" text-anchor="middle" class="t">{escape(title)}</text>',
+           f'<text x="{(ML + width - MR) / 2}" y="{height - 6}" text-anchor="middle" class="l">{escape(x_label)}</text>',
+           f'<text transform="translate(14,{(MT + height - MB) / 2}) rotate(-90)" text-anchor="middle" class="l">{escape(y_label)}</text>']
+    out += body
+    for i, (name, color) in enumerate(legend):
+        y = MT + 6 + 14 * i
+        out.append(f'<rect x="{width - MR - 170}" y="{y - 8}" width="10" height="10" fill="{color}"/>'
+                   f'<text x="{width - MR - 155}" y="{y + 1}" class="k">{escape(name[:28])}</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+class _Axes:
+    def __init__(self, x0, x1, y0, y1, logx=False, logy=False, width=W, height=H):
+        self.logx, self.logy = logx, logy
+        tx = (lambda v: math.log10(v)) if logx else (lambda v: v)
+        ty = (lambda v: math.log10(v)) if logy else (lambda v: v)
+        self.tx, self.ty = tx, ty
+        self.x0, self.x1, self.y0, self.y1 = tx(x0), tx(x1), ty(y0), ty(y1)
+        if self.x1 <= self.x0:
+            self.x1 = self.x0 + 1
+        if self.y1 <= self.y0:
+            self.y1 = self.y0 + 1
+        self.w, self.h = width, height
+
+    def px(self, v: float) -> float:
+        return ML + (self.tx(v) - self.x0) / (self.x1 - self.x0) * (self.w - ML - MR)
+
+    def py(self, v: float) -> float:
+        return self.h - MB - (self.ty(v) - self.y0) / (self.y1 - self.y0) * (self.h - MT - MB)
+
+    def grid(self) -> list[str]:
+        out = [f'<line x1="{ML}" y1="{self.h - MB}" x2="{self.w - MR}" y2="{self.h - MB}" class="a"/>',
+               f'<line x1="{ML}" y1="{MT}" x2="{ML}" y2="{self.h - MB}" class="a"/>']
+        xs = [10 ** e for e in range(math.floor(self.x0), math.ceil(self.x1) + 1)] if self.logx else _ticks(self.x0, self.x1)
+        ys = [10 ** e for e in range(math.floor(self.y0), math.ceil(self.y1) + 1)] if self.logy else _ticks(self.y0, self.y1)
+        for v in xs:
+            x = self.px(v)
+            if ML - 0.5 <= x <= self.w - MR + 0.5:
+                out.append(f'<line x1="{x:.1f}" y1="{MT}" x2="{x:.1f}" y2="{self.h - MB}" class="g"/>'
+                           f'<text x="{x:.1f}" y="{self.h - MB + 14}" text-anchor="middle" class="k">{_fmt(v)}</text>')
+        for v in ys:
+            y = self.py(v)
+            if MT - 0.5 <= y <= self.h - MB + 0.5:
+                out.append(f'<line x1="{ML}" y1="{y:.1f}" x2="{self.w - MR}" y2="{y:.1f}" class="g"/>'
+                           f'<text x="{ML - 4}" y="{y + 4:.1f}" text-anchor="end" class="k">{_fmt(v)}</text>')
+        return out
+
+
+def line_chart(title: str, series: Sequence[tuple[str, Sequence[float], Sequence[float]]], x_label: str, y_label: str,
+               *, logx: bool = False, logy: bool = False, step: bool = False, markers: bool = False,
+               hlines: Sequence[tuple[str, float]] = ()) -> str:
+    """series: (name, xs, ys). step=True draws a staircase (an empirical CDF)."""
+    xs = [x for _, sx, _ in series for x in sx if not logx or x > 0]
+    ys = [y for _, _, sy in series for y in sy if not logy or y > 0] + [v for _, v in hlines]
+    if not xs or not ys:
+        return ""
+    lo_y = min(ys) if logy else min(0.0, min(ys))
+    ax = _Axes(min(xs), max(xs), lo_y, max(ys) * (1.0 if logy else 1.05), logx, logy)
+    body = ax.grid()
+    legend = []
+    for i, (name, sx, sy) in enumerate(series):
+        color = PALETTE[i % len(PALETTE)]
+        pts = [(x, y) for x, y in zip(sx, sy) if (not logx or x > 0) and (not logy or y > 0)]
+        if step:
+            stair = []
+            for j, (x, y) in enumerate(pts):
+                if j:
+                    stair.append((x, pts[j - 1][1]))
+                stair.append((x, y))
+            pts = stair
+        path = " ".join(f"{ax.px(x):.1f},{ax.py(y):.1f}" for x, y in pts)
+        body.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.8" points="{path}"><title>{escape(name)}</title></polyline>')
+        if markers:
+            body += [f'<circle cx="{ax.px(x):.1f}" cy="{ax.py(y):.1f}" r="3" fill="{color}"><title>{escape(name)}: '
+                     f'{_fmt(x)}, {_fmt(y)}</title></circle>' for x, y in pts]
+        legend.append((name, color))
+    for name, v in hlines:
+        y = ax.py(v)
+        body.append(f'<line x1="{ML}" y1="{y:.1f}" x2="{W - MR}" y2="{y:.1f}" stroke="#555" stroke-dasharray="4 3"/>'
+                    f'<text x="{ML + 4}" y="{y - 3:.1f}" class="k">{escape(name)}</text>')
+    return _frame(title, x_label, y_label, body, legend)
+
+
+def histogram(title: str, series: Sequence[tuple[str, Sequence[float]]], x_label: str, bins: int = 40) -> str:
+    values = [v for _, vs in series for v in vs]
+    if not values:
+        return ""
+    lo, hi = min(values), max(values)
+    width = (hi - lo) / bins or 1.0
+    counts = []
+    for name, vs in series:
+        c = [0] * bins
+        for v in vs:
+            c[min(int((v - lo) / width), bins - 1)] += 1
+        counts.append((name, [n / max(len(vs), 1) for n in c]))
+    ax = _Axes(lo, lo + width * bins, 0.0, max(max(c) for _, c in counts) * 1.05)
+    body = ax.grid()
+    legend = []
+    for i, (name, c) in enumerate(counts):
+        color = PALETTE[i % len(PALETTE)]
+        for j, share in enumerate(c):
+            if share:
+                x0, x1 = ax.px(lo + j * width), ax.px(lo + (j + 1) * width)
+                body.append(f'<rect x="{x0:.1f}" y="{ax.py(share):.1f}" width="{max(x1 - x0 - 0.5, 0.5):.1f}" '
+                            f'height="{ax.py(0) - ax.py(share):.1f}" fill="{color}" fill-opacity="0.55">'
+                            f'<title>{escape(name)}: {_fmt(lo + j * width)}-{_fmt(lo + (j + 1) * width)}: {share:.1%}</title></rect>')
+        legend.append((name, color))
+    return _frame(title, x_label, "share of samples", body, legend)
+
+
+def bar_chart(title: str, labels: Sequence[str], stacks: Sequence[tuple[str, Sequence[float]]], value_label: str,
+              *, log: bool = False) -> str:
+    """Horizontal bars, one per label; several stacks are drawn stacked (e.g. stages within a policy step)."""
+    if not labels or not stacks:
+        return ""
+    totals = [sum(s[1][i] for s in stacks) for i in range(len(labels))]
+    top = max(totals) or 1.0
+    row = 22
+    height = MT + MB + row * len(labels)
+    left = 170
+    scale = (W - left - MR) / (math.log10(top) + 1 if log else top)
+    body = []
+    legend = []
+    for i, label in enumerate(labels):
+        y = MT + i * row
+        body.append(f'<text x="{left - 6}" y="{y + row / 2 + 4}" text-anchor="end" class="k">{escape(label[:30])}</text>')
+        x = left
+        for k, (name, values) in enumerate(stacks):
+            v = values[i]
+            w = (math.log10(v) + 1 if log and v > 0 else 0.0) * scale if log else v * scale
+            color = PALETTE[k % len(PALETTE)]
+            if w > 0:
+                body.append(f'<rect x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" fill="{color}">'
+                            f'<title>{escape(label)} · {escape(name)}: {_fmt(v)} {escape(value_label)}</title></rect>')
+            x += w
+        body.append(f'<text x="{x + 4:.1f}" y="{y + row / 2 + 4}" class="k">{_fmt(totals[i])}</text>')
+    if len(stacks) > 1:
+        legend = [(name, PALETTE[k % len(PALETTE)]) for k, (name, _) in enumerate(stacks)]
+    body.append(f'<line x1="{left}" y1="{MT}" x2="{left}" y2="{height - MB}" class="a"/>')
+    return _frame(title, value_label, "", body, legend, height=height)
+
+
+def roofline(title: str, peak_gflops: float, bandwidth_gbs: float, points: Sequence[tuple[str, float, float]],
+             ceilings: Sequence[tuple[str, float]] = ()) -> str:
+    """Log-log roofline: attainable GFLOP/s = min(peak, AI x bandwidth); points are (name, FLOP/byte, GFLOP/s)."""
+    ais = [p[1] for p in points if p[1] > 0] or [1.0]
+    lo_ai, hi_ai = min(min(ais) / 4, peak_gflops / bandwidth_gbs / 10), max(max(ais) * 4, peak_gflops / bandwidth_gbs * 10)
+    perf = [p[2] for p in points if p[2] > 0] + [peak_gflops]
+    ax = _Axes(lo_ai, hi_ai, min(min(perf) / 4, lo_ai * bandwidth_gbs), peak_gflops * 2, logx=True, logy=True)
+    body = ax.grid()
+    ridge = peak_gflops / bandwidth_gbs
+    roof = [(lo_ai, lo_ai * bandwidth_gbs), (ridge, peak_gflops), (hi_ai, peak_gflops)]
+    body.append('<polyline fill="none" stroke="#333" stroke-width="2" points="'
+                + " ".join(f"{ax.px(x):.1f},{ax.py(y):.1f}" for x, y in roof) + '"><title>roof</title></polyline>')
+    for name, value in ceilings:
+        y = ax.py(value)
+        body.append(f'<line x1="{ax.px(max(lo_ai, value / bandwidth_gbs)):.1f}" y1="{y:.1f}" x2="{W - MR}" y2="{y:.1f}" '
+                    f'stroke="#999" stroke-dasharray="4 3"/><text x="{W - MR - 4}" y="{y - 3:.1f}" text-anchor="end" class="k">{escape(name)}</text>')
+    legend = []
+    for i, (name, ai, gf) in enumerate(points):
+        color = PALETTE[i % len(PALETTE)]
+        if ai > 0 and gf > 0:
+            body.append(f'<circle cx="{ax.px(ai):.1f}" cy="{ax.py(gf):.1f}" r="5" fill="{color}">'
+                        f'<title>{escape(name)}: {_fmt(ai)} FLOP/B, {_fmt(gf)} GFLOP/s</title></circle>')
+            legend.append((name, color))
+    return _frame(title, "arithmetic intensity (FLOP/byte)", "GFLOP/s", body, legend)

@@ -1,0 +1,137 @@
+"""A stand-in `tensorrt` module that records the builder calls our code makes, per API generation. It checks that
+we call the documented API the way each version wants; it proves nothing about real engines."""
+from __future__ import annotations
+
+import enum
+import types
+
+
+def make(version: str, calls: list, *, parse_ok: bool = True, build_ok: bool = True, inputs=(("x", (-1, 4)),),
+         dla_cores: int = 0):
+    major = int(version.split(".")[0])
+    m = types.ModuleType("tensorrt")
+    m.__version__ = version
+    flags = ["TF32", "GPU_FALLBACK"] + (["FP16", "INT8"] if major <= 10 else [])
+    m.BuilderFlag = enum.Enum("BuilderFlag", flags)
+    m.NetworkDefinitionCreationFlag = enum.IntEnum(
+        "NetworkDefinitionCreationFlag", {"EXPLICIT_BATCH": 0, **({"STRONGLY_TYPED": 1} if major >= 9 else {})})
+    m.MemoryPoolType = enum.Enum("MemoryPoolType", ["WORKSPACE"])
+    m.ProfilingVerbosity = enum.Enum("ProfilingVerbosity", ["LAYER_NAMES_ONLY", "DETAILED", "NONE"])
+    m.DeviceType = enum.Enum("DeviceType", ["GPU", "DLA"])
+    m.EngineStat = enum.Enum("EngineStat", ["TOTAL_WEIGHTS_SIZE"]) if major >= 10 else None
+    if major >= 10:
+        m.ExecutionContextAllocationStrategy = enum.Enum("ExecutionContextAllocationStrategy", ["STATIC", "USER_MANAGED"])
+    m.ICudaEngine = type("ICudaEngine", (), {"device_memory_size_v2": 0} if major >= 10 else {"device_memory_size": 0})
+
+    class ILogger:
+        def __init__(self):
+            pass
+
+    class Tensor:
+        def __init__(self, name, shape=()):
+            self.name, self.shape = name, shape
+
+        def set_dynamic_range(self, lo, hi):
+            calls.append(("dynamic_range", self.name, lo, hi))
+
+    class Layer:
+        num_outputs = 1
+
+        def __init__(self, i):
+            self.out = Tensor(f"layer{i}_out")
+
+        def get_output(self, j):
+            return self.out
+
+    class Network:
+        def __init__(self, flags):
+            self.flags = flags
+            self.ins = [Tensor(n, s) for n, s in inputs]
+            self.layers = [Layer(0), Layer(1)]
+
+        num_inputs = property(lambda self: len(self.ins))
+        num_layers = property(lambda self: len(self.layers))
+
+        def get_input(self, i):
+            return self.ins[i]
+
+        def get_layer(self, i):
+            return self.layers[i]
+
+    class Profile:
+        def set_shape(self, name, lo, opt, hi):
+            calls.append(("set_shape", name, tuple(lo), tuple(opt), tuple(hi)))
+
+    class TimingCache:
+        def __init__(self, data):
+            self.data = data
+
+        def serialize(self):
+            return self.data + b"+t"
+
+    class Config:
+        def __init__(self):
+            self.cache = None
+
+        def set_memory_pool_limit(self, pool, n):
+            calls.append(("workspace", n))
+
+        def __setattr__(self, key, value):
+            if key != "cache":
+                calls.append(("config", key, value.name if isinstance(value, enum.Enum) else value))
+            object.__setattr__(self, key, value)
+
+        def set_flag(self, flag):
+            calls.append(("set_flag", flag.name))
+
+        def clear_flag(self, flag):
+            calls.append(("clear_flag", flag.name))
+
+        def add_optimization_profile(self, p):
+            calls.append(("add_profile",))
+
+        def create_timing_cache(self, data):
+            calls.append(("timing_cache_in", bytes(data)))
+            return TimingCache(bytes(data))
+
+        def set_timing_cache(self, cache, ignore_mismatch):
+            object.__setattr__(self, "cache", cache)
+
+        def get_timing_cache(self):
+            return self.cache
+
+    class Builder:
+        num_DLA_cores = dla_cores
+
+        def __init__(self, logger):
+            self.logger = logger
+
+        def create_network(self, flags):
+            calls.append(("network_flags", flags))
+            return Network(flags)
+
+        def create_builder_config(self):
+            return Config()
+
+        def create_optimization_profile(self):
+            return Profile()
+
+        def build_serialized_network(self, network, config):
+            if not build_ok:
+                self.logger.log(types.SimpleNamespace(name="ERROR"), "no implementation for node /bad")
+                return None
+            return b"ENGINE"
+
+    class OnnxParser:
+        def __init__(self, network, logger):
+            self.num_errors = 0 if parse_ok else 1
+
+        def parse_from_file(self, path):
+            calls.append(("parse", path))
+            return parse_ok
+
+        def get_error(self, i):
+            return "In node 3 (importFoo): UNSUPPORTED_NODE: No importer registered for op: Foo"
+
+    m.ILogger, m.Builder, m.OnnxParser = ILogger, Builder, OnnxParser
+    return m
