@@ -182,6 +182,7 @@ def _measure_options(f):
         click.option("--torch-device", default="cpu", show_default=True, help="Device for the torch backend (cpu, cuda, cuda:1)."),
         click.option("--allow-fallback", is_flag=True, help="Record, instead of refusing, a provider that fell back to the CPU."),
         click.option("--in-process", is_flag=True, help="Measure in this process (default: a fresh process per backend)."),
+        click.option("--no-telemetry", is_flag=True, help="Do not sample power/clocks/temperature (tegrastats, jtop, NVML)."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -249,7 +250,8 @@ def _spec(backend: str, target: str, o: dict):
         measure=MeasureConfig(warmup_iterations=o["warmup"], warmup_min_s=o["warmup_time"], iterations=o["iterations"],
                               duration_s=o["duration"]),
         seed=o["seed"], dims=dims, shapes=parse_shape_bindings(o["shapes"]),
-        inputs_npz=o["inputs_npz"], concurrency=o["concurrency"], rate_hz=o["rate_hz"], idle_gaps_s=gaps)
+        inputs_npz=o["inputs_npz"], concurrency=o["concurrency"], rate_hz=o["rate_hz"], idle_gaps_s=gaps,
+        telemetry=not o["no_telemetry"])
 
 
 def _batches(text: str) -> list[int]:
@@ -305,22 +307,26 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
 @click.option("--exporter", type=click.Choice(["dynamo", "torchscript"]), default=None)
 @click.option("--precisions", default="fp32", show_default=True,
               help="Comma list: fp32, fp16, fp16-naive, int8, int8-dynamic (each measured, and compared with FP32).")
+@click.option("--target", "target_profile", default=None,
+              help="Target profile for the roofline (predicted vs measured): see `deployprof targets`; `cpu` for this machine.")
 @_measure_options
 @_precision_options
-def profile(target: str, out: Path, backend_names, skip_unavailable: bool, exporter, precisions: str, **o) -> None:
+def profile(target: str, out: Path, backend_names, skip_unavailable: bool, exporter, precisions: str,
+            target_profile: Optional[str], **o) -> None:
     """Export (for a preset), count, and measure each backend; write OUT/report.json and print a summary."""
     from .pipeline import profile as run_profile
+    from .report.progress import PhaseBar
     from .report.terminal import print_profile
 
-    err = _stderr_console()
     spec = _spec("ort-cpu", target, o)
-    report = run_profile(target, out, _split(backend_names), spec_template=spec, batches=_batches(o["batches"]),
-                         precisions=_precisions(precisions), calib=_calib(o), atol=o["atol"], min_cosine=o["min_cosine"],
-                         skip_unavailable=skip_unavailable,
-                         in_process=o["in_process"], exporter=exporter, say=lambda m: err.print(f"[dim]{m}[/dim]"))
+    with PhaseBar(_stderr_console()) as bar:
+        report = run_profile(target, out, _split(backend_names), spec_template=spec, batches=_batches(o["batches"]),
+                             precisions=_precisions(precisions), calib=_calib(o), atol=o["atol"], min_cosine=o["min_cosine"],
+                             skip_unavailable=skip_unavailable, in_process=o["in_process"], exporter=exporter,
+                             say=bar, plan=bar.plan, target_profile=target_profile)
     from rich.console import Console
     print_profile(report, Console(width=200))
-    click.echo(f"report: {out / 'report.json'}")
+    click.echo(f"report: {out / 'report.json'} (+ report.md, report.html)")
 
 
 @cli.command("compare-precision")
@@ -357,6 +363,215 @@ def compare_precision(ctx, target: Path, precisions: str, samples: int, out: Opt
         Console(width=160).print(accuracy_table(results))
     if any(r.passed is False for r in results):
         ctx.exit(3)
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+def report(folder: Path) -> None:
+    """Re-render report.md and report.html (and the terminal summary) from FOLDER/report.json alone."""
+    from rich.console import Console
+
+    from .report.render import render_all
+    from .report.terminal import print_profile
+    from .results import ProfileReport
+
+    path = folder / "report.json" if folder.is_dir() else folder
+    rep = ProfileReport.read(path)
+    print_profile(rep, Console(width=200))
+    for p in render_all(rep, path.parent).values():
+        click.echo(f"wrote {p}")
+
+
+@cli.command()
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
+@click.option("--fail-on-regression", "threshold", type=float, default=None, metavar="PCT",
+              help="Exit 3 when a run is slower by more than PCT percent with the confidence intervals apart.")
+@click.option("--metric", "metrics", default="p50,p99", show_default=True, help="Percentiles to compare (p50, p90, p95, p99).")
+@click.option("--ignore", "ignore", default="", help="Run fields not to match on: backend, precision, batch (comma list).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.pass_context
+def compare(ctx, a: Path, b: Path, threshold: Optional[float], metrics: str, ignore: str, as_json: bool) -> None:
+    """Compare two reports (another device, commit or precision): deltas with confidence intervals, regressions
+    flagged only when the intervals do not overlap. Exit 3 with --fail-on-regression when one exceeds PCT."""
+    from .errors import ConfigError
+    from .report.compare import compare_reports, regressions
+    from .results import ProfileReport, to_dict
+
+    ms = tuple(_split((metrics,)))
+    if not ms or any(m not in ("p50", "p90", "p95", "p99") for m in ms):
+        raise ConfigError(f"--metric expects a comma list of p50, p90, p95, p99, got {metrics!r}")
+    ra, rb = (ProfileReport.read(p / "report.json" if p.is_dir() else p) for p in (a, b))
+    c = compare_reports(ra, rb, ms, tuple(_split((ignore,))))
+    bad = regressions(c, threshold if threshold is not None else 0.0)
+    if as_json:
+        click.echo(json.dumps({**to_dict(c), "regressions": [{"run": list(r.key), "metric": m.metric, "delta_pct": m.delta_pct}
+                                                             for r, m in bad]}, indent=1))
+    else:
+        from rich.console import Console
+
+        from .report.terminal import comparison_table
+        console = Console(width=200)
+        console.print(comparison_table(c))
+        for line in c.context:
+            console.print(f"  differs: {line}")
+        for k in c.only_a:
+            console.print(f"  only in A: {k}")
+        for k in c.only_b:
+            console.print(f"  only in B: {k}")
+        if not c.runs:
+            console.print("[yellow]no runs matched[/yellow]: try --ignore precision (or backend, batch)")
+        verdict = (f"[red]{len(bad)} regression(s) over {threshold:g}%[/red]" if bad and threshold is not None
+                   else f"{len(bad)} statistically meaningful slowdown(s)" if bad else "no statistically meaningful slowdown")
+        console.print(verdict)
+    if threshold is not None and bad:
+        ctx.exit(3)
+
+
+@cli.command()
+def targets() -> None:
+    """List target profiles (datasheet peaks, bandwidth, memory) for roofline predictions and qualification."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .targets import list_targets, load_target_profile
+
+    t = Table(title="Target profiles (dense peaks; NAME@MODE for a Jetson power mode; or a path to your own YAML)")
+    for col in ("target", "FP32/TF32", "FP16", "INT8", "GB/s", "memory", "DLA", "power modes", "TensorRT"):
+        t.add_column(col, justify="left" if col in ("target", "power modes", "TensorRT") else "right")
+    for name in list_targets():
+        if name == "cpu":
+            t.add_row("cpu", "(this machine, measured when used)", "", "", "", "", "", "", "")
+            continue
+        p = load_target_profile(name)
+        t.add_row(name, f"{p.peak('fp32'):g}", f"{p.peak('fp16'):g}", f"{p.peak('int8'):g}", f"{p.memory_bandwidth_gbs:g}",
+                  f"{p.memory_gib:g} GiB" + (" unified" if p.unified_memory else ""), str(p.dla_cores),
+                  ", ".join(p.power_modes) or "-", p.typical_tensorrt or "-")
+    Console(width=200).print(t)
+
+
+@cli.command()
+@click.argument("export_dir", type=click.Path(path_type=Path))
+@click.option("--target", "target_name", required=True, help="Target profile (see `deployprof targets`), NAME@MODE or YAML.")
+@click.option("--precisions", default="fp32,fp16,int8", show_default=True)
+@click.option("--batch", type=int, default=1, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def predict(export_dir: Path, target_name: str, precisions: str, batch: int, as_json: bool) -> None:
+    """Roofline floor per stage and per policy step, and memory needed, for an export on a target (no run needed;
+    shapes-only full-size exports work)."""
+    from .qualify.roofline import predict_export
+    from .results import to_dict
+    from .targets import load_target_profile
+
+    preds = predict_export(export_dir, load_target_profile(target_name), _precisions(precisions), batch)
+    if as_json:
+        click.echo(json.dumps([to_dict(p) for p in preds], indent=1))
+        return
+    from rich.console import Console
+
+    from .report.terminal import roofline_table
+    console = Console(width=200)
+    for p in preds:
+        console.print(roofline_table(p))
+
+
+@cli.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--spec", "spec_path", type=click.Path(path_type=Path), required=True,
+              help="Qualification spec (YAML); the smallest is `latency_ms: {p99: 50}`.")
+@click.option("--target", "target_name", default=None, help="Target profile (overrides the spec's `target:`).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.pass_context
+def qualify(ctx, source: Path, spec_path: Path, target_name: Optional[str], as_json: bool) -> None:
+    """Verdict of a spec against a measured REPORT (report.json or its folder), or, predicted from the roofline,
+    against an EXPORT_DIR. Exit 0 PASS, 3 FAIL or INCONCLUSIVE, 1 error."""
+    from .errors import ConfigError
+    from .qualify.spec import load_spec
+    from .qualify.verdict import qualify_prediction, qualify_report
+    from .results import ProfileReport, to_dict
+    from .targets import load_target_profile
+
+    spec = load_spec(spec_path)
+    name = target_name or spec.target
+    target = load_target_profile(name) if name else None
+    report_path = source / "report.json" if source.is_dir() else source
+    if report_path.name.endswith(".json") and report_path.exists():
+        q = qualify_report(spec, ProfileReport.read(report_path), str(spec_path), str(report_path), target)
+    elif (source / "manifest.json").exists():
+        if target is None:
+            raise ConfigError("a prediction from an export needs a target: --target NAME or `target:` in the spec")
+        from .qualify.roofline import predict_export
+
+        preds = predict_export(source, target, spec.precisions or ("fp32",), spec.batch or 1)
+        q = qualify_prediction(spec, preds, str(spec_path), str(source), target)
+    else:
+        raise ConfigError(f"{source} is neither a report (report.json) nor an export folder (manifest.json)")
+    if as_json:
+        click.echo(json.dumps(to_dict(q), indent=1))
+    else:
+        from rich.console import Console
+
+        from .report.terminal import qualification_tables
+        qualification_tables(q, Console(width=200))
+    if q.status != "PASS":
+        ctx.exit(3)
+
+
+@cli.command("train-bench")
+@click.argument("preset")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder (report.json, .md, .html).")
+@click.option("--batch", type=int, default=8, show_default=True)
+@click.option("--steps", type=int, default=30, show_default=True, help="Training steps (warm-up included).")
+@click.option("--warmup-steps", type=int, default=3, show_default=True, help="Steps left out of the step-time statistics.")
+@click.option("--dataset-size", type=int, default=256, show_default=True, help="Synthetic samples (for time per epoch).")
+@click.option("--optimizer", type=click.Choice(["adamw", "sgd"]), default="adamw", show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--mixed-precision", is_flag=True, help="bf16 autocast on CPU, fp16 autocast with grad scaling on CUDA.")
+@click.option("--grad-checkpointing", is_flag=True, help="Recompute each stage's activations in the backward pass.")
+@click.option("--freeze-vision", is_flag=True, help="Freeze the vision encoder (fine-tune the rest).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1.")
+@click.option("--converge-fraction", type=float, default=0.5, show_default=True,
+              help="Converged when the loss falls below this fraction of its initial value...")
+@click.option("--loss-threshold", type=float, default=None, help="...or below this absolute value.")
+@click.option("--target", "target_name", default=None, help="Target profile for model FLOPs utilisation (e.g. cpu, h100-sxm).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_bench_cmd(preset: str, out: Path, target_name: Optional[str], **o) -> None:
+    """Fine-tuning cost of a reference preset: step time, samples/s, time per epoch, peak memory, MFU and
+    convergence, with the loss its family trains with, on a seeded synthetic dataset."""
+    from datetime import datetime, timezone
+
+    from rich.console import Console
+
+    from .environment import capture
+    from .presets import load_preset
+    from .report.progress import PhaseBar
+    from .report.render import render_all
+    from .report.terminal import print_profile
+    from .results import SCHEMA_VERSION, MeasureSettings, ModelInfo, ProfileReport
+    from .train import TrainConfig, train_bench
+
+    p = load_preset(preset)
+    cfg = TrainConfig(**o)
+    with PhaseBar(_stderr_console()) as bar:
+        bar.plan(2)
+        result = train_bench(preset, cfg, say=bar)
+    if target_name:  # after training: the cpu profile's bandwidth probe must not land in the training peak RSS
+        from .targets import load_target_profile
+        from .train import with_mfu
+
+        result = with_mfu(result, load_target_profile(target_name))
+    report = ProfileReport(
+        schema_version=SCHEMA_VERSION, created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        model=ModelInfo(source=preset, preset=p.name, family=p.family, stages=(), stage_sha256={}, calls_per_step={}),
+        environment=capture(),
+        settings=MeasureSettings(warmup_iterations=cfg.warmup_steps, warmup_min_s=0.0, iterations=cfg.steps, duration_s=None,
+                                 batches=(cfg.batch,), seed=cfg.seed, in_process=True),
+        flops={}, policy_step_flops=None, runs=(), training=(result,))
+    out.mkdir(parents=True, exist_ok=True)
+    report.write(out / "report.json")
+    render_all(report, out)
+    print_profile(report, Console(width=220))
+    click.echo(f"report: {out / 'report.json'} (+ report.md, report.html)")
 
 
 def main() -> None:

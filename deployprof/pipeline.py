@@ -68,6 +68,10 @@ def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport]) -> list[st
         if r.build.speed_only:
             out.append(f"{tag}: SPEED ONLY: INT8 engine without calibration data or Q/DQ nodes; its latency is real, "
                        "its outputs are not (use --precisions int8 for a calibrated engine)")
+        if r.telemetry is not None and r.telemetry.throttled:
+            out.append(f"{tag}: THROTTLING or clock changes during the run ({'; '.join(r.telemetry.notes)})")
+        elif r.telemetry is not None and r.telemetry.clocks_locked is False:
+            out.append(f"{tag}: clocks not locked (sudo jetson_clocks): latency may vary with DVFS")
         if r.latency.noisy:
             out.append(f"{tag}: noisy run (IQR/median {r.latency.iqr_over_median:.1%}, drift {r.latency.drift_ratio:+.1%}); "
                        "close other load or run longer")
@@ -138,10 +142,14 @@ def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSp
             precisions: list[str] = ("fp32",), calib: CalibrationConfig = CalibrationConfig(),
             atol: Optional[float] = None, min_cosine: Optional[float] = None,
             skip_unavailable: bool = False, in_process: bool = False, exporter: Optional[str] = None,
-            say: Callable[[str], None] = log.info) -> ProfileReport:
+            say: Callable[[str], None] = log.info, plan: Callable[[int], None] = lambda n: None,
+            target_profile: Optional[str] = None) -> ProfileReport:
+    """say() announces each phase; plan() is told how many phases there will be (for a progress bar)."""
     out = Path(out)
     batches, precisions = list(batches), list(dict.fromkeys(["fp32", *precisions]))
     usable, warnings = check_backends(backends, skip_unavailable, say)
+    is_preset = not Path(target).exists()
+    plan(is_preset + 2 * (len(precisions) - 1) + 1 + len(usable) * len(batches) * len(precisions) + 1)
     resolved = resolve_target(target, out, exporter, say)
     if load_target(resolved)[0].static_only:
         say("warning: shapes-only export (no weights): counting FLOPs, measuring nothing")
@@ -164,6 +172,17 @@ def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSp
     runs = _with_speedups(runs)
     flops = flops_by_batch[batches[0]]
     warnings += run_warnings(runs, flops) + precision_warnings(runs, accuracy)
+    roofline = ()
+    if target_profile:
+        from .flops.summary import kv_cache_bytes, unique_params
+        from .qualify.roofline import predict, with_measured
+        from .targets import load_target_profile
+
+        tp = load_target_profile(target_profile)
+        kv = kv_cache_bytes(manifest, {**manifest.default_dims, "batch": batches[0], **spec_template.dims})
+        params = unique_params(manifest, root)
+        calls = {s.name: s.calls_per_step for s in manifest.stages}
+        roofline = tuple(with_measured(predict(flops, calls, tp, p, batches[0], kv, params), runs) for p in variants)
     m = spec_template.measure
     report = ProfileReport(
         schema_version=SCHEMA_VERSION, created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -179,8 +198,13 @@ def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSp
         flops=flops, policy_step_flops=(policy_step_total(manifest, root, flops, batches[0], spec_template.dims)
                                         if len(manifest.stages) > 1 else None),
         runs=tuple(runs), warnings=tuple(warnings), accuracy=tuple(accuracy),
-        precision_info={p: load_target(v)[0].precision_info for p, v in variants.items() if p != "fp32"})
+        precision_info={p: load_target(v)[0].precision_info for p, v in variants.items() if p != "fp32"},
+        roofline=roofline)
+    say("writing report.json, report.md, report.html")
     report.write(out / "report.json")
+    from .report.render import render_all
+
+    render_all(report, out)
     return report
 
 

@@ -204,6 +204,27 @@ class TransferTimes:
 
 
 @dataclass(frozen=True)
+class TelemetryStats:
+    """Power, clocks and temperature sampled while a run was timed (tegrastats / jtop on Jetson, NVML elsewhere)."""
+    source: str
+    samples: int
+    interval_ms: float
+    power_mw_mean: dict[str, float]              # per rail (Jetson) or "gpu" (NVML)
+    power_mw_max: dict[str, float]
+    board_power_rail: Optional[str]              # the rail used for energy (VDD_IN, POM_5V_IN, gpu, or sum of rails)
+    energy_per_inference_mj: Optional[float]
+    energy_per_action_mj: Optional[float]
+    gpu_freq_mhz_min: Optional[float]
+    gpu_freq_mhz_max: Optional[float]
+    gpu_util_pct_mean: Optional[float]
+    temperature_c_max: dict[str, float]
+    power_mode: Optional[str]
+    clocks_locked: Optional[bool]
+    throttled: bool
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RunResult:
     target: str  # a stage name or "policy_step"
     backend: str
@@ -225,6 +246,7 @@ class RunResult:
     speedup_vs_fp32: Optional[float] = None  # FP32 p50 / this p50, same backend, target and batch
     transfers: Optional[TransferTimes] = None
     layers: tuple[LayerTime, ...] = ()         # slowest layers first
+    telemetry: Optional[TelemetryStats] = None
 
 
 @dataclass(frozen=True)
@@ -303,6 +325,49 @@ class AccuracyResult:
 
 
 @dataclass(frozen=True)
+class RooflineStage:
+    """A latency floor for one call of a stage: its FLOPs at the target's peak, or its minimum memory traffic
+    (weights at the precision + graph inputs and outputs) at full bandwidth, whichever is longer."""
+    stage: str
+    calls_per_step: int
+    flops: int
+    min_bytes: int
+    compute_ms: float
+    memory_ms: float
+    lower_bound_ms: float
+    bound: str                                    # compute | memory
+    measured_p50_ms: Optional[float] = None
+    efficiency: Optional[float] = None            # lower bound / measured: the share of the roofline reached
+
+
+@dataclass(frozen=True)
+class MemoryNeed:
+    weights_bytes: int
+    kv_cache_bytes: int
+    peak_activation_bytes: int
+    total_bytes: int
+    device_bytes: int
+    fraction_of_device: float
+    unified_memory: bool
+
+
+@dataclass(frozen=True)
+class RooflinePrediction:
+    target: str
+    power_mode: Optional[str]
+    precision: str
+    peak_tflops: float
+    memory_bandwidth_gbs: float
+    batch: int
+    stages: tuple[RooflineStage, ...]
+    step_lower_bound_ms: float
+    memory: MemoryNeed
+    measured_step_p50_ms: Optional[float] = None
+    step_efficiency: Optional[float] = None
+    assumptions: str = ""
+
+
+@dataclass(frozen=True)
 class Environment:
     deployprof_version: str
     python: str
@@ -312,6 +377,10 @@ class Environment:
     packages: dict[str, Optional[str]]
     gpus: tuple[str, ...] = ()
     driver_version: Optional[str] = None
+    jetson_model: Optional[str] = None       # /proc/device-tree/model
+    l4t_release: Optional[str] = None        # /etc/nv_tegra_release (JetPack's Linux for Tegra)
+    power_mode: Optional[str] = None         # nvpmodel -q
+    clocks_locked: Optional[bool] = None     # jetson_clocks --show
 
 
 @dataclass(frozen=True)
@@ -339,6 +408,43 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class TrainResult:
+    """One train-bench run: step-time statistics (same machinery as inference), throughput, convergence, memory.
+    Training FLOPs are taken as 3 x the forward's matrix FLOPs (forward + two backward matmuls), as stated."""
+    preset: str
+    family: str
+    loss: str
+    device: str
+    batch: int
+    optimizer: str
+    lr: float
+    mixed_precision: Optional[str]
+    grad_checkpointing: bool
+    frozen_params: int
+    params: int
+    trainable_params: int
+    steps: int
+    warmup_steps: int
+    step_time: LatencyStats              # steps after warm-up, in ms
+    samples_per_s: float
+    dataset_size: int
+    epoch_s: float                       # dataset_size / samples_per_s
+    loss_curve: tuple[float, ...]        # every step, warm-up included
+    converge_target: float
+    converged_step: Optional[int]
+    converged_s: Optional[float]
+    forward_flops_per_step: int
+    train_flops_per_step: int
+    achieved_tflops: float               # train FLOPs / p50 step time
+    mfu: Optional[float]                 # achieved / the target profile's peak at the training precision
+    mfu_target: Optional[str]
+    host_peak_rss_bytes: int
+    host_rss_before_bytes: int
+    device_peak_bytes: Optional[int]
+    seed: int
+
+
+@dataclass(frozen=True)
 class ProfileReport:
     schema_version: int
     created_utc: str
@@ -351,6 +457,8 @@ class ProfileReport:
     warnings: tuple[str, ...] = ()
     accuracy: tuple[AccuracyResult, ...] = ()
     precision_info: dict[str, dict] = field(default_factory=dict)
+    roofline: tuple[RooflinePrediction, ...] = ()
+    training: tuple[TrainResult, ...] = ()
 
     def write(self, path: Path) -> None:
         write_json_atomic(path, to_dict(self))
@@ -366,3 +474,36 @@ class ProfileReport:
         if data.get("schema_version") != SCHEMA_VERSION:
             raise ModelError(f"{path} has schema_version {data.get('schema_version')!r}, this deployprof reads {SCHEMA_VERSION}")
         return from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One line of a qualification: limit, what was measured (or predicted), its CI, the margin and the verdict."""
+    name: str
+    limit: float
+    unit: str
+    value: Optional[float]
+    ci: Optional[tuple[float, float]]
+    margin: Optional[float]              # limit - value for ceilings, value - limit for floors (positive = inside)
+    status: str                          # PASS | FAIL | INCONCLUSIVE
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ConfigVerdict:
+    backend: str
+    precision: str
+    batch: int
+    status: str
+    criteria: tuple[Criterion, ...]
+
+
+@dataclass(frozen=True)
+class Qualification:
+    spec: str
+    source: str
+    basis: str                            # measured | predicted
+    target: Optional[str]
+    status: str
+    configs: tuple[ConfigVerdict, ...]
+    notes: tuple[str, ...] = ()

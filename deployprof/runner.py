@@ -17,6 +17,7 @@ from .measure.control import idle_gap_latencies, summarize_rate, time_at_rate
 from .measure.harness import MeasureConfig, Timing, time_callable, time_concurrent
 from .measure.memory import MemorySampler, current_rss_bytes, peak_rss_bytes
 from .measure.stats import compute_stats
+from .measure.telemetry import Sampler, make_sampler
 from .policy import PolicyStep
 from .results import ColdStart, ControlLoopStats, LayerTime, MemoryStats, RunResult, TransferTimes
 
@@ -40,6 +41,7 @@ class RunSpec:
     concurrency: int = 1
     rate_hz: Optional[float] = None
     idle_gaps_s: tuple[float, ...] = ()
+    telemetry: bool = True   # power/clocks/temperature on GPUs and Jetsons (nothing is sampled on a CPU-only machine)
 
 
 class _Context:
@@ -51,8 +53,14 @@ class _Context:
 
     def result(self, target: str, backend: Backend, timing: Timing, mem: MemorySampler, load_ms: float,
                stage_mean_ms: Optional[dict] = None, control: Optional[ControlLoopStats] = None,
-               transfers: Optional[TransferTimes] = None, layers: tuple[LayerTime, ...] = ()) -> RunResult:
+               transfers: Optional[TransferTimes] = None, layers: tuple[LayerTime, ...] = (),
+               tel: Optional[Sampler] = None) -> RunResult:
         spec = self.spec
+        telemetry = None
+        if tel is not None:
+            whole = target == POLICY_STEP or len(backend.manifest.stages) == 1
+            telemetry = tel.summary(timing.loop_wall_s, len(timing.samples_ns) * spec.batch,
+                                              _chunk_length(backend.manifest) if whole else None)
         latency = compute_stats([ns / 1e6 for ns in timing.samples_ns])
         dev_bytes, dev_method = backend.device_memory()
         device_peak = max(filter(None, (mem.device_peak, dev_bytes)), default=None)
@@ -75,7 +83,7 @@ class _Context:
                 device_used_method=self.dev_method if dev_after is not None else None),
             flops_per_run=None, achieved_gflop_per_s=None, stage_mean_ms=stage_mean_ms or {},
             glue_overhead_ms=latency.mean_ms - sum(stage_mean_ms.values()) if stage_mean_ms else None,
-            concurrency=spec.concurrency, control=control, transfers=transfers, layers=layers)
+            concurrency=spec.concurrency, control=control, transfers=transfers, layers=layers, telemetry=telemetry)
 
 
 def _chunk_length(manifest: Manifest) -> Optional[int]:
@@ -83,30 +91,35 @@ def _chunk_length(manifest: Manifest) -> Optional[int]:
     return shape[1] if len(shape) >= 2 and isinstance(shape[1], int) else None
 
 
+def _telemetry(spec: RunSpec, backend: Backend) -> Sampler:
+    return make_sampler(backend.uses_gpu(), spec.options.device_id) if spec.telemetry else Sampler()
+
+
 def _measure(ctx: _Context, make_fn: Callable[[], Callable[[], object]], sync, backend: Backend, timer=None,
-             before_measure=None) -> tuple[Timing, MemorySampler]:
+             before_measure=None) -> tuple[Timing, MemorySampler, Sampler]:
     spec = ctx.spec
     probe = (lambda: backend.device_memory()[0]) if backend.uses_gpu() else None
-    with MemorySampler(device_probe=probe) as mem:
+    with MemorySampler(device_probe=probe) as mem, _telemetry(spec, backend) as tel:
         if spec.concurrency > 1:
             timing = time_concurrent([make_fn() for _ in range(spec.concurrency)], sync, spec.measure)
         else:
             timing = time_callable(make_fn(), sync, spec.measure, timer, before_measure=before_measure)
-    return timing, mem
+    return timing, mem, tel
 
 
-def _measure_rate(ctx: _Context, fn, sync, chunk: Optional[int]) -> tuple[Timing, MemorySampler, ControlLoopStats]:
+def _measure_rate(ctx: _Context, fn, sync, chunk: Optional[int], backend: Backend
+                  ) -> tuple[Timing, MemorySampler, ControlLoopStats, Sampler]:
     spec = ctx.spec
     m = spec.measure
     requests = m.iterations or int((m.duration_s or DEFAULT_RATE_DURATION_S) * spec.rate_hz)
     warm = time_callable(fn, sync, MeasureConfig(warmup_iterations=m.warmup_iterations, warmup_min_s=m.warmup_min_s, iterations=1))
-    with MemorySampler() as mem:
+    with MemorySampler() as mem, _telemetry(spec, backend) as tel:
         rt = time_at_rate(fn, sync, spec.rate_hz, requests)
     gaps = idle_gap_latencies(fn, sync, spec.idle_gaps_s) if spec.idle_gaps_s else {}
     control = ControlLoopStats(**summarize_rate(rt, spec.rate_hz, chunk), idle_gap_latency_ms=gaps)
     timing = Timing(samples_ns=rt.latency_ns, device_ms=None, first_run_ms=warm.first_run_ms, warmup_ms=warm.warmup_ms,
                     steady_after=warm.steady_after, loop_wall_s=rt.wall_s)
-    return timing, mem, control
+    return timing, mem, control, tel
 
 
 def run_backend(spec: RunSpec) -> list[RunResult]:
@@ -137,11 +150,11 @@ def run_backend(spec: RunSpec) -> list[RunResult]:
                 feeds = make_inputs(stage.inputs, batch=spec.batch, seed=spec.seed, dims=dims,
                                     shapes=spec.shapes, npz=npz if not multi else None)
                 if spec.rate_hz is not None:
-                    timing, mem, control = _measure_rate(ctx, b.bind(feeds), b.synchronize, _chunk_length(manifest))
-                    results.append(ctx.result(stage.name, b, timing, mem, b.load_ms, control=control))
+                    timing, mem, control, tel = _measure_rate(ctx, b.bind(feeds), b.synchronize, _chunk_length(manifest), b)
+                    results.append(ctx.result(stage.name, b, timing, mem, b.load_ms, control=control, tel=tel))
                     continue
-                timing, mem = _measure(ctx, lambda: b.bind(feeds), b.synchronize, b, b.device_timer())
-                results.append(ctx.result(stage.name, b, timing, mem, b.load_ms,
+                timing, mem, tel = _measure(ctx, lambda: b.bind(feeds), b.synchronize, b, b.device_timer())
+                results.append(ctx.result(stage.name, b, timing, mem, b.load_ms, tel=tel,
                                           transfers=b.transfer_times(feeds), layers=b.layer_profile(feeds)))
         if spec.policy_step and multi:
             external = make_inputs(manifest.external_inputs(), batch=spec.batch, seed=spec.seed,
@@ -149,12 +162,12 @@ def run_backend(spec: RunSpec) -> list[RunResult]:
             step = PolicyStep(manifest, backends)
             load_ms = sum(b.load_ms for b in backends.values())
             if spec.rate_hz is not None:
-                timing, mem, control = _measure_rate(ctx, lambda: step(external), lambda: None, _chunk_length(manifest))
-                results.append(ctx.result(POLICY_STEP, first, timing, mem, load_ms, control=control))
+                timing, mem, control, tel = _measure_rate(ctx, lambda: step(external), lambda: None, _chunk_length(manifest), first)
+                results.append(ctx.result(POLICY_STEP, first, timing, mem, load_ms, control=control, tel=tel))
             else:
-                timing, mem = _measure(ctx, lambda: (lambda: step(external)), lambda: None, first, before_measure=step.reset)
+                timing, mem, tel = _measure(ctx, lambda: (lambda: step(external)), lambda: None, first, before_measure=step.reset)
                 stage_ms = step.stage_mean_ms() if spec.concurrency == 1 else None
-                results.append(ctx.result(POLICY_STEP, first, timing, mem, load_ms, stage_ms))
+                results.append(ctx.result(POLICY_STEP, first, timing, mem, load_ms, stage_ms, tel=tel))
     finally:
         for b in backends.values():
             if b.build_info is not None:

@@ -21,6 +21,8 @@ for b in 1 8; do
 done
 step "ort-cuda must refuse cleanly when onnxruntime-gpu is absent, or run when present" bash -c "$PY -m deployprof bench $OUTDIR/tiny --backend ort-cuda --duration 2 --json > $OUTDIR/bench_ort_cuda.json; rc=\$?; echo exit \$rc; [ \$rc -le 1 ]"
 step "profile: torch on CUDA vs ort-cpu" "$PY" -m deployprof profile "$OUTDIR/tiny" --out "$OUTDIR/profile" --backends torch,ort-cpu --torch-device cuda --duration 2
+step "train-bench on CUDA (fp16 autocast, 20 steps)" "$PY" -m deployprof train-bench pi0-small --out "$OUTDIR/train" --device cuda --mixed-precision --steps 20 --batch 8 --target h100-sxm
+step "NVML telemetry recorded for the torch CUDA profile" "$PY" -c "import json,sys; r=[x for x in json.load(open('$OUTDIR/profile/report.json'))['runs'] if x['backend']=='torch']; t=r[-1]['telemetry']; print(t); sys.exit(t is None)"
 if "$PY" -c "import tensorrt" 2>/dev/null; then
   step "native TensorRT: fp32, fp16, int8 engines (first build)" "$PY" -m deployprof profile "$OUTDIR/tiny" --out "$OUTDIR/trt" --backends trt,ort-cpu --precisions fp16,int8 --duration 2 --provider-option layer_profile_runs=20
   step "native TensorRT: second run reuses the cached engines" bash -c "$PY -m deployprof profile $OUTDIR/tiny --out $OUTDIR/trt2 --backends trt --duration 2 && grep -c '\"reused_from_cache\": true' $OUTDIR/trt2/report.json"

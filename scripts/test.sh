@@ -1,5 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite, in its own environment. Extra arguments go to pytest.
+# The HTML report is checked in a real headless browser: Debian's chromium and chromium-driver are installed
+# here when missing (as root, with apt-get); the test fails rather than skips when they cannot be found.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh" "cpu,export,test"
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing chromium and chromium-driver (Debian packages) for the browser test"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >>.venv/install.log 2>&1 \
+      || { echo "error: apt-get install chromium chromium-driver failed; see .venv/install.log" >&2; exit 1; }
+  else
+    echo "warning: chromium/chromedriver missing and not root: the browser test will fail (apt-get install chromium chromium-driver)" >&2
+  fi
+fi
+export DEPLOYPROF_REQUIRE_BROWSER=1 DEPLOYPROF_ARTIFACTS="${DEPLOYPROF_ARTIFACTS:-$PWD/docs/artifacts}"
 .venv/bin/python -m pytest "$@"

@@ -7,6 +7,7 @@ from deployprof.errors import ModelError
 from deployprof.measure.stats import compute_stats
 from deployprof.results import (SCHEMA_VERSION, AccuracyResult, BuildInfo, OutputError, ColdStart, ControlLoopStats, Environment, MeasureSettings, MemoryStats,
                                 ModelInfo, ProfileReport, RunResult, EngineProvenance, LayerTime, TransferTimes,
+                                TelemetryStats, RooflinePrediction, RooflineStage, MemoryNeed, TrainResult,
                                 from_dict, to_dict)
 
 GOLDEN = Path(__file__).parent / "data" / "report_keys.json"
@@ -25,7 +26,7 @@ def _engine() -> EngineProvenance:
 def make_report() -> ProfileReport:
     lat = compute_stats([0.1 * i + 1 / 3 for i in range(1, 200)])
     run = RunResult(
-        target="policy_step", backend="ort-cpu", precision="fp32", batch=1,
+        target="policy_step", backend="trt", precision="fp32", batch=1,
         build=BuildInfo("trt", "tensorrt", "10.3.0", "cuda:0 (Orin)", "fp32", "fp32", ("tensorrt",), ("tensorrt",),
                         engine=_engine()),
         latency=lat, device_latency=None, throughput_per_s=123.456789, loop_wall_s=1.0 / 3,
@@ -34,13 +35,20 @@ def make_report() -> ProfileReport:
         control=ControlLoopStats(10.0, 100.0, 50, 100.0, 1, 0.02, 3.0, 4.0, 0.01, 0.2, 0.05, 8, 2666.6,
                                  {"1": (3.5, 3.25)}),
         transfers=TransferTimes(0.01, 0.02, 100, 200, 20, True),
-        layers=(LayerTime("{ForeignNode[a...b]}", 0.5, 0.25, ("a", "b"), "policy_step", "fp16"),))
+        layers=(LayerTime("{ForeignNode[a...b]}", 0.5, 0.25, ("a", "b"), "policy_step", "fp16"),),
+        telemetry=TelemetryStats("tegrastats", 10, 100.0, {"VDD_IN": 9000.0}, {"VDD_IN": 9500.0}, "VDD_IN", 12.5, 1.5,
+                                 816.0, 1020.0, 64.0, {"gpu": 50.9}, "MAXN_SUPER", False, True, ("clocks not locked",)))
     return ProfileReport(
         schema_version=SCHEMA_VERSION, created_utc="2026-01-01T00:00:00+00:00",
         model=ModelInfo("tiny-vla", "tiny-vla", "pi0", ("a", "b"), {"a": "x"}, {"a": 1, "b": 4}, "dynamo"),
         environment=Environment("0.1.0", "3.11", "Linux", "cpu", 2, {"onnx": "1.0", "torch": None}),
         settings=MeasureSettings(10, 0.2, None, 2.0, (1, 4), 0, False, 1, None), flops={}, policy_step_flops=12345, runs=(run,),
         warnings=("w",), precision_info={"int8": {"calibration": {"method": "minmax"}}},
+        roofline=(RooflinePrediction("rtx-4090", None, "fp16", 165.2, 1008.0, 1,
+                                     (RooflineStage("a", 1, 100, 50, 0.1, 0.2, 0.2, "memory", 0.4, 0.5),), 0.2,
+                                     MemoryNeed(10, 2, 3, 15, 100, 0.15, False), 0.4, 0.5, "floor"),),
+        training=(TrainResult("pi0-tiny", "pi0", "flow matching", "cpu", 8, "adamw", 1e-3, None, False, 0, 100, 100, 10, 2, lat,
+                              50.5, 256, 5.1, (2.0, 1.5), 1.0, None, None, 10, 30, 0.001, 0.01, "cpu", 1000, 500, None, 0),),
         accuracy=(AccuracyResult("fp16", "fp32", "ort-cpu", 8, 1000, OutputError("x_t", 0.5, 0.1, 0.2, 0.99, 0.98),
                                  (0.1, 0.2), (0.3,), (0.01, 0.02), None, 0.1, 0.9, False),))
 
@@ -59,7 +67,8 @@ def _keys(obj, prefix=""):
         for k, v in obj.items():
             if prefix.endswith(("ci_ms.", "stage_mean_ms.", "packages.", "stage_sha256.", "calls_per_step.", "flops.",
                                 "idle_gap_latency_ms.", "precision_info.", "shape_profile.",
-                                "builder_settings.", "layer_precisions.", "options.")):
+                                "builder_settings.", "layer_precisions.", "options.", "power_mw_mean.",
+                                "power_mw_max.", "temperature_c_max.")):
                 continue
             out.append(prefix + k)
             out += _keys(v, prefix + k + ".")

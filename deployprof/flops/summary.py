@@ -61,7 +61,7 @@ def summarize(model: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ..
     manifest = read_manifest(model)
     reports = stage_reports(manifest, model, dims.get("batch", 1), dims, shapes, per_node, strict)
     calls = {s.name: s.calls_per_step for s in manifest.stages}
-    kv = _kv_cache_bytes(manifest, {**manifest.default_dims, "batch": 1, **dims})
+    kv = kv_cache_bytes(manifest, {**manifest.default_dims, "batch": 1, **dims})
     by_op: dict[str, dict[str, int]] = {}
     unknown: Counter = Counter()
     for name, r in reports.items():
@@ -77,7 +77,7 @@ def summarize(model: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ..
         "macs": step("macs"), "flops": step("flops"), "bias_flops": step("bias_flops"), "other_flops": step("other_flops"),
         "flops_total": step("flops_total"),
         "policy_step_flops_total": policy_step_total(manifest, model, reports, dims.get("batch", 1), dims),
-        "params": _unique_params(manifest, model), "params_per_stage": {k: r.params for k, r in reports.items()},
+        "params": unique_params(manifest, model), "params_per_stage": {k: r.params for k, r in reports.items()},
         "weight_bytes": sum(r.weight_bytes for r in reports.values()),
         "by_op_type": dict(sorted(by_op.items(), key=lambda kv: -kv[1]["flops_total"])),
         "unknown_ops": dict(unknown),
@@ -95,7 +95,7 @@ def top_ops(by_op: dict, n: Optional[int] = 12) -> list[tuple[str, dict]]:
     return sorted(items, key=lambda kv: -kv[1]["flops_total"])[:n]
 
 
-def _kv_cache_bytes(manifest, dims: dict[str, int]) -> Optional[int]:
+def kv_cache_bytes(manifest, dims: dict[str, int]) -> Optional[int]:
     """Bytes of the tensors the manifest marks as KV cache (each counted once), at the bound dims."""
     import numpy as np
 
@@ -111,7 +111,7 @@ def _kv_cache_bytes(manifest, dims: dict[str, int]) -> Optional[int]:
 _GENERATED = re.compile(r"^(val_\d+|onnx::.*|/.*|_.*|\d+)$")
 
 
-def _unique_params(manifest: Manifest, root: Path) -> int:
+def unique_params(manifest: Manifest, root: Path) -> int:
     """Parameters of the whole policy, a weight that several stage graphs hold (OpenVLA's decode step reuses the
     prefill's) counted once: same module-path name, shape and dtype. Exporter-generated names never merge."""
     import onnx

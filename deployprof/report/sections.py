@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ..results import ProfileReport, to_dict
-from .summary import fmt_bytes, fmt_count, fmt_ms, pct_ci
+from .summary import fmt_bytes, fmt_count, fmt_ms, pct_ci, pct_ci_stats
 
 Table = tuple[str, tuple[str, ...], list[tuple[str, ...]]]
 
@@ -66,6 +66,25 @@ def control_table(report: ProfileReport) -> Table:
     return ("Control loop (fixed rate)", ("run", "target", "Hz", "misses", "miss rate", "response p99", "jitter ms", "actions/s"), rows)
 
 
+def telemetry_table(report: ProfileReport) -> Table:
+    rows = []
+    for r in report.runs:
+        t = r.telemetry
+        if t is None:
+            continue
+        power = ", ".join(f"{k} {v / 1000:.2f} W" for k, v in t.power_mw_mean.items())
+        rows.append((f"{r.backend}/{r.precision}", r.target, t.source, power,
+                     f"{t.energy_per_inference_mj:.1f}" if t.energy_per_inference_mj is not None else "-",
+                     f"{t.energy_per_action_mj:.2f}" if t.energy_per_action_mj is not None else "-",
+                     f"{t.gpu_freq_mhz_min:.0f}-{t.gpu_freq_mhz_max:.0f}" if t.gpu_freq_mhz_min is not None else "-",
+                     f"{max(t.temperature_c_max.values()):.1f}" if t.temperature_c_max else "-",
+                     t.power_mode or "-", {True: "yes", False: "NO", None: "-"}[t.clocks_locked],
+                     "THROTTLED" if t.throttled else "", "; ".join(t.notes)))
+    return ("Power, clocks and temperature during the timed runs", ("run", "target", "source", "mean power", "mJ/inference",
+                                                                    "mJ/action", "GPU MHz", "max C", "power mode",
+                                                                    "clocks locked", "", "notes"), rows)
+
+
 def layers_table(report: ProfileReport) -> Table:
     rows = [(f"{r.backend}/{r.precision}", l.stage, l.name[:70], l.precision or "-", f"{l.mean_ms:.4f}", f"{l.share:.1%}",
              ", ".join(l.onnx_nodes[:3]) + (" ..." if len(l.onnx_nodes) > 3 else ""))
@@ -73,10 +92,45 @@ def layers_table(report: ProfileReport) -> Table:
     return ("Slowest engine layers (separate profiling pass)", ("run", "stage", "layer", "precision", "mean ms", "share", "ONNX nodes"), rows)
 
 
+def roofline_table(report: ProfileReport) -> Table:
+    rows = []
+    for p in report.roofline:
+        for s in p.stages:
+            rows.append((f"{p.target}{'@' + p.power_mode if p.power_mode else ''}", p.precision, s.stage, str(s.calls_per_step),
+                         f"{s.lower_bound_ms:.4f}", s.bound, fmt_ms(s.measured_p50_ms) if s.measured_p50_ms else "-",
+                         f"{s.efficiency:.1%}" if s.efficiency else "-"))
+        rows.append((p.target, p.precision, "policy step", "", f"{p.step_lower_bound_ms:.4f}", "",
+                     fmt_ms(p.measured_step_p50_ms) if p.measured_step_p50_ms else "-",
+                     f"{p.step_efficiency:.1%}" if p.step_efficiency else "-"))
+        m = p.memory
+        rows.append((p.target, p.precision, "memory needed", "", fmt_bytes(m.total_bytes), f"{m.fraction_of_device:.1%} of device",
+                     "", ""))
+    return ("Roofline: predicted floor vs measured p50", ("target", "precision", "stage", "calls", "floor ms/call", "bound",
+                                                          "measured p50 ms", "efficiency"), rows)
+
+
+def training_table(report: ProfileReport) -> Table:
+    rows = []
+    for t in report.training:
+        conv = (f"step {t.converged_step} ({t.converged_s:.1f} s)" if t.converged_step else f"not within {t.steps} steps")
+        rows.append((t.preset, t.loss, t.device, str(t.batch), f"{t.optimizer} lr {t.lr:g}", t.mixed_precision or "fp32",
+                     "yes" if t.grad_checkpointing else "", fmt_count(t.frozen_params) if t.frozen_params else "",
+                     pct_ci_stats(t.step_time, "p50"), f"{t.samples_per_s:.1f}", f"{t.epoch_s:.1f} ({t.dataset_size})",
+                     f"{t.loss_curve[0]:.4g} -> {t.loss_curve[-1]:.4g}", f"{conv}, target {t.converge_target:.4g}",
+                     fmt_bytes(t.host_peak_rss_bytes), fmt_bytes(t.device_peak_bytes), fmt_count(t.train_flops_per_step),
+                     f"{t.achieved_tflops * 1e3:.2f}", f"{t.mfu:.1%} of {t.mfu_target}" if t.mfu is not None else "-"))
+    return ("Training (behaviour cloning on a seeded synthetic dataset)",
+            ("preset", "loss", "device", "batch", "optimizer", "precision", "checkpointing", "frozen", "step ms p50 [CI]",
+             "samples/s", "epoch s (samples)", "loss first -> last", "convergence", "host peak", "device peak",
+             "train FLOPs/step (3x fwd)", "GFLOP/s", "MFU"), rows)
+
+
 def environment_table(report: ProfileReport) -> Table:
     e = report.environment
     rows = [("deployprof", e.deployprof_version), ("python", e.python), ("platform", e.platform), ("CPU", f"{e.cpu_model} ({e.cpu_count} logical)"),
             ("GPUs", ", ".join(e.gpus) or "-"), ("driver", e.driver_version or "-"),
+            *((k, str(v)) for k, v in (("Jetson", e.jetson_model), ("L4T", e.l4t_release), ("power mode", e.power_mode),
+                                       ("clocks locked", e.clocks_locked)) if v is not None),
             *((k, v or "not installed") for k, v in e.packages.items()),
             ("model", f"{report.model.source} ({report.model.family or 'custom'}, exporter {report.model.exporter})"),
             *((f"sha256 {k}", v[:16] + "...") for k, v in report.model.stage_sha256.items())]
@@ -105,5 +159,7 @@ def provenance_table(report: ProfileReport) -> Table:
 
 
 def tables(report: ProfileReport) -> list[Table]:
-    return [t for t in (runs_table(report), stage_table(report), control_table(report), layers_table(report),
-                        flops_table(report), accuracy_table(report), provenance_table(report), environment_table(report)) if t[2]]
+    return [t for t in (runs_table(report), stage_table(report), control_table(report), telemetry_table(report), layers_table(report),
+                        training_table(report), flops_table(report), roofline_table(report), accuracy_table(report),
+                        provenance_table(report),
+                        environment_table(report)) if t[2]]

@@ -43,7 +43,10 @@ def main_runs(report: ProfileReport) -> list[RunResult]:
 
 
 def pct_ci(r: RunResult, p: str) -> str:
-    lat = r.latency
+    return pct_ci_stats(r.latency, p)
+
+
+def pct_ci_stats(lat, p: str) -> str:
     lo, hi = lat.ci_ms[p]
     text = f"{fmt_ms(getattr(lat, f'{p}_ms'))} [{fmt_ms(lo)}, {fmt_ms(hi)}]"
     return text + " (few samples)" if p in lat.too_few_samples else text
@@ -75,6 +78,12 @@ def summary_rows(report: ProfileReport) -> list[tuple[str, ...]]:
 def headline(report: ProfileReport) -> str:
     """One sentence a reader gets first: the fastest configuration's p99 on the whole step."""
     runs = main_runs(report)
+    if not runs and report.training:
+        t = report.training[0]
+        conv = f"loss at {1 - t.converge_target / t.loss_curve[0]:.0%} below its start after {t.converged_step} steps" \
+            if t.converged_step else f"loss target not reached in {t.steps} steps"
+        return (f"Training {t.preset} ({t.loss}) on {t.device}: {t.samples_per_s:.1f} samples/s at batch {t.batch}, "
+                f"p50 step {fmt_ms(t.step_time.p50_ms)} ms, {conv}.")
     if not runs:
         return "No latency measured (static cost only)."
     best = min(runs, key=lambda r: r.latency.p99_ms)

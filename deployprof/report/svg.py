@@ -157,7 +157,8 @@ def bar_chart(title: str, labels: Sequence[str], stacks: Sequence[tuple[str, Seq
     row = 22
     height = MT + MB + row * len(labels)
     left = 170
-    scale = (W - left - MR) / (math.log10(top) + 1 if log else top)
+    right = 60 + (180 if len(stacks) > 1 else 0)  # room for the value labels and the legend
+    scale = (W - left - right) / (math.log10(top) + 1 if log else top)
     body = []
     legend = []
     for i, label in enumerate(labels):

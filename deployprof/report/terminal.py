@@ -67,7 +67,7 @@ def print_profile(report: ProfileReport, console: Optional[Console] = None) -> N
     for r in report.runs:
         if r.stage_mean_ms:
             parts = ", ".join(f"{k} {_ms(v)}" for k, v in r.stage_mean_ms.items())
-            console.print(f"{r.backend} policy step (mean ms per step): {parts}; glue {_ms(r.glue_overhead_ms or 0.0)}")
+            console.print(f"{r.backend}/{r.precision} policy step (mean ms per step): {parts}; glue {_ms(r.glue_overhead_ms or 0.0)}")
     for r in report.runs:
         if r.control:
             print_control(r, console)
@@ -80,6 +80,18 @@ def print_profile(report: ProfileReport, console: Optional[Console] = None) -> N
             console.print(layers_table(r))
     if report.accuracy:
         console.print(accuracy_table(report.accuracy))
+    for p in report.roofline:
+        console.print(roofline_table(p))
+    from .sections import telemetry_table, training_table
+    for title, header, rows in (telemetry_table(report), training_table(report)):
+        if not rows:
+            continue
+        t = Table(title=title, title_justify="left")
+        for col in header:
+            t.add_column(col)
+        for row in rows:
+            t.add_row(*row)
+        console.print(t)
     if report.warnings:
         console.print(f"[bold yellow]Warnings ({len(report.warnings)})[/bold yellow]")
         for w in report.warnings:
@@ -164,4 +176,63 @@ def accuracy_table(results) -> Table:
         t.add_row(a.precision, str(a.samples), f"{a.action.max_abs:.4g}", f"{a.action.mean_abs:.4g}", f"{a.action.rel_l2:.4g}",
                   f"{a.action.cosine_mean:.6f}", f"{a.action.cosine_min:.6f}", worst,
                   f"{a.token_agreement:.1%}" if a.token_agreement is not None else "-", verdict)
+    return t
+
+
+def comparison_table(c) -> Table:
+    t = Table(title="B against A (delta % with its conservative 95% CI; 'regression' only when the CIs are apart)",
+              title_justify="left")
+    for col in ("run", *(f"{m.metric} A -> B ms" for m in (c.runs[0].metrics if c.runs else ())), "verdicts", "throughput", "peak RSS"):
+        t.add_column(col, justify="left" if col in ("run", "verdicts") else "right")
+    colors = {"regression": "red", "improvement": "green", "within noise": "dim"}
+    for r in c.runs:
+        cells = [f"{_ms(m.a_ms)} -> {_ms(m.b_ms)} ({m.delta_pct:+.1f}% [{m.delta_ci_pct[0]:+.1f}, {m.delta_ci_pct[1]:+.1f}])"
+                 for m in r.metrics]
+        verdicts = ", ".join(f"[{colors[m.verdict]}]{m.metric} {m.verdict}[/{colors[m.verdict]}]" for m in r.metrics)
+        t.add_row(" ".join(str(k) for k in r.key), *cells, verdicts, f"{r.throughput_pct:+.1f}%",
+                  f"{r.peak_rss_pct:+.1f}%" if r.peak_rss_pct is not None else "-")
+    return t
+
+
+def qualification_tables(q, console: Console) -> None:
+    colors = {"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow"}
+    for c in q.configs:
+        t = Table(title=f"{c.backend} / {c.precision} / batch {c.batch}: [{colors[c.status]}]{c.status}[/{colors[c.status]}]",
+                  title_justify="left")
+        for col in ("criterion", "limit", "value", "95% CI", "margin", "verdict", "note"):
+            t.add_column(col, justify="left" if col in ("criterion", "verdict", "note") else "right")
+        for k in c.criteria:
+            unit = f" {k.unit}" if k.unit and k.unit != "fraction" else ""
+            ci = "-" if k.ci is None else f"[{_num(k.ci[0])}, {_num(k.ci[1])}]"
+            t.add_row(k.name, f"{_num(k.limit)}{unit}", "-" if k.value is None else f"{_num(k.value)}{unit}", ci,
+                      "-" if k.margin is None else f"{k.margin:+.4g}{unit}",
+                      f"[{colors[k.status]}]{k.status}[/{colors[k.status]}]", k.detail)
+        console.print(t)
+    for n in q.notes:
+        console.print(f"note: {n}")
+    where = f" on {q.target}" if q.target else ""
+    console.print(f"[bold {colors[q.status]}]{q.status}[/bold {colors[q.status]}] ({q.basis}{where}; spec {q.spec})")
+
+
+def _num(v: float) -> str:
+    return "inf" if v == float("inf") else f"{v:.4g}"
+
+
+def roofline_table(p) -> Table:
+    mode = f"@{p.power_mode}" if p.power_mode else ""
+    t = Table(title=f"Roofline floor on {p.target}{mode}, {p.precision} (peak {p.peak_tflops:g} TFLOPS, "
+                    f"{p.memory_bandwidth_gbs:g} GB/s), batch {p.batch}", title_justify="left")
+    for col in ("stage", "calls", "GFLOPs/call", "min MB/call", "compute ms", "memory ms", "floor ms/call", "bound",
+                "measured p50", "efficiency"):
+        t.add_column(col, justify="left" if col in ("stage", "bound") else "right")
+    for s in p.stages:
+        t.add_row(s.stage, str(s.calls_per_step), f"{s.flops / 1e9:.3f}", f"{s.min_bytes / 1e6:.1f}", f"{s.compute_ms:.4f}",
+                  f"{s.memory_ms:.4f}", f"{s.lower_bound_ms:.4f}", s.bound,
+                  _ms(s.measured_p50_ms) if s.measured_p50_ms else "-", f"{s.efficiency:.1%}" if s.efficiency else "-")
+    m = p.memory
+    measured = f"; measured {_ms(p.measured_step_p50_ms)} ms ({p.step_efficiency:.1%} of the roofline)" if p.measured_step_p50_ms else ""
+    t.caption = (f"policy step floor {p.step_lower_bound_ms:.3f} ms{measured}. Memory: weights {fmt_bytes(m.weights_bytes)} + "
+                 f"KV {fmt_bytes(m.kv_cache_bytes)} + activations {fmt_bytes(m.peak_activation_bytes)} = "
+                 f"{fmt_bytes(m.total_bytes)}, {m.fraction_of_device:.1%} of {fmt_bytes(m.device_bytes)}"
+                 + (" (unified with the OS and the robot stack)" if m.unified_memory else ""))
     return t

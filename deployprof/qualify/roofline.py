@@ -1,0 +1,70 @@
+"""Roofline lower bounds from the static cost and a target profile, and predicted vs measured once runs exist.
+A floor, not a forecast: real kernels reach a fraction of peak (the efficiency ratio says which)."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from ..results import FlopReport, MemoryNeed, RooflinePrediction, RooflineStage, RunResult
+from ..targets import BYTES_PER_PARAM, TargetProfile
+
+ASSUMPTIONS = ("dense peak of the precision (FP32 may use TF32 where the GPU has it), no sparsity; minimum traffic = "
+               "weights at the precision read once + graph inputs/outputs; activations assumed to stay on chip; "
+               "each stage call bounded separately and summed over the calls of one step (a growing KV cache at its "
+               "starting length); host glue, launches and copies not counted")
+
+
+def stage_floor(name: str, f: FlopReport, calls: int, target: TargetProfile, precision: str) -> RooflineStage:
+    peak = target.peak(precision) * 1e12
+    bytes_min = f.params * BYTES_PER_PARAM.get(precision, 4) + f.io_bytes
+    compute_ms = f.flops_total / peak * 1e3
+    memory_ms = bytes_min / (target.memory_bandwidth_gbs * 1e9) * 1e3
+    return RooflineStage(stage=name, calls_per_step=calls, flops=f.flops_total, min_bytes=bytes_min, compute_ms=compute_ms,
+                         memory_ms=memory_ms, lower_bound_ms=max(compute_ms, memory_ms),
+                         bound="compute" if compute_ms >= memory_ms else "memory")
+
+
+def predict(flops: dict[str, FlopReport], calls: dict[str, int], target: TargetProfile, precision: str = "fp32",
+            batch: int = 1, kv_cache_bytes: Optional[int] = None, params: Optional[int] = None) -> RooflinePrediction:
+    stages = tuple(stage_floor(n, f, calls.get(n, 1), target, precision) for n, f in flops.items())
+    n_params = params if params is not None else sum(f.params for f in flops.values())
+    weights = n_params * BYTES_PER_PARAM.get(precision, 4)
+    kv = kv_cache_bytes or 0
+    act = max((f.peak_activation_bytes for f in flops.values()), default=0)
+    total = weights + kv + act
+    return RooflinePrediction(
+        target=target.name, power_mode=target.power_mode, precision=precision, peak_tflops=target.peak(precision),
+        memory_bandwidth_gbs=target.memory_bandwidth_gbs, batch=batch, stages=stages,
+        step_lower_bound_ms=sum(s.lower_bound_ms * s.calls_per_step for s in stages),
+        memory=MemoryNeed(weights_bytes=weights, kv_cache_bytes=kv, peak_activation_bytes=act, total_bytes=total,
+                          device_bytes=target.memory_bytes, fraction_of_device=total / target.memory_bytes,
+                          unified_memory=target.unified_memory),
+        assumptions=ASSUMPTIONS)
+
+
+def with_measured(pred: RooflinePrediction, runs: Sequence[RunResult], backend: Optional[str] = None) -> RooflinePrediction:
+    """Attach measured p50s of the same precision and batch (the fastest backend unless one is named)."""
+    import dataclasses
+
+    mine = [r for r in runs if r.precision == pred.precision and r.batch == pred.batch and (backend is None or r.backend == backend)]
+    best: dict[str, float] = {}
+    for r in mine:
+        best[r.target] = min(best.get(r.target, float("inf")), r.latency.p50_ms)
+    stages = tuple(dataclasses.replace(s, measured_p50_ms=best[s.stage], efficiency=s.lower_bound_ms / best[s.stage])
+                   if s.stage in best and best[s.stage] > 0 else s for s in pred.stages)
+    step = best.get("policy_step") or (best.get(pred.stages[0].stage) if len(pred.stages) == 1 else None)
+    return dataclasses.replace(pred, stages=stages, measured_step_p50_ms=step,
+                               step_efficiency=pred.step_lower_bound_ms / step if step else None)
+
+
+def predict_export(export_dir, target: TargetProfile, precisions: Sequence[str] = ("fp32",), batch: int = 1,
+                   dims: Optional[dict[str, int]] = None) -> list[RooflinePrediction]:
+    """Predictions for an export folder (shapes-only full-size exports included) at each precision."""
+    from ..flops.summary import kv_cache_bytes, stage_reports, unique_params
+    from ..manifest import load_target
+
+    manifest, root = load_target(str(export_dir))
+    flops = stage_reports(manifest, root, batch, dims)
+    calls = {s.name: s.calls_per_step for s in manifest.stages}
+    kv = kv_cache_bytes(manifest, {**manifest.default_dims, "batch": batch, **(dims or {})})
+    params = unique_params(manifest, root)
+    return [predict(flops, calls, target, p, batch, kv, params) for p in precisions]

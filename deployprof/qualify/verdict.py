@@ -1,0 +1,157 @@
+"""Specs against a report (measured) or an export (predicted from the roofline). A criterion whose confidence
+interval straddles its limit is INCONCLUSIVE ("run longer"), never a PASS; a prediction can only FAIL (even the
+floor misses) or stay INCONCLUSIVE (the floor fits; measure on the device)."""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from ..results import ConfigVerdict, Criterion, ProfileReport, Qualification, RooflinePrediction, RunResult
+from ..targets import TargetProfile
+from .spec import Spec
+
+PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
+MIB = 1 << 20
+
+
+def wilson_ci(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(0.0, c - h), min(1.0, c + h)
+
+
+def ceiling(name: str, limit: float, unit: str, value: Optional[float], ci: Optional[tuple[float, float]] = None,
+            missing: str = "not measured") -> Criterion:
+    """value must stay at or below limit; judged on the CI when there is one."""
+    if value is None:
+        return Criterion(name, limit, unit, None, None, None, INCONCLUSIVE, missing)
+    lo, hi = ci if ci is not None else (value, value)
+    if hi <= limit:
+        status, detail = PASS, ""
+    elif lo > limit:
+        status, detail = FAIL, ""
+    else:
+        status, detail = INCONCLUSIVE, "the confidence interval straddles the limit: run longer"
+    return Criterion(name, limit, unit, value, ci, limit - value, status, detail)
+
+
+def floor(name: str, limit: float, unit: str, value: Optional[float], missing: str) -> Criterion:
+    if value is None:
+        return Criterion(name, limit, unit, None, None, None, INCONCLUSIVE, missing)
+    return Criterion(name, limit, unit, value, None, value - limit, PASS if value >= limit else FAIL)
+
+
+def _latency_ci(r: RunResult, pct: str) -> tuple[float, float]:
+    lo, hi = r.latency.ci_ms[pct]
+    # Too few samples: the true percentile may lie beyond the largest sample.
+    return (lo, math.inf) if pct in r.latency.too_few_samples else (lo, hi)
+
+
+def _combine(statuses) -> str:
+    statuses = list(statuses)
+    return FAIL if FAIL in statuses else INCONCLUSIVE if INCONCLUSIVE in statuses else PASS
+
+
+def _overall(configs: list[ConfigVerdict]) -> str:
+    s = [c.status for c in configs]
+    return PASS if PASS in s else INCONCLUSIVE if INCONCLUSIVE in s else FAIL
+
+
+def _memory_used(r: RunResult, target: Optional[TargetProfile]) -> Optional[int]:
+    m = r.memory
+    if target is not None and not target.unified_memory:
+        return m.device_peak_bytes
+    return max(filter(None, (m.host_peak_rss_bytes, m.device_peak_bytes)), default=None)
+
+
+def judge_run(spec: Spec, r: RunResult, report: ProfileReport, target: Optional[TargetProfile]) -> ConfigVerdict:
+    out: list[Criterion] = []
+    for pct, limit in spec.latency_ms.items():
+        out.append(ceiling(f"latency {pct}", limit, "ms", getattr(r.latency, f"{pct}_ms"), _latency_ci(r, pct)))
+    if spec.control_budget_ms is not None:
+        pct = spec.control_percentile
+        out.append(ceiling(f"control {spec.control_rate_hz:g} Hz x chunk {spec.control_chunk} ({pct})",
+                           spec.control_budget_ms, "ms", getattr(r.latency, f"{pct}_ms"), _latency_ci(r, pct)))
+    if spec.deadline_miss_rate is not None:
+        c = r.control
+        out.append(ceiling("deadline miss rate", spec.deadline_miss_rate, "fraction",
+                           c.deadline_miss_rate if c else None, wilson_ci(c.deadline_misses, c.requests) if c else None,
+                           missing="no fixed-rate run: profile with --rate HZ"))
+    if spec.host_peak_mib is not None:
+        out.append(ceiling("host peak RSS", spec.host_peak_mib, "MiB", r.memory.host_peak_rss_bytes / MIB))
+    if spec.device_peak_mib is not None:
+        dev = r.memory.device_peak_bytes
+        out.append(ceiling("device memory peak", spec.device_peak_mib, "MiB", dev / MIB if dev is not None else None,
+                           missing="no device memory reading for this backend"))
+    if spec.headroom_pct is not None:
+        used = _memory_used(r, target)
+        if target is None:
+            out.append(Criterion("memory headroom", spec.headroom_pct, "%", None, None, None, INCONCLUSIVE,
+                                 "needs a target profile (spec `target:` or --target)"))
+        else:
+            left = None if used is None else 100.0 * (target.memory_bytes - used) / target.memory_bytes
+            out.append(floor("memory headroom", spec.headroom_pct, "%", left, "no memory reading"))
+    acc = {a.precision: a for a in report.accuracy}
+    reference = r.precision == "fp32"
+    a = acc.get(r.precision)
+    missing = "no accuracy comparison for this precision: profile with --precisions"
+    if spec.min_cosine is not None:
+        out.append(floor("accuracy: min cosine vs FP32", spec.min_cosine, "", 1.0 if reference else
+                         (a.action.cosine_min if a else None), missing))
+    if spec.max_abs_error is not None:
+        out.append(ceiling("accuracy: max |action error| vs FP32", spec.max_abs_error, "", 0.0 if reference else
+                           (a.action.max_abs if a else None), missing=missing))
+    return ConfigVerdict(r.backend, r.precision, r.batch, _combine(c.status for c in out), tuple(out))
+
+
+def _allowed(spec: Spec, backend: Optional[str], precision: str, batch: int) -> bool:
+    return ((not spec.backends or backend is None or backend in spec.backends)
+            and (not spec.precisions or precision in spec.precisions) and (spec.batch is None or batch == spec.batch))
+
+
+def qualify_report(spec: Spec, report: ProfileReport, spec_name: str, source: str,
+                   target: Optional[TargetProfile]) -> Qualification:
+    from ..report.summary import main_runs
+
+    runs = [r for r in main_runs(report) if _allowed(spec, r.backend, r.precision, r.batch)]
+    notes = []
+    if not runs:
+        notes.append("no measured run matches the spec's backends/precisions/batch")
+    configs = [judge_run(spec, r, report, target) for r in runs]
+    return Qualification(spec_name, source, "measured", target.name if target else None,
+                         _overall(configs) if configs else FAIL, tuple(configs), tuple(notes))
+
+
+def qualify_prediction(spec: Spec, predictions: list[RooflinePrediction], spec_name: str, source: str,
+                       target: TargetProfile) -> Qualification:
+    configs = []
+    for p in predictions:
+        if not _allowed(spec, None, p.precision, p.batch):
+            continue
+        out = []
+        budgets = [(f"latency {k} (roofline floor)", v) for k, v in spec.latency_ms.items()]
+        if spec.control_budget_ms is not None:
+            budgets.append((f"control {spec.control_rate_hz:g} Hz x chunk {spec.control_chunk} (roofline floor)",
+                            spec.control_budget_ms))
+        for name, limit in budgets:
+            lb = p.step_lower_bound_ms
+            out.append(Criterion(name, limit, "ms", lb, None, limit - lb, FAIL if lb > limit else INCONCLUSIVE,
+                                 "even at peak the step takes longer" if lb > limit else
+                                 "the floor fits the budget: measure on the device"))
+        if spec.headroom_pct is not None:
+            left = 100.0 * (1 - p.memory.fraction_of_device)
+            out.append(floor("memory headroom (predicted: weights + KV cache + peak activations)", spec.headroom_pct, "%",
+                             left, ""))
+        for name, value in (("deadline miss rate", spec.deadline_miss_rate), ("host peak RSS", spec.host_peak_mib),
+                            ("device memory peak", spec.device_peak_mib), ("accuracy: min cosine", spec.min_cosine),
+                            ("accuracy: max |action error|", spec.max_abs_error)):
+            if value is not None:
+                out.append(Criterion(name, value, "", None, None, None, INCONCLUSIVE, "needs a measured run"))
+        configs.append(ConfigVerdict("(predicted)", p.precision, p.batch, _combine(c.status for c in out), tuple(out)))
+    return Qualification(spec_name, source, "predicted", target.name + (f"@{target.power_mode}" if target.power_mode else ""),
+                         _overall(configs) if configs else FAIL, tuple(configs),
+                         ("a prediction is a lower bound: it can rule a board out, never qualify it",))

@@ -1,0 +1,108 @@
+"""Line up two reports run by run (same target, backend, precision, batch) and call a difference a regression
+only when it is both larger than the threshold and outside both runs' confidence intervals."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import ConfigError
+from ..results import ProfileReport, RunResult
+
+METRICS = ("p50", "p99")
+
+
+@dataclass(frozen=True)
+class MetricDelta:
+    metric: str
+    a_ms: float
+    b_ms: float
+    delta_pct: float
+    delta_ci_pct: tuple[float, float]   # conservative: from the two runs' CI ends
+    verdict: str                        # "regression" | "improvement" | "within noise"
+
+
+@dataclass(frozen=True)
+class RunDelta:
+    key: tuple                          # the matched fields of KEY_FIELDS, in order
+    metrics: tuple[MetricDelta, ...]
+    throughput_pct: float
+    peak_rss_pct: Optional[float]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    runs: tuple[RunDelta, ...]
+    only_a: tuple[tuple, ...]
+    only_b: tuple[tuple, ...]
+    context: tuple[str, ...]            # what differs between the two runs' settings, model and machine
+
+
+KEY_FIELDS = ("target", "backend", "precision", "batch")
+
+
+def _index(report: ProfileReport, fields: tuple[str, ...], which: str) -> dict[tuple, RunResult]:
+    out: dict[tuple, RunResult] = {}
+    for r in report.runs:
+        key = tuple(getattr(r, f) for f in fields)
+        if key in out:
+            raise ConfigError(f"report {which} has several runs for {dict(zip(fields, key))}; ignore fewer fields")
+        out[key] = r
+    return out
+
+
+def metric_delta(metric: str, a: RunResult, b: RunResult) -> MetricDelta:
+    va, vb = getattr(a.latency, f"{metric}_ms"), getattr(b.latency, f"{metric}_ms")
+    (alo, ahi), (blo, bhi) = a.latency.ci_ms[metric], b.latency.ci_ms[metric]
+    if blo > ahi:
+        verdict = "regression"
+    elif bhi < alo:
+        verdict = "improvement"
+    else:
+        verdict = "within noise"
+    return MetricDelta(metric, va, vb, (vb - va) / va * 100, ((blo - ahi) / va * 100, (bhi - alo) / va * 100), verdict)
+
+
+def _context(a: ProfileReport, b: ProfileReport) -> list[str]:
+    out = []
+    ea, eb = a.environment, b.environment
+    for what, x, y in (("CPU", ea.cpu_model, eb.cpu_model), ("GPUs", ", ".join(ea.gpus), ", ".join(eb.gpus)),
+                       ("driver", ea.driver_version, eb.driver_version), ("deployprof", ea.deployprof_version, eb.deployprof_version),
+                       ("model", a.model.source, b.model.source)):
+        if x != y:
+            out.append(f"{what}: {x or '-'} -> {y or '-'}")
+    for pkg in sorted(set(ea.packages) | set(eb.packages)):
+        if ea.packages.get(pkg) != eb.packages.get(pkg):
+            out.append(f"{pkg}: {ea.packages.get(pkg) or 'absent'} -> {eb.packages.get(pkg) or 'absent'}")
+    for stage in sorted(set(a.model.stage_sha256) | set(b.model.stage_sha256)):
+        if a.model.stage_sha256.get(stage) != b.model.stage_sha256.get(stage):
+            out.append(f"stage {stage}: graph differs (sha256)")
+    sa, sb = a.settings, b.settings
+    for field in ("iterations", "duration_s", "concurrency", "rate_hz", "in_process"):
+        if getattr(sa, field) != getattr(sb, field):
+            out.append(f"settings {field}: {getattr(sa, field)} -> {getattr(sb, field)}")
+    return out
+
+
+def compare_reports(a: ProfileReport, b: ProfileReport, metrics: tuple[str, ...] = METRICS,
+                    ignore: tuple[str, ...] = ()) -> Comparison:
+    """ignore: run fields not to match on (e.g. precision, to line up an FP32 report with an FP16 one)."""
+    bad = set(ignore) - {"backend", "precision", "batch"}
+    if bad:
+        raise ConfigError(f"--ignore takes backend, precision or batch, not {', '.join(sorted(bad))}")
+    fields = tuple(f for f in KEY_FIELDS if f not in ignore)
+    ra, rb = _index(a, fields, "A"), _index(b, fields, "B")
+    runs = []
+    for key in (k for k in ra if k in rb):
+        x, y = ra[key], rb[key]
+        rss = (y.memory.host_peak_rss_bytes - x.memory.host_peak_rss_bytes) / x.memory.host_peak_rss_bytes * 100 \
+            if x.memory.host_peak_rss_bytes else None
+        runs.append(RunDelta(key, tuple(metric_delta(m, x, y) for m in metrics),
+                             (y.throughput_per_s - x.throughput_per_s) / x.throughput_per_s * 100 if x.throughput_per_s else 0.0,
+                             rss))
+    return Comparison(tuple(runs), tuple(k for k in ra if k not in rb), tuple(k for k in rb if k not in ra),
+                      tuple(_context(a, b)))
+
+
+def regressions(c: Comparison, threshold_pct: float) -> list[tuple[RunDelta, MetricDelta]]:
+    """Significant (CIs apart) and larger than the threshold."""
+    return [(r, m) for r in c.runs for m in r.metrics if m.verdict == "regression" and m.delta_pct > threshold_pct]

@@ -1,0 +1,160 @@
+"""report.html: one self-contained file (inline CSS and SVG, a few lines of script that only check the page),
+readable offline and attachable to a qualification record."""
+from __future__ import annotations
+
+from html import escape
+import numpy as np
+
+from ..results import ProfileReport
+from . import svg
+from .sections import op_type_flops, tables
+from .summary import COLUMNS, headline, main_runs, main_target, summary_rows
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
+main{max-width:1320px;margin:0 auto;padding:16px 24px}
+h1{font-size:22px;margin:8px 0} h2{font-size:17px;margin:26px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.headline{font-size:16px;background:#eef5ff;border-left:4px solid #1f77b4;padding:8px 12px}
+.warn{background:#fff6e5;border-left:4px solid #e69500;padding:6px 12px} .warn li{margin:2px 0}
+table{border-collapse:collapse;margin:6px 0 12px;font-size:12.5px;background:#fff}
+th,td{border:1px solid #ddd;padding:3px 7px;text-align:right;vertical-align:top} th{background:#f0f0f0}
+td:first-child,th:first-child{text-align:left}
+.grid{display:flex;flex-wrap:wrap;gap:12px} .plot{background:#fff;border:1px solid #e4e4e4}
+.plot .t{font-size:13px;font-weight:600} .plot .l{font-size:11px;fill:#444} .plot .k{font-size:10px;fill:#333}
+.plot .a{stroke:#444} .plot .g{stroke:#eee}
+.meta{color:#666;font-size:12px}
+"""
+
+# Only checks the page (errors and that every plot has a size): the report itself needs no script.
+CHECK = """
+window.__errors=[];window.addEventListener('error',function(e){window.__errors.push(String(e.message))});
+window.addEventListener('load',function(){var n=0,p=document.querySelectorAll('svg.plot');
+for(var i=0;i<p.length;i++){var r=p[i].getBoundingClientRect();if(r.width>0&&r.height>0&&p[i].childElementCount>4)n++;}
+document.body.setAttribute('data-plots',String(p.length));document.body.setAttribute('data-plots-rendered',String(n));
+document.body.setAttribute('data-errors',String(window.__errors.length));});
+"""
+
+
+def _table(header, rows) -> str:
+    head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _label(r) -> str:
+    return f"{r.backend}/{r.precision} b{r.batch}"
+
+
+def latency_plots(report: ProfileReport) -> list[str]:
+    runs = main_runs(report)
+    if not runs:
+        return []
+    # The x axis stops at the largest p99.9 so that a few outliers do not squash every curve; the tables keep them.
+    limit = max(r.latency.p999_ms for r in runs)
+    cdf, hist = [], []
+    for r in runs:
+        xs = np.sort(np.asarray(r.latency.samples_ms))
+        ys = np.arange(1, len(xs) + 1) / len(xs)
+        keep = xs <= limit
+        cdf.append((_label(r), xs[keep].tolist(), ys[keep].tolist()))
+        hist.append((_label(r), xs[keep].tolist()))
+    what = main_target(report)
+    out = [svg.line_chart(f"Latency CDF: {what} (to p99.9)", cdf, "latency (ms)", "fraction of requests", step=True),
+           svg.histogram(f"Latency histogram: {what} (to p99.9)", hist, "latency (ms)")]
+    return [o for o in out if o]
+
+
+def stage_plot(report: ProfileReport) -> list[str]:
+    runs = [r for r in report.runs if r.stage_mean_ms]
+    if not runs:
+        return []
+    stages = list(runs[0].stage_mean_ms)
+    stacks = [(s, [r.stage_mean_ms.get(s, 0.0) for r in runs]) for s in stages]
+    stacks.append(("host glue", [max(r.glue_overhead_ms or 0.0, 0.0) for r in runs]))
+    return [svg.bar_chart("Policy step: mean ms per stage", [_label(r) for r in runs], stacks, "ms")]
+
+
+def flops_plots(report: ProfileReport) -> list[str]:
+    if not report.flops:
+        return []
+    calls = report.model.calls_per_step
+    names = list(report.flops)
+    per_step = [report.flops[n].flops_total * calls.get(n, 1) / 1e9 for n in names]
+    ops = list(op_type_flops(report).items())[:12]
+    out = [svg.bar_chart("GFLOPs per policy step, by stage (x calls per step)", [f"{n} x{calls.get(n, 1)}" for n in names],
+                         [("GFLOPs", per_step)], "GFLOPs")]
+    if ops:
+        out.append(svg.bar_chart("GFLOPs per policy step, by op type (top 12)", [o for o, _ in ops],
+                                 [("GFLOPs", [v / 1e9 for _, v in ops])], "GFLOPs"))
+    return out
+
+
+def accuracy_plots(report: ProfileReport) -> list[str]:
+    acc = report.accuracy
+    out = []
+    dims = [(a.precision, list(range(len(a.per_action_dim_mean_abs))), list(a.per_action_dim_mean_abs)) for a in acc
+            if a.per_action_dim_mean_abs]
+    if dims:
+        out.append(svg.line_chart("Action error vs FP32, per action dimension", dims, "action dimension", "mean |error|",
+                                  markers=True))
+    chunk = [(a.precision, list(range(len(a.per_chunk_step_mean_abs))), list(a.per_chunk_step_mean_abs)) for a in acc
+             if len(a.per_chunk_step_mean_abs) > 1]
+    if chunk:
+        out.append(svg.line_chart("Action error along the chunk", chunk, "chunk step", "mean |error|", markers=True))
+    steps = [(a.precision, list(range(1, len(a.per_denoise_step_mean_abs) + 1)), list(a.per_denoise_step_mean_abs))
+             for a in acc if a.per_denoise_step_mean_abs]
+    if steps:
+        out.append(svg.line_chart("Error of the denoised state after each step", steps, "denoising step", "mean |error|",
+                                  markers=True))
+    return out
+
+
+def roofline_plots(report: ProfileReport) -> list[str]:
+    out = []
+    for p in report.roofline:
+        points = [(f"{s.stage} ({p.precision})", s.flops / s.min_bytes, s.flops / (s.measured_p50_ms * 1e6))
+                  for s in p.stages if s.measured_p50_ms and s.min_bytes]
+        mode = f"@{p.power_mode}" if p.power_mode else ""
+        chart = svg.roofline(f"Roofline: {p.target}{mode}, {p.precision} (measured stages)", p.peak_tflops * 1e3,
+                             p.memory_bandwidth_gbs, points)
+        if chart:
+            out.append(chart)
+    return out
+
+
+def training_plots(report: ProfileReport) -> list[str]:
+    if not report.training:
+        return []
+    curves = [(f"{t.preset} b{t.batch}", list(range(1, len(t.loss_curve) + 1)), list(t.loss_curve)) for t in report.training]
+    targets = [(f"convergence target {t.converge_target:.3g}", t.converge_target) for t in report.training[:1]]
+    out = [svg.line_chart("Training loss per step", curves, "step", "loss", hlines=targets),
+           svg.histogram("Training step time (after warm-up)", [(f"{t.preset} b{t.batch}", t.step_time.samples_ms)
+                                                                 for t in report.training], "ms per step")]
+    return [o for o in out if o]
+
+
+def render_html(report: ProfileReport) -> str:
+    title = f"deployprof: {report.model.preset or report.model.source}"
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>",
+             f"<meta name='viewport' content='width=device-width,initial-scale=1'><style>{CSS}</style>",
+             f"<script>{CHECK}</script></head><body><main>",
+             f"<h1>{escape(title)}</h1>",
+             f"<p class='meta'>{escape(report.created_utc)} · deployprof {escape(report.environment.deployprof_version)} · "
+             f"{escape(report.environment.platform)} · schema {report.schema_version}</p>",
+             f"<p class='headline'>{escape(headline(report))}</p>"]
+    if report.warnings:
+        parts.append("<div class='warn'><b>Warnings</b><ul>" + "".join(f"<li>{escape(w)}</li>" for w in report.warnings)
+                     + "</ul></div>")
+    if report.runs:
+        parts += [f"<h2>Summary: {escape(str(main_target(report)))}</h2>", _table(COLUMNS, summary_rows(report))]
+    sections = [("Latency distribution", latency_plots), ("Where a policy step's time goes", stage_plot),
+                ("Static cost", flops_plots), ("Roofline: measured against the target's floor", roofline_plots),
+                ("Accuracy cost of each precision", accuracy_plots), ("Training", training_plots)]
+    for name, fn in sections:
+        plots = fn(report)
+        if plots:
+            parts += [f"<h2>{escape(name)}</h2>", "<div class='grid'>", *plots, "</div>"]
+    for name, header, rows in tables(report):
+        parts += [f"<h2>{escape(name)}</h2>", _table(header, rows)]
+    parts.append("</main></body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,182 @@
+"""Target profiles: one YAML per device (datasheet figures, each with its source), users add their own by path.
+`cpu` is built from this machine: cores and SIMD width from /proc/cpuinfo, bandwidth measured."""
+from __future__ import annotations
+
+import glob
+import os
+import re
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Optional
+
+from ..errors import ConfigError
+
+PRECISION_PEAK = {"fp32": ("tf32", "fp32"), "fp16": ("fp16",), "fp16-naive": ("fp16",), "int8": ("int8",),
+                  "int8-dynamic": ("int8",)}
+BYTES_PER_PARAM = {"fp32": 4, "fp16": 2, "fp16-naive": 2, "int8": 1, "int8-dynamic": 1}
+_REQUIRED = ("name", "description", "kind", "memory_gib", "unified_memory", "memory_bandwidth_gbs", "peak_tflops")
+
+
+@dataclass(frozen=True)
+class TargetProfile:
+    name: str
+    description: str
+    kind: str                                   # jetson | gpu | cpu
+    memory_gib: float
+    unified_memory: bool
+    memory_bandwidth_gbs: float
+    peak_tflops: dict[str, float]               # dense, no sparsity
+    dla_cores: int = 0
+    fp8: bool = False
+    typical_tensorrt: Optional[str] = None
+    gpu_max_mhz: Optional[float] = None
+    sources: dict[str, str] = field(default_factory=dict)
+    power_modes: dict[str, dict[str, float]] = field(default_factory=dict)
+    power_mode: Optional[str] = None
+
+    def peak(self, precision: str) -> float:
+        """The highest dense rate a precision may use (FP32 layers may run as TF32 where the GPU has it)."""
+        keys = PRECISION_PEAK.get(precision, (precision,))
+        values = [self.peak_tflops[k] for k in keys if k in self.peak_tflops]
+        if not values:
+            raise ConfigError(f"target {self.name} has no peak figure for {precision}")
+        return max(values)
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.memory_gib * (1 << 30))
+
+    def in_mode(self, mode: str) -> "TargetProfile":
+        if mode not in self.power_modes:
+            raise ConfigError(f"target {self.name} has no power mode {mode!r}; it has {', '.join(self.power_modes) or 'none'}")
+        m = self.power_modes[mode]
+        return self.scaled(m.get("gpu_clock_ratio", 1.0), m.get("emc_ratio", 1.0), mode)
+
+    def scaled(self, clock_ratio: float, emc_ratio: float = 1.0, mode: Optional[str] = None) -> "TargetProfile":
+        return replace(self, peak_tflops={k: v * clock_ratio for k, v in self.peak_tflops.items()},
+                       memory_bandwidth_gbs=self.memory_bandwidth_gbs * emc_ratio, power_mode=mode or self.power_mode)
+
+
+def targets_dir() -> Path:
+    return Path(__file__).parent
+
+
+def list_targets() -> list[str]:
+    return sorted(p.stem for p in targets_dir().glob("*.yaml")) + ["cpu"]
+
+
+def _parse(data, where: str) -> TargetProfile:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: a target profile is a YAML mapping with {', '.join(_REQUIRED)}")
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise ConfigError(f"{where}: missing {', '.join(missing)} (see deployprof/targets/*.yaml for the format)")
+    unknown = sorted(set(data) - {f for f in TargetProfile.__dataclass_fields__} - {"power_mode"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    peaks = data["peak_tflops"]
+    if not isinstance(peaks, dict) or not peaks or not all(isinstance(v, (int, float)) and v > 0 for v in peaks.values()):
+        raise ConfigError(f"{where}: peak_tflops must map precisions (fp32, tf32, fp16, int8, fp8) to positive TFLOPS")
+    for key in ("memory_gib", "memory_bandwidth_gbs"):
+        if not isinstance(data[key], (int, float)) or data[key] <= 0:
+            raise ConfigError(f"{where}: {key} must be a positive number, got {data[key]!r}")
+    return TargetProfile(**{k: v for k, v in data.items() if k not in ("power_mode", "peak_tflops")},
+                         peak_tflops={k: float(v) for k, v in peaks.items()})
+
+
+def load_target_profile(name_or_path: str) -> TargetProfile:
+    """NAME, NAME@POWER_MODE (e.g. jetson-agx-orin-64gb@30W), `cpu`, or a path to a YAML profile."""
+    import yaml
+
+    name, _, mode = str(name_or_path).partition("@")
+    if name == "cpu":
+        return cpu_profile()
+    path = Path(name)
+    if not (path.suffix in (".yaml", ".yml") and path.exists()):
+        path = targets_dir() / f"{name}.yaml"
+        if not path.exists():
+            raise ConfigError(f"unknown target {name!r}; known: {', '.join(list_targets())}, or a path to a YAML profile")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    profile = _parse(data, str(path))
+    return profile.in_mode(mode) if mode else profile
+
+
+def live_jetson_clock_ratio(profile: TargetProfile) -> Optional[float]:
+    """On a Jetson: the GPU clock cap now in force (sysfs devfreq) over the profile's MAXN clock."""
+    if not profile.gpu_max_mhz:
+        return None
+    for node in glob.glob("/sys/class/devfreq/*"):
+        name = Path(node).name
+        if not re.search(r"gpu|ga10b|gv11b|gp10b|gb10b", name):
+            continue
+        try:
+            hz = int(Path(node, "max_freq").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        return min(hz / 1e6 / profile.gpu_max_mhz, 1.0)
+    return None
+
+
+def _cpuinfo() -> dict[str, str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    first = text.split("\n\n")[0]
+    return {k.strip(): v.strip() for k, _, v in (l.partition(":") for l in first.splitlines()) if k.strip()}
+
+
+def _max_mhz(info: dict[str, str]) -> Optional[float]:
+    try:
+        return int(Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text()) / 1e3
+    except (OSError, ValueError):
+        pass
+    try:
+        return float(info.get("cpu MHz", ""))
+    except ValueError:
+        return None
+
+
+def measure_bandwidth_gbs(megabytes: int = 256, repeats: int = 5) -> float:
+    """Best of a few numpy copies of a buffer larger than any cache: read + write bytes over time."""
+    import numpy as np
+
+    a = np.ones(megabytes << 18, dtype=np.float32)
+    b = np.empty_like(a)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        np.copyto(b, a)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * a.nbytes / best / 1e9
+
+
+def cpu_profile(bandwidth_gbs: Optional[float] = None) -> TargetProfile:
+    """Peak = cores x clock x FP32 FLOP/cycle, assuming two FMA units per core (AVX-512: 64, AVX2+FMA: 32,
+    else 8); INT8 x4 with VNNI, x2 without; FP16 as FP32 unless AVX512-FP16. Bandwidth is measured."""
+    info = _cpuinfo()
+    flags = set(info.get("flags", "").split())
+    cores = os.cpu_count() or 1
+    mhz = _max_mhz(info) or 2000.0
+    per_cycle = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= flags else 8
+    fp32 = cores * mhz * 1e6 * per_cycle / 1e12
+    int8 = fp32 * (4 if flags & {"avx512_vnni", "avx_vnni"} else 2)
+    fp16 = fp32 * 2 if "avx512_fp16" in flags else fp32
+    try:
+        mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+    except (ValueError, OSError):
+        mem_gib = 0.0
+    bw = bandwidth_gbs if bandwidth_gbs is not None else measure_bandwidth_gbs()
+    model = info.get("model name", "unknown CPU")
+    return TargetProfile(
+        name="cpu", description=f"this machine: {model}, {cores} logical cores at up to {mhz:.0f} MHz", kind="cpu",
+        memory_gib=round(mem_gib, 1), unified_memory=True, memory_bandwidth_gbs=round(bw, 1),
+        peak_tflops={"fp32": fp32, "fp16": fp16, "int8": int8},
+        sources={"peak": f"{cores} cores x {mhz:.0f} MHz x {per_cycle} FP32 FLOP/cycle (assumes 2 FMA units; flags: "
+                         + ", ".join(sorted(flags & {'avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx_vnni', 'avx512_fp16'})) + ")",
+                 "memory_bandwidth_gbs": "measured now: best of 5 numpy copies of 256 MiB (read + write)",
+                 "memory_gib": "sysconf physical pages"})

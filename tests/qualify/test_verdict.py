@@ -1,0 +1,112 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from deployprof.measure.stats import compute_stats
+from deployprof.qualify.roofline import predict, stage_floor, with_measured
+from deployprof.qualify.spec import parse_spec
+from deployprof.qualify.verdict import qualify_prediction, qualify_report, wilson_ci
+from deployprof.results import ControlLoopStats, FlopReport
+from deployprof.targets import load_target_profile
+
+from ..test_results import make_report
+
+
+def _report(mean_ms=40.0, sd=1.0, n=2000, precision="fp32", backend="ort-cpu", control=None):
+    base = make_report()
+    lat = compute_stats(list(np.random.default_rng(0).normal(mean_ms, sd, n)))
+    run = dataclasses.replace(base.runs[0], backend=backend, precision=precision, latency=lat, control=control)
+    return dataclasses.replace(base, runs=(run,))
+
+
+def _q(spec, report, target=None):
+    return qualify_report(parse_spec(spec), report, "spec.yaml", "report.json", target)
+
+
+def test_pass_fail_and_inconclusive_on_a_p99_budget():
+    rep = _report()
+    p99 = rep.runs[0].latency.p99_ms
+    lo, hi = rep.runs[0].latency.ci_ms["p99"]
+    assert _q({"latency_ms": {"p99": hi + 1}}, rep).status == "PASS"
+    assert _q({"latency_ms": {"p99": lo - 1}}, rep).status == "FAIL"
+    q = _q({"latency_ms": {"p99": (lo + hi) / 2}}, rep)
+    (c,) = q.configs[0].criteria
+    assert q.status == "INCONCLUSIVE" and "run longer" in c.detail and c.value == p99 and c.ci == (lo, hi)
+
+
+def test_too_few_samples_cannot_pass_a_tail_budget():
+    rep = _report(n=50)
+    (c,) = _q({"latency_ms": {"p99": 1000}}, rep).configs[0].criteria
+    assert c.status == "INCONCLUSIVE" and c.ci[1] == float("inf")
+
+
+def test_control_rate_with_chunk_sets_the_budget():
+    rep = _report(mean_ms=700.0, sd=5.0)
+    assert _q({"control": {"rate_hz": 10, "chunk": 8}}, rep).status == "PASS"   # 800 ms per chunk
+    assert _q({"control": {"rate_hz": 10}}, rep).status == "FAIL"               # 100 ms per action
+
+
+def test_deadline_miss_rate_uses_a_binomial_interval():
+    ctl = lambda misses, n: ControlLoopStats(10.0, 100.0, n, 100.0, misses, misses / n, 5, 9, 0.1, 0.5, 0.2, 8, 80.0)  # noqa: E731
+    assert _q({"deadline_miss_rate": 0.05}, _report(control=ctl(0, 1000))).status == "PASS"
+    assert _q({"deadline_miss_rate": 0.05}, _report(control=ctl(200, 1000))).status == "FAIL"
+    assert _q({"deadline_miss_rate": 0.05}, _report(control=ctl(1, 20))).status == "INCONCLUSIVE"
+    q = _q({"deadline_miss_rate": 0.05}, _report())
+    assert q.status == "INCONCLUSIVE" and "--rate" in q.configs[0].criteria[0].detail
+    lo, hi = wilson_ci(0, 1000)
+    assert lo == 0.0 and 0 < hi < 0.005
+
+
+def test_memory_and_accuracy_criteria():
+    rep = _report()  # host peak RSS 10 bytes in the crafted report; fp16 accuracy: cosine min 0.98, max abs 0.5
+    assert _q({"memory": {"host_peak_mib": 1}}, rep).status == "PASS"
+    q = _q({"memory": {"device_peak_mib": 100}}, rep)
+    assert q.status == "INCONCLUSIVE"
+    fp16 = _report(precision="fp16")
+    assert _q({"accuracy": {"min_cosine": 0.97}}, fp16).status == "PASS"
+    assert _q({"accuracy": {"min_cosine": 0.99}}, fp16).status == "FAIL"
+    assert _q({"accuracy": {"max_abs_error": 0.1}}, fp16).status == "FAIL"
+    assert _q({"accuracy": {"min_cosine": 0.99}}, rep).status == "PASS"  # FP32 is the reference
+    int8 = _report(precision="int8")
+    assert _q({"accuracy": {"min_cosine": 0.9}}, int8).status == "INCONCLUSIVE"  # never compared
+    orin = load_target_profile("jetson-agx-orin-64gb")
+    assert _q({"memory": {"headroom_pct": 50}}, rep, orin).status == "PASS"
+    assert _q({"memory": {"headroom_pct": 50}}, rep).status == "INCONCLUSIVE"  # no target
+
+
+def test_allowed_backends_and_precisions_filter_configs():
+    rep = _report()
+    q = _q({"latency_ms": {"p50": 100}, "backends": ["trt"]}, rep)
+    assert q.status == "FAIL" and not q.configs and "no measured run" in q.notes[0]
+    assert _q({"latency_ms": {"p50": 100}, "precisions": ["fp32"]}, rep).status == "PASS"
+
+
+def _flop(flops, params, io=0, act=0):
+    return FlopReport(model="m", macs=flops // 2, flops=flops, bias_flops=0, other_flops=0, flops_total=flops, params=params,
+                      params_by_dtype={}, weight_bytes=params * 4, activation_bytes=act, peak_activation_bytes=act,
+                      io_bytes=io, arithmetic_intensity=None, by_op_type={}, unknown_ops={}, unresolved_nodes=(),
+                      lower_bound=False, free_nodes=0, constant_folded_nodes=0, bound_dims={})
+
+
+def test_roofline_floor_by_hand():
+    t = load_target_profile("rtx-4090")  # fp16 165.2 TFLOPS, 1008 GB/s
+    s = stage_floor("dec", _flop(2 * 7_000_000_000, 7_000_000_000), 7, t, "fp16")
+    assert s.memory_ms == pytest.approx(14e9 / 1008e9 * 1e3) and s.compute_ms == pytest.approx(14e9 / 165.2e12 * 1e3)
+    assert s.bound == "memory" and s.lower_bound_ms == s.memory_ms
+    p = predict({"dec": _flop(14_000_000_000, 7_000_000_000, act=1 << 20)}, {"dec": 7}, t, "int8", kv_cache_bytes=1000)
+    assert p.step_lower_bound_ms == pytest.approx(7 * 7e9 / 1008e9 * 1e3)
+    assert p.memory.total_bytes == 7_000_000_000 + 1000 + (1 << 20) and not p.memory.unified_memory
+
+
+def test_predicted_vs_measured_efficiency_and_prediction_verdicts():
+    t = load_target_profile("rtx-4090")
+    p = predict({"policy_step": _flop(10**12, 10**6)}, {"policy_step": 1}, t, "fp32")
+    m = with_measured(p, _report(mean_ms=40.0).runs)
+    assert m.measured_step_p50_ms == pytest.approx(40.0, rel=0.01)
+    assert m.step_efficiency == pytest.approx(p.step_lower_bound_ms / m.measured_step_p50_ms)
+    spec = parse_spec({"latency_ms": {"p99": p.step_lower_bound_ms / 2}, "memory": {"headroom_pct": 10}})
+    q = qualify_prediction(spec, [p], "s", "export", t)
+    assert q.status == "FAIL" and q.basis == "predicted" and "even at peak" in q.configs[0].criteria[0].detail
+    loose = parse_spec({"latency_ms": {"p99": 1000}})
+    assert qualify_prediction(loose, [p], "s", "export", t).status == "INCONCLUSIVE"

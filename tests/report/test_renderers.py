@@ -1,0 +1,61 @@
+import dataclasses
+import re
+
+import numpy as np
+
+from deployprof.measure.stats import compute_stats
+from deployprof.report.html import render_html
+from deployprof.report.markdown import render_markdown
+from deployprof.report.summary import COLUMNS, headline, summary_rows
+
+from ..test_results import make_report
+
+
+def _report_with(precisions=("fp32", "fp16")):
+    base = make_report()
+    run = base.runs[0]
+    rng = np.random.default_rng(0)
+    runs = tuple(dataclasses.replace(run, precision=p, latency=compute_stats(list(rng.normal(2.0 + i, 0.1, 400))))
+                 for i, p in enumerate(precisions))
+    return dataclasses.replace(base, runs=runs)
+
+
+def test_summary_has_one_row_per_configuration_and_accuracy_per_precision():
+    rep = _report_with()
+    rows = summary_rows(rep)
+    assert len(rows) == 2 and all(len(r) == len(COLUMNS) for r in rows)
+    assert rows[0][-1] == "reference" and rows[1][-1].startswith("cos 0.99000, max 0.5") and rows[1][-1].endswith("FAIL")
+    assert "Fastest: trt fp32 at batch 1: policy step" in headline(rep)
+
+
+def test_markdown_carries_the_same_tables():
+    rep = _report_with()
+    md = render_markdown(rep)
+    assert "| " + " | ".join(COLUMNS) + " |" in md
+    for row in summary_rows(rep):
+        assert "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" in md
+    for title in ("## Warnings", "## All runs", "## Accuracy against FP32", "## Build provenance", "## Environment and model",
+                  "## Slowest engine layers"):
+        assert title in md
+
+
+def test_html_is_self_contained_with_a_plot_per_section():
+    html = render_html(_report_with())
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # nothing fetched from the network
+    assert "<link" not in html and "@import" not in html
+    for title in ("Latency CDF", "Latency histogram", "Policy step: mean ms per stage", "Action error vs FP32, per action dimension",
+                  "Error of the denoised state after each step"):
+        assert title in html
+    assert html.count('<svg class="plot"') >= 5
+    assert "TensorRT 10.3.0 on Orin" in html  # engine provenance
+
+
+def test_html_escapes_user_text():
+    rep = _report_with()
+    rep = dataclasses.replace(rep, warnings=("<script>alert(1)</script>",))
+    assert "<script>alert(1)" not in render_html(rep) and "&lt;script&gt;" in render_html(rep)
+
+
+def test_static_only_report_renders_without_runs():
+    rep = dataclasses.replace(make_report(), runs=(), accuracy=(), training=())
+    assert "No latency measured" in render_html(rep) and "No latency measured" in render_markdown(rep)

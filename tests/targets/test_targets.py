@@ -1,0 +1,52 @@
+import pytest
+
+from deployprof.errors import ConfigError
+from deployprof.targets import cpu_profile, list_targets, live_jetson_clock_ratio, load_target_profile
+
+ISSUE_TARGETS = {"jetson-orin-nano-8gb", "jetson-orin-nx-16gb", "jetson-agx-orin-64gb", "jetson-thor", "rtx-4090", "l4",
+                 "a100-sxm-80gb", "h100-sxm", "h200-sxm", "cpu"}
+
+
+def test_every_device_the_issue_names_has_a_profile_with_cited_figures():
+    assert ISSUE_TARGETS <= set(list_targets())
+    for name in ISSUE_TARGETS - {"cpu"}:
+        t = load_target_profile(name)
+        assert t.sources and all(isinstance(v, str) and len(v) > 20 for v in t.sources.values())
+        assert t.peak("fp32") > 0 and t.peak("fp16") > t.peak_tflops["fp32"] and t.peak("int8") >= t.peak("fp16")
+        assert t.memory_bandwidth_gbs > 0 and t.memory_gib > 0 and t.typical_tensorrt
+        assert t.unified_memory == (t.kind == "jetson")
+
+
+def test_power_modes_scale_compute_and_bandwidth():
+    maxn, low = load_target_profile("jetson-agx-orin-64gb"), load_target_profile("jetson-agx-orin-64gb@15W")
+    r = maxn.power_modes["15W"]
+    assert low.power_mode == "15W" and low.peak("fp16") == pytest.approx(maxn.peak("fp16") * r["gpu_clock_ratio"])
+    assert low.memory_bandwidth_gbs == pytest.approx(maxn.memory_bandwidth_gbs * r["emc_ratio"])
+    with pytest.raises(ConfigError, match="no power mode '99W'"):
+        load_target_profile("jetson-agx-orin-64gb@99W")
+
+
+def test_fp32_may_use_tf32_where_the_gpu_has_it():
+    assert load_target_profile("a100-sxm-80gb").peak("fp32") == 156.0
+
+
+def test_user_profiles_are_validated(tmp_path):
+    good = tmp_path / "board.yaml"
+    good.write_text("name: my-board\ndescription: x\nkind: gpu\nmemory_gib: 8\nunified_memory: false\n"
+                    "memory_bandwidth_gbs: 100\npeak_tflops: {fp32: 1, fp16: 2, int8: 4}\n")
+    assert load_target_profile(str(good)).peak("int8") == 4.0
+    bad = tmp_path / "bad.yaml"
+    for text, match in (("name: x\n", "missing"), ("[1, 2", "not valid YAML"),
+                        (good.read_text().replace("fp32: 1", "fp32: -1"), "positive TFLOPS"),
+                        (good.read_text() + "colour: red\n", "unknown field")):
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=match):
+            load_target_profile(str(bad))
+    with pytest.raises(ConfigError, match="unknown target 'nope'"):
+        load_target_profile("nope")
+
+
+def test_cpu_profile_is_read_from_this_machine():
+    t = cpu_profile(bandwidth_gbs=10.0)
+    assert t.kind == "cpu" and t.peak("fp32") > 0 and t.memory_gib > 0 and "FLOP/cycle" in t.sources["peak"]
+    assert live_jetson_clock_ratio(load_target_profile("jetson-agx-orin-64gb")) is None  # not a Jetson here
