@@ -531,7 +531,7 @@ def qualify(ctx, source: Path, spec_path: Path, target_name: Optional[str], as_j
 @click.option("--freeze-vision", is_flag=True, help="Freeze the vision encoder (fine-tune the rest).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1.")
 @click.option("--converge-fraction", type=float, default=0.5, show_default=True,
-              help="Converged when the loss falls below this fraction of its initial value...")
+              help="Converged when the loss (3-step mean) falls below this fraction of the first step's...")
 @click.option("--loss-threshold", type=float, default=None, help="...or below this absolute value.")
 @click.option("--target", "target_name", default=None, help="Target profile for model FLOPs utilisation (e.g. cpu, h100-sxm).")
 @click.option("--seed", type=int, default=0, show_default=True)

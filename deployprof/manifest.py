@@ -153,3 +153,14 @@ def load_target(target: str | Path) -> tuple[Manifest, Path]:
     if path.suffix == ".onnx" or path.exists():
         return manifest_for_onnx(path), path.parent
     raise ModelError(f"model not found: {path} (expected an .onnx file, an export folder or a preset name)")
+
+
+def sha256_file(path: Path) -> str:
+    """The identity of a stage graph in reports and engine cache keys."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

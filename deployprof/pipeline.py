@@ -12,7 +12,7 @@ from .backends import BACKENDS
 from .environment import capture
 from .errors import BackendUnavailableError
 from .flops.summary import policy_step_total, stage_reports
-from .manifest import Manifest, load_target
+from .manifest import Manifest, load_target, sha256_file
 from .precision import CalibrationConfig, prepare_precision
 from .results import SCHEMA_VERSION, AccuracyResult, FlopReport, MeasureSettings, ModelInfo, ProfileReport, RunResult
 from .runner import POLICY_STEP, RunSpec, run_backend
@@ -188,7 +188,7 @@ def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSp
         schema_version=SCHEMA_VERSION, created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         model=ModelInfo(source=str(target), preset=manifest.preset, family=manifest.family,
                         stages=tuple(s.name for s in manifest.stages),
-                        stage_sha256={s.name: _sha256(root / s.file) for s in manifest.stages},
+                        stage_sha256={s.name: sha256_file(root / s.file) for s in manifest.stages},
                         calls_per_step={s.name: s.calls_per_step for s in manifest.stages}, exporter=manifest.exporter),
         environment=capture(),
         settings=MeasureSettings(warmup_iterations=m.warmup_iterations, warmup_min_s=m.warmup_min_s,
@@ -206,17 +206,6 @@ def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSp
 
     render_all(report, out)
     return report
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 
 def bench(spec: RunSpec, batches: list[int] = (1,), in_process: bool = False) -> list[RunResult]:

@@ -32,7 +32,7 @@ class TrainConfig:
     freeze_vision: bool = False
     device: str = "cpu"
     seed: int = 0
-    converge_fraction: float = 0.5       # converged when the loss falls below this fraction of its initial value
+    converge_fraction: float = 0.5       # converged when the loss (3-step mean) falls below this fraction of the first
     loss_threshold: Optional[float] = None
 
 
@@ -224,12 +224,11 @@ class _null:
 
 def converged_at(losses: list[float], times_s: list[float], fraction: float, threshold: Optional[float]
                  ) -> tuple[Optional[int], Optional[float], float]:
-    """(step, wall seconds) when the loss first falls below the target; the target (threshold, else a fraction
-    of the mean of the first three losses)."""
-    initial = float(np.mean(losses[:3]))
-    target = threshold if threshold is not None else fraction * initial
-    for i, l in enumerate(losses):
-        if l <= target:
+    """(step, wall seconds) at which the loss, averaged over the last three steps so that one lucky batch does not
+    count, first falls below the target: `threshold`, else `fraction` x the first step's loss."""
+    target = threshold if threshold is not None else fraction * losses[0]
+    for i in range(2, len(losses)):
+        if sum(losses[i - 2:i + 1]) / 3 <= target:
             return i + 1, float(sum(times_s[: i + 1])), target
     return None, None, target
 

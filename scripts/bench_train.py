@@ -1,7 +1,7 @@
 """train-bench figures for the small presets on this machine (docs/BENCHMARKS.md). Each preset in its own
 process, so that peak RSS belongs to that preset alone.
 
-    python scripts/bench_train.py [--steps 20] [--batch 8]
+    python scripts/bench_train.py [--steps 20] [--batch 8] [--size small|tiny]
 """
 from __future__ import annotations
 
@@ -12,17 +12,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-PRESETS = ["act-small", "octo-small", "smolvla-small", "groot-small", "pi0-small", "openvla-oft-small", "openvla-small"]
+FAMILIES = ["act", "octo", "smolvla", "groot", "pi0", "openvla-oft", "openvla"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--size", choices=["small", "tiny"], default="small")
     args = ap.parse_args()
     print("| preset | loss | params | step p50 ms [95% CI] | samples/s | epoch (256) s | host peak | train GFLOPs/step | MFU (cpu) | loss first -> last | converged (50%) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for preset in PRESETS:
+    for preset in (f"{f}-{args.size}" for f in FAMILIES):
         with tempfile.TemporaryDirectory() as tmp:
             cmd = [sys.executable, "-m", "deployprof", "train-bench", preset, "--out", tmp, "--steps", str(args.steps),
                    "--batch", str(args.batch), "--warmup-steps", "3", "--target", "cpu"]

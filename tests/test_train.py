@@ -40,9 +40,9 @@ def test_options_freeze_checkpoint_and_mixed_precision():
 
 
 def test_convergence_point():
-    assert converged_at([4.0, 4.0, 4.0, 3.0, 1.9, 1.0], [1.0] * 6, 0.5, None) == (5, 5.0, 2.0)
-    assert converged_at([4.0, 4.0, 4.0], [1.0] * 3, 0.5, None) == (None, None, 2.0)
-    assert converged_at([4.0, 3.0, 2.5], [0.5] * 3, 0.5, 3.0) == (2, 1.0, 3.0)
+    assert converged_at([4.0, 4.0, 4.0, 3.0, 1.9, 1.0], [1.0] * 6, 0.5, None) == (6, 6.0, 2.0)
+    assert converged_at([4.0, 1.0, 4.0, 4.0], [1.0] * 4, 0.5, None) == (None, None, 2.0)  # one lucky batch is not enough
+    assert converged_at([4.0, 3.0, 2.5, 2.0], [0.5] * 4, 0.5, 3.0) == (4, 2.0, 3.0)
 
 
 def test_bad_settings():

@@ -2,7 +2,6 @@
 execute_async_v3 on a non-default stream, inputs and outputs resident on the device while timed."""
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 from pathlib import Path
@@ -12,18 +11,11 @@ import numpy as np
 
 from ..devices import cuda_device_count, is_jetson, process_device_memory
 from ..errors import BuildError, ConfigError
+from ..manifest import sha256_file
 from ..results import BuildInfo, EngineProvenance, LayerTime, TransferTimes
 from .base import BACKENDS, Availability, Backend, DeviceTimer
 
 log = logging.getLogger(__name__)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class EventTimer(DeviceTimer):
@@ -101,10 +93,8 @@ class TensorRT(Backend):
         self.cuda = open_runtime(o.device_id)
         self.buffers: dict[str, tuple[int, int]] = {}
         gpu, cc = self.cuda.device(o.device_id)
-        if mode.precision not in ("fp32", "fp16", "int8"):
-            raise ConfigError(f"precision {mode.precision} is not built by this backend")
         cuda_rt, driver = self.cuda.versions()
-        sha = _sha256(onnx_path)
+        sha = sha256_file(onnx_path)
         key = cache_key(onnx_sha256=sha, precision=mode.precision, build_mode=mode.description, shape_profile=profile,
                         tensorrt_version=api.version, gpu_name=gpu, compute_capability=cc,
                         builder_settings=settings.engine_affecting())

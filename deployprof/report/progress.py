@@ -24,6 +24,11 @@ class PhaseBar:
         if message.startswith("warning:"):
             self.progress.console.print(f"[yellow]{message}[/yellow]")
             return
+        if not self.progress.console.is_terminal:  # CI logs and pipes: one plain line per phase, no bar
+            self.done = getattr(self, "done", 0) + 1
+            total = self.progress.tasks[self.task].total if self.task is not None else None
+            self.progress.console.print(f"[dim][{self.done}/{total or '?'}] {message}[/dim]")
+            return
         if not self.started:
             self.progress.start()
             self.started = True

@@ -80,7 +80,7 @@ def headline(report: ProfileReport) -> str:
     runs = main_runs(report)
     if not runs and report.training:
         t = report.training[0]
-        conv = f"loss at {1 - t.converge_target / t.loss_curve[0]:.0%} below its start after {t.converged_step} steps" \
+        conv = f"loss down to {t.converge_target / t.loss_curve[0]:.0%} of its start after {t.converged_step} steps" \
             if t.converged_step else f"loss target not reached in {t.steps} steps"
         return (f"Training {t.preset} ({t.loss}) on {t.device}: {t.samples_per_s:.1f} samples/s at batch {t.batch}, "
                 f"p50 step {fmt_ms(t.step_time.p50_ms)} ms, {conv}.")

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..results import FlopReport, ProfileReport, RunResult, to_dict
+from .sections import telemetry_table, training_table
 from .summary import COLUMNS, fmt_bytes, fmt_count, fmt_ms, headline, main_target, summary_rows
 
 
@@ -60,7 +61,8 @@ def flops_table(reports: dict[str, FlopReport], step_flops: Optional[int] = None
 
 def print_profile(report: ProfileReport, console: Optional[Console] = None) -> None:
     console = console or Console()
-    console.print(flops_table(report.flops, report.policy_step_flops, report.model.calls_per_step))
+    if report.flops:
+        console.print(flops_table(report.flops, report.policy_step_flops, report.model.calls_per_step))
     if report.runs:
         console.print(runs_table(report.runs, title="All runs (ms; [95% CI])"))
         console.print(summary_table(report))
@@ -82,7 +84,6 @@ def print_profile(report: ProfileReport, console: Optional[Console] = None) -> N
         console.print(accuracy_table(report.accuracy))
     for p in report.roofline:
         console.print(roofline_table(p))
-    from .sections import telemetry_table, training_table
     for title, header, rows in (telemetry_table(report), training_table(report)):
         if not rows:
             continue
