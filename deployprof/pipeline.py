@@ -174,15 +174,11 @@ def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSp
     warnings += run_warnings(runs, flops) + precision_warnings(runs, accuracy)
     roofline = ()
     if target_profile:
-        from .flops.summary import kv_cache_bytes, unique_params
-        from .qualify.roofline import predict, with_measured
+        from .qualify.roofline import predict_measured
         from .targets import load_target_profile
 
-        tp = load_target_profile(target_profile)
-        kv = kv_cache_bytes(manifest, {**manifest.default_dims, "batch": batches[0], **spec_template.dims})
-        params = unique_params(manifest, root)
-        calls = {s.name: s.calls_per_step for s in manifest.stages}
-        roofline = tuple(with_measured(predict(flops, calls, tp, p, batches[0], kv, params), runs) for p in variants)
+        roofline = predict_measured(manifest, root, flops, runs, load_target_profile(target_profile), list(variants),
+                                    batches[0], spec_template.dims)
     m = spec_template.measure
     report = ProfileReport(
         schema_version=SCHEMA_VERSION, created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -123,16 +123,14 @@ class Trainer:
         return n
 
     def _call(self, stage: str, env: dict) -> dict:
-        torch = self.torch
         st = self.stages[stage]
         args = [env[t.name] for t in st.inputs]
-        fn = lambda *a: st.module(*a)  # noqa: E731
         if self.cfg.grad_checkpointing:
             from torch.utils.checkpoint import checkpoint
 
-            out = checkpoint(fn, *args, use_reentrant=False)
+            out = checkpoint(st.module, *args, use_reentrant=False)
         else:
-            out = fn(*args)
+            out = st.module(*args)
         out = out if isinstance(out, tuple) else (out,)
         return {o.name: v for o, v in zip(st.outputs, out)}
 

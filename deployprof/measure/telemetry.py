@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
-import time
 from typing import Optional
 
 from ..devices import is_jetson

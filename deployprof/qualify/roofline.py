@@ -56,15 +56,29 @@ def with_measured(pred: RooflinePrediction, runs: Sequence[RunResult], backend: 
                                step_efficiency=pred.step_lower_bound_ms / step if step else None)
 
 
+def _step_inputs(manifest, root, batch: int, dims: Optional[dict[str, int]]) -> tuple[dict[str, int], Optional[int], int]:
+    from ..flops.summary import kv_cache_bytes, unique_params
+
+    calls = {s.name: s.calls_per_step for s in manifest.stages}
+    kv = kv_cache_bytes(manifest, {**manifest.default_dims, "batch": batch, **(dims or {})})
+    return calls, kv, unique_params(manifest, root)
+
+
 def predict_export(export_dir, target: TargetProfile, precisions: Sequence[str] = ("fp32",), batch: int = 1,
                    dims: Optional[dict[str, int]] = None) -> list[RooflinePrediction]:
     """Predictions for an export folder (shapes-only full-size exports included) at each precision."""
-    from ..flops.summary import kv_cache_bytes, stage_reports, unique_params
+    from ..flops.summary import stage_reports
     from ..manifest import load_target
 
     manifest, root = load_target(str(export_dir))
     flops = stage_reports(manifest, root, batch, dims)
-    calls = {s.name: s.calls_per_step for s in manifest.stages}
-    kv = kv_cache_bytes(manifest, {**manifest.default_dims, "batch": batch, **(dims or {})})
-    params = unique_params(manifest, root)
+    calls, kv, params = _step_inputs(manifest, root, batch, dims)
     return [predict(flops, calls, target, p, batch, kv, params) for p in precisions]
+
+
+def predict_measured(manifest, root, flops: dict[str, FlopReport], runs: Sequence[RunResult], target: TargetProfile,
+                     precisions: Sequence[str], batch: int, dims: Optional[dict[str, int]] = None
+                     ) -> tuple[RooflinePrediction, ...]:
+    """Predictions for a profiled export, each with the measured p50s of its precision attached."""
+    calls, kv, params = _step_inputs(manifest, root, batch, dims)
+    return tuple(with_measured(predict(flops, calls, target, p, batch, kv, params), runs) for p in precisions)
