@@ -102,7 +102,12 @@ def load_target_profile(name_or_path: str) -> TargetProfile:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     profile = _parse(data, str(path))
-    return profile.in_mode(mode) if mode else profile
+    if mode:
+        return profile.in_mode(mode)
+    live = live_jetson_clock_ratio(profile) if profile.kind == "jetson" else None
+    if live is not None and live < 0.999:  # on the board itself: the clock cap of the power mode in force
+        return profile.scaled(live, 1.0, f"live GPU clock cap, {live:.0%} of MAXN")
+    return profile
 
 
 def live_jetson_clock_ratio(profile: TargetProfile) -> Optional[float]:
