@@ -92,6 +92,14 @@ def layers_table(report: ProfileReport) -> Table:
     return ("Slowest engine layers (separate profiling pass)", ("run", "stage", "layer", "precision", "mean ms", "share", "ONNX nodes"), rows)
 
 
+def transfers_table(report: ProfileReport) -> Table:
+    rows = [(f"{r.backend}/{r.precision}", r.target, fmt_ms(t.h2d_mean_ms), fmt_bytes(t.h2d_bytes), fmt_ms(t.d2h_mean_ms),
+             fmt_bytes(t.d2h_bytes), str(t.repeats), "pinned" if t.pinned_host_memory else "pageable")
+            for r in report.runs if (t := r.transfers)]
+    return ("Host<->device copies (own pass, CUDA events; not in the latency above)",
+            ("run", "target", "H2D ms", "H2D bytes", "D2H ms", "D2H bytes", "repeats", "host memory"), rows)
+
+
 def roofline_table(report: ProfileReport) -> Table:
     rows = []
     for p in report.roofline:
@@ -158,8 +166,10 @@ def provenance_table(report: ProfileReport) -> Table:
     return ("Build provenance", ("backend", "runtime", "device", "precision", "active", "detail"), rows)
 
 
-def tables(report: ProfileReport) -> list[Table]:
-    return [t for t in (runs_table(report), stage_table(report), control_table(report), telemetry_table(report), layers_table(report),
-                        training_table(report), flops_table(report), roofline_table(report), accuracy_table(report),
-                        provenance_table(report),
-                        environment_table(report)) if t[2]]
+ALL = (runs_table, stage_table, control_table, telemetry_table, transfers_table, layers_table, training_table, flops_table,
+       roofline_table, accuracy_table, provenance_table, environment_table)
+
+
+def tables(report: ProfileReport, which=ALL) -> list[Table]:
+    """The non-empty tables among `which`, in order."""
+    return [t for t in (f(report) for f in which) if t[2]]

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..results import FlopReport, ProfileReport, RunResult, to_dict
-from .sections import telemetry_table, training_table
+from . import sections
 from .summary import COLUMNS, fmt_bytes, fmt_count, fmt_ms, headline, main_target, summary_rows
 
 
@@ -59,40 +59,33 @@ def flops_table(reports: dict[str, FlopReport], step_flops: Optional[int] = None
     return t
 
 
+# The terminal shows the shared tables, except where it has a fuller view of its own (control loop, roofline).
+TERMINAL_TABLES = (sections.runs_table, sections.stage_table, sections.telemetry_table, sections.transfers_table,
+                   sections.layers_table, sections.training_table, sections.accuracy_table)
+
+
+def rich_table(title: str, header, rows) -> Table:
+    t = Table(title=title, title_justify="left")
+    for col in header:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*row)
+    return t
+
+
 def print_profile(report: ProfileReport, console: Optional[Console] = None) -> None:
     console = console or Console()
     if report.flops:
         console.print(flops_table(report.flops, report.policy_step_flops, report.model.calls_per_step))
+    for title, header, rows in sections.tables(report, TERMINAL_TABLES):
+        console.print(rich_table(title, header, rows))
     if report.runs:
-        console.print(runs_table(report.runs, title="All runs (ms; [95% CI])"))
         console.print(summary_table(report))
-    for r in report.runs:
-        if r.stage_mean_ms:
-            parts = ", ".join(f"{k} {_ms(v)}" for k, v in r.stage_mean_ms.items())
-            console.print(f"{r.backend}/{r.precision} policy step (mean ms per step): {parts}; glue {_ms(r.glue_overhead_ms or 0.0)}")
     for r in report.runs:
         if r.control:
             print_control(r, console)
-    for r in report.runs:
-        if r.transfers:
-            t = r.transfers
-            console.print(f"{r.backend}/{r.precision} {r.target}: copies H2D {_ms(t.h2d_mean_ms)} ms ({fmt_bytes(t.h2d_bytes)}), "
-                          f"D2H {_ms(t.d2h_mean_ms)} ms ({fmt_bytes(t.d2h_bytes)}), not in the latency above")
-        if r.layers:
-            console.print(layers_table(r))
-    if report.accuracy:
-        console.print(accuracy_table(report.accuracy))
     for p in report.roofline:
         console.print(roofline_table(p))
-    for title, header, rows in (telemetry_table(report), training_table(report)):
-        if not rows:
-            continue
-        t = Table(title=title, title_justify="left")
-        for col in header:
-            t.add_column(col)
-        for row in rows:
-            t.add_row(*row)
-        console.print(t)
     if report.warnings:
         console.print(f"[bold yellow]Warnings ({len(report.warnings)})[/bold yellow]")
         for w in report.warnings:
@@ -152,16 +145,6 @@ def node_table(name: str, report: FlopReport, n: int = 30) -> Table:
         out = "x".join(map(str, c.output_shapes[0])) if c.output_shapes and c.output_shapes[0] is not None else "?"
         t.add_row(c.name, c.op_type, out, fmt_count(c.macs), fmt_count(c.flops_total), fmt_bytes(c.bytes),
                   f"{c.arithmetic_intensity:.2f}" if c.arithmetic_intensity else "-")
-    return t
-
-
-def layers_table(r: RunResult, n: int = 8) -> Table:
-    t = Table(title=f"{r.backend}/{r.precision} {r.target}: slowest engine layers (profiling pass)", title_justify="left")
-    for col in ("layer", "precision", "mean ms", "share", "ONNX nodes"):
-        t.add_column(col, justify="right" if col in ("mean ms", "share") else "left")
-    for l in r.layers[:n]:
-        nodes = ", ".join(l.onnx_nodes[:3]) + (f" (+{len(l.onnx_nodes) - 3})" if len(l.onnx_nodes) > 3 else "")
-        t.add_row(l.name[:60], l.precision or "-", f"{l.mean_ms:.4f}", f"{l.share:.1%}", nodes or "-")
     return t
 
 

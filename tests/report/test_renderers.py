@@ -35,7 +35,7 @@ def test_markdown_carries_the_same_tables():
     for row in summary_rows(rep):
         assert "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" in md
     for title in ("## Warnings", "## All runs", "## Accuracy against FP32", "## Build provenance", "## Environment and model",
-                  "## Slowest engine layers"):
+                  "## Slowest engine layers", "## Host<->device copies", "## Power, clocks and temperature"):
         assert title in md
 
 
