@@ -53,11 +53,16 @@ def backends() -> None:
     t = Table(title="Backends")
     for col in ("backend", "available", "detail"):
         t.add_column(col)
+    warnings = []
     for name, cls in BACKENDS.items():
         a = cls.availability()
         t.add_row(name, "yes" if a.ok else "no", a.reason)
+        if a.warning and a.warning not in warnings:
+            warnings.append(a.warning)
     from rich.console import Console
     Console(width=160).print(t)
+    for w in warnings:
+        _stderr_console().print(f"[bold red]warning[/bold red]: {w}", highlight=False)
 
 
 @cli.command()
@@ -130,7 +135,7 @@ def _shape_options(f):
 @click.option("--strict", is_flag=True, help="Unknown ops or unresolved shapes are an error, not a lower bound.")
 def flops(model: Path, dims, shapes, per_node: bool, as_json: bool, strict: bool) -> None:
     """Count MACs, FLOPs, parameters and memory of an ONNX file or export folder, without loading weights."""
-    from .flops.summary import summarize
+    from .flops.summary import assumed_note, summarize
     from .graph import parse_dim_bindings, parse_shape_bindings
 
     summary, reports, calls = summarize(model, parse_dim_bindings(dims), parse_shape_bindings(shapes), per_node, strict)
@@ -155,6 +160,8 @@ def flops(model: Path, dims, shapes, per_node: bool, as_json: bool, strict: bool
             console.print(f"[yellow]unknown op[/yellow] {op} x{n} in {name}: not counted (total is a lower bound)")
         for u in r.unresolved_nodes[:20]:
             console.print(f"[yellow]unresolved[/yellow] {name}: {u}")
+    if summary["assumed_dims"]:
+        console.print(f"[yellow]note[/yellow]: {assumed_note(summary['assumed_dims'])}")
 
 
 def _measure_options(f):
@@ -284,7 +291,8 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
 
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
         target = str(prepare_precision(model, _precisions(precision)[0], Path(tmp) / precision, _calib(o)))
-        runs = run_bench(_spec(backend, target, o), _batches(o["batches"]), in_process=o["in_process"])
+        runs = run_bench(_spec(backend, target, o), _batches(o["batches"]), in_process=o["in_process"],
+                         say=lambda line: click.echo(line, err=True))
     if as_json:
         click.echo(json.dumps(bench_json(runs), indent=1))
         return

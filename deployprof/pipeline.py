@@ -40,6 +40,9 @@ def check_backends(names: list[str], skip_unavailable: bool, say: Callable[[str]
     usable, warnings = [], []
     for name in names:
         avail = BACKENDS.get(name).availability()
+        if avail.warning and avail.warning not in warnings:
+            warnings.append(avail.warning)
+            say(f"warning: {avail.warning}")
         if avail.ok:
             usable.append(name)
         elif skip_unavailable:
@@ -204,7 +207,8 @@ def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSp
     return report
 
 
-def bench(spec: RunSpec, batches: list[int] = (1,), in_process: bool = False) -> list[RunResult]:
+def bench(spec: RunSpec, batches: list[int] = (1,), in_process: bool = False,
+          say: Callable[[str], None] = log.info) -> list[RunResult]:
     """One backend on an ONNX file or export folder, with FLOPs attached (no report written)."""
-    check_backends([spec.backend], False, log.info)
+    check_backends([spec.backend], False, say)
     return _measure_all(spec.target, [spec.backend], spec, list(batches), in_process, log.info)[2]

@@ -160,6 +160,7 @@ class BuildInfo:
     options: dict[str, str] = field(default_factory=dict)
     speed_only: bool = False             # timings are real, accuracy is not (uncalibrated INT8)
     engine: Optional[EngineProvenance] = None
+    runtime_location: Optional[str] = None  # the file of the runtime module that was imported (which build ran)
 
 
 @dataclass(frozen=True)
@@ -294,6 +295,7 @@ class FlopReport:
     constant_folded_nodes: int
     bound_dims: dict[str, int]
     nodes: tuple[NodeCost, ...] = ()
+    assumed_dims: dict[str, int] = field(default_factory=dict)  # unbound input dims counted at 1 (listed, never silent)
 
 
 @dataclass(frozen=True)
@@ -365,6 +367,7 @@ class RooflinePrediction:
     measured_step_p50_ms: Optional[float] = None
     step_efficiency: Optional[float] = None
     assumptions: str = ""
+    assumed_dims: dict[str, int] = field(default_factory=dict)  # unbound input dims counted at 1
 
 
 @dataclass(frozen=True)

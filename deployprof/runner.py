@@ -134,12 +134,15 @@ def run_backend(spec: RunSpec) -> list[RunResult]:
     dims = {**manifest.default_dims, **spec.dims}
     npz = Path(spec.inputs_npz) if spec.inputs_npz else None
     cls = BACKENDS.get(spec.backend)
+    multi = len(manifest.stages) > 1 or any(c.repeat > 1 or c.loop for c in manifest.schedule)
+    blocker = cls.policy_step_blocker(spec.options) if spec.policy_step and multi else None
+    if blocker:
+        raise ConfigError(blocker)
     rss_before = current_rss_bytes()
     options = dataclasses.replace(spec.options, batch=spec.batch, dims=dims, shapes=dict(spec.shapes))
     backends = {s.name: cls(s, root, manifest, options) for s in manifest.stages}
     first = next(iter(backends.values()))
     ctx = _Context(spec, rss_before, first.uses_gpu())
-    multi = len(manifest.stages) > 1 or any(c.repeat > 1 or c.loop for c in manifest.schedule)
     results: list[RunResult] = []
     try:
         for b in backends.values():

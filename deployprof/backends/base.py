@@ -10,7 +10,7 @@ from typing import Callable, ClassVar, Optional
 
 import numpy as np
 
-from ..errors import BackendUnavailableError, ConfigError
+from ..errors import BackendUnavailableError, BuildError, ConfigError
 from ..manifest import Manifest, StageSpec
 from ..registry import Registry
 from ..results import BuildInfo, LayerTime, TransferTimes
@@ -20,6 +20,7 @@ from ..results import BuildInfo, LayerTime, TransferTimes
 class Availability:
     ok: bool
     reason: str
+    warning: Optional[str] = None   # usable or not, something about this install the user must hear
 
 
 @dataclass(frozen=True)
@@ -94,10 +95,20 @@ class Backend(ABC):
         """Host arrays in, host arrays out (copies included): for correctness and policy-step glue."""
         if self.build_info is None:
             raise RuntimeError("run() before load()")
-        return self._run(feeds)
+        out = self._run(feeds)
+        if len(out) < len(self.stage.outputs):  # O(1) on the hot path; the names only when something is missing
+            missing = [t.name for t in self.stage.outputs if t.name not in out]
+            raise BuildError(f"{self.name}: stage {self.stage.name} returned no value for {missing}; the runtime "
+                             "kept its outputs elsewhere (on the device?) instead of returning them")
+        return out
 
     @abstractmethod
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    @classmethod
+    def policy_step_blocker(cls, options: BackendOptions) -> Optional[str]:
+        """Why these options cannot run a policy step (stage calls fed from the host), or None."""
+        return None
 
     def bind(self, feeds: dict[str, np.ndarray]) -> Callable[[], object]:
         """The closure the harness times. GPU backends place inputs and outputs on the device first,

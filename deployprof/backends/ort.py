@@ -2,28 +2,85 @@
 session is created: ONNX Runtime drops a provider that fails to load without raising."""
 from __future__ import annotations
 
+import functools
 import importlib.util
+import re
+import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, Optional
 
 import numpy as np
 
 from ..devices import cuda_device_count, process_device_memory
 from ..errors import BackendUnavailableError, BuildError
 from ..results import BuildInfo
-from .base import BACKENDS, Availability, Backend
+from .base import BACKENDS, Availability, Backend, BackendOptions
 
 OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 
 
-def ort_version() -> str:
-    for dist in ("onnxruntime", "onnxruntime-gpu"):
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return "unknown"
+# The shared library ONNX Runtime loads for each provider it lists (they live next to the module, in capi/).
+PROVIDER_LIBRARIES = {"CUDAExecutionProvider": "onnxruntime_providers_cuda",
+                      "TensorrtExecutionProvider": "onnxruntime_providers_tensorrt"}
+
+
+def ort_runtime() -> tuple[str, str]:
+    """Version and file of the onnxruntime module actually imported. Distribution metadata is not enough: with
+    onnxruntime and onnxruntime-gpu both installed, each has metadata and one silently overwrote the other's files."""
+    import onnxruntime as ort
+
+    return ort.__version__, ort.__file__
+
+
+@functools.lru_cache(maxsize=1)
+def ort_distributions() -> tuple[str, ...]:
+    """Every installed distribution that provides the `onnxruntime` module, with its version."""
+    names = sorted(set(metadata.packages_distributions().get("onnxruntime", ())))
+    return tuple(f"{n} {metadata.version(n)}" for n in names)
+
+
+def ort_conflict() -> Optional[str]:
+    dists = ort_distributions()
+    if len(dists) < 2:
+        return None
+    version, path = ort_runtime()
+    return (f"{len(dists)} distributions install the onnxruntime module ({', '.join(dists)}); the imported one is "
+            f"{version} from {path}. Keep one: `pip uninstall {' '.join(d.split()[0] for d in dists)}`, then install "
+            "the one you want (onnxruntime-gpu for CUDA/TensorRT)")
+
+
+def missing_library(path: Path) -> Optional[str]:
+    """The first shared library the loader cannot find when opening `path` (a provider's own dependencies:
+    cuDNN, cuBLAS, libnvinfer...), or None when it opens or fails for another reason (symbols that ONNX Runtime
+    provides when it loads the library itself are not ours to judge). Linux only: elsewhere None."""
+    import ctypes
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        ctypes.CDLL(str(path))
+    except OSError as exc:
+        found = re.search(r"([^\s:]+\.so[.\d]*): cannot open shared object file", str(exc))
+        return found.group(1) if found else None
+    return None
+
+
+def provider_library_problem(provider: str) -> Optional[str]:
+    """Why a provider this build lists cannot load here, naming the missing library; None when it can."""
+    stem = PROVIDER_LIBRARIES.get(provider)
+    if stem is None or not sys.platform.startswith("linux"):
+        return None
+    capi = Path(ort_runtime()[1]).parent / "capi"
+    lib = capi / f"lib{stem}.so"
+    if not lib.exists():
+        return f"{provider} is listed, but its library {lib.name} is not in {capi}; reinstall onnxruntime-gpu"
+    missing = missing_library(lib)
+    if missing is None:
+        return None
+    need = "TensorRT 10.x (libnvinfer)" if provider == "TensorrtExecutionProvider" else "the CUDA and cuDNN libraries"
+    return (f"{provider} is listed, but {lib.name} cannot load: {missing} not found; install {need} that this "
+            "onnxruntime-gpu build expects, or put them on LD_LIBRARY_PATH")
 
 
 class OrtBackend(Backend):
@@ -38,15 +95,29 @@ class OrtBackend(Backend):
             return Availability(False, "onnxruntime is not installed (pip install 'deployprof[cpu]', or [gpu] for CUDA)")
         import onnxruntime as ort
 
+        version, path = ort_runtime()
+        warning = ort_conflict()
         if cls.provider not in ort.get_available_providers():
-            return Availability(False, f"{cls.provider} is not in this onnxruntime build ({ort_version()}); "
-                                       "replace onnxruntime with onnxruntime-gpu (never install both)")
+            return Availability(False, f"{cls.provider} is not in this onnxruntime build ({version}); "
+                                       "replace onnxruntime with onnxruntime-gpu (never install both)", warning)
+        problem = provider_library_problem(cls.provider)
+        if problem:
+            return Availability(False, problem, warning)
         if cls.needs_gpu and cuda_device_count() == 0:
-            return Availability(False, "no NVIDIA CUDA device found")
-        return Availability(True, f"onnxruntime {ort_version()}, {cls.provider}")
+            return Availability(False, "no NVIDIA CUDA device found", warning)
+        return Availability(True, f"onnxruntime {version} ({Path(path).parent}), {cls.provider}", warning)
 
     def _provider_list(self) -> list:
         return [(self.provider, self._provider_options()), "CPUExecutionProvider"]
+
+    @classmethod
+    def policy_step_blocker(cls, options: BackendOptions) -> Optional[str]:
+        if not cls.needs_gpu or str(options.provider_options.get("enable_cuda_graph", "0")).lower() not in ("1", "true"):
+            return None
+        return (f"{cls.name} with enable_cuda_graph=1 times single stages only: once ONNX Runtime has captured a CUDA "
+                "graph it replays it into IO-bound device buffers and returns nothing to host-fed calls, which is how "
+                "the policy step still runs its stages; time one stage under CUDA graphs with `deployprof bench "
+                f"EXPORT/STAGE.onnx --backend {cls.name} --provider-option enable_cuda_graph=1`")
 
     def _provider_options(self) -> dict:
         return {"device_id": str(self.options.device_id), **{k: str(v) for k, v in self.options.provider_options.items()}}
@@ -79,7 +150,8 @@ class OrtBackend(Backend):
                 "check the CUDA/cuDNN/TensorRT libraries match this onnxruntime build, or pass --allow-fallback to record it")
         self.output_names = [o.name for o in self.session.get_outputs()]
         requested = tuple(p if isinstance(p, str) else p[0] for p in providers)
-        return BuildInfo(backend=self.name, runtime=self.runtime, runtime_version=ort_version(),
+        version, location = ort_runtime()
+        return BuildInfo(backend=self.name, runtime=self.runtime, runtime_version=version, runtime_location=location,
                          device="cpu" if fallback or not self.needs_gpu else f"cuda:{o.device_id}",
                          precision_requested=self.manifest.precision, precision_effective=self._effective_precision(),
                          providers_requested=requested, providers_active=active, fallback=fallback,

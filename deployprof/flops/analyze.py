@@ -241,9 +241,9 @@ def analyze_graph(g: LoadedGraph, *, per_node: bool = False, strict: bool = Fals
         by_op_type={k: OpTypeCost(*v) for k, v in sorted(acc.by_op.items(), key=lambda kv: -kv[1][3])},
         unknown_ops=dict(acc.unknown), unresolved_nodes=tuple(acc.unresolved),
         lower_bound=bool(acc.unknown or acc.unresolved), free_nodes=acc.free, constant_folded_nodes=acc.folded,
-        bound_dims=dict(g.bound_dims), nodes=tuple(acc.nodes))
+        bound_dims=dict(g.bound_dims), nodes=tuple(acc.nodes), assumed_dims=dict(g.assumed_dims or {}))
 
 
 def analyze_model(path: str | Path, *, dims: Optional[dict[str, int]] = None,
-                  shapes: Optional[dict[str, tuple[int, ...]]] = None, **kw) -> FlopReport:
-    return analyze_graph(load_graph(path, dims, shapes), **kw)
+                  shapes: Optional[dict[str, tuple[int, ...]]] = None, strict: bool = False, **kw) -> FlopReport:
+    return analyze_graph(load_graph(path, dims, shapes, strict=strict), strict=strict, **kw)

@@ -83,11 +83,22 @@ def summarize(model: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ..
         "unknown_ops": dict(unknown),
         "unresolved_nodes": [f"{k}: {u}" for k, r in reports.items() for u in r.unresolved_nodes],
         "lower_bound": any(r.lower_bound for r in reports.values()),
+        "assumed_dims": assumed_dims(reports),
         "kv_cache_bytes": kv,
         "static_only": manifest.static_only,
         "stages": {k: _as_dict(r, per_node) for k, r in reports.items()},
     }
     return summary, reports, calls
+
+
+def assumed_dims(reports) -> dict[str, int]:
+    """Unbound input dims that were counted at 1, over every graph of the summary."""
+    return {k: v for r in reports.values() for k, v in sorted(r.assumed_dims.items())}
+
+
+def assumed_note(dims: dict[str, int]) -> str:
+    shown = ", ".join(f"{k}={v}" for k, v in dims.items())
+    return f"unbound input dimension(s) counted at {shown}; bind them with --dim NAME=N, or --strict to refuse"
 
 
 def top_ops(by_op: dict, n: Optional[int] = 12) -> list[tuple[str, dict]]:

@@ -28,6 +28,10 @@ class LoadedGraph:
     bound_dims: dict[str, int]
     inference: str             # which shape inference resolved the graph
     requested_dims: dict[str, int] = None  # every --dim given (also loop trip counts by node name)
+    assumed_dims: dict[str, int] = None    # input dims nobody bound, set to ASSUMED_DIM (as Polygraphy and ORT's perf tool do)
+
+
+ASSUMED_DIM = 1
 
 
 def parse_dim_bindings(items: tuple[str, ...] | list[str]) -> dict[str, int]:
@@ -117,6 +121,27 @@ def _bind_inputs(model: onnx.ModelProto, dims: dict[str, int], shapes: dict[str,
     return bound
 
 
+def _assume_unbound(model: onnx.ModelProto, strict: bool) -> dict[str, int]:
+    """Graph-input dims still free after binding get ASSUMED_DIM, each listed by name (an unnamed one as
+    INPUT[axis]) so the caller can say what was assumed; `strict` refuses instead."""
+    init_names = {i.name for i in model.graph.initializer}
+    free: dict[str, list] = {}
+    for vi in model.graph.input:
+        if vi.name in init_names or not vi.type.tensor_type.HasField("shape"):
+            continue
+        for axis, d in enumerate(vi.type.tensor_type.shape.dim):
+            if not d.HasField("dim_value"):
+                free.setdefault(d.dim_param or f"{vi.name}[{axis}]", []).append(d)
+    if free and strict:
+        raise ConfigError(f"unbound input dimension(s) {', '.join(sorted(free))}: bind each with --dim NAME=N "
+                          "(or --shape INPUT=AxB), or drop --strict to assume 1")
+    for protos in free.values():
+        for d in protos:
+            d.Clear()
+            d.dim_value = ASSUMED_DIM
+    return {k: ASSUMED_DIM for k in sorted(free)}
+
+
 def _collect(model: onnx.ModelProto) -> tuple[dict[str, Shape], dict[str, int]]:
     shapes: dict[str, Shape] = {}
     dtypes: dict[str, int] = {}
@@ -153,7 +178,7 @@ def _unresolved_count(model: onnx.ModelProto, shapes: dict[str, Shape]) -> int:
 
 
 def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
-               shapes: Optional[dict[str, tuple[int, ...]]] = None) -> LoadedGraph:
+               shapes: Optional[dict[str, tuple[int, ...]]] = None, strict: bool = False) -> LoadedGraph:
     path = Path(path)
     model = _read_model(path)
     _check_external_locations(model.graph, path)
@@ -164,6 +189,8 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
         except Exception as exc:
             raise ModelError(f"{path.name}: could not inline its local functions ({exc}); re-export without functions") from None
     bound = _bind_inputs(model, dict(dims or {}), dict(shapes or {}))
+    assumed = _assume_unbound(model, strict)
+    _bind_inputs(model, assumed, {})  # the same name in value_info and outputs takes the assumed value too
     inference = "onnx(data_prop)"
     try:
         inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
@@ -199,7 +226,7 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
             if _unresolved_count(sym, sh2) < _unresolved_count(inferred, sh):
                 inferred, sh, dt, inference = sym, sh2, dt2, "onnxruntime(symbolic)"
     return LoadedGraph(path=path, model=inferred, shapes=sh, dtypes=dt, bound_dims=bound, inference=inference,
-                       requested_dims=dict(dims or {}))
+                       requested_dims=dict(dims or {}), assumed_dims=assumed)
 
 
 def _symbolic_infer(model: onnx.ModelProto) -> Optional[onnx.ModelProto]:

@@ -21,25 +21,25 @@ class RateTiming:
     wall_s: float
 
 
-def _wait_until(t_ns: int) -> None:
-    clock = time.perf_counter_ns
+def _wait_until(t_ns: int, clock: Callable[[], int], sleep: Callable[[float], None]) -> None:
     remaining = (t_ns - clock()) / 1e9
     if remaining > SPIN_S:
-        time.sleep(remaining - SPIN_S)
+        sleep(remaining - SPIN_S)
     while clock() < t_ns:
         pass
 
 
-def time_at_rate(fn: Callable[[], object], sync: Callable[[], None], rate_hz: float, requests: int) -> RateTiming:
+def time_at_rate(fn: Callable[[], object], sync: Callable[[], None], rate_hz: float, requests: int,
+                 clock: Callable[[], int] = time.perf_counter_ns, sleep: Callable[[float], None] = time.sleep) -> RateTiming:
+    """`clock` (ns) and `sleep` (s) are injected by tests, so the pacing logic is checked without real time."""
     if rate_hz <= 0 or requests < 1:
         raise ConfigError("--rate must be > 0 Hz and the run must have at least one request")
-    clock = time.perf_counter_ns
     period = int(1e9 / rate_hz)
     lat, lag, resp = [], [], []
     start = clock() + period
     for i in range(requests):
         tick = start + i * period
-        _wait_until(tick)
+        _wait_until(tick, clock, sleep)
         t0 = clock()
         fn()
         sync()
@@ -51,14 +51,14 @@ def time_at_rate(fn: Callable[[], object], sync: Callable[[], None], rate_hz: fl
 
 
 def idle_gap_latencies(fn: Callable[[], object], sync: Callable[[], None], gaps_s: tuple[float, ...],
-                       repeats: int = 3) -> dict[str, tuple[float, ...]]:
+                       repeats: int = 3, clock: Callable[[], int] = time.perf_counter_ns,
+                       sleep: Callable[[float], None] = time.sleep) -> dict[str, tuple[float, ...]]:
     """Latency of the first request after each idle gap (clocks and caches cool down while a robot waits)."""
     out: dict[str, tuple[float, ...]] = {}
-    clock = time.perf_counter_ns
     for gap in gaps_s:
         vals = []
         for _ in range(repeats):
-            time.sleep(gap)
+            sleep(gap)
             t0 = clock()
             fn()
             sync()

@@ -30,10 +30,14 @@ class MeasureConfig:
 
     @property
     def stop_after_s(self) -> Optional[float]:
-        return self.duration_s if self.iterations is None else None
+        """Seconds of timed iterations: --duration, or DEFAULT_DURATION_S when no length was given at all."""
+        if self.iterations is not None:
+            return None
+        return self.duration_s if self.duration_s is not None else DEFAULT_DURATION_S
 
 
 DEFAULT_DURATION_S = 2.0
+Clock = Callable[[], int]  # nanoseconds; injected by tests so that the loop logic is checked without real time
 
 
 @dataclass(frozen=True)
@@ -59,9 +63,9 @@ def steady_state_index(warmup_ms: list[float], window: int = 5) -> int:
     return len(warmup_ms)
 
 
-def _cold_and_warm(fns: list[Callable[[], object]], sync: Callable[[], None], cfg: MeasureConfig) -> tuple[float, list[float]]:
+def _cold_and_warm(fns: list[Callable[[], object]], sync: Callable[[], None], cfg: MeasureConfig,
+                   clock: Clock) -> tuple[float, list[float]]:
     """First call (cold, ms), then warm-up rounds until both the count and the time minimum are met."""
-    clock = time.perf_counter_ns
     t0 = clock()
     fns[0]()
     sync()
@@ -80,15 +84,10 @@ def _cold_and_warm(fns: list[Callable[[], object]], sync: Callable[[], None], cf
 
 def time_callable(fn: Callable[[], object], sync: Callable[[], None], cfg: MeasureConfig,
                   device_timer: Optional[DeviceTimer] = None,
-                  before_measure: Optional[Callable[[], None]] = None) -> Timing:
-    clock = time.perf_counter_ns
-    first_ms, warm = _cold_and_warm([fn], sync, cfg)
-
-    n = cfg.iterations
-    stop_ns = int((cfg.stop_after_s if n is None else 0) * 1e9) or None
-    if n is None and stop_ns is None:
-        stop_ns = int(DEFAULT_DURATION_S * 1e9)
-    limit = n if n is not None else cfg.max_iterations
+                  before_measure: Optional[Callable[[], None]] = None, clock: Clock = time.perf_counter_ns) -> Timing:
+    first_ms, warm = _cold_and_warm([fn], sync, cfg, clock)
+    stop_ns = int(cfg.stop_after_s * 1e9) if cfg.stop_after_s is not None else None
+    limit = cfg.iterations if cfg.iterations is not None else cfg.max_iterations
     if before_measure is not None:
         before_measure()
     samples: list[int] = []
@@ -119,16 +118,16 @@ def time_callable(fn: Callable[[], object], sync: Callable[[], None], cfg: Measu
                   first_run_ms=first_ms, warmup_ms=warm, steady_after=steady_state_index(warm), loop_wall_s=wall)
 
 
-def time_concurrent(fns: list[Callable[[], object]], sync: Callable[[], None], cfg: MeasureConfig) -> Timing:
+def time_concurrent(fns: list[Callable[[], object]], sync: Callable[[], None], cfg: MeasureConfig,
+                    clock: Clock = time.perf_counter_ns) -> Timing:
     """`len(fns)` threads issue requests back to back (each with its own bound inputs); every request's
     latency is kept and throughput comes from the wall time of the whole measured window."""
     import itertools
     import threading
 
-    clock = time.perf_counter_ns
-    first_ms, warm = _cold_and_warm(fns, sync, cfg)
+    first_ms, warm = _cold_and_warm(fns, sync, cfg, clock)
     limit = cfg.iterations if cfg.iterations is not None else cfg.max_iterations
-    stop_ns = None if cfg.iterations is not None else int((cfg.duration_s or DEFAULT_DURATION_S) * 1e9)
+    stop_ns = int(cfg.stop_after_s * 1e9) if cfg.stop_after_s is not None else None
     issued = itertools.count()
     per_thread: list[list[int]] = [[] for _ in fns]
     barrier = threading.Barrier(len(fns) + 1)

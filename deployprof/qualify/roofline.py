@@ -38,7 +38,7 @@ def predict(flops: dict[str, FlopReport], calls: dict[str, int], target: TargetP
         memory=MemoryNeed(weights_bytes=weights, kv_cache_bytes=kv, peak_activation_bytes=act, total_bytes=total,
                           device_bytes=target.memory_bytes, fraction_of_device=total / target.memory_bytes,
                           unified_memory=target.unified_memory),
-        assumptions=ASSUMPTIONS)
+        assumptions=ASSUMPTIONS, assumed_dims={k: v for f in flops.values() for k, v in f.assumed_dims.items()})
 
 
 def with_measured(pred: RooflinePrediction, runs: Sequence[RunResult], backend: Optional[str] = None) -> RooflinePrediction:

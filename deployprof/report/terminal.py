@@ -219,4 +219,7 @@ def roofline_table(p) -> Table:
                  f"KV {fmt_bytes(m.kv_cache_bytes)} + activations {fmt_bytes(m.peak_activation_bytes)} = "
                  f"{fmt_bytes(m.total_bytes)}, {m.fraction_of_device:.1%} of {fmt_bytes(m.device_bytes)}"
                  + (" (unified with the OS and the robot stack)" if m.unified_memory else ""))
+    if p.assumed_dims:
+        from ..flops.summary import assumed_note
+        t.caption += f". Note: {assumed_note(p.assumed_dims)}"
     return t

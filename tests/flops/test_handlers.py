@@ -4,6 +4,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from deployprof.errors import ConfigError
 from deployprof.flops import analyze_model
 
 F = TensorProto.FLOAT
@@ -110,12 +111,22 @@ def test_unknown_op_is_reported_never_zero(tmp_path):
     assert r.unknown_ops == {"my.custom.FancyOp": 1} and r.lower_bound
 
 
-def test_symbolic_dim_unresolved_then_bound(tmp_path):
+def test_unbound_dim_is_assumed_one_and_listed_or_refused_under_strict(tmp_path):
+    """As Polygraphy and ORT's perf tool do: a free dim counts at 1, and the report says so (it once gave 0 MACs)."""
     path = save(tmp_path, [helper.make_node("MatMul", ["a", "b"], ["y"])], [vi("a", ["n", 128]), vi("b", [128, 256])], [vi("y", None)])
     r = analyze_model(path)
-    assert r.lower_bound and r.unresolved_nodes and r.macs == 0
-    assert analyze_model(path, dims={"n": 64}).macs == 2_097_152
+    assert not r.lower_bound and r.macs == 128 * 256 and r.assumed_dims == {"n": 1}
+    assert r.macs == analyze_model(path, dims={"n": 1}).macs
+    bound = analyze_model(path, dims={"n": 64})
+    assert bound.macs == 2_097_152 and bound.assumed_dims == {}
     assert analyze_model(path, shapes={"a": (64, 128)}).macs == 2_097_152
+    with pytest.raises(ConfigError, match="unbound input dimension.*n.*--dim NAME=N"):
+        analyze_model(path, strict=True)
+
+
+def test_unnamed_free_dim_is_named_by_input_and_axis(tmp_path):
+    path = save(tmp_path, [helper.make_node("MatMul", ["a", "b"], ["y"])], [vi("a", [None, 128]), vi("b", [128, 256])], [vi("y", None)])
+    assert analyze_model(path).assumed_dims == {"a[0]": 1}
 
 
 def test_constant_subgraph_is_free(tmp_path):

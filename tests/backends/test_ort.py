@@ -1,0 +1,114 @@
+"""ONNX Runtime provenance and availability: the module that ran, installs that conflict, provider libraries
+that cannot load. Real metadata scans and a real dynamic loader, on small files made here."""
+import shutil
+import subprocess
+
+import onnxruntime
+import pytest
+
+from deployprof.backends import BACKENDS, BackendOptions
+from deployprof.backends import ort as ort_mod
+from deployprof.manifest import load_target
+
+
+def _fake_distribution(root, name, version):
+    """A dist-info folder claiming the onnxruntime module, as a second install would leave behind."""
+    info = root / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "top_level.txt").write_text("onnxruntime\n")
+    (info / "RECORD").write_text("onnxruntime/__init__.py,,\n")
+
+
+@pytest.fixture
+def second_install(tmp_path, monkeypatch):
+    _fake_distribution(tmp_path, "onnxruntime", "0.0.1")
+    _fake_distribution(tmp_path, "onnxruntime-gpu", "0.0.2")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ort_mod.ort_distributions.cache_clear()
+    yield
+    ort_mod.ort_distributions.cache_clear()
+
+
+def test_results_name_the_imported_module_not_the_metadata(tiny_export, second_install):
+    manifest, root = load_target(tiny_export)
+    with BACKENDS.get("ort-cpu")(manifest.stages[0], root, manifest, BackendOptions(intra_op_threads=1)) as b:
+        assert b.build_info.runtime_version == onnxruntime.__version__ != "0.0.1"
+        assert b.build_info.runtime_location == onnxruntime.__file__
+
+
+def test_two_installs_of_the_module_are_a_loud_warning(second_install):
+    warning = ort_mod.ort_conflict()
+    assert "onnxruntime 0.0.1" in warning and "onnxruntime-gpu 0.0.2" in warning
+    assert onnxruntime.__version__ in warning and "pip uninstall" in warning
+    for name in ("ort-cpu", "ort-cuda", "ort-trt"):
+        assert BACKENDS.get(name).availability().warning == warning
+
+
+def test_backends_command_prints_the_conflict(second_install):
+    from click.testing import CliRunner
+
+    from deployprof.cli import cli
+
+    res = CliRunner().invoke(cli, ["backends"])
+    assert res.exit_code == 0 and "warning: " in res.output and "onnxruntime-gpu 0.0.2" in res.output
+
+
+@pytest.fixture
+def lib_with_missing_dependency(tmp_path):
+    """A real shared library whose DT_NEEDED names a library that is no longer there (as a provider library
+    that needs libnvinfer on a machine without TensorRT)."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the test library")
+    (tmp_path / "dep.c").write_text("int dep(void) { return 1; }\n")
+    (tmp_path / "prov.c").write_text("int dep(void); int prov(void) { return dep(); }\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", tmp_path / "libdeployprof_gone.so", tmp_path / "dep.c"], check=True)
+    lib = tmp_path / "libonnxruntime_providers_tensorrt.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", lib, tmp_path / "prov.c", f"-L{tmp_path}", "-ldeployprof_gone"], check=True)
+    (tmp_path / "libdeployprof_gone.so").unlink()
+    return lib
+
+
+def test_missing_library_is_named(lib_with_missing_dependency):
+    assert ort_mod.missing_library(lib_with_missing_dependency) == "libdeployprof_gone.so"
+
+
+def test_listed_provider_whose_library_cannot_load_is_unavailable(lib_with_missing_dependency, monkeypatch):
+    """`backends` once said ort-trt: yes where the build listed the provider but TensorRT was not installed."""
+    capi = lib_with_missing_dependency.parent / "capi"
+    capi.mkdir()
+    lib_with_missing_dependency.rename(capi / lib_with_missing_dependency.name)
+    monkeypatch.setattr(ort_mod, "ort_runtime", lambda: ("9.9.9", str(capi.parent / "__init__.py")))
+    monkeypatch.setattr(onnxruntime, "get_available_providers",
+                        lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
+    a = BACKENDS.get("ort-trt").availability()
+    assert not a.ok and "libdeployprof_gone.so not found" in a.reason and "TensorRT" in a.reason
+    cuda = BACKENDS.get("ort-cuda").availability()
+    assert not cuda.ok and "libonnxruntime_providers_cuda.so is not in" in cuda.reason
+
+
+def test_outputs_a_runtime_kept_to_itself_are_an_error_not_a_keyerror(tiny_export, monkeypatch):
+    """ONNX Runtime's CUDA-graph replay returns nothing to a host-fed run(); the policy step then died with
+    `internal error … KeyError: 'image_tokens'`. The backend now says which outputs did not come back."""
+    from deployprof.errors import BuildError
+    from deployprof.inputs import make_inputs
+
+    manifest, root = load_target(tiny_export)
+    stage = manifest.stages[0]
+    with BACKENDS.get("ort-cpu")(stage, root, manifest, BackendOptions(intra_op_threads=1)) as b:
+        feeds = make_inputs(stage.inputs, batch=1, seed=0, dims=manifest.default_dims)
+        assert set(b.run(feeds)) == {t.name for t in stage.outputs}
+        monkeypatch.setattr(b, "_run", lambda feeds: {})
+        with pytest.raises(BuildError, match=f"stage {stage.name} returned no value for .*{stage.outputs[0].name}"):
+            b.run(feeds)
+
+
+def test_cuda_graph_policy_step_is_refused_before_any_work(tiny_export):
+    from deployprof.errors import ConfigError
+    from deployprof.runner import RunSpec, run_backend
+
+    graph = BackendOptions(provider_options={"enable_cuda_graph": "1"})
+    assert BACKENDS.get("ort-cpu").policy_step_blocker(graph) is None
+    assert BACKENDS.get("ort-cuda").policy_step_blocker(BackendOptions()) is None
+    with pytest.raises(ConfigError, match="enable_cuda_graph=1 times single stages only.*bench EXPORT/STAGE.onnx"):
+        run_backend(RunSpec(target=str(tiny_export), backend="ort-cuda", options=graph))

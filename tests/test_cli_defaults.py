@@ -1,0 +1,46 @@
+"""Every command once with nothing but its required arguments: defaults are tested as defaults."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from deployprof.cli import cli
+from deployprof.measure.harness import DEFAULT_DURATION_S
+
+
+def run(*args, code=0):
+    res = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    assert res.exit_code == code, f"{args}: exit {res.exit_code}\n{res.output[-3000:]}"
+    return res.output
+
+
+def test_listing_commands():
+    for cmd in ("backends", "models", "targets"):
+        assert run(cmd).strip()
+
+
+def test_static_commands_on_an_export(tiny_export):
+    assert "MatMul" in run("flops", tiny_export)
+    assert "note" in run("flops", tiny_export / "denoise.onnx")  # an unbound batch is assumed 1, and said so
+    assert "Roofline floor on jetson-orin-nano-8gb" in run("predict", tiny_export, "--target", "jetson-orin-nano-8gb")
+    assert "fp16" in run("compare-precision", tiny_export)
+
+
+@pytest.mark.slow
+def test_measuring_commands_with_default_lengths(tiny_export, tmp_path):
+    """No --duration, --iterations or --warmup anywhere: the defaults decide how long each run is."""
+    assert "policy_step" in run("bench", tiny_export)
+    run("profile", tiny_export, "--out", tmp_path / "p")
+    report = json.loads((tmp_path / "p/report.json").read_text())
+    assert report["settings"]["iterations"] is None and report["settings"]["duration_s"] is None
+    assert all(r["loop_wall_s"] >= DEFAULT_DURATION_S for r in report["runs"])
+    assert "wrote" in run("report", tmp_path / "p")
+    run("compare", tmp_path / "p", tmp_path / "p")
+    (tmp_path / "spec.yaml").write_text("latency_ms: {p99: 1000}\n")
+    assert "PASS" in run("qualify", "--spec", tmp_path / "spec.yaml", tmp_path / "p")
+
+
+@pytest.mark.slow
+def test_export_and_train_bench_with_defaults(tmp_path):
+    assert "manifest" in run("export", "tiny-vla", "--out", tmp_path / "e")
+    assert "report:" in run("train-bench", "tiny-vla", "--out", tmp_path / "t")

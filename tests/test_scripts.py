@@ -1,0 +1,31 @@
+"""Scripts that only run on other machines (the GPU check) still have their pure parts tested here."""
+import importlib.util
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from deployprof.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_gpu_summary_labels_runs_without_device_time(tiny_export, tmp_path, capsys):
+    """The summary once dropped the file, stage and host latency of every run without CUDA-event time."""
+    res = CliRunner().invoke(cli, ["bench", str(tiny_export), "--iterations", "5", "--warmup", "1", "--warmup-time", "0",
+                                   "--json", "--in-process"], catch_exceptions=False)
+    (tmp_path / "bench_ort_cpu.json").write_text(res.output)
+    runs = json.loads(res.output)["runs"]
+    _load("gpu_summary").main(tmp_path)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(runs) == 4
+    for line, r in zip(lines, runs):
+        assert line.startswith("bench_ort_cpu.json") and r["target"] in line and "host p50" in line
+        assert "no device time" in line and f"n {r['samples']}" in line
