@@ -13,15 +13,56 @@ from .errors import DeployprofError
 
 
 class Group(click.Group):
+    """The one place errors become exit codes: a DeployprofError is one `error:` line (exit 1); anything else is
+    a bug, still one line unless -v asks for the traceback; Ctrl-C is `error: interrupted` (exit 130)."""
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
         except DeployprofError as exc:
             lines = str(exc).splitlines() or [type(exc).__name__]
             click.echo(f"error: {lines[0]}", err=True)
             if ctx.meta.get("verbose") and len(lines) > 1:
                 click.echo("\n".join(lines[1:]), err=True)
             ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted (an output folder being written is marked INCOMPLETE)", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            if ctx.meta.get("verbose"):
+                import traceback
+                traceback.print_exc()
+            first = str(exc).splitlines()[0][:300] if str(exc) else ""
+            click.echo(f"error: internal error ({type(exc).__name__}: {first}); this is a deployprof bug, please "
+                       "report it with the command (-v prints the traceback)", err=True)
+            ctx.exit(1)
+
+
+class Finite(click.ParamType):
+    """A finite float within [lo, hi] (click's FloatRange lets nan through)."""
+    name = "number"
+
+    def __init__(self, lo: Optional[float] = None, hi: Optional[float] = None, open_lo: bool = False):
+        self.lo, self.hi, self.open_lo = lo, hi, open_lo
+
+    def convert(self, value, param, ctx):
+        import math
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(v) or (self.lo is not None and (v < self.lo or (self.open_lo and v == self.lo))) \
+                or (self.hi is not None and v > self.hi):
+            lo = "" if self.lo is None else f"{'>' if self.open_lo else '>='} {self.lo:g}"
+            hi = "" if self.hi is None else f"<= {self.hi:g}"
+            self.fail(f"{value!r} must be a finite number {' and '.join(x for x in (lo, hi) if x)}", param, ctx)
+        return v
+
+
+POSITIVE = Finite(0, open_lo=True)
+COUNT = click.IntRange(min=1)
 
 
 def _stderr_console():
@@ -103,18 +144,19 @@ def models() -> None:
               help="Force one torch.onnx exporter (default: dynamo, falling back to torchscript).")
 @click.option("--weights", type=click.Choice(["auto", "real", "meta"]), default="auto", show_default=True,
               help="real: random fp32 weights, parity-checked; meta: shapes only, for counting; auto: meta above 4 GiB.")
-def export(preset: Optional[str], module_ref: Optional[str], out: Path, exporter: Optional[str], weights: str) -> None:
+@click.option("--force", is_flag=True, help="Replace a non-empty --out folder (it is swapped out whole, never mixed).")
+def export(preset: Optional[str], module_ref: Optional[str], out: Path, exporter: Optional[str], weights: str,
+           force: bool) -> None:
     """Export a preset (name or YAML path), or your own model with --module, to one ONNX graph per stage,
     checked against PyTorch in ONNX Runtime."""
-    from .errors import ConfigError
     from .export import export_module, export_preset
 
     if bool(preset) == bool(module_ref):
-        raise ConfigError("give a preset name/YAML or --module PKG.MOD:FACTORY (one of them)")
+        raise click.UsageError("give a preset name/YAML or --module PKG.MOD:FACTORY (one of them)")
     if module_ref:
-        manifest, timings = export_module(module_ref, out, exporter=exporter)
+        manifest, timings = export_module(module_ref, out, exporter=exporter, force=force)
     else:
-        manifest, timings = export_preset(preset, out, exporter=exporter, weights=weights)
+        manifest, timings = export_preset(preset, out, exporter=exporter, weights=weights, force=force)
     for s in manifest.stages:
         parity = f"parity max|err| {s.parity_max_abs_err:.2e}" if s.parity_max_abs_err is not None else "shapes only (no parity)"
         click.echo(f"{s.name:10s} {s.file:16s} {parity}  {timings[s.name]:.1f} s")
@@ -166,22 +208,22 @@ def flops(model: Path, dims, shapes, per_node: bool, as_json: bool, strict: bool
 
 def _measure_options(f):
     opts = [
-        click.option("--iterations", type=int, default=None, help="Timed iterations (default: run for --duration)."),
-        click.option("--duration", type=float, default=None, help="Seconds of timed iterations (default 2)."),
-        click.option("--warmup", type=int, default=10, show_default=True, help="Warm-up iterations (at least)."),
-        click.option("--warmup-time", type=float, default=0.2, show_default=True, help="Warm-up seconds (at least)."),
+        click.option("--iterations", type=COUNT, default=None, help="Timed iterations (default: run for --duration)."),
+        click.option("--duration", type=POSITIVE, default=None, help="Seconds of timed iterations (default 2)."),
+        click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True, help="Warm-up iterations (at least)."),
+        click.option("--warmup-time", type=Finite(0), default=0.2, show_default=True, help="Warm-up seconds (at least)."),
         click.option("--batch", "batches", default="1", show_default=True,
                      help="Batch size(s) bound to the 'batch' axis, comma-separated (e.g. 1,2,4,8)."),
-        click.option("--concurrency", type=int, default=1, show_default=True,
+        click.option("--concurrency", type=COUNT, default=1, show_default=True,
                      help="Requests in flight at once (threads sharing one session)."),
-        click.option("--rate", "rate_hz", type=float, default=None,
+        click.option("--rate", "rate_hz", type=POSITIVE, default=None,
                      help="Control-loop mode: one request per tick at this rate (Hz); reports deadline misses."),
         click.option("--idle-gaps", default="", help="With --rate: seconds of idle before probe requests, e.g. 0.5,2."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed for generated inputs."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed for generated inputs."),
         click.option("--inputs", "inputs_npz", type=click.Path(exists=True, dir_okay=False), default=None,
                      help="Inputs from an .npz file instead of generated ones."),
-        click.option("--threads", type=int, default=None, help="ONNX Runtime intra-op threads."),
-        click.option("--inter-threads", type=int, default=None, help="ONNX Runtime inter-op threads (parallel mode)."),
+        click.option("--threads", type=COUNT, default=None, help="ONNX Runtime intra-op threads."),
+        click.option("--inter-threads", type=COUNT, default=None, help="ONNX Runtime inter-op threads (parallel mode)."),
         click.option("--execution-mode", type=click.Choice(["sequential", "parallel"]), default="sequential", show_default=True),
         click.option("--graph-opt", type=click.Choice(["disable", "basic", "extended", "all"]), default="all", show_default=True),
         click.option("--provider-option", "provider_options", multiple=True, metavar="KEY=VALUE",
@@ -202,9 +244,9 @@ def _precision_options(f):
                      help="INT8 calibration data: an .npz of policy inputs or a folder of them (default: generated, seeded)."),
         click.option("--calibration-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
                      show_default=True),
-        click.option("--calibration-samples", type=int, default=8, show_default=True, help="Policy steps to calibrate on."),
-        click.option("--atol", type=float, default=None, help="Accuracy: fail when max |action - FP32 action| exceeds this."),
-        click.option("--min-cosine", type=float, default=None, help="Accuracy: fail when action cosine similarity drops below."),
+        click.option("--calibration-samples", type=COUNT, default=8, show_default=True, help="Policy steps to calibrate on."),
+        click.option("--atol", type=Finite(0), default=None, help="Accuracy: fail when max |action - FP32 action| exceeds this."),
+        click.option("--min-cosine", type=Finite(-1, 1), default=None, help="Accuracy: fail when action cosine similarity drops below."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -340,7 +382,7 @@ def profile(target: str, out: Path, backend_names, skip_unavailable: bool, expor
 @cli.command("compare-precision")
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
 @click.option("--precisions", default="fp16,int8", show_default=True, help="Comma list of precisions to compare with FP32.")
-@click.option("--samples", type=int, default=8, show_default=True, help="Seeded policy steps to compare on.")
+@click.option("--samples", type=COUNT, default=8, show_default=True, help="Seeded policy steps to compare on.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Keep the prepared exports here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @_precision_options
@@ -393,7 +435,7 @@ def report(folder: Path) -> None:
 @cli.command()
 @click.argument("a", type=click.Path(path_type=Path))
 @click.argument("b", type=click.Path(path_type=Path))
-@click.option("--fail-on-regression", "threshold", type=float, default=None, metavar="PCT",
+@click.option("--fail-on-regression", "threshold", type=Finite(0), default=None, metavar="PCT",
               help="Exit 3 when a run is slower by more than PCT percent with the confidence intervals apart.")
 @click.option("--metric", "metrics", default="p50,p99", show_default=True, help="Percentiles to compare (p50, p90, p95, p99).")
 @click.option("--ignore", "ignore", default="", help="Run fields not to match on: backend, precision, batch (comma list).")
@@ -462,7 +504,7 @@ def targets() -> None:
 @click.argument("export_dir", type=click.Path(path_type=Path))
 @click.option("--target", "target_name", required=True, help="Target profile (see `deployprof targets`), NAME@MODE or YAML.")
 @click.option("--precisions", default="fp32,fp16,int8", show_default=True)
-@click.option("--batch", type=int, default=1, show_default=True)
+@click.option("--batch", type=COUNT, default=1, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def predict(export_dir: Path, target_name: str, precisions: str, batch: int, as_json: bool) -> None:
     """Roofline floor per stage and per policy step, and memory needed, for an export on a target (no run needed;
@@ -528,21 +570,21 @@ def qualify(ctx, source: Path, spec_path: Path, target_name: Optional[str], as_j
 @cli.command("train-bench")
 @click.argument("preset")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder (report.json, .md, .html).")
-@click.option("--batch", type=int, default=8, show_default=True)
-@click.option("--steps", type=int, default=30, show_default=True, help="Training steps (warm-up included).")
-@click.option("--warmup-steps", type=int, default=3, show_default=True, help="Steps left out of the step-time statistics.")
-@click.option("--dataset-size", type=int, default=256, show_default=True, help="Synthetic samples (for time per epoch).")
+@click.option("--batch", type=COUNT, default=8, show_default=True)
+@click.option("--steps", type=COUNT, default=30, show_default=True, help="Training steps (warm-up included).")
+@click.option("--warmup-steps", type=click.IntRange(min=0), default=3, show_default=True, help="Steps left out of the step-time statistics.")
+@click.option("--dataset-size", type=COUNT, default=256, show_default=True, help="Synthetic samples (for time per epoch).")
 @click.option("--optimizer", type=click.Choice(["adamw", "sgd"]), default="adamw", show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--lr", type=POSITIVE, default=1e-3, show_default=True)
 @click.option("--mixed-precision", is_flag=True, help="bf16 autocast on CPU, fp16 autocast with grad scaling on CUDA.")
 @click.option("--grad-checkpointing", is_flag=True, help="Recompute each stage's activations in the backward pass.")
 @click.option("--freeze-vision", is_flag=True, help="Freeze the vision encoder (fine-tune the rest).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1.")
-@click.option("--converge-fraction", type=float, default=0.5, show_default=True,
+@click.option("--converge-fraction", type=Finite(0, 1, open_lo=True), default=0.5, show_default=True,
               help="Converged when the loss (3-step mean) falls below this fraction of the first step's...")
-@click.option("--loss-threshold", type=float, default=None, help="...or below this absolute value.")
+@click.option("--loss-threshold", type=POSITIVE, default=None, help="...or below this absolute value.")
 @click.option("--target", "target_name", default=None, help="Target profile for model FLOPs utilisation (e.g. cpu, h100-sxm).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 def train_bench_cmd(preset: str, out: Path, target_name: Optional[str], **o) -> None:
     """Fine-tuning cost of a reference preset: step time, samples/s, time per epoch, peak memory, MFU and
     convergence, with the loss its family trains with, on a seeded synthetic dataset."""
@@ -558,26 +600,28 @@ def train_bench_cmd(preset: str, out: Path, target_name: Optional[str], **o) -> 
     from .results import SCHEMA_VERSION, MeasureSettings, ModelInfo, ProfileReport
     from .train import TrainConfig, train_bench
 
+    from .files import run_marked
+
     p = load_preset(preset)
     cfg = TrainConfig(**o)
-    with PhaseBar(_stderr_console()) as bar:
-        bar.plan(2)
-        result = train_bench(preset, cfg, say=bar)
-    if target_name:  # after training: the cpu profile's bandwidth probe must not land in the training peak RSS
-        from .targets import load_target_profile
-        from .train import with_mfu
+    with run_marked(out, f"deployprof train-bench {preset}"):  # marked INCOMPLETE until the report is written
+        with PhaseBar(_stderr_console()) as bar:
+            bar.plan(2)
+            result = train_bench(preset, cfg, say=bar)
+        if target_name:  # after training: the cpu profile's bandwidth probe must not land in the training peak RSS
+            from .targets import load_target_profile
+            from .train import with_mfu
 
-        result = with_mfu(result, load_target_profile(target_name))
-    report = ProfileReport(
-        schema_version=SCHEMA_VERSION, created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        model=ModelInfo(source=preset, preset=p.name, family=p.family, stages=(), stage_sha256={}, calls_per_step={}),
-        environment=capture(),
-        settings=MeasureSettings(warmup_iterations=cfg.warmup_steps, warmup_min_s=0.0, iterations=cfg.steps, duration_s=None,
-                                 batches=(cfg.batch,), seed=cfg.seed, in_process=True),
-        flops={}, policy_step_flops=None, runs=(), training=(result,))
-    out.mkdir(parents=True, exist_ok=True)
-    report.write(out / "report.json")
-    render_all(report, out)
+            result = with_mfu(result, load_target_profile(target_name))
+        report = ProfileReport(
+            schema_version=SCHEMA_VERSION, created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            model=ModelInfo(source=preset, preset=p.name, family=p.family, stages=(), stage_sha256={}, calls_per_step={}),
+            environment=capture(),
+            settings=MeasureSettings(warmup_iterations=cfg.warmup_steps, warmup_min_s=0.0, iterations=cfg.steps,
+                                     duration_s=None, batches=(cfg.batch,), seed=cfg.seed, in_process=True),
+            flops={}, policy_step_flops=None, runs=(), training=(result,))
+        report.write(out / "report.json")
+        render_all(report, out)
     print_profile(report, Console(width=220))
     click.echo(f"report: {out / 'report.json'} (+ report.md, report.html)")
 

@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import ConfigError, ExportError
+from .files import staged_folder, temp_sibling
 from .inputs import make_inputs
 from .manifest import MANIFEST_VERSION, Manifest, StageSpec
 from .presets import load_preset
@@ -76,16 +77,16 @@ def _parity(stage, path: Path, seed: int, dims: dict[str, int], atol: float, rto
 
 
 def export_preset(preset_name: str, out: Path, *, exporter: Optional[str] = None, seed: int = 0,
-                  atol: float = 1e-4, rtol: float = 1e-4, weights: str = "auto") -> tuple[Manifest, dict[str, float]]:
+                  atol: float = 1e-4, rtol: float = 1e-4, weights: str = "auto",
+                  force: bool = False) -> tuple[Manifest, dict[str, float]]:
     """Export every stage of a preset to `out`, validate it, and write manifest.json. Returns seconds per stage.
-    weights: "real" (random fp32 weights, parity-checked), "meta" (shapes only), or "auto" (meta above 4 GiB)."""
+    weights: "real" (random fp32 weights, parity-checked), "meta" (shapes only), or "auto" (meta above 4 GiB).
+    The folder is built aside and swapped in whole (files.staged_folder); a non-empty `out` needs `force`."""
     try:
-        import torch
+        import torch  # noqa: F401  (a clear error before anything else)
     except ImportError:
         raise ConfigError("export needs PyTorch: pip install 'deployprof[export]' (or pass an existing export folder / .onnx file)") from None
-    import onnx
-
-    from .vla import build_stages, count_parameters
+    from .vla import count_parameters
 
     if exporter not in (None, *EXPORTERS):
         raise ConfigError(f"unknown exporter {exporter!r}; expected one of {EXPORTERS}")
@@ -95,14 +96,23 @@ def export_preset(preset_name: str, out: Path, *, exporter: Optional[str] = None
     meta = weights == "meta" or (weights == "auto" and 4 * sum(count_parameters(preset).values()) > META_ABOVE_BYTES)
     if meta and exporter == "torchscript":
         raise ConfigError("a shapes-only (meta) export needs the dynamo exporter; drop --exporter torchscript")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with staged_folder(Path(out), force) as staging:
+        return _export_stages(preset, staging, exporter, seed, atol, rtol, meta)
+
+
+def _export_stages(preset, out: Path, exporter: Optional[str], seed: int, atol: float, rtol: float,
+                   meta: bool) -> tuple[Manifest, dict[str, float]]:
+    import onnx
+    import torch
+
+    from .vla import build_stages
+
     build = build_stages(preset, device="meta" if meta else "cpu")
     calls = {c.stage: c.repeat for c in build.schedule}
     specs, used, timings = [], set(), {}
     for stage in build.stages:
         path = out / f"{stage.name}.onnx"
-        tmp = out / f".{stage.name}.onnx.tmp"
+        tmp = temp_sibling(path)
         feeds = make_inputs(stage.inputs, batch=EXPORT_BATCH, seed=seed, dims=build.default_dims)
         args = tuple(torch.from_numpy(feeds[t.name]).to("meta" if meta else "cpu") for t in stage.inputs)
         t0 = time.perf_counter()
@@ -170,16 +180,28 @@ def _spec_from_tensor(name: str, t, dynamic_batch: bool):
     return TensorSpec(name, dtype, shape, "int", float(t.min()), float(t.max()) + 1)
 
 
+def _call_factory(ref: str):
+    """The user's factory, whose failures (an exception, sys.exit, a wrong return) are theirs to fix: one line."""
+    factory = load_factory(ref)
+    try:
+        result = factory()
+    except (Exception, SystemExit) as exc:
+        what = f"exit({exc.code})" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        raise ConfigError(f"--module {ref}: the factory raised {what}; it must return (torch module, example inputs)") from None
+    if not (isinstance(result, (tuple, list)) and len(result) == 2 and callable(getattr(result[0], "eval", None))):
+        raise ConfigError(f"--module {ref}: the factory returned {type(result).__name__}; expected (torch module, "
+                          "example inputs as a tuple of tensors or a dict of name -> tensor)")
+    return result
+
+
 def export_module(ref: str, out: Path, *, exporter: Optional[str] = None, dynamic_batch: bool = True,
-                  atol: float = 1e-4, rtol: float = 1e-4) -> tuple[Manifest, dict[str, float]]:
+                  atol: float = 1e-4, rtol: float = 1e-4, force: bool = False) -> tuple[Manifest, dict[str, float]]:
     """A user's own policy as a single-stage export with a manifest, parity-checked like the presets."""
-    import onnx
     import torch
 
-    from .manifest import CallSpec
     from .vla.common import StageModule
 
-    module, example = load_factory(ref)()
+    module, example = _call_factory(ref)
     module.eval()
     if isinstance(example, dict):
         names, tensors = list(example), list(example.values())
@@ -193,9 +215,18 @@ def export_module(ref: str, out: Path, *, exporter: Optional[str] = None, dynami
     inputs = tuple(_spec_from_tensor(n, t, batch_ok) for n, t in zip(names, tensors))
     outputs = tuple(_spec_from_tensor(f"output_{i}", t, batch_ok) for i, t in enumerate(outs))
     stage = StageModule("model", module, inputs, outputs)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp, path = out / ".model.onnx.tmp", out / "model.onnx"
+    with staged_folder(Path(out), force) as staging:
+        return _export_module_stage(ref, stage, tensors, inputs, outputs, staging, exporter, batch_ok, atol, rtol)
+
+
+def _export_module_stage(ref, stage, tensors, inputs, outputs, out: Path, exporter, batch_ok: bool, atol: float,
+                         rtol: float) -> tuple[Manifest, dict[str, float]]:
+    import onnx
+
+    from .manifest import CallSpec
+
+    path = out / "model.onnx"
+    tmp = temp_sibling(path)
     t0, errors = time.perf_counter(), []
     for name in ([exporter] if exporter else list(EXPORTERS)):
         try:

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Optional, Union
 
 from .errors import ModelError
-from .results import from_dict, to_dict, write_json_atomic
+from .files import confine, write_json_atomic
+from .results import from_dict, to_dict
 
 MANIFEST_VERSION = 1
 Dim = Union[int, str]
@@ -101,19 +102,74 @@ class Manifest:
         write_json_atomic(Path(folder) / "manifest.json", to_dict(self))
 
 
+MAX_CALLS = 10_000   # stage repeats, loop steps and calls per step a manifest may ask for: work bounded by the file
+LOOP_KINDS = ("euler", "ddim", "autoregressive")
+DISTS = ("normal", "uniform", "int", "ones")
+
+
+def _int_in(value, lo: int, hi: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def _check_tensor(where: str, t: TensorSpec) -> None:
+    if not isinstance(t.name, str) or not t.name:
+        raise ModelError(f"{where}: a tensor has no name")
+    if t.dtype not in _NP_DTYPES.values():
+        raise ModelError(f"{where}: tensor {t.name!r} has dtype {t.dtype!r}; expected one of {sorted(set(_NP_DTYPES.values()))}")
+    bad = [d for d in t.shape if not (isinstance(d, str) and d) and not _int_in(d, 0, 2**62)]
+    if bad:
+        raise ModelError(f"{where}: tensor {t.name!r} has dimension(s) {bad}; expected sizes >= 0 or symbolic names")
+    if t.dist not in DISTS:
+        raise ModelError(f"{where}: tensor {t.name!r} has dist {t.dist!r}; expected one of {DISTS}")
+
+
+def validate_manifest(m: Manifest, path: Path) -> None:
+    """Field by field, so a hand-edited or hostile manifest is one clear error, never a crash or a hang later."""
+    if m.schema_version != MANIFEST_VERSION:
+        raise ModelError(f"{path} has schema_version {m.schema_version!r}, this deployprof reads {MANIFEST_VERSION}")
+    if not m.stages:
+        raise ModelError(f"{path} lists no stages; re-run `deployprof export`")
+    names = [s.name for s in m.stages]
+    if len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+        raise ModelError(f"{path}: stage names must be unique, non-empty strings, got {names}")
+    for s in m.stages:
+        if not _int_in(s.calls_per_step, 1, MAX_CALLS):
+            raise ModelError(f"{path}: stage {s.name!r} calls_per_step must be an integer in [1, {MAX_CALLS}], got {s.calls_per_step!r}")
+        for t in (*s.inputs, *s.outputs):
+            _check_tensor(f"{path}: stage {s.name!r}", t)
+    for c in m.schedule:
+        if c.stage not in names:
+            raise ModelError(f"{path}: the schedule calls stage {c.stage!r}, which is not among {names}")
+        if not _int_in(c.repeat, 1, MAX_CALLS):
+            raise ModelError(f"{path}: stage {c.stage!r} repeat must be an integer in [1, {MAX_CALLS}], got {c.repeat!r}")
+        if c.loop is not None and (c.loop.kind not in LOOP_KINDS or not _int_in(c.loop.steps, 1, MAX_CALLS)):
+            raise ModelError(f"{path}: stage {c.stage!r} loop must have kind in {LOOP_KINDS} and steps in [1, {MAX_CALLS}], "
+                             f"got {c.loop.kind!r} x {c.loop.steps!r}")
+        if c.loop is not None and c.loop.kind == "autoregressive" and not _int_in(c.loop.bins, 1, 2**31):
+            raise ModelError(f"{path}: stage {c.stage!r} autoregressive loop needs bins >= 1, got {c.loop.bins!r}")
+    bad = {k: v for k, v in m.default_dims.items() if not _int_in(v, 1, 2**62)}
+    if bad:
+        raise ModelError(f"{path}: default_dims must be positive integers, got {bad}")
+
+
 def read_manifest(folder: Path) -> Manifest:
-    path = Path(folder) / "manifest.json"
+    folder = Path(folder)
+    path = folder / "manifest.json"
     try:
-        data = json.loads(path.read_text())
-        manifest = from_dict(Manifest, data)
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelError(f"{folder} has no manifest.json; pass an .onnx file or a folder made by `deployprof export`") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ModelError(f"{path} is not a valid deployprof manifest ({exc}); re-run `deployprof export`") from None
-    if manifest.schema_version != MANIFEST_VERSION:
-        raise ModelError(f"{path} has schema_version {manifest.schema_version}, this deployprof reads {MANIFEST_VERSION}")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path} is not a readable JSON manifest ({type(exc).__name__}); re-run `deployprof export`") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path} is not a deployprof manifest (a JSON {type(data).__name__}, expected an object)")
+    try:
+        manifest = from_dict(Manifest, data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelError(f"{path} is not a valid deployprof manifest ({type(exc).__name__}: {exc}); re-run `deployprof export`") from None
+    validate_manifest(manifest, path)
     for s in manifest.stages:
-        if not (Path(folder) / s.file).exists():
+        if not confine(folder, s.file, f"{path}: stage {s.name!r} file").is_file():
             raise ModelError(f"{path}: stage {s.name!r} file {s.file} is missing; re-run `deployprof export`")
     return manifest
 
@@ -135,6 +191,8 @@ def manifest_for_onnx(path: Path) -> Manifest:
             raise ModelError(f"{path.name}: input {vi.name!r} has element type {tt.elem_type}, which deployprof cannot generate; pass --inputs FILE.npz")
         shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or f"{vi.name}_dim{k}")
                       for k, d in enumerate(tt.shape.dim))
+        if any(isinstance(d, int) and d < 0 for d in shape):
+            raise ModelError(f"{path.name}: input {vi.name!r} declares a negative dimension {shape}; fix the model's input shape")
         # Unknown models: integer inputs are filled with ones (valid token ids and attention masks alike).
         dist = "normal" if dtype.startswith(("float", "bfloat")) else "ones"
         return TensorSpec(name=vi.name, dtype=dtype, shape=shape, dist=dist)

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .accuracy import compare
-from .backends import BACKENDS
+from .backends import BACKENDS, options_for
 from .environment import capture
 from .errors import BackendUnavailableError
+from .files import run_marked
 from .flops.summary import policy_step_total, stage_reports
 from .manifest import Manifest, load_target, sha256_file
 from .precision import CalibrationConfig, prepare_precision
@@ -32,7 +33,7 @@ def resolve_target(target: str, out: Path, exporter: Optional[str] = None,
 
     load_preset(target)  # an unknown name fails here, before anything is said or written
     say(f"exporting {target} to {out / 'export'}")
-    export_preset(target, out / "export", exporter=exporter)
+    export_preset(target, out / "export", exporter=exporter, force=True)  # this run's own folder
     return str(out / "export")
 
 
@@ -150,65 +151,72 @@ def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSp
     """say() announces each phase; plan() is told how many phases there will be (for a progress bar)."""
     out = Path(out)
     batches, precisions = list(batches), list(dict.fromkeys(["fp32", *precisions]))
+    options_for(backends, spec_template.options.provider_options)  # an unknown key fails before any work
     usable, warnings = check_backends(backends, skip_unavailable, say)
-    is_preset = not Path(target).exists()
-    plan(is_preset + 2 * (len(precisions) - 1) + 1 + len(usable) * len(batches) * len(precisions) + 1)
-    resolved = resolve_target(target, out, exporter, say)
-    if load_target(resolved)[0].static_only:
-        say("warning: shapes-only export (no weights): counting FLOPs, measuring nothing")
-        warnings.append("shapes-only export (weights without data): static cost only, no latency measured")
-        usable, precisions = [], ["fp32"]
-    variants = _variants(resolved, precisions, out, calib, say)
-    say("counting FLOPs")
-    runs: list[RunResult] = []
-    for p, path in variants.items():
-        names = [n for n in usable if p in BACKENDS.get(n).artifact_precisions]
-        manifest_p, _, runs_p, flops_by_batch_p = _measure_all(path, names, spec_template, batches, in_process, say)
-        runs += runs_p
-        if p == "fp32":
-            manifest, root, flops_by_batch = manifest_p, load_target(path)[1], flops_by_batch_p
-    accuracy = []
-    for p, path in variants.items():
-        if p != "fp32":
-            say(f"accuracy of {p} against FP32")
-            accuracy.append(compare(variants["fp32"], path, atol=atol, min_cosine=min_cosine))
-    runs = _with_speedups(runs)
-    flops = flops_by_batch[batches[0]]
-    warnings += run_warnings(runs, flops) + precision_warnings(runs, accuracy)
-    roofline = ()
-    if target_profile:
-        from .qualify.roofline import predict_measured
-        from .targets import load_target_profile
+    if not Path(target).exists():
+        from .presets import load_preset
 
-        roofline = predict_measured(manifest, root, flops, runs, load_target_profile(target_profile), list(variants),
-                                    batches[0], spec_template.dims)
-    m = spec_template.measure
-    report = ProfileReport(
-        schema_version=SCHEMA_VERSION, created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        model=ModelInfo(source=str(target), preset=manifest.preset, family=manifest.family,
-                        stages=tuple(s.name for s in manifest.stages),
-                        stage_sha256={s.name: sha256_file(root / s.file) for s in manifest.stages},
-                        calls_per_step={s.name: s.calls_per_step for s in manifest.stages}, exporter=manifest.exporter),
-        environment=capture(),
-        settings=MeasureSettings(warmup_iterations=m.warmup_iterations, warmup_min_s=m.warmup_min_s,
-                                 iterations=m.iterations, duration_s=m.duration_s, batches=tuple(batches),
-                                 seed=spec_template.seed, in_process=in_process,
-                                 concurrency=spec_template.concurrency, rate_hz=spec_template.rate_hz),
-        flops=flops, policy_step_flops=(policy_step_total(manifest, root, flops, batches[0], spec_template.dims)
-                                        if len(manifest.stages) > 1 else None),
-        runs=tuple(runs), warnings=tuple(warnings), accuracy=tuple(accuracy),
-        precision_info={p: load_target(v)[0].precision_info for p, v in variants.items() if p != "fp32"},
-        roofline=roofline)
-    say("writing report.json, report.md, report.html")
-    report.write(out / "report.json")
-    from .report.render import render_all
+        load_preset(target)  # an unknown preset fails here, before --out is touched
+    with run_marked(out, f"deployprof profile {target}"):  # marked INCOMPLETE until the report is written
+        is_preset = not Path(target).exists()
+        plan(is_preset + 2 * (len(precisions) - 1) + 1 + len(usable) * len(batches) * len(precisions) + 1)
+        resolved = resolve_target(target, out, exporter, say)
+        if load_target(resolved)[0].static_only:
+            say("warning: shapes-only export (no weights): counting FLOPs, measuring nothing")
+            warnings.append("shapes-only export (weights without data): static cost only, no latency measured")
+            usable, precisions = [], ["fp32"]
+        variants = _variants(resolved, precisions, out, calib, say)
+        say("counting FLOPs")
+        runs: list[RunResult] = []
+        for p, path in variants.items():
+            names = [n for n in usable if p in BACKENDS.get(n).artifact_precisions]
+            manifest_p, _, runs_p, flops_by_batch_p = _measure_all(path, names, spec_template, batches, in_process, say)
+            runs += runs_p
+            if p == "fp32":
+                manifest, root, flops_by_batch = manifest_p, load_target(path)[1], flops_by_batch_p
+        accuracy = []
+        for p, path in variants.items():
+            if p != "fp32":
+                say(f"accuracy of {p} against FP32")
+                accuracy.append(compare(variants["fp32"], path, atol=atol, min_cosine=min_cosine))
+        runs = _with_speedups(runs)
+        flops = flops_by_batch[batches[0]]
+        warnings += run_warnings(runs, flops) + precision_warnings(runs, accuracy)
+        roofline = ()
+        if target_profile:
+            from .qualify.roofline import predict_measured
+            from .targets import load_target_profile
 
-    render_all(report, out)
+            roofline = predict_measured(manifest, root, flops, runs, load_target_profile(target_profile), list(variants),
+                                        batches[0], spec_template.dims)
+        m = spec_template.measure
+        report = ProfileReport(
+            schema_version=SCHEMA_VERSION, created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            model=ModelInfo(source=str(target), preset=manifest.preset, family=manifest.family,
+                            stages=tuple(s.name for s in manifest.stages),
+                            stage_sha256={s.name: sha256_file(root / s.file) for s in manifest.stages},
+                            calls_per_step={s.name: s.calls_per_step for s in manifest.stages}, exporter=manifest.exporter),
+            environment=capture(),
+            settings=MeasureSettings(warmup_iterations=m.warmup_iterations, warmup_min_s=m.warmup_min_s,
+                                     iterations=m.iterations, duration_s=m.duration_s, batches=tuple(batches),
+                                     seed=spec_template.seed, in_process=in_process,
+                                     concurrency=spec_template.concurrency, rate_hz=spec_template.rate_hz),
+            flops=flops, policy_step_flops=(policy_step_total(manifest, root, flops, batches[0], spec_template.dims)
+                                            if len(manifest.stages) > 1 else None),
+            runs=tuple(runs), warnings=tuple(warnings), accuracy=tuple(accuracy),
+            precision_info={p: load_target(v)[0].precision_info for p, v in variants.items() if p != "fp32"},
+            roofline=roofline)
+        say("writing report.json, report.md, report.html")
+        report.write(out / "report.json")
+        from .report.render import render_all
+
+        render_all(report, out)
     return report
 
 
 def bench(spec: RunSpec, batches: list[int] = (1,), in_process: bool = False,
           say: Callable[[str], None] = log.info) -> list[RunResult]:
     """One backend on an ONNX file or export folder, with FLOPs attached (no report written)."""
+    options_for([spec.backend], spec.options.provider_options)
     check_backends([spec.backend], False, say)
     return _measure_all(spec.target, [spec.backend], spec, list(batches), in_process, log.info)[2]

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import types
 import typing
 from dataclasses import dataclass, field
@@ -12,6 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import ModelError
+from .files import ensure_complete, write_json_atomic
 
 SCHEMA_VERSION = 1
 
@@ -53,22 +52,6 @@ def from_dict(cls: type, data: dict) -> Any:
     hints = typing.get_type_hints(cls)
     kwargs = {f.name: _build(hints[f.name], data[f.name]) for f in dataclasses.fields(cls) if f.name in data}
     return cls(**kwargs)
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write via a temporary file and rename, so a crash never leaves a half-written report."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=1, sort_keys=False, allow_nan=True)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)
@@ -468,15 +451,26 @@ class ProfileReport:
 
     @classmethod
     def read(cls, path: Path) -> "ProfileReport":
+        path = Path(path)
+        ensure_complete(path.parent)
         try:
-            data = json.loads(Path(path).read_text())
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ModelError(f"report not found: {path}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{path} cannot be read as a report ({type(exc).__name__}); pass a report.json made by "
+                             "`deployprof profile`") from None
         except json.JSONDecodeError as exc:
             raise ModelError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); re-run `deployprof profile`") from None
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise ModelError(f"{path} has schema_version {data.get('schema_version')!r}, this deployprof reads {SCHEMA_VERSION}")
-        return from_dict(cls, data)
+        if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+            found = data.get("schema_version") if isinstance(data, dict) else type(data).__name__
+            raise ModelError(f"{path} is not a deployprof report of schema_version {SCHEMA_VERSION} (found {found!r}); "
+                             "pass a report.json made by `deployprof profile`")
+        try:
+            return from_dict(cls, data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelError(f"{path} is not a complete deployprof report ({type(exc).__name__}: {exc}); "
+                             "re-run `deployprof profile`") from None
 
 
 @dataclass(frozen=True)

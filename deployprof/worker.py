@@ -10,7 +10,8 @@ import traceback
 from pathlib import Path
 
 from . import errors
-from .results import RunResult, from_dict, to_dict, write_json_atomic
+from .files import write_json_atomic
+from .results import RunResult, from_dict, to_dict
 from .runner import RunSpec, run_backend
 
 

@@ -1,5 +1,5 @@
 """Runtimes behind one interface. Each module imports its runtime lazily."""
-from .base import BACKENDS, Availability, Backend, BackendOptions
+from .base import BACKENDS, Availability, Backend, BackendOptions, options_for
 from . import ort, torch_backend, trt  # noqa: F401  (registration)
 
-__all__ = ["BACKENDS", "Availability", "Backend", "BackendOptions"]
+__all__ = ["BACKENDS", "Availability", "Backend", "BackendOptions", "options_for"]

@@ -56,6 +56,7 @@ class DeviceTimer(ABC):
 class Backend(ABC):
     name: ClassVar[str]
     runtime: ClassVar[str]
+    provider_option_keys: ClassVar[tuple[str, ...]] = ()   # the --provider-option keys this backend understands
     # Precisions of the artifact (the export folder's graphs) this backend can run.
     artifact_precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "fp16-naive", "int8", "int8-dynamic")
 
@@ -104,6 +105,10 @@ class Backend(ABC):
 
     @abstractmethod
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    @classmethod
+    def accepts_option(cls, key: str) -> bool:
+        return key in cls.provider_option_keys
 
     @classmethod
     def policy_step_blocker(cls, options: BackendOptions) -> Optional[str]:
@@ -156,3 +161,14 @@ class Backend(ABC):
 
 
 BACKENDS: Registry[type[Backend]] = Registry("backend")
+
+
+def options_for(names: list[str], provider_options: dict) -> dict[str, dict]:
+    """Each backend's share of --provider-option. A key no chosen backend understands is an error, never
+    silently dropped; a key meant for another backend of the same run (trt's, with ort-cpu beside it) is left out."""
+    classes = {n: BACKENDS.get(n) for n in names}
+    unknown = [k for k in provider_options if not any(c.accepts_option(k) for c in classes.values())]
+    if unknown:
+        known = "; ".join(f"{n}: {', '.join(c.provider_option_keys) or 'none'}" for n, c in classes.items())
+        raise ConfigError(f"--provider-option {', '.join(unknown)} is not an option of {', '.join(names)} ({known})")
+    return {n: {k: v for k, v in provider_options.items() if c.accepts_option(k)} for n, c in classes.items()}

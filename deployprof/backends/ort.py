@@ -14,6 +14,7 @@ import numpy as np
 
 from ..devices import cuda_device_count, process_device_memory
 from ..errors import BackendUnavailableError, BuildError
+from ..files import cache_root
 from ..results import BuildInfo
 from .base import BACKENDS, Availability, Backend, BackendOptions
 
@@ -21,6 +22,12 @@ OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extend
 
 
 # The shared library ONNX Runtime loads for each provider it lists (they live next to the module, in capi/).
+# ONNX Runtime's CUDA provider options (OrtCUDAProviderOptionsV2); ONNX Runtime checks their values itself.
+CUDA_OPTION_KEYS = ("device_id", "gpu_mem_limit", "arena_extend_strategy", "cudnn_conv_algo_search",
+                    "do_copy_in_default_stream", "cudnn_conv_use_max_workspace", "cudnn_conv1d_pad_to_nc1d",
+                    "enable_cuda_graph", "tunable_op_enable", "tunable_op_tuning_enable",
+                    "tunable_op_max_tuning_duration_ms", "enable_skip_layer_norm_strict_mode", "prefer_nhwc",
+                    "use_ep_level_unified_stream", "use_tf32", "sdpa_kernel", "fuse_conv_bias")
 PROVIDER_LIBRARIES = {"CUDAExecutionProvider": "onnxruntime_providers_cuda",
                       "TensorrtExecutionProvider": "onnxruntime_providers_tensorrt"}
 
@@ -218,6 +225,7 @@ class OrtCpu(OrtBackend):
 class OrtCuda(OrtBackend):
     name = "ort-cuda"
     provider = "CUDAExecutionProvider"
+    provider_option_keys = CUDA_OPTION_KEYS
 
 
 @BACKENDS.register("ort-trt")
@@ -225,9 +233,14 @@ class OrtTrt(OrtBackend):
     """TensorRT execution provider; engines and timing caches persist under the cache folder."""
     name = "ort-trt"
     provider = "TensorrtExecutionProvider"
+    provider_option_keys = ("trt_*", *CUDA_OPTION_KEYS)
+
+    @classmethod
+    def accepts_option(cls, key: str) -> bool:
+        return key.startswith("trt_") or key in CUDA_OPTION_KEYS
 
     def _provider_options(self) -> dict:
-        cache = Path(self.options.cache_dir or (self.root / ".deployprof-cache")) / "ort-trt"
+        cache = (Path(self.options.cache_dir) if self.options.cache_dir else cache_root()) / "ort-trt"
         cache.mkdir(parents=True, exist_ok=True)
         opts = {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache),
                 "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(cache),

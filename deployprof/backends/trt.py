@@ -10,6 +10,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..devices import cuda_device_count, is_jetson, process_device_memory
+from ..engine.build import SETTING_KEYS
 from ..errors import BuildError, ConfigError
 from ..manifest import sha256_file
 from ..results import BuildInfo, EngineProvenance, LayerTime, TransferTimes
@@ -39,6 +40,7 @@ class EventTimer(DeviceTimer):
 @BACKENDS.register("trt")
 class TensorRT(Backend):
     name = "trt"
+    provider_option_keys = (*SETTING_KEYS, "device_id")
     runtime = "tensorrt"
     artifact_precisions = ("fp32", "fp16", "int8")  # int8-dynamic's MatMulInteger is not a TensorRT op
 

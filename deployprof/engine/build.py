@@ -154,8 +154,7 @@ def build_engine(trt, api: TrtApi, onnx_path: Path, mode: BuildMode, profile: Pr
         raise BuildError(f"TensorRT could not build {onnx_path.name}: {errs[-1] if errs else 'no error logged'} "
                          "(run with -v for the build log)")
     if cache is not None:
-        timing_cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = timing_cache.with_suffix(".tmp")
-        tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
-        tmp.replace(timing_cache)
+        from ..files import write_bytes_atomic
+
+        write_bytes_atomic(timing_cache, bytes(config.get_timing_cache().serialize()))
     return bytes(serialized), build_s

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Mapping, Optional
 
-from ..results import EngineProvenance, from_dict, to_dict, write_json_atomic
+from ..files import cache_root, write_bytes_atomic, write_json_atomic
+from ..results import EngineProvenance, from_dict, to_dict
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("DEPLOYPROF_CACHE")
-    return Path(env) / "engines" if env else Path.home() / ".cache" / "deployprof" / "engines"
+    return cache_root() / "engines"
 
 
 def cache_key(*, onnx_sha256: str, precision: str, build_mode: str, shape_profile: Mapping, tensorrt_version: str,
@@ -61,7 +60,5 @@ class EngineCache:
     def store(self, key: str, engine_bytes: bytes, provenance: EngineProvenance) -> None:
         engine, record = self.paths(key)
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = engine.with_suffix(".engine.tmp")
-        tmp.write_bytes(engine_bytes)
-        os.replace(tmp, engine)
+        write_bytes_atomic(engine, engine_bytes)
         write_json_atomic(record, to_dict(provenance))

@@ -114,7 +114,7 @@ def kv_cache_bytes(manifest, dims: dict[str, int]) -> Optional[int]:
     for s in manifest.stages:
         for t in (*s.inputs, *s.outputs):
             if t.role == "kv_cache" and all(isinstance(d, int) or d in dims for d in t.shape):
-                n = int(np.prod([d if isinstance(d, int) else dims[d] for d in t.shape]))
+                n = math.prod(d if isinstance(d, int) else dims[d] for d in t.shape)  # exact: huge dims never wrap
                 seen[t.name] = n * np.dtype(t.dtype).itemsize
     return sum(seen.values()) if seen else None
 

@@ -19,6 +19,42 @@ SHAPE_OPS = set(
     "ReduceMax ReduceMin Identity Min Max Floor Ceil Sqrt CumSum Transpose Flatten Size NonZero".split())
 
 
+def _count(dims) -> int:
+    return math.prod(int(d) for d in np.asarray(dims).reshape(-1))
+
+
+# Ops that create a tensor whose size comes from their input *values*: each is checked before it allocates, so a
+# hostile shape constant ([10^12]) cannot make the evaluator reserve terabytes (it raises, and folding is skipped).
+_CREATED_SIZE = {
+    "ConstantOfShape": lambda data, *rest, **kw: _count(data),
+    "Expand": lambda x, shape, **kw: _count(np.broadcast_shapes(np.shape(x), tuple(int(d) for d in np.asarray(shape).reshape(-1)))
+                                            if all(0 <= int(d) <= MAX_ELEMS for d in np.asarray(shape).reshape(-1)) else [MAX_ELEMS + 1]),
+    "Tile": lambda x, repeats, **kw: np.size(x) * _count(repeats),
+    "Range": lambda start, limit, delta, **kw: max(0, math.ceil((float(limit) - float(start)) / float(delta))) if float(delta) else 0,
+    "OneHot": lambda indices, depth, values, **kw: np.size(indices) * abs(int(np.asarray(depth).reshape(-1)[0])),
+}
+
+
+def _guarded_ops() -> list:
+    """Reference implementations of _CREATED_SIZE's ops that refuse outputs above MAX_ELEMS before allocating."""
+    from onnx.reference import op_run
+    from onnx.reference.ops import load_op
+
+    guarded = []
+    for op, size in _CREATED_SIZE.items():
+        base = load_op("", op, onnx.defs.onnx_opset_version())
+
+        def _run(self, *args, _base=base, _size=size, _op=op, **kw):
+            n = _size(*args, **kw)
+            if n > MAX_ELEMS:
+                raise ValueError(f"{_op} would create {n} elements (> {MAX_ELEMS}): not a shape computation")
+            return _base._run(self, *args, **kw)
+
+        guarded.append(type(op, (base,), {"op_domain": "", "_run": _run}))
+    assert all(issubclass(g, op_run.OpRun) for g in guarded)
+    return guarded
+
+
 def _small(t: TensorProto) -> bool:
     return t.data_location != TensorProto.EXTERNAL and math.prod(t.dims) <= MAX_ELEMS
 
@@ -59,7 +95,7 @@ def fold_shape_arithmetic(model: onnx.ModelProto, shapes: dict) -> tuple[onnx.Mo
         try:
             from onnx.reference import ReferenceEvaluator
 
-            results = ReferenceEvaluator(sub_model).run(outputs, {})
+            results = ReferenceEvaluator(sub_model, new_ops=_guarded_ops()).run(outputs, {})
             values = {o: np.asarray(v) for o, v in zip(outputs, results)}
         except Exception as exc:  # folding is an aid to inference, never a requirement
             log.debug("shape folding skipped: %s", exc)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ import onnx
 from onnx import TensorProto
 
 from ..errors import ConfigError, ModelError
+from ..files import confine
 from .fold import fold_shape_arithmetic
 
 log = logging.getLogger(__name__)
@@ -68,11 +70,40 @@ def _check_external_locations(graph: onnx.GraphProto, path: Path) -> None:
         if t.data_location != TensorProto.EXTERNAL:
             continue
         location = next((e.value for e in t.external_data if e.key == "location"), "")
-        norm = os.path.normpath(location)
-        if os.path.isabs(location) or norm.startswith("..") or location.startswith(("/", "\\")):
+        if os.path.isabs(location) or location.startswith(("/", "\\")):
             raise ModelError(
                 f"{path.name}: tensor {t.name!r} points to external data at {location!r}, outside the model's folder; "
                 "refusing to follow it (move the data file next to the model and use a relative location)")
+        confine(path.parent, location, f"{path.name}: external data of tensor {t.name!r}")
+
+
+def _check_structure(model: onnx.ModelProto, path: Path) -> None:
+    """What the counter would otherwise count as exact: an opset newer than this onnx knows, a negative declared
+    dimension, a node reading a value nothing produced before it (a dangling input, or a cycle)."""
+    newest = onnx.defs.onnx_opset_version()
+    for imp in model.opset_import:
+        if imp.domain in ("", "ai.onnx") and imp.version > newest:
+            raise ModelError(f"{path.name}: opset {imp.version} is newer than this onnx {onnx.__version__} knows "
+                             f"(up to {newest}); upgrade onnx or re-export at opset {newest} or lower")
+    for vi in (*model.graph.input, *model.graph.output, *model.graph.value_info):
+        dims = [d.dim_value for d in vi.type.tensor_type.shape.dim if d.HasField("dim_value")]
+        if any(d < 0 for d in dims):
+            raise ModelError(f"{path.name}: {vi.name!r} declares a negative dimension {dims}; fix the model's shapes")
+
+    def visit(graph: onnx.GraphProto, outer: set[str]) -> None:
+        known = outer | {"", *(t.name for t in graph.initializer), *(i.name for i in graph.input)}
+        for node in graph.node:
+            for attr in node.attribute:
+                for g in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+                    visit(g, known)
+            for name in node.input:
+                if name not in known:
+                    raise ModelError(f"{path.name}: node {node.name or node.op_type!r} reads {name!r}, which no input, "
+                                     "initializer or earlier node produces (a dangling input, nodes out of order, or a "
+                                     "cycle); re-export the model")
+            known.update(node.output)
+
+    visit(model.graph, set())
 
 
 def _read_model(path: Path) -> onnx.ModelProto:
@@ -182,6 +213,7 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
     path = Path(path)
     model = _read_model(path)
     _check_external_locations(model.graph, path)
+    _check_structure(model, path)
     if model.functions:
         try:
             from onnx import inliner
@@ -191,16 +223,19 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
     bound = _bind_inputs(model, dict(dims or {}), dict(shapes or {}))
     assumed = _assume_unbound(model, strict)
     _bind_inputs(model, assumed, {})  # the same name in value_info and outputs takes the assumed value too
-    inference = "onnx(data_prop)"
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        inferred, inference = onnx.shape_inference.infer_shapes(model), "onnx"
     except Exception as exc:
-        log.debug("ONNX shape inference with data propagation failed: %s", exc)
-        try:
-            inferred, inference = onnx.shape_inference.infer_shapes(model), "onnx"
-        except Exception:
-            inferred, inference = model, "none"
+        log.debug("ONNX shape inference failed: %s", exc)
+        inferred, inference = model, "none"
     sh, dt = _collect(inferred)
+    propagate = _propagation_is_bounded(sh)
+    if propagate and inference == "onnx":
+        try:
+            inferred, inference = onnx.shape_inference.infer_shapes(model, data_prop=True), "onnx(data_prop)"
+            sh, dt = _collect(inferred)
+        except Exception as exc:
+            log.debug("ONNX shape inference with data propagation failed: %s", exc)
     for _ in range(MAX_FOLD_ROUNDS):  # each round can make more Shape inputs static: iterate to a fixed point
         before = _unresolved_count(inferred, sh)
         if not before:
@@ -209,7 +244,7 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
         if not n:
             break
         try:
-            refolded = onnx.shape_inference.infer_shapes(folded, data_prop=True)
+            refolded = onnx.shape_inference.infer_shapes(folded, data_prop=propagate)
         except Exception as exc:
             log.debug("shape inference after folding failed: %s", exc)
             break
@@ -219,7 +254,7 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
         inferred, sh, dt = refolded, sh2, dt2
         if "folded" not in inference:
             inference += "+folded-shape-arithmetic"
-    if _unresolved_count(inferred, sh):
+    if propagate and _unresolved_count(inferred, sh):
         sym = _symbolic_infer(inferred)
         if sym is not None:
             sh2, dt2 = _collect(sym)
@@ -227,6 +262,16 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
                 inferred, sh, dt, inference = sym, sh2, dt2, "onnxruntime(symbolic)"
     return LoadedGraph(path=path, model=inferred, shapes=sh, dtypes=dt, bound_dims=bound, inference=inference,
                        requested_dims=dict(dims or {}), assumed_dims=assumed)
+
+
+MAX_PROPAGATED = 1 << 20  # elements of a rank-0/1 value that value propagation may have to hold
+
+
+def _propagation_is_bounded(shapes: dict[str, Shape]) -> bool:
+    """ONNX's data propagation (and ORT's symbolic inference) hold rank-0/1 values element by element: a declared
+    [10^12] vector would take terabytes. Above MAX_PROPAGATED they are skipped; shapes then come from plain
+    inference and the bounded folding pass, and FLOPs stay exact big integers."""
+    return all(s is None or len(s) > 1 or math.prod(s) <= MAX_PROPAGATED for s in shapes.values())
 
 
 def _symbolic_infer(model: onnx.ModelProto) -> Optional[onnx.ModelProto]:

@@ -10,6 +10,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import ConfigError
+from ..files import confine
 from ..inputs import make_inputs
 from ..manifest import Manifest
 
@@ -23,7 +24,9 @@ def external_samples(manifest: Manifest, count: int, seed: int, source: Optional
     files = sorted(source.glob("*.npz")) if source.is_dir() else [source]
     if not files:
         raise ConfigError(f"--calibration {source}: no .npz files found")
-    samples = [make_inputs(specs, npz=f, dims=manifest.default_dims) for f in files[:count]]
+    if source.is_dir():  # a link in the folder must not lead outside it
+        files = [confine(source, f.name, f"--calibration {source}: file") for f in files]
+    samples = [make_inputs(specs, npz=f, dims=manifest.default_dims, npz_option="--calibration") for f in files[:count]]
     return samples, f"recorded observations: {len(samples)} file(s) from {source}"
 
 

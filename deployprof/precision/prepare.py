@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from ..errors import ConfigError
+from ..files import staged_folder
 from ..manifest import TensorSpec, load_target
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,51 @@ def _quiet_root_logger():
         root.setLevel(level)
 
 
+def _write_variant(manifest, export_dir: Path, precision: str, out_dir: Path, calib: CalibrationConfig) -> None:
+    info: dict = {"source_export": str(export_dir)}
+    stages = list(manifest.stages)
+    samples: dict[str, list[dict]] = {}
+    if precision == "int8":
+        from .calibration import external_samples, fingerprint, stage_samples
+
+        externals, where = external_samples(manifest, calib.samples, calib.seed, Path(calib.source) if calib.source else None)
+        samples = stage_samples(manifest, export_dir, externals)
+        info["calibration"] = {"method": calib.method, "policy_steps": len(externals), "source": where,
+                               "stage_samples": {k: len(v) for k, v in samples.items()}, "sha256": fingerprint(samples)}
+    elif precision.startswith("fp16"):
+        info["fp32_kept_ops"] = [] if precision == "fp16-naive" else list(calib.fp16_block_ops)
+        info["io"] = "float16" if precision == "fp16-naive" else "float32 (host-side loop arithmetic in FP32)"
+    for i, s in enumerate(stages):
+        src, dst = export_dir / s.file, out_dir / s.file
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if precision == "fp16":
+                _fp16(src, dst, keep_io=True, block=calib.fp16_block_ops)
+            elif precision == "fp16-naive":
+                _fp16(src, dst, keep_io=False, block=())
+                stages[i] = dataclasses.replace(s, inputs=tuple(map(_fp16_io, s.inputs)), outputs=tuple(map(_fp16_io, s.outputs)))
+            else:
+                # ONNX Runtime's quantizer writes <model>-inferred.onnx beside its input: give it a private copy, so
+                # nothing is ever written into the source export (which may be read-only, or shared by other runs).
+                private = out_dir / f".source-{s.file}"
+                shutil.copyfile(src, private)
+                if precision == "int8":
+                    _int8_static(private, dst, samples.get(s.name, []), calib.method)
+                else:
+                    _int8_dynamic(private, dst)
+                private.unlink()
+        except ConfigError:
+            raise
+        except ImportError as exc:
+            raise ConfigError(f"{precision} preparation needs {exc.name or 'a missing package'}: "
+                              "pip install 'deployprof[cpu]' (or [gpu])") from None
+        except Exception as exc:
+            raise ConfigError(f"{precision} preparation of stage {s.name} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    for stray in (*out_dir.glob("*-augmented.onnx"), *out_dir.glob(".source-*")):
+        stray.unlink()
+    dataclasses.replace(manifest, stages=tuple(stages), precision=precision, precision_info=info).write(out_dir)
+
+
 def _fp16_io(spec: TensorSpec) -> TensorSpec:
     return dataclasses.replace(spec, dtype="float16") if spec.dtype == "float32" else spec
 
@@ -138,46 +185,7 @@ def prepare_precision(export_dir: Path, precision: str, out_dir: Path,
         return given
     if calib.method not in ("minmax", "entropy", "percentile"):
         raise ConfigError(f"--calibration-method must be minmax, entropy or percentile, got {calib.method!r}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    info: dict = {"source_export": str(export_dir)}
-    stages = list(manifest.stages)
-    samples: dict[str, list[dict]] = {}
-    if precision == "int8":
-        from .calibration import external_samples, fingerprint, stage_samples
-
-        externals, where = external_samples(manifest, calib.samples, calib.seed, Path(calib.source) if calib.source else None)
-        samples = stage_samples(manifest, export_dir, externals)
-        info["calibration"] = {"method": calib.method, "policy_steps": len(externals), "source": where,
-                               "stage_samples": {k: len(v) for k, v in samples.items()}, "sha256": fingerprint(samples)}
-    elif precision.startswith("fp16"):
-        info["fp32_kept_ops"] = [] if precision == "fp16-naive" else list(calib.fp16_block_ops)
-        info["io"] = "float16" if precision == "fp16-naive" else "float32 (host-side loop arithmetic in FP32)"
-    for i, s in enumerate(stages):
-        src, dst = export_dir / s.file, out_dir / s.file
-        tmp = out_dir / f".{s.file}.tmp"
-        try:
-            if precision == "fp16":
-                _fp16(src, tmp, keep_io=True, block=calib.fp16_block_ops)
-            elif precision == "fp16-naive":
-                _fp16(src, tmp, keep_io=False, block=())
-                stages[i] = dataclasses.replace(s, inputs=tuple(map(_fp16_io, s.inputs)), outputs=tuple(map(_fp16_io, s.outputs)))
-            elif precision == "int8":
-                _int8_static(src, tmp, samples.get(s.name, []), calib.method)
-            else:
-                _int8_dynamic(src, tmp)
-        except ConfigError:
-            raise
-        except ImportError as exc:
-            tmp.unlink(missing_ok=True)
-            raise ConfigError(f"{precision} preparation needs {exc.name or 'a missing package'}: "
-                              "pip install 'deployprof[cpu]' (or [gpu])") from None
-        except Exception as exc:
-            tmp.unlink(missing_ok=True)
-            raise ConfigError(f"{precision} preparation of stage {s.name} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-        tmp.replace(dst)
-    for stray in out_dir.glob("*-augmented.onnx"):
-        stray.unlink()
-    new = dataclasses.replace(manifest, stages=tuple(stages), precision=precision, precision_info=info)
-    new.write(out_dir)
+    with staged_folder(out_dir, force=True) as staging:  # a deployprof-owned folder: replaced whole, never mixed
+        _write_variant(manifest, export_dir, precision, staging, calib)
     return out_dir
 

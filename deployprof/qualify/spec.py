@@ -2,6 +2,7 @@
 silently dropped. The smallest useful spec is one line: `latency_ms: {p99: 50}`."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -49,7 +50,7 @@ class Spec:
 
 
 def _number(where: str, value: Any, lo: float = 0.0, hi: Optional[float] = None, integer: bool = False) -> float:
-    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float)) and math.isfinite(value)
     if isinstance(value, bool) or not ok or value <= lo or (hi is not None and value > hi):
         kind = "an integer" if integer else "a number"
         bound = f" in ({lo:g}, {hi:g}]" if hi is not None else f" > {lo:g}"
@@ -140,9 +141,12 @@ def load_spec(path: Path) -> Spec:
 
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"spec not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read as a YAML spec ({type(exc).__name__}); the smallest spec is "
+                          "`latency_ms: {p99: 50}`") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
