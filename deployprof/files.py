@@ -107,11 +107,33 @@ def staged_folder(dst: Path, force: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:12]}")
-    if dst.exists():
-        dst.rename(old)
-    tmp.rename(dst)
-    shutil.rmtree(old, ignore_errors=True)
+    _swap_in(tmp, dst)
+
+
+def _swap_in(tmp: Path, dst: Path, tries: int = 20) -> None:
+    """Move the finished folder to `dst`, moving any folder there aside first. Two runs finishing together each
+    retry until theirs lands; the last one wins whole, and every folder moved aside is removed."""
+    aside = []
+    try:
+        for _ in range(tries):
+            old = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:12]}")
+            try:
+                dst.rename(old)
+                aside.append(old)
+            except FileNotFoundError:
+                pass
+            try:
+                tmp.rename(dst)
+                return
+            except OSError:  # another run put its folder there in between: move that one aside too
+                continue
+        raise ConfigError(f"{dst} kept changing while this run tried to replace it; is another run writing it?")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        for old in aside:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager

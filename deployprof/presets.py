@@ -105,7 +105,10 @@ def load_preset(name_or_path: str | Path) -> Preset:
     if not path.exists():
         raise ConfigError(f"preset file not found: {path}")
     try:
-        cfg = yaml.safe_load(path.read_text())
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read as a preset YAML ({type(exc).__name__}); copy one from "
+                          "`deployprof models` and edit it") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""

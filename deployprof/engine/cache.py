@@ -44,8 +44,8 @@ class EngineCache:
         if not engine.exists() or not record.exists():
             return None, None, "not cached"
         try:
-            prov = from_dict(EngineProvenance, json.loads(record.read_text()))
-        except (ValueError, TypeError, KeyError) as exc:
+            prov = from_dict(EngineProvenance, json.loads(record.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:  # UnicodeDecodeError is a ValueError
             return None, None, f"unreadable provenance record ({exc})"
         mismatch = [f"{what} {got!r} != {want!r}" for what, got, want in (
             ("TensorRT", prov.tensorrt_version, tensorrt_version), ("GPU", prov.gpu_name, gpu_name),

@@ -98,7 +98,9 @@ def load_target_profile(name_or_path: str) -> TargetProfile:
         if not path.exists():
             raise ConfigError(f"unknown target {name!r}; known: {', '.join(list_targets())}, or a path to a YAML profile")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read as a target profile YAML ({type(exc).__name__})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     profile = _parse(data, str(path))
