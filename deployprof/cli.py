@@ -390,20 +390,11 @@ def profile(target: str, out: Path, backend_names, skip_unavailable: bool, expor
 def compare_precision(ctx, target: Path, precisions: str, samples: int, out: Optional[Path], as_json: bool, **o) -> None:
     """Accuracy alone: each precision's actions against the FP32 export on the same seeded inputs and noise.
     Exit 3 when --atol / --min-cosine are given and a precision fails them."""
-    import tempfile
-
-    from .accuracy import compare
-    from .precision import prepare_precision
+    from .pipeline import compare_precisions
     from .results import to_dict
 
-    results = []
-    with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
-        base = Path(out or tmp)
-        for p in _precisions(precisions):
-            if p == "fp32":
-                continue
-            path = prepare_precision(target, p, base / f"export-{p}", _calib(o))
-            results.append(compare(target, path, samples=samples, atol=o["atol"], min_cosine=o["min_cosine"]))
+    results = compare_precisions(target, _precisions(precisions), samples=samples, out=out, calib=_calib(o),
+                                 atol=o["atol"], min_cosine=o["min_cosine"])
     if as_json:
         click.echo(json.dumps([to_dict(r) for r in results], indent=1))
     else:
@@ -535,27 +526,10 @@ def predict(export_dir: Path, target_name: str, precisions: str, batch: int, as_
 def qualify(ctx, source: Path, spec_path: Path, target_name: Optional[str], as_json: bool) -> None:
     """Verdict of a spec against a measured REPORT (report.json or its folder), or, predicted from the roofline,
     against an EXPORT_DIR. Exit 0 PASS, 3 FAIL or INCONCLUSIVE, 1 error."""
-    from .errors import ConfigError
-    from .qualify.spec import load_spec
-    from .qualify.verdict import qualify_prediction, qualify_report
-    from .results import ProfileReport, to_dict
-    from .targets import load_target_profile
+    from .qualify.verdict import qualify_source
+    from .results import to_dict
 
-    spec = load_spec(spec_path)
-    name = target_name or spec.target
-    target = load_target_profile(name) if name else None
-    report_path = source / "report.json" if source.is_dir() else source
-    if report_path.name.endswith(".json") and report_path.exists():
-        q = qualify_report(spec, ProfileReport.read(report_path), str(spec_path), str(report_path), target)
-    elif (source / "manifest.json").exists():
-        if target is None:
-            raise ConfigError("a prediction from an export needs a target: --target NAME or `target:` in the spec")
-        from .qualify.roofline import predict_export
-
-        preds = predict_export(source, target, spec.precisions or ("fp32",), spec.batch or 1)
-        q = qualify_prediction(spec, preds, str(spec_path), str(source), target)
-    else:
-        raise ConfigError(f"{source} is neither a report (report.json) nor an export folder (manifest.json)")
+    q = qualify_source(spec_path, source, target_name)
     if as_json:
         click.echo(json.dumps(to_dict(q), indent=1))
     else:
@@ -588,40 +562,16 @@ def qualify(ctx, source: Path, spec_path: Path, target_name: Optional[str], as_j
 def train_bench_cmd(preset: str, out: Path, target_name: Optional[str], **o) -> None:
     """Fine-tuning cost of a reference preset: step time, samples/s, time per epoch, peak memory, MFU and
     convergence, with the loss its family trains with, on a seeded synthetic dataset."""
-    from datetime import datetime, timezone
-
     from rich.console import Console
 
-    from .environment import capture
-    from .presets import load_preset
+    from .pipeline import train_profile
     from .report.progress import PhaseBar
-    from .report.render import render_all
     from .report.terminal import print_profile
-    from .results import SCHEMA_VERSION, MeasureSettings, ModelInfo, ProfileReport
-    from .train import TrainConfig, train_bench
+    from .train import TrainConfig
 
-    from .files import run_marked
-
-    p = load_preset(preset)
     cfg = TrainConfig(**o)
-    with run_marked(out, f"deployprof train-bench {preset}"):  # marked INCOMPLETE until the report is written
-        with PhaseBar(_stderr_console()) as bar:
-            bar.plan(2)
-            result = train_bench(preset, cfg, say=bar)
-        if target_name:  # after training: the cpu profile's bandwidth probe must not land in the training peak RSS
-            from .targets import load_target_profile
-            from .train import with_mfu
-
-            result = with_mfu(result, load_target_profile(target_name))
-        report = ProfileReport(
-            schema_version=SCHEMA_VERSION, created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            model=ModelInfo(source=preset, preset=p.name, family=p.family, stages=(), stage_sha256={}, calls_per_step={}),
-            environment=capture(),
-            settings=MeasureSettings(warmup_iterations=cfg.warmup_steps, warmup_min_s=0.0, iterations=cfg.steps,
-                                     duration_s=None, batches=(cfg.batch,), seed=cfg.seed, in_process=True),
-            flops={}, policy_step_flops=None, runs=(), training=(result,))
-        report.write(out / "report.json")
-        render_all(report, out)
+    with PhaseBar(_stderr_console()) as bar:
+        report = train_profile(preset, out, cfg, target_name, say=bar, plan=bar.plan)
     print_profile(report, Console(width=220))
     click.echo(f"report: {out / 'report.json'} (+ report.md, report.html)")
 

@@ -103,8 +103,9 @@ def _measure_all(target: str, names: list[str], template: RunSpec, batches: list
     return manifest, root, runs, flops_by_batch
 
 
-def _variants(resolved: str, precisions: list[str], out: Path, calib: CalibrationConfig,
-              say: Callable[[str], None]) -> dict[str, str]:
+def prepare_variants(resolved: str, precisions: list[str], out: Path, calib: CalibrationConfig,
+                     say: Callable[[str], None] = log.info) -> dict[str, str]:
+    """Each precision's export folder, OUT/export-<precision> (FP32 is the given export itself)."""
     variants = {}
     for p in precisions:
         if p != "fp32":
@@ -165,7 +166,7 @@ def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSp
             say("warning: shapes-only export (no weights): counting FLOPs, measuring nothing")
             warnings.append("shapes-only export (weights without data): static cost only, no latency measured")
             usable, precisions = [], ["fp32"]
-        variants = _variants(resolved, precisions, out, calib, say)
+        variants = prepare_variants(resolved, precisions, out, calib, say)
         say("counting FLOPs")
         runs: list[RunResult] = []
         for p, path in variants.items():
@@ -214,9 +215,48 @@ def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSp
     return report
 
 
+def compare_precisions(export: Path, precisions: list[str], *, samples: int = 8, out: Optional[Path] = None,
+                       calib: CalibrationConfig = CalibrationConfig(), atol: Optional[float] = None,
+                       min_cosine: Optional[float] = None) -> list[AccuracyResult]:
+    """`compare-precision`: each precision's actions against FP32, the prepared exports kept under `out` if given."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
+        variants = prepare_variants(str(export), [p for p in precisions if p != "fp32"], Path(out or tmp), calib)
+        return [compare(export, path, samples=samples, atol=atol, min_cosine=min_cosine) for path in variants.values()]
+
+
 def bench(spec: RunSpec, batches: list[int] = (1,), in_process: bool = False,
           say: Callable[[str], None] = log.info) -> list[RunResult]:
     """One backend on an ONNX file or export folder, with FLOPs attached (no report written)."""
     options_for([spec.backend], spec.options.provider_options)
     check_backends([spec.backend], False, say)
     return _measure_all(spec.target, [spec.backend], spec, list(batches), in_process, log.info)[2]
+
+
+def train_profile(preset: str, out: Path, cfg, target_profile: Optional[str] = None,
+                  say: Callable[[str], None] = log.info, plan: Callable[[int], None] = lambda n: None) -> ProfileReport:
+    """`train-bench`: train on the synthetic task, then write OUT/report.json (+ .md, .html) like a profile."""
+    from .presets import load_preset
+    from .train import train_bench, with_mfu
+
+    p = load_preset(preset)
+    with run_marked(out, f"deployprof train-bench {preset}"):  # marked INCOMPLETE until the report is written
+        plan(2)
+        result = train_bench(preset, cfg, say=say)
+        if target_profile:  # after training: the cpu profile's bandwidth probe must not land in the training peak RSS
+            from .targets import load_target_profile
+
+            result = with_mfu(result, load_target_profile(target_profile))
+        report = ProfileReport(
+            schema_version=SCHEMA_VERSION, created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            model=ModelInfo(source=preset, preset=p.name, family=p.family, stages=(), stage_sha256={}, calls_per_step={}),
+            environment=capture(),
+            settings=MeasureSettings(warmup_iterations=cfg.warmup_steps, warmup_min_s=0.0, iterations=cfg.steps,
+                                     duration_s=None, batches=(cfg.batch,), seed=cfg.seed, in_process=True),
+            flops={}, policy_step_flops=None, runs=(), training=(result,))
+        report.write(out / "report.json")
+        from .report.render import render_all
+
+        render_all(report, out)
+    return report

@@ -4,8 +4,10 @@ floor misses) or stay INCONCLUSIVE (the floor fits; measure on the device)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Optional
 
+from ..errors import ConfigError
 from ..results import ConfigVerdict, Criterion, ProfileReport, Qualification, RooflinePrediction, RunResult
 from ..targets import TargetProfile
 from .spec import Spec
@@ -155,3 +157,25 @@ def qualify_prediction(spec: Spec, predictions: list[RooflinePrediction], spec_n
     return Qualification(spec_name, source, "predicted", target.name + (f"@{target.power_mode}" if target.power_mode else ""),
                          _overall(configs) if configs else FAIL, tuple(configs),
                          ("a prediction is a lower bound: it can rule a board out, never qualify it",))
+
+
+def qualify_source(spec_path: Path, source: Path, target_name: Optional[str] = None) -> Qualification:
+    """A spec against a measured report (report.json or its folder), or, from the roofline, an export folder."""
+    from ..targets import load_target_profile
+    from .spec import load_spec
+
+    spec_path, source = Path(spec_path), Path(source)
+    spec = load_spec(spec_path)
+    name = target_name or spec.target
+    target = load_target_profile(name) if name else None
+    report_path = source / "report.json" if source.is_dir() else source
+    if report_path.name.endswith(".json") and report_path.exists():
+        return qualify_report(spec, ProfileReport.read(report_path), str(spec_path), str(report_path), target)
+    if (source / "manifest.json").exists():
+        if target is None:
+            raise ConfigError("a prediction from an export needs a target: --target NAME or `target:` in the spec")
+        from .roofline import predict_export
+
+        preds = predict_export(source, target, spec.precisions or ("fp32",), spec.batch or 1)
+        return qualify_prediction(spec, preds, str(spec_path), str(source), target)
+    raise ConfigError(f"{source} is neither a report (report.json) nor an export folder (manifest.json)")
