@@ -127,6 +127,12 @@ def test_concurrent_exports_into_one_folder_leave_one_whole_export(tmp_path):
     assert [p.name for p in sb.out.iterdir()] == ["d"], "a staging or moved-aside folder was left behind"
 
 
+def _sigint_default() -> None:
+    """A shell's `cmd &` (as CI may start us) leaves SIGINT ignored, and Python then never raises
+    KeyboardInterrupt: the child gets the default disposition back, as a user at a terminal has."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt_when(proc: subprocess.Popen, ready, timeout: float = 300) -> int:
     deadline = time.monotonic() + timeout
     while not ready():
@@ -144,7 +150,8 @@ def test_interrupted_re_export_keeps_the_old_export_whole(base, tmp_path):
     shutil.copytree(base, dst)
     before = snapshot(dst)
     proc = subprocess.Popen([sys.executable, "-m", "deployprof", "export", "tiny-vla", "--out", str(dst), "--force"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=sb.out)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=sb.out,
+                            preexec_fn=_sigint_default)
     code = _interrupt_when(proc, lambda: any(p.name.endswith(".onnx") for p in sb.out.glob(".d.tmp-*/*")))
     err = proc.stderr.read()
     assert code == 130 and err.strip() == "error: interrupted (an output folder being written is marked INCOMPLETE)", err
@@ -157,7 +164,8 @@ def test_interrupted_profile_marks_its_folder_and_readers_refuse_it(base, tmp_pa
     out = sb.out / "p"
     shutil.copytree(base.parent / "report", out)   # a previous, complete report that must not pass for fresh
     proc = subprocess.Popen([sys.executable, "-m", "deployprof", "profile", str(base), "--out", str(out), "--duration", "30"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=sb.out)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=sb.out,
+                            preexec_fn=_sigint_default)
     code = _interrupt_when(proc, lambda: (out / "INCOMPLETE").exists())
     assert code == 130 and (out / "INCOMPLETE").exists()
     assert not list(out.glob("**/*.tmp"))
