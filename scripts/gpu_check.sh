@@ -13,7 +13,7 @@ step() { echo; echo "=== $1"; shift; "$@" || { echo "!!! FAILED (exit $?): $*"; 
 
 step "GPU and stack" bash -c 'nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv; '"$PY"' -c "import torch, onnx, onnxruntime as o; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"| onnx\", onnx.__version__, \"| onnxruntime\", o.__version__, o.get_available_providers())"'
 step "deployprof backends" "$PY" -m deployprof backends
-step "export tiny-vla" "$PY" -m deployprof export tiny-vla --out "$OUTDIR/tiny"
+step "export tiny-vla" "$PY" -m deployprof export tiny-vla --out "$OUTDIR/tiny" --force
 REQUIRE_TRT=0; "$PY" -c "import tensorrt" 2>/dev/null && REQUIRE_TRT=1
 step "GPU tests (a missing GPU fails here; TensorRT tests too when tensorrt imports)" env DEPLOYPROF_REQUIRE_GPU=1 DEPLOYPROF_REQUIRE_TRT=$REQUIRE_TRT "$PY" -m pytest -q -p no:cacheprovider tests/gpu tests/test_export.py
 step "known-size buffer moves the memory readings" "$PY" scripts/gpu_memory_check.py

@@ -35,7 +35,7 @@ def main() -> None:
         folder = args.out / preset
         if not (folder / "manifest.json").exists():
             t0 = time.perf_counter()
-            export_preset(preset, folder, weights="meta")
+            export_preset(preset, folder, weights="meta", force=True)  # a leftover partial folder is replaced
             print(f"exported {preset} (shapes only) in {time.perf_counter() - t0:.0f} s", flush=True)
         cells = [preset]
         for target in TARGETS:
