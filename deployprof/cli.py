@@ -14,23 +14,39 @@ from .errors import DeployprofError
 
 class Group(click.Group):
     """The one place errors become exit codes: a DeployprofError is one `error:` line (exit 1); anything else is
-    a bug, still one line unless -v asks for the traceback; Ctrl-C is `error: interrupted` (exit 130)."""
+    a bug, still one line unless -v asks for the traceback; Ctrl-C is `error: interrupted` (exit 130), also when a
+    library caught the KeyboardInterrupt and raised something else (torch's exporter does)."""
 
     def invoke(self, ctx: click.Context):
+        interrupted: list[bool] = []
+
+        def on_sigint(signum, frame):
+            interrupted.append(True)
+            raise KeyboardInterrupt
+
+        import signal
+        import threading
+
+        previous = signal.getsignal(signal.SIGINT)
+        own = previous is signal.default_int_handler and threading.current_thread() is threading.main_thread()
+        if own:  # a SIGINT the caller chose to ignore (nohup, `cmd &`) stays ignored
+            signal.signal(signal.SIGINT, on_sigint)
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except DeployprofError as exc:
-            lines = str(exc).splitlines() or [type(exc).__name__]
-            click.echo(f"error: {lines[0]}", err=True)
-            if ctx.meta.get("verbose") and len(lines) > 1:
-                click.echo("\n".join(lines[1:]), err=True)
-            ctx.exit(1)
-        except KeyboardInterrupt:
-            click.echo("error: interrupted (an output folder being written is marked INCOMPLETE)", err=True)
-            ctx.exit(130)
-        except Exception as exc:
+        except BaseException as exc:
+            if interrupted or isinstance(exc, KeyboardInterrupt):
+                click.echo("error: interrupted (an output folder being written is marked INCOMPLETE)", err=True)
+                ctx.exit(130)
+            if isinstance(exc, DeployprofError):
+                lines = str(exc).splitlines() or [type(exc).__name__]
+                click.echo(f"error: {lines[0]}", err=True)
+                if ctx.meta.get("verbose") and len(lines) > 1:
+                    click.echo("\n".join(lines[1:]), err=True)
+                ctx.exit(1)
+            if not isinstance(exc, Exception):  # SystemExit, GeneratorExit: not ours to reword
+                raise
             if ctx.meta.get("verbose"):
                 import traceback
                 traceback.print_exc()
@@ -38,6 +54,9 @@ class Group(click.Group):
             click.echo(f"error: internal error ({type(exc).__name__}: {first}); this is a deployprof bug, please "
                        "report it with the command (-v prints the traceback)", err=True)
             ctx.exit(1)
+        finally:
+            if own:
+                signal.signal(signal.SIGINT, previous)
 
 
 class Finite(click.ParamType):

@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import ConfigError, ExportError
-from .files import staged_folder, temp_sibling
+from .files import staged_folder
 from .inputs import make_inputs
 from .manifest import MANIFEST_VERSION, Manifest, StageSpec
 from .presets import load_preset
@@ -111,33 +111,28 @@ def _export_stages(preset, out: Path, exporter: Optional[str], seed: int, atol: 
     calls = {c.stage: c.repeat for c in build.schedule}
     specs, used, timings = [], set(), {}
     for stage in build.stages:
-        path = out / f"{stage.name}.onnx"
-        tmp = temp_sibling(path)
+        path = out / f"{stage.name}.onnx"  # out is this run's private staging folder: removed whole on failure
         feeds = make_inputs(stage.inputs, batch=EXPORT_BATCH, seed=seed, dims=build.default_dims)
         args = tuple(torch.from_numpy(feeds[t.name]).to("meta" if meta else "cpu") for t in stage.inputs)
         t0 = time.perf_counter()
         errors = []
         for name in ([exporter] if exporter else (["dynamo"] if meta else list(EXPORTERS))):
             try:
-                _export_stage(stage, args, tmp, name, meta)
+                _export_stage(stage, args, path, name, meta)
                 used.add(name)
                 break
             except Exception as exc:  # the fallback exporter is tried next; all failing is an error
                 errors.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
                 log.info("exporter %s failed on stage %s: %s", name, stage.name, exc)
         else:
-            tmp.unlink(missing_ok=True)
             raise ExportError(f"stage {stage.name}: every exporter failed ({'; '.join(errors)})")
         try:
-            onnx.checker.check_model(str(tmp), full_check=True)
-            err = None if meta else _parity(stage, tmp, seed, build.default_dims, atol, rtol)
+            onnx.checker.check_model(str(path), full_check=True)
+            err = None if meta else _parity(stage, path, seed, build.default_dims, atol, rtol)
         except ExportError:
-            tmp.unlink(missing_ok=True)
             raise
         except Exception as exc:
-            tmp.unlink(missing_ok=True)
             raise ExportError(f"stage {stage.name}: exported graph fails the ONNX checker: {str(exc).splitlines()[0]}") from None
-        tmp.replace(path)
         timings[stage.name] = time.perf_counter() - t0
         declared = {t.name for t in stage.inputs}
         weight_inputs = ()
@@ -225,25 +220,21 @@ def _export_module_stage(ref, stage, tensors, inputs, outputs, out: Path, export
 
     from .manifest import CallSpec
 
-    path = out / "model.onnx"
-    tmp = temp_sibling(path)
+    path = out / "model.onnx"  # out is this run's private staging folder: removed whole on failure
     t0, errors = time.perf_counter(), []
     for name in ([exporter] if exporter else list(EXPORTERS)):
         try:
-            _export_stage(stage, tuple(tensors), tmp, name, meta=False)
+            _export_stage(stage, tuple(tensors), path, name, meta=False)
             break
         except Exception as exc:
             errors.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
     else:
-        tmp.unlink(missing_ok=True)
         raise ExportError(f"--module {ref}: every exporter failed ({'; '.join(errors)})")
     try:
-        onnx.checker.check_model(str(tmp), full_check=True)
-        err = _parity(stage, tmp, 0, {}, atol, rtol) if batch_ok else None
-    except ExportError:
-        tmp.unlink(missing_ok=True)
-        raise
-    tmp.replace(path)
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as exc:
+        raise ExportError(f"--module {ref}: exported graph fails the ONNX checker: {str(exc).splitlines()[0]}") from None
+    err = _parity(stage, path, 0, {}, atol, rtol) if batch_ok else None
     spec = StageSpec(name="model", file=path.name, inputs=inputs, outputs=outputs, parity_max_abs_err=err)
     manifest = Manifest(schema_version=MANIFEST_VERSION, stages=(spec,), schedule=(CallSpec("model"),),
                         action_output=outputs[0].name, action_shape=outputs[0].shape, exporter=name, opset=OPSET,

@@ -69,12 +69,6 @@ def write_json_atomic(path: Path, payload: Any) -> None:
     _atomic(path, write)
 
 
-def temp_sibling(path: Path) -> Path:
-    """A unique name next to `path` for a writer that needs a file name (ONNX savers), never shared by two runs."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-
-
 def output_dir(out: Path, option: str = "--out") -> Path:
     """An output folder that exists and can be written, checked before any work is done."""
     out = Path(out)

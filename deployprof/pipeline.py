@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .accuracy import compare
-from .backends import BACKENDS, options_for
+from .backends import BACKENDS, check_provider_options
 from .environment import capture
 from .errors import BackendUnavailableError
 from .files import run_marked
@@ -29,9 +29,7 @@ def resolve_target(target: str, out: Path, exporter: Optional[str] = None,
     if path.exists() and not (path.is_file() and path.suffix in (".yaml", ".yml")):
         return target
     from .export import export_preset
-    from .presets import load_preset
 
-    load_preset(target)  # an unknown name fails here, before anything is said or written
     say(f"exporting {target} to {out / 'export'}")
     export_preset(target, out / "export", exporter=exporter, force=True)  # this run's own folder
     return str(out / "export")
@@ -152,12 +150,12 @@ def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSp
     """say() announces each phase; plan() is told how many phases there will be (for a progress bar)."""
     out = Path(out)
     batches, precisions = list(batches), list(dict.fromkeys(["fp32", *precisions]))
-    options_for(backends, spec_template.options.provider_options)  # an unknown key fails before any work
+    check_provider_options(backends, spec_template.options.provider_options)  # before any work
     usable, warnings = check_backends(backends, skip_unavailable, say)
-    if not Path(target).exists():
+    if not Path(target).exists() or Path(target).suffix in (".yaml", ".yml"):
         from .presets import load_preset
 
-        load_preset(target)  # an unknown preset fails here, before --out is touched
+        load_preset(target)  # an unknown or broken preset fails here, before --out is touched
     with run_marked(out, f"deployprof profile {target}"):  # marked INCOMPLETE until the report is written
         is_preset = not Path(target).exists()
         plan(is_preset + 2 * (len(precisions) - 1) + 1 + len(usable) * len(batches) * len(precisions) + 1)
@@ -229,7 +227,7 @@ def compare_precisions(export: Path, precisions: list[str], *, samples: int = 8,
 def bench(spec: RunSpec, batches: list[int] = (1,), in_process: bool = False,
           say: Callable[[str], None] = log.info) -> list[RunResult]:
     """One backend on an ONNX file or export folder, with FLOPs attached (no report written)."""
-    options_for([spec.backend], spec.options.provider_options)
+    check_provider_options([spec.backend], spec.options.provider_options)
     check_backends([spec.backend], False, say)
     return _measure_all(spec.target, [spec.backend], spec, list(batches), in_process, log.info)[2]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from .backends import BACKENDS, BackendOptions, options_for
+from .backends import BACKENDS, BackendOptions
 from .backends.base import Backend
 from .devices import device_used
 from .errors import ConfigError
@@ -140,7 +140,7 @@ def run_backend(spec: RunSpec) -> list[RunResult]:
         raise ConfigError(blocker)
     rss_before = current_rss_bytes()
     options = dataclasses.replace(spec.options, batch=spec.batch, dims=dims, shapes=dict(spec.shapes),
-                                  provider_options=options_for([spec.backend], spec.options.provider_options)[spec.backend])
+                                  provider_options=cls.own_options(spec.options.provider_options))
     backends = {s.name: cls(s, root, manifest, options) for s in manifest.stages}
     first = next(iter(backends.values()))
     ctx = _Context(spec, rss_before, first.uses_gpu())

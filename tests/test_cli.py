@@ -154,3 +154,25 @@ def test_export_users_own_module(tmp_path):
     assert d["samples"] == 5 and d["backend"] == "torch"
     res = CliRunner().invoke(cli, ["export", "--module", "nope.mod:f", "--out", str(tmp_path / "x")])
     assert res.exit_code == 1 and "cannot import" in res.output
+
+
+def test_ctrl_c_is_reported_as_an_interrupt_even_when_a_library_rewords_it(monkeypatch, tmp_path):
+    """torch's exporter once turned a SIGINT into 'exported graph fails the ONNX checker'."""
+    import os
+    import signal
+    import time
+
+    from deployprof.errors import ConfigError
+    from deployprof.qualify import verdict
+
+    def swallows_the_interrupt(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise ConfigError("a library's own wording of what happened") from None
+
+    monkeypatch.setattr(verdict, "qualify_source", swallows_the_interrupt)
+    res = CliRunner().invoke(cli, ["qualify", "--spec", str(tmp_path / "s.yaml"), str(tmp_path)])
+    assert res.exit_code == 130 and res.output.strip().startswith("error: interrupted"), res.output
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the CLI's handler is gone again

@@ -111,6 +111,11 @@ class Backend(ABC):
         return key in cls.provider_option_keys
 
     @classmethod
+    def own_options(cls, provider_options: dict) -> dict:
+        """This backend's share of --provider-option (keys for another backend of the same run left out)."""
+        return {k: v for k, v in provider_options.items() if cls.accepts_option(k)}
+
+    @classmethod
     def policy_step_blocker(cls, options: BackendOptions) -> Optional[str]:
         """Why these options cannot run a policy step (stage calls fed from the host), or None."""
         return None
@@ -163,12 +168,10 @@ class Backend(ABC):
 BACKENDS: Registry[type[Backend]] = Registry("backend")
 
 
-def options_for(names: list[str], provider_options: dict) -> dict[str, dict]:
-    """Each backend's share of --provider-option. A key no chosen backend understands is an error, never
-    silently dropped; a key meant for another backend of the same run (trt's, with ort-cpu beside it) is left out."""
+def check_provider_options(names: list[str], provider_options: dict) -> None:
+    """A --provider-option key that none of the chosen backends understands is an error, never silently dropped."""
     classes = {n: BACKENDS.get(n) for n in names}
     unknown = [k for k in provider_options if not any(c.accepts_option(k) for c in classes.values())]
     if unknown:
         known = "; ".join(f"{n}: {', '.join(c.provider_option_keys) or 'none'}" for n, c in classes.items())
         raise ConfigError(f"--provider-option {', '.join(unknown)} is not an option of {', '.join(names)} ({known})")
-    return {n: {k: v for k, v in provider_options.items() if c.accepts_option(k)} for n, c in classes.items()}

@@ -21,13 +21,13 @@ from .base import BACKENDS, Availability, Backend, BackendOptions
 OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 
 
-# The shared library ONNX Runtime loads for each provider it lists (they live next to the module, in capi/).
 # ONNX Runtime's CUDA provider options (OrtCUDAProviderOptionsV2); ONNX Runtime checks their values itself.
 CUDA_OPTION_KEYS = ("device_id", "gpu_mem_limit", "arena_extend_strategy", "cudnn_conv_algo_search",
                     "do_copy_in_default_stream", "cudnn_conv_use_max_workspace", "cudnn_conv1d_pad_to_nc1d",
                     "enable_cuda_graph", "tunable_op_enable", "tunable_op_tuning_enable",
                     "tunable_op_max_tuning_duration_ms", "enable_skip_layer_norm_strict_mode", "prefer_nhwc",
                     "use_ep_level_unified_stream", "use_tf32", "sdpa_kernel", "fuse_conv_bias")
+# The shared library ONNX Runtime loads for each provider it lists (they live next to the module, in capi/).
 PROVIDER_LIBRARIES = {"CUDAExecutionProvider": "onnxruntime_providers_cuda",
                       "TensorrtExecutionProvider": "onnxruntime_providers_tensorrt"}
 

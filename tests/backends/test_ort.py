@@ -112,3 +112,20 @@ def test_cuda_graph_policy_step_is_refused_before_any_work(tiny_export):
     assert BACKENDS.get("ort-cuda").policy_step_blocker(BackendOptions()) is None
     with pytest.raises(ConfigError, match="enable_cuda_graph=1 times single stages only.*bench EXPORT/STAGE.onnx"):
         run_backend(RunSpec(target=str(tiny_export), backend="ort-cuda", options=graph))
+
+
+def test_a_key_for_another_backend_of_the_run_is_left_out_not_refused(tiny_export):
+    """`profile --backends trt,ort-cpu --provider-option layer_profile_runs=20`: ort-cpu's worker gets none of it."""
+    from deployprof.backends import check_provider_options
+    from deployprof.errors import ConfigError
+    from deployprof.measure.harness import MeasureConfig
+    from deployprof.runner import RunSpec, run_backend
+
+    opts = {"layer_profile_runs": "20"}
+    check_provider_options(["trt", "ort-cpu"], opts)
+    with pytest.raises(ConfigError, match="layer_profile_runs is not an option of ort-cpu"):
+        check_provider_options(["ort-cpu"], opts)
+    runs = run_backend(RunSpec(target=str(tiny_export), backend="ort-cpu", stages=False,
+                               options=BackendOptions(intra_op_threads=1, provider_options=opts),
+                               measure=MeasureConfig(warmup_iterations=1, warmup_min_s=0, iterations=3)))
+    assert runs and "layer_profile_runs" not in runs[0].build.options
