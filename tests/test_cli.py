@@ -173,6 +173,10 @@ def test_ctrl_c_is_reported_as_an_interrupt_even_when_a_library_rewords_it(monke
             raise ConfigError("a library's own wording of what happened") from None
 
     monkeypatch.setattr(verdict, "qualify_source", swallows_the_interrupt)
-    res = CliRunner().invoke(cli, ["qualify", "--spec", str(tmp_path / "s.yaml"), str(tmp_path)])
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal (`cmd &` ignores SIGINT)
+    try:
+        res = CliRunner().invoke(cli, ["qualify", "--spec", str(tmp_path / "s.yaml"), str(tmp_path)])
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the CLI's handler is gone again
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert res.exit_code == 130 and res.output.strip().startswith("error: interrupted"), res.output
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the CLI's handler is gone again
