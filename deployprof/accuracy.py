@@ -9,7 +9,7 @@ import numpy as np
 
 from .backends import BACKENDS, BackendOptions
 from .inputs import make_inputs
-from .manifest import Manifest, load_target
+from .manifest import Manifest, load_subject
 from .policy import PolicyStep
 from .results import AccuracyResult, OutputError
 
@@ -40,8 +40,8 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
 
 def compare(reference: str | Path, candidate: str | Path, *, samples: int = 8, seed: int = 1000, backend: str = "ort-cpu",
             atol: Optional[float] = None, min_cosine: Optional[float] = None) -> AccuracyResult:
-    ref_m, ref_root = load_target(reference)
-    cand_m, cand_root = load_target(candidate)
+    ref_m, ref_root = load_subject(reference)
+    cand_m, cand_root = load_subject(candidate)
     # The same seeds draw the same values for both; a float16 export receives them rounded to its input dtype.
     inputs = lambda m: [make_inputs(m.external_inputs(), batch=1, seed=seed + i, dims=m.default_dims)  # noqa: E731
                         for i in range(samples)]

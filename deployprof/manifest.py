@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Iterable, Optional, Union
 
 from .errors import ModelError
 from .files import confine, write_json_atomic
-from .results import from_dict, to_dict
+from .serial import from_dict, to_dict
 
 MANIFEST_VERSION = 1
 Dim = Union[int, str]
@@ -90,16 +90,25 @@ class Manifest:
 
     def external_inputs(self) -> list[TensorSpec]:
         """Inputs of a policy step: stage inputs that no stage produces."""
-        produced = {o.name for s in self.stages for o in s.outputs}
-        seen: dict[str, TensorSpec] = {}
-        for s in self.stages:
-            for t in s.inputs:
-                if t.name not in produced and t.name not in s.weight_inputs:
-                    seen.setdefault(t.name, t)
-        return list(seen.values())
+        return external_inputs(self.stages)
 
     def write(self, folder: Path) -> None:
         write_json_atomic(Path(folder) / "manifest.json", to_dict(self))
+
+
+def external_inputs(stages: Iterable, schedule: Iterable[CallSpec] = (), loop_state: bool = True) -> list[TensorSpec]:
+    """Inputs of a policy step: stage inputs that no stage produces (weights fed as inputs aside). loop_state=False
+    also leaves out what the loops themselves set (the denoised state and its time): a dataset's observations."""
+    stages = list(stages)
+    produced = {o.name for s in stages for o in s.outputs}
+    if not loop_state:
+        produced |= {n for c in schedule if c.loop for n in (c.loop.state, c.loop.time) if n}
+    seen: dict[str, TensorSpec] = {}
+    for s in stages:
+        for t in s.inputs:
+            if t.name not in produced and t.name not in getattr(s, "weight_inputs", ()):
+                seen.setdefault(t.name, t)
+    return list(seen.values())
 
 
 MAX_CALLS = 10_000   # stage repeats, loop steps and calls per step a manifest may ask for: work bounded by the file
@@ -203,13 +212,27 @@ def manifest_for_onnx(path: Path) -> Manifest:
     return Manifest(schema_version=MANIFEST_VERSION, stages=(stage,), schedule=(CallSpec(stage.name),))
 
 
-def load_target(target: str | Path) -> tuple[Manifest, Path]:
-    """An export folder (with manifest.json) or a plain .onnx file -> (manifest, folder holding its files)."""
-    path = Path(target)
+@dataclass(frozen=True)
+class Subject:
+    """What is profiled, loaded: its manifest, the folder holding its graphs, and the path it was given as.
+    Unpacks as (manifest, root)."""
+    manifest: Manifest
+    root: Path
+    path: str
+
+    def __iter__(self):
+        return iter((self.manifest, self.root))
+
+
+def load_subject(subject: "str | Path | Subject") -> Subject:
+    """An export folder (with manifest.json) or a plain .onnx file; an already loaded Subject as is."""
+    if isinstance(subject, Subject):
+        return subject
+    path = Path(subject)
     if path.is_dir():
-        return read_manifest(path), path
+        return Subject(read_manifest(path), path, str(path))
     if path.suffix == ".onnx" or path.exists():
-        return manifest_for_onnx(path), path.parent
+        return Subject(manifest_for_onnx(path), path.parent, str(path))
     raise ModelError(f"model not found: {path} (expected an .onnx file, an export folder or a preset name)")
 
 

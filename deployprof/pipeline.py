@@ -1,41 +1,49 @@
-"""`deployprof profile`: export (if given a preset) -> static cost -> each backend measured -> report.json."""
+"""The library behind each measuring command. `profile`: export (for a preset) -> precision variants -> static cost
+(once per variant and batch) -> each backend launched -> accuracy -> report.json. The CLI only parses and renders."""
 from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
 from .accuracy import compare
 from .backends import BACKENDS, check_provider_options
+from .config import MeasureConfig
 from .environment import capture
 from .errors import BackendUnavailableError
 from .files import run_marked
 from .flops.summary import policy_step_total, stage_reports
-from .manifest import Manifest, load_target, sha256_file
+from .manifest import Subject, load_subject, sha256_file
 from .precision import CalibrationConfig, prepare_precision
-from .results import SCHEMA_VERSION, AccuracyResult, FlopReport, MeasureSettings, ModelInfo, ProfileReport, RunResult
-from .runner import POLICY_STEP, RunSpec, run_backend
-from .worker import run_isolated
+from .results import (AccuracyReport, AccuracyResult, BenchResult, FlopReport, ModelInfo, ProfileReport, RunResult)
+from .runner import POLICY_STEP, RunSpec
+from .worker import launch
 
 log = logging.getLogger(__name__)
+Say = Callable[[str], None]
 
 
-def resolve_target(target: str, out: Path, exporter: Optional[str] = None,
-                   say: Callable[[str], None] = log.info) -> str:
-    """A path (export folder or .onnx) is used as is; anything else is a preset, exported into out/export."""
-    path = Path(target)
-    if path.exists() and not (path.is_file() and path.suffix in (".yaml", ".yml")):
-        return target
+def is_preset(subject: str) -> bool:
+    """A path (export folder or .onnx) is profiled as is; anything else, or a YAML file, names a preset."""
+    path = Path(subject)
+    return not path.exists() or (path.is_file() and path.suffix in (".yaml", ".yml"))
+
+
+def resolve_subject(subject: str, out: Path, exporter: Optional[str] = None, say: Say = log.info) -> str:
+    """The export folder or .onnx file to measure: the given path, or the preset exported into out/export."""
+    if not is_preset(subject):
+        return subject
     from .export import export_preset
 
-    say(f"exporting {target} to {out / 'export'}")
-    export_preset(target, out / "export", exporter=exporter, force=True)  # this run's own folder
+    say(f"exporting {subject} to {out / 'export'}")
+    export_preset(subject, out / "export", exporter=exporter, force=True)  # this run's own folder
     return str(out / "export")
 
 
-def check_backends(names: list[str], skip_unavailable: bool, say: Callable[[str], None]) -> tuple[list[str], list[str]]:
+def check_backends(names: list[str], skip_unavailable: bool, say: Say) -> tuple[list[str], list[str]]:
     usable, warnings = [], []
     for name in names:
         avail = BACKENDS.get(name).availability()
@@ -55,8 +63,23 @@ def check_backends(names: list[str], skip_unavailable: bool, say: Callable[[str]
     return usable, warnings
 
 
-def attach_flops(run: RunResult, flops: dict[str, FlopReport], step_flops: Optional[int]) -> RunResult:
-    total = step_flops if run.target == POLICY_STEP else (flops[run.target].flops_total if run.target in flops else None)
+@dataclasses.dataclass(frozen=True)
+class StaticCost:
+    """FLOPs of each stage and of a whole policy step at one batch: counted once, shared by every run."""
+    flops: dict[str, FlopReport]
+    step_flops: Optional[int]
+
+
+def static_cost(subject: Subject, batch: int, dims: dict[str, int]) -> StaticCost:
+    manifest, root = subject
+    flops = stage_reports(manifest, root, batch, dims)
+    step = policy_step_total(manifest, root, flops, batch, dims) if len(manifest.stages) > 1 else None
+    return StaticCost(flops, step)
+
+
+def attach_flops(run: RunResult, cost: StaticCost) -> RunResult:
+    total = cost.step_flops if run.stage == POLICY_STEP else \
+        (cost.flops[run.stage].flops_total if run.stage in cost.flops else None)
     achieved = total / (run.latency.p50_ms / 1e3) / 1e9 if total and run.latency.p50_ms > 0 else None
     return dataclasses.replace(run, flops_per_run=total, achieved_gflop_per_s=achieved)
 
@@ -64,7 +87,7 @@ def attach_flops(run: RunResult, flops: dict[str, FlopReport], step_flops: Optio
 def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport]) -> list[str]:
     out = []
     for r in runs:
-        tag = f"{r.backend}/{r.precision} {r.target}"
+        tag = f"{r.backend}/{r.precision} {r.stage}"
         if r.build.fallback:
             out.append(f"{tag}: FALLBACK: asked for {r.build.providers_requested[0]}, ran on {list(r.build.providers_active)}")
         if r.build.speed_only:
@@ -86,53 +109,52 @@ def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport]) -> list[st
     return out
 
 
-def _measure_all(target: str, names: list[str], template: RunSpec, batches: list[int], in_process: bool,
-                 say: Callable[[str], None]) -> tuple[Manifest, Path, list[RunResult], dict[int, dict[str, FlopReport]]]:
-    manifest, root = load_target(target)
-    flops_by_batch = {b: stage_reports(manifest, root, b, template.dims, template.shapes) for b in batches}
+def measure_subject(subject: Subject, names: list[str], config: MeasureConfig,
+                    say: Say) -> tuple[list[RunResult], dict[int, StaticCost]]:
+    """Every backend at every batch on one subject, each run with the FLOPs it executed."""
+    costs = {b: static_cost(subject, b, config.dims) for b in config.batches}
     runs: list[RunResult] = []
     for name in names:
-        for batch in batches:
-            say(f"measuring {name}, batch {batch} ({'in process' if in_process else 'own process'})")
-            spec = dataclasses.replace(template, target=target, backend=name, batch=batch)
-            flops = flops_by_batch[batch]
-            step = policy_step_total(manifest, root, flops, batch, template.dims) if len(manifest.stages) > 1 else None
-            runs.extend(attach_flops(r, flops, step) for r in (run_backend(spec) if in_process else run_isolated(spec)))
-    return manifest, root, runs, flops_by_batch
+        for batch in config.batches:
+            say(f"measuring {name}, batch {batch} ({'in process' if config.launcher == 'inline' else 'own process'})")
+            runs += [attach_flops(r, costs[batch]) for r in launch(RunSpec(subject.path, name, batch, config), subject)]
+    return runs, costs
 
 
-def prepare_variants(resolved: str, precisions: list[str], out: Path, calib: CalibrationConfig,
-                     say: Callable[[str], None] = log.info) -> dict[str, str]:
-    """Each precision's export folder, OUT/export-<precision> (FP32 is the given export itself)."""
+def prepare_variants(base: Subject, precisions: list[str], out: Path, calib: CalibrationConfig,
+                     say: Say = log.info) -> dict[str, Subject]:
+    """Each precision's export, prepared from the loaded FP32 one into OUT/export-<precision> and loaded once."""
     variants = {}
     for p in precisions:
-        if p != "fp32":
-            say(f"preparing {p} from the FP32 export" + (f" (calibrating, {calib.method})" if p == "int8" else ""))
-        variants[p] = str(prepare_precision(resolved, p, out / f"export-{p}", calib))
+        if p == "fp32":
+            variants[p] = base
+            continue
+        say(f"preparing {p} from the FP32 export" + (f" (calibrating, {calib.method})" if p == "int8" else ""))
+        variants[p] = load_subject(prepare_precision(base, p, out / f"export-{p}", calib))
     return variants
 
 
 def _with_speedups(runs: list[RunResult]) -> list[RunResult]:
-    base = {(r.backend, r.target, r.batch): r.latency.p50_ms for r in runs if r.precision == "fp32"}
+    base = {(r.backend, r.stage, r.batch): r.latency.p50_ms for r in runs if r.precision == "fp32"}
     out = []
     for r in runs:
-        ref = base.get((r.backend, r.target, r.batch))
+        ref = base.get((r.backend, r.stage, r.batch))
         out.append(dataclasses.replace(r, speedup_vs_fp32=ref / r.latency.p50_ms) if ref and r.precision != "fp32" else r)
     return out
 
 
 def precision_warnings(runs: list[RunResult], accuracy: list[AccuracyResult]) -> list[str]:
     out = []
-    p50 = {(r.backend, r.target, r.batch, r.precision): r.latency for r in runs}
-    whole = {r.target for r in runs if r.target == POLICY_STEP} or {r.target for r in runs}  # judge the whole step
-    for (backend, target, batch, prec), lat in p50.items():
-        if not prec.startswith("int8") or target not in whole:
+    p50 = {(r.backend, r.stage, r.batch, r.precision): r.latency for r in runs}
+    whole = {r.stage for r in runs if r.stage == POLICY_STEP} or {r.stage for r in runs}  # judge the whole step
+    for (backend, stage, batch, prec), lat in p50.items():
+        if not prec.startswith("int8") or stage not in whole:
             continue
         for other in ("fp16", "fp32"):
-            o = p50.get((backend, target, batch, other))
+            o = p50.get((backend, stage, batch, other))
             # Only when the confidence intervals do not overlap: a difference inside the noise is no finding.
             if o is not None and lat.ci_ms["p50"][0] > o.ci_ms["p50"][1]:
-                out.append(f"{backend} {target}: {prec.upper()} is SLOWER than {other.upper()} "
+                out.append(f"{backend} {stage}: {prec.upper()} is SLOWER than {other.upper()} "
                            f"(p50 {lat.p50_ms:.3f} vs {o.p50_ms:.3f} ms): layers fall back or Q/DQ overhead dominates")
     for a in accuracy:
         if a.passed is False:
@@ -141,99 +163,105 @@ def precision_warnings(runs: list[RunResult], accuracy: list[AccuracyResult]) ->
     return out
 
 
-def profile(target: str, out: Path, backends: list[str], *, spec_template: RunSpec, batches: list[int] = (1,),
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConfig = MeasureConfig(),
             precisions: list[str] = ("fp32",), calib: CalibrationConfig = CalibrationConfig(),
             atol: Optional[float] = None, min_cosine: Optional[float] = None,
-            skip_unavailable: bool = False, in_process: bool = False, exporter: Optional[str] = None,
-            say: Callable[[str], None] = log.info, plan: Callable[[int], None] = lambda n: None,
+            skip_unavailable: bool = False, exporter: Optional[str] = None,
+            say: Say = log.info, plan: Callable[[int], None] = lambda n: None,
             target_profile: Optional[str] = None) -> ProfileReport:
     """say() announces each phase; plan() is told how many phases there will be (for a progress bar)."""
     out = Path(out)
-    batches, precisions = list(batches), list(dict.fromkeys(["fp32", *precisions]))
-    check_provider_options(backends, spec_template.options.provider_options)  # before any work
+    batches, precisions = list(config.batches), list(dict.fromkeys(["fp32", *precisions]))
+    check_provider_options(backends, config.backend_options.provider_options)  # before any work
     usable, warnings = check_backends(backends, skip_unavailable, say)
-    if not Path(target).exists() or Path(target).suffix in (".yaml", ".yml"):
+    preset = is_preset(subject)
+    if preset:
         from .presets import load_preset
 
-        load_preset(target)  # an unknown or broken preset fails here, before --out is touched
-    with run_marked(out, f"deployprof profile {target}"):  # marked INCOMPLETE until the report is written
-        is_preset = not Path(target).exists()
-        plan(is_preset + 2 * (len(precisions) - 1) + 1 + len(usable) * len(batches) * len(precisions) + 1)
-        resolved = resolve_target(target, out, exporter, say)
-        if load_target(resolved)[0].static_only:
+        load_preset(subject)  # an unknown or broken preset fails here, before --out is touched
+    with run_marked(out, f"deployprof profile {subject}"):  # marked INCOMPLETE until the report is written
+        plan(preset + 2 * (len(precisions) - 1) + 1 + len(usable) * len(batches) * len(precisions) + 1)
+        resolved = resolve_subject(subject, out, exporter, say)
+        base = load_subject(resolved)  # each manifest is read once from here on
+        if base.manifest.static_only:
             say("warning: shapes-only export (no weights): counting FLOPs, measuring nothing")
             warnings.append("shapes-only export (weights without data): static cost only, no latency measured")
             usable, precisions = [], ["fp32"]
-        variants = prepare_variants(resolved, precisions, out, calib, say)
+        subjects = prepare_variants(base, precisions, out, calib, say)
         say("counting FLOPs")
         runs: list[RunResult] = []
-        for p, path in variants.items():
+        for p, sub in subjects.items():
             names = [n for n in usable if p in BACKENDS.get(n).artifact_precisions]
-            manifest_p, _, runs_p, flops_by_batch_p = _measure_all(path, names, spec_template, batches, in_process, say)
+            runs_p, costs_p = measure_subject(sub, names, config, say)
             runs += runs_p
             if p == "fp32":
-                manifest, root, flops_by_batch = manifest_p, load_target(path)[1], flops_by_batch_p
+                cost = costs_p[batches[0]]
         accuracy = []
-        for p, path in variants.items():
+        for p in subjects:
             if p != "fp32":
                 say(f"accuracy of {p} against FP32")
-                accuracy.append(compare(variants["fp32"], path, atol=atol, min_cosine=min_cosine))
+                accuracy.append(compare(subjects["fp32"], subjects[p], atol=atol, min_cosine=min_cosine))
         runs = _with_speedups(runs)
-        flops = flops_by_batch[batches[0]]
-        warnings += run_warnings(runs, flops) + precision_warnings(runs, accuracy)
+        warnings += run_warnings(runs, cost.flops) + precision_warnings(runs, accuracy)
+        manifest, root = subjects["fp32"]
         roofline = ()
         if target_profile:
             from .qualify.roofline import predict_measured
             from .targets import load_target_profile
 
-            roofline = predict_measured(manifest, root, flops, runs, load_target_profile(target_profile), list(variants),
-                                        batches[0], spec_template.dims)
-        m = spec_template.measure
+            roofline = predict_measured(manifest, root, cost.flops, runs, load_target_profile(target_profile),
+                                        list(subjects), batches[0], config.dims)
         report = ProfileReport(
-            schema_version=SCHEMA_VERSION, created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            model=ModelInfo(source=str(target), preset=manifest.preset, family=manifest.family,
+            created_utc=_now(),
+            model=ModelInfo(source=str(subject), preset=manifest.preset, family=manifest.family,
                             stages=tuple(s.name for s in manifest.stages),
                             stage_sha256={s.name: sha256_file(root / s.file) for s in manifest.stages},
                             calls_per_step={s.name: s.calls_per_step for s in manifest.stages}, exporter=manifest.exporter),
-            environment=capture(),
-            settings=MeasureSettings(warmup_iterations=m.warmup_iterations, warmup_min_s=m.warmup_min_s,
-                                     iterations=m.iterations, duration_s=m.duration_s, batches=tuple(batches),
-                                     seed=spec_template.seed, in_process=in_process,
-                                     concurrency=spec_template.concurrency, rate_hz=spec_template.rate_hz),
-            flops=flops, policy_step_flops=(policy_step_total(manifest, root, flops, batches[0], spec_template.dims)
-                                            if len(manifest.stages) > 1 else None),
+            environment=capture(), settings=config, flops=cost.flops, policy_step_flops=cost.step_flops,
             runs=tuple(runs), warnings=tuple(warnings), accuracy=tuple(accuracy),
-            precision_info={p: load_target(v)[0].precision_info for p, v in variants.items() if p != "fp32"},
+            precision_info={p: s.manifest.precision_info for p, s in subjects.items() if p != "fp32"},
             roofline=roofline)
         say("writing report.json, report.md, report.html")
-        report.write(out / "report.json")
-        from .report.render import render_all
-
-        render_all(report, out)
+        _write(report, out)
     return report
+
+
+def _write(report: ProfileReport, out: Path) -> None:
+    from .report.render import render_all
+
+    report.write(out / "report.json")
+    render_all(report, out)
 
 
 def compare_precisions(export: Path, precisions: list[str], *, samples: int = 8, out: Optional[Path] = None,
                        calib: CalibrationConfig = CalibrationConfig(), atol: Optional[float] = None,
-                       min_cosine: Optional[float] = None) -> list[AccuracyResult]:
+                       min_cosine: Optional[float] = None) -> AccuracyReport:
     """`compare-precision`: each precision's actions against FP32, the prepared exports kept under `out` if given."""
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
-        variants = prepare_variants(str(export), [p for p in precisions if p != "fp32"], Path(out or tmp), calib)
-        return [compare(export, path, samples=samples, atol=atol, min_cosine=min_cosine) for path in variants.values()]
+        reference = load_subject(export)
+        variants = prepare_variants(reference, [p for p in precisions if p != "fp32"], Path(out or tmp), calib)
+        results = [compare(reference, sub, samples=samples, atol=atol, min_cosine=min_cosine) for sub in variants.values()]
+    return AccuracyReport(subject=str(export), samples=samples, accuracy=tuple(results))
 
 
-def bench(spec: RunSpec, batches: list[int] = (1,), in_process: bool = False,
-          say: Callable[[str], None] = log.info) -> list[RunResult]:
-    """One backend on an ONNX file or export folder, with FLOPs attached (no report written)."""
-    check_provider_options([spec.backend], spec.options.provider_options)
-    check_backends([spec.backend], False, say)
-    return _measure_all(spec.target, [spec.backend], spec, list(batches), in_process, log.info)[2]
+def bench(subject: str, backend: str, precision: str = "fp32", config: MeasureConfig = MeasureConfig(),
+          calib: CalibrationConfig = CalibrationConfig(), say: Say = log.info) -> BenchResult:
+    """`bench`: one backend on an ONNX file or export folder (prepared at `precision` first), FLOPs attached; no
+    report written."""
+    check_provider_options([backend], config.backend_options.provider_options)
+    check_backends([backend], False, say)
+    with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
+        runs, _ = measure_subject(load_subject(prepare_precision(subject, precision, Path(tmp) / precision, calib)),
+                                  [backend], config, log.info)
+    return BenchResult(subject=str(subject), backend=backend, precision=precision, settings=config, runs=tuple(runs))
 
 
 def train_profile(preset: str, out: Path, cfg, target_profile: Optional[str] = None,
-                  say: Callable[[str], None] = log.info, plan: Callable[[int], None] = lambda n: None) -> ProfileReport:
+                  say: Say = log.info, plan: Callable[[int], None] = lambda n: None) -> ProfileReport:
     """`train-bench`: train on the synthetic task, then write OUT/report.json (+ .md, .html) like a profile."""
     from .presets import load_preset
     from .train import train_bench, with_mfu
@@ -247,14 +275,8 @@ def train_profile(preset: str, out: Path, cfg, target_profile: Optional[str] = N
 
             result = with_mfu(result, load_target_profile(target_profile))
         report = ProfileReport(
-            schema_version=SCHEMA_VERSION, created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created_utc=_now(),
             model=ModelInfo(source=preset, preset=p.name, family=p.family, stages=(), stage_sha256={}, calls_per_step={}),
-            environment=capture(),
-            settings=MeasureSettings(warmup_iterations=cfg.warmup_steps, warmup_min_s=0.0, iterations=cfg.steps,
-                                     duration_s=None, batches=(cfg.batch,), seed=cfg.seed, in_process=True),
-            flops={}, policy_step_flops=None, runs=(), training=(result,))
-        report.write(out / "report.json")
-        from .report.render import render_all
-
-        render_all(report, out)
+            environment=capture(), settings=None, flops={}, policy_step_flops=None, runs=(), training=(result,))
+        _write(report, out)
     return report

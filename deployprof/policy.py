@@ -9,6 +9,7 @@ import numpy as np
 
 from .backends.base import Backend
 from .manifest import Manifest
+from .schedule import ScheduleWalker
 
 
 def cosine_alpha_bar(steps: int, s: float = 0.008) -> np.ndarray:
@@ -18,12 +19,12 @@ def cosine_alpha_bar(steps: int, s: float = 0.008) -> np.ndarray:
     return np.clip(f / f[0], 1e-5, 1.0)
 
 
-class PolicyStep:
+class PolicyStep(ScheduleWalker):
     def __init__(self, manifest: Manifest, backends: Mapping[str, Backend]):
+        super().__init__(manifest.stages, manifest.schedule)
         self.manifest = manifest
         self.backends = backends
         self.input_names = {s.name: [t.name for t in s.inputs if t.name not in s.weight_inputs] for s in manifest.stages}
-        self.specs = {s.name: {t.name: t for t in s.inputs} for s in manifest.stages}
         self.reset()
 
     def reset(self) -> None:
@@ -33,7 +34,7 @@ class PolicyStep:
     recorder = None  # {stage: [feeds, ...]} when set: every stage call's inputs are kept (INT8 calibration)
     trace = None     # [state, ...] when set: the loop state after each denoising step (accuracy over steps)
 
-    def _call(self, stage: str, env: dict) -> dict:
+    def call(self, stage: str, env: dict) -> dict:
         feeds = {n: env[n] for n in self.input_names[stage]}
         if self.recorder is not None:
             self.recorder.setdefault(stage, []).append(feeds)
@@ -43,50 +44,37 @@ class PolicyStep:
         return out
 
     def __call__(self, external: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        env = dict(external)
-        for call in self.manifest.schedule:
-            loop = call.loop
-            if loop is None:
-                for _ in range(call.repeat):
-                    env.update(self._call(call.stage, env))
-            elif loop.kind == "euler":
-                self._euler(call.stage, loop, env)
-            elif loop.kind == "ddim":
-                self._ddim(call.stage, loop, env)
-            elif loop.kind == "autoregressive":
-                self._autoregressive(call.stage, loop, env)
-            else:
-                raise ValueError(f"unknown loop kind {loop.kind!r}")
+        env = self.walk(dict(external))
         self.steps += 1
         return env
 
     def _time(self, stage: str, loop, batch: int, value: float) -> np.ndarray:
-        return np.full((batch,), value, dtype=np.dtype(self.specs[stage][loop.time].dtype))
+        return np.full((batch,), value, dtype=np.dtype(self.dtype(stage, loop.time)))
 
-    def _euler(self, stage: str, loop, env: dict) -> None:
+    def euler(self, stage: str, loop, env: dict) -> None:
         dt = -1.0 / loop.steps
         x = env[loop.state]
         for i in range(loop.steps):
             env[loop.time] = self._time(stage, loop, x.shape[0], 1.0 + i * dt)
-            out = self._call(stage, env)
+            out = self.call(stage, env)
             x = env[loop.state] = (x + dt * out[loop.output]).astype(x.dtype, copy=False)
             if self.trace is not None:
                 self.trace.append(x)
 
-    def _ddim(self, stage: str, loop, env: dict) -> None:
+    def ddim(self, stage: str, loop, env: dict) -> None:
         ab = cosine_alpha_bar(loop.steps)
         x = env[loop.state]
         for t in range(loop.steps, 0, -1):
             env[loop.time] = self._time(stage, loop, x.shape[0], t)
-            eps = self._call(stage, env)[loop.output]
+            eps = self.call(stage, env)[loop.output]
             x0 = np.clip((x - np.sqrt(1 - ab[t]) * eps) / np.sqrt(ab[t]), -1.0, 1.0)
             x = env[loop.state] = (np.sqrt(ab[t - 1]) * x0 + np.sqrt(1 - ab[t - 1]) * eps).astype(x.dtype, copy=False)
             if self.trace is not None:
                 self.trace.append(x)
 
-    def _autoregressive(self, stage: str, loop, env: dict) -> None:
+    def autoregressive(self, stage: str, loop, env: dict) -> None:
         bins, picked = loop.bins, []
-        token_dtype = np.dtype(self.specs[stage][loop.state].dtype)
+        token_dtype = np.dtype(self.dtype(stage, loop.state))
         for i in range(loop.steps):
             logits = env[loop.output]
             vocab = logits.shape[-1]
@@ -95,7 +83,7 @@ class PolicyStep:
             if i == loop.steps - 1:
                 break
             env[loop.state] = (idx + vocab - bins).astype(token_dtype)[:, None]
-            out = self._call(stage, env)
+            out = self.call(stage, env)
             env[loop.output] = out[loop.output]
             for cache_in, cache_out in loop.cache:
                 env[cache_in] = out[cache_out]

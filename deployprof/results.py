@@ -1,57 +1,17 @@
 """Frozen result records. Units live in field names; JSON round-trips exactly (floats via repr)."""
 from __future__ import annotations
 
-import dataclasses
 import json
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional, Union
 
-from .errors import ModelError
+from .config import MeasureConfig
+from .errors import ConfigError, ModelError
 from .files import ensure_complete, write_json_atomic
+from .serial import from_dict, to_dict
 
-SCHEMA_VERSION = 1
-
-
-def to_dict(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, (list, tuple)):
-        return [to_dict(x) for x in obj]
-    if isinstance(obj, dict):
-        return {str(k): to_dict(v) for k, v in obj.items()}
-    return obj
-
-
-def _build(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        inner = [a for a in args if a is not type(None)]
-        return _build(inner[0], value) if len(inner) == 1 else value
-    if dataclasses.is_dataclass(hint):
-        return from_dict(hint, value)
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_build(args[0], v) for v in value)
-        return tuple(_build(a, v) for a, v in zip(args, value))
-    if origin is list:
-        return [_build(args[0], v) for v in value]
-    if origin is dict:
-        return {k: _build(args[1], v) for k, v in value.items()}
-    if hint is float and isinstance(value, int):
-        return float(value)
-    return value
-
-
-def from_dict(cls: type, data: dict) -> Any:
-    hints = typing.get_type_hints(cls)
-    kwargs = {f.name: _build(hints[f.name], data[f.name]) for f in dataclasses.fields(cls) if f.name in data}
-    return cls(**kwargs)
+SCHEMA_VERSION = 2  # 2: one envelope (schema_version, kind) for every --json; RunResult.stage; settings = MeasureConfig
 
 
 @dataclass(frozen=True)
@@ -210,7 +170,7 @@ class TelemetryStats:
 
 @dataclass(frozen=True)
 class RunResult:
-    target: str  # a stage name or "policy_step"
+    stage: str  # a stage name or "policy_step"
     backend: str
     precision: str
     batch: int
@@ -370,19 +330,6 @@ class Environment:
 
 
 @dataclass(frozen=True)
-class MeasureSettings:
-    warmup_iterations: int
-    warmup_min_s: float
-    iterations: Optional[int]
-    duration_s: Optional[float]
-    batches: tuple[int, ...]
-    seed: int
-    in_process: bool
-    concurrency: int = 1
-    rate_hz: Optional[float] = None
-
-
-@dataclass(frozen=True)
 class ModelInfo:
     source: str
     preset: Optional[str]
@@ -431,49 +378,6 @@ class TrainResult:
 
 
 @dataclass(frozen=True)
-class ProfileReport:
-    schema_version: int
-    created_utc: str
-    model: ModelInfo
-    environment: Environment
-    settings: MeasureSettings
-    flops: dict[str, FlopReport]
-    policy_step_flops: Optional[int]
-    runs: tuple[RunResult, ...]
-    warnings: tuple[str, ...] = ()
-    accuracy: tuple[AccuracyResult, ...] = ()
-    precision_info: dict[str, dict] = field(default_factory=dict)
-    roofline: tuple[RooflinePrediction, ...] = ()
-    training: tuple[TrainResult, ...] = ()
-
-    def write(self, path: Path) -> None:
-        write_json_atomic(path, to_dict(self))
-
-    @classmethod
-    def read(cls, path: Path) -> "ProfileReport":
-        path = Path(path)
-        ensure_complete(path.parent)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ModelError(f"report not found: {path}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ModelError(f"{path} cannot be read as a report ({type(exc).__name__}); pass a report.json made by "
-                             "`deployprof profile`") from None
-        except json.JSONDecodeError as exc:
-            raise ModelError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); re-run `deployprof profile`") from None
-        if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
-            found = data.get("schema_version") if isinstance(data, dict) else type(data).__name__
-            raise ModelError(f"{path} is not a deployprof report of schema_version {SCHEMA_VERSION} (found {found!r}); "
-                             "pass a report.json made by `deployprof profile`")
-        try:
-            return from_dict(cls, data)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ModelError(f"{path} is not a complete deployprof report ({type(exc).__name__}: {exc}); "
-                             "re-run `deployprof profile`") from None
-
-
-@dataclass(frozen=True)
 class Criterion:
     """One line of a qualification: limit, what was measured (or predicted), its CI, the margin and the verdict."""
     name: str
@@ -504,3 +408,187 @@ class Qualification:
     status: str
     configs: tuple[ConfigVerdict, ...]
     notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProfileReport:
+    """report.json: what `profile` and `train-bench` measured, with the model, machine and settings behind it."""
+    created_utc: str
+    model: ModelInfo
+    environment: Environment
+    settings: Optional[MeasureConfig]          # None for a training report (its settings are in `training`)
+    flops: dict[str, FlopReport]
+    policy_step_flops: Optional[int]
+    runs: tuple[RunResult, ...]
+    warnings: tuple[str, ...] = ()
+    accuracy: tuple[AccuracyResult, ...] = ()
+    precision_info: dict[str, dict] = field(default_factory=dict)
+    roofline: tuple[RooflinePrediction, ...] = ()
+    training: tuple[TrainResult, ...] = ()
+
+    def write(self, path: Path) -> None:
+        write_json_atomic(path, document(self))
+
+    @classmethod
+    def read(cls, path: Path) -> "ProfileReport":
+        return _read_report(path)
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """`bench --json`: one backend at one precision on an ONNX file or export folder, every run."""
+    subject: str
+    backend: str
+    precision: str
+    settings: MeasureConfig
+    runs: tuple[RunResult, ...]
+
+
+@dataclass(frozen=True)
+class FlopSummary:
+    """`flops --json`: one graph as is (scope graph), or an export folder over one policy step (scope policy_step:
+    each stage x its calls per step)."""
+    source: str
+    scope: str                                   # graph | policy_step
+    calls_per_step: dict[str, int]
+    macs: int
+    flops: int
+    bias_flops: int
+    other_flops: int
+    flops_total: int
+    policy_step_flops_total: Optional[int]       # a growing KV cache counted call by call
+    params: int                                  # a weight shared by several stages counted once
+    params_per_stage: dict[str, int]
+    weight_bytes: int
+    by_op_type: dict[str, OpTypeCost]
+    unknown_ops: dict[str, int]
+    unresolved_nodes: tuple[str, ...]
+    lower_bound: bool
+    assumed_dims: dict[str, int]
+    kv_cache_bytes: Optional[int]
+    static_only: bool
+    stages: dict[str, FlopReport]
+
+
+@dataclass(frozen=True)
+class AccuracyReport:
+    """`compare-precision --json`: each precision's actions against the reference on the same seeded steps."""
+    subject: str
+    samples: int
+    accuracy: tuple[AccuracyResult, ...]
+
+
+@dataclass(frozen=True)
+class MetricDelta:
+    metric: str
+    a_ms: float
+    b_ms: float
+    delta_pct: float
+    delta_ci_pct: tuple[float, float]   # conservative: from the two runs' CI ends
+    verdict: str                        # "regression" | "improvement" | "within noise"
+
+
+@dataclass(frozen=True)
+class RunDelta:
+    key: tuple[Union[str, int], ...]    # the matched fields of report.compare.KEY_FIELDS, in order, as text
+    metrics: tuple[MetricDelta, ...]
+    throughput_pct: float
+    peak_rss_pct: Optional[float]
+
+
+@dataclass(frozen=True)
+class Regression:
+    run: tuple[Union[str, int], ...]
+    metric: str
+    delta_pct: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """`compare --json`: B against A, run by run; a regression needs the CIs apart (and beyond the threshold)."""
+    a: str
+    b: str
+    runs: tuple[RunDelta, ...]
+    only_a: tuple[tuple[Union[str, int], ...], ...]
+    only_b: tuple[tuple[Union[str, int], ...], ...]
+    context: tuple[str, ...]            # what differs between the two runs' settings, model and machine
+    threshold_pct: Optional[float] = None
+    regressions: tuple[Regression, ...] = ()
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """`predict --json`: the roofline floor of an export on a target, per precision."""
+    subject: str
+    predictions: tuple[RooflinePrediction, ...]
+
+
+# Every --json output and report.json is one of these, under {"schema_version": SCHEMA_VERSION, "kind": KIND}.
+DOCUMENTS: dict[str, type] = {"profile": ProfileReport, "bench": BenchResult, "flops": FlopSummary,
+                              "accuracy": AccuracyReport, "comparison": Comparison, "prediction": Prediction,
+                              "qualification": Qualification}
+_KINDS = {cls: kind for kind, cls in DOCUMENTS.items()}
+
+
+def document(obj) -> dict:
+    """The one JSON form of a command's result."""
+    return {"schema_version": SCHEMA_VERSION, "kind": _KINDS[type(obj)], **to_dict(obj)}
+
+
+def json_schema() -> dict:
+    """JSON Schema (2020-12) of every document, derived from the dataclasses above: docs/schema.json is this."""
+    from .serial import define
+
+    defs: dict = {}
+    for kind, cls in DOCUMENTS.items():
+        define(cls, defs, {"schema_version": {"const": SCHEMA_VERSION}, "kind": {"const": kind}})
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"https://deployprof.dev/schema/v{SCHEMA_VERSION}.json",
+            "title": f"deployprof output, schema_version {SCHEMA_VERSION}",
+            "description": "report.json and every command's --json: an object with schema_version and kind.",
+            "oneOf": [{"$ref": f"#/$defs/{cls.__name__}"} for cls in DOCUMENTS.values()], "$defs": defs}
+
+
+def _upgrade_v1(data: dict) -> dict:
+    """Schema 1 reports: runs named their stage `target`; settings were a smaller record with `in_process`."""
+    data = dict(data, kind="profile")
+    data["runs"] = [{("stage" if k == "target" else k): v for k, v in r.items()} for r in data.get("runs", [])]
+    old = data.get("settings") or {}
+    if old.get("batches") and not data.get("training"):
+        keep = ("warmup_iterations", "warmup_min_s", "iterations", "duration_s", "batches", "seed", "concurrency", "rate_hz")
+        data["settings"] = {**{k: old[k] for k in keep if k in old},
+                            "launcher": "inline" if old.get("in_process") else "process"}
+    else:
+        data["settings"] = None
+    return data
+
+
+def _read_report(path: Path) -> ProfileReport:
+    """report.json of this schema or of schema 1 (upgraded in memory); anything else is one clear error."""
+    path = Path(path)
+    ensure_complete(path.parent)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"report not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path} cannot be read as a report ({type(exc).__name__}); pass a report.json made by "
+                         "`deployprof profile`") from None
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); re-run `deployprof profile`") from None
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version == 1:
+        data = _upgrade_v1(data)
+    if not isinstance(data, dict) or data.get("schema_version") not in (1, SCHEMA_VERSION) or data.get("kind") != "profile":
+        found = (version, data.get("kind")) if isinstance(data, dict) else type(data).__name__
+        raise ModelError(f"{path} is not a deployprof report of schema_version 1 or {SCHEMA_VERSION} (found {found!r}); "
+                         "pass a report.json made by `deployprof profile`")
+    try:
+        return from_dict(ProfileReport, data)
+    except (KeyError, TypeError, ValueError, AttributeError, ConfigError) as exc:
+        raise ModelError(f"{path} is not a complete deployprof report ({type(exc).__name__}: {exc}); "
+                         "re-run `deployprof profile`") from None
+
+
+if __name__ == "__main__":  # python -m deployprof.results > docs/schema.json
+    print(json.dumps(json_schema(), indent=1))

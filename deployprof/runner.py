@@ -1,5 +1,5 @@
-"""Run one backend over every stage of a target, then over a whole policy step. Meant to run in its own
-process (see worker.py) so that memory figures belong to this backend alone."""
+"""Run one backend over every stage of a subject, then over a whole policy step. worker.launch runs it, by default
+in a fresh process so that memory figures belong to this backend alone."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,14 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from .backends import BACKENDS, BackendOptions
+from .backends import BACKENDS
 from .backends.base import Backend
+from .config import MeasureConfig
 from .devices import device_used
 from .errors import ConfigError
 from .inputs import make_inputs
-from .manifest import Manifest, load_target
+from .manifest import Manifest, Subject, load_subject
 from .measure.control import idle_gap_latencies, summarize_rate, time_at_rate
-from .measure.harness import MeasureConfig, Timing, time_callable, time_concurrent
+from .measure.harness import Timing, time_callable, time_concurrent
 from .measure.memory import MemorySampler, current_rss_bytes, peak_rss_bytes
 from .measure.stats import compute_stats
 from .measure.telemetry import Sampler, make_sampler
@@ -27,21 +28,13 @@ DEFAULT_RATE_DURATION_S = 10.0
 
 @dataclass(frozen=True)
 class RunSpec:
-    target: str
+    """One backend at one batch on one subject (an export folder or .onnx file), measured as `config` says."""
+    subject: str
     backend: str
-    options: BackendOptions = field(default_factory=BackendOptions)
-    measure: MeasureConfig = field(default_factory=MeasureConfig)
     batch: int = 1
-    seed: int = 0
-    dims: dict[str, int] = field(default_factory=dict)
-    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    inputs_npz: Optional[str] = None
+    config: MeasureConfig = field(default_factory=MeasureConfig)
     stages: bool = True
     policy_step: bool = True
-    concurrency: int = 1
-    rate_hz: Optional[float] = None
-    idle_gaps_s: tuple[float, ...] = ()
-    telemetry: bool = True   # power/clocks/temperature on GPUs and Jetsons (nothing is sampled on a CPU-only machine)
 
 
 class _Context:
@@ -49,24 +42,25 @@ class _Context:
 
     def __init__(self, spec: RunSpec, rss_before: int, uses_gpu: bool):
         self.spec, self.rss_before = spec, rss_before
-        self.dev_before, self.dev_method = device_used(spec.options.device_id) if uses_gpu else (None, None)
+        self.device_id = spec.config.backend_options.device_id
+        self.dev_before, self.dev_method = device_used(self.device_id) if uses_gpu else (None, None)
 
-    def result(self, target: str, backend: Backend, timing: Timing, mem: MemorySampler, load_ms: float,
+    def result(self, stage: str, backend: Backend, timing: Timing, mem: MemorySampler, load_ms: float,
                stage_mean_ms: Optional[dict] = None, control: Optional[ControlLoopStats] = None,
                transfers: Optional[TransferTimes] = None, layers: tuple[LayerTime, ...] = (),
                tel: Optional[Sampler] = None) -> RunResult:
         spec = self.spec
         telemetry = None
         if tel is not None:
-            whole = target == POLICY_STEP or len(backend.manifest.stages) == 1
+            whole = stage == POLICY_STEP or len(backend.manifest.stages) == 1
             telemetry = tel.summary(timing.loop_wall_s, len(timing.samples_ns) * spec.batch,
                                               _chunk_length(backend.manifest) if whole else None)
         latency = compute_stats([ns / 1e6 for ns in timing.samples_ns])
         dev_bytes, dev_method = backend.device_memory()
         device_peak = max(filter(None, (mem.device_peak, dev_bytes)), default=None)
-        dev_after = device_used(spec.options.device_id)[0] if self.dev_before is not None else None
+        dev_after = device_used(self.device_id)[0] if self.dev_before is not None else None
         return RunResult(
-            target=target, backend=spec.backend, precision=backend.manifest.precision, batch=spec.batch,
+            stage=stage, backend=spec.backend, precision=backend.manifest.precision, batch=spec.batch,
             build=backend.build_info, latency=latency,
             device_latency=compute_stats(timing.device_ms) if timing.device_ms else None,
             throughput_per_s=len(timing.samples_ns) * spec.batch / timing.loop_wall_s if timing.loop_wall_s > 0 else 0.0,
@@ -83,7 +77,7 @@ class _Context:
                 device_used_method=self.dev_method if dev_after is not None else None),
             flops_per_run=None, achieved_gflop_per_s=None, stage_mean_ms=stage_mean_ms or {},
             glue_overhead_ms=latency.mean_ms - sum(stage_mean_ms.values()) if stage_mean_ms else None,
-            concurrency=spec.concurrency, control=control, transfers=transfers, layers=layers, telemetry=telemetry)
+            concurrency=spec.config.concurrency, control=control, transfers=transfers, layers=layers, telemetry=telemetry)
 
 
 def _chunk_length(manifest: Manifest) -> Optional[int]:
@@ -92,85 +86,86 @@ def _chunk_length(manifest: Manifest) -> Optional[int]:
 
 
 def _telemetry(spec: RunSpec, backend: Backend) -> Sampler:
-    return make_sampler(backend.uses_gpu(), spec.options.device_id) if spec.telemetry else Sampler()
+    c = spec.config
+    return make_sampler(backend.uses_gpu(), c.backend_options.device_id) if c.telemetry else Sampler()
 
 
 def _measure(ctx: _Context, make_fn: Callable[[], Callable[[], object]], sync, backend: Backend, timer=None,
              before_measure=None) -> tuple[Timing, MemorySampler, Sampler]:
     spec = ctx.spec
+    c = spec.config
     probe = (lambda: backend.device_memory()[0]) if backend.uses_gpu() else None
     with MemorySampler(device_probe=probe) as mem, _telemetry(spec, backend) as tel:
-        if spec.concurrency > 1:
-            timing = time_concurrent([make_fn() for _ in range(spec.concurrency)], sync, spec.measure)
+        if c.concurrency > 1:
+            timing = time_concurrent([make_fn() for _ in range(c.concurrency)], sync, c)
         else:
-            timing = time_callable(make_fn(), sync, spec.measure, timer, before_measure=before_measure)
+            timing = time_callable(make_fn(), sync, c, timer, before_measure=before_measure)
     return timing, mem, tel
 
 
 def _measure_rate(ctx: _Context, fn, sync, chunk: Optional[int], backend: Backend
                   ) -> tuple[Timing, MemorySampler, ControlLoopStats, Sampler]:
     spec = ctx.spec
-    m = spec.measure
-    requests = m.iterations or int((m.duration_s or DEFAULT_RATE_DURATION_S) * spec.rate_hz)
-    warm = time_callable(fn, sync, MeasureConfig(warmup_iterations=m.warmup_iterations, warmup_min_s=m.warmup_min_s, iterations=1))
+    m = spec.config
+    requests = m.iterations or int((m.duration_s or DEFAULT_RATE_DURATION_S) * m.rate_hz)
+    warm = time_callable(fn, sync, dataclasses.replace(m, iterations=1, duration_s=None))
     with MemorySampler() as mem, _telemetry(spec, backend) as tel:
-        rt = time_at_rate(fn, sync, spec.rate_hz, requests)
-    gaps = idle_gap_latencies(fn, sync, spec.idle_gaps_s) if spec.idle_gaps_s else {}
-    control = ControlLoopStats(**summarize_rate(rt, spec.rate_hz, chunk), idle_gap_latency_ms=gaps)
+        rt = time_at_rate(fn, sync, m.rate_hz, requests)
+    gaps = idle_gap_latencies(fn, sync, m.idle_gaps_s) if m.idle_gaps_s else {}
+    control = ControlLoopStats(**summarize_rate(rt, m.rate_hz, chunk), idle_gap_latency_ms=gaps)
     timing = Timing(samples_ns=rt.latency_ns, device_ms=None, first_run_ms=warm.first_run_ms, warmup_ms=warm.warmup_ms,
                     steady_after=warm.steady_after, loop_wall_s=rt.wall_s)
     return timing, mem, control, tel
 
 
-def run_backend(spec: RunSpec) -> list[RunResult]:
-    if spec.concurrency < 1:
-        raise ConfigError("--concurrency must be >= 1")
-    if spec.rate_hz is not None and spec.concurrency > 1:
-        raise ConfigError("--rate sends one request per tick; it does not combine with --concurrency")
-    manifest, root = load_target(spec.target)
+def run_backend(spec: RunSpec, subject: Optional[Subject] = None) -> list[RunResult]:
+    """Every stage on its own, then the whole policy step. `subject`: the already loaded export, when inline."""
+    c = spec.config
+    manifest, root = subject or load_subject(spec.subject)
     if manifest.static_only:
-        raise ConfigError(f"{spec.target} is a shapes-only export (weights are graph inputs without data): it can be "
+        raise ConfigError(f"{spec.subject} is a shapes-only export (weights are graph inputs without data): it can be "
                           "counted with `deployprof flops` but not run; export a smaller preset, or with --weights real")
-    dims = {**manifest.default_dims, **spec.dims}
-    npz = Path(spec.inputs_npz) if spec.inputs_npz else None
+    dims = {**manifest.default_dims, **c.dims}
+    npz = Path(c.inputs_npz) if c.inputs_npz else None
     cls = BACKENDS.get(spec.backend)
-    multi = len(manifest.stages) > 1 or any(c.repeat > 1 or c.loop for c in manifest.schedule)
-    blocker = cls.policy_step_blocker(spec.options) if spec.policy_step and multi else None
+    multi = len(manifest.stages) > 1 or any(call.repeat > 1 or call.loop for call in manifest.schedule)
+    blocker = cls.policy_step_blocker(c.backend_options) if spec.policy_step and multi else None
     if blocker:
         raise ConfigError(blocker)
     rss_before = current_rss_bytes()
-    options = dataclasses.replace(spec.options, batch=spec.batch, dims=dims, shapes=dict(spec.shapes),
-                                  provider_options=cls.own_options(spec.options.provider_options))
+    options = dataclasses.replace(c.backend_options, batch=spec.batch, dims=dims, shapes=dict(c.shapes),
+                                  provider_options=cls.own_options(c.backend_options.provider_options))
     backends = {s.name: cls(s, root, manifest, options) for s in manifest.stages}
     first = next(iter(backends.values()))
     ctx = _Context(spec, rss_before, first.uses_gpu())
+    chunk = _chunk_length(manifest)
     results: list[RunResult] = []
     try:
         for b in backends.values():
             b.load()
-        if (spec.stages and spec.rate_hz is None) or not multi:
+        if (spec.stages and c.rate_hz is None) or not multi:
             for stage in manifest.stages:
                 b = backends[stage.name]
-                feeds = make_inputs(stage.inputs, batch=spec.batch, seed=spec.seed, dims=dims,
-                                    shapes=spec.shapes, npz=npz if not multi else None)
-                if spec.rate_hz is not None:
-                    timing, mem, control, tel = _measure_rate(ctx, b.bind(feeds), b.synchronize, _chunk_length(manifest), b)
+                feeds = make_inputs(stage.inputs, batch=spec.batch, seed=c.seed, dims=dims,
+                                    shapes=c.shapes, npz=npz if not multi else None)
+                if c.rate_hz is not None:
+                    timing, mem, control, tel = _measure_rate(ctx, b.bind(feeds), b.synchronize, chunk, b)
                     results.append(ctx.result(stage.name, b, timing, mem, b.load_ms, control=control, tel=tel))
                     continue
                 timing, mem, tel = _measure(ctx, lambda: b.bind(feeds), b.synchronize, b, b.device_timer())
                 results.append(ctx.result(stage.name, b, timing, mem, b.load_ms, tel=tel,
                                           transfers=b.transfer_times(feeds), layers=b.layer_profile(feeds)))
         if spec.policy_step and multi:
-            external = make_inputs(manifest.external_inputs(), batch=spec.batch, seed=spec.seed,
-                                   dims=dims, shapes=spec.shapes, npz=npz)
+            external = make_inputs(manifest.external_inputs(), batch=spec.batch, seed=c.seed,
+                                   dims=dims, shapes=c.shapes, npz=npz)
             step = PolicyStep(manifest, backends)
             load_ms = sum(b.load_ms for b in backends.values())
-            if spec.rate_hz is not None:
-                timing, mem, control, tel = _measure_rate(ctx, lambda: step(external), lambda: None, _chunk_length(manifest), first)
+            if c.rate_hz is not None:
+                timing, mem, control, tel = _measure_rate(ctx, lambda: step(external), lambda: None, chunk, first)
                 results.append(ctx.result(POLICY_STEP, first, timing, mem, load_ms, control=control, tel=tel))
             else:
                 timing, mem, tel = _measure(ctx, lambda: (lambda: step(external)), lambda: None, first, before_measure=step.reset)
-                stage_ms = step.stage_mean_ms() if spec.concurrency == 1 else None
+                stage_ms = step.stage_mean_ms() if c.concurrency == 1 else None
                 results.append(ctx.result(POLICY_STEP, first, timing, mem, load_ms, stage_ms, tel=tel))
     finally:
         for b in backends.values():

@@ -14,6 +14,8 @@ from .errors import ConfigError
 from .measure.memory import MemorySampler, current_rss_bytes, peak_rss_bytes
 from .measure.stats import compute_stats
 from .results import TrainResult
+from .manifest import external_inputs
+from .schedule import ScheduleWalker
 
 OPTIMIZERS = ("adamw", "sgd")
 VISION_MODULES = ("VisionEncoder", "MultiCameraViT", "DualVision", "ResNet18")
@@ -47,17 +49,6 @@ def loss_kind(build) -> str:
     return "L1 on actions"
 
 
-def external_specs(build) -> list:
-    produced = {o.name for s in build.stages for o in s.outputs}
-    loop_vars = {n for c in build.schedule if c.loop for n in (c.loop.state, c.loop.time) if n}
-    seen = {}
-    for s in build.stages:
-        for t in s.inputs:
-            if t.name not in produced and t.name not in loop_vars:
-                seen.setdefault(t.name, t)
-    return list(seen.values())
-
-
 class SyntheticDataset:
     """Observations drawn from the input specs (fixed seed) and target actions from a fixed random 'teacher':
     tanh of a linear map of per-input summary features, so that there is something to learn."""
@@ -65,7 +56,7 @@ class SyntheticDataset:
     def __init__(self, build, size: int, seed: int, dims: dict[str, int]):
         from .inputs import make_inputs
 
-        self.specs = external_specs(build)
+        self.specs = external_inputs(build.stages, build.schedule, loop_state=False)
         self.obs = make_inputs(self.specs, batch=size, seed=seed, dims=dims)
         feats = np.concatenate([v.reshape(size, -1).astype(np.float64).mean(axis=1, keepdims=True)
                                 for v in self.obs.values()] + [np.ones((size, 1))], axis=1)
@@ -80,13 +71,15 @@ class SyntheticDataset:
         return {k: v[rows] for k, v in self.obs.items()}, self.actions[rows]
 
 
-class Trainer:
+class Trainer(ScheduleWalker):
+    """The policy's own schedule, walked with the loss of its family at each loop (see loss())."""
+
     def __init__(self, build, cfg: TrainConfig):
         import torch
 
+        super().__init__(build.stages, build.schedule)
         self.torch, self.build, self.cfg = torch, build, cfg
         self.stages = {s.name: s for s in build.stages}
-        self.specs = {s.name: {t.name: t for t in s.inputs} for s in build.stages}
         self.kind = loss_kind(build)
         self.params = []
         seen = set()
@@ -122,7 +115,7 @@ class Trainer:
             raise ConfigError("--freeze-vision: this preset has no vision encoder module to freeze")
         return n
 
-    def _call(self, stage: str, env: dict) -> dict:
+    def call(self, stage: str, env: dict) -> dict:
         st = self.stages[stage]
         args = [env[t.name] for t in st.inputs]
         if self.cfg.grad_checkpointing:
@@ -139,50 +132,55 @@ class Trainer:
         return t.to(self.cfg.device)
 
     def loss(self, obs: dict, actions) -> "object":
+        """Teacher-forced pass over the schedule: each loop adds its family's loss at one sampled point (flow matching:
+        a random time; diffusion: a random step; tokens: every position); a loop-free policy gets L1 on actions."""
         torch = self.torch
-        F = torch.nn.functional
         env = {k: torch.as_tensor(v, device=self.cfg.device) for k, v in obs.items()}
-        a = torch.as_tensor(actions, device=self.cfg.device)
-        b = a.shape[0]
-        losses = []
-        for call in self.build.schedule:
-            loop = call.loop
-            if loop is None:
-                for _ in range(call.repeat):
-                    env.update(self._call(call.stage, env))
-                continue
-            time_dtype = getattr(torch, self.specs[call.stage][loop.time].dtype) if loop.time else None
-            if loop.kind == "euler":  # x_t = t * noise + (1 - t) * actions, velocity target noise - actions
-                t = self._rand((b,), "uniform")
-                eps = self._rand(a.shape)
-                tt = t.view(b, *([1] * (a.dim() - 1)))
-                env[loop.state], env[loop.time] = tt * eps + (1 - tt) * a, t.to(time_dtype)
-                losses.append(F.mse_loss(self._call(call.stage, env)[loop.output].float(), eps - a))
-            elif loop.kind == "ddim":  # x_t = sqrt(ab_t) a + sqrt(1 - ab_t) eps, predict eps
-                from .policy import cosine_alpha_bar
+        self.actions, self.losses = torch.as_tensor(actions, device=self.cfg.device), []
+        self.walk(env)
+        if not self.losses:
+            self.losses.append(torch.nn.functional.l1_loss(env[self.build.action_output].float(), self.actions))
+        return torch.stack(self.losses).mean()
 
-                ab = torch.as_tensor(cosine_alpha_bar(loop.steps), dtype=torch.float32, device=self.cfg.device)
-                k = torch.randint(1, loop.steps + 1, (b,), generator=self.gen).to(self.cfg.device)
-                eps = self._rand(a.shape)
-                abk = ab[k].view(b, *([1] * (a.dim() - 1)))
-                env[loop.state], env[loop.time] = abk.sqrt() * a + (1 - abk).sqrt() * eps, k.to(time_dtype)
-                losses.append(F.mse_loss(self._call(call.stage, env)[loop.output].float(), eps))
-            elif loop.kind == "autoregressive":  # teacher-forced action tokens through the decode step and its cache
-                bins = loop.bins
-                target = ((a.reshape(b, -1) + 1) / 2 * bins).long().clamp(0, bins - 1)
-                logits = env[loop.output]
-                vocab = logits.shape[-1]
-                losses.append(F.cross_entropy(logits[:, vocab - bins:].float(), target[:, 0]))
-                token_dtype = getattr(torch, self.specs[call.stage][loop.state].dtype)
-                for i in range(1, loop.steps):
-                    env[loop.state] = (target[:, i - 1] + vocab - bins).to(token_dtype)[:, None]
-                    out = self._call(call.stage, env)
-                    losses.append(F.cross_entropy(out[loop.output][:, vocab - bins:].float(), target[:, i]))
-                    for cache_in, cache_out in loop.cache:
-                        env[cache_in] = out[cache_out]
-        if not losses:
-            losses.append(F.l1_loss(env[self.build.action_output].float(), a))
-        return torch.stack(losses).mean()
+    def _broadcast(self, v):
+        a = self.actions
+        return v.view(a.shape[0], *([1] * (a.dim() - 1)))
+
+    def euler(self, stage: str, loop, env: dict) -> None:
+        """x_t = t * noise + (1 - t) * actions; the velocity target is noise - actions."""
+        a = self.actions
+        t, eps = self._rand((a.shape[0],), "uniform"), self._rand(a.shape)
+        tt = self._broadcast(t)
+        env[loop.state], env[loop.time] = tt * eps + (1 - tt) * a, t.to(getattr(self.torch, self.dtype(stage, loop.time)))
+        self.losses.append(self.torch.nn.functional.mse_loss(self.call(stage, env)[loop.output].float(), eps - a))
+
+    def ddim(self, stage: str, loop, env: dict) -> None:
+        """x_k = sqrt(ab_k) actions + sqrt(1 - ab_k) noise; predict the noise."""
+        from .policy import cosine_alpha_bar
+
+        torch, a = self.torch, self.actions
+        ab = torch.as_tensor(cosine_alpha_bar(loop.steps), dtype=torch.float32, device=self.cfg.device)
+        k = torch.randint(1, loop.steps + 1, (a.shape[0],), generator=self.gen).to(self.cfg.device)
+        eps = self._rand(a.shape)
+        abk = self._broadcast(ab[k])
+        env[loop.state], env[loop.time] = abk.sqrt() * a + (1 - abk).sqrt() * eps, k.to(getattr(torch, self.dtype(stage, loop.time)))
+        self.losses.append(torch.nn.functional.mse_loss(self.call(stage, env)[loop.output].float(), eps))
+
+    def autoregressive(self, stage: str, loop, env: dict) -> None:
+        """Teacher-forced action tokens through the decode step and its cache."""
+        F, a = self.torch.nn.functional, self.actions
+        b, bins = a.shape[0], loop.bins
+        target = ((a.reshape(b, -1) + 1) / 2 * bins).long().clamp(0, bins - 1)
+        logits = env[loop.output]
+        vocab = logits.shape[-1]
+        self.losses.append(F.cross_entropy(logits[:, vocab - bins:].float(), target[:, 0]))
+        token_dtype = getattr(self.torch, self.dtype(stage, loop.state))
+        for i in range(1, loop.steps):
+            env[loop.state] = (target[:, i - 1] + vocab - bins).to(token_dtype)[:, None]
+            out = self.call(stage, env)
+            self.losses.append(F.cross_entropy(out[loop.output][:, vocab - bins:].float(), target[:, i]))
+            for cache_in, cache_out in loop.cache:
+                env[cache_in] = out[cache_out]
 
     def step(self, obs, actions) -> float:
         torch = self.torch

@@ -1,4 +1,6 @@
-"""Subprocess entry: run one backend in a fresh process so its memory is attributable, report as JSON."""
+"""Where a backend run happens (`MeasureConfig.launcher`), in the manner of optimum-benchmark's launchers:
+`process` runs it in a fresh Python process, so that its memory figures belong to it alone (the default);
+`inline` runs it in this process (faster; for tests, debugging and machines where spawning is costly)."""
 from __future__ import annotations
 
 import json
@@ -11,8 +13,15 @@ from pathlib import Path
 
 from . import errors
 from .files import write_json_atomic
-from .results import RunResult, from_dict, to_dict
+from .manifest import Subject
+from .results import RunResult
 from .runner import RunSpec, run_backend
+from .serial import from_dict, to_dict
+
+
+def launch(spec: RunSpec, subject: Subject | None = None) -> list[RunResult]:
+    """Run `spec` where its configuration says; `subject` (already loaded) saves an inline run reading it again."""
+    return run_backend(spec, subject) if spec.config.launcher == "inline" else run_isolated(spec)
 
 
 def run_isolated(spec: RunSpec, timeout_s: float | None = None) -> list[RunResult]:

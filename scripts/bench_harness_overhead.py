@@ -15,8 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _models import matmul_chain  # noqa: E402
 
 from deployprof.backends import BACKENDS, BackendOptions  # noqa: E402
-from deployprof.manifest import load_target  # noqa: E402
-from deployprof.measure.harness import MeasureConfig, time_callable  # noqa: E402
+from deployprof.manifest import load_subject  # noqa: E402
+from deployprof.config import MeasureConfig
+from deployprof.measure.harness import time_callable  # noqa: E402
 
 
 def bare_p50(sess, feeds, iters):
@@ -36,7 +37,7 @@ def ours_p50(backend, feeds, iters):
 
 
 def measure(path: Path, iters: int, rounds: int):
-    manifest, root = load_target(path)
+    manifest, root = load_subject(path)
     stage = manifest.stages[0]
     feeds = {"x": np.random.default_rng(0).standard_normal(stage.inputs[0].shape).astype(np.float32)}
     backend = BACKENDS.get("ort-cpu")(stage, root, manifest, BackendOptions())

@@ -25,9 +25,9 @@ def main():
                             "--precisions", args.precisions, "--duration", args.duration], check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             rep = ProfileReport.read(Path(tmp) / "report.json")
-        whole = "policy_step" if any(r.target == "policy_step" for r in rep.runs) else rep.runs[0].target
+        whole = "policy_step" if any(r.stage == "policy_step" for r in rep.runs) else rep.runs[0].stage
         acc = {a.precision: a for a in rep.accuracy}
-        for r in (r for r in rep.runs if r.target == whole):
+        for r in (r for r in rep.runs if r.stage == whole):
             a = acc.get(r.precision)
             lo, hi = r.latency.ci_ms["p50"]
             err = (f"{a.action.max_abs:.3g} | {a.action.mean_abs:.3g} | {a.action.cosine_min:.5f} | "

@@ -6,10 +6,11 @@ import sys
 
 
 def line(name: str, r: dict) -> str:
-    dev = r["device_latency_ms"]
-    device = f" | CUDA-event p50 {dev['p50']:.3f} ms" if dev else " | no device time"
-    return (f"{name:26s} {r['target']:12s} b{r['batch']} host p50 {r['latency_ms']['p50']:.3f} ms "
-            f"p99 {r['latency_ms']['p99']:.3f}{device} | n {r['samples']} | dev mem {r['memory']['device_peak_bytes']}")
+    """r: one RunResult of a `bench --json` document (docs/schema.json)."""
+    dev, lat = r["device_latency"], r["latency"]
+    device = f" | CUDA-event p50 {dev['p50_ms']:.3f} ms" if dev else " | no device time"
+    return (f"{name:26s} {r['stage']:12s} b{r['batch']} host p50 {lat['p50_ms']:.3f} ms "
+            f"p99 {lat['p99_ms']:.3f}{device} | n {lat['count']} | dev mem {r['memory']['device_peak_bytes']}")
 
 
 def main(out: pathlib.Path) -> None:

@@ -12,3 +12,22 @@ def tiny_export(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny-export")
     export_preset("tiny-vla", out)
     return out
+
+
+@pytest.fixture(autouse=True)
+def _documents_follow_the_schema(monkeypatch):
+    """Every report.json and --json document made during a test is checked against docs/schema.json, in JSON form."""
+    import json
+
+    from deployprof import results
+
+    from .schema import validate
+
+    real = results.document
+
+    def checked(obj):
+        doc = real(obj)
+        validate(json.loads(json.dumps(doc)))
+        return doc
+
+    monkeypatch.setattr(results, "document", checked)

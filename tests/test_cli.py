@@ -34,7 +34,7 @@ def test_profile_tiny_vla_end_to_end(tmp_path):
     assert "report:" in res.output and "policy_step" in res.output
     rep = ProfileReport.read(out / "report.json")
     assert rep.model.stages == ("vision", "prefix", "denoise") and rep.model.calls_per_step["denoise"] == 4
-    step = next(r for r in rep.runs if r.target == "policy_step")
+    step = next(r for r in rep.runs if r.stage == "policy_step")
     assert step.latency.count == 30 and len(step.latency.samples_ms) == 30
     assert 0 < step.latency.min_ms <= step.latency.p50_ms <= step.latency.p99_ms <= step.latency.max_ms
     assert step.throughput_per_s > 0 and step.memory.host_peak_rss_bytes > 20 * 2**20
@@ -50,11 +50,13 @@ def test_bench_json_keys(tiny_export):
     res = invoke("bench", tiny_export, "--iterations", "20", "--warmup", "2", "--warmup-time", "0", "--json", "--in-process")
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
-    assert set(d["latency_ms"]) == {"min", "mean", "std", "p50", "p90", "p95", "p99", "p999", "max"}
-    for key in ("samples", "throughput_per_s", "cold_start_ms", "memory", "backend", "providers_active"):
-        assert key in d
-    assert d["samples"] == 20 and d["memory"]["device_peak_bytes"] is None and d["target"] == "policy_step"
-    assert {r["target"] for r in d["runs"]} == {"vision", "prefix", "denoise", "policy_step"}
+    assert d["kind"] == "bench" and d["backend"] == "ort-cpu" and d["settings"]["iterations"] == 20
+    step = d["runs"][-1]
+    assert {"p50_ms", "p99_ms", "p999_ms", "ci_ms", "samples_ms"} <= set(step["latency"])
+    for key in ("throughput_per_s", "cold_start", "memory", "build"):
+        assert key in step
+    assert step["latency"]["count"] == 20 and step["memory"]["device_peak_bytes"] is None and step["stage"] == "policy_step"
+    assert {r["stage"] for r in d["runs"]} == {"vision", "prefix", "denoise", "policy_step"}
 
 
 def test_flops_json_on_export_dir(tiny_export):
@@ -119,7 +121,7 @@ def test_inputs_from_npz(tmp_path, tiny_export):
     npz = tmp_path / "in.npz"
     np.savez(npz, **{name: np.zeros((1, 2, 3, 32, 32), np.float32)})
     res = invoke("bench", tiny_export / "vision.onnx", "--inputs", npz, "--iterations", "3", "--in-process", "--json")
-    assert json.loads(res.output)["samples"] == 3
+    assert json.loads(res.output)["runs"][0]["latency"]["count"] == 3
 
 
 def test_batch_list_and_concurrency(tiny_export):
@@ -127,7 +129,7 @@ def test_batch_list_and_concurrency(tiny_export):
                  "--warmup", "1", "--warmup-time", "0", "--json", "--in-process")
     runs = json.loads(res.output)["runs"]
     assert [r["batch"] for r in runs] == [1, 2] and all(r["concurrency"] == 2 for r in runs)
-    assert all(r["samples"] == 20 for r in runs)
+    assert all(r["latency"]["count"] == 20 for r in runs)
     res = CliRunner().invoke(cli, ["bench", str(tiny_export), "--dim", "batch=2"])
     assert res.exit_code == 1 and "--batch" in res.output
 
@@ -136,11 +138,12 @@ def test_rate_mode_reports_deadlines(tiny_export):
     res = invoke("bench", tiny_export, "--rate", "100", "--iterations", "30", "--warmup", "1", "--warmup-time", "0",
                  "--idle-gaps", "0.05", "--json", "--in-process")
     d = json.loads(res.output)
-    c = d["control"]
-    assert d["target"] == "policy_step" and c["requests"] == 30 and c["chunk_length"] == 8
+    (run,) = d["runs"]
+    c = run["control"]
+    assert run["stage"] == "policy_step" and c["requests"] == 30 and c["chunk_length"] == 8
     assert 0 <= c["deadline_miss_rate"] <= 1 and c["effective_action_rate_per_s"] > 0
     assert set(c["idle_gap_latency_ms"]) == {"0.05"}
-    assert [r["target"] for r in d["runs"]] == ["policy_step"]
+
 
 
 def test_export_users_own_module(tmp_path):
@@ -151,7 +154,7 @@ def test_export_users_own_module(tmp_path):
     ins = {t["name"]: t for t in manifest["stages"][0]["inputs"]}
     assert ins["instruction"]["dist"] == "int" and ins["instruction"]["shape"][0] == "batch"
     d = json.loads(invoke("bench", out, "--backend", "torch", "--iterations", "5", "--in-process", "--json").output)
-    assert d["samples"] == 5 and d["backend"] == "torch"
+    assert d["runs"][0]["latency"]["count"] == 5 and d["backend"] == "torch"
     res = CliRunner().invoke(cli, ["export", "--module", "nope.mod:f", "--out", str(tmp_path / "x")])
     assert res.exit_code == 1 and "cannot import" in res.output
 

@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from deployprof.cli import cli
-from deployprof.measure.harness import DEFAULT_DURATION_S
+from deployprof.config import DEFAULT_DURATION_S
 
 
 def run(*args, code=0):

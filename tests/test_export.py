@@ -5,12 +5,12 @@ import pytest
 
 from deployprof.backends import BACKENDS, BackendOptions
 from deployprof.inputs import make_inputs
-from deployprof.manifest import load_target
+from deployprof.manifest import load_subject
 from deployprof.policy import PolicyStep
 
 
 def test_manifest_describes_stages_and_loop(tiny_export):
-    manifest, root = load_target(tiny_export)
+    manifest, root = load_subject(tiny_export)
     assert [s.name for s in manifest.stages] == ["vision", "prefix", "denoise"]
     assert manifest.schedule[-1].loop.steps == 4 and manifest.exporter in ("dynamo", "torchscript")
     for s in manifest.stages:
@@ -25,7 +25,7 @@ def test_manifest_describes_stages_and_loop(tiny_export):
 @pytest.mark.parametrize("batch", [1, 3])
 def test_policy_step_from_manifest_alone(tiny_export, batch):
     """No PyTorch at run time: ONNX Runtime stages wired by the manifest produce the documented action chunk."""
-    manifest, root = load_target(tiny_export)
+    manifest, root = load_subject(tiny_export)
     backends = {s.name: BACKENDS.get("ort-cpu")(s, root, manifest, BackendOptions()) for s in manifest.stages}
     for b in backends.values():
         b.load()
@@ -37,7 +37,7 @@ def test_policy_step_from_manifest_alone(tiny_export, batch):
 
 
 def test_torch_backend_matches_onnx_runtime(tiny_export):
-    manifest, root = load_target(tiny_export)
+    manifest, root = load_subject(tiny_export)
     stage = manifest.stage("denoise")
     feeds = make_inputs(stage.inputs, batch=2, seed=3)
     with BACKENDS.get("torch")(stage, root, manifest, BackendOptions()) as tb, \

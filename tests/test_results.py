@@ -5,10 +5,11 @@ import pytest
 
 from deployprof.errors import ModelError
 from deployprof.measure.stats import compute_stats
-from deployprof.results import (SCHEMA_VERSION, AccuracyResult, BuildInfo, OutputError, ColdStart, ControlLoopStats, Environment, MeasureSettings, MemoryStats,
+from deployprof.config import MeasureConfig
+from deployprof.results import (AccuracyResult, BuildInfo, OutputError, ColdStart, ControlLoopStats, Environment, MemoryStats,
                                 ModelInfo, ProfileReport, RunResult, EngineProvenance, LayerTime, TransferTimes,
-                                TelemetryStats, RooflinePrediction, RooflineStage, MemoryNeed, TrainResult,
-                                from_dict, to_dict)
+                                TelemetryStats, RooflinePrediction, RooflineStage, MemoryNeed, TrainResult, document)
+from deployprof.serial import from_dict
 
 GOLDEN = Path(__file__).parent / "data" / "report_keys.json"
 
@@ -26,7 +27,7 @@ def _engine() -> EngineProvenance:
 def make_report() -> ProfileReport:
     lat = compute_stats([0.1 * i + 1 / 3 for i in range(1, 200)])
     run = RunResult(
-        target="policy_step", backend="trt", precision="fp32", batch=1,
+        stage="policy_step", backend="trt", precision="fp32", batch=1,
         build=BuildInfo("trt", "tensorrt", "10.3.0", "cuda:0 (Orin)", "fp32", "fp32", ("tensorrt",), ("tensorrt",),
                         engine=_engine()),
         latency=lat, device_latency=None, throughput_per_s=123.456789, loop_wall_s=1.0 / 3,
@@ -39,10 +40,10 @@ def make_report() -> ProfileReport:
         telemetry=TelemetryStats("tegrastats", 10, 100.0, {"VDD_IN": 9000.0}, {"VDD_IN": 9500.0}, "VDD_IN", 12.5, 1.5,
                                  816.0, 1020.0, 64.0, {"gpu": 50.9}, "MAXN_SUPER", False, True, ("clocks not locked",)))
     return ProfileReport(
-        schema_version=SCHEMA_VERSION, created_utc="2026-01-01T00:00:00+00:00",
+        created_utc="2026-01-01T00:00:00+00:00",
         model=ModelInfo("tiny-vla", "tiny-vla", "pi0", ("a", "b"), {"a": "x"}, {"a": 1, "b": 4}, "dynamo"),
         environment=Environment("0.1.0", "3.11", "Linux", "cpu", 2, {"onnx": "1.0", "torch": None}),
-        settings=MeasureSettings(10, 0.2, None, 2.0, (1, 4), 0, False, 1, None), flops={}, policy_step_flops=12345, runs=(run,),
+        settings=MeasureConfig(duration_s=2.0, batches=(1, 4)), flops={}, policy_step_flops=12345, runs=(run,),
         warnings=("w",), precision_info={"int8": {"calibration": {"method": "minmax"}}},
         roofline=(RooflinePrediction("rtx-4090", None, "fp16", 165.2, 1008.0, 1,
                                      (RooflineStage("a", 1, 100, 50, 0.1, 0.2, 0.2, "memory", 0.4, 0.5),), 0.2,
@@ -79,7 +80,7 @@ def _keys(obj, prefix=""):
 
 def test_schema_matches_golden_file():
     """Fails on an accidental schema change: bump SCHEMA_VERSION and regenerate tests/data/report_keys.json."""
-    keys = sorted(_keys(to_dict(make_report())))
+    keys = sorted(_keys(document(make_report())))
     assert keys == json.loads(GOLDEN.read_text())
 
 
@@ -91,6 +92,25 @@ def test_read_rejects_corrupt_and_foreign_reports(tmp_path):
     bad.write_text(json.dumps({"schema_version": 999}))
     with pytest.raises(ModelError, match="schema_version"):
         ProfileReport.read(bad)
+    bad.write_text(json.dumps({"schema_version": 2, "kind": "bench"}))
+    with pytest.raises(ModelError, match="not a deployprof report"):
+        ProfileReport.read(bad)
+
+
+def test_a_schema_1_report_is_read_and_rendered(tmp_path):
+    """Reports written before schema 2 (runs named their stage `target`; settings had `in_process`) still open."""
+    from deployprof.report.markdown import render_markdown
+    from deployprof.report.terminal import print_profile
+    from rich.console import Console
+
+    (tmp_path / "report.json").write_text((Path(__file__).parent / "data" / "report_v1.json").read_text())
+    rep = ProfileReport.read(tmp_path / "report.json")
+    assert {r.stage for r in rep.runs} == {"vision", "prefix", "denoise", "policy_step"}
+    assert rep.settings.launcher == "inline" and rep.settings.batches == (1, 2) and rep.settings.iterations == 20
+    assert rep.roofline and rep.accuracy[0].precision == "fp16"
+    con = Console(record=True, width=200)
+    print_profile(rep, con)
+    assert "Summary: policy_step" in con.export_text() and "Summary: policy_step" in render_markdown(rep)
 
 
 def test_from_dict_builds_nested_types():

@@ -27,5 +27,5 @@ def test_gpu_summary_labels_runs_without_device_time(tiny_export, tmp_path, caps
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(runs) == 4
     for line, r in zip(lines, runs):
-        assert line.startswith("bench_ort_cpu.json") and r["target"] in line and "host p50" in line
-        assert "no device time" in line and f"n {r['samples']}" in line
+        assert line.startswith("bench_ort_cpu.json") and r["stage"] in line and "host p50" in line
+        assert "no device time" in line and f"n {r['latency']['count']}" in line

@@ -11,7 +11,7 @@ from deployprof.errors import ConfigError  # noqa: E402
 from deployprof.export import export_preset  # noqa: E402
 from deployprof.flops.summary import stage_reports  # noqa: E402
 from deployprof.inputs import make_inputs  # noqa: E402
-from deployprof.manifest import load_target  # noqa: E402
+from deployprof.manifest import load_subject  # noqa: E402
 from deployprof.policy import PolicyStep  # noqa: E402
 from deployprof.presets import list_presets, load_preset  # noqa: E402
 from deployprof.runner import RunSpec, run_backend  # noqa: E402
@@ -47,7 +47,7 @@ def _step(manifest, root, backend, batch):
 
 def test_policy_step_from_manifest_alone_matches_pytorch(exported):
     name, out, _ = exported
-    manifest, root = load_target(out)
+    manifest, root = load_subject(out)
     assert all(s.parity_max_abs_err is not None and s.parity_max_abs_err < 1e-3 for s in manifest.stages)
     actions, step = _step(manifest, root, "ort-cpu", batch=2)
     want = tuple(2 if d == "batch" else d for d in manifest.action_shape)
@@ -79,7 +79,7 @@ def test_meta_export_counts_the_same_and_refuses_to_run(tmp_path):
         assert a[s.name].flops == b[s.name].flops and not b[s.name].lower_bound, s.name
     assert b["decode"].params > 0
     with pytest.raises(ConfigError, match="shapes-only export"):
-        run_backend(RunSpec(target=str(tmp_path / "meta"), backend="ort-cpu"))
+        run_backend(RunSpec(subject=str(tmp_path / "meta"), backend="ort-cpu"))
 
 
 def test_autoregressive_flops_follow_the_growing_cache(tmp_path):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ClassVar, Optional
 
 import numpy as np
 
+from ..config import BackendOptions
 from ..errors import BackendUnavailableError, BuildError, ConfigError
 from ..manifest import Manifest, StageSpec
 from ..registry import Registry
@@ -21,23 +22,6 @@ class Availability:
     ok: bool
     reason: str
     warning: Optional[str] = None   # usable or not, something about this install the user must hear
-
-
-@dataclass(frozen=True)
-class BackendOptions:
-    intra_op_threads: Optional[int] = None
-    inter_op_threads: Optional[int] = None
-    graph_optimization: str = "all"        # disable | basic | extended | all
-    execution_mode: str = "sequential"     # sequential | parallel
-    provider_options: dict = field(default_factory=dict)
-    allow_fallback: bool = False
-    device_id: int = 0
-    torch_device: str = "cpu"
-    cache_dir: Optional[str] = None
-    # The shapes the backend will be fed, for runtimes that build for fixed shapes (TensorRT profiles).
-    batch: int = 1
-    dims: dict = field(default_factory=dict)
-    shapes: dict = field(default_factory=dict)
 
 
 class DeviceTimer(ABC):

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from ..files import cache_root, write_bytes_atomic, write_json_atomic
-from ..results import EngineProvenance, from_dict, to_dict
+from ..results import EngineProvenance
+from ..serial import from_dict, to_dict
 
 
 def default_cache_dir() -> Path:

@@ -8,15 +8,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..manifest import Manifest, read_manifest
-from ..results import FlopReport, to_dict
+from ..results import FlopReport, FlopSummary, OpTypeCost
 from .analyze import analyze_model
-
-
-def _as_dict(r: FlopReport, per_node: bool) -> dict:
-    d = to_dict(r)
-    if not per_node:
-        d.pop("nodes")
-    return d
 
 
 def stage_reports(manifest: Manifest, root: Path, batch: int = 1, dims: Optional[dict[str, int]] = None,
@@ -53,42 +46,38 @@ def policy_step_total(manifest: Manifest, root: Path, reports: dict[str, FlopRep
 
 
 def summarize(model: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ...]], per_node: bool = False,
-              strict: bool = False) -> tuple[dict, dict[str, FlopReport], dict[str, int]]:
+              strict: bool = False) -> FlopSummary:
+    """`deployprof flops`: one graph as is, or an export folder over one policy step (each stage x its calls)."""
     model = Path(model)
-    if not model.is_dir():
+    if model.is_dir():
+        manifest = read_manifest(model)
+        reports = stage_reports(manifest, model, dims.get("batch", 1), dims, shapes, per_node, strict)
+        calls = {s.name: s.calls_per_step for s in manifest.stages}
+        step_total = policy_step_total(manifest, model, reports, dims.get("batch", 1), dims)
+        params, kv = unique_params(manifest, model), kv_cache_bytes(manifest, {**manifest.default_dims, "batch": 1, **dims})
+        static_only = manifest.static_only
+    else:
         r = analyze_model(model, dims=dims, shapes=shapes, per_node=per_node, strict=strict)
-        return _as_dict(r, per_node), {model.name: r}, {model.name: 1}
-    manifest = read_manifest(model)
-    reports = stage_reports(manifest, model, dims.get("batch", 1), dims, shapes, per_node, strict)
-    calls = {s.name: s.calls_per_step for s in manifest.stages}
-    kv = kv_cache_bytes(manifest, {**manifest.default_dims, "batch": 1, **dims})
+        reports, calls, step_total, params, kv, static_only = {model.name: r}, {model.name: 1}, None, r.params, None, False
     by_op: dict[str, dict[str, int]] = {}
     unknown: Counter = Counter()
     for name, r in reports.items():
-        n = calls[name]
         for op, c in r.by_op_type.items():
             acc = by_op.setdefault(op, {"count": 0, "macs": 0, "flops": 0, "flops_total": 0})
             for key in acc:
-                acc[key] += getattr(c, key) * n
-        unknown.update({k: v * n for k, v in r.unknown_ops.items()})
+                acc[key] += getattr(c, key) * calls[name]
+        unknown.update({k: v * calls[name] for k, v in r.unknown_ops.items()})
     step = lambda attr: sum(getattr(r, attr) * calls[k] for k, r in reports.items())  # noqa: E731
-    summary = {
-        "scope": "policy_step", "calls_per_step": calls,
-        "macs": step("macs"), "flops": step("flops"), "bias_flops": step("bias_flops"), "other_flops": step("other_flops"),
-        "flops_total": step("flops_total"),
-        "policy_step_flops_total": policy_step_total(manifest, model, reports, dims.get("batch", 1), dims),
-        "params": unique_params(manifest, model), "params_per_stage": {k: r.params for k, r in reports.items()},
-        "weight_bytes": sum(r.weight_bytes for r in reports.values()),
-        "by_op_type": dict(sorted(by_op.items(), key=lambda kv: -kv[1]["flops_total"])),
-        "unknown_ops": dict(unknown),
-        "unresolved_nodes": [f"{k}: {u}" for k, r in reports.items() for u in r.unresolved_nodes],
-        "lower_bound": any(r.lower_bound for r in reports.values()),
-        "assumed_dims": assumed_dims(reports),
-        "kv_cache_bytes": kv,
-        "static_only": manifest.static_only,
-        "stages": {k: _as_dict(r, per_node) for k, r in reports.items()},
-    }
-    return summary, reports, calls
+    return FlopSummary(
+        source=str(model), scope="policy_step" if model.is_dir() else "graph", calls_per_step=calls,
+        macs=step("macs"), flops=step("flops"), bias_flops=step("bias_flops"), other_flops=step("other_flops"),
+        flops_total=step("flops_total"), policy_step_flops_total=step_total, params=params,
+        params_per_stage={k: r.params for k, r in reports.items()},
+        weight_bytes=sum(r.weight_bytes for r in reports.values()),
+        by_op_type={op: OpTypeCost(**c) for op, c in sorted(by_op.items(), key=lambda kv: -kv[1]["flops_total"])},
+        unknown_ops=dict(unknown), unresolved_nodes=tuple(f"{k}: {u}" for k, r in reports.items() for u in r.unresolved_nodes),
+        lower_bound=any(r.lower_bound for r in reports.values()), assumed_dims=assumed_dims(reports), kv_cache_bytes=kv,
+        static_only=static_only, stages=reports)
 
 
 def assumed_dims(reports) -> dict[str, int]:
@@ -101,9 +90,8 @@ def assumed_note(dims: dict[str, int]) -> str:
     return f"unbound input dimension(s) counted at {shown}; bind them with --dim NAME=N, or --strict to refuse"
 
 
-def top_ops(by_op: dict, n: Optional[int] = 12) -> list[tuple[str, dict]]:
-    items = [(k, v if isinstance(v, dict) else to_dict(v)) for k, v in by_op.items()]
-    return sorted(items, key=lambda kv: -kv[1]["flops_total"])[:n]
+def top_ops(by_op: dict[str, OpTypeCost], n: Optional[int] = 12) -> list[tuple[str, OpTypeCost]]:
+    return sorted(by_op.items(), key=lambda kv: -kv[1].flops_total)[:n]
 
 
 def kv_cache_bytes(manifest, dims: dict[str, int]) -> Optional[int]:

@@ -7,36 +7,11 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from ..backends.base import DeviceTimer
-from ..errors import ConfigError
+from ..config import MeasureConfig
 
 STEADY_TOLERANCE = 1.10   # an iteration within 10% of the warm-up tail's median counts as steady
 
 
-@dataclass(frozen=True)
-class MeasureConfig:
-    warmup_iterations: int = 10
-    warmup_min_s: float = 0.2
-    iterations: Optional[int] = None
-    duration_s: Optional[float] = None
-    max_iterations: int = 1_000_000
-
-    def __post_init__(self):
-        if self.iterations is not None and self.duration_s is not None:
-            raise ConfigError("give --iterations or --duration, not both")
-        if (self.iterations is not None and self.iterations < 1) or (self.duration_s is not None and self.duration_s <= 0):
-            raise ConfigError("--iterations must be >= 1 and --duration > 0")
-        if self.warmup_iterations < 0 or self.warmup_min_s < 0:
-            raise ConfigError("--warmup must be >= 0")
-
-    @property
-    def stop_after_s(self) -> Optional[float]:
-        """Seconds of timed iterations: --duration, or DEFAULT_DURATION_S when no length was given at all."""
-        if self.iterations is not None:
-            return None
-        return self.duration_s if self.duration_s is not None else DEFAULT_DURATION_S
-
-
-DEFAULT_DURATION_S = 2.0
 Clock = Callable[[], int]  # nanoseconds; injected by tests so that the loop logic is checked without real time
 
 

@@ -20,7 +20,7 @@ from typing import Optional
 
 from ..errors import ConfigError
 from ..files import staged_folder
-from ..manifest import TensorSpec, load_target
+from ..manifest import Subject, TensorSpec, load_subject
 
 log = logging.getLogger(__name__)
 
@@ -170,19 +170,20 @@ def _fp16_io(spec: TensorSpec) -> TensorSpec:
     return dataclasses.replace(spec, dtype="float16") if spec.dtype == "float32" else spec
 
 
-def prepare_precision(export_dir: Path, precision: str, out_dir: Path,
+def prepare_precision(export: "Path | Subject", precision: str, out_dir: Path,
                       calib: CalibrationConfig = CalibrationConfig()) -> Path:
-    """Write `out_dir` (stage graphs + manifest) for `precision` from the FP32 export in `export_dir`."""
+    """Write `out_dir` (stage graphs + manifest) for `precision` from the FP32 export (a path, or already loaded);
+    FP32 itself is the given path."""
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
-    out_dir, given = Path(out_dir), Path(export_dir)
-    manifest, export_dir = load_target(given)
+    out_dir = Path(out_dir)
+    manifest, export_dir = load_subject(export)
     if manifest.precision != "fp32":
         raise ConfigError(f"{export_dir} is already {manifest.precision}; prepare precisions from the FP32 export")
     if manifest.static_only:
         raise ConfigError(f"{export_dir} is a shapes-only export; precision variants need real weights")
     if precision == "fp32":
-        return given
+        return export.root if isinstance(export, Subject) else Path(export)
     if calib.method not in ("minmax", "entropy", "percentile"):
         raise ConfigError(f"--calibration-method must be minmax, entropy or percentile, got {calib.method!r}")
     with staged_folder(out_dir, force=True) as staging:  # a deployprof-owned folder: replaced whole, never mixed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from ..results import FlopReport, MemoryNeed, RooflinePrediction, RooflineStage, RunResult
+from ..results import FlopReport, MemoryNeed, Prediction, RooflinePrediction, RooflineStage, RunResult
 from ..targets import BYTES_PER_PARAM, TargetProfile
 
 ASSUMPTIONS = ("dense peak of the precision (FP32 may use TF32 where the GPU has it), no sparsity; minimum traffic = "
@@ -48,7 +48,7 @@ def with_measured(pred: RooflinePrediction, runs: Sequence[RunResult], backend: 
     mine = [r for r in runs if r.precision == pred.precision and r.batch == pred.batch and (backend is None or r.backend == backend)]
     best: dict[str, float] = {}
     for r in mine:
-        best[r.target] = min(best.get(r.target, float("inf")), r.latency.p50_ms)
+        best[r.stage] = min(best.get(r.stage, float("inf")), r.latency.p50_ms)
     stages = tuple(dataclasses.replace(s, measured_p50_ms=best[s.stage], efficiency=s.lower_bound_ms / best[s.stage])
                    if s.stage in best and best[s.stage] > 0 else s for s in pred.stages)
     step = best.get("policy_step") or (best.get(pred.stages[0].stage) if len(pred.stages) == 1 else None)
@@ -64,16 +64,18 @@ def _step_inputs(manifest, root, batch: int, dims: Optional[dict[str, int]]) -> 
     return calls, kv, unique_params(manifest, root)
 
 
-def predict_export(export_dir, target: TargetProfile, precisions: Sequence[str] = ("fp32",), batch: int = 1,
-                   dims: Optional[dict[str, int]] = None) -> list[RooflinePrediction]:
-    """Predictions for an export folder (shapes-only full-size exports included) at each precision."""
+def predict_export(export_dir, target: "TargetProfile | str", precisions: Sequence[str] = ("fp32",), batch: int = 1,
+                   dims: Optional[dict[str, int]] = None) -> Prediction:
+    """`predict`: an export folder (shapes-only full-size exports included) at each precision."""
     from ..flops.summary import stage_reports
-    from ..manifest import load_target
+    from ..manifest import load_subject
+    from ..targets import load_target_profile
 
-    manifest, root = load_target(str(export_dir))
+    target = load_target_profile(target) if isinstance(target, str) else target
+    manifest, root = load_subject(str(export_dir))
     flops = stage_reports(manifest, root, batch, dims)
     calls, kv, params = _step_inputs(manifest, root, batch, dims)
-    return [predict(flops, calls, target, p, batch, kv, params) for p in precisions]
+    return Prediction(str(export_dir), tuple(predict(flops, calls, target, p, batch, kv, params) for p in precisions))
 
 
 def predict_measured(manifest, root, flops: dict[str, FlopReport], runs: Sequence[RunResult], target: TargetProfile,

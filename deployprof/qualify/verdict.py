@@ -119,7 +119,7 @@ def qualify_report(spec: Spec, report: ProfileReport, spec_name: str, source: st
                    target: Optional[TargetProfile]) -> Qualification:
     from ..report.summary import main_runs
 
-    runs = [r for r in main_runs(report) if _allowed(spec, r.backend, r.precision, r.batch)]
+    runs = [r for r in main_runs(report.runs) if _allowed(spec, r.backend, r.precision, r.batch)]
     notes = []
     if not runs:
         notes.append("no measured run matches the spec's backends/precisions/batch")
@@ -176,6 +176,6 @@ def qualify_source(spec_path: Path, source: Path, target_name: Optional[str] = N
             raise ConfigError("a prediction from an export needs a target: --target NAME or `target:` in the spec")
         from .roofline import predict_export
 
-        preds = predict_export(source, target, spec.precisions or ("fp32",), spec.batch or 1)
+        preds = predict_export(source, target, spec.precisions or ("fp32",), spec.batch or 1).predictions
         return qualify_prediction(spec, preds, str(spec_path), str(source), target)
     raise ConfigError(f"{source} is neither a report (report.json) nor an export folder (manifest.json)")

@@ -1,43 +1,17 @@
-"""Line up two reports run by run (same target, backend, precision, batch) and call a difference a regression
+"""Line up two reports run by run (same stage, backend, precision, batch) and call a difference a regression
 only when it is both larger than the threshold and outside both runs' confidence intervals."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from ..errors import ConfigError
-from ..results import ProfileReport, RunResult
+from ..results import Comparison, MetricDelta, ProfileReport, Regression, RunDelta, RunResult
 
 METRICS = ("p50", "p99")
 
 
-@dataclass(frozen=True)
-class MetricDelta:
-    metric: str
-    a_ms: float
-    b_ms: float
-    delta_pct: float
-    delta_ci_pct: tuple[float, float]   # conservative: from the two runs' CI ends
-    verdict: str                        # "regression" | "improvement" | "within noise"
-
-
-@dataclass(frozen=True)
-class RunDelta:
-    key: tuple                          # the matched fields of KEY_FIELDS, in order
-    metrics: tuple[MetricDelta, ...]
-    throughput_pct: float
-    peak_rss_pct: Optional[float]
-
-
-@dataclass(frozen=True)
-class Comparison:
-    runs: tuple[RunDelta, ...]
-    only_a: tuple[tuple, ...]
-    only_b: tuple[tuple, ...]
-    context: tuple[str, ...]            # what differs between the two runs' settings, model and machine
-
-
-KEY_FIELDS = ("target", "backend", "precision", "batch")
+KEY_FIELDS = ("stage", "backend", "precision", "batch")
 
 
 def _index(report: ProfileReport, fields: tuple[str, ...], which: str) -> dict[tuple, RunResult]:
@@ -77,15 +51,21 @@ def _context(a: ProfileReport, b: ProfileReport) -> list[str]:
         if a.model.stage_sha256.get(stage) != b.model.stage_sha256.get(stage):
             out.append(f"stage {stage}: graph differs (sha256)")
     sa, sb = a.settings, b.settings
-    for field in ("iterations", "duration_s", "concurrency", "rate_hz", "in_process"):
-        if getattr(sa, field) != getattr(sb, field):
-            out.append(f"settings {field}: {getattr(sa, field)} -> {getattr(sb, field)}")
+    for field in ("iterations", "duration_s", "concurrency", "rate_hz", "launcher"):
+        x, y = (getattr(s, field) if s is not None else None for s in (sa, sb))
+        if x != y:
+            out.append(f"settings {field}: {x} -> {y}")
     return out
 
 
 def compare_reports(a: ProfileReport, b: ProfileReport, metrics: tuple[str, ...] = METRICS,
-                    ignore: tuple[str, ...] = ()) -> Comparison:
-    """ignore: run fields not to match on (e.g. precision, to line up an FP32 report with an FP16 one)."""
+                    ignore: tuple[str, ...] = (), threshold_pct: Optional[float] = None,
+                    names: tuple[str, str] = ("A", "B")) -> Comparison:
+    """ignore: run fields not to match on (e.g. precision, to line up an FP32 report with an FP16 one).
+    Regressions: slower with the CIs apart, and by more than threshold_pct when one is given."""
+    bad_metrics = [m for m in metrics if m not in ("p50", "p90", "p95", "p99")]
+    if not metrics or bad_metrics:
+        raise ConfigError(f"--metric expects a comma list of p50, p90, p95, p99, got {','.join(metrics)!r}")
     bad = set(ignore) - {"backend", "precision", "batch"}
     if bad:
         raise ConfigError(f"--ignore takes backend, precision or batch, not {', '.join(sorted(bad))}")
@@ -99,10 +79,15 @@ def compare_reports(a: ProfileReport, b: ProfileReport, metrics: tuple[str, ...]
         runs.append(RunDelta(key, tuple(metric_delta(m, x, y) for m in metrics),
                              (y.throughput_per_s - x.throughput_per_s) / x.throughput_per_s * 100 if x.throughput_per_s else 0.0,
                              rss))
-    return Comparison(tuple(runs), tuple(k for k in ra if k not in rb), tuple(k for k in rb if k not in ra),
-                      tuple(_context(a, b)))
+    limit = threshold_pct if threshold_pct is not None else 0.0
+    bad = tuple(Regression(r.key, m.metric, m.delta_pct) for r in runs for m in r.metrics
+                if m.verdict == "regression" and m.delta_pct > limit)
+    return Comparison(names[0], names[1], tuple(runs), tuple(k for k in ra if k not in rb),
+                      tuple(k for k in rb if k not in ra), tuple(_context(a, b)), threshold_pct, bad)
 
 
-def regressions(c: Comparison, threshold_pct: float) -> list[tuple[RunDelta, MetricDelta]]:
-    """Significant (CIs apart) and larger than the threshold."""
-    return [(r, m) for r in c.runs for m in r.metrics if m.verdict == "regression" and m.delta_pct > threshold_pct]
+def compare_paths(a: Path, b: Path, metrics: tuple[str, ...] = METRICS, ignore: tuple[str, ...] = (),
+                  threshold_pct: Optional[float] = None) -> Comparison:
+    """`deployprof compare`: two report.json files (or their folders)."""
+    paths = [Path(p) / "report.json" if Path(p).is_dir() else Path(p) for p in (a, b)]
+    return compare_reports(*(ProfileReport.read(p) for p in paths), metrics, ignore, threshold_pct, tuple(map(str, paths)))

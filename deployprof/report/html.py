@@ -5,10 +5,10 @@ from __future__ import annotations
 from html import escape
 import numpy as np
 
-from ..results import ProfileReport
+from ..results import SCHEMA_VERSION, ProfileReport
 from . import svg
-from .sections import op_type_flops, tables
-from .summary import COLUMNS, headline, main_runs, main_target, summary_rows
+from .sections import Table, op_type_flops, summary_table, tables
+from .summary import headline, main_runs, main_stage
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -35,10 +35,12 @@ document.body.setAttribute('data-errors',String(window.__errors.length));});
 """
 
 
-def _table(header, rows) -> str:
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _table(t: Table) -> str:
+    head = "".join(f"<th>{escape(str(h))}</th>" for h in t.header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in t.rows)
+    caption = f"<p class='meta'>{escape(t.caption)}</p>" if t.caption else ""
+    return (f"<h2>{escape(t.title)}</h2><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            + caption)
 
 
 def _label(r) -> str:
@@ -46,7 +48,7 @@ def _label(r) -> str:
 
 
 def latency_plots(report: ProfileReport) -> list[str]:
-    runs = main_runs(report)
+    runs = main_runs(report.runs)
     if not runs:
         return []
     # The x axis stops at the largest p99.9 so that a few outliers do not squash every curve; the tables keep them.
@@ -58,7 +60,7 @@ def latency_plots(report: ProfileReport) -> list[str]:
         keep = xs <= limit
         cdf.append((_label(r), xs[keep].tolist(), ys[keep].tolist()))
         hist.append((_label(r), xs[keep].tolist()))
-    what = main_target(report)
+    what = main_stage(report.runs)
     out = [svg.line_chart(f"Latency CDF: {what} (to p99.9)", cdf, "latency (ms)", "fraction of requests", step=True),
            svg.histogram(f"Latency histogram: {what} (to p99.9)", hist, "latency (ms)")]
     return [o for o in out if o]
@@ -140,13 +142,13 @@ def render_html(report: ProfileReport) -> str:
              f"<script>{CHECK}</script></head><body><main>",
              f"<h1>{escape(title)}</h1>",
              f"<p class='meta'>{escape(report.created_utc)} · deployprof {escape(report.environment.deployprof_version)} · "
-             f"{escape(report.environment.platform)} · schema {report.schema_version}</p>",
+             f"{escape(report.environment.platform)} · schema {SCHEMA_VERSION}</p>",
              f"<p class='headline'>{escape(headline(report))}</p>"]
     if report.warnings:
         parts.append("<div class='warn'><b>Warnings</b><ul>" + "".join(f"<li>{escape(w)}</li>" for w in report.warnings)
                      + "</ul></div>")
     if report.runs:
-        parts += [f"<h2>Summary: {escape(str(main_target(report)))}</h2>", _table(COLUMNS, summary_rows(report))]
+        parts.append(_table(summary_table(report)))
     sections = [("Latency distribution", latency_plots), ("Where a policy step's time goes", stage_plot),
                 ("Static cost", flops_plots), ("Roofline: measured against the target's floor", roofline_plots),
                 ("Accuracy cost of each precision", accuracy_plots), ("Training", training_plots)]
@@ -154,7 +156,6 @@ def render_html(report: ProfileReport) -> str:
         plots = fn(report)
         if plots:
             parts += [f"<h2>{escape(name)}</h2>", "<div class='grid'>", *plots, "</div>"]
-    for name, header, rows in tables(report):
-        parts += [f"<h2>{escape(name)}</h2>", _table(header, rows)]
+    parts += [_table(t) for t in tables(report)]
     parts.append("</main></body></html>")
     return "\n".join(parts)

@@ -1,43 +1,142 @@
-"""Tables shared by the Markdown and HTML reports, as (title, header, rows): one place decides their content."""
+"""Every table deployprof shows, as data: (title, header, rows, caption). The terminal, Markdown and HTML render
+these and nothing else of their own, so the three formats cannot disagree."""
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import NamedTuple, Optional
 
-from ..results import ProfileReport, to_dict
-from .summary import fmt_bytes, fmt_count, fmt_ms, pct_ci, pct_ci_stats
-
-Table = tuple[str, tuple[str, ...], list[tuple[str, ...]]]
-
-
-def runs_table(report: ProfileReport) -> Table:
-    rows = [(r.target, r.backend, r.precision, str(r.batch), pct_ci(r, "p50"), fmt_ms(r.latency.p90_ms), pct_ci(r, "p99"),
-             f"{fmt_ms(r.latency.mean_ms)} ± {fmt_ms(r.latency.std_ms)}", str(r.latency.count),
-             fmt_ms(r.device_latency.p50_ms) if r.device_latency else "-", f"{r.cold_start.load_ms:.0f}",
-             fmt_ms(r.cold_start.first_run_ms), "yes" if r.latency.noisy else "")
-            for r in report.runs]
-    return ("All runs", ("target", "backend", "precision", "batch", "p50 [CI]", "p90", "p99 [CI]", "mean ± std", "n",
-                         "device p50", "load ms", "first run ms", "noisy"), rows)
+from ..results import (AccuracyResult, Comparison, FlopReport, OpTypeCost, ProfileReport, Qualification,
+                       RooflinePrediction, RunResult)
+from ..serial import to_dict
+from .summary import accuracy_cell, fmt_bytes, fmt_count, fmt_ms, main_runs, main_stage, pct_ci, pct_ci_stats
 
 
-def stage_table(report: ProfileReport) -> Table:
+class Table(NamedTuple):
+    title: str
+    header: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    caption: str = ""
+
+
+def _opt(v: Optional[float], fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def _backend(r: RunResult) -> str:
+    return r.backend + (" FALLBACK" if r.build.fallback else "")
+
+
+def _precision(r: RunResult) -> str:
+    return r.precision + (" (speed only)" if r.build.speed_only else "")
+
+
+def summary_table(report: ProfileReport) -> Table:
+    """One row per backend x precision x batch on the whole policy step (or the single stage)."""
+    acc = {a.precision: a for a in report.accuracy}
+    rows = [(_backend(r), _precision(r), str(r.batch), pct_ci(r, "p50"), pct_ci(r, "p99"), f"{r.throughput_per_s:.1f}",
+             fmt_bytes(r.memory.host_peak_rss_bytes), fmt_bytes(r.memory.device_peak_bytes),
+             _opt(r.flops_per_run and r.flops_per_run / 1e9, ".3f"), _opt(r.achieved_gflop_per_s, ".2f"),
+             _opt(r.speedup_vs_fp32, ".2f") + ("x" if r.speedup_vs_fp32 else ""),
+             "reference" if r.precision == "fp32" and acc else accuracy_cell(acc.get(r.precision)))
+            for r in main_runs(report.runs)]
+    return Table(f"Summary: {main_stage(report.runs)} (nearest-rank percentiles, distribution-free 95% CI)",
+                 ("backend", "precision", "batch", "p50 ms [95% CI]", "p99 ms [95% CI]", "throughput/s", "peak RSS",
+                  "device mem", "GFLOPs", "GFLOP/s", "speed-up", "accuracy vs FP32"), rows)
+
+
+def runs_table(runs: tuple[RunResult, ...]) -> Table:
+    rows = [(r.stage, _backend(r), _precision(r), str(r.batch), pct_ci(r, "p50"), fmt_ms(r.latency.p90_ms),
+             pct_ci(r, "p99"), f"{fmt_ms(r.latency.mean_ms)} ± {fmt_ms(r.latency.std_ms)}", str(r.latency.count),
+             f"{r.throughput_per_s:.1f}", fmt_ms(r.device_latency.p50_ms) if r.device_latency else "-",
+             fmt_bytes(r.memory.host_peak_rss_bytes), fmt_bytes(r.memory.device_peak_bytes),
+             _opt(r.achieved_gflop_per_s, ".2f"), f"{r.cold_start.load_ms:.0f}", fmt_ms(r.cold_start.first_run_ms),
+             "yes" if r.latency.noisy else "")
+            for r in runs]
+    return Table("All runs (latency in ms, nearest-rank; [95% CI])",
+                 ("stage", "backend", "precision", "batch", "p50 [CI]", "p90", "p99 [CI]", "mean ± std", "n", "thru/s",
+                  "device p50", "peak RSS", "device mem", "GFLOP/s", "load ms", "first run ms", "noisy"), rows)
+
+
+def stage_table(runs: tuple[RunResult, ...]) -> Table:
+    rows = [(f"{r.backend}/{r.precision} b{r.batch}", *(f"{k} {fmt_ms(v)}" for k, v in r.stage_mean_ms.items()),
+             f"glue {fmt_ms(r.glue_overhead_ms or 0.0)}") for r in runs if r.stage_mean_ms]
+    return Table("Policy step breakdown (mean ms per step)", ("run", *[""] * (max(map(len, rows), default=1) - 1)), rows)
+
+
+def control_table(runs: tuple[RunResult, ...]) -> Table:
+    rows = [(f"{r.backend}/{r.precision}", r.stage, f"{c.rate_hz:g}", f"{c.deadline_misses}/{c.requests}",
+             f"{c.deadline_miss_rate:.2%}", fmt_ms(c.response_p50_ms), fmt_ms(c.response_p99_ms),
+             fmt_ms(c.start_lag_max_ms), fmt_ms(c.jitter_ms),
+             f"{c.effective_action_rate_per_s:.0f} (chunk {c.chunk_length})" if c.effective_action_rate_per_s else "-",
+             "; ".join(f"{gap} s: {', '.join(fmt_ms(v) for v in vals)}" for gap, vals in c.idle_gap_latency_ms.items()))
+            for r in runs if (c := r.control)]
+    return Table("Control loop (fixed rate; ms)", ("run", "stage", "Hz", "misses", "miss rate", "response p50",
+                                                   "response p99", "start lag max", "jitter", "actions/s",
+                                                   "after idle gap"), rows)
+
+
+def telemetry_table(runs: tuple[RunResult, ...]) -> Table:
     rows = []
-    for r in report.runs:
-        if r.stage_mean_ms:
-            rows.append((f"{r.backend}/{r.precision} b{r.batch}",
-                         *(f"{k} {fmt_ms(v)}" for k, v in r.stage_mean_ms.items()), f"glue {fmt_ms(r.glue_overhead_ms or 0.0)}"))
-    return ("Policy step breakdown (mean ms per step)", ("run", *[""] * (max((len(r) for r in rows), default=1) - 1)), rows)
+    for r in runs:
+        t = r.telemetry
+        if t is None:
+            continue
+        power = ", ".join(f"{k} {v / 1000:.2f} W" for k, v in t.power_mw_mean.items())
+        rows.append((f"{r.backend}/{r.precision}", r.stage, t.source, power, _opt(t.energy_per_inference_mj, ".1f"),
+                     _opt(t.energy_per_action_mj, ".2f"),
+                     f"{t.gpu_freq_mhz_min:.0f}-{t.gpu_freq_mhz_max:.0f}" if t.gpu_freq_mhz_min is not None else "-",
+                     f"{max(t.temperature_c_max.values()):.1f}" if t.temperature_c_max else "-",
+                     t.power_mode or "-", {True: "yes", False: "NO", None: "-"}[t.clocks_locked],
+                     "THROTTLED" if t.throttled else "", "; ".join(t.notes)))
+    return Table("Power, clocks and temperature during the timed runs",
+                 ("run", "stage", "source", "mean power", "mJ/inference", "mJ/action", "GPU MHz", "max C", "power mode",
+                  "clocks locked", "", "notes"), rows)
 
 
-def flops_table(report: ProfileReport) -> Table:
-    calls = report.model.calls_per_step
-    rows = [(name, str(calls.get(name, 1)), fmt_count(f.macs), fmt_count(f.flops_total), fmt_count(f.params),
-             fmt_bytes(f.weight_bytes), fmt_bytes(f.peak_activation_bytes),
-             f"{f.arithmetic_intensity:.2f}" if f.arithmetic_intensity else "-", "lower bound" if f.lower_bound else "exact")
-            for name, f in report.flops.items()]
-    if report.policy_step_flops:
-        rows.append(("policy step", "", "", fmt_count(report.policy_step_flops), "", "", "", "", ""))
-    return ("Static cost per graph (dense FLOPs = 2 x MACs)", ("graph", "calls/step", "MACs", "FLOPs total", "params",
-                                                             "weights", "peak activations", "FLOP/byte", ""), rows)
+def layers_table(runs: tuple[RunResult, ...]) -> Table:
+    rows = [(f"{r.backend}/{r.precision}", l.stage, l.name[:70], l.precision or "-", f"{l.mean_ms:.4f}", f"{l.share:.1%}",
+             ", ".join(l.onnx_nodes[:3]) + (" ..." if len(l.onnx_nodes) > 3 else ""))
+            for r in runs for l in r.layers[:8]]
+    return Table("Slowest engine layers (separate profiling pass)",
+                 ("run", "stage", "layer", "precision", "mean ms", "share", "ONNX nodes"), rows)
+
+
+def transfers_table(runs: tuple[RunResult, ...]) -> Table:
+    rows = [(f"{r.backend}/{r.precision}", r.stage, fmt_ms(t.h2d_mean_ms), fmt_bytes(t.h2d_bytes), fmt_ms(t.d2h_mean_ms),
+             fmt_bytes(t.d2h_bytes), str(t.repeats), "pinned" if t.pinned_host_memory else "pageable")
+            for r in runs if (t := r.transfers)]
+    return Table("Host<->device copies (own pass, CUDA events; not in the latency above)",
+                 ("run", "stage", "H2D ms", "H2D bytes", "D2H ms", "D2H bytes", "repeats", "host memory"), rows)
+
+
+def flops_table(flops: dict[str, FlopReport], step_flops: Optional[int] = None,
+                calls: Optional[dict[str, int]] = None) -> Table:
+    rows = [(name, str((calls or {}).get(name, 1)), fmt_count(f.macs), fmt_count(f.flops_total), fmt_count(f.params),
+             fmt_bytes(f.weight_bytes), fmt_bytes(f.peak_activation_bytes), _opt(f.arithmetic_intensity or None, ".2f"),
+             "lower bound" if f.lower_bound else "exact")
+            for name, f in flops.items()]
+    if step_flops:
+        rows.append(("policy step", "", "", fmt_count(step_flops), "", "", "", "", ""))
+    return Table("Static cost per graph (dense FLOPs = 2 x MACs; total adds bias/elementwise/norm/softmax)",
+                 ("graph", "calls/step", "MACs", "FLOPs total", "params", "weights", "peak activations", "FLOP/byte",
+                  "count"), rows)
+
+
+def op_table(by_op: dict[str, OpTypeCost], n: int = 12) -> Table:
+    from ..flops.summary import top_ops
+
+    rows = [(op, str(c.count), fmt_count(c.macs), fmt_count(c.flops_total)) for op, c in top_ops(by_op, n)]
+    return Table(f"Top {n} op types by FLOPs total", ("op", "count", "MACs", "FLOPs total"), rows)
+
+
+def node_table(name: str, report: FlopReport, n: int = 30) -> Table:
+    rows = []
+    for c in sorted(report.nodes, key=lambda c: -c.flops_total)[:n]:
+        out = "x".join(map(str, c.output_shapes[0])) if c.output_shapes and c.output_shapes[0] is not None else "?"
+        rows.append((c.name, c.op_type, out, fmt_count(c.macs), fmt_count(c.flops_total), fmt_bytes(c.bytes),
+                     _opt(c.arithmetic_intensity or None, ".2f")))
+    return Table(f"{name}: top {n} nodes by FLOPs total (of {len(report.nodes)})",
+                 ("node", "op", "output shape", "MACs", "FLOPs total", "bytes", "FLOP/B"), rows)
 
 
 def op_type_flops(report: ProfileReport) -> dict[str, float]:
@@ -49,77 +148,48 @@ def op_type_flops(report: ProfileReport) -> dict[str, float]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
-def accuracy_table(report: ProfileReport) -> Table:
-    rows = [(a.precision, str(a.samples), f"{a.action.max_abs:.4g}", f"{a.action.mean_abs:.4g}", f"{a.action.rel_l2:.4g}",
-             f"{a.action.cosine_mean:.6f}", f"{a.action.cosine_min:.6f}",
-             f"{a.token_agreement:.1%}" if a.token_agreement is not None else "-",
-             "-" if a.passed is None else ("PASS" if a.passed else "FAIL")) for a in report.accuracy]
-    return ("Accuracy against FP32 (same inputs and noise, action space)",
-            ("precision", "samples", "max |err|", "mean |err|", "rel L2", "cosine mean", "cosine min", "bin agreement", "verdict"), rows)
-
-
-def control_table(report: ProfileReport) -> Table:
-    rows = [(f"{r.backend}/{r.precision}", r.target, f"{c.rate_hz:g}", f"{c.deadline_misses}/{c.requests}",
-             f"{c.deadline_miss_rate:.2%}", fmt_ms(c.response_p99_ms), fmt_ms(c.jitter_ms),
-             f"{c.effective_action_rate_per_s:.0f}" if c.effective_action_rate_per_s else "-")
-            for r in report.runs if (c := r.control)]
-    return ("Control loop (fixed rate)", ("run", "target", "Hz", "misses", "miss rate", "response p99", "jitter ms", "actions/s"), rows)
-
-
-def telemetry_table(report: ProfileReport) -> Table:
+def accuracy_table(accuracy: tuple[AccuracyResult, ...]) -> Table:
     rows = []
-    for r in report.runs:
-        t = r.telemetry
-        if t is None:
-            continue
-        power = ", ".join(f"{k} {v / 1000:.2f} W" for k, v in t.power_mw_mean.items())
-        rows.append((f"{r.backend}/{r.precision}", r.target, t.source, power,
-                     f"{t.energy_per_inference_mj:.1f}" if t.energy_per_inference_mj is not None else "-",
-                     f"{t.energy_per_action_mj:.2f}" if t.energy_per_action_mj is not None else "-",
-                     f"{t.gpu_freq_mhz_min:.0f}-{t.gpu_freq_mhz_max:.0f}" if t.gpu_freq_mhz_min is not None else "-",
-                     f"{max(t.temperature_c_max.values()):.1f}" if t.temperature_c_max else "-",
-                     t.power_mode or "-", {True: "yes", False: "NO", None: "-"}[t.clocks_locked],
-                     "THROTTLED" if t.throttled else "", "; ".join(t.notes)))
-    return ("Power, clocks and temperature during the timed runs", ("run", "target", "source", "mean power", "mJ/inference",
-                                                                    "mJ/action", "GPU MHz", "max C", "power mode",
-                                                                    "clocks locked", "", "notes"), rows)
+    for a in accuracy:
+        dims = a.per_action_dim_mean_abs
+        worst = f"{max(range(len(dims)), key=dims.__getitem__)} ({max(dims):.3g})" if dims else "-"
+        rows.append((a.precision, str(a.samples), f"{a.action.max_abs:.4g}", f"{a.action.mean_abs:.4g}",
+                     f"{a.action.rel_l2:.4g}", f"{a.action.cosine_mean:.6f}", f"{a.action.cosine_min:.6f}", worst,
+                     _opt(a.token_agreement, ".1%"), "-" if a.passed is None else ("PASS" if a.passed else "FAIL")))
+    return Table("Accuracy against FP32 (same inputs and noise, action space)",
+                 ("precision", "samples", "max |err|", "mean |err|", "rel L2", "cosine mean", "cosine min",
+                  "worst action dim", "bin agreement", "verdict"), rows)
 
 
-def layers_table(report: ProfileReport) -> Table:
-    rows = [(f"{r.backend}/{r.precision}", l.stage, l.name[:70], l.precision or "-", f"{l.mean_ms:.4f}", f"{l.share:.1%}",
-             ", ".join(l.onnx_nodes[:3]) + (" ..." if len(l.onnx_nodes) > 3 else ""))
-            for r in report.runs for l in r.layers[:8]]
-    return ("Slowest engine layers (separate profiling pass)", ("run", "stage", "layer", "precision", "mean ms", "share", "ONNX nodes"), rows)
+def roofline_tables(predictions: tuple[RooflinePrediction, ...]) -> list[Table]:
+    from ..flops.summary import assumed_note
 
-
-def transfers_table(report: ProfileReport) -> Table:
-    rows = [(f"{r.backend}/{r.precision}", r.target, fmt_ms(t.h2d_mean_ms), fmt_bytes(t.h2d_bytes), fmt_ms(t.d2h_mean_ms),
-             fmt_bytes(t.d2h_bytes), str(t.repeats), "pinned" if t.pinned_host_memory else "pageable")
-            for r in report.runs if (t := r.transfers)]
-    return ("Host<->device copies (own pass, CUDA events; not in the latency above)",
-            ("run", "target", "H2D ms", "H2D bytes", "D2H ms", "D2H bytes", "repeats", "host memory"), rows)
-
-
-def roofline_table(report: ProfileReport) -> Table:
-    rows = []
-    for p in report.roofline:
-        for s in p.stages:
-            rows.append((f"{p.target}{'@' + p.power_mode if p.power_mode else ''}", p.precision, s.stage, str(s.calls_per_step),
-                         f"{s.lower_bound_ms:.4f}", s.bound, fmt_ms(s.measured_p50_ms) if s.measured_p50_ms else "-",
-                         f"{s.efficiency:.1%}" if s.efficiency else "-"))
-        rows.append((p.target, p.precision, "policy step", "", f"{p.step_lower_bound_ms:.4f}", "",
-                     fmt_ms(p.measured_step_p50_ms) if p.measured_step_p50_ms else "-",
-                     f"{p.step_efficiency:.1%}" if p.step_efficiency else "-"))
+    out = []
+    for p in predictions:
+        rows = [(s.stage, str(s.calls_per_step), f"{s.flops / 1e9:.3f}", f"{s.min_bytes / 1e6:.1f}", f"{s.compute_ms:.4f}",
+                 f"{s.memory_ms:.4f}", f"{s.lower_bound_ms:.4f}", s.bound,
+                 fmt_ms(s.measured_p50_ms) if s.measured_p50_ms else "-", _opt(s.efficiency or None, ".1%"))
+                for s in p.stages]
         m = p.memory
-        rows.append((p.target, p.precision, "memory needed", "", fmt_bytes(m.total_bytes), f"{m.fraction_of_device:.1%} of device",
-                     "", ""))
-    return ("Roofline: predicted floor vs measured p50", ("target", "precision", "stage", "calls", "floor ms/call", "bound",
-                                                          "measured p50 ms", "efficiency"), rows)
+        measured = (f"; measured {fmt_ms(p.measured_step_p50_ms)} ms ({p.step_efficiency:.1%} of the roofline)"
+                    if p.measured_step_p50_ms else "")
+        caption = (f"policy step floor {p.step_lower_bound_ms:.3f} ms{measured}. Memory: weights "
+                   f"{fmt_bytes(m.weights_bytes)} + KV {fmt_bytes(m.kv_cache_bytes)} + activations "
+                   f"{fmt_bytes(m.peak_activation_bytes)} = {fmt_bytes(m.total_bytes)}, {m.fraction_of_device:.1%} of "
+                   f"{fmt_bytes(m.device_bytes)}" + (" (unified with the OS and the robot stack)" if m.unified_memory else ""))
+        if p.assumed_dims:
+            caption += f". Note: {assumed_note(p.assumed_dims)}"
+        mode = f"@{p.power_mode}" if p.power_mode else ""
+        out.append(Table(f"Roofline floor on {p.target}{mode}, {p.precision} (peak {p.peak_tflops:g} TFLOPS, "
+                         f"{p.memory_bandwidth_gbs:g} GB/s), batch {p.batch}",
+                         ("stage", "calls", "GFLOPs/call", "min MB/call", "compute ms", "memory ms", "floor ms/call",
+                          "bound", "measured p50", "efficiency"), rows, caption))
+    return out
 
 
-def training_table(report: ProfileReport) -> Table:
+def training_table(training) -> Table:
     rows = []
-    for t in report.training:
+    for t in training:
         conv = (f"step {t.converged_step} ({t.converged_s:.1f} s)" if t.converged_step else f"not within {t.steps} steps")
         rows.append((t.preset, t.loss, t.device, str(t.batch), f"{t.optimizer} lr {t.lr:g}", t.mixed_precision or "fp32",
                      "yes" if t.grad_checkpointing else "", fmt_count(t.frozen_params) if t.frozen_params else "",
@@ -127,49 +197,88 @@ def training_table(report: ProfileReport) -> Table:
                      f"{t.loss_curve[0]:.4g} -> {t.loss_curve[-1]:.4g}", f"{conv}, target {t.converge_target:.4g}",
                      fmt_bytes(t.host_peak_rss_bytes), fmt_bytes(t.device_peak_bytes), fmt_count(t.train_flops_per_step),
                      f"{t.achieved_tflops * 1e3:.2f}", f"{t.mfu:.1%} of {t.mfu_target}" if t.mfu is not None else "-"))
-    return ("Training (behaviour cloning on a seeded synthetic dataset)",
-            ("preset", "loss", "device", "batch", "optimizer", "precision", "checkpointing", "frozen", "step ms p50 [CI]",
-             "samples/s", "epoch s (samples)", "loss first -> last", "convergence", "host peak", "device peak",
-             "train FLOPs/step (3x fwd)", "GFLOP/s", "MFU"), rows)
+    return Table("Training (behaviour cloning on a seeded synthetic dataset)",
+                 ("preset", "loss", "device", "batch", "optimizer", "precision", "checkpointing", "frozen",
+                  "step ms p50 [CI]", "samples/s", "epoch s (samples)", "loss first -> last", "convergence", "host peak",
+                  "device peak", "train FLOPs/step (3x fwd)", "GFLOP/s", "MFU"), rows)
 
 
 def environment_table(report: ProfileReport) -> Table:
     e = report.environment
-    rows = [("deployprof", e.deployprof_version), ("python", e.python), ("platform", e.platform), ("CPU", f"{e.cpu_model} ({e.cpu_count} logical)"),
-            ("GPUs", ", ".join(e.gpus) or "-"), ("driver", e.driver_version or "-"),
+    rows = [("deployprof", e.deployprof_version), ("python", e.python), ("platform", e.platform),
+            ("CPU", f"{e.cpu_model} ({e.cpu_count} logical)"), ("GPUs", ", ".join(e.gpus) or "-"),
+            ("driver", e.driver_version or "-"),
             *((k, str(v)) for k, v in (("Jetson", e.jetson_model), ("L4T", e.l4t_release), ("power mode", e.power_mode),
                                        ("clocks locked", e.clocks_locked)) if v is not None),
             *((k, v or "not installed") for k, v in e.packages.items()),
             ("model", f"{report.model.source} ({report.model.family or 'custom'}, exporter {report.model.exporter})"),
             *((f"sha256 {k}", v[:16] + "...") for k, v in report.model.stage_sha256.items())]
-    return ("Environment and model", ("", ""), rows)
+    if report.settings is not None:
+        s = report.settings
+        length = f"{s.iterations} iterations" if s.iterations else f"{s.stop_after_s:g} s"
+        rows.append(("settings", f"{length} after >= {s.warmup_iterations} warm-up / {s.warmup_min_s:g} s, batches "
+                                 f"{', '.join(map(str, s.batches))}, seed {s.seed}, launcher {s.launcher}"))
+    return Table("Environment and model", ("", ""), rows)
 
 
 def provenance_table(report: ProfileReport) -> Table:
     seen, rows = set(), []
     for r in report.runs:
         b = r.build
-        key = (b.backend, b.precision_requested, r.target if b.engine else "")
+        key = (b.backend, b.precision_requested, r.stage if b.engine else "")
         if key in seen:
             continue
         seen.add(key)
         detail = ", ".join(f"{k}={v}" for k, v in b.options.items())
         if b.engine:
             e = b.engine
-            detail = (f"{r.target}: TensorRT {e.tensorrt_version} on {e.gpu_name} (sm {e.compute_capability}), {e.build_mode}, "
+            detail = (f"{r.stage}: TensorRT {e.tensorrt_version} on {e.gpu_name} (sm {e.compute_capability}), {e.build_mode}, "
                       f"{e.layer_count} layers {e.layer_precisions}, engine {fmt_bytes(e.engine_bytes)}, "
                       f"{'cached' if e.reused_from_cache else f'built in {e.build_s:.1f} s'}, key {e.cache_key}")
         rows.append((b.backend, f"{b.runtime} {b.runtime_version}", b.device, f"{b.precision_requested} -> {b.precision_effective}",
                      ", ".join(b.providers_active) + (" (FALLBACK)" if b.fallback else ""), detail))
     for p, info in report.precision_info.items():
         rows.append(("precision", p, "", "", "", str(to_dict(info))[:300]))
-    return ("Build provenance", ("backend", "runtime", "device", "precision", "active", "detail"), rows)
+    return Table("Build provenance", ("backend", "runtime", "device", "precision", "active", "detail"), rows)
 
 
-ALL = (runs_table, stage_table, control_table, telemetry_table, transfers_table, layers_table, training_table, flops_table,
-       roofline_table, accuracy_table, provenance_table, environment_table)
+def comparison_table(c: Comparison) -> Table:
+    metrics = c.runs[0].metrics if c.runs else ()
+    rows = [(" ".join(map(str, r.key)),
+             *(f"{fmt_ms(m.a_ms)} -> {fmt_ms(m.b_ms)} ({m.delta_pct:+.1f}% [{m.delta_ci_pct[0]:+.1f}, "
+               f"{m.delta_ci_pct[1]:+.1f}])" for m in r.metrics),
+             ", ".join(f"{m.metric} {m.verdict}" for m in r.metrics), f"{r.throughput_pct:+.1f}%",
+             _opt(r.peak_rss_pct, "+.1f") + ("%" if r.peak_rss_pct is not None else ""))
+            for r in c.runs]
+    return Table("B against A (delta % with its conservative 95% CI; 'regression' only when the CIs are apart)",
+                 ("run", *(f"{m.metric} A -> B ms" for m in metrics), "verdicts", "throughput", "peak RSS"), rows)
 
 
-def tables(report: ProfileReport, which=ALL) -> list[Table]:
-    """The non-empty tables among `which`, in order."""
-    return [t for t in (f(report) for f in which) if t[2]]
+def qualification_tables(q: Qualification) -> list[Table]:
+    out = []
+    for c in q.configs:
+        rows = []
+        for k in c.criteria:
+            unit = f" {k.unit}" if k.unit and k.unit != "fraction" else ""
+            rows.append((k.name, f"{_num(k.limit)}{unit}", "-" if k.value is None else f"{_num(k.value)}{unit}",
+                         "-" if k.ci is None else f"[{_num(k.ci[0])}, {_num(k.ci[1])}]",
+                         "-" if k.margin is None else f"{k.margin:+.4g}{unit}", k.status, k.detail))
+        out.append(Table(f"{c.backend} / {c.precision} / batch {c.batch}: {c.status}",
+                         ("criterion", "limit", "value", "95% CI", "margin", "verdict", "note"), rows))
+    return out
+
+
+def _num(v: float) -> str:
+    return "inf" if v == float("inf") else f"{v:.4g}"
+
+
+def tables(report: ProfileReport, records: bool = True) -> list[Table]:
+    """The non-empty tables of a report, in the order every format shows them (after the summary and warnings);
+    records=False leaves out the provenance and environment records (the terminal's shorter view)."""
+    runs = report.runs
+    all_tables = [runs_table(runs), stage_table(runs), control_table(runs), telemetry_table(runs), transfers_table(runs),
+                  layers_table(runs), training_table(report.training),
+                  flops_table(report.flops, report.policy_step_flops, report.model.calls_per_step),
+                  *roofline_tables(report.roofline), accuracy_table(report.accuracy),
+                  *((provenance_table(report), environment_table(report)) if records else ())]
+    return [t for t in all_tables if t.rows]

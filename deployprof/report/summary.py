@@ -1,13 +1,10 @@
-"""The rows every renderer shows (terminal, Markdown, HTML): one per backend x precision x batch on the whole
-policy step (or the single stage), formatted once so that the three formats cannot disagree."""
+"""Formatting shared by every renderer (numbers, bytes, percentiles with their CI), the runs a summary is about
+(the whole policy step, or the single stage) and the one-sentence headline."""
 from __future__ import annotations
 
 from typing import Optional
 
 from ..results import AccuracyResult, ProfileReport, RunResult
-
-COLUMNS = ("backend", "precision", "batch", "p50 ms [95% CI]", "p99 ms [95% CI]", "throughput/s", "peak RSS",
-           "device mem", "GFLOPs", "GFLOP/s", "speed-up", "accuracy vs FP32")
 
 
 def fmt_ms(v: float) -> str:
@@ -32,14 +29,14 @@ def fmt_count(n: Optional[float]) -> str:
     return f"{n:.3g}"
 
 
-def main_target(report: ProfileReport) -> Optional[str]:
-    targets = [r.target for r in report.runs]
-    return "policy_step" if "policy_step" in targets else (targets[0] if targets else None)
+def main_stage(runs) -> Optional[str]:
+    stages = [r.stage for r in runs]
+    return "policy_step" if "policy_step" in stages else (stages[0] if stages else None)
 
 
-def main_runs(report: ProfileReport) -> list[RunResult]:
-    target = main_target(report)
-    return [r for r in report.runs if r.target == target]
+def main_runs(runs) -> list[RunResult]:
+    stage = main_stage(runs)
+    return [r for r in runs if r.stage == stage]
 
 
 def pct_ci(r: RunResult, p: str) -> str:
@@ -60,24 +57,9 @@ def accuracy_cell(a: Optional[AccuracyResult]) -> str:
     return f"cos {a.action.cosine_mean:.5f}, max {a.action.max_abs:.3g}{tokens}{verdict}"
 
 
-def summary_rows(report: ProfileReport) -> list[tuple[str, ...]]:
-    acc = {a.precision: a for a in report.accuracy}
-    rows = []
-    for r in main_runs(report):
-        backend = r.backend + (" FALLBACK" if r.build.fallback else "")
-        precision = r.precision + (" (speed only)" if r.build.speed_only else "")
-        rows.append((backend, precision, str(r.batch), pct_ci(r, "p50"), pct_ci(r, "p99"), f"{r.throughput_per_s:.1f}",
-                     fmt_bytes(r.memory.host_peak_rss_bytes), fmt_bytes(r.memory.device_peak_bytes),
-                     f"{r.flops_per_run / 1e9:.3f}" if r.flops_per_run else "-",
-                     f"{r.achieved_gflop_per_s:.2f}" if r.achieved_gflop_per_s else "-",
-                     f"{r.speedup_vs_fp32:.2f}x" if r.speedup_vs_fp32 else "-",
-                     "reference" if r.precision == "fp32" and acc else accuracy_cell(acc.get(r.precision))))
-    return rows
-
-
 def headline(report: ProfileReport) -> str:
     """One sentence a reader gets first: the fastest configuration's p99 on the whole step."""
-    runs = main_runs(report)
+    runs = main_runs(report.runs)
     if not runs and report.training:
         t = report.training[0]
         conv = f"loss down to {t.converge_target / t.loss_curve[0]:.0%} of its start after {t.converged_step} steps" \
@@ -87,7 +69,7 @@ def headline(report: ProfileReport) -> str:
     if not runs:
         return "No latency measured (static cost only)."
     best = min(runs, key=lambda r: r.latency.p99_ms)
-    what = "policy step" if best.target == "policy_step" else best.target
+    what = "policy step" if best.stage == "policy_step" else best.stage
     hz = 1000.0 / best.latency.p99_ms if best.latency.p99_ms > 0 else float("inf")
     return (f"Fastest: {best.backend} {best.precision} at batch {best.batch}: {what} p50 {fmt_ms(best.latency.p50_ms)} ms, "
             f"p99 {fmt_ms(best.latency.p99_ms)} ms (a {hz:.0f} Hz loop at p99), on {report.environment.cpu_model}"

@@ -2,7 +2,7 @@ import pytest
 
 from deployprof.backends import BACKENDS, BackendOptions
 from deployprof.errors import BackendUnavailableError, ConfigError
-from deployprof.manifest import load_target
+from deployprof.manifest import load_subject
 
 
 def test_every_backend_registered_and_probe_never_raises():
@@ -21,7 +21,7 @@ def test_probe_failure_is_a_reason(monkeypatch):
 
 def test_an_unavailable_backend_refuses_to_load_with_its_reason(tiny_export):
     """Whichever backends this machine lacks (TensorRT here; maybe none on the GPU box) say why when loaded."""
-    manifest, root = load_target(tiny_export)
+    manifest, root = load_subject(tiny_export)
     missing = [name for name, cls in BACKENDS.items() if not cls.availability().ok]
     if not missing:
         pytest.skip("every backend is available on this machine")
@@ -36,14 +36,14 @@ def test_an_unavailable_backend_refuses_to_load_with_its_reason(tiny_export):
 def test_torch_refuses_a_reduced_precision_export(tiny_export, tmp_path):
     from deployprof.precision import prepare_precision
 
-    manifest, root = load_target(prepare_precision(tiny_export, "fp16", tmp_path / "fp16"))
+    manifest, root = load_subject(prepare_precision(tiny_export, "fp16", tmp_path / "fp16"))
     b = BACKENDS.get("torch")(manifest.stages[0], root, manifest, BackendOptions())
     with pytest.raises(ConfigError, match="not this 'fp16' one"):
         b.load()
 
 
 def test_ort_session_records_active_providers(tiny_export):
-    manifest, root = load_target(tiny_export)
+    manifest, root = load_subject(tiny_export)
     with BACKENDS.get("ort-cpu")(manifest.stages[0], root, manifest, BackendOptions(intra_op_threads=1)) as b:
         assert b.build_info.providers_active == ("CPUExecutionProvider",)
         assert b.build_info.options["intra_op_threads"] == "1" and b.load_ms > 0

@@ -8,7 +8,7 @@ import pytest
 
 from deployprof.backends import BACKENDS, BackendOptions
 from deployprof.backends import ort as ort_mod
-from deployprof.manifest import load_target
+from deployprof.manifest import load_subject
 
 
 def _fake_distribution(root, name, version):
@@ -31,7 +31,7 @@ def second_install(tmp_path, monkeypatch):
 
 
 def test_results_name_the_imported_module_not_the_metadata(tiny_export, second_install):
-    manifest, root = load_target(tiny_export)
+    manifest, root = load_subject(tiny_export)
     with BACKENDS.get("ort-cpu")(manifest.stages[0], root, manifest, BackendOptions(intra_op_threads=1)) as b:
         assert b.build_info.runtime_version == onnxruntime.__version__ != "0.0.1"
         assert b.build_info.runtime_location == onnxruntime.__file__
@@ -93,7 +93,7 @@ def test_outputs_a_runtime_kept_to_itself_are_an_error_not_a_keyerror(tiny_expor
     from deployprof.errors import BuildError
     from deployprof.inputs import make_inputs
 
-    manifest, root = load_target(tiny_export)
+    manifest, root = load_subject(tiny_export)
     stage = manifest.stages[0]
     with BACKENDS.get("ort-cpu")(stage, root, manifest, BackendOptions(intra_op_threads=1)) as b:
         feeds = make_inputs(stage.inputs, batch=1, seed=0, dims=manifest.default_dims)
@@ -104,6 +104,7 @@ def test_outputs_a_runtime_kept_to_itself_are_an_error_not_a_keyerror(tiny_expor
 
 
 def test_cuda_graph_policy_step_is_refused_before_any_work(tiny_export):
+    from deployprof.config import MeasureConfig
     from deployprof.errors import ConfigError
     from deployprof.runner import RunSpec, run_backend
 
@@ -111,21 +112,21 @@ def test_cuda_graph_policy_step_is_refused_before_any_work(tiny_export):
     assert BACKENDS.get("ort-cpu").policy_step_blocker(graph) is None
     assert BACKENDS.get("ort-cuda").policy_step_blocker(BackendOptions()) is None
     with pytest.raises(ConfigError, match="enable_cuda_graph=1 times single stages only.*bench EXPORT/STAGE.onnx"):
-        run_backend(RunSpec(target=str(tiny_export), backend="ort-cuda", options=graph))
+        run_backend(RunSpec(subject=str(tiny_export), backend="ort-cuda", config=MeasureConfig(backend_options=graph)))
 
 
 def test_a_key_for_another_backend_of_the_run_is_left_out_not_refused(tiny_export):
     """`profile --backends trt,ort-cpu --provider-option layer_profile_runs=20`: ort-cpu's worker gets none of it."""
     from deployprof.backends import check_provider_options
     from deployprof.errors import ConfigError
-    from deployprof.measure.harness import MeasureConfig
+    from deployprof.config import MeasureConfig
     from deployprof.runner import RunSpec, run_backend
 
     opts = {"layer_profile_runs": "20"}
     check_provider_options(["trt", "ort-cpu"], opts)
     with pytest.raises(ConfigError, match="layer_profile_runs is not an option of ort-cpu"):
         check_provider_options(["ort-cpu"], opts)
-    runs = run_backend(RunSpec(target=str(tiny_export), backend="ort-cpu", stages=False,
-                               options=BackendOptions(intra_op_threads=1, provider_options=opts),
-                               measure=MeasureConfig(warmup_iterations=1, warmup_min_s=0, iterations=3)))
+    runs = run_backend(RunSpec(subject=str(tiny_export), backend="ort-cpu", stages=False, config=MeasureConfig(
+        warmup_iterations=1, warmup_min_s=0, iterations=3,
+        backend_options=BackendOptions(intra_op_threads=1, provider_options=opts))))
     assert runs and "layer_profile_runs" not in runs[0].build.options

@@ -6,7 +6,8 @@ from deployprof.engine.cache import EngineCache, cache_key, timing_cache_path
 from deployprof.engine.shapes import derive_profile, growing_ranges, is_static
 from deployprof.errors import ConfigError
 from deployprof.manifest import CallSpec, LoopSpec, Manifest, StageSpec, TensorSpec
-from deployprof.results import EngineProvenance, to_dict
+from deployprof.results import EngineProvenance
+from deployprof.serial import to_dict
 
 
 def _decoder_manifest():

@@ -4,8 +4,9 @@ import pytest
 
 from deployprof.backends import BACKENDS, BackendOptions
 from deployprof.inputs import make_inputs
-from deployprof.manifest import load_target
-from deployprof.measure.harness import MeasureConfig, time_callable
+from deployprof.manifest import load_subject
+from deployprof.config import MeasureConfig
+from deployprof.measure.harness import time_callable
 
 
 @pytest.mark.gpu
@@ -13,7 +14,7 @@ def test_torch_cuda_matches_cpu_and_times_with_events(tiny_export):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("torch has no CUDA here")
-    manifest, root = load_target(tiny_export)
+    manifest, root = load_subject(tiny_export)
     stage = manifest.stage("prefix")
     feeds = make_inputs(stage.inputs, batch=2, seed=1)
     with BACKENDS.get("torch")(stage, root, manifest, BackendOptions(torch_device="cuda")) as gb, \

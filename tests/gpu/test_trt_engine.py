@@ -6,14 +6,14 @@ import pytest
 
 from deployprof.backends import BACKENDS, BackendOptions
 from deployprof.inputs import make_inputs
-from deployprof.manifest import load_target
+from deployprof.manifest import load_subject
 from deployprof.runner import RunSpec, run_backend
-from deployprof.measure.harness import MeasureConfig
+from deployprof.config import MeasureConfig
 
 
 @pytest.mark.tensorrt
 def test_engine_matches_onnxruntime_and_is_cached(tiny_export, tmp_path):
-    manifest, root = load_target(tiny_export)
+    manifest, root = load_subject(tiny_export)
     stage = manifest.stage("prefix")
     feeds = make_inputs(stage.inputs, batch=1, seed=1)
     opts = BackendOptions(cache_dir=str(tmp_path))
@@ -30,12 +30,12 @@ def test_engine_matches_onnxruntime_and_is_cached(tiny_export, tmp_path):
 
 @pytest.mark.tensorrt
 def test_run_backend_reports_device_time_copies_and_layers(tiny_export, tmp_path):
-    spec = RunSpec(target=str(tiny_export), backend="trt", options=BackendOptions(cache_dir=str(tmp_path)),
-                   measure=MeasureConfig(warmup_iterations=5, iterations=50))
+    spec = RunSpec(subject=str(tiny_export), backend="trt",
+                   config=MeasureConfig(warmup_iterations=5, iterations=50, backend_options=BackendOptions(cache_dir=str(tmp_path))))
     runs = run_backend(spec)
-    stages = [r for r in runs if r.target != "policy_step"]
+    stages = [r for r in runs if r.stage != "policy_step"]
     assert all(r.device_latency is not None and r.transfers is not None and r.layers for r in stages)
     assert all(r.build.engine is not None for r in runs)
-    graph = run_backend(dataclasses.replace(spec, options=BackendOptions(cache_dir=str(tmp_path),
-                                                                         provider_options={"cuda_graph": "1"})))
+    graph = run_backend(dataclasses.replace(spec, config=dataclasses.replace(spec.config, backend_options=BackendOptions(
+        cache_dir=str(tmp_path), provider_options={"cuda_graph": "1"}))))
     assert graph[0].latency.count == 50

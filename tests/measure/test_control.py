@@ -5,7 +5,8 @@ import pytest
 
 from deployprof.errors import ConfigError
 from deployprof.measure.control import idle_gap_latencies, summarize_rate, time_at_rate
-from deployprof.measure.harness import MeasureConfig, time_concurrent
+from deployprof.config import MeasureConfig
+from deployprof.measure.harness import time_concurrent
 
 from .fake_clock import FakeClock
 

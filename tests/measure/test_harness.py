@@ -1,6 +1,7 @@
 import time
 
-from deployprof.measure.harness import DEFAULT_DURATION_S, MeasureConfig, steady_state_index, time_callable
+from deployprof.config import DEFAULT_DURATION_S, MeasureConfig
+from deployprof.measure.harness import steady_state_index, time_callable
 from deployprof.measure.memory import MemorySampler, current_rss_bytes, peak_rss_bytes
 
 from .fake_clock import FakeClock

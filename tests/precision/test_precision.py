@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from deployprof.accuracy import compare
 from deployprof.cli import cli
 from deployprof.errors import ConfigError
-from deployprof.manifest import load_target
+from deployprof.manifest import load_subject
 from deployprof.precision import CalibrationConfig, prepare_precision
 from deployprof.results import ProfileReport
 
@@ -25,21 +25,21 @@ def _op_types(path):
 
 
 def test_artifacts_carry_their_precision(tiny_export, variants):
-    m16, root16 = load_target(variants["fp16"])
+    m16, root16 = load_subject(variants["fp16"])
     assert m16.precision == "fp16" and "Softmax" in m16.precision_info["fp32_kept_ops"]
     g = onnx.load(str(root16 / "denoise.onnx")).graph
     assert g.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # I/O kept FP32
     assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in g.initializer)
-    naive, root_n = load_target(variants["fp16-naive"])
+    naive, root_n = load_subject(variants["fp16-naive"])
     assert onnx.load(str(root_n / "denoise.onnx")).graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
     assert all(t.dtype in ("float16", "int64") for s in naive.stages for t in s.inputs)
-    m8, root8 = load_target(variants["int8"])
+    m8, root8 = load_subject(variants["int8"])
     cal = m8.precision_info["calibration"]
     assert cal["method"] == "minmax" and cal["policy_steps"] == 8 and len(cal["sha256"]) == 64
     assert cal["stage_samples"]["denoise"] == 8 * 4  # every denoising call of every calibration step
     assert {"QuantizeLinear", "DequantizeLinear"} <= _op_types(root8 / "denoise.onnx")
-    assert "MatMulInteger" in _op_types(load_target(variants["int8-dynamic"])[1] / "denoise.onnx") or \
-        "DynamicQuantizeLinear" in _op_types(load_target(variants["int8-dynamic"])[1] / "denoise.onnx")
+    assert "MatMulInteger" in _op_types(load_subject(variants["int8-dynamic"]).root / "denoise.onnx") or \
+        "DynamicQuantizeLinear" in _op_types(load_subject(variants["int8-dynamic"]).root / "denoise.onnx")
 
 
 def test_accuracy_in_action_space(tiny_export, variants):
@@ -75,13 +75,13 @@ def test_discrete_action_token_agreement(tmp_path):
 def test_calibration_from_recorded_observations(tiny_export, tmp_path):
     from deployprof.inputs import make_inputs
 
-    manifest, _ = load_target(tiny_export)
+    manifest, _ = load_subject(tiny_export)
     rec = tmp_path / "recorded"
     rec.mkdir()
     for i in range(3):
         np.savez(rec / f"obs{i}.npz", **make_inputs(manifest.external_inputs(), seed=100 + i))
     out = prepare_precision(tiny_export, "int8", tmp_path / "int8", CalibrationConfig(method="percentile", source=str(rec)))
-    cal = load_target(out)[0].precision_info["calibration"]
+    cal = load_subject(out).manifest.precision_info["calibration"]
     assert cal["policy_steps"] == 3 and "recorded observations" in cal["source"] and cal["method"] == "percentile"
 
 
@@ -104,7 +104,7 @@ def test_profile_with_precisions_reports_speedup_and_accuracy(tiny_export, tmp_p
 
 def test_compare_precision_command_exit_codes(tiny_export):
     res = CliRunner().invoke(cli, ["compare-precision", str(tiny_export), "--precisions", "fp16", "--samples", "2", "--json"])
-    assert res.exit_code == 0 and json.loads(res.output)[0]["precision"] == "fp16"
+    assert res.exit_code == 0 and json.loads(res.output)["accuracy"][0]["precision"] == "fp16"
     res = CliRunner().invoke(cli, ["compare-precision", str(tiny_export), "--precisions", "int8", "--samples", "2",
                                    "--atol", "1e-9"])
     assert res.exit_code == 3 and "FAIL" in res.output
@@ -116,7 +116,7 @@ def test_fp16_keeps_the_fp32_interface_of_every_stage(tmp_path):
 
     export_preset("octo-tiny", tmp_path / "fp32")
     out = prepare_precision(tmp_path / "fp32", "fp16", tmp_path / "fp16")
-    for s in load_target(out)[0].stages:
+    for s in load_subject(out).manifest.stages:
         a, b = (onnx.load(str(d / s.file)).graph for d in (tmp_path / "fp32", out))
         assert [o.type.tensor_type.elem_type for o in a.output] == [o.type.tensor_type.elem_type for o in b.output]
     assert compare(tmp_path / "fp32", out, samples=2).action.cosine_min > 0.99

@@ -30,4 +30,4 @@ def test_qualify_a_real_cpu_profile_and_an_export(tiny_export, tmp_path):
     res = CliRunner().invoke(cli, ["qualify", "--spec", str(generous), str(tiny_export)])
     assert res.exit_code == 1 and "needs a target" in res.output
     res = CliRunner().invoke(cli, ["predict", str(tiny_export), "--target", "rtx-4090", "--json"])
-    assert res.exit_code == 0 and [p["precision"] for p in json.loads(res.output)] == ["fp32", "fp16", "int8"]
+    assert res.exit_code == 0 and [p["precision"] for p in json.loads(res.output)["predictions"]] == ["fp32", "fp16", "int8"]

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from deployprof.cli import cli
 from deployprof.errors import ConfigError
 from deployprof.measure.stats import compute_stats
-from deployprof.report.compare import compare_reports, regressions
+from deployprof.report.compare import compare_reports
 
 from ..test_results import make_report
 
@@ -24,9 +24,11 @@ def test_slower_run_is_a_regression_only_when_the_intervals_separate():
     (run,) = c.runs
     p50 = run.metrics[0]
     assert p50.verdict == "regression" and 15 < p50.delta_pct < 25 and p50.delta_ci_pct[0] > 0
-    assert regressions(c, 10.0) and not regressions(c, 30.0)
+    assert c.regressions and c.threshold_pct is None
+    assert compare_reports(_rep(2.0), _rep(2.4, seed=1), threshold_pct=10.0).regressions
+    assert not compare_reports(_rep(2.0), _rep(2.4, seed=1), threshold_pct=30.0).regressions
     same = compare_reports(_rep(2.0), _rep(2.0, seed=1))
-    assert all(m.verdict == "within noise" for m in same.runs[0].metrics) and not regressions(same, 0.0)
+    assert all(m.verdict == "within noise" for m in same.runs[0].metrics) and not same.regressions
     assert compare_reports(_rep(2.4), _rep(2.0, seed=1)).runs[0].metrics[0].verdict == "improvement"
 
 

@@ -1,12 +1,15 @@
 import dataclasses
 import re
+from html import escape
 
 import numpy as np
 
 from deployprof.measure.stats import compute_stats
 from deployprof.report.html import render_html
 from deployprof.report.markdown import render_markdown
-from deployprof.report.summary import COLUMNS, headline, summary_rows
+from deployprof.report import sections
+from deployprof.report.summary import headline
+from deployprof.report.terminal import print_profile
 
 from ..test_results import make_report
 
@@ -22,8 +25,8 @@ def _report_with(precisions=("fp32", "fp16")):
 
 def test_summary_has_one_row_per_configuration_and_accuracy_per_precision():
     rep = _report_with()
-    rows = summary_rows(rep)
-    assert len(rows) == 2 and all(len(r) == len(COLUMNS) for r in rows)
+    _, header, rows, _ = sections.summary_table(rep)
+    assert len(rows) == 2 and all(len(r) == len(header) for r in rows)
     assert rows[0][-1] == "reference" and rows[1][-1].startswith("cos 0.99000, max 0.5") and rows[1][-1].endswith("FAIL")
     assert "Fastest: trt fp32 at batch 1: policy step" in headline(rep)
 
@@ -31,8 +34,9 @@ def test_summary_has_one_row_per_configuration_and_accuracy_per_precision():
 def test_markdown_carries_the_same_tables():
     rep = _report_with()
     md = render_markdown(rep)
-    assert "| " + " | ".join(COLUMNS) + " |" in md
-    for row in summary_rows(rep):
+    summary = sections.summary_table(rep)
+    assert "| " + " | ".join(summary.header) + " |" in md
+    for row in summary.rows:
         assert "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" in md
     for title in ("## Warnings", "## All runs", "## Accuracy against FP32", "## Build provenance", "## Environment and model",
                   "## Slowest engine layers", "## Host<->device copies", "## Power, clocks and temperature"):
@@ -59,3 +63,35 @@ def test_html_escapes_user_text():
 def test_static_only_report_renders_without_runs():
     rep = dataclasses.replace(make_report(), runs=(), accuracy=(), training=())
     assert "No latency measured" in render_html(rep) and "No latency measured" in render_markdown(rep)
+
+
+def _terminal(rep, width=400) -> str:
+    from rich.console import Console
+
+    con = Console(record=True, width=width)
+    print_profile(rep, con)
+    return con.export_text()
+
+
+def test_the_terminal_renders_the_shared_tables_and_nothing_else_of_its_own():
+    """The terminal shows report/sections.py tables (the records aside): every title, and every summary cell."""
+    rep = _report_with()
+    text = _terminal(rep)
+    shown = sections.tables(rep, records=False) + [sections.summary_table(rep)]
+    for t in shown:
+        assert t.title in text
+        for row in t.rows[:3]:
+            for cell in row:
+                assert cell[:40] in text, (t.title, cell)
+    for t in sections.tables(rep):
+        assert t.title in render_markdown(rep) and escape(t.title) in render_html(rep)
+    assert "Build provenance" not in text and "Environment and model" not in text
+    assert "Warnings (1)" in text and headline(rep) in text
+    # one wording of a percentile with its CI, in every format
+    cell = sections.summary_table(rep).rows[0][3]
+    assert cell in text and cell in render_markdown(rep)
+
+
+def test_terminal_output_of_a_static_only_report():
+    text = _terminal(dataclasses.replace(make_report(), runs=(), accuracy=(), training=()))
+    assert "No latency measured" in text and "Summary" not in text

@@ -1,0 +1,167 @@
+"""The command line's machinery: how errors become exit codes, the shared options and parameter types
+(`MeasureConfig.from_options` turns the measurement options into the one configuration object)."""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import click
+
+from .errors import DeployprofError
+
+
+class Group(click.Group):
+    """The one place errors become exit codes: a DeployprofError is one `error:` line (exit 1); anything else is
+    a bug, still one line unless -v asks for the traceback; Ctrl-C is `error: interrupted` (exit 130), also when a
+    library caught the KeyboardInterrupt and raised something else (torch's exporter does)."""
+
+    def invoke(self, ctx: click.Context):
+        interrupted: list[bool] = []
+
+        def on_sigint(signum, frame):
+            interrupted.append(True)
+            raise KeyboardInterrupt
+
+        import signal
+        import threading
+
+        previous = signal.getsignal(signal.SIGINT)
+        own = previous is signal.default_int_handler and threading.current_thread() is threading.main_thread()
+        if own:  # a SIGINT the caller chose to ignore (nohup, `cmd &`) stays ignored
+            signal.signal(signal.SIGINT, on_sigint)
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except BaseException as exc:
+            if interrupted or isinstance(exc, KeyboardInterrupt):
+                click.echo("error: interrupted (an output folder being written is marked INCOMPLETE)", err=True)
+                ctx.exit(130)
+            if isinstance(exc, DeployprofError):
+                lines = str(exc).splitlines() or [type(exc).__name__]
+                click.echo(f"error: {lines[0]}", err=True)
+                if ctx.meta.get("verbose") and len(lines) > 1:
+                    click.echo("\n".join(lines[1:]), err=True)
+                ctx.exit(1)
+            if not isinstance(exc, Exception):  # SystemExit, GeneratorExit: not ours to reword
+                raise
+            if ctx.meta.get("verbose"):
+                import traceback
+                traceback.print_exc()
+            first = str(exc).splitlines()[0][:300] if str(exc) else ""
+            click.echo(f"error: internal error ({type(exc).__name__}: {first}); this is a deployprof bug, please "
+                       "report it with the command (-v prints the traceback)", err=True)
+            ctx.exit(1)
+        finally:
+            if own:
+                signal.signal(signal.SIGINT, previous)
+
+
+class Finite(click.ParamType):
+    """A finite float within [lo, hi] (click's FloatRange lets nan through)."""
+    name = "number"
+
+    def __init__(self, lo: Optional[float] = None, hi: Optional[float] = None, open_lo: bool = False):
+        self.lo, self.hi, self.open_lo = lo, hi, open_lo
+
+    def convert(self, value, param, ctx):
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(v) or (self.lo is not None and (v < self.lo or (self.open_lo and v == self.lo))) \
+                or (self.hi is not None and v > self.hi):
+            lo = "" if self.lo is None else f"{'>' if self.open_lo else '>='} {self.lo:g}"
+            hi = "" if self.hi is None else f"<= {self.hi:g}"
+            self.fail(f"{value!r} must be a finite number {' and '.join(x for x in (lo, hi) if x)}", param, ctx)
+        return v
+
+
+POSITIVE = Finite(0, open_lo=True)
+COUNT = click.IntRange(min=1)
+
+
+def _apply(f, opts):
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def shape_options(f):
+    return _apply(f, [
+        click.option("--dim", "dims", multiple=True, metavar="NAME=N", help="Bind a symbolic dimension (repeatable)."),
+        click.option("--shape", "shapes", multiple=True, metavar="INPUT=AxBxC", help="Bind an input's shape (repeatable)."),
+    ])
+
+
+def measure_options(f):
+    return shape_options(_apply(f, [
+        click.option("--iterations", type=COUNT, default=None, help="Timed iterations (default: run for --duration)."),
+        click.option("--duration", type=POSITIVE, default=None, help="Seconds of timed iterations (default 2)."),
+        click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True, help="Warm-up iterations (at least)."),
+        click.option("--warmup-time", type=Finite(0), default=0.2, show_default=True, help="Warm-up seconds (at least)."),
+        click.option("--batch", "batches", default="1", show_default=True,
+                     help="Batch size(s) bound to the 'batch' axis, comma-separated (e.g. 1,2,4,8)."),
+        click.option("--concurrency", type=COUNT, default=1, show_default=True,
+                     help="Requests in flight at once (threads sharing one session)."),
+        click.option("--rate", "rate_hz", type=POSITIVE, default=None,
+                     help="Control-loop mode: one request per tick at this rate (Hz); reports deadline misses."),
+        click.option("--idle-gaps", default="", help="With --rate: seconds of idle before probe requests, e.g. 0.5,2."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed for generated inputs."),
+        click.option("--inputs", "inputs_npz", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help="Inputs from an .npz file instead of generated ones."),
+        click.option("--threads", type=COUNT, default=None, help="ONNX Runtime intra-op threads."),
+        click.option("--inter-threads", type=COUNT, default=None, help="ONNX Runtime inter-op threads (parallel mode)."),
+        click.option("--execution-mode", type=click.Choice(["sequential", "parallel"]), default="sequential", show_default=True),
+        click.option("--graph-opt", type=click.Choice(["disable", "basic", "extended", "all"]), default="all", show_default=True),
+        click.option("--provider-option", "provider_options", multiple=True, metavar="KEY=VALUE",
+                     help="Pass an option to the execution provider (e.g. enable_cuda_graph=1)."),
+        click.option("--torch-device", default="cpu", show_default=True, help="Device for the torch backend (cpu, cuda, cuda:1)."),
+        click.option("--allow-fallback", is_flag=True, help="Record, instead of refusing, a provider that fell back to the CPU."),
+        click.option("--in-process", is_flag=True, help="Measure in this process (default: a fresh process per backend)."),
+        click.option("--no-telemetry", is_flag=True, help="Do not sample power/clocks/temperature (tegrastats, jtop, NVML)."),
+    ]))
+
+
+def precision_options(f):
+    return _apply(f, [
+        click.option("--calibration", type=click.Path(exists=True), default=None,
+                     help="INT8 calibration data: an .npz of policy inputs or a folder of them (default: generated, seeded)."),
+        click.option("--calibration-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
+                     show_default=True),
+        click.option("--calibration-samples", type=COUNT, default=8, show_default=True, help="Policy steps to calibrate on."),
+        click.option("--atol", type=Finite(0), default=None, help="Accuracy: fail when max |action - FP32 action| exceeds this."),
+        click.option("--min-cosine", type=Finite(-1, 1), default=None, help="Accuracy: fail when action cosine similarity drops below."),
+    ])
+
+
+def calibration(o: dict):
+    from .precision import CalibrationConfig
+
+    return CalibrationConfig(method=o["calibration_method"], samples=o["calibration_samples"], seed=o.get("seed", 0),
+                             source=o["calibration"])
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print one JSON object on stdout (schema: docs/schema.json).")(f)
+
+
+def train_options(f):
+    return _apply(f, [
+        click.option("--batch", type=COUNT, default=8, show_default=True),
+        click.option("--steps", type=COUNT, default=30, show_default=True, help="Training steps (warm-up included)."),
+        click.option("--warmup-steps", type=click.IntRange(min=0), default=3, show_default=True, help="Steps left out of the step-time statistics."),
+        click.option("--dataset-size", type=COUNT, default=256, show_default=True, help="Synthetic samples (for time per epoch)."),
+        click.option("--optimizer", type=click.Choice(["adamw", "sgd"]), default="adamw", show_default=True),
+        click.option("--lr", type=POSITIVE, default=1e-3, show_default=True),
+        click.option("--mixed-precision", is_flag=True, help="bf16 autocast on CPU, fp16 autocast with grad scaling on CUDA."),
+        click.option("--grad-checkpointing", is_flag=True, help="Recompute each stage's activations in the backward pass."),
+        click.option("--freeze-vision", is_flag=True, help="Freeze the vision encoder (fine-tune the rest)."),
+        click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1."),
+        click.option("--converge-fraction", type=Finite(0, 1, open_lo=True), default=0.5, show_default=True,
+                     help="Converged when the loss (3-step mean) falls below this fraction of the first step's..."),
+        click.option("--loss-threshold", type=POSITIVE, default=None, help="...or below this absolute value."),
+        click.option("--target", "target_name", default=None, help="Target profile for model FLOPs utilisation (e.g. cpu, h100-sxm)."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
+    ])

@@ -1,0 +1,125 @@
+"""The one configuration of a measurement: built once from the command line (`MeasureConfig.from_options`), stored
+whole in the report as `settings`, and read as is by the pipeline, the launcher, the runner and the harness."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .errors import ConfigError
+
+DEFAULT_DURATION_S = 2.0
+LAUNCHERS = ("process", "inline")  # a fresh process per backend (memory attributable to it), or this process
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """How a backend builds its session or engine."""
+    intra_op_threads: Optional[int] = None
+    inter_op_threads: Optional[int] = None
+    graph_optimization: str = "all"        # disable | basic | extended | all
+    execution_mode: str = "sequential"     # sequential | parallel
+    provider_options: dict[str, str] = field(default_factory=dict)
+    allow_fallback: bool = False
+    device_id: int = 0
+    torch_device: str = "cpu"
+    cache_dir: Optional[str] = None
+    # The shapes the backend will be fed, for runtimes that build for fixed shapes (TensorRT profiles).
+    batch: int = 1
+    dims: dict[str, int] = field(default_factory=dict)
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    """How every run of a command is measured: length, inputs, load pattern, where it runs, backend options."""
+    warmup_iterations: int = 10
+    warmup_min_s: float = 0.2
+    iterations: Optional[int] = None
+    duration_s: Optional[float] = None
+    max_iterations: int = 1_000_000
+    batches: tuple[int, ...] = (1,)
+    seed: int = 0
+    dims: dict[str, int] = field(default_factory=dict)
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    inputs_npz: Optional[str] = None
+    concurrency: int = 1
+    rate_hz: Optional[float] = None
+    idle_gaps_s: tuple[float, ...] = ()
+    telemetry: bool = True   # power/clocks/temperature on GPUs and Jetsons (nothing is sampled on a CPU-only machine)
+    launcher: str = "process"
+    backend_options: BackendOptions = field(default_factory=BackendOptions)
+
+    def __post_init__(self):
+        if self.iterations is not None and self.duration_s is not None:
+            raise ConfigError("give --iterations or --duration, not both")
+        if (self.iterations is not None and self.iterations < 1) or (self.duration_s is not None and self.duration_s <= 0):
+            raise ConfigError("--iterations must be >= 1 and --duration > 0")
+        if self.warmup_iterations < 0 or self.warmup_min_s < 0:
+            raise ConfigError("--warmup must be >= 0")
+        if not self.batches or min(self.batches) < 1:
+            raise ConfigError(f"--batch expects positive integers, got {list(self.batches)}")
+        if self.concurrency < 1:
+            raise ConfigError("--concurrency must be >= 1")
+        if self.rate_hz is not None and self.concurrency > 1:
+            raise ConfigError("--rate sends one request per tick; it does not combine with --concurrency")
+        if "batch" in self.dims:
+            raise ConfigError("set the batch axis with --batch, not --dim batch=N")
+        if self.launcher not in LAUNCHERS:
+            raise ConfigError(f"launcher must be one of {', '.join(LAUNCHERS)}, got {self.launcher!r}")
+
+    @property
+    def stop_after_s(self) -> Optional[float]:
+        """Seconds of timed iterations: --duration, or DEFAULT_DURATION_S when no length was given at all."""
+        if self.iterations is not None:
+            return None
+        return self.duration_s if self.duration_s is not None else DEFAULT_DURATION_S
+
+    @classmethod
+    def from_options(cls, o: dict) -> "MeasureConfig":
+        """From the command line's measurement options (cli_options.measure_options), parsed and checked once."""
+        from .graph import parse_dim_bindings, parse_shape_bindings
+
+        popts = {}
+        for item in o["provider_options"]:
+            k, sep, v = item.partition("=")
+            if not sep or not k:
+                raise ConfigError(f"--provider-option expects KEY=VALUE, got {item!r}")
+            popts[k] = v
+        try:
+            gaps = tuple(float(g) for g in o["idle_gaps"].split(",") if g.strip())
+        except ValueError:
+            raise ConfigError(f"--idle-gaps expects seconds separated by commas, got {o['idle_gaps']!r}") from None
+        return cls(
+            warmup_iterations=o["warmup"], warmup_min_s=o["warmup_time"], iterations=o["iterations"],
+            duration_s=o["duration"], batches=tuple(parse_batches(o["batches"])), seed=o["seed"],
+            dims=parse_dim_bindings(o["dims"]), shapes=parse_shape_bindings(o["shapes"]), inputs_npz=o["inputs_npz"],
+            concurrency=o["concurrency"], rate_hz=o["rate_hz"], idle_gaps_s=gaps, telemetry=not o["no_telemetry"],
+            launcher="inline" if o["in_process"] else "process",
+            backend_options=BackendOptions(
+                intra_op_threads=o["threads"], inter_op_threads=o["inter_threads"], execution_mode=o["execution_mode"],
+                graph_optimization=o["graph_opt"], provider_options=popts, allow_fallback=o["allow_fallback"],
+                torch_device=o["torch_device"]))
+
+
+def parse_batches(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise ConfigError(f"--batch expects positive integers separated by commas, got {text!r}")
+    return values
+
+
+def parse_precisions(text: str) -> list[str]:
+    from .precision import PRECISIONS
+
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in values if v not in PRECISIONS]
+    if bad or not values:
+        raise ConfigError(f"--precisions expects a comma list of {', '.join(PRECISIONS)}, got {text!r}")
+    return values
+
+
+def split_list(values: tuple[str, ...]) -> list[str]:
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]

@@ -1,0 +1,53 @@
+"""Every command's --json and report.json: one envelope, validated against the published docs/schema.json."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from deployprof.cli import cli
+from deployprof.results import DOCUMENTS, SCHEMA_VERSION, json_schema
+
+from .schema import SCHEMA, validate
+
+FAST = ("--iterations", "5", "--warmup", "1", "--warmup-time", "0", "--in-process")
+
+
+def _json(*args) -> dict:
+    res = CliRunner().invoke(cli, [str(a) for a in args])
+    assert res.exit_code in (0, 3), res.output
+    return json.loads(res.stdout)
+
+
+def test_the_published_schema_is_the_one_the_code_writes():
+    """Regenerate with `python -m deployprof.results > docs/schema.json` after changing a result dataclass."""
+    assert json.loads(SCHEMA.read_text()) == json_schema()
+
+
+def test_every_json_output_validates(tiny_export, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("latency_ms: {p99: 1000}\n")
+    profile = CliRunner().invoke(cli, ["profile", str(tiny_export), "--out", str(tmp_path / "r"), *FAST])
+    assert profile.exit_code == 0, profile.output
+    docs = {
+        "report.json": json.loads((tmp_path / "r" / "report.json").read_text()),
+        "flops file": _json("flops", tiny_export / "vision.onnx", "--json"),
+        "flops folder": _json("flops", tiny_export, "--json", "--per-node"),
+        "bench": _json("bench", tiny_export, "--json", *FAST),
+        "compare-precision": _json("compare-precision", tiny_export, "--precisions", "fp16", "--samples", "2", "--json"),
+        "compare": _json("compare", tmp_path / "r", tmp_path / "r", "--json"),
+        "predict": _json("predict", tiny_export, "--target", "h100-sxm", "--json"),
+        "qualify report": _json("qualify", tmp_path / "r", "--spec", spec, "--json"),
+        "qualify export": _json("qualify", tiny_export, "--spec", spec, "--target", "h100-sxm", "--json"),
+    }
+    for what, doc in docs.items():
+        assert doc["schema_version"] == SCHEMA_VERSION, what
+        validate(doc)
+    assert {d["kind"] for d in docs.values()} == set(DOCUMENTS)
+
+
+def test_a_document_that_breaks_the_schema_is_caught():
+    doc = {"schema_version": SCHEMA_VERSION, "kind": "prediction", "subject": "x", "predictions": [{"target": 1}]}
+    with pytest.raises(AssertionError, match="violates docs/schema.json"):
+        validate(doc)
+    with pytest.raises(AssertionError):
+        validate({"schema_version": 1, "kind": "prediction", "subject": "x", "predictions": []})
