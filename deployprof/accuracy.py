@@ -1,36 +1,102 @@
-"""The accuracy cost of a precision: the same seeded inputs and the same initial noise through the FP32
-export and the reduced-precision one, compared in action space."""
+"""The accuracy of a configuration, measured on the engine that was timed: the same seeded policy steps (same
+inputs, same initial noise, same samples) through that backend and through one declared reference (FP32 on a
+reference runtime, `ort-cpu:fp32` by default), compared in action space in the manner of Polygraphy's comparator."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from .backends import BACKENDS, BackendOptions
+from .errors import ConfigError
 from .inputs import make_inputs
-from .manifest import Manifest, load_subject
-from .policy import PolicyStep
+from .manifest import Manifest, Subject
 from .results import AccuracyResult, OutputError
 
+DEFAULT_REFERENCE = "ort-cpu:fp32"
+PASS_COSINE, WARN_COSINE = 0.99, 0.95   # NVIDIA's GR00T deployment checks actions at cosine >= 0.99
+BANDS = (f"default bands on the worst sample's action cosine: >= {PASS_COSINE} PASS, {WARN_COSINE}-{PASS_COSINE} WARN, "
+         f"below {WARN_COSINE} FAIL")
 
-def _run(manifest: Manifest, root: Path, backend: str, externals: list[dict]) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
-    backends = {s.name: BACKENDS.get(backend)(s, root, manifest, BackendOptions()) for s in manifest.stages}
+
+@dataclass(frozen=True)
+class AccuracyCheck:
+    """What a measuring process needs to judge its own backend: the reference's outputs at this batch (written by
+    write_reference) and the tolerances."""
+    reference: str                  # RUNTIME:PRECISION that produced reference_npz
+    reference_npz: str
+    samples: int = 8
+    seed: int = 1000
+    atol: Optional[float] = None
+    min_cosine: Optional[float] = None
+
+
+def parse_reference(text: str) -> str:
+    """`BACKEND:fp32` -> the backend name. The reference is FP32 by definition; any backend may produce it."""
+    from .backends import BACKENDS
+
+    backend, sep, precision = text.partition(":")
+    if not sep or precision != "fp32":
+        raise ConfigError(f"--reference expects BACKEND:fp32 (e.g. {DEFAULT_REFERENCE} or torch:fp32), got {text!r}")
+    BACKENDS.get(backend)  # an unknown backend lists the known ones
+    return backend
+
+
+def action_name(manifest: Manifest) -> str:
+    """The policy's action output; a plain .onnx file's first output."""
+    return manifest.action_output or manifest.stages[-1].outputs[0].name
+
+
+def policy_inputs(manifest: Manifest, batch: int, samples: int, seed: int, dims: dict[str, int]) -> list[dict]:
+    """The seeded observations and initial noise of each sample; a float16 export gets the same values rounded."""
+    return [make_inputs(manifest.external_inputs(), batch=batch, seed=seed + i, dims={**manifest.default_dims, **dims})
+            for i in range(samples)]
+
+
+def run_samples(step, externals: list[dict]) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
+    """Actions of each sample, and the loop state after each denoising step (error growth over the loop)."""
+    name = action_name(step.manifest)
     actions, traces = [], []
     try:
-        for b in backends.values():
-            b.load()
-        step = PolicyStep(manifest, backends)
         for ext in externals:
             step.trace = []
             env = step(ext)
-            actions.append(np.asarray(env[manifest.action_output], dtype=np.float64))
+            actions.append(np.asarray(env[name], dtype=np.float64))
             traces.append([np.asarray(t, dtype=np.float64) for t in step.trace])
     finally:
-        for b in backends.values():
-            if b.build_info is not None:
-                b.close()
+        step.trace = None
     return actions, traces
+
+
+def write_reference(subject: Subject, backend: str, path: Path, batch: int, samples: int, seed: int,
+                    dims: dict[str, int]) -> None:
+    from .policy import open_policy
+
+    with open_policy(subject, backend) as step:
+        actions, traces = run_samples(step, policy_inputs(subject.manifest, batch, samples, seed, dims))
+    arrays = {f"action_{i}": a for i, a in enumerate(actions)}
+    arrays.update({f"trace_{i}_{k}": t for i, ts in enumerate(traces) for k, t in enumerate(ts)})
+    np.savez(path, **arrays)
+
+
+def read_reference(path: str, samples: int) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
+    with np.load(path) as z:
+        actions = [z[f"action_{i}"] for i in range(samples)]
+        traces = [[z[k] for k in sorted((k for k in z.files if k.startswith(f"trace_{i}_")),
+                                        key=lambda k: int(k.rsplit("_", 1)[1]))] for i in range(samples)]
+    return actions, traces
+
+
+def verdict(err: OutputError, atol: Optional[float], min_cosine: Optional[float]) -> tuple[str, str]:
+    """(PASS | WARN | FAIL, the rule that decided): the given limits when there are any, else the default bands."""
+    if atol is not None or min_cosine is not None:
+        ok = (atol is None or err.max_abs <= atol) and (min_cosine is None or err.cosine_min >= min_cosine)
+        limits = ", ".join(x for x in (f"max |error| <= {atol:g}" if atol is not None else "",
+                                       f"min cosine >= {min_cosine:g}" if min_cosine is not None else "") if x)
+        return ("PASS" if ok else "FAIL"), f"limits: {limits}"
+    c = err.cosine_min
+    return ("PASS" if c >= PASS_COSINE else "WARN" if c >= WARN_COSINE else "FAIL"), BANDS
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
@@ -38,37 +104,54 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (na * nb)) if na > 0 and nb > 0 else (1.0 if na == nb else 0.0)
 
 
-def compare(reference: str | Path, candidate: str | Path, *, samples: int = 8, seed: int = 1000, backend: str = "ort-cpu",
-            atol: Optional[float] = None, min_cosine: Optional[float] = None) -> AccuracyResult:
-    ref_m, ref_root = load_subject(reference)
-    cand_m, cand_root = load_subject(candidate)
-    # The same seeds draw the same values for both; a float16 export receives them rounded to its input dtype.
-    inputs = lambda m: [make_inputs(m.external_inputs(), batch=1, seed=seed + i, dims=m.default_dims)  # noqa: E731
-                        for i in range(samples)]
-    ref_a, ref_t = _run(ref_m, ref_root, backend, inputs(ref_m))
-    got_a, got_t = _run(cand_m, cand_root, backend, inputs(cand_m))
-    ref = np.stack(ref_a)   # [samples, 1, chunk?, dim]
-    got = np.stack(got_a)
+def judge(check: AccuracyCheck, manifest: Manifest, backend: str, batch: int, actions: list[np.ndarray],
+          traces: list[list[np.ndarray]]) -> AccuracyResult:
+    """These actions against the reference's: max / mean / p90 / p99 |error|, relative L2, cosine per sample, per
+    action dimension, along the chunk, after each denoising step, and token agreement for discrete actions."""
+    ref_a, ref_t = read_reference(check.reference_npz, check.samples)
+    n = check.samples
+    ref, got = np.stack(ref_a), np.stack(actions)          # [samples, batch, chunk?, dim]
+    if ref.shape != got.shape:
+        raise ConfigError(f"{backend}: actions of shape {got.shape[1:]} against a reference of {ref.shape[1:]}")
     diff = np.abs(got - ref)
-    flat_r, flat_g = ref.reshape(samples, -1), got.reshape(samples, -1)
-    cos = [_cos(r, g) for r, g in zip(flat_r, flat_g)]
-    err = OutputError(name=ref_m.action_output, max_abs=float(diff.max()), mean_abs=float(diff.mean()),
+    cos = [_cos(r, g) for r, g in zip(ref.reshape(n * batch, -1), got.reshape(n * batch, -1))]
+    err = OutputError(name=action_name(manifest), max_abs=float(diff.max()), mean_abs=float(diff.mean()),
+                      p90_abs=float(np.percentile(diff, 90)), p99_abs=float(np.percentile(diff, 99)),
                       rel_l2=float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), 1e-30)),
                       cosine_mean=float(np.mean(cos)), cosine_min=float(np.min(cos)))
-    a = diff.reshape(samples, *ref.shape[2:])  # drop the batch axis of 1
-    per_dim = a.reshape(-1, a.shape[-1]).mean(axis=0)
+    a = diff.reshape(n * batch, *ref.shape[2:])
+    per_dim = a.reshape(-1, a.shape[-1]).mean(axis=0) if a.ndim >= 2 else np.array([])
     per_chunk = a.mean(axis=(0, 2)) if a.ndim == 3 else np.array([])
-    per_step = np.array([np.mean([np.abs(g[i] - r[i]).mean() for g, r in zip(got_t, ref_t)]) for i in range(len(ref_t[0]))]) \
-        if ref_t and ref_t[0] else np.array([])
-    loop = next((c.loop for c in ref_m.schedule if c.loop is not None), None)
-    agreement = None
-    if loop is not None and loop.kind == "autoregressive":
-        agreement = float(np.mean(np.isclose(got, ref)))
-    passed = None
-    if atol is not None or min_cosine is not None:
-        passed = (atol is None or err.max_abs <= atol) and (min_cosine is None or err.cosine_min >= min_cosine)
+    steps = min((len(t) for t in (*traces, *ref_t)), default=0)
+    per_step = np.array([np.mean([np.abs(g[k] - r[k]).mean() for g, r in zip(traces, ref_t)]) for k in range(steps)])
+    loop = next((c.loop for c in manifest.schedule if c.loop is not None), None)
+    agreement = float(np.mean(np.isclose(got, ref))) if loop is not None and loop.kind == "autoregressive" else None
+    status, rule = verdict(err, check.atol, check.min_cosine)
     return AccuracyResult(
-        precision=cand_m.precision, reference_precision=ref_m.precision, backend=backend, samples=samples, seed=seed,
-        action=err, per_action_dim_mean_abs=tuple(map(float, per_dim)), per_chunk_step_mean_abs=tuple(map(float, per_chunk)),
-        per_denoise_step_mean_abs=tuple(map(float, per_step)), token_agreement=agreement,
-        atol=atol, min_cosine=min_cosine, passed=passed)
+        backend=backend, precision=manifest.precision, batch=batch, reference=check.reference, samples=n,
+        seed=check.seed, action=err, per_action_dim_mean_abs=tuple(map(float, per_dim)),
+        per_chunk_step_mean_abs=tuple(map(float, per_chunk)), per_denoise_step_mean_abs=tuple(map(float, per_step)),
+        verdict=status, rule=rule, token_agreement=agreement, atol=check.atol, min_cosine=check.min_cosine)
+
+
+def measure(check: AccuracyCheck, step, backend: str, batch: int, dims: dict[str, int]) -> AccuracyResult:
+    """The accuracy of an open policy (the very backends that were timed)."""
+    actions, traces = run_samples(step, policy_inputs(step.manifest, batch, check.samples, check.seed, dims))
+    return judge(check, step.manifest, backend, batch, actions, traces)
+
+
+def compare(reference: "str | Path | Subject", candidate: "str | Path | Subject", *, backend: str = "ort-cpu",
+            reference_backend: str = "ort-cpu", samples: int = 8, seed: int = 1000, batch: int = 1,
+            atol: Optional[float] = None, min_cosine: Optional[float] = None) -> AccuracyResult:
+    """One configuration in this process: the reference's actions written aside, then the candidate judged."""
+    import tempfile
+
+    from .manifest import load_subject
+    from .policy import open_policy
+
+    with tempfile.TemporaryDirectory(prefix="deployprof-ref-") as tmp:
+        check = AccuracyCheck(f"{reference_backend}:fp32", str(Path(tmp) / "reference.npz"), samples, seed, atol,
+                              min_cosine)
+        write_reference(load_subject(reference), reference_backend, Path(check.reference_npz), batch, samples, seed, {})
+        with open_policy(load_subject(candidate), backend) as step:
+            return measure(check, step, backend, batch, {})

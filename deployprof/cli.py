@@ -9,7 +9,7 @@ import click
 
 from . import __version__
 from .cli_options import (COUNT, Finite, Group, calibration, json_option, measure_options, precision_options,
-                          shape_options, train_options)
+                          reference_option, shape_options, train_options)
 from .config import MeasureConfig, parse_precisions, split_list
 
 
@@ -135,10 +135,13 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
               help="Comma list: fp32, fp16, fp16-naive, int8, int8-dynamic (each measured, and compared with FP32).")
 @click.option("--target", "target_profile", default=None,
               help="Target profile for the roofline (predicted vs measured): see `deployprof targets`; `cpu` for this machine.")
+@reference_option
+@click.option("--accuracy-samples", type=click.IntRange(min=0), default=8, show_default=True,
+              help="Seeded policy steps each configuration's actions are compared on (0: no accuracy).")
 @measure_options
 @precision_options
 def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, exporter, precisions: str,
-            target_profile: Optional[str], **o) -> None:
+            target_profile: Optional[str], reference: str, accuracy_samples: int, **o) -> None:
     """Export (for a preset), count, and measure each backend; write OUT/report.json and print a summary."""
     from .pipeline import profile as run_profile
     from .report.terminal import print_profile
@@ -146,8 +149,8 @@ def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, expo
     config = MeasureConfig.from_options(o)
     with _progress() as bar:
         report = run_profile(subject, out, split_list(backend_names), config=config, precisions=parse_precisions(precisions),
-                             calib=calibration(o), atol=o["atol"], min_cosine=o["min_cosine"],
-                             skip_unavailable=skip_unavailable, exporter=exporter, say=bar, plan=bar.plan,
+                             calib=calibration(o), atol=o["atol"], min_cosine=o["min_cosine"], reference=reference,
+                             accuracy_samples=accuracy_samples, skip_unavailable=skip_unavailable, exporter=exporter, say=bar, plan=bar.plan,
                              target_profile=target_profile)
     print_profile(report)
     click.echo(f"report: {out / 'report.json'} (+ report.md, report.html)")
@@ -155,25 +158,29 @@ def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, expo
 
 @cli.command("compare-precision")
 @click.argument("export_dir", type=click.Path(exists=True, path_type=Path))
-@click.option("--precisions", default="fp16,int8", show_default=True, help="Comma list of precisions to compare with FP32.")
+@click.option("--precisions", default="fp16,int8", show_default=True, help="Comma list of precisions to compare.")
+@click.option("--backend", default="ort-cpu", show_default=True, help="The backend each precision runs on.")
+@reference_option
 @click.option("--samples", type=COUNT, default=8, show_default=True, help="Seeded policy steps to compare on.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Keep the prepared exports here.")
 @json_option
 @precision_options
 @click.pass_context
-def compare_precision(ctx, export_dir: Path, precisions: str, samples: int, out: Optional[Path], as_json: bool, **o) -> None:
-    """Accuracy alone: each precision's actions against the FP32 export on the same seeded inputs and noise.
-    Exit 3 when --atol / --min-cosine are given and a precision fails them."""
+def compare_precision(ctx, export_dir: Path, precisions: str, backend: str, reference: str, samples: int,
+                      out: Optional[Path], as_json: bool, **o) -> None:
+    """Accuracy alone: each precision's actions on BACKEND against the reference's FP32 actions, on the same seeded
+    inputs and noise. Exit 3 when --atol / --min-cosine are given and a precision fails them."""
     from .pipeline import compare_precisions
 
-    result = compare_precisions(export_dir, parse_precisions(precisions), samples=samples, out=out, calib=calibration(o),
-                                atol=o["atol"], min_cosine=o["min_cosine"])
+    result = compare_precisions(export_dir, parse_precisions(precisions), backend=backend, reference=reference,
+                                samples=samples, out=out, calib=calibration(o), atol=o["atol"],
+                                min_cosine=o["min_cosine"])
     if as_json:
         _emit(result)
     else:
         from .report.terminal import print_accuracy
         print_accuracy(result)
-    if any(r.passed is False for r in result.accuracy):
+    if (o["atol"] is not None or o["min_cosine"] is not None) and any(a.verdict == "FAIL" for a in result.accuracy):
         ctx.exit(3)
 
 

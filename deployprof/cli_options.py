@@ -135,6 +135,11 @@ def precision_options(f):
     ])
 
 
+def reference_option(f):
+    return click.option("--reference", default="ort-cpu:fp32", show_default=True, metavar="BACKEND:fp32",
+                        help="The runtime whose FP32 actions every configuration is compared with (e.g. torch:fp32).")(f)
+
+
 def calibration(o: dict):
     from .precision import CalibrationConfig
 

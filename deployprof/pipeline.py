@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
-from .accuracy import compare
+from .accuracy import DEFAULT_REFERENCE, AccuracyCheck, parse_reference, write_reference
 from .backends import BACKENDS, check_provider_options
 from .config import MeasureConfig
 from .environment import capture
@@ -18,8 +18,8 @@ from .files import run_marked
 from .flops.summary import policy_step_total, stage_reports
 from .manifest import Subject, load_subject, sha256_file
 from .precision import CalibrationConfig, prepare_precision
-from .results import (AccuracyReport, AccuracyResult, BenchResult, FlopReport, ModelInfo, ProfileReport, RunResult)
-from .runner import POLICY_STEP, RunSpec
+from .results import AccuracyReport, BenchResult, FlopReport, ModelInfo, ProfileReport, RunResult
+from .runner import POLICY_STEP, RunSpec, check_concurrency
 from .worker import launch
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,12 @@ def resolve_subject(subject: str, out: Path, exporter: Optional[str] = None, say
     return str(out / "export")
 
 
-def check_backends(names: list[str], skip_unavailable: bool, say: Say) -> tuple[list[str], list[str]]:
+def check_backends(names: list[str], skip_unavailable: bool, say: Say,
+                   config: MeasureConfig = MeasureConfig()) -> tuple[list[str], list[str]]:
+    """The backends that can run here (the others an error, or skipped with a warning), checked before any work."""
+    check_provider_options(names, config.backend_options.provider_options)
+    for name in names:
+        check_concurrency(name, config.concurrency)
     usable, warnings = [], []
     for name in names:
         avail = BACKENDS.get(name).availability()
@@ -109,16 +114,34 @@ def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport]) -> list[st
     return out
 
 
-def measure_subject(subject: Subject, names: list[str], config: MeasureConfig,
-                    say: Say) -> tuple[list[RunResult], dict[int, StaticCost]]:
-    """Every backend at every batch on one subject, each run with the FLOPs it executed."""
+def measure_subject(subject: Subject, names: list[str], config: MeasureConfig, say: Say,
+                    checks: Optional[dict[int, AccuracyCheck]] = None) -> tuple[list[RunResult], dict[int, StaticCost]]:
+    """Every backend at every batch on one subject, each run with the FLOPs it executed and (with `checks`, per
+    batch) the accuracy of its own actions."""
     costs = {b: static_cost(subject, b, config.dims) for b in config.batches}
     runs: list[RunResult] = []
     for name in names:
         for batch in config.batches:
             say(f"measuring {name}, batch {batch} ({'in process' if config.launcher == 'inline' else 'own process'})")
-            runs += [attach_flops(r, costs[batch]) for r in launch(RunSpec(subject.path, name, batch, config), subject)]
+            spec = RunSpec(subject.path, name, batch, config, accuracy=(checks or {}).get(batch))
+            runs += [attach_flops(r, costs[batch]) for r in launch(spec, subject)]
     return runs, costs
+
+
+def reference_checks(base: Subject, reference: str, folder: Path, batches, samples: int, dims: dict[str, int],
+                     atol: Optional[float], min_cosine: Optional[float], say: Say) -> dict[int, AccuracyCheck]:
+    """The reference's actions at each batch, written once into `folder` for every configuration to be judged on."""
+    backend = parse_reference(reference)
+    say(f"reference actions ({reference}, {samples} seeded policy steps)")
+    checks = {}
+    for batch in batches:
+        path = folder / f"reference-b{batch}.npz"
+        write_reference(base, backend, path, batch, samples, SEED, dims)
+        checks[batch] = AccuracyCheck(reference, str(path), samples, SEED, atol, min_cosine)
+    return checks
+
+
+SEED = 1000  # of the accuracy samples: apart from the timing inputs' --seed, so that they are other inputs
 
 
 def prepare_variants(base: Subject, precisions: list[str], out: Path, calib: CalibrationConfig,
@@ -143,7 +166,7 @@ def _with_speedups(runs: list[RunResult]) -> list[RunResult]:
     return out
 
 
-def precision_warnings(runs: list[RunResult], accuracy: list[AccuracyResult]) -> list[str]:
+def precision_warnings(runs: list[RunResult]) -> list[str]:
     out = []
     p50 = {(r.backend, r.stage, r.batch, r.precision): r.latency for r in runs}
     whole = {r.stage for r in runs if r.stage == POLICY_STEP} or {r.stage for r in runs}  # judge the whole step
@@ -156,10 +179,11 @@ def precision_warnings(runs: list[RunResult], accuracy: list[AccuracyResult]) ->
             if o is not None and lat.ci_ms["p50"][0] > o.ci_ms["p50"][1]:
                 out.append(f"{backend} {stage}: {prec.upper()} is SLOWER than {other.upper()} "
                            f"(p50 {lat.p50_ms:.3f} vs {o.p50_ms:.3f} ms): layers fall back or Q/DQ overhead dominates")
-    for a in accuracy:
-        if a.passed is False:
-            out.append(f"{a.precision}: accuracy FAILS the tolerance (max abs {a.action.max_abs:.4g}, "
-                       f"min cosine {a.action.cosine_min:.5f})")
+    for r in runs:
+        a = r.accuracy
+        if a is not None and a.verdict != "PASS":
+            out.append(f"{r.backend}/{r.precision} batch {r.batch}: accuracy {a.verdict} against {a.reference} (max abs "
+                       f"{a.action.max_abs:.4g}, min cosine {a.action.cosine_min:.5f}; {a.rule})")
     return out
 
 
@@ -170,21 +194,23 @@ def _now() -> str:
 def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConfig = MeasureConfig(),
             precisions: list[str] = ("fp32",), calib: CalibrationConfig = CalibrationConfig(),
             atol: Optional[float] = None, min_cosine: Optional[float] = None,
+            reference: str = DEFAULT_REFERENCE, accuracy_samples: int = 8,
             skip_unavailable: bool = False, exporter: Optional[str] = None,
             say: Say = log.info, plan: Callable[[int], None] = lambda n: None,
             target_profile: Optional[str] = None) -> ProfileReport:
     """say() announces each phase; plan() is told how many phases there will be (for a progress bar)."""
     out = Path(out)
     batches, precisions = list(config.batches), list(dict.fromkeys(["fp32", *precisions]))
-    check_provider_options(backends, config.backend_options.provider_options)  # before any work
-    usable, warnings = check_backends(backends, skip_unavailable, say)
+    usable, warnings = check_backends(backends, skip_unavailable, say, config)  # before any work
+    if accuracy_samples:
+        check_backends([parse_reference(reference)], False, say)
     preset = is_preset(subject)
     if preset:
         from .presets import load_preset
 
         load_preset(subject)  # an unknown or broken preset fails here, before --out is touched
     with run_marked(out, f"deployprof profile {subject}"):  # marked INCOMPLETE until the report is written
-        plan(preset + 2 * (len(precisions) - 1) + 1 + len(usable) * len(batches) * len(precisions) + 1)
+        plan(preset + len(precisions) + 1 + bool(accuracy_samples) + len(usable) * len(batches) * len(precisions))
         resolved = resolve_subject(subject, out, exporter, say)
         base = load_subject(resolved)  # each manifest is read once from here on
         if base.manifest.static_only:
@@ -192,21 +218,19 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
             warnings.append("shapes-only export (weights without data): static cost only, no latency measured")
             usable, precisions = [], ["fp32"]
         subjects = prepare_variants(base, precisions, out, calib, say)
-        say("counting FLOPs")
         runs: list[RunResult] = []
-        for p, sub in subjects.items():
-            names = [n for n in usable if p in BACKENDS.get(n).artifact_precisions]
-            runs_p, costs_p = measure_subject(sub, names, config, say)
-            runs += runs_p
-            if p == "fp32":
-                cost = costs_p[batches[0]]
-        accuracy = []
-        for p in subjects:
-            if p != "fp32":
-                say(f"accuracy of {p} against FP32")
-                accuracy.append(compare(subjects["fp32"], subjects[p], atol=atol, min_cosine=min_cosine))
+        with tempfile.TemporaryDirectory(prefix="deployprof-ref-") as refs:
+            checks = reference_checks(base, reference, Path(refs), batches, accuracy_samples, config.dims, atol,
+                                      min_cosine, say) if usable and accuracy_samples else None
+            say("counting FLOPs")
+            for p, sub in subjects.items():
+                names = [n for n in usable if p in BACKENDS.get(n).artifact_precisions]
+                runs_p, costs_p = measure_subject(sub, names, config, say, checks)
+                runs += runs_p
+                if p == "fp32":
+                    cost = costs_p[batches[0]]
         runs = _with_speedups(runs)
-        warnings += run_warnings(runs, cost.flops) + precision_warnings(runs, accuracy)
+        warnings += run_warnings(runs, cost.flops) + precision_warnings(runs)
         manifest, root = subjects["fp32"]
         roofline = ()
         if target_profile:
@@ -222,7 +246,7 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
                             stage_sha256={s.name: sha256_file(root / s.file) for s in manifest.stages},
                             calls_per_step={s.name: s.calls_per_step for s in manifest.stages}, exporter=manifest.exporter),
             environment=capture(), settings=config, flops=cost.flops, policy_step_flops=cost.step_flops,
-            runs=tuple(runs), warnings=tuple(warnings), accuracy=tuple(accuracy),
+            runs=tuple(runs), warnings=tuple(warnings),
             precision_info={p: s.manifest.precision_info for p, s in subjects.items() if p != "fp32"},
             roofline=roofline)
         say("writing report.json, report.md, report.html")
@@ -237,23 +261,32 @@ def _write(report: ProfileReport, out: Path) -> None:
     render_all(report, out)
 
 
-def compare_precisions(export: Path, precisions: list[str], *, samples: int = 8, out: Optional[Path] = None,
+def compare_precisions(export: Path, precisions: list[str], *, backend: str = "ort-cpu",
+                       reference: str = DEFAULT_REFERENCE, samples: int = 8, out: Optional[Path] = None,
                        calib: CalibrationConfig = CalibrationConfig(), atol: Optional[float] = None,
-                       min_cosine: Optional[float] = None) -> AccuracyReport:
-    """`compare-precision`: each precision's actions against FP32, the prepared exports kept under `out` if given."""
+                       min_cosine: Optional[float] = None, say: Say = log.info) -> AccuracyReport:
+    """`compare-precision`: each precision on `backend` against the reference, at batch 1, in this process; the
+    prepared exports kept under `out` if given."""
+    from .accuracy import measure
+    from .policy import open_policy
+
+    check_backends(list(dict.fromkeys([backend, parse_reference(reference)])), False, say)
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
-        reference = load_subject(export)
-        variants = prepare_variants(reference, [p for p in precisions if p != "fp32"], Path(out or tmp), calib)
-        results = [compare(reference, sub, samples=samples, atol=atol, min_cosine=min_cosine) for sub in variants.values()]
-    return AccuracyReport(subject=str(export), samples=samples, accuracy=tuple(results))
+        base = load_subject(export)
+        variants = prepare_variants(base, precisions, Path(out or tmp), calib, say)
+        check = reference_checks(base, reference, Path(tmp), (1,), samples, {}, atol, min_cosine, say)[1]
+        results = []
+        for sub in variants.values():
+            with open_policy(sub, backend) as step:
+                results.append(measure(check, step, backend, 1, {}))
+    return AccuracyReport(subject=str(export), reference=reference, samples=samples, accuracy=tuple(results))
 
 
 def bench(subject: str, backend: str, precision: str = "fp32", config: MeasureConfig = MeasureConfig(),
           calib: CalibrationConfig = CalibrationConfig(), say: Say = log.info) -> BenchResult:
     """`bench`: one backend on an ONNX file or export folder (prepared at `precision` first), FLOPs attached; no
     report written."""
-    check_provider_options([backend], config.backend_options.provider_options)
-    check_backends([backend], False, say)
+    check_backends([backend], False, say, config)
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
         runs, _ = measure_subject(load_subject(prepare_precision(subject, precision, Path(tmp) / precision, calib)),
                                   [backend], config, log.info)

@@ -3,12 +3,14 @@ the flow-matching loop integrated on the host (as deployed exporters do: one ste
 from __future__ import annotations
 
 import time
-from typing import Mapping
+from contextlib import ExitStack, contextmanager
+from typing import Iterator, Mapping
 
 import numpy as np
 
-from .backends.base import Backend
-from .manifest import Manifest
+from .backends.base import BACKENDS, Backend
+from .config import BackendOptions
+from .manifest import Manifest, Subject
 from .schedule import ScheduleWalker
 
 
@@ -91,3 +93,13 @@ class PolicyStep(ScheduleWalker):
 
     def stage_mean_ms(self) -> dict[str, float]:
         return {k: v / 1e6 / max(self.steps, 1) for k, v in self.stage_ns.items()}
+
+
+@contextmanager
+def open_policy(subject: Subject, backend: str, options: BackendOptions = BackendOptions()) -> Iterator[PolicyStep]:
+    """The one way to open a policy on a backend: every stage loaded (or none: a failed load closes those already
+    open), yielded as a PolicyStep whose `.backends` hold them, and every stage closed on the way out."""
+    manifest, root = subject
+    cls = BACKENDS.get(backend)
+    with ExitStack() as stack:
+        yield PolicyStep(manifest, {s.name: stack.enter_context(cls(s, root, manifest, options)) for s in manifest.stages})

@@ -191,6 +191,7 @@ class RunResult:
     transfers: Optional[TransferTimes] = None
     layers: tuple[LayerTime, ...] = ()         # slowest layers first
     telemetry: Optional[TelemetryStats] = None
+    accuracy: Optional[AccuracyResult] = None  # of this very configuration (the policy step, or the single stage)
 
 
 @dataclass(frozen=True)
@@ -243,30 +244,36 @@ class FlopReport:
 
 @dataclass(frozen=True)
 class OutputError:
+    """Absolute errors over every element of the output, relative L2 over all of it, cosine per sample."""
     name: str
     max_abs: float
     mean_abs: float
     rel_l2: float
     cosine_mean: float
     cosine_min: float
+    p90_abs: Optional[float] = None   # None only in reports of schema 1
+    p99_abs: Optional[float] = None
 
 
 @dataclass(frozen=True)
 class AccuracyResult:
-    """A precision against the FP32 reference: same inputs, same initial noise, compared in action space."""
-    precision: str
-    reference_precision: str
+    """One configuration (backend, precision, batch) against the reference: the same seeded policy steps (inputs,
+    initial noise) through the backend that was timed and through FP32 on the reference runtime."""
     backend: str
+    precision: str
+    batch: int
+    reference: str                            # RUNTIME:PRECISION that produced the reference, e.g. ort-cpu:fp32
     samples: int
     seed: int
     action: OutputError
     per_action_dim_mean_abs: tuple[float, ...]
     per_chunk_step_mean_abs: tuple[float, ...]
     per_denoise_step_mean_abs: tuple[float, ...]
+    verdict: str                              # PASS | WARN | FAIL
+    rule: str                                 # what decided it: the given limits, or the default bands
     token_agreement: Optional[float] = None   # discrete-action policies: share of identical action bins
     atol: Optional[float] = None
     min_cosine: Optional[float] = None
-    passed: Optional[bool] = None
 
 
 @dataclass(frozen=True)
@@ -421,7 +428,6 @@ class ProfileReport:
     policy_step_flops: Optional[int]
     runs: tuple[RunResult, ...]
     warnings: tuple[str, ...] = ()
-    accuracy: tuple[AccuracyResult, ...] = ()
     precision_info: dict[str, dict] = field(default_factory=dict)
     roofline: tuple[RooflinePrediction, ...] = ()
     training: tuple[TrainResult, ...] = ()
@@ -474,6 +480,7 @@ class FlopSummary:
 class AccuracyReport:
     """`compare-precision --json`: each precision's actions against the reference on the same seeded steps."""
     subject: str
+    reference: str
     samples: int
     accuracy: tuple[AccuracyResult, ...]
 
@@ -550,9 +557,23 @@ def json_schema() -> dict:
 
 
 def _upgrade_v1(data: dict) -> dict:
-    """Schema 1 reports: runs named their stage `target`; settings were a smaller record with `in_process`."""
+    """Schema 1 reports: runs named their stage `target`; settings were a smaller record with `in_process`; accuracy
+    was one list by precision, always measured on ort-cpu (so it belongs to the ort-cpu rows only)."""
     data = dict(data, kind="profile")
-    data["runs"] = [{("stage" if k == "target" else k): v for k, v in r.items()} for r in data.get("runs", [])]
+    runs = [{("stage" if k == "target" else k): v for k, v in r.items()} for r in data.get("runs", [])]
+    main = "policy_step" if any(r["stage"] == "policy_step" for r in runs) else (runs[0]["stage"] if runs else None)
+    smallest = min((r["batch"] for r in runs), default=1)  # v1 measured accuracy at batch 1: one row per precision
+    from .accuracy import verdict
+
+    for a in data.pop("accuracy", []):
+        a.pop("passed", None)
+        a["reference"] = f"{a['backend']}:{a.pop('reference_precision', 'fp32')}"
+        a["verdict"], rule = verdict(from_dict(OutputError, a["action"]), a.get("atol"), a.get("min_cosine"))
+        a["rule"] = f"{rule} (schema-1 report: measured on {a['backend']} at batch 1)"
+        for r in runs:
+            if (r["stage"], r["backend"], r["precision"], r["batch"]) == (main, a["backend"], a["precision"], smallest):
+                r["accuracy"] = {**a, "batch": 1}
+    data["runs"] = runs
     old = data.get("settings") or {}
     if old.get("batches") and not data.get("training"):
         keep = ("warmup_iterations", "warmup_min_s", "iterations", "duration_s", "batches", "seed", "concurrency", "rate_hz")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from .accuracy import AccuracyCheck, measure as measure_accuracy
 from .backends import BACKENDS
 from .backends.base import Backend
 from .config import MeasureConfig
@@ -19,7 +20,7 @@ from .measure.harness import Timing, time_callable, time_concurrent
 from .measure.memory import MemorySampler, current_rss_bytes, peak_rss_bytes
 from .measure.stats import compute_stats
 from .measure.telemetry import Sampler, make_sampler
-from .policy import PolicyStep
+from .policy import open_policy
 from .results import ColdStart, ControlLoopStats, LayerTime, MemoryStats, RunResult, TransferTimes
 
 POLICY_STEP = "policy_step"
@@ -35,6 +36,7 @@ class RunSpec:
     config: MeasureConfig = field(default_factory=MeasureConfig)
     stages: bool = True
     policy_step: bool = True
+    accuracy: Optional[AccuracyCheck] = None   # judge the timed backends' own actions against this reference
 
 
 class _Context:
@@ -118,10 +120,20 @@ def _measure_rate(ctx: _Context, fn, sync, chunk: Optional[int], backend: Backen
     return timing, mem, control, tel
 
 
+def check_concurrency(backend: str, concurrency: int) -> None:
+    if concurrency > 1 and not BACKENDS.get(backend).supports_concurrency:
+        raise ConfigError(f"backend {backend} cannot share one loaded engine between threads (a TensorRT execution "
+                          f"context is not thread-safe): --concurrency {concurrency} is refused; run one process per "
+                          "stream, or measure --concurrency on ort-trt")
+
+
 def run_backend(spec: RunSpec, subject: Optional[Subject] = None) -> list[RunResult]:
-    """Every stage on its own, then the whole policy step. `subject`: the already loaded export, when inline."""
+    """Every stage on its own, then the whole policy step, then (with spec.accuracy) the actions of these same
+    loaded backends against the reference. `subject`: the already loaded export, when inline."""
     c = spec.config
-    manifest, root = subject or load_subject(spec.subject)
+    check_concurrency(spec.backend, c.concurrency)
+    subject = subject or load_subject(spec.subject)
+    manifest, root = subject
     if manifest.static_only:
         raise ConfigError(f"{spec.subject} is a shapes-only export (weights are graph inputs without data): it can be "
                           "counted with `deployprof flops` but not run; export a smaller preset, or with --weights real")
@@ -135,14 +147,13 @@ def run_backend(spec: RunSpec, subject: Optional[Subject] = None) -> list[RunRes
     rss_before = current_rss_bytes()
     options = dataclasses.replace(c.backend_options, batch=spec.batch, dims=dims, shapes=dict(c.shapes),
                                   provider_options=cls.own_options(c.backend_options.provider_options))
-    backends = {s.name: cls(s, root, manifest, options) for s in manifest.stages}
-    first = next(iter(backends.values()))
-    ctx = _Context(spec, rss_before, first.uses_gpu())
+    # The device baseline is read before anything loads (constructing a backend loads nothing).
+    ctx = _Context(spec, rss_before, cls(manifest.stages[0], root, manifest, options).uses_gpu())
     chunk = _chunk_length(manifest)
     results: list[RunResult] = []
-    try:
-        for b in backends.values():
-            b.load()
+    with open_policy(subject, spec.backend, options) as step:
+        backends = step.backends
+        first = next(iter(backends.values()))
         if (spec.stages and c.rate_hz is None) or not multi:
             for stage in manifest.stages:
                 b = backends[stage.name]
@@ -158,7 +169,6 @@ def run_backend(spec: RunSpec, subject: Optional[Subject] = None) -> list[RunRes
         if spec.policy_step and multi:
             external = make_inputs(manifest.external_inputs(), batch=spec.batch, seed=c.seed,
                                    dims=dims, shapes=c.shapes, npz=npz)
-            step = PolicyStep(manifest, backends)
             load_ms = sum(b.load_ms for b in backends.values())
             if c.rate_hz is not None:
                 timing, mem, control, tel = _measure_rate(ctx, lambda: step(external), lambda: None, chunk, first)
@@ -167,8 +177,8 @@ def run_backend(spec: RunSpec, subject: Optional[Subject] = None) -> list[RunRes
                 timing, mem, tel = _measure(ctx, lambda: (lambda: step(external)), lambda: None, first, before_measure=step.reset)
                 stage_ms = step.stage_mean_ms() if c.concurrency == 1 else None
                 results.append(ctx.result(POLICY_STEP, first, timing, mem, load_ms, stage_ms, tel=tel))
-    finally:
-        for b in backends.values():
-            if b.build_info is not None:
-                b.close()
+        main = next((r for r in results if r.stage == POLICY_STEP), results[-1] if len(results) == 1 else None)
+        if spec.accuracy is not None and main is not None and not main.build.speed_only:
+            acc = measure_accuracy(spec.accuracy, step, spec.backend, spec.batch, c.dims)
+            results[results.index(main)] = dataclasses.replace(main, accuracy=acc)
     return results

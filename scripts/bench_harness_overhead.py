@@ -40,19 +40,17 @@ def measure(path: Path, iters: int, rounds: int):
     manifest, root = load_subject(path)
     stage = manifest.stages[0]
     feeds = {"x": np.random.default_rng(0).standard_normal(stage.inputs[0].shape).astype(np.float32)}
-    backend = BACKENDS.get("ort-cpu")(stage, root, manifest, BackendOptions())
-    backend.load()
-    sess = backend.session  # the very same session: only the loop around it differs
-    for _ in range(max(10, iters // 10)):
-        sess.run(None, feeds)
     ratios, bares, ourss = [], [], []
-    for _ in range(rounds):
-        b = bare_p50(sess, feeds, iters)
-        o = ours_p50(backend, feeds, iters)
-        bares.append(b)
-        ourss.append(o)
-        ratios.append(o / b)
-    backend.close()
+    with BACKENDS.get("ort-cpu")(stage, root, manifest, BackendOptions()) as backend:
+        sess = backend.session  # the very same session: only the loop around it differs
+        for _ in range(max(10, iters // 10)):
+            sess.run(None, feeds)
+        for _ in range(rounds):
+            b = bare_p50(sess, feeds, iters)
+            o = ours_p50(backend, feeds, iters)
+            bares.append(b)
+            ourss.append(o)
+            ratios.append(o / b)
     return float(np.median(bares)), float(np.median(ourss)), float(np.median(ratios))
 
 

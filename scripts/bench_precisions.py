@@ -1,6 +1,7 @@
-"""FP32 / FP16 / INT8 on ONNX Runtime CPU for exported presets: policy-step p50, speed-up over FP32 and the
-action error against FP32, as a Markdown table. Usage:
-    python scripts/bench_precisions.py EXPORT_DIR [EXPORT_DIR ...] [--duration 3] [--precisions fp32,fp16,int8]
+"""FP32 / FP16 / INT8 per backend for exported presets: policy-step p50, speed-up over FP32 on the same backend,
+and each configuration's own action error against the reference (ort-cpu FP32), as a Markdown table. Usage:
+    python scripts/bench_precisions.py EXPORT_DIR [EXPORT_DIR ...] [--duration 2] [--precisions fp32,fp16,int8]
+        [--backends ort-cpu,torch]
 (export first: deployprof export pi0-small --out out/pi0-small)."""
 import argparse
 import subprocess
@@ -8,32 +9,32 @@ import sys
 import tempfile
 from pathlib import Path
 
+from deployprof.report.summary import main_runs
 from deployprof.results import ProfileReport
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("exports", nargs="+", type=Path)
-    ap.add_argument("--duration", default="3")
+    ap.add_argument("--duration", default="2")
     ap.add_argument("--precisions", default="fp32,fp16,int8")
+    ap.add_argument("--backends", default="ort-cpu,torch")
     args = ap.parse_args()
-    print("| export | precision | policy-step p50 (ms) [95% CI] | speed-up vs FP32 | action max abs err | mean abs err | cosine min | token agreement |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| export | backend | precision | policy-step p50 (ms) [95% CI] | speed-up vs FP32 | action max abs err | "
+          "mean abs err | p99 abs err | cosine min | token agreement | verdict |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for export in args.exports:
         with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run([sys.executable, "-m", "deployprof", "profile", str(export), "--out", tmp, "--backends", "ort-cpu",
-                            "--precisions", args.precisions, "--duration", args.duration], check=True,
+            subprocess.run([sys.executable, "-m", "deployprof", "profile", str(export), "--out", tmp, "--backends",
+                            args.backends, "--precisions", args.precisions, "--duration", args.duration], check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             rep = ProfileReport.read(Path(tmp) / "report.json")
-        whole = "policy_step" if any(r.stage == "policy_step" for r in rep.runs) else rep.runs[0].stage
-        acc = {a.precision: a for a in rep.accuracy}
-        for r in (r for r in rep.runs if r.stage == whole):
-            a = acc.get(r.precision)
-            lo, hi = r.latency.ci_ms["p50"]
-            err = (f"{a.action.max_abs:.3g} | {a.action.mean_abs:.3g} | {a.action.cosine_min:.5f} | "
-                   f"{'-' if a.token_agreement is None else f'{a.token_agreement:.0%}'}") if a else "(reference) | | |"
+        for r in main_runs(rep.runs):
+            a, (lo, hi) = r.accuracy, r.latency.ci_ms["p50"]
+            err = (f"{a.action.max_abs:.3g} | {a.action.mean_abs:.3g} | {a.action.p99_abs:.3g} | {a.action.cosine_min:.5f} | "
+                   f"{'-' if a.token_agreement is None else f'{a.token_agreement:.0%}'} | {a.verdict}") if a else "| | | | |"
             speed = f"{r.speedup_vs_fp32:.2f}x" if r.speedup_vs_fp32 else "1.00x"
-            print(f"| {export.name} | {r.precision} | {r.latency.p50_ms:.3f} [{lo:.3f}, {hi:.3f}] | {speed} | {err} |")
+            print(f"| {export.name} | {r.backend} | {r.precision} | {r.latency.p50_ms:.3f} [{lo:.3f}, {hi:.3f}] | {speed} | {err} |")
 
 
 if __name__ == "__main__":

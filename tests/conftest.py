@@ -31,3 +31,15 @@ def _documents_follow_the_schema(monkeypatch):
         return doc
 
     monkeypatch.setattr(results, "document", checked)
+
+
+@pytest.fixture(autouse=True)
+def _no_backend_left_open():
+    """A backend loaded and never closed is a leak: every test must leave none open in this process."""
+    from deployprof.backends.base import _OPEN, open_backends
+
+    yield
+    leaked = open_backends()
+    for b in list(_OPEN):
+        b.close()
+    assert not leaked, f"backends left open: {leaked}"

@@ -6,7 +6,7 @@ import pytest
 from deployprof.backends import BACKENDS, BackendOptions
 from deployprof.inputs import make_inputs
 from deployprof.manifest import load_subject
-from deployprof.policy import PolicyStep
+from deployprof.policy import open_policy
 
 
 def test_manifest_describes_stages_and_loop(tiny_export):
@@ -25,12 +25,10 @@ def test_manifest_describes_stages_and_loop(tiny_export):
 @pytest.mark.parametrize("batch", [1, 3])
 def test_policy_step_from_manifest_alone(tiny_export, batch):
     """No PyTorch at run time: ONNX Runtime stages wired by the manifest produce the documented action chunk."""
-    manifest, root = load_subject(tiny_export)
-    backends = {s.name: BACKENDS.get("ort-cpu")(s, root, manifest, BackendOptions()) for s in manifest.stages}
-    for b in backends.values():
-        b.load()
-    step = PolicyStep(manifest, backends)
-    env = step(make_inputs(manifest.external_inputs(), batch=batch, seed=0))
+    subject = load_subject(tiny_export)
+    manifest = subject.manifest
+    with open_policy(subject, "ort-cpu") as step:
+        env = step(make_inputs(manifest.external_inputs(), batch=batch, seed=0))
     actions = env[manifest.action_output]
     assert actions.shape == (batch, 8, 7) and np.isfinite(actions).all()
     assert step.stage_ns["denoise"] > 0 and step.steps == 1

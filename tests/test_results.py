@@ -38,7 +38,8 @@ def make_report() -> ProfileReport:
         transfers=TransferTimes(0.01, 0.02, 100, 200, 20, True),
         layers=(LayerTime("{ForeignNode[a...b]}", 0.5, 0.25, ("a", "b"), "policy_step", "fp16"),),
         telemetry=TelemetryStats("tegrastats", 10, 100.0, {"VDD_IN": 9000.0}, {"VDD_IN": 9500.0}, "VDD_IN", 12.5, 1.5,
-                                 816.0, 1020.0, 64.0, {"gpu": 50.9}, "MAXN_SUPER", False, True, ("clocks not locked",)))
+                                 816.0, 1020.0, 64.0, {"gpu": 50.9}, "MAXN_SUPER", False, True, ("clocks not locked",)),
+        accuracy=ACCURACY)
     return ProfileReport(
         created_utc="2026-01-01T00:00:00+00:00",
         model=ModelInfo("tiny-vla", "tiny-vla", "pi0", ("a", "b"), {"a": "x"}, {"a": 1, "b": 4}, "dynamo"),
@@ -49,9 +50,13 @@ def make_report() -> ProfileReport:
                                      (RooflineStage("a", 1, 100, 50, 0.1, 0.2, 0.2, "memory", 0.4, 0.5),), 0.2,
                                      MemoryNeed(10, 2, 3, 15, 100, 0.15, False), 0.4, 0.5, "floor"),),
         training=(TrainResult("pi0-tiny", "pi0", "flow matching", "cpu", 8, "adamw", 1e-3, None, False, 0, 100, 100, 10, 2, lat,
-                              50.5, 256, 5.1, (2.0, 1.5), 1.0, None, None, 10, 30, 0.001, 0.01, "cpu", 1000, 500, None, 0),),
-        accuracy=(AccuracyResult("fp16", "fp32", "ort-cpu", 8, 1000, OutputError("x_t", 0.5, 0.1, 0.2, 0.99, 0.98),
-                                 (0.1, 0.2), (0.3,), (0.01, 0.02), None, 0.1, 0.9, False),))
+                              50.5, 256, 5.1, (2.0, 1.5), 1.0, None, None, 10, 30, 0.001, 0.01, "cpu", 1000, 500, None, 0),))
+
+
+# The crafted run's own accuracy: cosine min 0.98, max abs 0.5 (a FAIL under the limits it was judged with).
+ACCURACY = AccuracyResult("trt", "fp32", 1, "ort-cpu:fp32", 8, 1000, OutputError("x_t", 0.5, 0.1, 0.2, 0.99, 0.98, 0.3, 0.4),
+                          (0.1, 0.2), (0.3,), (0.01, 0.02), "FAIL", "limits: max |error| <= 0.1, min cosine >= 0.9",
+                          None, 0.1, 0.9)
 
 
 def test_json_round_trip_is_exact(tmp_path):
@@ -107,7 +112,11 @@ def test_a_schema_1_report_is_read_and_rendered(tmp_path):
     rep = ProfileReport.read(tmp_path / "report.json")
     assert {r.stage for r in rep.runs} == {"vision", "prefix", "denoise", "policy_step"}
     assert rep.settings.launcher == "inline" and rep.settings.batches == (1, 2) and rep.settings.iterations == 20
-    assert rep.roofline and rep.accuracy[0].precision == "fp16"
+    step = {(r.backend, r.precision, r.batch): r for r in rep.runs if r.stage == "policy_step"}
+    a = step["ort-cpu", "fp16", 1].accuracy  # schema 1 measured accuracy on ort-cpu at batch 1: it lands on that row
+    assert step["ort-cpu", "fp16", 2].accuracy is None
+    assert rep.roofline and a.reference == "ort-cpu:fp32" and a.verdict == "PASS" and a.action.p99_abs is None
+    assert step["ort-cpu", "fp32", 1].accuracy is None
     con = Console(record=True, width=200)
     print_profile(rep, con)
     assert "Summary: policy_step" in con.export_text() and "Summary: policy_step" in render_markdown(rep)

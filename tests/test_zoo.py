@@ -6,13 +6,12 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from deployprof.backends import BACKENDS, BackendOptions  # noqa: E402
 from deployprof.errors import ConfigError  # noqa: E402
 from deployprof.export import export_preset  # noqa: E402
 from deployprof.flops.summary import stage_reports  # noqa: E402
 from deployprof.inputs import make_inputs  # noqa: E402
-from deployprof.manifest import load_subject  # noqa: E402
-from deployprof.policy import PolicyStep  # noqa: E402
+from deployprof.manifest import Subject, load_subject  # noqa: E402
+from deployprof.policy import open_policy  # noqa: E402
 from deployprof.presets import list_presets, load_preset  # noqa: E402
 from deployprof.runner import RunSpec, run_backend  # noqa: E402
 from deployprof.vla import build_stages  # noqa: E402
@@ -35,13 +34,8 @@ def exported(request, tmp_path_factory):
 
 
 def _step(manifest, root, backend, batch):
-    backends = {s.name: BACKENDS.get(backend)(s, root, manifest, BackendOptions()) for s in manifest.stages}
-    for b in backends.values():
-        b.load()
-    step = PolicyStep(manifest, backends)
-    env = step(make_inputs(manifest.external_inputs(), batch=batch, seed=0, dims=manifest.default_dims))
-    for b in backends.values():
-        b.close()
+    with open_policy(Subject(manifest, root, str(root)), backend) as step:
+        env = step(make_inputs(manifest.external_inputs(), batch=batch, seed=0, dims=manifest.default_dims))
     return env[manifest.action_output], step
 
 

@@ -37,10 +37,21 @@ class DeviceTimer(ABC):
     def elapsed_ms(self) -> list[float]: ...
 
 
+_OPEN: set["Backend"] = set()   # loaded and not closed yet: a backend left here at the end is a leak (tests check)
+
+
+def open_backends() -> list[str]:
+    """`backend/stage` of every backend loaded and not closed in this process."""
+    return sorted(f"{b.name}/{b.stage.name}" for b in _OPEN)
+
+
 class Backend(ABC):
+    """One stage graph on one runtime. Open it (load, or `with`) once, run it, close it: running a backend that is
+    not open, or loading one twice, is an error; open_backends() lists any never closed."""
     name: ClassVar[str]
     runtime: ClassVar[str]
     provider_option_keys: ClassVar[tuple[str, ...]] = ()   # the --provider-option keys this backend understands
+    supports_concurrency: ClassVar[bool] = True   # may threads share one loaded backend (--concurrency N)?
     # Precisions of the artifact (the export folder's graphs) this backend can run.
     artifact_precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "fp16-naive", "int8", "int8-dynamic")
 
@@ -62,6 +73,8 @@ class Backend(ABC):
     def _availability(cls) -> Availability: ...
 
     def load(self) -> BuildInfo:
+        if self.build_info is not None:
+            raise BuildError(f"{self.name}: stage {self.stage.name} is already loaded; close it before loading again")
         avail = self.availability()
         if not avail.ok:
             raise BackendUnavailableError(f"backend {self.name} is unavailable: {avail.reason}")
@@ -71,15 +84,19 @@ class Backend(ABC):
         t0 = time.perf_counter_ns()
         self.build_info = self._load()
         self.load_ms = (time.perf_counter_ns() - t0) / 1e6
+        _OPEN.add(self)
         return self.build_info
+
+    def _check_open(self) -> None:
+        if self.build_info is None:
+            raise BuildError(f"{self.name}: stage {self.stage.name} is not open (used before load() or after close())")
 
     @abstractmethod
     def _load(self) -> BuildInfo: ...
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Host arrays in, host arrays out (copies included): for correctness and policy-step glue."""
-        if self.build_info is None:
-            raise RuntimeError("run() before load()")
+        self._check_open()
         out = self._run(feeds)
         if len(out) < len(self.stage.outputs):  # O(1) on the hot path; the names only when something is missing
             missing = [t.name for t in self.stage.outputs if t.name not in out]
@@ -107,6 +124,10 @@ class Backend(ABC):
     def bind(self, feeds: dict[str, np.ndarray]) -> Callable[[], object]:
         """The closure the harness times. GPU backends place inputs and outputs on the device first,
         so host<->device copies are left out of the timed region on purpose."""
+        self._check_open()
+        return self._bind(feeds)
+
+    def _bind(self, feeds: dict[str, np.ndarray]) -> Callable[[], object]:
         return lambda: self._run(feeds)
 
     def synchronize(self) -> None:
@@ -135,8 +156,14 @@ class Backend(ABC):
         return None
 
     def close(self) -> None:
-        self._close()
-        self.build_info = None
+        """Idempotent: closing a backend that is not open does nothing."""
+        if self.build_info is None:
+            return
+        try:
+            self._close()
+        finally:
+            self.build_info = None
+            _OPEN.discard(self)
 
     def _close(self) -> None:
         pass

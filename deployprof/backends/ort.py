@@ -175,7 +175,7 @@ class OrtBackend(Backend):
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return dict(zip(self.output_names, self.session.run(self.output_names, feeds)))
 
-    def bind(self, feeds: dict[str, np.ndarray]) -> Callable[[], object]:
+    def _bind(self, feeds: dict[str, np.ndarray]) -> Callable[[], object]:
         if not self.needs_gpu or self.build_info.fallback:
             run, names = self.session.run, self.output_names
             return lambda: run(names, feeds)

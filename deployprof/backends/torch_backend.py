@@ -98,7 +98,7 @@ class TorchEager(Backend):
         self.synchronize()
         return {t.name: o.detach().cpu().numpy() for t, o in zip(self.stage.outputs, out)}
 
-    def bind(self, feeds) -> Callable[[], object]:
+    def _bind(self, feeds) -> Callable[[], object]:
         args = self._to_device(feeds)
         self.synchronize()
         return lambda: self._forward(args)

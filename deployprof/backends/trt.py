@@ -42,6 +42,7 @@ class TensorRT(Backend):
     name = "trt"
     provider_option_keys = (*SETTING_KEYS, "device_id")
     runtime = "tensorrt"
+    supports_concurrency = False   # an execution context must not be shared by threads
     artifact_precisions = ("fp32", "fp16", "int8")  # int8-dynamic's MatMulInteger is not a TensorRT op
 
     @classmethod
@@ -211,7 +212,7 @@ class TensorRT(Backend):
         self.cuda.sync(self.stream)
         return result
 
-    def bind(self, feeds: dict[str, np.ndarray]) -> Callable[[], object]:
+    def _bind(self, feeds: dict[str, np.ndarray]) -> Callable[[], object]:
         self._prepare(feeds)
         self.cuda.sync(self.stream)
         if not self.settings.cuda_graph:

@@ -42,18 +42,11 @@ def fingerprint(samples: dict[str, list[dict]]) -> str:
 
 def stage_samples(manifest: Manifest, root: Path, externals: list[dict]) -> dict[str, list[dict]]:
     """Run the FP32 policy on ONNX Runtime CPU and keep every stage call's inputs."""
-    from ..backends import BACKENDS, BackendOptions
-    from ..policy import PolicyStep
+    from ..manifest import Subject
+    from ..policy import open_policy
 
-    backends = {s.name: BACKENDS.get("ort-cpu")(s, root, manifest, BackendOptions()) for s in manifest.stages}
-    try:
-        for b in backends.values():
-            b.load()
-        step = PolicyStep(manifest, backends)
+    with open_policy(Subject(manifest, root, str(root)), "ort-cpu") as step:
         step.recorder = {}
         for ext in externals:
             step(ext)
         return step.recorder
-    finally:
-        for b in backends.values():
-            b.close()

@@ -97,17 +97,29 @@ def judge_run(spec: Spec, r: RunResult, report: ProfileReport, target: Optional[
         else:
             left = None if used is None else 100.0 * (target.memory_bytes - used) / target.memory_bytes
             out.append(floor("memory headroom", spec.headroom_pct, "%", left, "no memory reading"))
-    acc = {a.precision: a for a in report.accuracy}
-    reference = r.precision == "fp32"
-    a = acc.get(r.precision)
-    missing = "no accuracy comparison for this precision: profile with --precisions"
-    if spec.min_cosine is not None:
-        out.append(floor("accuracy: min cosine vs FP32", spec.min_cosine, "", 1.0 if reference else
-                         (a.action.cosine_min if a else None), missing))
-    if spec.max_abs_error is not None:
-        out.append(ceiling("accuracy: max |action error| vs FP32", spec.max_abs_error, "", 0.0 if reference else
-                           (a.action.max_abs if a else None), missing=missing))
+    out += _accuracy(spec, r.accuracy)
     return ConfigVerdict(r.backend, r.precision, r.batch, _combine(c.status for c in out), tuple(out))
+
+
+def _accuracy(spec: Spec, a) -> list[Criterion]:
+    """This configuration's own accuracy: against the spec's limits, or, when it sets none, the default bands (a
+    WARN-band cosine is INCONCLUSIVE: check it on the task)."""
+    from ..accuracy import PASS_COSINE, WARN_COSINE
+
+    missing = "no accuracy measured for this configuration: profile with --accuracy-samples > 0"
+    vs = f" vs {a.reference}" if a else ""
+    out = []
+    if spec.min_cosine is not None:
+        out.append(floor(f"accuracy: min cosine{vs}", spec.min_cosine, "", a.action.cosine_min if a else None, missing))
+    if spec.max_abs_error is not None:
+        out.append(ceiling(f"accuracy: max |action error|{vs}", spec.max_abs_error, "", a.action.max_abs if a else None,
+                           missing=missing))
+    if not out and a is not None:
+        c = a.action.cosine_min
+        status = PASS if c >= PASS_COSINE else INCONCLUSIVE if c >= WARN_COSINE else FAIL
+        out.append(Criterion(f"accuracy: min cosine{vs} (default bands)", PASS_COSINE, "", c, None, c - PASS_COSINE, status,
+                             f"WARN band {WARN_COSINE}-{PASS_COSINE}: check on the task" if status == INCONCLUSIVE else ""))
+    return out
 
 
 def _allowed(spec: Spec, backend: Optional[str], precision: str, batch: int) -> bool:

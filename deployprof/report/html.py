@@ -8,7 +8,7 @@ import numpy as np
 from ..results import SCHEMA_VERSION, ProfileReport
 from . import svg
 from .sections import Table, op_type_flops, summary_table, tables
-from .summary import headline, main_runs, main_stage
+from .summary import accuracies, headline, main_runs, main_stage
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -92,19 +92,20 @@ def flops_plots(report: ProfileReport) -> list[str]:
 
 
 def accuracy_plots(report: ProfileReport) -> list[str]:
-    acc = report.accuracy
+    acc = [(f"{a.backend}/{a.precision} b{a.batch}", a) for a in accuracies(report.runs)
+           if a.action.max_abs > 0]  # a configuration identical to the reference has nothing to plot
     out = []
-    dims = [(a.precision, list(range(len(a.per_action_dim_mean_abs))), list(a.per_action_dim_mean_abs)) for a in acc
+    dims = [(k, list(range(len(a.per_action_dim_mean_abs))), list(a.per_action_dim_mean_abs)) for k, a in acc
             if a.per_action_dim_mean_abs]
     if dims:
-        out.append(svg.line_chart("Action error vs FP32, per action dimension", dims, "action dimension", "mean |error|",
-                                  markers=True))
-    chunk = [(a.precision, list(range(len(a.per_chunk_step_mean_abs))), list(a.per_chunk_step_mean_abs)) for a in acc
+        out.append(svg.line_chart("Action error vs the reference, per action dimension", dims, "action dimension",
+                                  "mean |error|", markers=True))
+    chunk = [(k, list(range(len(a.per_chunk_step_mean_abs))), list(a.per_chunk_step_mean_abs)) for k, a in acc
              if len(a.per_chunk_step_mean_abs) > 1]
     if chunk:
         out.append(svg.line_chart("Action error along the chunk", chunk, "chunk step", "mean |error|", markers=True))
-    steps = [(a.precision, list(range(1, len(a.per_denoise_step_mean_abs) + 1)), list(a.per_denoise_step_mean_abs))
-             for a in acc if a.per_denoise_step_mean_abs]
+    steps = [(k, list(range(1, len(a.per_denoise_step_mean_abs) + 1)), list(a.per_denoise_step_mean_abs))
+             for k, a in acc if a.per_denoise_step_mean_abs]
     if steps:
         out.append(svg.line_chart("Error of the denoised state after each step", steps, "denoising step", "mean |error|",
                                   markers=True))
@@ -151,7 +152,7 @@ def render_html(report: ProfileReport) -> str:
         parts.append(_table(summary_table(report)))
     sections = [("Latency distribution", latency_plots), ("Where a policy step's time goes", stage_plot),
                 ("Static cost", flops_plots), ("Roofline: measured against the target's floor", roofline_plots),
-                ("Accuracy cost of each precision", accuracy_plots), ("Training", training_plots)]
+                ("Accuracy of each configuration", accuracy_plots), ("Training", training_plots)]
     for name, fn in sections:
         plots = fn(report)
         if plots:

@@ -8,7 +8,7 @@ from typing import NamedTuple, Optional
 from ..results import (AccuracyResult, Comparison, FlopReport, OpTypeCost, ProfileReport, Qualification,
                        RooflinePrediction, RunResult)
 from ..serial import to_dict
-from .summary import accuracy_cell, fmt_bytes, fmt_count, fmt_ms, main_runs, main_stage, pct_ci, pct_ci_stats
+from .summary import accuracies, accuracy_cell, fmt_bytes, fmt_count, fmt_ms, main_runs, main_stage, pct_ci, pct_ci_stats
 
 
 class Table(NamedTuple):
@@ -31,17 +31,17 @@ def _precision(r: RunResult) -> str:
 
 
 def summary_table(report: ProfileReport) -> Table:
-    """One row per backend x precision x batch on the whole policy step (or the single stage)."""
-    acc = {a.precision: a for a in report.accuracy}
+    """One row per backend x precision x batch on the whole policy step (or the single stage), with its own accuracy."""
     rows = [(_backend(r), _precision(r), str(r.batch), pct_ci(r, "p50"), pct_ci(r, "p99"), f"{r.throughput_per_s:.1f}",
              fmt_bytes(r.memory.host_peak_rss_bytes), fmt_bytes(r.memory.device_peak_bytes),
              _opt(r.flops_per_run and r.flops_per_run / 1e9, ".3f"), _opt(r.achieved_gflop_per_s, ".2f"),
              _opt(r.speedup_vs_fp32, ".2f") + ("x" if r.speedup_vs_fp32 else ""),
-             "reference" if r.precision == "fp32" and acc else accuracy_cell(acc.get(r.precision)))
+             accuracy_cell(r.accuracy))
             for r in main_runs(report.runs)]
+    refs = sorted({r.accuracy.reference for r in report.runs if r.accuracy})
     return Table(f"Summary: {main_stage(report.runs)} (nearest-rank percentiles, distribution-free 95% CI)",
                  ("backend", "precision", "batch", "p50 ms [95% CI]", "p99 ms [95% CI]", "throughput/s", "peak RSS",
-                  "device mem", "GFLOPs", "GFLOP/s", "speed-up", "accuracy vs FP32"), rows)
+                  "device mem", "GFLOPs", "GFLOP/s", "speed-up", f"accuracy vs {', '.join(refs) or 'reference'}"), rows)
 
 
 def runs_table(runs: tuple[RunResult, ...]) -> Table:
@@ -149,16 +149,22 @@ def op_type_flops(report: ProfileReport) -> dict[str, float]:
 
 
 def accuracy_table(accuracy: tuple[AccuracyResult, ...]) -> Table:
+    """Each configuration's own actions against the reference; the caption says which rule gave each verdict."""
     rows = []
     for a in accuracy:
-        dims = a.per_action_dim_mean_abs
+        dims, e = a.per_action_dim_mean_abs, a.action
         worst = f"{max(range(len(dims)), key=dims.__getitem__)} ({max(dims):.3g})" if dims else "-"
-        rows.append((a.precision, str(a.samples), f"{a.action.max_abs:.4g}", f"{a.action.mean_abs:.4g}",
-                     f"{a.action.rel_l2:.4g}", f"{a.action.cosine_mean:.6f}", f"{a.action.cosine_min:.6f}", worst,
-                     _opt(a.token_agreement, ".1%"), "-" if a.passed is None else ("PASS" if a.passed else "FAIL")))
-    return Table("Accuracy against FP32 (same inputs and noise, action space)",
-                 ("precision", "samples", "max |err|", "mean |err|", "rel L2", "cosine mean", "cosine min",
-                  "worst action dim", "bin agreement", "verdict"), rows)
+        growth = a.per_denoise_step_mean_abs
+        rows.append((a.backend, a.precision, str(a.batch), a.reference, str(a.samples), f"{e.max_abs:.4g}",
+                     f"{e.mean_abs:.4g}", _opt(e.p90_abs, ".4g"), _opt(e.p99_abs, ".4g"), f"{e.rel_l2:.4g}",
+                     f"{e.cosine_mean:.6f}", f"{e.cosine_min:.6f}", worst,
+                     f"{growth[0]:.3g} -> {growth[-1]:.3g}" if growth else "-", _opt(a.token_agreement, ".1%"),
+                     a.verdict))
+    rules = sorted({a.rule for a in accuracy})
+    return Table("Accuracy of each configuration against the reference (same seeded inputs and noise, action space)",
+                 ("backend", "precision", "batch", "reference", "samples", "max |err|", "mean |err|", "p90 |err|",
+                  "p99 |err|", "rel L2", "cosine mean", "cosine min", "worst action dim", "error over the loop",
+                  "bin agreement", "verdict"), rows, "Verdicts: " + "; ".join(rules) if rules else "")
 
 
 def roofline_tables(predictions: tuple[RooflinePrediction, ...]) -> list[Table]:
@@ -279,6 +285,6 @@ def tables(report: ProfileReport, records: bool = True) -> list[Table]:
     all_tables = [runs_table(runs), stage_table(runs), control_table(runs), telemetry_table(runs), transfers_table(runs),
                   layers_table(runs), training_table(report.training),
                   flops_table(report.flops, report.policy_step_flops, report.model.calls_per_step),
-                  *roofline_tables(report.roofline), accuracy_table(report.accuracy),
+                  *roofline_tables(report.roofline), accuracy_table(accuracies(runs)),
                   *((provenance_table(report), environment_table(report)) if records else ())]
     return [t for t in all_tables if t.rows]

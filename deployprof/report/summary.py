@@ -52,9 +52,12 @@ def pct_ci_stats(lat, p: str) -> str:
 def accuracy_cell(a: Optional[AccuracyResult]) -> str:
     if a is None:
         return "-"
-    verdict = "" if a.passed is None else (" PASS" if a.passed else " FAIL")
     tokens = f", bins {a.token_agreement:.0%}" if a.token_agreement is not None else ""
-    return f"cos {a.action.cosine_mean:.5f}, max {a.action.max_abs:.3g}{tokens}{verdict}"
+    return f"{a.verdict}: cos min {a.action.cosine_min:.5f}, max {a.action.max_abs:.3g}{tokens}"
+
+
+def accuracies(runs) -> tuple[AccuracyResult, ...]:
+    return tuple(r.accuracy for r in runs if r.accuracy is not None)
 
 
 def headline(report: ProfileReport) -> str:

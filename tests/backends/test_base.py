@@ -47,3 +47,52 @@ def test_ort_session_records_active_providers(tiny_export):
     with BACKENDS.get("ort-cpu")(manifest.stages[0], root, manifest, BackendOptions(intra_op_threads=1)) as b:
         assert b.build_info.providers_active == ("CPUExecutionProvider",)
         assert b.build_info.options["intra_op_threads"] == "1" and b.load_ms > 0
+
+
+def test_a_backend_is_used_only_while_open(tiny_export):
+    from deployprof.backends.base import open_backends
+    from deployprof.errors import BuildError
+
+    manifest, root = load_subject(tiny_export)
+    b = BACKENDS.get("ort-cpu")(manifest.stages[0], root, manifest, BackendOptions())
+    with pytest.raises(BuildError, match="not open"):
+        b.run({})
+    with b:
+        assert open_backends() == ["ort-cpu/vision"]
+        with pytest.raises(BuildError, match="already loaded"):
+            b.load()
+    assert open_backends() == []
+    for use in (lambda: b.run({}), lambda: b.bind({})):
+        with pytest.raises(BuildError, match="used before load\\(\\) or after close\\(\\)"):
+            use()
+    b.close()  # closing twice is harmless
+
+
+def test_open_policy_closes_every_stage_when_one_fails_to_load(tiny_export, monkeypatch):
+    from deployprof.backends.base import open_backends
+    from deployprof.errors import BuildError
+    from deployprof.policy import open_policy
+
+    cls = BACKENDS.get("ort-cpu")
+    real = cls._load
+
+    def load(self):
+        if self.stage.name == "denoise":
+            raise BuildError("denoise does not build")
+        return real(self)
+
+    monkeypatch.setattr(cls, "_load", load)
+    with pytest.raises(BuildError, match="denoise does not build"):
+        with open_policy(load_subject(tiny_export), "ort-cpu"):
+            pass
+    assert open_backends() == []
+
+
+def test_a_backend_that_cannot_share_an_engine_refuses_concurrency(tiny_export):
+    from click.testing import CliRunner
+
+    from deployprof.cli import cli
+
+    assert not BACKENDS.get("trt").supports_concurrency and BACKENDS.get("ort-trt").supports_concurrency
+    res = CliRunner().invoke(cli, ["bench", str(tiny_export), "--backend", "trt", "--concurrency", "2"])
+    assert res.exit_code == 1 and "error: backend trt cannot share one loaded engine between threads" in res.output

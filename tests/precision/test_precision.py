@@ -52,7 +52,8 @@ def test_accuracy_in_action_space(tiny_export, variants):
     same = compare(tiny_export, tiny_export)
     assert same.action.max_abs == 0 and same.action.cosine_min == pytest.approx(1.0)
     gated = compare(tiny_export, variants["int8"], atol=1e-6, min_cosine=0.9999)
-    assert gated.passed is False
+    assert gated.verdict == "FAIL" and gated.rule == "limits: max |error| <= 1e-06, min cosine >= 0.9999"
+    assert (fp16.verdict, int8.backend, int8.reference) == ("PASS", "ort-cpu", "ort-cpu:fp32")
 
 
 def test_fp32_kept_loop_beats_all_fp16_on_flow_matching(tiny_export, variants):
@@ -99,7 +100,9 @@ def test_profile_with_precisions_reports_speedup_and_accuracy(tiny_export, tmp_p
     rep = ProfileReport.read(tmp_path / "p" / "report.json")
     assert {r.precision for r in rep.runs} == {"fp32", "fp16", "int8"}
     assert all(r.speedup_vs_fp32 > 0 for r in rep.runs if r.precision != "fp32")
-    assert [a.precision for a in rep.accuracy] == ["fp16", "int8"] and "calibration" in rep.precision_info["int8"]
+    acc = [r.accuracy for r in rep.runs if r.stage == "policy_step"]
+    assert [a.precision for a in acc] == ["fp32", "fp16", "int8"] and "calibration" in rep.precision_info["int8"]
+    assert acc[0].action.max_abs == 0.0 and acc[2].action.max_abs > acc[1].action.max_abs > 0
 
 
 def test_compare_precision_command_exit_codes(tiny_export):

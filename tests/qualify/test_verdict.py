@@ -10,13 +10,14 @@ from deployprof.qualify.verdict import qualify_prediction, qualify_report, wilso
 from deployprof.results import ControlLoopStats, FlopReport
 from deployprof.targets import load_target_profile
 
-from ..test_results import make_report
+from ..test_results import ACCURACY, make_report
 
 
-def _report(mean_ms=40.0, sd=1.0, n=2000, precision="fp32", backend="ort-cpu", control=None):
+def _report(mean_ms=40.0, sd=1.0, n=2000, precision="fp32", backend="ort-cpu", control=None, accuracy=None):
     base = make_report()
     lat = compute_stats(list(np.random.default_rng(0).normal(mean_ms, sd, n)))
-    run = dataclasses.replace(base.runs[0], backend=backend, precision=precision, latency=lat, control=control)
+    run = dataclasses.replace(base.runs[0], backend=backend, precision=precision, latency=lat, control=control,
+                              accuracy=accuracy and dataclasses.replace(accuracy, backend=backend, precision=precision))
     return dataclasses.replace(base, runs=(run,))
 
 
@@ -63,11 +64,10 @@ def test_memory_and_accuracy_criteria():
     assert _q({"memory": {"host_peak_mib": 1}}, rep).status == "PASS"
     q = _q({"memory": {"device_peak_mib": 100}}, rep)
     assert q.status == "INCONCLUSIVE"
-    fp16 = _report(precision="fp16")
+    fp16 = _report(precision="fp16", accuracy=ACCURACY)
     assert _q({"accuracy": {"min_cosine": 0.97}}, fp16).status == "PASS"
     assert _q({"accuracy": {"min_cosine": 0.99}}, fp16).status == "FAIL"
     assert _q({"accuracy": {"max_abs_error": 0.1}}, fp16).status == "FAIL"
-    assert _q({"accuracy": {"min_cosine": 0.99}}, rep).status == "PASS"  # FP32 is the reference
     int8 = _report(precision="int8")
     assert _q({"accuracy": {"min_cosine": 0.9}}, int8).status == "INCONCLUSIVE"  # never compared
     orin = load_target_profile("jetson-agx-orin-64gb")
@@ -110,3 +110,12 @@ def test_predicted_vs_measured_efficiency_and_prediction_verdicts():
     assert q.status == "FAIL" and q.basis == "predicted" and "even at peak" in q.configs[0].criteria[0].detail
     loose = parse_spec({"latency_ms": {"p99": 1000}})
     assert qualify_prediction(loose, [p], "s", "export", t).status == "INCONCLUSIVE"
+
+
+def test_without_accuracy_limits_the_default_bands_judge_each_configuration():
+    bands = lambda cos: dataclasses.replace(ACCURACY, action=dataclasses.replace(ACCURACY.action, cosine_min=cos))  # noqa: E731
+    for cos, status in ((0.995, "PASS"), (0.97, "INCONCLUSIVE"), (0.9, "FAIL")):
+        q = _q({"latency_ms": {"p50": 1000}}, _report(accuracy=bands(cos)))
+        c = q.configs[0].criteria[-1]
+        assert c.name == "accuracy: min cosine vs ort-cpu:fp32 (default bands)" and c.status == status
+    assert len(_q({"latency_ms": {"p50": 1000}}, _report()).configs[0].criteria) == 1  # nothing measured, nothing added

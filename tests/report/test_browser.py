@@ -45,7 +45,7 @@ def test_profile_report_renders_in_chromium(tiny_export, tmp_path):
         assert body.get_attribute("data-errors") == "0"
         severe = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         assert severe == []
-        assert "Summary: policy_step" in body.text and "Accuracy against FP32" in body.text
+        assert "Summary: policy_step" in body.text and "Accuracy of each configuration" in body.text
         height = driver.execute_script("return document.documentElement.scrollHeight")
         driver.set_window_size(1400, min(height + 40, 8000))
         artifacts = Path(os.environ.get("DEPLOYPROF_ARTIFACTS", Path(__file__).resolve().parents[2] / "docs" / "artifacts"))

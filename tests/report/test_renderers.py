@@ -18,7 +18,8 @@ def _report_with(precisions=("fp32", "fp16")):
     base = make_report()
     run = base.runs[0]
     rng = np.random.default_rng(0)
-    runs = tuple(dataclasses.replace(run, precision=p, latency=compute_stats(list(rng.normal(2.0 + i, 0.1, 400))))
+    runs = tuple(dataclasses.replace(run, precision=p, latency=compute_stats(list(rng.normal(2.0 + i, 0.1, 400))),
+                                     accuracy=dataclasses.replace(run.accuracy, precision=p) if p != "fp32" else None)
                  for i, p in enumerate(precisions))
     return dataclasses.replace(base, runs=runs)
 
@@ -27,7 +28,8 @@ def test_summary_has_one_row_per_configuration_and_accuracy_per_precision():
     rep = _report_with()
     _, header, rows, _ = sections.summary_table(rep)
     assert len(rows) == 2 and all(len(r) == len(header) for r in rows)
-    assert rows[0][-1] == "reference" and rows[1][-1].startswith("cos 0.99000, max 0.5") and rows[1][-1].endswith("FAIL")
+    assert rows[0][-1] == "-" and rows[1][-1] == "FAIL: cos min 0.98000, max 0.5"
+    assert header[-1] == "accuracy vs ort-cpu:fp32"
     assert "Fastest: trt fp32 at batch 1: policy step" in headline(rep)
 
 
@@ -38,7 +40,7 @@ def test_markdown_carries_the_same_tables():
     assert "| " + " | ".join(summary.header) + " |" in md
     for row in summary.rows:
         assert "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" in md
-    for title in ("## Warnings", "## All runs", "## Accuracy against FP32", "## Build provenance", "## Environment and model",
+    for title in ("## Warnings", "## All runs", "## Accuracy of each configuration", "## Build provenance", "## Environment and model",
                   "## Slowest engine layers", "## Host<->device copies", "## Power, clocks and temperature"):
         assert title in md
 
@@ -47,7 +49,7 @@ def test_html_is_self_contained_with_a_plot_per_section():
     html = render_html(_report_with())
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # nothing fetched from the network
     assert "<link" not in html and "@import" not in html
-    for title in ("Latency CDF", "Latency histogram", "Policy step: mean ms per stage", "Action error vs FP32, per action dimension",
+    for title in ("Latency CDF", "Latency histogram", "Policy step: mean ms per stage", "Action error vs the reference, per action dimension",
                   "Error of the denoised state after each step"):
         assert title in html
     assert html.count('<svg class="plot"') >= 5
@@ -61,7 +63,7 @@ def test_html_escapes_user_text():
 
 
 def test_static_only_report_renders_without_runs():
-    rep = dataclasses.replace(make_report(), runs=(), accuracy=(), training=())
+    rep = dataclasses.replace(make_report(), runs=(), training=())
     assert "No latency measured" in render_html(rep) and "No latency measured" in render_markdown(rep)
 
 
@@ -93,5 +95,5 @@ def test_the_terminal_renders_the_shared_tables_and_nothing_else_of_its_own():
 
 
 def test_terminal_output_of_a_static_only_report():
-    text = _terminal(dataclasses.replace(make_report(), runs=(), accuracy=(), training=()))
+    text = _terminal(dataclasses.replace(make_report(), runs=(), training=()))
     assert "No latency measured" in text and "Summary" not in text

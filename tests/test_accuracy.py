@@ -1,0 +1,93 @@
+"""Accuracy belongs to the configuration that was timed: a backend that perturbs its outputs by a known amount
+shows that error in its own row only, and qualify judges each configuration on its own numbers."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from deployprof.accuracy import BANDS, parse_reference, verdict
+from deployprof.backends import BACKENDS
+from deployprof.cli import cli
+from deployprof.errors import ConfigError
+from deployprof.results import OutputError, ProfileReport
+
+DELTA = 0.1   # added to every denoising velocity: about DELTA of action error (Euler over [1, 0], and what follows)
+
+
+@pytest.fixture
+def perturbed(monkeypatch):
+    base = BACKENDS.get("ort-cpu")
+
+    class Perturbed(base):
+        name = "perturbed"
+
+        def _run(self, feeds):
+            out = super()._run(feeds)
+            if self.stage.name == "denoise":
+                out = {k: v + np.asarray(DELTA, v.dtype) for k, v in out.items()}
+            return out
+
+    monkeypatch.setitem(BACKENDS._items, "perturbed", Perturbed)
+    return Perturbed
+
+
+def _profile(tmp_path, export, *extra):
+    res = CliRunner().invoke(cli, ["profile", str(export), "--out", str(tmp_path / "r"), "--backends", "ort-cpu,perturbed",
+                                   "--iterations", "3", "--warmup", "1", "--warmup-time", "0", "--in-process",
+                                   "--accuracy-samples", "3", *extra])
+    assert res.exit_code == 0, res.output
+    return ProfileReport.read(tmp_path / "r" / "report.json")
+
+
+def test_each_row_carries_the_accuracy_of_its_own_backend(tiny_export, tmp_path, perturbed):
+    rep = _profile(tmp_path, tiny_export, "--precisions", "fp16", "--batch", "1,2")
+    acc = {(r.backend, r.precision, r.batch): r.accuracy for r in rep.runs if r.stage == "policy_step"}
+    assert set(acc) == {(b, p, n) for b in ("ort-cpu", "perturbed") for p in ("fp32", "fp16") for n in (1, 2)}
+    for (backend, precision, batch), a in acc.items():
+        assert (a.backend, a.precision, a.batch, a.reference, a.samples) == (backend, precision, batch, "ort-cpu:fp32", 3)
+    assert acc["ort-cpu", "fp32", 1].action.max_abs == 0.0  # the reference runtime against itself
+    for n in (1, 2):
+        own = acc["perturbed", "fp32", n].action
+        assert DELTA / 2 < own.mean_abs <= own.max_abs < 2 * DELTA
+        assert acc["ort-cpu", "fp16", n].action.max_abs < DELTA / 2 < acc["perturbed", "fp16", n].action.max_abs
+    assert all(len(a.per_denoise_step_mean_abs) == 4 for a in acc.values())
+    stored = json.loads((tmp_path / "r" / "report.json").read_text())
+    step = next(r for r in stored["runs"] if r["backend"] == "perturbed" and r["stage"] == "policy_step")
+    assert step["accuracy"]["backend"] == "perturbed" and step["accuracy"]["reference"] == "ort-cpu:fp32"
+    assert all(r["accuracy"] is None for r in stored["runs"] if r["stage"] != "policy_step")
+
+
+def test_qualify_judges_each_configuration_on_its_own_accuracy(tiny_export, tmp_path, perturbed):
+    _profile(tmp_path, tiny_export)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"accuracy: {{max_abs_error: {DELTA / 2}}}\n")
+    res = CliRunner().invoke(cli, ["qualify", "--spec", str(spec), str(tmp_path / "r"), "--json"])
+    q = json.loads(res.stdout)
+    status = {(c["backend"], c["precision"]): c["status"] for c in q["configs"]}
+    assert status == {("ort-cpu", "fp32"): "PASS", ("perturbed", "fp32"): "FAIL"}
+    assert res.exit_code == 0 and q["status"] == "PASS"  # one configuration qualifies
+
+
+def test_default_bands_and_given_limits():
+    err = lambda cos, mx=0.1: OutputError("a", mx, 0.01, 0.02, cos, cos)  # noqa: E731
+    assert verdict(err(0.995), None, None) == ("PASS", BANDS)
+    assert verdict(err(0.97), None, None)[0] == "WARN" and verdict(err(0.9), None, None)[0] == "FAIL"
+    assert verdict(err(0.9), None, 0.8) == ("PASS", "limits: min cosine >= 0.8")
+    assert verdict(err(0.999, mx=0.5), 0.1, None)[0] == "FAIL"
+
+
+def test_reference_must_be_fp32_on_a_known_backend():
+    assert parse_reference("torch:fp32") == "torch"
+    for bad in ("ort-cpu", "ort-cpu:fp16", "nope:fp32"):
+        with pytest.raises(ConfigError):
+            parse_reference(bad)
+
+
+def test_compare_precision_on_a_chosen_backend(tiny_export, perturbed):
+    res = CliRunner().invoke(cli, ["compare-precision", str(tiny_export), "--precisions", "fp32,fp16", "--backend",
+                                   "perturbed", "--samples", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert d["reference"] == "ort-cpu:fp32" and [a["backend"] for a in d["accuracy"]] == ["perturbed", "perturbed"]
+    assert DELTA / 2 < d["accuracy"][0]["action"]["max_abs"] < 2 * DELTA
