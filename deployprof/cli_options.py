@@ -96,8 +96,11 @@ def shape_options(f):
 
 def measure_options(f):
     return shape_options(_apply(f, [
-        click.option("--iterations", type=COUNT, default=None, help="Timed iterations (default: run for --duration)."),
-        click.option("--duration", type=POSITIVE, default=None, help="Seconds of timed iterations (default 2)."),
+        click.option("--iterations", type=COUNT, default=None,
+                     help="Timed iterations (default: until the p50's 95% CI is within 1% and the p99's is bounded)."),
+        click.option("--duration", type=POSITIVE, default=None, help="Seconds of timed iterations (a fixed length)."),
+        click.option("--max-duration", type=POSITIVE, default=30.0, show_default=True,
+                     help="Cap of a run without --iterations/--duration, per configuration (seconds)."),
         click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True, help="Warm-up iterations (at least)."),
         click.option("--warmup-time", type=Finite(0), default=0.2, show_default=True, help="Warm-up seconds (at least)."),
         click.option("--batch", "batches", default="1", show_default=True,
@@ -116,6 +119,9 @@ def measure_options(f):
         click.option("--graph-opt", type=click.Choice(["disable", "basic", "extended", "all"]), default="all", show_default=True),
         click.option("--provider-option", "provider_options", multiple=True, metavar="KEY=VALUE",
                      help="Pass an option to the execution provider (e.g. enable_cuda_graph=1)."),
+        click.option("--cuda-graph", type=click.Choice(["off", "on", "both"]), default="off", show_default=True,
+                     help="Time each stage as a captured CUDA graph (ort-cuda, ort-trt, torch on CUDA, trt); both: "
+                          "with and without, side by side."),
         click.option("--torch-device", default="cpu", show_default=True, help="Device for the torch backend (cpu, cuda, cuda:1)."),
         click.option("--allow-fallback", is_flag=True, help="Record, instead of refusing, a provider that fell back to the CPU."),
         click.option("--in-process", is_flag=True, help="Measure in this process (default: a fresh process per backend)."),

@@ -7,8 +7,9 @@ from typing import Optional
 
 from .errors import ConfigError
 
-DEFAULT_DURATION_S = 2.0
+MAX_DURATION_S = 30.0   # the cap of an adaptive run (no --iterations / --duration) per configuration
 LAUNCHERS = ("process", "inline")  # a fresh process per backend (memory attributable to it), or this process
+CUDA_GRAPH_MODES = {"off": (False,), "on": (True,), "both": (False, True)}
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class BackendOptions:
     device_id: int = 0
     torch_device: str = "cpu"
     cache_dir: Optional[str] = None
+    cuda_graph: bool = False               # capture each stage as a CUDA graph and time its replay
     # The shapes the backend will be fed, for runtimes that build for fixed shapes (TensorRT profiles).
     batch: int = 1
     dims: dict[str, int] = field(default_factory=dict)
@@ -32,10 +34,13 @@ class BackendOptions:
 @dataclass(frozen=True)
 class MeasureConfig:
     """How every run of a command is measured: length, inputs, load pattern, where it runs, backend options."""
-    warmup_iterations: int = 10
+    warmup_iterations: int = 10          # warm-up runs at least this many calls and warmup_min_s, then until steady
     warmup_min_s: float = 0.2
-    iterations: Optional[int] = None
-    duration_s: Optional[float] = None
+    warmup_max_s: float = 5.0            # ... or this long, steady or not
+    iterations: Optional[int] = None     # a fixed length; with neither this nor duration_s the run is adaptive:
+    duration_s: Optional[float] = None   # until the p50's CI is within 1% and the p99's is bounded, or max_duration_s
+    max_duration_s: float = MAX_DURATION_S
+    min_duration_s: float = 1.0          # an adaptive run lasts at least this (or max_duration_s if shorter)
     max_iterations: int = 1_000_000
     batches: tuple[int, ...] = (1,)
     seed: int = 0
@@ -47,6 +52,7 @@ class MeasureConfig:
     idle_gaps_s: tuple[float, ...] = ()
     telemetry: bool = True   # power/clocks/temperature on GPUs and Jetsons (nothing is sampled on a CPU-only machine)
     launcher: str = "process"
+    cuda_graph: str = "off"              # off | on | both (each GPU configuration measured with and without)
     backend_options: BackendOptions = field(default_factory=BackendOptions)
 
     def __post_init__(self):
@@ -56,6 +62,8 @@ class MeasureConfig:
             raise ConfigError("--iterations must be >= 1 and --duration > 0")
         if self.warmup_iterations < 0 or self.warmup_min_s < 0:
             raise ConfigError("--warmup must be >= 0")
+        if self.max_duration_s <= 0:
+            raise ConfigError("--max-duration must be > 0")
         if not self.batches or min(self.batches) < 1:
             raise ConfigError(f"--batch expects positive integers, got {list(self.batches)}")
         if self.concurrency < 1:
@@ -64,15 +72,24 @@ class MeasureConfig:
             raise ConfigError("--rate sends one request per tick; it does not combine with --concurrency")
         if "batch" in self.dims:
             raise ConfigError("set the batch axis with --batch, not --dim batch=N")
+        if self.cuda_graph not in CUDA_GRAPH_MODES:
+            raise ConfigError(f"--cuda-graph must be one of {', '.join(CUDA_GRAPH_MODES)}, got {self.cuda_graph!r}")
+        if self.cuda_graph != "off" and self.rate_hz is not None:
+            raise ConfigError("--cuda-graph times stages back to back; it does not combine with --rate")
         if self.launcher not in LAUNCHERS:
             raise ConfigError(f"launcher must be one of {', '.join(LAUNCHERS)}, got {self.launcher!r}")
 
     @property
+    def adaptive(self) -> bool:
+        """No length given: sample until the statistics converge (capped at max_duration_s)."""
+        return self.iterations is None and self.duration_s is None
+
+    @property
     def stop_after_s(self) -> Optional[float]:
-        """Seconds of timed iterations: --duration, or DEFAULT_DURATION_S when no length was given at all."""
+        """Seconds after which the timed loop stops: --duration, or the adaptive run's cap."""
         if self.iterations is not None:
             return None
-        return self.duration_s if self.duration_s is not None else DEFAULT_DURATION_S
+        return self.duration_s if self.duration_s is not None else self.max_duration_s
 
     @classmethod
     def from_options(cls, o: dict) -> "MeasureConfig":
@@ -91,10 +108,10 @@ class MeasureConfig:
             raise ConfigError(f"--idle-gaps expects seconds separated by commas, got {o['idle_gaps']!r}") from None
         return cls(
             warmup_iterations=o["warmup"], warmup_min_s=o["warmup_time"], iterations=o["iterations"],
-            duration_s=o["duration"], batches=tuple(parse_batches(o["batches"])), seed=o["seed"],
+            duration_s=o["duration"], max_duration_s=o["max_duration"], batches=tuple(parse_batches(o["batches"])), seed=o["seed"],
             dims=parse_dim_bindings(o["dims"]), shapes=parse_shape_bindings(o["shapes"]), inputs_npz=o["inputs_npz"],
             concurrency=o["concurrency"], rate_hz=o["rate_hz"], idle_gaps_s=gaps, telemetry=not o["no_telemetry"],
-            launcher="inline" if o["in_process"] else "process",
+            launcher="inline" if o["in_process"] else "process", cuda_graph=o["cuda_graph"],
             backend_options=BackendOptions(
                 intra_op_threads=o["threads"], inter_op_threads=o["inter_threads"], execution_mode=o["execution_mode"],
                 graph_optimization=o["graph_opt"], provider_options=popts, allow_fallback=o["allow_fallback"],

@@ -115,3 +115,21 @@ def device_used(device_index: int = 0) -> tuple[Optional[int], str]:
     if is_jetson():
         return unified_memory_used_bytes(), "MemTotal-MemAvailable (Jetson unified memory, system-wide)"
     return cuda_used_bytes(device_index), "cudaMemGetInfo total-free (device-wide)"
+
+
+def gpu_state(device_index: int = 0) -> Optional[dict]:
+    """What state the GPU is in now (clocks, power, temperature, performance state, throttle reasons), so that two
+    measurements from different days can be told apart; None without NVML."""
+    nv = _nvml()
+    if nv is None:
+        return None
+    try:
+        h = nv.nvmlDeviceGetHandleByIndex(device_index)
+        return {"sm_mhz": int(nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM)),
+                "mem_mhz": int(nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_MEM)),
+                "power_w": nv.nvmlDeviceGetPowerUsage(h) / 1000.0,
+                "temperature_c": int(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)),
+                "pstate": int(nv.nvmlDeviceGetPerformanceState(h)),
+                "throttle_reasons": int(nv.nvmlDeviceGetCurrentClocksThrottleReasons(h))}
+    except Exception:  # an older driver lacks one of the queries: no state rather than a wrong one
+        return None

@@ -13,7 +13,7 @@ from .accuracy import DEFAULT_REFERENCE, AccuracyCheck, parse_reference, write_r
 from .backends import BACKENDS, check_provider_options
 from .config import MeasureConfig
 from .environment import capture
-from .errors import BackendUnavailableError
+from .errors import BackendUnavailableError, ConfigError
 from .files import run_marked
 from .flops.summary import policy_step_total, stage_reports
 from .manifest import Subject, load_subject, sha256_file
@@ -49,7 +49,9 @@ def check_backends(names: list[str], skip_unavailable: bool, say: Say,
     check_provider_options(names, config.backend_options.provider_options)
     for name in names:
         check_concurrency(name, config.concurrency)
-    usable, warnings = [], []
+    usable, warnings = [], list(graph_modes(names, config)[1])
+    for w in warnings:
+        say(f"warning: {w}")
     for name in names:
         avail = BACKENDS.get(name).availability()
         if avail.warning and avail.warning not in warnings:
@@ -103,10 +105,13 @@ def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport]) -> list[st
         elif r.telemetry is not None and r.telemetry.clocks_locked is False:
             out.append(f"{tag}: clocks not locked (sudo jetson_clocks): latency may vary with DVFS")
         if r.latency.noisy:
-            out.append(f"{tag}: noisy run (IQR/median {r.latency.iqr_over_median:.1%}, drift {r.latency.drift_ratio:+.1%}); "
-                       "close other load or run longer")
-        if "p99" in r.latency.too_few_samples:
-            out.append(f"{tag}: too few samples ({r.latency.count}) for a bounded p99 confidence interval; run longer")
+            out.append(f"{tag}: the load changed during the run (median {r.latency.drift_ratio:+.1%} from its first "
+                       "third to its last, confidence intervals apart); close other load and measure again")
+        if r.stopped_by and r.stopped_by.startswith("time cap"):
+            out.append(f"{tag}: did not converge ({r.stopped_by}); raise --max-duration")
+        elif "p99" in r.latency.too_few_samples:
+            out.append(f"{tag}: too few samples ({r.latency.count}) for a bounded p99 confidence interval; run longer "
+                       "(or leave out --iterations/--duration: runs then last until the p99 is bounded)")
     for name, f in flops.items():
         if f.lower_bound:
             out.append(f"{name}: FLOPs are a lower bound ({sum(f.unknown_ops.values())} unknown-op nodes, "
@@ -114,17 +119,39 @@ def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport]) -> list[st
     return out
 
 
+def graph_modes(names: list[str], config: MeasureConfig) -> tuple[dict[str, tuple[bool, ...]], list[str]]:
+    """Which of off/on each backend is measured in under --cuda-graph, and a warning for each it cannot capture;
+    --cuda-graph on with no backend able to is an error, before any work."""
+    from .config import CUDA_GRAPH_MODES
+
+    wanted, modes, warnings = CUDA_GRAPH_MODES[config.cuda_graph], {}, []
+    for name in names:
+        blocker = BACKENDS.get(name).cuda_graph_blocker(config.backend_options) if True in wanted else None
+        modes[name] = tuple(g for g in wanted if not (g and blocker))
+        if blocker:
+            warnings.append(f"{name}: no CUDA graph ({blocker}); " +
+                            ("measured without" if modes[name] else "not measured"))
+    if not any(modes.values()):
+        raise ConfigError("--cuda-graph on: " + "; ".join(warnings))
+    return modes, warnings
+
+
 def measure_subject(subject: Subject, names: list[str], config: MeasureConfig, say: Say,
                     checks: Optional[dict[int, AccuracyCheck]] = None) -> tuple[list[RunResult], dict[int, StaticCost]]:
-    """Every backend at every batch on one subject, each run with the FLOPs it executed and (with `checks`, per
-    batch) the accuracy of its own actions."""
+    """Every backend at every batch (and CUDA-graph mode) on one subject, each run with the FLOPs it executed and
+    (with `checks`, per batch) the accuracy of its own actions."""
     costs = {b: static_cost(subject, b, config.dims) for b in config.batches}
+    modes, _ = graph_modes(names, config)
     runs: list[RunResult] = []
     for name in names:
-        for batch in config.batches:
-            say(f"measuring {name}, batch {batch} ({'in process' if config.launcher == 'inline' else 'own process'})")
-            spec = RunSpec(subject.path, name, batch, config, accuracy=(checks or {}).get(batch))
-            runs += [attach_flops(r, costs[batch]) for r in launch(spec, subject)]
+        for graph in modes[name]:
+            cfg = dataclasses.replace(config, backend_options=dataclasses.replace(config.backend_options, cuda_graph=graph))
+            for batch in config.batches:
+                where = "in process" if config.launcher == "inline" else "own process"
+                say(f"measuring {name}{' (CUDA graphs)' if graph else ''}, batch {batch} ({where})")
+                spec = RunSpec(subject.path, name, batch, cfg, policy_step=not graph,
+                               accuracy=None if graph else (checks or {}).get(batch))
+                runs += [attach_flops(r, costs[batch]) for r in launch(spec, subject)]
     return runs, costs
 
 
@@ -158,23 +185,23 @@ def prepare_variants(base: Subject, precisions: list[str], out: Path, calib: Cal
 
 
 def _with_speedups(runs: list[RunResult]) -> list[RunResult]:
-    base = {(r.backend, r.stage, r.batch): r.latency.p50_ms for r in runs if r.precision == "fp32"}
+    base = {(r.backend, r.cuda_graph, r.stage, r.batch): r.latency.p50_ms for r in runs if r.precision == "fp32"}
     out = []
     for r in runs:
-        ref = base.get((r.backend, r.stage, r.batch))
+        ref = base.get((r.backend, r.cuda_graph, r.stage, r.batch))
         out.append(dataclasses.replace(r, speedup_vs_fp32=ref / r.latency.p50_ms) if ref and r.precision != "fp32" else r)
     return out
 
 
 def precision_warnings(runs: list[RunResult]) -> list[str]:
     out = []
-    p50 = {(r.backend, r.stage, r.batch, r.precision): r.latency for r in runs}
+    p50 = {(r.backend, r.cuda_graph, r.stage, r.batch, r.precision): r.latency for r in runs}
     whole = {r.stage for r in runs if r.stage == POLICY_STEP} or {r.stage for r in runs}  # judge the whole step
-    for (backend, stage, batch, prec), lat in p50.items():
+    for (backend, graph, stage, batch, prec), lat in p50.items():
         if not prec.startswith("int8") or stage not in whole:
             continue
         for other in ("fp16", "fp32"):
-            o = p50.get((backend, stage, batch, other))
+            o = p50.get((backend, graph, stage, batch, other))
             # Only when the confidence intervals do not overlap: a difference inside the noise is no finding.
             if o is not None and lat.ci_ms["p50"][0] > o.ci_ms["p50"][1]:
                 out.append(f"{backend} {stage}: {prec.upper()} is SLOWER than {other.upper()} "
@@ -213,6 +240,9 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
         plan(preset + len(precisions) + 1 + bool(accuracy_samples) + len(usable) * len(batches) * len(precisions))
         resolved = resolve_subject(subject, out, exporter, say)
         base = load_subject(resolved)  # each manifest is read once from here on
+        if config.cuda_graph != "off" and len(base.manifest.stages) > 1:
+            warnings.append("--cuda-graph times each stage as a graph replay; the policy step feeds its stages from "
+                            "the host, so it is measured only without graphs")
         if base.manifest.static_only:
             say("warning: shapes-only export (no weights): counting FLOPs, measuring nothing")
             warnings.append("shapes-only export (weights without data): static cost only, no latency measured")
@@ -239,6 +269,8 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
 
             roofline = predict_measured(manifest, root, cost.flops, runs, load_target_profile(target_profile),
                                         list(subjects), batches[0], config.dims)
+        from .findings import findings
+
         report = ProfileReport(
             created_utc=_now(),
             model=ModelInfo(source=str(subject), preset=manifest.preset, family=manifest.family,
@@ -246,7 +278,7 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
                             stage_sha256={s.name: sha256_file(root / s.file) for s in manifest.stages},
                             calls_per_step={s.name: s.calls_per_step for s in manifest.stages}, exporter=manifest.exporter),
             environment=capture(), settings=config, flops=cost.flops, policy_step_flops=cost.step_flops,
-            runs=tuple(runs), warnings=tuple(warnings),
+            runs=tuple(runs), warnings=tuple(warnings), findings=findings(runs, roofline),
             precision_info={p: s.manifest.precision_info for p, s in subjects.items() if p != "fp32"},
             roofline=roofline)
         say("writing report.json, report.md, report.html")

@@ -1,16 +1,20 @@
-"""One policy step from the manifest alone: stages called in schedule order, outputs fed forward by name,
-the flow-matching loop integrated on the host (as deployed exporters do: one step graph, loop outside)."""
+"""One policy step from the manifest alone: stages called in schedule order, outputs fed forward by name, the
+denoising or decoding loop integrated outside the graphs (as deployed exporters do: one step graph, loop outside),
+on the host or, for a device backend, on the device."""
 from __future__ import annotations
 
+import math
 import time
 from contextlib import ExitStack, contextmanager
 from typing import Iterator, Mapping
 
 import numpy as np
+from array_api_compat import array_namespace, device
 
 from .backends.base import BACKENDS, Backend
 from .config import BackendOptions
 from .manifest import Manifest, Subject
+from .results import TransferTimes
 from .schedule import ScheduleWalker
 
 
@@ -22,11 +26,18 @@ def cosine_alpha_bar(steps: int, s: float = 0.008) -> np.ndarray:
 
 
 class PolicyStep(ScheduleWalker):
+    """A policy step from host arrays (`step(external)`), or, on a backend whose arrays live on a device,
+    device-resident (`step.resident(to_device(external))`): stage outputs feed the next stage where they are and
+    the loop update runs on the device (one array-API code path for numpy and torch), so the only copies are the
+    external inputs in (to_device) and the action out (to_host), which the runner times in a pass of their own."""
+
     def __init__(self, manifest: Manifest, backends: Mapping[str, Backend]):
         super().__init__(manifest.stages, manifest.schedule)
         self.manifest = manifest
         self.backends = backends
+        self.device = next(iter(backends.values()))  # every stage of a step shares one backend class and device
         self.input_names = {s.name: [t.name for t in s.inputs if t.name not in s.weight_inputs] for s in manifest.stages}
+        self._run_stage = "run"
         self.reset()
 
     def reset(self) -> None:
@@ -41,7 +52,7 @@ class PolicyStep(ScheduleWalker):
         if self.recorder is not None:
             self.recorder.setdefault(stage, []).append(feeds)
         t0 = time.perf_counter_ns()
-        out = self.backends[stage].run(feeds)
+        out = getattr(self.backends[stage], self._run_stage)(feeds)
         self.stage_ns[stage] += time.perf_counter_ns() - t0
         return out
 
@@ -50,49 +61,93 @@ class PolicyStep(ScheduleWalker):
         self.steps += 1
         return env
 
-    def _time(self, stage: str, loop, batch: int, value: float) -> np.ndarray:
-        return np.full((batch,), value, dtype=np.dtype(self.dtype(stage, loop.time)))
+    @property
+    def can_stay_on_device(self) -> bool:
+        return self.device.has_device_arrays()
+
+    def to_device(self, external: Mapping[str, np.ndarray]) -> dict:
+        return {k: self.device.to_device(v) for k, v in external.items()}
+
+    def resident(self, external_on_device: Mapping) -> dict:
+        """One step without host round trips: its stages' device_run and the loop on the device."""
+        self._run_stage = "device_run"
+        try:
+            with self.device.device_context():
+                return self(external_on_device)
+        finally:
+            self._run_stage = "run"
+
+    def action(self, env: Mapping) -> np.ndarray:
+        """The action on the host (the one copy out of a device-resident step)."""
+        return self.device.to_host(env[self.manifest.action_output])
+
+    def _time(self, stage: str, loop, like, value: float):
+        xp = array_namespace(like)
+        return xp.full((like.shape[0],), value, dtype=getattr(xp, self.dtype(stage, loop.time)), device=device(like))
 
     def euler(self, stage: str, loop, env: dict) -> None:
         dt = -1.0 / loop.steps
         x = env[loop.state]
+        xp = array_namespace(x)
         for i in range(loop.steps):
-            env[loop.time] = self._time(stage, loop, x.shape[0], 1.0 + i * dt)
+            env[loop.time] = self._time(stage, loop, x, 1.0 + i * dt)
             out = self.call(stage, env)
-            x = env[loop.state] = (x + dt * out[loop.output]).astype(x.dtype, copy=False)
+            x = env[loop.state] = xp.astype(x + dt * out[loop.output], x.dtype, copy=False)
             if self.trace is not None:
                 self.trace.append(x)
 
     def ddim(self, stage: str, loop, env: dict) -> None:
-        ab = cosine_alpha_bar(loop.steps)
+        ab = [float(v) for v in cosine_alpha_bar(loop.steps)]
         x = env[loop.state]
+        xp = array_namespace(x)
         for t in range(loop.steps, 0, -1):
-            env[loop.time] = self._time(stage, loop, x.shape[0], t)
-            eps = self.call(stage, env)[loop.output]
-            x0 = np.clip((x - np.sqrt(1 - ab[t]) * eps) / np.sqrt(ab[t]), -1.0, 1.0)
-            x = env[loop.state] = (np.sqrt(ab[t - 1]) * x0 + np.sqrt(1 - ab[t - 1]) * eps).astype(x.dtype, copy=False)
+            env[loop.time] = self._time(stage, loop, x, t)
+            eps = xp.astype(self.call(stage, env)[loop.output], xp.float64)  # the update in float64, as always
+            x0 = xp.clip((xp.astype(x, xp.float64) - math.sqrt(1 - ab[t]) * eps) / math.sqrt(ab[t]), -1.0, 1.0)
+            x = env[loop.state] = xp.astype(math.sqrt(ab[t - 1]) * x0 + math.sqrt(1 - ab[t - 1]) * eps, x.dtype)
             if self.trace is not None:
                 self.trace.append(x)
 
     def autoregressive(self, stage: str, loop, env: dict) -> None:
         bins, picked = loop.bins, []
-        token_dtype = np.dtype(self.dtype(stage, loop.state))
+        xp = array_namespace(env[loop.output])
+        token_dtype = getattr(xp, self.dtype(stage, loop.state))
         for i in range(loop.steps):
             logits = env[loop.output]
             vocab = logits.shape[-1]
-            idx = np.argmax(logits[:, vocab - bins:], axis=-1)
+            idx = xp.argmax(logits[:, vocab - bins:], axis=-1)
             picked.append(idx)
             if i == loop.steps - 1:
                 break
-            env[loop.state] = (idx + vocab - bins).astype(token_dtype)[:, None]
+            env[loop.state] = xp.astype(idx + (vocab - bins), token_dtype)[:, None]
             out = self.call(stage, env)
             env[loop.output] = out[loop.output]
             for cache_in, cache_out in loop.cache:
                 env[cache_in] = out[cache_out]
-        env[loop.result] = ((np.stack(picked, axis=1) + 0.5) / bins * 2.0 - 1.0).astype(np.float32)
+        env[loop.result] = xp.astype((xp.astype(xp.stack(picked, axis=1), xp.float64) + 0.5) / bins * 2.0 - 1.0,
+                                     xp.float32)
 
     def stage_mean_ms(self) -> dict[str, float]:
         return {k: v / 1e6 / max(self.steps, 1) for k, v in self.stage_ns.items()}
+
+    def transfer_times(self, external: Mapping[str, np.ndarray], repeats: int = 10) -> TransferTimes:
+        """The copies a device-resident step leaves out, in a pass of their own: external inputs in, action out,
+        each timed on the wall clock between device synchronisations (as trtexec reports H2D and D2H apart)."""
+        sync, h2d, d2h = self.device.synchronize, [], []
+        for _ in range(repeats):
+            sync()
+            t0 = time.perf_counter_ns()
+            on_device = self.to_device(external)
+            sync()
+            h2d.append(time.perf_counter_ns() - t0)
+            env = self.resident(on_device)
+            sync()
+            t0 = time.perf_counter_ns()
+            action = self.action(env)
+            d2h.append(time.perf_counter_ns() - t0)
+        return TransferTimes(h2d_mean_ms=sum(h2d) / len(h2d) / 1e6, d2h_mean_ms=sum(d2h) / len(d2h) / 1e6,
+                             h2d_bytes=sum(int(v.nbytes) for v in external.values()), d2h_bytes=int(action.nbytes),
+                             repeats=repeats, pinned_host_memory=False)
 
 
 @contextmanager

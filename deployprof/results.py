@@ -34,8 +34,8 @@ class LatencyStats:
     too_few_samples: tuple[str, ...]
     cv: float
     iqr_over_median: float
-    drift_ratio: float
-    noisy: bool
+    drift_ratio: float                   # last third's median against the first third's, 0 unless their CIs are apart
+    noisy: bool                          # the load changed during the run (|drift| over 5%, CIs apart)
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class ColdStart:
     first_run_ms: float
     warmup_iterations: int
     steady_after_iterations: int
+    warmup_steady: Optional[bool] = None     # did the warm-up end steady (False: it hit its time cap)
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,8 @@ class LayerTime:
 
 @dataclass(frozen=True)
 class TransferTimes:
-    """Host<->device copies, timed with CUDA events in their own pass (the latency pass leaves them out)."""
+    """Host<->device copies in their own pass (the latency pass leaves them out): CUDA events for a stage; for a
+    device-resident policy step, its external inputs in and action out between device synchronisations."""
     h2d_mean_ms: float
     d2h_mean_ms: float
     h2d_bytes: int
@@ -192,6 +194,20 @@ class RunResult:
     layers: tuple[LayerTime, ...] = ()         # slowest layers first
     telemetry: Optional[TelemetryStats] = None
     accuracy: Optional[AccuracyResult] = None  # of this very configuration (the policy step, or the single stage)
+    stopped_by: Optional[str] = None           # why the timed loop ended: its fixed length, convergence, or the cap
+    cuda_graph: bool = False                   # measured as captured CUDA graphs (--cuda-graph)
+    device_resident: bool = False              # a policy step whose stages and loop stayed on the device
+
+
+def main_stage(runs) -> Optional[str]:
+    """What a summary is about: the whole policy step when it was measured, else the single stage."""
+    stages = [r.stage for r in runs]
+    return "policy_step" if "policy_step" in stages else (stages[0] if stages else None)
+
+
+def main_runs(runs) -> list[RunResult]:
+    stage = main_stage(runs)
+    return [r for r in runs if r.stage == stage]
 
 
 @dataclass(frozen=True)
@@ -428,6 +444,7 @@ class ProfileReport:
     policy_step_flops: Optional[int]
     runs: tuple[RunResult, ...]
     warnings: tuple[str, ...] = ()
+    findings: tuple[str, ...] = ()             # what bounds each configuration (findings.py), shown first
     precision_info: dict[str, dict] = field(default_factory=dict)
     roofline: tuple[RooflinePrediction, ...] = ()
     training: tuple[TrainResult, ...] = ()
@@ -497,7 +514,7 @@ class MetricDelta:
 
 @dataclass(frozen=True)
 class RunDelta:
-    key: tuple[Union[str, int], ...]    # the matched fields of report.compare.KEY_FIELDS, in order, as text
+    key: tuple[Union[str, int, bool], ...]    # the matched fields of report.compare.KEY_FIELDS, in order, as text
     metrics: tuple[MetricDelta, ...]
     throughput_pct: float
     peak_rss_pct: Optional[float]
@@ -505,7 +522,7 @@ class RunDelta:
 
 @dataclass(frozen=True)
 class Regression:
-    run: tuple[Union[str, int], ...]
+    run: tuple[Union[str, int, bool], ...]
     metric: str
     delta_pct: float
 
@@ -516,8 +533,8 @@ class Comparison:
     a: str
     b: str
     runs: tuple[RunDelta, ...]
-    only_a: tuple[tuple[Union[str, int], ...], ...]
-    only_b: tuple[tuple[Union[str, int], ...], ...]
+    only_a: tuple[tuple[Union[str, int, bool], ...], ...]
+    only_b: tuple[tuple[Union[str, int, bool], ...], ...]
     context: tuple[str, ...]            # what differs between the two runs' settings, model and machine
     threshold_pct: Optional[float] = None
     regressions: tuple[Regression, ...] = ()

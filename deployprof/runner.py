@@ -68,7 +68,8 @@ class _Context:
             throughput_per_s=len(timing.samples_ns) * spec.batch / timing.loop_wall_s if timing.loop_wall_s > 0 else 0.0,
             loop_wall_s=timing.loop_wall_s,
             cold_start=ColdStart(load_ms=load_ms, first_run_ms=timing.first_run_ms,
-                                 warmup_iterations=len(timing.warmup_ms), steady_after_iterations=timing.steady_after),
+                                 warmup_iterations=len(timing.warmup_ms), steady_after_iterations=timing.steady_after,
+                                 warmup_steady=timing.warmup_steady),
             memory=MemoryStats(
                 host_peak_rss_bytes=peak_rss_bytes(), host_rss_before_load_bytes=self.rss_before,
                 host_rss_sampled_peak_bytes=mem.rss_peak,
@@ -79,7 +80,9 @@ class _Context:
                 device_used_method=self.dev_method if dev_after is not None else None),
             flops_per_run=None, achieved_gflop_per_s=None, stage_mean_ms=stage_mean_ms or {},
             glue_overhead_ms=latency.mean_ms - sum(stage_mean_ms.values()) if stage_mean_ms else None,
-            concurrency=spec.config.concurrency, control=control, transfers=transfers, layers=layers, telemetry=telemetry)
+            concurrency=spec.config.concurrency, stopped_by=timing.stopped_by or None,
+            cuda_graph=spec.config.backend_options.cuda_graph, control=control,
+            transfers=transfers, layers=layers, telemetry=telemetry)
 
 
 def _chunk_length(manifest: Manifest) -> Optional[int]:
@@ -116,7 +119,8 @@ def _measure_rate(ctx: _Context, fn, sync, chunk: Optional[int], backend: Backen
     gaps = idle_gap_latencies(fn, sync, m.idle_gaps_s) if m.idle_gaps_s else {}
     control = ControlLoopStats(**summarize_rate(rt, m.rate_hz, chunk), idle_gap_latency_ms=gaps)
     timing = Timing(samples_ns=rt.latency_ns, device_ms=None, first_run_ms=warm.first_run_ms, warmup_ms=warm.warmup_ms,
-                    steady_after=warm.steady_after, loop_wall_s=rt.wall_s)
+                    steady_after=warm.steady_after, loop_wall_s=rt.wall_s, warmup_steady=warm.warmup_steady,
+                    stopped_by=f"{requests} requests at {m.rate_hz:g} Hz")
     return timing, mem, control, tel
 
 
@@ -173,6 +177,15 @@ def run_backend(spec: RunSpec, subject: Optional[Subject] = None) -> list[RunRes
             if c.rate_hz is not None:
                 timing, mem, control, tel = _measure_rate(ctx, lambda: step(external), lambda: None, chunk, first)
                 results.append(ctx.result(POLICY_STEP, first, timing, mem, load_ms, control=control, tel=tel))
+            elif step.can_stay_on_device and c.concurrency == 1:
+                on_device = step.to_device(external)
+                first.synchronize()
+                timing, mem, tel = _measure(ctx, lambda: (lambda: step.resident(on_device)), first.synchronize, first,
+                                            before_measure=step.reset)
+                # No per-stage breakdown here: stage calls only launch work on the device, nothing waits for them.
+                results.append(dataclasses.replace(
+                    ctx.result(POLICY_STEP, first, timing, mem, load_ms, tel=tel, transfers=step.transfer_times(external)),
+                    device_resident=True))
             else:
                 timing, mem, tel = _measure(ctx, lambda: (lambda: step(external)), lambda: None, first, before_measure=step.reset)
                 stage_ms = step.stage_mean_ms() if c.concurrency == 1 else None

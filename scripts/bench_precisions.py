@@ -9,8 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from deployprof.report.summary import main_runs
-from deployprof.results import ProfileReport
+from deployprof.results import ProfileReport, main_runs
 
 
 def main():

@@ -5,7 +5,6 @@ import pytest
 from click.testing import CliRunner
 
 from deployprof.cli import cli
-from deployprof.config import DEFAULT_DURATION_S
 
 
 def run(*args, code=0):
@@ -33,7 +32,8 @@ def test_measuring_commands_with_default_lengths(tiny_export, tmp_path):
     run("profile", tiny_export, "--out", tmp_path / "p")
     report = json.loads((tmp_path / "p/report.json").read_text())
     assert report["settings"]["iterations"] is None and report["settings"]["duration_s"] is None
-    assert all(r["loop_wall_s"] >= DEFAULT_DURATION_S for r in report["runs"])
+    for r in report["runs"]:  # adaptive: at least a second, until the statistics converge (or the 30 s cap)
+        assert r["loop_wall_s"] >= 1.0 and r["stopped_by"].startswith(("converged", "time cap 30 s"))
     assert "wrote" in run("report", tmp_path / "p")
     run("compare", tmp_path / "p", tmp_path / "p")
     (tmp_path / "spec.yaml").write_text("latency_ms: {p99: 1000}\n")

@@ -3,6 +3,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from deployprof.cli import cli
@@ -29,3 +30,13 @@ def test_gpu_summary_labels_runs_without_device_time(tiny_export, tmp_path, caps
     for line, r in zip(lines, runs):
         assert line.startswith("bench_ort_cpu.json") and r["stage"] in line and "host p50" in line
         assert "no device time" in line and f"n {r['latency']['count']}" in line
+
+
+def test_gpu_overhead_benchmark_says_when_there_is_no_gpu(tiny_export, capsys, monkeypatch):
+    from deployprof.devices import cuda_device_count
+
+    if cuda_device_count():
+        pytest.skip("this machine has a CUDA device: scripts/gpu_check.sh runs the benchmark itself")
+    monkeypatch.setattr("sys.argv", ["bench_gpu_overhead.py", str(tiny_export)])
+    _load("bench_gpu_overhead").main()
+    assert "no CUDA device: the GPU overhead benchmark did not run" in capsys.readouterr().out

@@ -51,6 +51,15 @@ def test_policy_step_from_manifest_alone_matches_pytorch(exported):
     np.testing.assert_allclose(actions, eager, atol=2e-3, rtol=2e-3)
 
 
+def test_device_resident_step_matches_the_host_step(exported, monkeypatch):
+    """Every loop kind (Euler, DDIM, greedy decoding with a KV cache) runs in the namespace of device arrays."""
+    from .fake_device import install_fake_device
+    from .test_policy_on_device import check_resident_matches_host
+
+    _, out, _ = exported
+    check_resident_matches_host(load_subject(out), install_fake_device(monkeypatch))
+
+
 def test_dense_flops_match_torch_counter(exported):
     name, out, manifest = exported
     reports = stage_reports(manifest, out)

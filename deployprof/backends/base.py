@@ -2,6 +2,7 @@
 public methods check state, `_impl` methods do the work."""
 from __future__ import annotations
 
+import contextlib
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -35,6 +36,54 @@ class DeviceTimer(ABC):
 
     @abstractmethod
     def elapsed_ms(self) -> list[float]: ...
+
+    def between(self) -> None:
+        """Called by the harness after each timed call, outside the timed region (a pool grows here)."""
+
+    def close(self) -> None:
+        """Release what the timer holds (its events)."""
+
+
+class EventPoolTimer(DeviceTimer):
+    """CUDA-event timing from a pool: events are made before the timed loop, in chunks grown between calls (never
+    inside a timed region), reused by later passes, and destroyed on close. `make`, `record(event, stream)`,
+    `elapsed(start, end)` and `destroy(event)` adapt it to a runtime (torch, cuda-bindings, pycuda)."""
+    CHUNK = 256
+
+    def __init__(self, make, record, elapsed, destroy, stream):
+        self.make, self.record, self.elapsed, self.destroy, self.stream = make, record, elapsed, destroy, stream
+        self.events: list[tuple] = []
+        self.used = 0
+        self.created = self.destroyed = 0
+        self._grow()
+
+    def _grow(self) -> None:
+        self.events += [(self.make(), self.make()) for _ in range(self.CHUNK)]
+        self.created += 2 * self.CHUNK
+
+    def start(self) -> None:
+        self.record(self.events[self.used][0], self.stream)
+
+    def stop(self) -> None:
+        self.record(self.events[self.used][1], self.stream)
+        self.used += 1
+
+    def between(self) -> None:
+        if self.used == len(self.events):
+            self._grow()
+
+    def elapsed_ms(self) -> list[float]:
+        """The pass since the last call (the pool is then free for the next pass)."""
+        out = [float(self.elapsed(a, b)) for a, b in self.events[:self.used]]
+        self.used = 0
+        return out
+
+    def close(self) -> None:
+        for pair in self.events:
+            for ev in pair:
+                self.destroy(ev)
+                self.destroyed += 1
+        self.events, self.used = [], 0
 
 
 _OPEN: set["Backend"] = set()   # loaded and not closed yet: a backend left here at the end is a leak (tests check)
@@ -107,6 +156,26 @@ class Backend(ABC):
     @abstractmethod
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
+    # A device-resident policy step (policy.PolicyStep.resident): arrays that stay where the backend computes.
+    def has_device_arrays(self) -> bool:
+        """True when this backend's stages can pass outputs on without the host (a GPU backend that implements
+        device_run); a CPU backend's host arrays already are its device arrays."""
+        return False
+
+    def device_run(self, feeds: dict) -> dict:
+        """Device arrays in, device arrays out, no copy through the host."""
+        return self.run(feeds)
+
+    def to_device(self, array: np.ndarray):
+        return array
+
+    def to_host(self, array) -> np.ndarray:
+        return np.asarray(array)
+
+    def device_context(self):
+        """Entered around a device-resident step (torch: its stream, so the loop update runs in order with it)."""
+        return contextlib.nullcontext()
+
     @classmethod
     def accepts_option(cls, key: str) -> bool:
         return key in cls.provider_option_keys
@@ -119,7 +188,15 @@ class Backend(ABC):
     @classmethod
     def policy_step_blocker(cls, options: BackendOptions) -> Optional[str]:
         """Why these options cannot run a policy step (stage calls fed from the host), or None."""
+        if options.cuda_graph:
+            return (f"{cls.name} under --cuda-graph times each stage's graph replay; the policy step feeds its stages "
+                    "from the host, so it is measured without graphs")
         return None
+
+    @classmethod
+    def cuda_graph_blocker(cls, options: BackendOptions) -> Optional[str]:
+        """Why this backend cannot capture CUDA graphs with these options, or None."""
+        return f"{cls.name} runs on the CPU: CUDA graphs need ort-cuda, ort-trt, torch --torch-device cuda or trt"
 
     def bind(self, feeds: dict[str, np.ndarray]) -> Callable[[], object]:
         """The closure the harness times. GPU backends place inputs and outputs on the device first,

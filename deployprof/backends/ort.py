@@ -2,6 +2,8 @@
 session is created: ONNX Runtime drops a provider that fails to load without raising."""
 from __future__ import annotations
 
+import contextlib
+
 import functools
 import importlib.util
 import re
@@ -16,17 +18,22 @@ from ..devices import cuda_device_count, process_device_memory
 from ..errors import BackendUnavailableError, BuildError
 from ..files import cache_root
 from ..results import BuildInfo
-from .base import BACKENDS, Availability, Backend, BackendOptions
+from .base import BACKENDS, Availability, Backend, BackendOptions, EventPoolTimer
 
 OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 
 
 # ONNX Runtime's CUDA provider options (OrtCUDAProviderOptionsV2); ONNX Runtime checks their values itself.
+ORT_TO_TORCH = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+                "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(bool)": "bool", "tensor(int8)": "int8",
+                "tensor(uint8)": "uint8"}
+
+
 CUDA_OPTION_KEYS = ("device_id", "gpu_mem_limit", "arena_extend_strategy", "cudnn_conv_algo_search",
                     "do_copy_in_default_stream", "cudnn_conv_use_max_workspace", "cudnn_conv1d_pad_to_nc1d",
                     "enable_cuda_graph", "tunable_op_enable", "tunable_op_tuning_enable",
                     "tunable_op_max_tuning_duration_ms", "enable_skip_layer_norm_strict_mode", "prefer_nhwc",
-                    "use_ep_level_unified_stream", "use_tf32", "sdpa_kernel", "fuse_conv_bias")
+                    "use_ep_level_unified_stream", "use_tf32", "sdpa_kernel", "fuse_conv_bias", "user_compute_stream")
 # The shared library ONNX Runtime loads for each provider it lists (they live next to the module, in capi/).
 PROVIDER_LIBRARIES = {"CUDAExecutionProvider": "onnxruntime_providers_cuda",
                       "TensorrtExecutionProvider": "onnxruntime_providers_tensorrt"}
@@ -117,8 +124,16 @@ class OrtBackend(Backend):
     def _provider_list(self) -> list:
         return [(self.provider, self._provider_options()), "CPUExecutionProvider"]
 
+    graph_option: ClassVar[Optional[str]] = None   # the provider option that turns CUDA graphs on
+
+    @classmethod
+    def cuda_graph_blocker(cls, options: BackendOptions) -> Optional[str]:
+        return None if cls.graph_option else super().cuda_graph_blocker(options)
+
     @classmethod
     def policy_step_blocker(cls, options: BackendOptions) -> Optional[str]:
+        if options.cuda_graph:
+            return super().policy_step_blocker(options)
         if not cls.needs_gpu or str(options.provider_options.get("enable_cuda_graph", "0")).lower() not in ("1", "true"):
             return None
         return (f"{cls.name} with enable_cuda_graph=1 times single stages only: once ONNX Runtime has captured a CUDA "
@@ -127,7 +142,39 @@ class OrtBackend(Backend):
                 f"EXPORT/STAGE.onnx --backend {cls.name} --provider-option enable_cuda_graph=1`")
 
     def _provider_options(self) -> dict:
-        return {"device_id": str(self.options.device_id), **{k: str(v) for k, v in self.options.provider_options.items()}}
+        graph = {self.graph_option: "1"} if self.options.cuda_graph and self.graph_option else {}
+        stream = {"user_compute_stream": str(self._cuda.handle(self._stream))} if self._stream is not None else {}
+        return {"device_id": str(self.options.device_id), **graph, **stream,
+                **{k: str(v) for k, v in self.options.provider_options.items()}}
+
+    _cuda = _stream = _timer = None
+    _device_time_note = "no device time: no stream of ours"
+
+    def _own_stream(self) -> None:
+        """A CUDA stream of ours for the provider to compute on (user_compute_stream), so that CUDA events on it
+        give device time; without cuda-bindings (or pycuda) there is no device time, and the run says so."""
+        from ..engine.cuda import open_runtime, which_bindings
+
+        if which_bindings() is None:
+            self._device_time_note = "no device time: install cuda-bindings (pip install 'deployprof[trt]')"
+            return
+        if "user_compute_stream" in self.options.provider_options:  # the user's own stream wins; we cannot time it
+            self._device_time_note = "no device time: --provider-option user_compute_stream is the user's stream"
+            return
+        try:
+            self._cuda = open_runtime(self.options.device_id)
+            self._stream = self._cuda.stream()
+        except Exception as exc:  # a broken CUDA setup costs device time, not the run
+            self._cuda = self._stream = None
+            self._device_time_note = f"no device time: {type(exc).__name__}: {exc}"
+
+    def device_timer(self):
+        if self._stream is None or self.build_info is None or self.build_info.fallback:
+            return None
+        if self._timer is None:
+            c = self._cuda
+            self._timer = EventPoolTimer(c.event, c.record, c.elapsed_ms, c.destroy_event, self._stream)
+        return self._timer
 
     def _load(self) -> BuildInfo:
         import onnxruntime as ort
@@ -141,6 +188,8 @@ class OrtBackend(Backend):
         so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVELS[o.graph_optimization])
         so.execution_mode = ort.ExecutionMode.ORT_PARALLEL if o.execution_mode == "parallel" else ort.ExecutionMode.ORT_SEQUENTIAL
         so.log_severity_level = 3
+        if self.needs_gpu:
+            self._own_stream()
         providers = self._provider_list()
         path = self.root / self.stage.file
         try:
@@ -164,7 +213,9 @@ class OrtBackend(Backend):
                          providers_requested=requested, providers_active=active, fallback=fallback,
                          options={"graph_optimization": o.graph_optimization, "execution_mode": o.execution_mode,
                                   "intra_op_threads": str(o.intra_op_threads), "inter_op_threads": str(o.inter_op_threads),
-                                  **{k: str(v) for k, v in self._provider_options().items()}})
+                                  **{k: str(v) for k, v in self._provider_options().items()},
+                                  **({"device_time": self._device_time_note} if self.needs_gpu and self._stream is None
+                                     else {})})
 
     def _effective_precision(self) -> str:
         return self.manifest.precision
@@ -195,6 +246,59 @@ class OrtBackend(Backend):
         io = getattr(self, "_io", None)
         if io is not None:
             io.synchronize_outputs()
+        if self._stream is not None:
+            self._cuda.sync(self._stream)
+
+    # A device-resident policy step on ort-cuda / ort-trt: torch CUDA tensors are the arrays between stages; ONNX
+    # Runtime reads them in place (IO binding by pointer) and computes on our stream, where the loop update (torch,
+    # under device_context) also runs; its outputs are copied device to device into torch tensors (no host).
+    def _torch(self):
+        if not self.needs_gpu or self._stream is None or self.build_info is None or self.build_info.fallback:
+            return None
+        try:
+            import torch
+        except ImportError:
+            return None
+        return torch if torch.cuda.is_available() else None
+
+    def has_device_arrays(self) -> bool:
+        return self._torch() is not None
+
+    def to_device(self, array):
+        return self._torch().from_numpy(np.ascontiguousarray(array)).to(f"cuda:{self.options.device_id}")
+
+    def to_host(self, array) -> np.ndarray:
+        return array.detach().cpu().numpy()
+
+    def device_context(self):
+        torch = self._torch()
+        if torch is None:
+            return super().device_context()
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        ours = torch.cuda.ExternalStream(self._cuda.handle(self._stream), device=f"cuda:{self.options.device_id}")
+        stack.enter_context(torch.cuda.stream(ours))
+        return stack
+
+    def device_run(self, feeds: dict) -> dict:
+        self._check_open()
+        torch, dev = self._torch(), self.options.device_id
+        io = self.session.io_binding()
+        keep = []
+        for name, t in feeds.items():
+            t = t.contiguous()
+            keep.append(t)
+            io.bind_input(name, "cuda", dev, np.dtype(str(t.dtype).removeprefix("torch.")), tuple(t.shape), t.data_ptr())
+        for name in self.output_names:
+            io.bind_output(name, "cuda", dev)
+        self.session.run_with_iobinding(io)
+        out = {}
+        for name, value in zip(self.output_names, io.get_outputs()):
+            t = torch.empty(tuple(value.shape()), dtype=getattr(torch, ORT_TO_TORCH[value.data_type()]), device=f"cuda:{dev}")
+            self._cuda.dtod(t.data_ptr(), value.data_ptr(), t.numel() * t.element_size(), self._stream)
+            out[name] = t
+        self._resident_io = (io, keep)  # alive until the copies on our stream are done (the next call is after them)
+        return out
 
     def device_memory(self):
         if not self.needs_gpu or self.build_info is None or self.build_info.fallback:
@@ -206,6 +310,11 @@ class OrtBackend(Backend):
         self.session = None
         self._io = None
         self._bound = None
+        if self._timer is not None:
+            self._timer.close()
+        if self._cuda is not None:
+            self._cuda.close()
+        self._cuda = self._stream = self._timer = self._resident_io = None
 
 
 @BACKENDS.register("ort-cpu")
@@ -226,6 +335,7 @@ class OrtCuda(OrtBackend):
     name = "ort-cuda"
     provider = "CUDAExecutionProvider"
     provider_option_keys = CUDA_OPTION_KEYS
+    graph_option = "enable_cuda_graph"
 
 
 @BACKENDS.register("ort-trt")
@@ -233,6 +343,7 @@ class OrtTrt(OrtBackend):
     """TensorRT execution provider; engines and timing caches persist under the cache folder."""
     name = "ort-trt"
     provider = "TensorrtExecutionProvider"
+    graph_option = "trt_cuda_graph_enable"
     provider_option_keys = ("trt_*", *CUDA_OPTION_KEYS)
 
     @classmethod

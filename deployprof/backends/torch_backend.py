@@ -9,28 +9,19 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..devices import process_device_memory
-from ..errors import BackendUnavailableError, ConfigError
+from ..errors import BackendUnavailableError, BuildError, ConfigError
 from ..results import BuildInfo
-from .base import BACKENDS, Availability, Backend, DeviceTimer
+from .base import BACKENDS, Availability, Backend, DeviceTimer, EventPoolTimer
 
 
-class CudaEventTimer(DeviceTimer):
-    def __init__(self, torch, stream):
-        self.torch, self.stream, self.pairs = torch, stream, []
+def torch_event_timer(torch, stream) -> EventPoolTimer:
+    """torch.cuda.Event pairs from a pool; torch frees an event when it is dropped, so destroy only lets go."""
+    def elapsed(a, b):
+        b.synchronize()
+        return a.elapsed_time(b)
 
-    def start(self) -> None:
-        ev = self.torch.cuda.Event(enable_timing=True)
-        ev.record(self.stream)
-        self.pairs.append([ev, None])
-
-    def stop(self) -> None:
-        ev = self.torch.cuda.Event(enable_timing=True)
-        ev.record(self.stream)
-        self.pairs[-1][1] = ev
-
-    def elapsed_ms(self) -> list[float]:
-        self.torch.cuda.synchronize()
-        return [float(a.elapsed_time(b)) for a, b in self.pairs]
+    return EventPoolTimer(lambda: torch.cuda.Event(enable_timing=True), lambda ev, st: ev.record(st), elapsed,
+                          lambda ev: None, stream)
 
 
 @BACKENDS.register("torch")
@@ -81,6 +72,12 @@ class TorchEager(Backend):
     def uses_gpu(self) -> bool:
         return self.options.torch_device.startswith("cuda")
 
+    @classmethod
+    def cuda_graph_blocker(cls, options) -> Optional[str]:
+        if options.torch_device.startswith("cuda"):
+            return None
+        return f"torch on {options.torch_device} cannot capture CUDA graphs: pass --torch-device cuda"
+
     def _to_device(self, feeds: dict[str, np.ndarray]) -> list:
         return [self.torch.from_numpy(np.ascontiguousarray(feeds[t.name])).to(self.device) for t in self.stage.inputs]
 
@@ -92,6 +89,30 @@ class TorchEager(Backend):
             with torch.cuda.stream(self.stream):
                 return self.module(*args)
 
+    def has_device_arrays(self) -> bool:
+        return self.stream is not None
+
+    def to_device(self, array):
+        return self.torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+
+    def to_host(self, array) -> np.ndarray:
+        return array.detach().cpu().numpy()
+
+    def device_context(self):
+        import contextlib
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(self.torch.inference_mode())
+        if self.stream is not None:
+            stack.enter_context(self.torch.cuda.stream(self.stream))
+        return stack
+
+    def device_run(self, feeds):
+        self._check_open()
+        out = self.module(*[feeds[t.name] for t in self.stage.inputs])
+        out = out if isinstance(out, tuple) else (out,)
+        return {t.name: o for t, o in zip(self.stage.outputs, out)}
+
     def _run(self, feeds):
         out = self._forward(self._to_device(feeds))
         out = out if isinstance(out, tuple) else (out,)
@@ -101,14 +122,41 @@ class TorchEager(Backend):
     def _bind(self, feeds) -> Callable[[], object]:
         args = self._to_device(feeds)
         self.synchronize()
+        if self.options.cuda_graph and self.stream is not None:
+            return self._capture(args)
         return lambda: self._forward(args)
+
+    def _capture(self, args) -> Callable[[], object]:
+        """One CUDA graph of the stage on fixed input tensors (warmed up on the stream first, as capture needs);
+        the timed call is its replay on the same stream."""
+        torch = self.torch
+        try:
+            for _ in range(3):
+                self._forward(args)
+            self.synchronize()
+            graph = torch.cuda.CUDAGraph()
+            with torch.inference_mode(), torch.cuda.graph(graph, stream=self.stream):
+                self._graph_out = self.module(*args)
+        except Exception as exc:  # capture-unsafe ops (host syncs, dynamic shapes) end here
+            raise BuildError(f"torch: CUDA graph capture of stage {self.stage.name} failed "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); run without --cuda-graph") from None
+        self._graph = graph
+
+        def replay():
+            with torch.cuda.stream(self.stream):
+                graph.replay()
+        return replay
 
     def synchronize(self) -> None:
         if self.stream is not None:
             self.stream.synchronize()
 
     def device_timer(self) -> Optional[DeviceTimer]:
-        return CudaEventTimer(self.torch, self.stream) if self.stream is not None else None
+        if self.stream is None:
+            return None
+        if self._timer is None:
+            self._timer = torch_event_timer(self.torch, self.stream)
+        return self._timer
 
     def device_memory(self):
         if self.stream is None:
@@ -118,5 +166,11 @@ class TorchEager(Backend):
     def allocator_peak_bytes(self) -> Optional[int]:
         return int(self.torch.cuda.max_memory_allocated(self.device)) if self.stream is not None else None
 
+    _timer: Optional[EventPoolTimer] = None
+
     def _close(self) -> None:
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
+        self._graph = self._graph_out = None
         self.module = None

@@ -14,27 +14,10 @@ from ..engine.build import SETTING_KEYS
 from ..errors import BuildError, ConfigError
 from ..manifest import sha256_file
 from ..results import BuildInfo, EngineProvenance, LayerTime, TransferTimes
-from .base import BACKENDS, Availability, Backend, DeviceTimer
+from ..config import BackendOptions
+from .base import BACKENDS, Availability, Backend, DeviceTimer, EventPoolTimer
 
 log = logging.getLogger(__name__)
-
-
-class EventTimer(DeviceTimer):
-    def __init__(self, cuda, stream):
-        self.cuda, self.stream, self.pairs = cuda, stream, []
-
-    def start(self) -> None:
-        ev = self.cuda.event()
-        self.cuda.record(ev, self.stream)
-        self.pairs.append([ev, None])
-
-    def stop(self) -> None:
-        ev = self.cuda.event()
-        self.cuda.record(ev, self.stream)
-        self.pairs[-1][1] = ev
-
-    def elapsed_ms(self) -> list[float]:
-        return [self.cuda.elapsed_ms(a, b) for a, b in self.pairs]
 
 
 @BACKENDS.register("trt")
@@ -43,6 +26,10 @@ class TensorRT(Backend):
     provider_option_keys = (*SETTING_KEYS, "device_id")
     runtime = "tensorrt"
     supports_concurrency = False   # an execution context must not be shared by threads
+
+    @classmethod
+    def cuda_graph_blocker(cls, options: BackendOptions) -> Optional[str]:
+        return None
     artifact_precisions = ("fp32", "fp16", "int8")  # int8-dynamic's MatMulInteger is not a TensorRT op
 
     @classmethod
@@ -88,7 +75,8 @@ class TensorRT(Backend):
 
         o = self.options
         self.trt, api = trt, probe(trt)
-        self.settings = settings = BuildSettings.from_options(o.provider_options)
+        self.settings = settings = BuildSettings.from_options(
+            {**o.provider_options, **({"cuda_graph": "1"} if o.cuda_graph else {})})
         mode = select_mode(api, self.manifest.precision, explicit=settings.explicit_precision,
                            int8_speed_only=settings.int8_speed_only)
         onnx_path = self._graph_path(mode.graph)
@@ -229,8 +217,13 @@ class TensorRT(Backend):
     def synchronize(self) -> None:
         self.cuda.sync(self.stream)
 
+    _timer: Optional[EventPoolTimer] = None
+
     def device_timer(self) -> Optional[DeviceTimer]:
-        return EventTimer(self.cuda, self.stream)
+        if self._timer is None:
+            c = self.cuda
+            self._timer = EventPoolTimer(c.event, c.record, c.elapsed_ms, c.destroy_event, self.stream)
+        return self._timer
 
     def uses_gpu(self) -> bool:
         return True
@@ -277,6 +270,9 @@ class TensorRT(Backend):
                               self.settings.layer_profile_runs, self.layers, self.stage.name)
 
     def _close(self) -> None:
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
         cuda = getattr(self, "cuda", None)
         self.context = self.engine = self._trt_runtime = None
         if cuda is not None:

@@ -40,6 +40,9 @@ class CudaRuntime(ABC):
     def dtoh(self, dst: np.ndarray, src: int, stream) -> None: ...
 
     @abstractmethod
+    def dtod(self, dst: int, src: int, nbytes: int, stream) -> None: ...
+
+    @abstractmethod
     def event(self) -> Any: ...
 
     @abstractmethod
@@ -47,6 +50,9 @@ class CudaRuntime(ABC):
 
     @abstractmethod
     def elapsed_ms(self, start, end) -> float: ...
+
+    def destroy_event(self, event) -> None:
+        """Release an event (cuda-bindings needs it; pycuda frees events when they are dropped)."""
 
     def capture(self, stream, enqueue) -> Any:
         raise BackendUnavailableError(f"CUDA graph capture needs cuda-bindings; {self.name} does not offer it")
@@ -121,6 +127,10 @@ class CudaBindings(CudaRuntime):
         kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
         self._ok(self.rt.cudaMemcpyAsync(dst.ctypes.data, src, dst.nbytes, kind, stream), "cudaMemcpyAsync D2H")
 
+    def dtod(self, dst, src, nbytes, stream):
+        kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToDevice
+        self._ok(self.rt.cudaMemcpyAsync(dst, src, nbytes, kind, stream), "cudaMemcpyAsync D2D")
+
     def event(self):
         return self._ok(self.rt.cudaEventCreate(), "cudaEventCreate")
 
@@ -130,6 +140,9 @@ class CudaBindings(CudaRuntime):
     def elapsed_ms(self, start, end):
         self._ok(self.rt.cudaEventSynchronize(end), "cudaEventSynchronize")
         return float(self._ok(self.rt.cudaEventElapsedTime(start, end), "cudaEventElapsedTime"))
+
+    def destroy_event(self, event):
+        self._ok(self.rt.cudaEventDestroy(event), "cudaEventDestroy")
 
     def capture(self, stream, enqueue):
         mode = self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
@@ -198,6 +211,9 @@ class PyCuda(CudaRuntime):
 
     def dtoh(self, dst, src, stream):
         self.drv.memcpy_dtoh_async(dst, src, stream)
+
+    def dtod(self, dst, src, nbytes, stream):
+        self.drv.memcpy_dtod_async(dst, src, nbytes, stream)
 
     def event(self):
         return self.drv.Event()

@@ -8,8 +8,11 @@ from typing import Callable, Optional
 
 from ..backends.base import DeviceTimer
 from ..config import MeasureConfig
+from .stats import convergence
 
 STEADY_TOLERANCE = 1.10   # an iteration within 10% of the warm-up tail's median counts as steady
+WARM_WINDOW, WARM_DRIFT = 10, 0.05   # warm-up ends when the last 10 calls' median is within 5% of the 10 before
+FIRST_CHECK, CHECK_GROWTH = 64, 1.25  # an adaptive run checks convergence at 64 samples, then every +25%
 
 
 Clock = Callable[[], int]  # nanoseconds; injected by tests so that the loop logic is checked without real time
@@ -23,6 +26,8 @@ class Timing:
     warmup_ms: list[float]
     steady_after: int
     loop_wall_s: float
+    stopped_by: str = ""
+    warmup_steady: Optional[bool] = None
 
 
 def steady_state_index(warmup_ms: list[float], window: int = 5) -> int:
@@ -38,59 +43,95 @@ def steady_state_index(warmup_ms: list[float], window: int = 5) -> int:
     return len(warmup_ms)
 
 
+def _steady(warm: list[float]) -> bool:
+    if len(warm) < 2 * WARM_WINDOW:
+        return False
+    last, before = sorted(warm[-WARM_WINDOW:]), sorted(warm[-2 * WARM_WINDOW:-WARM_WINDOW])
+    return abs(last[WARM_WINDOW // 2] / max(before[WARM_WINDOW // 2], 1e-12) - 1.0) <= WARM_DRIFT
+
+
 def _cold_and_warm(fns: list[Callable[[], object]], sync: Callable[[], None], cfg: MeasureConfig,
-                   clock: Clock) -> tuple[float, list[float]]:
-    """First call (cold, ms), then warm-up rounds until both the count and the time minimum are met."""
+                   clock: Clock) -> tuple[float, list[float], bool]:
+    """First call (cold, ms), then warm-up rounds until the count and the time minimum are met and the timing is
+    steady, or warmup_max_s has passed. Returns (first ms, warm-up ms per call, ended steady)."""
     t0 = clock()
     fns[0]()
     sync()
     first_ms = (clock() - t0) / 1e6
     warm: list[float] = []
     w_start = clock()
-    while (len(warm) < cfg.warmup_iterations or (clock() - w_start) < cfg.warmup_min_s * 1e9) \
-            and len(warm) < cfg.max_iterations:
+    cap_ns = max(cfg.warmup_max_s, cfg.warmup_min_s) * 1e9
+    while len(warm) < cfg.max_iterations:
+        elapsed = clock() - w_start
+        if len(warm) >= cfg.warmup_iterations and elapsed >= cfg.warmup_min_s * 1e9 and _steady(warm):
+            return first_ms, warm, True
+        if elapsed >= cap_ns and len(warm) >= cfg.warmup_iterations:
+            break
         t0 = clock()
         for f in fns:
             f()
         sync()
         warm.append((clock() - t0) / 1e6 / len(fns))
-    return first_ms, warm
+    return first_ms, warm, False
+
+
+def _stop_reason(cfg: MeasureConfig, n: int, elapsed_ns: int, samples: list[int]) -> Optional[str]:
+    """Why the timed loop stops after n samples, or None to go on. Called only at check points (see callers)."""
+    if cfg.iterations is not None and n >= cfg.iterations:
+        return f"{n} iterations (--iterations)"
+    if n >= cfg.max_iterations:
+        return f"{n} iterations (the most one run keeps)"
+    if cfg.duration_s is not None and elapsed_ns >= cfg.duration_s * 1e9:
+        return f"{cfg.duration_s:g} s (--duration)"
+    if cfg.adaptive and elapsed_ns >= min(cfg.min_duration_s, cfg.max_duration_s) * 1e9:
+        ok, text = convergence(samples)
+        if ok:
+            return f"converged: {text}"
+        if elapsed_ns >= cfg.max_duration_s * 1e9:
+            return f"time cap {cfg.max_duration_s:g} s, not converged: {text}"
+    return None
 
 
 def time_callable(fn: Callable[[], object], sync: Callable[[], None], cfg: MeasureConfig,
                   device_timer: Optional[DeviceTimer] = None,
                   before_measure: Optional[Callable[[], None]] = None, clock: Clock = time.perf_counter_ns) -> Timing:
-    first_ms, warm = _cold_and_warm([fn], sync, cfg, clock)
+    """Back-to-back calls, each timed on its own. The loop compares two integers per call; the stopping rule (and
+    an adaptive run's convergence test) runs only at check points: the fixed end, or every +25% of samples."""
+    first_ms, warm, steady = _cold_and_warm([fn], sync, cfg, clock)
     stop_ns = int(cfg.stop_after_s * 1e9) if cfg.stop_after_s is not None else None
-    limit = cfg.iterations if cfg.iterations is not None else cfg.max_iterations
+    fixed = cfg.iterations if cfg.iterations is not None else cfg.max_iterations
+    check_at = min(fixed, FIRST_CHECK) if cfg.adaptive else fixed
     if before_measure is not None:
         before_measure()
     samples: list[int] = []
     append = samples.append
     start = clock()
-    if device_timer is None:
-        while True:
-            t0 = clock()
-            fn()
-            sync()
-            t1 = clock()
-            append(t1 - t0)
-            if len(samples) >= limit or (stop_ns is not None and t1 - start >= stop_ns):
+    deadline = start + stop_ns if stop_ns is not None else float("inf")
+    timer_start = device_timer.start if device_timer is not None else _noop
+    timer_stop = device_timer.stop if device_timer is not None else _noop
+    between = device_timer.between if device_timer is not None else _noop
+    while True:
+        t0 = clock()
+        timer_start()
+        fn()
+        timer_stop()
+        sync()
+        t1 = clock()
+        append(t1 - t0)
+        between()
+        if len(samples) >= check_at or t1 >= deadline:
+            reason = _stop_reason(cfg, len(samples), t1 - start, samples)
+            if reason is not None:
                 break
-    else:
-        while True:
-            t0 = clock()
-            device_timer.start()
-            fn()
-            device_timer.stop()
-            sync()
-            t1 = clock()
-            append(t1 - t0)
-            if len(samples) >= limit or (stop_ns is not None and t1 - start >= stop_ns):
-                break
+            check_at = min(fixed, int(len(samples) * CHECK_GROWTH) + 1)
     wall = (clock() - start) / 1e9
     return Timing(samples_ns=samples, device_ms=device_timer.elapsed_ms() if device_timer else None,
-                  first_run_ms=first_ms, warmup_ms=warm, steady_after=steady_state_index(warm), loop_wall_s=wall)
+                  first_run_ms=first_ms, warmup_ms=warm, steady_after=steady_state_index(warm), loop_wall_s=wall,
+                  stopped_by=reason, warmup_steady=steady)
+
+
+def _noop() -> None:
+    pass
 
 
 def time_concurrent(fns: list[Callable[[], object]], sync: Callable[[], None], cfg: MeasureConfig,
@@ -100,18 +141,19 @@ def time_concurrent(fns: list[Callable[[], object]], sync: Callable[[], None], c
     import itertools
     import threading
 
-    first_ms, warm = _cold_and_warm(fns, sync, cfg, clock)
+    first_ms, warm, steady = _cold_and_warm(fns, sync, cfg, clock)
     limit = cfg.iterations if cfg.iterations is not None else cfg.max_iterations
     stop_ns = int(cfg.stop_after_s * 1e9) if cfg.stop_after_s is not None else None
     issued = itertools.count()
     per_thread: list[list[int]] = [[] for _ in fns]
     barrier = threading.Barrier(len(fns) + 1)
     state = {}
+    stop = threading.Event()
 
     def worker(fn, out):
         barrier.wait()
         start = state["start"]
-        while next(issued) < limit:
+        while next(issued) < limit and not stop.is_set():
             a = clock()
             fn()
             sync()
@@ -125,9 +167,20 @@ def time_concurrent(fns: list[Callable[[], object]], sync: Callable[[], None], c
         th.start()
     state["start"] = clock()
     barrier.wait()
+    reason = None
+    while cfg.adaptive and any(th.is_alive() for th in threads):  # the test runs here, never in a request thread
+        threads[0].join(timeout=0.1)
+        snapshot = [x for out in per_thread for x in out[:]]
+        if len(snapshot) >= FIRST_CHECK:
+            reason = _stop_reason(cfg, len(snapshot), clock() - state["start"], snapshot)
+            if reason is not None:
+                stop.set()
+                break
     for th in threads:
         th.join()
     wall = (clock() - state["start"]) / 1e9
     samples = [x for out in per_thread for x in out]
+    if reason is None:
+        reason = _stop_reason(cfg, len(samples), int(wall * 1e9), samples) or f"{len(samples)} requests"
     return Timing(samples_ns=samples, device_ms=None, first_run_ms=first_ms, warmup_ms=warm,
-                  steady_after=steady_state_index(warm), loop_wall_s=wall)
+                  steady_after=steady_state_index(warm), loop_wall_s=wall, stopped_by=reason, warmup_steady=steady)

@@ -12,8 +12,9 @@ from ..results import LatencyStats
 
 PERCENTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99, "p999": 0.999}
 PERCENTILE_METHOD = "nearest-rank"
-NOISY_IQR_OVER_MEDIAN = 0.10
-NOISY_DRIFT = 0.05
+NOISY_DRIFT = 0.05            # the last third's median this far from the first third's, with their CIs apart
+P50_CI_HALF_WIDTH = 0.01      # an adaptive run has converged when the p50's 95% CI is within +-1% of it ...
+                              # ... and the p99's CI is bounded below the largest sample (555 samples at 95%)
 
 
 def nearest_rank(sorted_x: np.ndarray, p: float) -> float:
@@ -47,6 +48,33 @@ def order_statistic_ci(n: int, p: float, level: float = 0.95) -> tuple[int, Opti
     return max(l, 1), u
 
 
+def convergence(samples: Sequence[float]) -> tuple[bool, str]:
+    """(converged, what the statistics say): the p50's 95% CI half-width against P50_CI_HALF_WIDTH, and whether the
+    p99's CI is bounded. Any unit; called between iterations of an adaptive run, never inside one."""
+    s = np.sort(np.asarray(samples, dtype=np.float64))
+    n = len(s)
+    lo, hi = order_statistic_ci(n, 0.50)
+    half = (s[(hi or n) - 1] - s[lo - 1]) / 2 / nearest_rank(s, 0.5) if n and nearest_rank(s, 0.5) > 0 else math.inf
+    p99_hi = order_statistic_ci(n, 0.99)[1]
+    bounded = p99_hi is not None and p99_hi < n
+    text = f"p50 CI +-{half:.1%}, p99 CI {'bounded' if bounded else 'unbounded'}, {n} samples"
+    return bool(hi is not None and half <= P50_CI_HALF_WIDTH and bounded), text
+
+
+def _load_changed(x: np.ndarray) -> float:
+    """Drift of the median from the first to the last third of the run, counted only when the two thirds' median
+    CIs do not overlap (the load really changed); 0.0 otherwise."""
+    third = len(x) // 3
+    if third < 6:
+        return 0.0
+    a, b = np.sort(x[:third]), np.sort(x[-third:])
+    lo, hi = order_statistic_ci(third, 0.5)
+    if hi is None:
+        return 0.0
+    apart = a[hi - 1] < b[lo - 1] or b[hi - 1] < a[lo - 1]
+    return float(np.median(b) / np.median(a) - 1.0) if apart else 0.0
+
+
 def compute_stats(samples_ms: Sequence[float], ci_level: float = 0.95) -> LatencyStats:
     x = np.asarray(samples_ms, dtype=np.float64)
     if x.size == 0:
@@ -64,8 +92,7 @@ def compute_stats(samples_ms: Sequence[float], ci_level: float = 0.95) -> Latenc
     mean = float(x.mean())
     median = pct["p50"]
     q1, q3 = nearest_rank(s, 0.25), nearest_rank(s, 0.75)
-    third = max(1, n // 3)
-    drift = (float(np.median(x[-third:])) / float(np.median(x[:third])) - 1.0) if n >= 6 else 0.0
+    drift = _load_changed(x)
     iqr = (q3 - q1) / median if median > 0 else 0.0
     return LatencyStats(
         samples_ms=tuple(float(v) for v in x), count=n, min_ms=float(s[0]), mean_ms=mean,
@@ -73,5 +100,4 @@ def compute_stats(samples_ms: Sequence[float], ci_level: float = 0.95) -> Latenc
         p50_ms=pct["p50"], p90_ms=pct["p90"], p95_ms=pct["p95"], p99_ms=pct["p99"], p999_ms=pct["p999"],
         max_ms=float(s[-1]), percentile_method=PERCENTILE_METHOD, ci_level=ci_level, ci_ms=ci,
         too_few_samples=tuple(too_few), cv=float(x.std(ddof=1) / mean) if n > 1 and mean > 0 else 0.0,
-        iqr_over_median=iqr, drift_ratio=drift,
-        noisy=bool(iqr > NOISY_IQR_OVER_MEDIAN or abs(drift) > NOISY_DRIFT))
+        iqr_over_median=iqr, drift_ratio=drift, noisy=bool(abs(drift) > NOISY_DRIFT))

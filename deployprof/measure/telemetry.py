@@ -176,7 +176,13 @@ class NvmlSampler(_PollingSampler):
         mean = sum(power) / len(power)
         energy = mean * wall_s / inferences if inferences else None
         clocks = [r["sm_mhz"] for r in rows]
-        throttled = any(r["throttle"] for r in rows)
+        dropped = clocks[-1] < 0.95 * clocks[0]   # the clock at the end of the run against its start
+        throttled = any(r["throttle"] for r in rows) or dropped
+        notes = (f"SM clock {clocks[0]:.0f} MHz at start, {clocks[-1]:.0f} MHz at end",)
+        if any(r["throttle"] for r in rows):
+            notes += ("NVML reported power-cap or thermal clock reasons",)
+        if dropped:
+            notes += ("the SM clock fell by more than 5% during the run",)
         return TelemetryStats(
             source=self.source, samples=len(rows), interval_ms=self.interval_ms, power_mw_mean={"gpu": mean},
             power_mw_max={"gpu": max(power)}, board_power_rail="gpu (NVML board power)", energy_per_inference_mj=energy,
@@ -184,7 +190,7 @@ class NvmlSampler(_PollingSampler):
             gpu_freq_mhz_min=min(clocks), gpu_freq_mhz_max=max(clocks),
             gpu_util_pct_mean=sum(r["util"] for r in rows) / len(rows),
             temperature_c_max={"gpu": max(r["temp_c"] for r in rows)}, power_mode=None, clocks_locked=None,
-            throttled=throttled, notes=("NVML reported power-cap or thermal clock reasons",) if throttled else ())
+            throttled=throttled, notes=notes)
 
 
 class JtopSampler(_PollingSampler):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import ConfigError
-from ..results import ConfigVerdict, Criterion, ProfileReport, Qualification, RooflinePrediction, RunResult
+from ..results import ConfigVerdict, Criterion, ProfileReport, Qualification, RooflinePrediction, RunResult, main_runs
 from ..targets import TargetProfile
 from .spec import Spec
 
@@ -129,8 +129,6 @@ def _allowed(spec: Spec, backend: Optional[str], precision: str, batch: int) -> 
 
 def qualify_report(spec: Spec, report: ProfileReport, spec_name: str, source: str,
                    target: Optional[TargetProfile]) -> Qualification:
-    from ..report.summary import main_runs
-
     runs = [r for r in main_runs(report.runs) if _allowed(spec, r.backend, r.precision, r.batch)]
     notes = []
     if not runs:

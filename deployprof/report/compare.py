@@ -11,7 +11,7 @@ from ..results import Comparison, MetricDelta, ProfileReport, Regression, RunDel
 METRICS = ("p50", "p99")
 
 
-KEY_FIELDS = ("stage", "backend", "precision", "batch")
+KEY_FIELDS = ("stage", "backend", "cuda_graph", "precision", "batch")
 
 
 def _index(report: ProfileReport, fields: tuple[str, ...], which: str) -> dict[tuple, RunResult]:

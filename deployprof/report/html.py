@@ -5,10 +5,10 @@ from __future__ import annotations
 from html import escape
 import numpy as np
 
-from ..results import SCHEMA_VERSION, ProfileReport
+from ..results import SCHEMA_VERSION, ProfileReport, main_runs, main_stage
 from . import svg
 from .sections import Table, op_type_flops, summary_table, tables
-from .summary import accuracies, headline, main_runs, main_stage
+from .summary import accuracies, headline
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -145,6 +145,9 @@ def render_html(report: ProfileReport) -> str:
              f"<p class='meta'>{escape(report.created_utc)} · deployprof {escape(report.environment.deployprof_version)} · "
              f"{escape(report.environment.platform)} · schema {SCHEMA_VERSION}</p>",
              f"<p class='headline'>{escape(headline(report))}</p>"]
+    if report.findings:
+        parts.append("<div class='headline'><b>Findings</b><ul>" + "".join(f"<li>{escape(f)}</li>" for f in report.findings)
+                     + "</ul></div>")
     if report.warnings:
         parts.append("<div class='warn'><b>Warnings</b><ul>" + "".join(f"<li>{escape(w)}</li>" for w in report.warnings)
                      + "</ul></div>")

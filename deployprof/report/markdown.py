@@ -20,6 +20,8 @@ def render_markdown(report: ProfileReport) -> str:
     out = [f"# deployprof: {report.model.preset or report.model.source}", "",
            f"*{report.created_utc}, deployprof {report.environment.deployprof_version}, schema {SCHEMA_VERSION}*", "",
            f"**{headline(report)}**", ""]
+    if report.findings:
+        out += ["## Findings", ""] + [f"- {f}" for f in report.findings] + [""]
     if report.warnings:
         out += ["## Warnings", ""] + [f"- {w}" for w in report.warnings] + [""]
     if report.runs:

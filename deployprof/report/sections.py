@@ -6,9 +6,9 @@ from collections import defaultdict
 from typing import NamedTuple, Optional
 
 from ..results import (AccuracyResult, Comparison, FlopReport, OpTypeCost, ProfileReport, Qualification,
-                       RooflinePrediction, RunResult)
+                       RooflinePrediction, RunResult, main_runs, main_stage)
 from ..serial import to_dict
-from .summary import accuracies, accuracy_cell, fmt_bytes, fmt_count, fmt_ms, main_runs, main_stage, pct_ci, pct_ci_stats
+from .summary import accuracies, accuracy_cell, fmt_bytes, fmt_count, fmt_ms, pct_ci, pct_ci_stats
 
 
 class Table(NamedTuple):
@@ -23,7 +23,7 @@ def _opt(v: Optional[float], fmt: str) -> str:
 
 
 def _backend(r: RunResult) -> str:
-    return r.backend + (" FALLBACK" if r.build.fallback else "")
+    return r.backend + (" (CUDA graph)" if r.cuda_graph else "") + (" FALLBACK" if r.build.fallback else "")
 
 
 def _precision(r: RunResult) -> str:
@@ -45,16 +45,26 @@ def summary_table(report: ProfileReport) -> Table:
 
 
 def runs_table(runs: tuple[RunResult, ...]) -> Table:
-    rows = [(r.stage, _backend(r), _precision(r), str(r.batch), pct_ci(r, "p50"), fmt_ms(r.latency.p90_ms),
-             pct_ci(r, "p99"), f"{fmt_ms(r.latency.mean_ms)} ± {fmt_ms(r.latency.std_ms)}", str(r.latency.count),
+    rows = [(r.stage + (" (on device)" if r.device_resident else ""), _backend(r), _precision(r), str(r.batch),
+             pct_ci(r, "p50"), fmt_ms(r.latency.p90_ms), pct_ci(r, "p99"), str(r.latency.count),
              f"{r.throughput_per_s:.1f}", fmt_ms(r.device_latency.p50_ms) if r.device_latency else "-",
              fmt_bytes(r.memory.host_peak_rss_bytes), fmt_bytes(r.memory.device_peak_bytes),
-             _opt(r.achieved_gflop_per_s, ".2f"), f"{r.cold_start.load_ms:.0f}", fmt_ms(r.cold_start.first_run_ms),
-             "yes" if r.latency.noisy else "")
+             _opt(r.achieved_gflop_per_s, ".2f"), f"{r.cold_start.load_ms:.0f} / {fmt_ms(r.cold_start.first_run_ms)}",
+             _ran(r), "load changed" if r.latency.noisy else "")
             for r in runs]
     return Table("All runs (latency in ms, nearest-rank; [95% CI])",
-                 ("stage", "backend", "precision", "batch", "p50 [CI]", "p90", "p99 [CI]", "mean ± std", "n", "thru/s",
-                  "device p50", "peak RSS", "device mem", "GFLOP/s", "load ms", "first run ms", "noisy"), rows)
+                 ("stage", "backend", "precision", "batch", "p50 [CI]", "p90", "p99 [CI]", "n", "thru/s", "device p50",
+                  "peak RSS", "device mem", "GFLOP/s", "load / first ms", "ran", "noisy"), rows)
+
+
+_STOPS = (("converged", "converged"), ("time cap", "time cap"), ("(--iterations)", "fixed count"),
+          ("(--duration)", "fixed time"), ("requests at", "fixed rate"))
+
+
+def _ran(r: RunResult) -> str:
+    """How long the timed loop ran and, in a word, why it stopped (report.json has the whole sentence)."""
+    why = next((short for key, short in _STOPS if key in (r.stopped_by or "")), r.stopped_by or "")
+    return f"{r.loop_wall_s:.1f} s" + (f" {why}" if why else "")
 
 
 def stage_table(runs: tuple[RunResult, ...]) -> Table:
@@ -248,9 +258,14 @@ def provenance_table(report: ProfileReport) -> Table:
     return Table("Build provenance", ("backend", "runtime", "device", "precision", "active", "detail"), rows)
 
 
+def run_label(key) -> str:
+    """A compared run's key as text: its stage, backend, precision, batch, and "CUDA graph" when it was one."""
+    return " ".join("CUDA graph" if k is True else str(k) for k in key if k is not False)
+
+
 def comparison_table(c: Comparison) -> Table:
     metrics = c.runs[0].metrics if c.runs else ()
-    rows = [(" ".join(map(str, r.key)),
+    rows = [(run_label(r.key),
              *(f"{fmt_ms(m.a_ms)} -> {fmt_ms(m.b_ms)} ({m.delta_pct:+.1f}% [{m.delta_ci_pct[0]:+.1f}, "
                f"{m.delta_ci_pct[1]:+.1f}])" for m in r.metrics),
              ", ".join(f"{m.metric} {m.verdict}" for m in r.metrics), f"{r.throughput_pct:+.1f}%",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..results import AccuracyResult, ProfileReport, RunResult
+from ..results import AccuracyResult, ProfileReport, RunResult, main_runs
 
 
 def fmt_ms(v: float) -> str:
@@ -27,16 +27,6 @@ def fmt_count(n: Optional[float]) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.3g}{unit}"
     return f"{n:.3g}"
-
-
-def main_stage(runs) -> Optional[str]:
-    stages = [r.stage for r in runs]
-    return "policy_step" if "policy_step" in stages else (stages[0] if stages else None)
-
-
-def main_runs(runs) -> list[RunResult]:
-    stage = main_stage(runs)
-    return [r for r in runs if r.stage == stage]
 
 
 def pct_ci(r: RunResult, p: str) -> str:

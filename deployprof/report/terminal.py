@@ -18,7 +18,7 @@ STYLES = {"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow", "FALLBACK": 
 _NUMERIC = re.compile(r"^[-+]?(\d|inf\b)")
 
 
-def console(width: int = 200) -> Console:
+def console(width: int = 240) -> Console:
     return Console(width=width)
 
 
@@ -37,7 +37,10 @@ def rich_table(t: Table) -> RichTable:
     for i, col in enumerate(t.header):
         cells = [row[i] for row in t.rows if i < len(row) and row[i] not in ("", "-")]
         numeric = bool(cells) and all(_NUMERIC.match(c) for c in cells)
-        out.add_column(col, justify="right" if numeric else "left")
+        # Names (stage, backend, precision) are never cut short; long numbers and notes fold instead.
+        widest = max((len(c) for c in cells), default=0)
+        out.add_column(col, justify="right" if numeric else "left",
+                       min_width=widest if not numeric and widest <= 24 else None)
     for row in t.rows:
         out.add_row(*(_cell(c) for c in row))
     return out
@@ -57,10 +60,13 @@ def print_warnings(warnings, out: Console) -> None:
 
 def print_profile(report: ProfileReport, out: Optional[Console] = None) -> None:
     out = out or console()
-    tables = sections.tables(report, records=False)
+    show(sections.tables(report, records=False), out)
+    if report.findings:
+        out.print(f"[bold]Findings ({len(report.findings)})[/bold]")
+        for f in report.findings:
+            out.print(Text(f"  > {f}"))
     if report.runs:
-        tables.append(sections.summary_table(report))
-    show(tables, out)
+        show([sections.summary_table(report)], out)
     print_warnings(report.warnings, out)
     out.print(Text(headline(report), style="bold"))
 
@@ -103,9 +109,9 @@ def print_comparison(c: Comparison, out: Optional[Console] = None) -> None:
     for line in c.context:
         out.print(Text(f"  differs: {line}"))
     for k in c.only_a:
-        out.print(Text(f"  only in A: {' '.join(map(str, k))}"))
+        out.print(Text(f"  only in A: {sections.run_label(k)}"))
     for k in c.only_b:
-        out.print(Text(f"  only in B: {' '.join(map(str, k))}"))
+        out.print(Text(f"  only in B: {sections.run_label(k)}"))
     if not c.runs:
         out.print("[yellow]no runs matched[/yellow]: try --ignore precision (or backend, batch)")
     n = len(c.regressions)

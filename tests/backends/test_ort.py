@@ -130,3 +130,39 @@ def test_a_key_for_another_backend_of_the_run_is_left_out_not_refused(tiny_expor
         warmup_iterations=1, warmup_min_s=0, iterations=3,
         backend_options=BackendOptions(intra_op_threads=1, provider_options=opts))))
     assert runs and "layer_profile_runs" not in runs[0].build.options
+
+
+def test_ort_cuda_computes_on_a_stream_of_ours_so_events_give_device_time(tiny_export, monkeypatch):
+    """user_compute_stream (ONNX Runtime >= 1.17): the provider computes on our stream, events there time it."""
+    from deployprof.engine import cuda
+
+    made = []
+
+    class FakeRuntime:
+        def stream(self):
+            return 1234
+
+        def handle(self, stream):
+            return int(stream)
+
+        def event(self):
+            made.append(object())
+            return made[-1]
+
+        record = elapsed_ms = destroy_event = close = lambda self, *a: None
+
+    manifest, root = load_subject(tiny_export)
+    stage, cls = manifest.stages[0], BACKENDS.get("ort-cuda")
+    monkeypatch.setattr(cuda, "which_bindings", lambda: "cuda-bindings")
+    monkeypatch.setattr(cuda, "open_runtime", lambda device: FakeRuntime())
+    b = cls(stage, root, manifest, BackendOptions())
+    b._own_stream()
+    assert b._provider_options()["user_compute_stream"] == "1234"
+    theirs = cls(stage, root, manifest, BackendOptions(provider_options={"user_compute_stream": "99"}))
+    theirs._own_stream()
+    assert theirs._stream is None and "user's stream" in theirs._device_time_note
+    assert theirs._provider_options()["user_compute_stream"] == "99"
+    monkeypatch.setattr(cuda, "which_bindings", lambda: None)
+    none = cls(stage, root, manifest, BackendOptions())
+    none._own_stream()
+    assert "user_compute_stream" not in none._provider_options() and "cuda-bindings" in none._device_time_note

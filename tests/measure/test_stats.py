@@ -36,6 +36,20 @@ def test_ci_covers_true_quantile_at_stated_rate(p):
     assert 0.94 <= covered <= 0.995
 
 
-def test_noisy_flag_on_drift_and_spread():
-    assert not compute_stats(np.full(300, 2.0) + np.random.default_rng(0).normal(0, 0.01, 300)).noisy
-    assert compute_stats(np.linspace(1.0, 2.0, 300)).noisy
+def test_noisy_means_the_load_changed_not_a_wide_spread():
+    rng = np.random.default_rng(0)
+    assert not compute_stats(np.full(300, 2.0) + rng.normal(0, 0.01, 300)).noisy
+    assert compute_stats(np.linspace(1.0, 2.0, 300)).noisy                      # a slow drift: the load changed
+    step = np.concatenate([rng.normal(2.0, 0.05, 200), rng.normal(2.4, 0.05, 100)])
+    assert compute_stats(step).noisy and compute_stats(step).drift_ratio > 0.15   # another job started
+    wide = rng.lognormal(0.0, 0.5, 3000)                                        # a wide but stable distribution
+    s = compute_stats(wide)
+    assert s.iqr_over_median > 0.5 and not s.noisy and s.drift_ratio == 0.0
+
+
+def test_convergence_needs_a_tight_p50_and_a_bounded_p99():
+    from deployprof.measure.stats import convergence
+
+    assert convergence(np.full(600, 2.0))[0] and not convergence(np.full(500, 2.0))[0]   # p99 bound needs 555
+    ok, text = convergence(np.random.default_rng(1).uniform(1.0, 3.0, 600))
+    assert not ok and text.startswith("p50 CI +-") and text.endswith("p99 CI bounded, 600 samples")

@@ -1,0 +1,51 @@
+"""Each configuration's bottleneck named from what was measured (crafted results: the rules, not a GPU)."""
+import dataclasses
+
+from click.testing import CliRunner
+
+from deployprof.cli import cli
+from deployprof.findings import finding, findings
+from deployprof.results import TransferTimes
+
+from .test_results import make_report
+
+
+def _run(**kw):
+    base = make_report().runs[0]
+    return dataclasses.replace(base, **kw)
+
+
+def _busy(pct):
+    return dataclasses.replace(make_report().runs[0].telemetry, gpu_util_pct_mean=pct)
+
+
+def test_a_gpu_idle_between_kernels_is_launch_bound_and_graphs_are_named():
+    plain = _run(telemetry=_busy(20.0), transfers=None)
+    assert "launch-bound: the GPU was busy 20% of the step (NVML); try --cuda-graph both" in finding(plain, [plain], ())
+    fast = dataclasses.replace(plain.latency, p50_ms=plain.latency.p50_ms / 2.4)
+    graph = _run(telemetry=_busy(85.0), transfers=None, cuda_graph=True, latency=fast)
+    assert "CUDA graphs measured 2.4x faster" in finding(plain, [plain, graph], ())
+
+
+def test_copies_longer_than_compute_are_copy_bound():
+    r = _run(telemetry=_busy(90.0), transfers=TransferTimes(50.0, 50.0, 1 << 30, 1 << 20, 10, False))
+    assert "copy-bound: host<->device copies take 100.000 ms" in finding(r, [r], ())
+
+
+def test_otherwise_the_roofline_names_the_dominant_stage():
+    rep = make_report()
+    r = _run(telemetry=_busy(90.0), transfers=None, precision="fp16")
+    line = finding(r, [r], rep.roofline)
+    assert line.endswith("a dominates the step and is memory-bound on rtx-4090 at 50.0% of its floor (GPU busy 90%)")
+    cpu = _run(telemetry=None, transfers=None, precision="fp16")
+    assert findings([cpu], ()) == () and "memory-bound" in findings([cpu], rep.roofline)[0]
+
+
+def test_cuda_graph_both_on_a_cpu_only_machine_says_why_and_measures_without(tiny_export, tmp_path):
+    fast = ["--iterations", "3", "--warmup", "1", "--warmup-time", "0", "--in-process", "--accuracy-samples", "0"]
+    res = CliRunner().invoke(cli, ["profile", str(tiny_export), "--out", str(tmp_path / "r"), "--cuda-graph", "both", *fast])
+    assert res.exit_code == 0, res.output
+    assert "ort-cpu: no CUDA graph (ort-cpu runs on the CPU" in res.output and "measured without" in res.output
+    res = CliRunner().invoke(cli, ["profile", str(tiny_export), "--out", str(tmp_path / "s"), "--cuda-graph", "on", *fast])
+    assert res.exit_code == 1 and res.output.startswith("error: --cuda-graph on: ort-cpu: no CUDA graph")
+    assert not (tmp_path / "s").exists()
