@@ -6,7 +6,7 @@ import platform
 from importlib import metadata
 
 from . import __version__
-from .devices import gpu_names, is_jetson
+from .devices import gpu_state, gpu_names, is_jetson
 from .results import Environment
 
 PACKAGES = ("onnx", "onnxruntime", "onnxruntime-gpu", "torch", "numpy", "tensorrt", "cuda-bindings", "pycuda", "nvidia-ml-py",
@@ -52,4 +52,5 @@ def capture() -> Environment:
         deployprof_version=__version__, python=platform.python_version(),
         platform=f"{platform.system()} {platform.release()} {platform.machine()}", cpu_model=_cpu_model(),
         cpu_count=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 0),
-        packages={p: _version(p) for p in PACKAGES}, gpus=tuple(names), driver_version=driver, **jetson)
+        packages={p: _version(p) for p in PACKAGES}, gpus=tuple(names), driver_version=driver,
+        gpu_state=gpu_state() if names else None, **jetson)

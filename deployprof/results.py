@@ -350,6 +350,7 @@ class Environment:
     l4t_release: Optional[str] = None        # /etc/nv_tegra_release (JetPack's Linux for Tegra)
     power_mode: Optional[str] = None         # nvpmodel -q
     clocks_locked: Optional[bool] = None     # jetson_clocks --show
+    gpu_state: Optional[dict[str, float]] = None  # NVML clocks, power, temperature, P-state when captured
 
 
 @dataclass(frozen=True)

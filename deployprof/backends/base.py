@@ -86,6 +86,24 @@ class EventPoolTimer(DeviceTimer):
         self.events, self.used = [], 0
 
 
+def cuda_torch():
+    """torch, when it is installed with a usable CUDA device: its tensors are the device arrays of a device-resident
+    step on runtimes without an array type of their own (ONNX Runtime's OrtValue, TensorRT's raw buffers)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch if torch.cuda.is_available() else None
+
+
+def stream_context(torch, handle: int, device: str):
+    """inference_mode, and torch's work on the CUDA stream `handle` (the runtime's own), in order with it."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.inference_mode())
+    stack.enter_context(torch.cuda.stream(torch.cuda.ExternalStream(handle, device=device)))
+    return stack
+
+
 _OPEN: set["Backend"] = set()   # loaded and not closed yet: a backend left here at the end is a leak (tests check)
 
 

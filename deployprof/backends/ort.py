@@ -2,7 +2,6 @@
 session is created: ONNX Runtime drops a provider that fails to load without raising."""
 from __future__ import annotations
 
-import contextlib
 
 import functools
 import importlib.util
@@ -18,7 +17,7 @@ from ..devices import cuda_device_count, process_device_memory
 from ..errors import BackendUnavailableError, BuildError
 from ..files import cache_root
 from ..results import BuildInfo
-from .base import BACKENDS, Availability, Backend, BackendOptions, EventPoolTimer
+from .base import BACKENDS, Availability, Backend, BackendOptions, EventPoolTimer, cuda_torch, stream_context
 
 OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 
@@ -255,11 +254,7 @@ class OrtBackend(Backend):
     def _torch(self):
         if not self.needs_gpu or self._stream is None or self.build_info is None or self.build_info.fallback:
             return None
-        try:
-            import torch
-        except ImportError:
-            return None
-        return torch if torch.cuda.is_available() else None
+        return cuda_torch()
 
     def has_device_arrays(self) -> bool:
         return self._torch() is not None
@@ -274,11 +269,7 @@ class OrtBackend(Backend):
         torch = self._torch()
         if torch is None:
             return super().device_context()
-        stack = contextlib.ExitStack()
-        stack.enter_context(torch.inference_mode())
-        ours = torch.cuda.ExternalStream(self._cuda.handle(self._stream), device=f"cuda:{self.options.device_id}")
-        stack.enter_context(torch.cuda.stream(ours))
-        return stack
+        return stream_context(torch, self._cuda.handle(self._stream), f"cuda:{self.options.device_id}")
 
     def device_run(self, feeds: dict) -> dict:
         self._check_open()

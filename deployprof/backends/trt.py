@@ -15,7 +15,7 @@ from ..errors import BuildError, ConfigError
 from ..manifest import sha256_file
 from ..results import BuildInfo, EngineProvenance, LayerTime, TransferTimes
 from ..config import BackendOptions
-from .base import BACKENDS, Availability, Backend, DeviceTimer, EventPoolTimer
+from .base import BACKENDS, Availability, Backend, DeviceTimer, EventPoolTimer, cuda_torch, stream_context
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +216,44 @@ class TensorRT(Backend):
 
     def synchronize(self) -> None:
         self.cuda.sync(self.stream)
+
+    # A device-resident policy step: torch CUDA tensors between stages, bound in place as the engine's tensor
+    # addresses; outputs are written straight into torch tensors; all on the engine's stream.
+    def has_device_arrays(self) -> bool:
+        return self.build_info is not None and cuda_torch() is not None
+
+    def to_device(self, array):
+        return cuda_torch().from_numpy(np.ascontiguousarray(array)).to(f"cuda:{self.options.device_id}")
+
+    def to_host(self, array) -> np.ndarray:
+        return array.detach().cpu().numpy()
+
+    def device_context(self):
+        return stream_context(cuda_torch(), self.cuda.handle(self.stream), f"cuda:{self.options.device_id}")
+
+    def device_run(self, feeds: dict) -> dict:
+        self._check_open()
+        torch, device = cuda_torch(), f"cuda:{self.options.device_id}"
+        keep = []
+        for name, (is_input, dtype) in self.io.items():
+            if not is_input:
+                continue
+            t = feeds[name].to(getattr(torch, dtype.name)).contiguous()
+            keep.append(t)
+            if not self.context.set_input_shape(name, tuple(t.shape)):
+                raise ConfigError(f"{self.stage.name}: input {name} shape {tuple(t.shape)} is outside the engine's "
+                                  f"profile {self.engine_info.shape_profile.get(name)}")
+            self.context.set_tensor_address(name, t.data_ptr())
+        out = {}
+        for name, (is_input, dtype) in self.io.items():
+            if not is_input:
+                t = torch.empty(tuple(int(d) for d in self.context.get_tensor_shape(name)),
+                                dtype=getattr(torch, dtype.name), device=device)
+                self.context.set_tensor_address(name, t.data_ptr())
+                out[name] = t
+        self._enqueue()
+        self._resident_keep = keep  # the inputs stay alive until the next call, which the stream orders after this
+        return out
 
     _timer: Optional[EventPoolTimer] = None
 

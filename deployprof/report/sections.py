@@ -224,6 +224,7 @@ def environment_table(report: ProfileReport) -> Table:
     rows = [("deployprof", e.deployprof_version), ("python", e.python), ("platform", e.platform),
             ("CPU", f"{e.cpu_model} ({e.cpu_count} logical)"), ("GPUs", ", ".join(e.gpus) or "-"),
             ("driver", e.driver_version or "-"),
+            *((("GPU state", ", ".join(f"{k} {v:g}" for k, v in e.gpu_state.items())),) if e.gpu_state else ()),
             *((k, str(v)) for k, v in (("Jetson", e.jetson_model), ("L4T", e.l4t_release), ("power mode", e.power_mode),
                                        ("clocks locked", e.clocks_locked)) if v is not None),
             *((k, v or "not installed") for k, v in e.packages.items()),
