@@ -49,9 +49,7 @@ def check_backends(names: list[str], skip_unavailable: bool, say: Say,
     check_provider_options(names, config.backend_options.provider_options)
     for name in names:
         check_concurrency(name, config.concurrency)
-    usable, warnings = [], list(graph_modes(names, config)[1])
-    for w in warnings:
-        say(f"warning: {w}")
+    usable, warnings = [], []
     for name in names:
         avail = BACKENDS.get(name).availability()
         if avail.warning and avail.warning not in warnings:
@@ -67,6 +65,9 @@ def check_backends(names: list[str], skip_unavailable: bool, say: Say,
             raise BackendUnavailableError(f"backend {name} is unavailable: {avail.reason}{hint}")
     if not usable:
         raise BackendUnavailableError("none of the requested backends is available; see `deployprof backends`")
+    for w in graph_modes(usable, config)[1]:  # of the backends that will run; --cuda-graph on with none: an error
+        warnings.append(w)
+        say(f"warning: {w}")
     return usable, warnings
 
 
@@ -237,7 +238,8 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
 
         load_preset(subject)  # an unknown or broken preset fails here, before --out is touched
     with run_marked(out, f"deployprof profile {subject}"):  # marked INCOMPLETE until the report is written
-        plan(preset + len(precisions) + 1 + bool(accuracy_samples) + len(usable) * len(batches) * len(precisions))
+        runs_per_precision = sum(map(len, graph_modes(usable, config)[0].values())) * len(batches) if usable else 0
+        plan(preset + len(precisions) + 1 + bool(accuracy_samples) + runs_per_precision * len(precisions))
         resolved = resolve_subject(subject, out, exporter, say)
         base = load_subject(resolved)  # each manifest is read once from here on
         if config.cuda_graph != "off" and len(base.manifest.stages) > 1:

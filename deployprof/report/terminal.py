@@ -14,7 +14,8 @@ from . import sections
 from .sections import Table
 from .summary import headline
 
-STYLES = {"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow", "FALLBACK": "bold red", "THROTTLED": "bold red"}
+STYLES = {"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow", "WARN": "yellow", "FALLBACK": "bold red",
+          "THROTTLED": "bold red"}
 _NUMERIC = re.compile(r"^[-+]?(\d|inf\b)")
 
 
