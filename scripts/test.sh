@@ -4,6 +4,9 @@
 # here when missing (as root, with apt-get); the test fails rather than skips when they cannot be found.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh" "cpu,export,test"
+# Type stubs of the real TensorRT 10.13 Python API, for the stand-in consistency test. --no-deps: the package depends on
+# tensorrt itself, which cannot install here (it fetches from NVIDIA's index).
+pip_install --no-deps "tensorrt-stubs==10.13.0.35.1"
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing chromium and chromium-driver (Debian packages) for the browser test"
@@ -13,5 +16,5 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
     echo "warning: chromium/chromedriver missing and not root: the browser test will fail (apt-get install chromium chromium-driver)" >&2
   fi
 fi
-export DEPLOYPROF_REQUIRE_BROWSER=1 DEPLOYPROF_ARTIFACTS="${DEPLOYPROF_ARTIFACTS:-$PWD/docs/artifacts}"
+export DEPLOYPROF_REQUIRE_BROWSER=1 DEPLOYPROF_REQUIRE_TRT_STUBS=1 DEPLOYPROF_ARTIFACTS="${DEPLOYPROF_ARTIFACTS:-$PWD/docs/artifacts}"
 .venv/bin/python -m pytest "$@"

@@ -4,7 +4,6 @@ skipping everything. Checked before fixtures are set up, so a skipped test costs
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 from pathlib import Path
 from typing import Optional
@@ -21,8 +20,11 @@ def missing(mark: str) -> Optional[str]:
 
     if mark in ("gpu", "tensorrt") and cuda_device_count() == 0:
         return "no NVIDIA CUDA device"
-    if mark == "tensorrt" and importlib.util.find_spec("tensorrt") is None:
-        return "TensorRT (the tensorrt Python package) is not installed"
+    if mark == "tensorrt":
+        from deployprof.engine.api import tensorrt_problem
+
+        if tensorrt_problem():
+            return f"TensorRT is not usable here: {tensorrt_problem()}"
     if mark == "jetson" and not Path("/etc/nv_tegra_release").exists():
         return "not an NVIDIA Jetson"
     return None

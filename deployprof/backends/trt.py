@@ -2,7 +2,6 @@
 execute_async_v3 on a non-default stream, inputs and outputs resident on the device while timed."""
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 from typing import Callable, Optional
@@ -36,9 +35,11 @@ class TensorRT(Backend):
     def _availability(cls) -> Availability:
         from ..engine.cuda import which_bindings
 
-        if importlib.util.find_spec("tensorrt") is None:
-            return Availability(False, "tensorrt Python package not found (desktop: NVIDIA's tensorrt wheels; "
-                                       "Jetson: JetPack's system TensorRT in a venv with --system-site-packages)")
+        from ..engine.api import tensorrt_problem
+
+        problem = tensorrt_problem()
+        if problem:
+            return Availability(False, problem)
         if which_bindings() is None:
             return Availability(False, "neither cuda-bindings nor pycuda is installed (pip install 'deployprof[trt]')")
         if cuda_device_count() == 0:

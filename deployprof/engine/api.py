@@ -2,7 +2,25 @@
 (8.5 needs EXPLICIT_BATCH, 10.x deprecates precision flags, 11 removes them and is always strongly typed)."""
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
+from typing import Optional
+
+
+def tensorrt_problem() -> Optional[str]:
+    """Why there is no usable TensorRT Python module here, or None. A `tensorrt` that imports but has no Builder is
+    not TensorRT: the type stubs of `tensorrt-stubs` install as a bare `tensorrt` package, and so do placeholders."""
+    if importlib.util.find_spec("tensorrt") is None:
+        return ("tensorrt Python package not found (desktop: NVIDIA's tensorrt wheels; Jetson: JetPack's system "
+                "TensorRT in a venv with --system-site-packages)")
+    try:
+        import tensorrt
+    except Exception as exc:  # a broken install is a reason, not a crash
+        return f"import tensorrt failed: {type(exc).__name__}: {exc}"
+    if not hasattr(tensorrt, "Builder"):
+        return ("the `tensorrt` found has no Builder: it is type stubs (tensorrt-stubs) or a placeholder, not "
+                "TensorRT; install NVIDIA's tensorrt")
+    return None
 
 
 @dataclass(frozen=True)

@@ -96,3 +96,17 @@ def test_a_backend_that_cannot_share_an_engine_refuses_concurrency(tiny_export):
     assert not BACKENDS.get("trt").supports_concurrency and BACKENDS.get("ort-trt").supports_concurrency
     res = CliRunner().invoke(cli, ["bench", str(tiny_export), "--backend", "trt", "--concurrency", "2"])
     assert res.exit_code == 1 and "error: backend trt cannot share one loaded engine between threads" in res.output
+
+
+def test_type_stubs_installed_as_tensorrt_are_not_taken_for_tensorrt(monkeypatch, tmp_path):
+    """`pip install --no-deps tensorrt-stubs` leaves a bare `tensorrt` package: no Builder, so no TensorRT."""
+    import sys
+
+    from deployprof.engine.api import tensorrt_problem
+
+    (tmp_path / "tensorrt").mkdir()
+    (tmp_path / "tensorrt" / "__init__.pyi").write_text("class Builder: ...\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "tensorrt", raising=False)
+    assert "type stubs (tensorrt-stubs) or a placeholder" in tensorrt_problem()
+    assert not BACKENDS.get("trt").availability().ok
