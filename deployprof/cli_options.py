@@ -122,6 +122,8 @@ def measure_options(f):
         click.option("--cuda-graph", type=click.Choice(["off", "on", "both"]), default="off", show_default=True,
                      help="Time each stage as a captured CUDA graph (ort-cuda, ort-trt, torch on CUDA, trt); both: "
                           "with and without, side by side."),
+        click.option("--cross-check", type=click.Choice(["trtexec"]), default=None,
+                     help="Re-time each TensorRT engine deployprof built with trtexec and report the ratio (trt backend)."),
         click.option("--torch-device", default="cpu", show_default=True, help="Device for the torch backend (cpu, cuda, cuda:1)."),
         click.option("--allow-fallback", is_flag=True, help="Record, instead of refusing, a provider that fell back to the CPU."),
         click.option("--in-process", is_flag=True, help="Measure in this process (default: a fresh process per backend)."),

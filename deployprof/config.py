@@ -53,6 +53,7 @@ class MeasureConfig:
     telemetry: bool = True   # power/clocks/temperature on GPUs and Jetsons (nothing is sampled on a CPU-only machine)
     launcher: str = "process"
     cuda_graph: str = "off"              # off | on | both (each GPU configuration measured with and without)
+    cross_check: Optional[str] = None    # "trtexec": NVIDIA's tool re-times each engine deployprof built
     backend_options: BackendOptions = field(default_factory=BackendOptions)
 
     def __post_init__(self):
@@ -76,6 +77,8 @@ class MeasureConfig:
             raise ConfigError(f"--cuda-graph must be one of {', '.join(CUDA_GRAPH_MODES)}, got {self.cuda_graph!r}")
         if self.cuda_graph != "off" and self.rate_hz is not None:
             raise ConfigError("--cuda-graph times stages back to back; it does not combine with --rate")
+        if self.cross_check not in (None, "trtexec"):
+            raise ConfigError(f"--cross-check takes trtexec, got {self.cross_check!r}")
         if self.launcher not in LAUNCHERS:
             raise ConfigError(f"launcher must be one of {', '.join(LAUNCHERS)}, got {self.launcher!r}")
 
@@ -112,6 +115,7 @@ class MeasureConfig:
             dims=parse_dim_bindings(o["dims"]), shapes=parse_shape_bindings(o["shapes"]), inputs_npz=o["inputs_npz"],
             concurrency=o["concurrency"], rate_hz=o["rate_hz"], idle_gaps_s=gaps, telemetry=not o["no_telemetry"],
             launcher="inline" if o["in_process"] else "process", cuda_graph=o["cuda_graph"],
+            cross_check=o["cross_check"],
             backend_options=BackendOptions(
                 intra_op_threads=o["threads"], inter_op_threads=o["inter_threads"], execution_mode=o["execution_mode"],
                 graph_optimization=o["graph_opt"], provider_options=popts, allow_fallback=o["allow_fallback"],

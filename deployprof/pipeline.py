@@ -65,6 +65,13 @@ def check_backends(names: list[str], skip_unavailable: bool, say: Say,
             raise BackendUnavailableError(f"backend {name} is unavailable: {avail.reason}{hint}")
     if not usable:
         raise BackendUnavailableError("none of the requested backends is available; see `deployprof backends`")
+    if config.cross_check == "trtexec":
+        from .engine.trtexec import find_trtexec
+
+        if "trt" not in usable:
+            raise ConfigError("--cross-check trtexec re-times the engines of the trt backend: add trt to the backends")
+        if find_trtexec() is None:
+            raise ConfigError("--cross-check trtexec: trtexec not found on PATH or in /usr/src/tensorrt/bin")
     for w in graph_modes(usable, config)[1]:  # of the backends that will run; --cuda-graph on with none: an error
         warnings.append(w)
         say(f"warning: {w}")
@@ -108,6 +115,10 @@ def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport]) -> list[st
         if r.latency.noisy:
             out.append(f"{tag}: the load changed during the run (median {r.latency.drift_ratio:+.1%} from its first "
                        "third to its last, confidence intervals apart); close other load and measure again")
+        if r.witness is not None and r.witness.agrees is False:
+            out.append(f"{tag}: trtexec disagrees: our device p50 {r.witness.ours_device_p50_ms:.4f} ms against its GPU "
+                       f"compute median {r.witness.gpu_compute_median_ms:.4f} ms (ratio {r.witness.ratio:.3f}, outside "
+                       "0.98-1.02)")
         if r.stopped_by and r.stopped_by.startswith("time cap"):
             out.append(f"{tag}: did not converge ({r.stopped_by}); raise --max-duration")
         elif "p99" in r.latency.too_few_samples:
@@ -152,8 +163,31 @@ def measure_subject(subject: Subject, names: list[str], config: MeasureConfig, s
                 say(f"measuring {name}{' (CUDA graphs)' if graph else ''}, batch {batch} ({where})")
                 spec = RunSpec(subject.path, name, batch, cfg, policy_step=not graph,
                                accuracy=None if graph else (checks or {}).get(batch))
-                runs += [attach_flops(r, costs[batch]) for r in launch(spec, subject)]
+                measured = [attach_flops(r, costs[batch]) for r in launch(spec, subject)]
+                runs += cross_check(measured, say) if config.cross_check == "trtexec" else measured
     return runs, costs
+
+
+def cross_check(runs: list[RunResult], say: Say = log.info) -> list[RunResult]:
+    """trtexec on each engine file these runs timed, after the measuring process has let the GPU go."""
+    from .engine.trtexec import AGREE, find_trtexec, witness
+    from .results import Witness
+
+    tool, out = find_trtexec(), []
+    for r in runs:
+        e = r.build.engine
+        if e is None or tool is None:
+            out.append(r)
+            continue
+        say(f"trtexec on the {r.stage} engine ({e.cache_key})")
+        cmd, stats = witness(tool, e.engine_path, {k: tuple(v[1]) for k, v in e.shape_profile.items()}, r.cuda_graph)
+        gpu = stats["GPU Compute Time"]
+        ours = r.device_latency.p50_ms if r.device_latency else None
+        ratio = ours / gpu["median"] if ours is not None and gpu["median"] > 0 else None
+        out.append(dataclasses.replace(r, witness=Witness(
+            "trtexec", tuple(cmd), gpu["median"], gpu.get("p99"), ours, ratio,
+            None if ratio is None else AGREE[0] <= ratio <= AGREE[1])))
+    return out
 
 
 def reference_checks(base: Subject, reference: str, folder: Path, batches, samples: int, dims: dict[str, int],

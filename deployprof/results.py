@@ -171,6 +171,18 @@ class TelemetryStats:
 
 
 @dataclass(frozen=True)
+class Witness:
+    """trtexec run on the very engine file this run timed: its GPU compute time beside our CUDA-event time."""
+    tool: str
+    command: tuple[str, ...]
+    gpu_compute_median_ms: float
+    gpu_compute_p99_ms: Optional[float]
+    ours_device_p50_ms: Optional[float]
+    ratio: Optional[float]                 # ours / trtexec's
+    agrees: Optional[bool]                 # ratio within 0.98-1.02
+
+
+@dataclass(frozen=True)
 class RunResult:
     stage: str  # a stage name or "policy_step"
     backend: str
@@ -197,6 +209,7 @@ class RunResult:
     stopped_by: Optional[str] = None           # why the timed loop ended: its fixed length, convergence, or the cap
     cuda_graph: bool = False                   # measured as captured CUDA graphs (--cuda-graph)
     device_resident: bool = False              # a policy step whose stages and loop stayed on the device
+    witness: Optional[Witness] = None          # --cross-check trtexec
 
 
 def main_stage(runs) -> Optional[str]:

@@ -119,6 +119,15 @@ def transfers_table(runs: tuple[RunResult, ...]) -> Table:
                  ("run", "stage", "H2D ms", "H2D bytes", "D2H ms", "D2H bytes", "repeats", "host memory"), rows)
 
 
+def witness_table(runs: tuple[RunResult, ...]) -> Table:
+    rows = [(f"{r.backend}/{r.precision} b{r.batch}", r.stage, fmt_ms(w.gpu_compute_median_ms),
+             _opt(w.gpu_compute_p99_ms, ".4f"), _opt(w.ours_device_p50_ms, ".4f"), _opt(w.ratio, ".3f"),
+             {True: "agrees", False: "DISAGREES", None: "-"}[w.agrees])
+            for r in runs if (w := r.witness)]
+    return Table("trtexec on the same engine files (GPU compute time; agreement within 0.98-1.02)",
+                 ("run", "stage", "trtexec median ms", "trtexec p99 ms", "our device p50 ms", "ratio", ""), rows)
+
+
 def flops_table(flops: dict[str, FlopReport], step_flops: Optional[int] = None,
                 calls: Optional[dict[str, int]] = None) -> Table:
     rows = [(name, str((calls or {}).get(name, 1)), fmt_count(f.macs), fmt_count(f.flops_total), fmt_count(f.params),
@@ -299,7 +308,7 @@ def tables(report: ProfileReport, records: bool = True) -> list[Table]:
     records=False leaves out the provenance and environment records (the terminal's shorter view)."""
     runs = report.runs
     all_tables = [runs_table(runs), stage_table(runs), control_table(runs), telemetry_table(runs), transfers_table(runs),
-                  layers_table(runs), training_table(report.training),
+                  witness_table(runs), layers_table(runs), training_table(report.training),
                   flops_table(report.flops, report.policy_step_flops, report.model.calls_per_step),
                   *roofline_tables(report.roofline), accuracy_table(accuracies(runs)),
                   *((provenance_table(report), environment_table(report)) if records else ())]
