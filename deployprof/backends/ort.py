@@ -341,8 +341,33 @@ class OrtTrt(OrtBackend):
     def accepts_option(cls, key: str) -> bool:
         return key.startswith("trt_") or key in CUDA_OPTION_KEYS
 
+    def _cache(self) -> Path:
+        return (Path(self.options.cache_dir) if self.options.cache_dir else cache_root()) / "ort-trt"
+
+    def _load(self) -> BuildInfo:
+        info = super()._load()
+        self.write_provenance(info)
+        return info
+
+    def write_provenance(self, info: BuildInfo) -> Path:
+        """What ONNX Runtime's TensorRT engines in the shared cache were built from: the graph (SHA-256), its
+        precision, the provider options, the runtime and the GPU. The provider names its engine files itself; this
+        record, one per graph and precision, says which run made them."""
+        from ..devices import gpu_names
+        from ..files import write_json_atomic
+        from ..manifest import sha256_file
+
+        onnx = self.root / self.stage.file
+        sha = sha256_file(onnx)
+        path = self._cache() / f"provenance-{sha[:16]}-{self.manifest.precision}.json"
+        write_json_atomic(path, {"onnx_path": str(onnx), "onnx_sha256": sha, "precision": self.manifest.precision,
+                                 "runtime": f"{info.runtime} {info.runtime_version}", "gpus": gpu_names()[0],
+                                 "provider_options": {k: v for k, v in self._provider_options().items()
+                                                      if k.startswith("trt_")}})
+        return path
+
     def _provider_options(self) -> dict:
-        cache = (Path(self.options.cache_dir) if self.options.cache_dir else cache_root()) / "ort-trt"
+        cache = self._cache()
         cache.mkdir(parents=True, exist_ok=True)
         opts = {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache),
                 "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(cache),

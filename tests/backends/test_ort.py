@@ -166,3 +166,17 @@ def test_ort_cuda_computes_on_a_stream_of_ours_so_events_give_device_time(tiny_e
     none = cls(stage, root, manifest, BackendOptions())
     none._own_stream()
     assert "user_compute_stream" not in none._provider_options() and "cuda-bindings" in none._device_time_note
+
+
+def test_ort_trt_records_what_its_cached_engines_were_built_from(tiny_export, tmp_path):
+    import json
+
+    from deployprof.results import BuildInfo
+
+    manifest, root = load_subject(tiny_export)
+    b = BACKENDS.get("ort-trt")(manifest.stages[0], root, manifest, BackendOptions(cache_dir=str(tmp_path)))
+    path = b.write_provenance(BuildInfo("ort-trt", "onnxruntime", "1.31.1", "cuda:0", "fp32", "fp32"))
+    rec = json.loads(path.read_text())
+    assert path.parent == tmp_path / "ort-trt" and rec["precision"] == "fp32" and len(rec["onnx_sha256"]) == 64
+    assert rec["provider_options"]["trt_engine_cache_path"] == str(tmp_path / "ort-trt")
+    assert rec["runtime"] == "onnxruntime 1.31.1"
