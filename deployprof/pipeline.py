@@ -264,7 +264,7 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
     out = Path(out)
     batches, precisions = list(config.batches), list(dict.fromkeys(["fp32", *precisions]))
     usable, warnings = check_backends(backends, skip_unavailable, say, config)  # before any work
-    if accuracy_samples:
+    if accuracy_samples and parse_reference(reference) not in usable:
         check_backends([parse_reference(reference)], False, say)
     preset = is_preset(subject)
     if preset:

@@ -107,31 +107,41 @@ def time_callable(fn: Callable[[], object], sync: Callable[[], None], cfg: Measu
     append = samples.append
     start = clock()
     deadline = start + stop_ns if stop_ns is not None else float("inf")
-    timer_start = device_timer.start if device_timer is not None else _noop
-    timer_stop = device_timer.stop if device_timer is not None else _noop
-    between = device_timer.between if device_timer is not None else _noop
-    while True:
-        t0 = clock()
-        timer_start()
-        fn()
-        timer_stop()
-        sync()
-        t1 = clock()
-        append(t1 - t0)
-        between()
-        if len(samples) >= check_at or t1 >= deadline:
-            reason = _stop_reason(cfg, len(samples), t1 - start, samples)
-            if reason is not None:
+    reason = None
+
+    def check(t1: int) -> bool:
+        """At a check point: stop (reason set), or move the next check point on. Outside every timed region."""
+        nonlocal reason, check_at
+        reason = _stop_reason(cfg, len(samples), t1 - start, samples)
+        check_at = min(fixed, int(len(samples) * CHECK_GROWTH) + 1)
+        return reason is not None
+
+    if device_timer is None:  # two loops, so that the common one calls nothing but fn and sync
+        while True:
+            t0 = clock()
+            fn()
+            sync()
+            t1 = clock()
+            append(t1 - t0)
+            if (len(samples) >= check_at or t1 >= deadline) and check(t1):
                 break
-            check_at = min(fixed, int(len(samples) * CHECK_GROWTH) + 1)
+    else:
+        timer_start, timer_stop, between = device_timer.start, device_timer.stop, device_timer.between
+        while True:
+            t0 = clock()
+            timer_start()
+            fn()
+            timer_stop()
+            sync()
+            t1 = clock()
+            append(t1 - t0)
+            between()
+            if (len(samples) >= check_at or t1 >= deadline) and check(t1):
+                break
     wall = (clock() - start) / 1e9
     return Timing(samples_ns=samples, device_ms=device_timer.elapsed_ms() if device_timer else None,
                   first_run_ms=first_ms, warmup_ms=warm, steady_after=steady_state_index(warm), loop_wall_s=wall,
                   stopped_by=reason, warmup_steady=steady)
-
-
-def _noop() -> None:
-    pass
 
 
 def time_concurrent(fns: list[Callable[[], object]], sync: Callable[[], None], cfg: MeasureConfig,
@@ -169,7 +179,7 @@ def time_concurrent(fns: list[Callable[[], object]], sync: Callable[[], None], c
     barrier.wait()
     reason = None
     while cfg.adaptive and any(th.is_alive() for th in threads):  # the test runs here, never in a request thread
-        threads[0].join(timeout=0.1)
+        stop.wait(0.1)
         snapshot = [x for out in per_thread for x in out[:]]
         if len(snapshot) >= FIRST_CHECK:
             reason = _stop_reason(cfg, len(snapshot), clock() - state["start"], snapshot)
