@@ -38,10 +38,25 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 
 @cli.command()
-def backends() -> None:
-    """List every backend with whether it can run here, and why not."""
-    from .report.terminal import print_backends
+@click.option("--self-test/--no-self-test", "self_test", default=None,
+              help="Build, run, compare and profile a 3-layer TensorRT engine (default: when TensorRT is usable here).")
+@click.option("--device-id", type=click.IntRange(min=0), default=0, show_default=True, help="CUDA device for the self-test.")
+def backends(self_test: Optional[bool], device_id: int) -> None:
+    """List every backend with whether it can run here, and why not; with TensorRT, check it works end to end."""
+    from .backends import BACKENDS
+    from .errors import BackendUnavailableError
+    from .report.terminal import print_backends, print_self_test
     print_backends()
+    trt = BACKENDS.get("trt").availability()
+    if self_test is False or (self_test is None and not trt.ok):
+        return
+    if not trt.ok:
+        raise BackendUnavailableError(f"--self-test needs the trt backend: {trt.reason}")
+    from .engine.selftest import run_self_test
+    result = run_self_test("trt", device_id, say=logging.getLogger("deployprof.selftest").info)
+    print_self_test(result)
+    if not result.ok:
+        raise click.exceptions.Exit(1)
 
 
 @cli.command()

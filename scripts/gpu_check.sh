@@ -12,7 +12,7 @@ fails=0
 step() { echo; echo "=== $1"; shift; "$@" || { echo "!!! FAILED (exit $?): $*"; fails=$((fails + 1)); }; }
 
 step "GPU and stack" bash -c 'nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv; '"$PY"' -c "import torch, onnx, onnxruntime as o; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"| onnx\", onnx.__version__, \"| onnxruntime\", o.__version__, o.get_available_providers())"'
-step "deployprof backends" "$PY" -m deployprof backends
+step "deployprof backends" "$PY" -m deployprof backends --no-self-test
 step "export tiny-vla" "$PY" -m deployprof export tiny-vla --out "$OUTDIR/tiny" --force
 HAS_TRT='from deployprof.engine.api import tensorrt_problem as p; import sys; sys.exit(p() is not None)'
 REQUIRE_TRT=0; "$PY" -c "$HAS_TRT" 2>/dev/null && REQUIRE_TRT=1
@@ -29,6 +29,7 @@ step "GPU harness overhead against a bare loop (goal <= 1.03)" "$PY" scripts/ben
 step "train-bench on CUDA (fp16 autocast, 20 steps)" "$PY" -m deployprof train-bench pi0-small --out "$OUTDIR/train" --device cuda --mixed-precision --steps 20 --batch 8 --target h100-sxm
 step "NVML telemetry recorded for the torch CUDA profile" "$PY" -c "import json,sys; r=[x for x in json.load(open('$OUTDIR/profile/report.json'))['runs'] if x['backend']=='torch']; t=r[-1]['telemetry']; print(t); sys.exit(t is None)"
 if "$PY" -c "$HAS_TRT" 2>/dev/null; then
+  step "native TensorRT: first-contact self-test (3-layer engine, fp32/fp16, vs ONNX Runtime, cache, IProfiler)" "$PY" -m deployprof backends --self-test
   step "native TensorRT: fp32, fp16, int8 engines (first build)" "$PY" -m deployprof profile "$OUTDIR/tiny" --out "$OUTDIR/trt" --backends trt,ort-cpu --precisions fp16,int8 --duration 2 --provider-option layer_profile_runs=20
   step "native TensorRT: second run reuses the cached engines" bash -c "$PY -m deployprof profile $OUTDIR/tiny --out $OUTDIR/trt2 --backends trt --duration 2 && grep -c '\"reused_from_cache\": true' $OUTDIR/trt2/report.json"
   step "native TensorRT: CUDA graph" "$PY" -m deployprof bench "$OUTDIR/tiny" --backend trt --provider-option cuda_graph=1 --duration 2

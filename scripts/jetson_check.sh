@@ -34,7 +34,8 @@ fi
 
 step "platform" bash -c "echo model: $model; cat /etc/nv_tegra_release 2>/dev/null; nvpmodel -q 2>/dev/null; jetson_clocks --show 2>/dev/null | grep -E '^(GPU|EMC)' || echo 'jetson_clocks --show needs root'"
 step "tegrastats (2 samples)" timeout 3 tegrastats --interval 1000
-step "deployprof backends" $DP backends
+step "deployprof backends" $DP backends --no-self-test
+step "TensorRT first-contact self-test (3-layer engine, fp32/fp16, vs ONNX Runtime, cache, IProfiler)" $DP backends --self-test
 step "profile $PRESET (fp32 + fp16, every backend available here)" $DP profile "$PRESET" --out "$OUT/profile" \
   --backends trt,ort-trt,ort-cuda,torch,ort-cpu --skip-unavailable --precisions fp16 --torch-device cuda \
   --duration 10 --target "$TARGET"

@@ -2,6 +2,7 @@
 execute_async_v3 on a non-default stream, inputs and outputs resident on the device while timed."""
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 from typing import Callable, Optional
@@ -9,6 +10,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..devices import cuda_device_count, is_jetson, process_device_memory
+from ..engine.api import shape_of
 from ..engine.build import SETTING_KEYS
 from ..errors import BuildError, ConfigError
 from ..manifest import sha256_file
@@ -42,6 +44,8 @@ class TensorRT(Backend):
             return Availability(False, problem)
         if which_bindings() is None:
             return Availability(False, "neither cuda-bindings nor pycuda is installed (pip install 'deployprof[trt]')")
+        if importlib.util.find_spec("polygraphy") is None:
+            return Availability(False, "polygraphy (NVIDIA's TensorRT build tooling) is not installed (pip install 'deployprof[trt]')")
         if cuda_device_count() == 0:
             return Availability(False, "no NVIDIA CUDA device found")
         import tensorrt as trt
@@ -66,7 +70,7 @@ class TensorRT(Backend):
     def _load(self) -> BuildInfo:
         import tensorrt as trt
 
-        from ..engine.api import probe
+        from ..engine.api import open_context, probe, weights_bytes
         from ..engine.build import BuildLog, BuildSettings, build_engine
         from ..engine.cache import EngineCache, cache_key, default_cache_dir, timing_cache_path
         from ..engine.cuda import open_runtime
@@ -75,7 +79,7 @@ class TensorRT(Backend):
         from ..engine.shapes import derive_profile
 
         o = self.options
-        self.trt, api = trt, probe(trt)
+        api = probe(trt)
         self.settings = settings = BuildSettings.from_options(
             {**o.provider_options, **({"cuda_graph": "1"} if o.cuda_graph else {})})
         mode = select_mode(api, self.manifest.precision, explicit=settings.explicit_precision,
@@ -92,31 +96,25 @@ class TensorRT(Backend):
                         builder_settings=settings.engine_affecting())
         cache = EngineCache(Path(o.cache_dir) / "trt" if o.cache_dir else default_cache_dir())
         data, cached, why = cache.lookup(key, api.version, gpu, cc)
+        import onnx
+
+        graph = onnx.load(str(onnx_path), load_external_data=False).graph
         self.blog = BuildLog()
-        logger = self.blog.logger(trt)
         build_s = cached.build_s if cached else None
         if data is None:
             log.info("building TensorRT engine for %s (%s): %s", self.stage.name, mode.description, why)
-            data, build_s = build_engine(trt, api, onnx_path, mode, profile, settings,
-                                         timing_cache_path(cache.root, api.version, cc), self.blog)
-        self._trt_runtime = trt.Runtime(logger)
+            initializers = {i.name for i in graph.initializer}
+            data, build_s = build_engine(api, onnx_path, mode, profile, settings,
+                                         timing_cache_path(cache.root, api.version, cc), self.blog,
+                                         {i.name for i in graph.input if i.name not in initializers})
+        self._trt_runtime = trt.Runtime(self.blog.logger())
         self.engine = self._trt_runtime.deserialize_cuda_engine(data)
         if self.engine is None:
             errs = self.blog.errors()
             raise BuildError(f"TensorRT could not deserialize the engine for {self.stage.name}: {errs[-1] if errs else 'unknown'}")
-        self._context_memory = None
-        if api.user_managed_memory and api.device_memory_v2:
-            self.context = self.engine.create_execution_context(trt.ExecutionContextAllocationStrategy.USER_MANAGED)
-            device_mem = int(self.engine.device_memory_size_v2)
-            self._context_memory = self.cuda.malloc(device_mem)
-            self.context.set_device_memory(self._context_memory, device_mem)
-        else:
-            self.context = self.engine.create_execution_context()
-            device_mem = int(self.engine.device_memory_size)
-        weights = int(self.engine.get_engine_stat(trt.EngineStat.TOTAL_WEIGHTS_SIZE)) if api.weights_stat else None
-        import onnx
-
-        order = [n.name for n in onnx.load(str(onnx_path), load_external_data=False).graph.node]
+        self.context, device_mem, self._context_memory = open_context(api, self.engine, self.cuda.malloc)
+        weights = weights_bytes(api, self.engine)
+        order = [n.name for n in graph.node]
         inspector = self.engine.create_engine_inspector()
         self.layers = parse_engine_info(inspector.get_engine_information(trt.LayerInformationFormat.JSON), order)
         prov = EngineProvenance(
@@ -176,7 +174,7 @@ class TensorRT(Backend):
         for name, (is_input, dtype) in self.io.items():
             if is_input:
                 continue
-            shape = tuple(int(d) for d in self.context.get_tensor_shape(name))
+            shape = shape_of(self.context.get_tensor_shape(name))
             ptr = self._buffer(name, int(np.prod(shape, dtype=np.int64)) * dtype.itemsize)
             self.context.set_tensor_address(name, ptr)
             outputs[name] = (shape, dtype)
@@ -184,6 +182,7 @@ class TensorRT(Backend):
 
     @property
     def engine_info(self) -> EngineProvenance:
+        assert self.build_info is not None and self.build_info.engine is not None, "engine_info before load()"
         return self.build_info.engine
 
     def _enqueue(self) -> None:
@@ -248,7 +247,7 @@ class TensorRT(Backend):
         out = {}
         for name, (is_input, dtype) in self.io.items():
             if not is_input:
-                t = torch.empty(tuple(int(d) for d in self.context.get_tensor_shape(name)),
+                t = torch.empty(shape_of(self.context.get_tensor_shape(name)),
                                 dtype=getattr(torch, dtype.name), device=device)
                 self.context.set_tensor_address(name, t.data_ptr())
                 out[name] = t
@@ -305,7 +304,7 @@ class TensorRT(Backend):
         from ..engine.profiler import profile_layers
 
         self._prepare(feeds)
-        return profile_layers(self.trt, self.context, self._enqueue, self.synchronize,
+        return profile_layers(self.context, self._enqueue, self.synchronize,
                               self.settings.layer_profile_runs, self.layers, self.stage.name)
 
     def _close(self) -> None:
@@ -313,11 +312,13 @@ class TensorRT(Backend):
             self._timer.close()
             self._timer = None
         cuda = getattr(self, "cuda", None)
-        self.context = self.engine = self._trt_runtime = None
+        for name in ("context", "engine", "_trt_runtime"):   # TensorRT objects go in this order: context first
+            self.__dict__.pop(name, None)
         if cuda is not None:
             for ptr, _ in getattr(self, "buffers", {}).values():
                 cuda.free(ptr)
             if getattr(self, "_context_memory", None) is not None:
                 cuda.free(self._context_memory)
             cuda.close()
-        self.buffers, self.cuda = {}, None
+        self.buffers = {}
+        self.__dict__.pop("cuda", None)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from typing import Optional
+from types import ModuleType
+from typing import TYPE_CHECKING, Callable, Optional
+
+if TYPE_CHECKING:
+    import tensorrt as trt
 
 
 def tensorrt_problem() -> Optional[str]:
@@ -28,6 +32,7 @@ class TrtApi:
     version: str
     major: int
     fp16_flag: bool                 # BuilderFlag.FP16 exists (<= 10)
+    tf32_flag: bool                 # BuilderFlag.TF32 exists (<= 10; 11 decides TF32 itself)
     int8_flag: bool                 # BuilderFlag.INT8 exists (<= 10)
     strongly_typed_flag: bool       # NetworkDefinitionCreationFlag.STRONGLY_TYPED exists (9+)
     explicit_batch_flag: bool       # EXPLICIT_BATCH must be passed (8.x; deprecated and ignored later)
@@ -42,11 +47,12 @@ class TrtApi:
         return not self.fp16_flag and not self.int8_flag
 
 
-def _has(obj, name: str) -> bool:
+def _has(obj: object, name: str) -> bool:
     return obj is not None and hasattr(obj, name)
 
 
-def probe(trt) -> TrtApi:
+def probe(trt: ModuleType) -> TrtApi:
+    """Takes the module so that tests can hand in a stand-in of any generation."""
     flags = getattr(trt, "BuilderFlag", None)
     net = getattr(trt, "NetworkDefinitionCreationFlag", None)
     engine_cls = getattr(trt, "ICudaEngine", None)
@@ -57,7 +63,7 @@ def probe(trt) -> TrtApi:
         major = 0
     return TrtApi(
         version=version, major=major,
-        fp16_flag=_has(flags, "FP16"), int8_flag=_has(flags, "INT8"),
+        fp16_flag=_has(flags, "FP16"), tf32_flag=_has(flags, "TF32"), int8_flag=_has(flags, "INT8"),
         strongly_typed_flag=_has(net, "STRONGLY_TYPED"),
         # 10.x keeps the enum member for compatibility but ignores it; only 8.x requires it.
         explicit_batch_flag=_has(net, "EXPLICIT_BATCH") and major < 10,
@@ -65,3 +71,34 @@ def probe(trt) -> TrtApi:
         user_managed_memory=_has(getattr(trt, "ExecutionContextAllocationStrategy", None), "USER_MANAGED"),
         weights_stat=_has(getattr(trt, "EngineStat", None), "TOTAL_WEIGHTS_SIZE"),
         dla=_has(getattr(trt, "DeviceType", None), "DLA"))
+
+
+# Engine calls that differ between generations, in this one place. Names newer than the 10.13 API the type check
+# reads (EngineStat, get_engine_stat) are reached by name, so that the check stays strict everywhere else.
+def weights_bytes(api: TrtApi, engine: "trt.ICudaEngine") -> Optional[int]:
+    """The engine's weights (EngineStat.TOTAL_WEIGHTS_SIZE, TensorRT 10.14+); None before."""
+    if not api.weights_stat:
+        return None
+    import tensorrt as trt
+
+    return int(getattr(engine, "get_engine_stat")(getattr(trt, "EngineStat").TOTAL_WEIGHTS_SIZE))
+
+
+def open_context(api: TrtApi, engine: "trt.ICudaEngine", malloc: Callable[[int], int]
+                 ) -> tuple["trt.IExecutionContext", int, Optional[int]]:
+    """(context, scratch bytes, scratch pointer we own or None). 10.1+: we allocate the scratch memory ourselves
+    (USER_MANAGED, device_memory_size_v2) so that it is counted and freed with the backend; 8.x: TensorRT does."""
+    import tensorrt as trt
+
+    if api.user_managed_memory and api.device_memory_v2:
+        context = engine.create_execution_context(trt.ExecutionContextAllocationStrategy.USER_MANAGED)
+        nbytes = int(engine.device_memory_size_v2)
+        ptr = malloc(nbytes)
+        context.set_device_memory(ptr, nbytes)
+        return context, nbytes, ptr
+    return engine.create_execution_context(), int(engine.device_memory_size), None
+
+
+def shape_of(dims: "trt.Dims") -> tuple[int, ...]:
+    """A Dims as ints (indexing and len work on every generation; iteration is not part of the typed API)."""
+    return tuple(int(dims[i]) for i in range(len(dims)))

@@ -1,17 +1,25 @@
-"""Build one engine from ONNX with the TensorRT Python API, following the mode chosen in mode.py. Written
-against the documented 8.5 / 10.x / 11.x API; every version difference is probed (api.py)."""
+"""Build one engine from ONNX through Polygraphy, NVIDIA's TensorRT toolkit (tested by NVIDIA on every TensorRT
+release): its loaders parse, create the network (EXPLICIT_BATCH on 8.x, STRONGLY_TYPED where asked), fill the
+builder config (precision flags, TF32, workspace, optimisation level, profiles, DLA with GPU fallback), keep the
+timing cache and serialise. What stays ours: the choice of mode (mode.py), placeholder INT8 ranges for speed-only
+builds, a DLA core other than 0, and the capture of every message for one-line errors. docs/TENSORRT.md: the split."""
 from __future__ import annotations
 
 import logging
+import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 from ..errors import BuildError, ConfigError
 from .api import TrtApi
 from .mode import BuildMode
 from .shapes import Profile
+
+if TYPE_CHECKING:
+    import tensorrt as trt
 
 log = logging.getLogger(__name__)
 
@@ -67,35 +75,53 @@ class BuildSettings:
 
 @dataclass
 class BuildLog:
-    """TensorRT's log, captured instead of spilled on the terminal; warnings and errors are kept for messages."""
+    """TensorRT's and Polygraphy's messages, captured instead of spilled on the terminal; errors make the messages."""
     lines: list[str] = field(default_factory=list)
 
-    def logger(self, trt):
+    def logger(self) -> "trt.ILogger":
+        """A logger for our own Runtime, which outlives the build: execute-time errors land here too."""
+        import tensorrt as trt
+
         sink = self.lines
 
         class _Logger(trt.ILogger):
-            def __init__(self):
+            def __init__(self) -> None:
                 trt.ILogger.__init__(self)
 
-            def log(self, severity, msg):
+            def log(self, severity: "trt.ILogger.Severity", msg: str) -> None:
                 sink.append(f"[{getattr(severity, 'name', severity)}] {msg}")
 
         return _Logger()
+
+    @contextmanager
+    def polygraphy(self) -> Iterator[None]:
+        """Route Polygraphy's logger (and TensorRT's, which Polygraphy forwards) into these lines."""
+        from polygraphy.logger import G_LOGGER
+
+        sink = self.lines
+
+        class _Handler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                text = re.sub(r"^\[[A-Z!]\] ", "", record.getMessage())   # Polygraphy's severity letter
+                sink.append(f"[{'ERROR' if record.levelno >= logging.ERROR else record.levelname}] {text}")
+
+        previous = G_LOGGER.use_python_logging_system, G_LOGGER.colors
+        G_LOGGER.use_python_logging_system, G_LOGGER.colors = True, False
+        target, handler = logging.getLogger("Polygraphy"), _Handler()
+        propagate, target.propagate = target.propagate, False
+        target.addHandler(handler)
+        try:
+            yield
+        finally:
+            target.removeHandler(handler)
+            target.propagate = propagate
+            G_LOGGER.use_python_logging_system, G_LOGGER.colors = previous
 
     def errors(self) -> list[str]:
         return [l for l in self.lines if l.startswith(("[ERROR]", "[INTERNAL_ERROR]"))]
 
 
-def _network_flags(trt, api: TrtApi, mode: BuildMode) -> int:
-    flags = 0
-    if api.explicit_batch_flag:
-        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    if mode.strongly_typed and api.strongly_typed_flag and not api.strongly_typed_only:
-        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-    return flags
-
-
-def _placeholder_ranges(network) -> None:
+def _placeholder_ranges(network: "trt.INetworkDefinition") -> None:
     """What trtexec --int8 does without calibration: every tensor gets a made-up range. Timings only."""
     for i in range(network.num_layers):
         layer = network.get_layer(i)
@@ -105,56 +131,62 @@ def _placeholder_ranges(network) -> None:
         network.get_input(i).set_dynamic_range(-4.0, 4.0)
 
 
-def build_engine(trt, api: TrtApi, onnx_path: Path, mode: BuildMode, profile: Profile, settings: BuildSettings,
-                 timing_cache: Optional[Path], blog: BuildLog) -> tuple[bytes, float]:
-    """Serialized engine bytes and build seconds. The timing cache file is read before and rewritten after."""
-    logger = blog.logger(trt)
-    builder = trt.Builder(logger)
-    network = builder.create_network(_network_flags(trt, api, mode))
-    parser = trt.OnnxParser(network, logger)
-    # parse_from_file resolves external data next to the model.
-    if not parser.parse_from_file(str(onnx_path)):
-        errs = [str(parser.get_error(i)) for i in range(parser.num_errors)]
-        raise BuildError(f"TensorRT could not parse {onnx_path.name}: {errs[0] if errs else 'unknown parser error'}")
-    config = builder.create_builder_config()
-    if settings.workspace_mib is not None:
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace_mib << 20)
-    if settings.opt_level is not None:
-        config.builder_optimization_level = settings.opt_level
-    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED  # layer names and ONNX metadata for the inspector
-    for name in mode.flags:
-        config.set_flag(getattr(trt.BuilderFlag, name))
-    if not settings.tf32 and hasattr(trt.BuilderFlag, "TF32"):
-        config.clear_flag(trt.BuilderFlag.TF32)
-    if mode.speed_only:
-        _placeholder_ranges(network)
-    if settings.dla_core is not None:
-        if not api.dla or builder.num_DLA_cores <= settings.dla_core:
-            raise ConfigError(f"dla_core={settings.dla_core}: this device has {getattr(builder, 'num_DLA_cores', 0)} DLA cores")
-        config.default_device_type = trt.DeviceType.DLA
-        config.DLA_core = settings.dla_core
-        config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
-    dynamic = any(lo != hi for lo, _, hi in profile.values())
-    inputs = {network.get_input(i).name for i in range(network.num_inputs)}
-    if dynamic or any(-1 in tuple(network.get_input(i).shape) for i in range(network.num_inputs)):
-        opt = builder.create_optimization_profile()
-        for name, (lo, mid, hi) in profile.items():
-            if name in inputs:
-                opt.set_shape(name, lo, mid, hi)
-        config.add_optimization_profile(opt)
-    cache = None
-    if timing_cache is not None:
-        cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.exists() else b"")
-        config.set_timing_cache(cache, False)
-    t0 = time.perf_counter()
-    serialized = builder.build_serialized_network(network, config)
-    build_s = time.perf_counter() - t0
-    if serialized is None:
-        errs = blog.errors()
-        raise BuildError(f"TensorRT could not build {onnx_path.name}: {errs[-1] if errs else 'no error logged'} "
-                         "(run with -v for the build log)")
-    if cache is not None:
-        from ..files import write_bytes_atomic
+def _dla_core(core: int):
+    """Polygraphy's use_dla always picks core 0 and only warns when there is none; we name the core and refuse."""
+    def apply(builder: "trt.Builder", network: "trt.INetworkDefinition", config: "trt.IBuilderConfig") -> None:
+        if builder.num_DLA_cores <= core:
+            raise ConfigError(f"dla_core={core}: this device has {builder.num_DLA_cores} DLA cores")
+        config.DLA_core = core
+    return apply
 
-        write_bytes_atomic(timing_cache, bytes(config.get_timing_cache().serialize()))
+
+def build_engine(api: TrtApi, onnx_path: Path, mode: BuildMode, profile: Profile, settings: BuildSettings,
+                 timing_cache: Optional[Path], blog: BuildLog, network_inputs: Optional[set[str]] = None
+                 ) -> tuple[bytes, float]:
+    """Serialized engine bytes and build seconds. The timing cache is read before and merged into after (Polygraphy
+    locks the file). `network_inputs`: the ONNX graph's inputs, so that the profile names nothing else."""
+    import tensorrt as trt
+    from polygraphy.backend.trt import (CreateConfig, EngineBytesFromNetwork, NetworkFromOnnxPath, PostprocessConfig,
+                                        PostprocessNetwork)
+    from polygraphy.backend.trt import Profile as PolyProfile
+    from polygraphy.exception import PolygraphyException
+
+    if settings.dla_core is not None and not api.dla:
+        raise ConfigError(f"dla_core={settings.dla_core}: TensorRT {api.version} has no DLA device type")
+    poly_profile = PolyProfile()
+    for name, (lo, mid, hi) in profile.items():
+        if network_inputs is None or name in network_inputs:
+            poly_profile.add(name, lo, mid, hi)
+    # TensorRT 11 is strongly typed without being asked (and may drop the flag).
+    network = NetworkFromOnnxPath(str(onnx_path), strongly_typed=mode.strongly_typed and not api.strongly_typed_only)
+    config = CreateConfig(
+        tf32=settings.tf32 and api.tf32_flag, fp16="FP16" in mode.flags, int8="INT8" in mode.flags,
+        profiles=[poly_profile],
+        memory_pool_limits=None if settings.workspace_mib is None else {trt.MemoryPoolType.WORKSPACE: settings.workspace_mib << 20},
+        builder_optimization_level=settings.opt_level,
+        # Layer names and ONNX metadata for the inspector (inspect.py maps layers back to nodes).
+        profiling_verbosity=trt.ProfilingVerbosity.DETAILED,
+        load_timing_cache=str(timing_cache) if timing_cache is not None and timing_cache.exists() else None,
+        use_dla=settings.dla_core is not None, allow_gpu_fallback=settings.dla_core is not None)
+    if settings.dla_core is not None:
+        config = PostprocessConfig(config, _dla_core(settings.dla_core))
+    with blog.polygraphy():
+        try:
+            parsed = (PostprocessNetwork(network, _placeholder_ranges) if mode.speed_only else network)()
+        except PolygraphyException as exc:
+            errs = [l for l in blog.errors() if "parse ONNX" not in l and "Could not parse" not in l]
+            raise BuildError(f"TensorRT could not parse {onnx_path.name}: {_text(errs[0]) if errs else exc}") from None
+        t0 = time.perf_counter()
+        try:
+            serialized = EngineBytesFromNetwork(parsed, config=config,
+                                                save_timing_cache=str(timing_cache) if timing_cache is not None else None)()
+        except PolygraphyException as exc:
+            errs = [l for l in blog.errors() if "Invalid Engine" not in l]
+            raise BuildError(f"TensorRT could not build {onnx_path.name}: {_text(errs[-1]) if errs else exc} "
+                             "(run with -v for the build log)") from None
+        build_s = time.perf_counter() - t0
     return bytes(serialized), build_s
+
+
+def _text(line: str) -> str:
+    return line.split("] ", 1)[-1]

@@ -3,19 +3,24 @@ over runs and mapped to ONNX nodes and the policy stage."""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..results import LayerTime
 from .inspect import EngineLayers
 
+if TYPE_CHECKING:
+    import tensorrt as trt
 
-def make_profiler(trt):
+
+def make_profiler():
+    import tensorrt as trt
+
     class _Profiler(trt.IProfiler):
-        def __init__(self):
+        def __init__(self) -> None:
             trt.IProfiler.__init__(self)
-            self.totals = defaultdict(float)
+            self.totals: defaultdict[str, float] = defaultdict(float)
 
-        def report_layer_time(self, layer_name, ms):
+        def report_layer_time(self, layer_name: str, ms: float) -> None:
             self.totals[layer_name] += ms
 
     return _Profiler()
@@ -32,11 +37,11 @@ def summarize_layers(totals: dict[str, float], runs: int, layers: EngineLayers, 
     return tuple(out)
 
 
-def profile_layers(trt, context, enqueue: Callable[[], None], sync: Callable[[], None], runs: int,
+def profile_layers(context: "trt.IExecutionContext", enqueue: Callable[[], None], sync: Callable[[], None], runs: int,
                    layers: EngineLayers, stage: str) -> tuple[LayerTime, ...]:
     """Run after the latency pass: the profiler stays attached, but with enqueue_emits_profile off it only
     reports when asked, so later enqueues are not slowed."""
-    prof = make_profiler(trt)
+    prof = make_profiler()
     context.enqueue_emits_profile = False
     context.profiler = prof
     for _ in range(runs):

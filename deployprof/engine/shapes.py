@@ -39,20 +39,21 @@ def derive_profile(manifest: Manifest, stage: StageSpec, batch: int, dims: Mappi
             fixed = tuple(int(d) for d in shapes[spec.name])
             profile[spec.name] = (fixed, fixed, fixed)
             continue
-        lo, opt, hi = [], [], []
+        ranges: list[tuple[int, int, int]] = []   # (min, opt, max) per axis
         for d in spec.shape:
             if isinstance(d, int):
-                lo.append(d), opt.append(d), hi.append(d)
+                ranges.append((d, d, d))
             elif d in growing:
                 a, b = growing[d]
                 # Tuned for the longest cache: the last decode call bounds the step's latency.
-                lo.append(a), opt.append(b), hi.append(b)
+                ranges.append((a, b, b))
             elif d in dims:
-                lo.append(dims[d]), opt.append(dims[d]), hi.append(dims[d])
+                ranges.append((dims[d], dims[d], dims[d]))
             else:
                 raise ConfigError(f"stage {stage.name}: input {spec.name} has a dim {d!r} with no value; pass --dim {d}=N "
                                   f"or --shape {spec.name}=AxB...")
-        profile[spec.name] = (tuple(lo), tuple(opt), tuple(hi))
+        lo, opt, hi = (tuple(r[k] for r in ranges) for k in range(3))
+        profile[spec.name] = (lo, opt, hi)
     return profile
 
 

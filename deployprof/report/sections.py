@@ -299,6 +299,13 @@ def qualification_tables(q: Qualification) -> list[Table]:
     return out
 
 
+def self_test_table(result) -> Table:
+    """engine/selftest.py's checks; the versions go in the caption, for the bug report it may end up in."""
+    rows = [(c.name, "PASS" if c.ok else "FAIL", c.detail) for c in result.checks]
+    caption = " | ".join(f"{k}: {v}" for k, v in result.versions)
+    return Table(f"{result.backend} self-test: {'PASS' if result.ok else 'FAIL'}", ("check", "result", "detail"), rows, caption)
+
+
 def _num(v: float) -> str:
     return "inf" if v == float("inf") else f"{v:.4g}"
 

@@ -146,6 +146,12 @@ def print_backends(out: Optional[Console] = None) -> None:
         stderr_console().print(Text.assemble(("warning", "bold red"), f": {w}"))
 
 
+def print_self_test(result, out: Optional[Console] = None) -> None:
+    from .sections import self_test_table
+
+    show([self_test_table(result)], out or console(160))
+
+
 def print_models(out: Optional[Console] = None) -> None:
     from ..presets import list_presets
 

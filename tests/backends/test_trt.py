@@ -14,10 +14,11 @@ from ..engine.fake_trt import make
 
 @pytest.fixture
 def fake_tensorrt(monkeypatch):
-    def install(version, devices=1, bindings="cuda-bindings"):
+    def install(version, devices=1, bindings="cuda-bindings", polygraphy=True):
         monkeypatch.setitem(sys.modules, "tensorrt", make(version, []))
         real = importlib.util.find_spec
-        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "tensorrt" else real(name, *a))
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "tensorrt" else
+                            None if name == "polygraphy" and not polygraphy else real(name, *a))
         monkeypatch.setattr(cuda_mod, "which_bindings", lambda: bindings)
         monkeypatch.setattr(trt_backend, "cuda_device_count", lambda: devices)
         return BACKENDS.get("trt").availability()
@@ -27,6 +28,7 @@ def fake_tensorrt(monkeypatch):
 def test_each_missing_piece_is_named(fake_tensorrt):
     assert "no NVIDIA CUDA device" in fake_tensorrt("10.3.0", devices=0).reason
     assert "neither cuda-bindings nor pycuda" in fake_tensorrt("10.3.0", bindings=None).reason
+    assert "polygraphy (NVIDIA's TensorRT build tooling) is not installed" in fake_tensorrt("10.3.0", polygraphy=False).reason
 
 
 def test_available_says_which_precision_api(fake_tensorrt):

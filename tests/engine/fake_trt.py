@@ -2,7 +2,9 @@
 we call the documented API the way each version wants; it proves nothing about real engines."""
 from __future__ import annotations
 
+import contextlib
 import enum
+import sys
 import types
 
 
@@ -11,7 +13,7 @@ def make(version: str, calls: list, *, parse_ok: bool = True, build_ok: bool = T
     major = int(version.split(".")[0])
     m = types.ModuleType("tensorrt")
     m.__version__ = version
-    flags = ["TF32", "GPU_FALLBACK"] + (["FP16", "INT8"] if major <= 10 else [])
+    flags = ["TF32", "GPU_FALLBACK", "PREFER_PRECISION_CONSTRAINTS"] + (["FP16", "INT8"] if major <= 10 else [])
     m.BuilderFlag = enum.Enum("BuilderFlag", flags)
     m.NetworkDefinitionCreationFlag = enum.IntEnum(
         "NetworkDefinitionCreationFlag", {"EXPLICIT_BATCH": 0, **({"STRONGLY_TYPED": 1} if major >= 9 else {})})
@@ -22,20 +24,40 @@ def make(version: str, calls: list, *, parse_ok: bool = True, build_ok: bool = T
     if major >= 10:
         m.ExecutionContextAllocationStrategy = enum.Enum("ExecutionContextAllocationStrategy", ["STATIC", "USER_MANAGED"])
     m.ICudaEngine = type("ICudaEngine", (), {"device_memory_size_v2": 0} if major >= 10 else {"device_memory_size": 0})
+    m.LayerType = enum.Enum("LayerType", ["CONVOLUTION", "MATRIX_MULTIPLY", "QUANTIZE", "DEQUANTIZE", "SHAPE"])
+    m.DataType = enum.Enum("DataType", ["FLOAT", "HALF", "INT8"])
+    m.init_libnvinfer_plugins = lambda logger, namespace: True
 
     class ILogger:
+        Severity = enum.Enum("Severity", ["INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE"])
+
         def __init__(self):
             pass
 
+    class Logger(ILogger):
+        INTERNAL_ERROR, ERROR, WARNING, INFO, VERBOSE = ILogger.Severity
+
+    class IHostMemory(bytes):
+        """Bytes-like and a context manager, like the real one."""
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
     class Tensor:
+        is_shape_tensor = False
+
         def __init__(self, name, shape=()):
-            self.name, self.shape = name, shape
+            self.name, self.shape, self.dtype = name, shape, m.DataType.FLOAT
 
         def set_dynamic_range(self, lo, hi):
             calls.append(("dynamic_range", self.name, lo, hi))
 
     class Layer:
         num_outputs = 1
+        precision_is_set = False
+        type = m.LayerType.MATRIX_MULTIPLY
 
         def __init__(self, i):
             self.out = Tensor(f"layer{i}_out")
@@ -58,6 +80,12 @@ def make(version: str, calls: list, *, parse_ok: bool = True, build_ok: bool = T
         def get_layer(self, i):
             return self.layers[i]
 
+        def __getitem__(self, i):
+            return self.layers[i]
+
+        def __len__(self):
+            return len(self.layers)
+
     class Profile:
         def set_shape(self, name, lo, opt, hi):
             calls.append(("set_shape", name, tuple(lo), tuple(opt), tuple(hi)))
@@ -67,34 +95,50 @@ def make(version: str, calls: list, *, parse_ok: bool = True, build_ok: bool = T
             self.data = data
 
         def serialize(self):
-            return self.data + b"+t"
+            return IHostMemory(self.data + b"+t")
+
+        def combine(self, other, ignore_mismatch):
+            calls.append(("timing_cache_combine", other.data))
+            return True
 
     class Config:
+        DLA_core = -1
+        default_device_type = m.DeviceType.GPU
+        num_optimization_profiles = 0
+
         def __init__(self):
             self.cache = None
+            self.flags = set()
 
         def set_memory_pool_limit(self, pool, n):
             calls.append(("workspace", n))
 
         def __setattr__(self, key, value):
-            if key != "cache":
+            if key not in ("cache", "flags"):
                 calls.append(("config", key, value.name if isinstance(value, enum.Enum) else value))
             object.__setattr__(self, key, value)
 
         def set_flag(self, flag):
             calls.append(("set_flag", flag.name))
+            self.flags.add(flag)
 
         def clear_flag(self, flag):
             calls.append(("clear_flag", flag.name))
+            self.flags.discard(flag)
+
+        def get_flag(self, flag):
+            return flag in self.flags
 
         def add_optimization_profile(self, p):
             calls.append(("add_profile",))
+            object.__setattr__(self, "num_optimization_profiles", self.num_optimization_profiles + 1)
 
         def create_timing_cache(self, data):
             calls.append(("timing_cache_in", bytes(data)))
             return TimingCache(bytes(data))
 
         def set_timing_cache(self, cache, ignore_mismatch):
+            calls.append(("timing_cache_set", cache.data))
             object.__setattr__(self, "cache", cache)
 
         def get_timing_cache(self):
@@ -106,7 +150,7 @@ def make(version: str, calls: list, *, parse_ok: bool = True, build_ok: bool = T
         def __init__(self, logger):
             self.logger = logger
 
-        def create_network(self, flags):
+        def create_network(self, flags=0):
             calls.append(("network_flags", flags))
             return Network(flags)
 
@@ -118,9 +162,10 @@ def make(version: str, calls: list, *, parse_ok: bool = True, build_ok: bool = T
 
         def build_serialized_network(self, network, config):
             if not build_ok:
-                self.logger.log(types.SimpleNamespace(name="ERROR"), "no implementation for node /bad")
+                self.logger.log(Logger.ERROR, "no implementation for node /bad")
                 return None
-            return b"ENGINE"
+            calls.append(("build", tuple(sorted(f.name for f in config.flags))))
+            return IHostMemory(b"ENGINE")
 
     class OnnxParser:
         def __init__(self, network, logger):
@@ -133,5 +178,31 @@ def make(version: str, calls: list, *, parse_ok: bool = True, build_ok: bool = T
         def get_error(self, i):
             return "In node 3 (importFoo): UNSUPPORTED_NODE: No importer registered for op: Foo"
 
-    m.ILogger, m.Builder, m.OnnxParser = ILogger, Builder, OnnxParser
+    m.ILogger, m.Logger, m.IHostMemory, m.Builder, m.OnnxParser = ILogger, Logger, IHostMemory, Builder, OnnxParser
     return m
+
+
+@contextlib.contextmanager
+def installed(trt):
+    """`trt` as the process's `tensorrt`, for our lazy imports and Polygraphy's. Polygraphy caches the module it first
+    imports and the logger class it derives from it, so both are reset on the way in and out."""
+    def reset():
+        for name, module in list(sys.modules.items()):
+            if name.startswith("polygraphy"):
+                for value in list(vars(module).values()):
+                    if type(value).__name__ == "LazyModule":
+                        object.__setattr__(value, "module", None)
+        if "polygraphy.backend.trt.util" in sys.modules:
+            sys.modules["polygraphy.backend.trt.util"].TRT_LOGGER = None
+
+    saved = sys.modules.get("tensorrt")
+    sys.modules["tensorrt"] = trt
+    reset()
+    try:
+        yield trt
+    finally:
+        if saved is None:
+            sys.modules.pop("tensorrt", None)
+        else:
+            sys.modules["tensorrt"] = saved
+        reset()

@@ -60,3 +60,38 @@ def test_uncalibrated_int8_is_speed_only_and_refused_where_impossible():
 def test_ort_only_precisions_are_refused(api):
     with pytest.raises(ConfigError, match="int8-dynamic"):
         select_mode(api, "int8-dynamic")
+
+
+class _Engine:
+    """What the engine offers per generation: 8.5 device_memory_size only; 10.x the _v2 size and USER_MANAGED."""
+    def __init__(self, calls):
+        self.calls, self.device_memory_size, self.device_memory_size_v2 = calls, 100, 200
+
+    def create_execution_context(self, *strategy):
+        self.calls.append(("context", tuple(s.name for s in strategy)))
+        return self
+
+    def set_device_memory(self, ptr, n):
+        self.calls.append(("memory", ptr, n))
+
+    def get_engine_stat(self, stat):
+        return 4096
+
+
+@pytest.mark.parametrize("version,context,owned,weights", [
+    ("8.5.2", [("context", ())], None, None),
+    ("10.3.0", [("context", ("USER_MANAGED",)), ("memory", 7, 200)], 7, 4096),
+    ("11.4.1", [("context", ("USER_MANAGED",)), ("memory", 7, 200)], 7, 4096)])
+def test_engine_calls_that_differ_per_generation(version, context, owned, weights):
+    from deployprof.engine.api import open_context, shape_of, weights_bytes
+
+    from .fake_trt import installed
+
+    calls = []
+    with installed(make(version, [])) as trt:
+        api = probe(trt)
+        engine = _Engine(calls)
+        ctx, nbytes, ptr = open_context(api, engine, lambda n: 7)
+        assert calls == context and ptr == owned and nbytes == (100 if version.startswith("8") else 200)
+        assert weights_bytes(api, engine) == weights
+    assert shape_of([2, 3]) == (2, 3)

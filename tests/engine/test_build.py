@@ -1,4 +1,5 @@
-"""build_engine against a recording stand-in for each TensorRT generation: the calls, not real engines."""
+"""build_engine (Polygraphy's loaders plus our own steps) against a recording stand-in for each TensorRT generation:
+the calls TensorRT would see, not real engines. "build" records the builder flags set when the engine is built."""
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ from deployprof.engine.build import BuildLog, BuildSettings, build_engine
 from deployprof.engine.mode import select_mode
 from deployprof.errors import BuildError, ConfigError
 
-from .fake_trt import make
+from .fake_trt import installed, make
 
 DYNAMIC = {"x": ((1, 4), (2, 4), (4, 4))}
 STATIC = {"x": ((1, 4), (1, 4), (1, 4))}
@@ -16,10 +17,10 @@ STATIC = {"x": ((1, 4), (1, 4), (1, 4))}
 
 def _build(version, precision, tmp_path, profile=DYNAMIC, settings=BuildSettings(), explicit=False, **fake):
     calls = []
-    trt = make(version, calls, **fake)
-    api = probe(trt)
-    mode = select_mode(api, precision, explicit=explicit)
-    data, secs = build_engine(trt, api, Path("m.onnx"), mode, profile, settings, tmp_path / "t.cache", BuildLog())
+    with installed(make(version, calls, **fake)) as trt:
+        api = probe(trt)
+        mode = select_mode(api, precision, explicit=explicit)
+        data, secs = build_engine(api, Path("m.onnx"), mode, profile, settings, tmp_path / "t.cache", BuildLog())
     return data, calls
 
 
@@ -31,36 +32,37 @@ def test_tensorrt85_needs_explicit_batch_and_uses_the_fp16_flag(tmp_path):
     data, calls = _build("8.5.2", "fp16", tmp_path)
     assert data == b"ENGINE"
     assert _of(calls, "network_flags") == [(1,)]       # 1 << EXPLICIT_BATCH
-    assert _of(calls, "set_flag") == [("FP16",)]
+    assert _of(calls, "build") == [(("FP16", "TF32"),)]
     assert ("config", "profiling_verbosity", "DETAILED") in calls
 
 
 def test_tensorrt10_explicit_precision_is_strongly_typed_without_flags(tmp_path):
     _, calls = _build("10.3.0", "int8", tmp_path, explicit=True)
     assert _of(calls, "network_flags") == [(2,)]       # 1 << STRONGLY_TYPED
-    assert _of(calls, "set_flag") == []
+    assert _of(calls, "build") == [(("TF32",),)]
     _, calls = _build("10.3.0", "int8", tmp_path)
-    assert _of(calls, "network_flags") == [(0,)] and _of(calls, "set_flag") == [("INT8",), ("FP16",)]
+    assert _of(calls, "network_flags") == [(0,)] and _of(calls, "build") == [(("FP16", "INT8", "TF32"),)]
 
 
 def test_tensorrt11_never_touches_precision_flags(tmp_path):
     for precision in ("fp32", "fp16", "int8"):
         _, calls = _build("11.4.1", precision, tmp_path)
-        assert _of(calls, "network_flags") == [(0,)] and _of(calls, "set_flag") == []
+        assert _of(calls, "network_flags") == [(0,)] and _of(calls, "build") == [(("TF32",),)]
 
 
-def test_dynamic_inputs_get_one_optimisation_profile(tmp_path):
+def test_every_input_gets_its_range_in_one_optimisation_profile(tmp_path):
     _, calls = _build("10.3.0", "fp32", tmp_path)
     assert _of(calls, "set_shape") == [("x", (1, 4), (2, 4), (4, 4))] and _of(calls, "add_profile") == [()]
     _, calls = _build("10.3.0", "fp32", tmp_path, profile=STATIC, inputs=(("x", (1, 4)),))
-    assert _of(calls, "set_shape") == [] and _of(calls, "add_profile") == []
+    assert _of(calls, "set_shape") == [("x", (1, 4), (1, 4), (1, 4))] and _of(calls, "add_profile") == [()]
 
 
 def test_timing_cache_is_reused_across_builds(tmp_path):
     _, first = _build("10.3.0", "fp32", tmp_path)
     _, second = _build("10.3.0", "fp32", tmp_path)
-    assert _of(first, "timing_cache_in") == [(b"",)]
-    assert _of(second, "timing_cache_in") == [(b"+t",)]
+    assert _of(first, "timing_cache_set") == [(b"",)] and (tmp_path / "t.cache").exists()
+    # The second build starts from the first's timings and merges what it learnt back into the file.
+    assert _of(second, "timing_cache_set") == [(b"+t",)] and _of(second, "timing_cache_combine") == [(b"+t",)]
     assert (tmp_path / "t.cache").read_bytes() == b"+t+t"
 
 
@@ -68,7 +70,7 @@ def test_builder_settings_reach_the_config(tmp_path):
     s = BuildSettings.from_options({"workspace_mib": "512", "opt_level": "5", "tf32": "0"})
     _, calls = _build("10.3.0", "fp32", tmp_path, settings=s)
     assert _of(calls, "workspace") == [(512 << 20,)]
-    assert ("config", "builder_optimization_level", 5) in calls and _of(calls, "clear_flag") == [("TF32",)]
+    assert ("config", "builder_optimization_level", 5) in calls and _of(calls, "build") == [((),)]
 
 
 def test_dla_core_with_gpu_fallback_and_refusal_without_dla(tmp_path):
@@ -82,10 +84,10 @@ def test_dla_core_with_gpu_fallback_and_refusal_without_dla(tmp_path):
 
 def test_speed_only_int8_sets_placeholder_ranges(tmp_path):
     calls = []
-    trt = make("10.3.0", calls)
-    api = probe(trt)
-    mode = select_mode(api, "fp32", int8_speed_only=True)
-    build_engine(trt, api, Path("m.onnx"), mode, DYNAMIC, BuildSettings(), None, BuildLog())
+    with installed(make("10.3.0", calls)) as trt:
+        api = probe(trt)
+        mode = select_mode(api, "fp32", int8_speed_only=True)
+        build_engine(api, Path("m.onnx"), mode, DYNAMIC, BuildSettings(), None, BuildLog())
     assert {c[1] for c in calls if c[0] == "dynamic_range"} == {"layer0_out", "layer1_out", "x"}
 
 

@@ -16,7 +16,7 @@ from .fake_trt import make
 from .test_build import _build
 
 # Stand-in class -> the TensorRT class it stands for.
-CLASSES = {"ILogger": "ILogger", "Tensor": "ITensor", "Layer": "ILayer", "Network": "INetworkDefinition",
+CLASSES = {"ILogger": "ILogger", "Logger": "Logger", "IHostMemory": "IHostMemory", "Tensor": "ITensor", "Layer": "ILayer", "Network": "INetworkDefinition",
            "Profile": "IOptimizationProfile", "TimingCache": "ITimingCache", "Config": "IBuilderConfig",
            "Builder": "Builder", "OnnxParser": "OnnxParser", "ICudaEngine": "ICudaEngine"}
 NEWER_THAN_STUBS = {"EngineStat"}  # TensorRT 10.14+/11 names the code probes for; absent from the 10.13 stubs
@@ -36,8 +36,11 @@ def _stubs() -> dict[str, set[str]]:
             current = m.group(1)
             members[""].add(current)
             members[current] = set()
-        elif current and (m := re.match(r"    (?:def (\w+)\(|(\w+)\s*[:=])", line)):
-            members[current].add(m.group(1) or m.group(2))
+        elif m := re.match(r"def (\w+)\(", line):
+            members[""].add(m.group(1))
+            current = None
+        elif current and (m := re.match(r"    (?:def (\w+)\(|class (\w+)\b|(\w+)\s*[:=])", line)):
+            members[current].add(next(g for g in m.groups() if g))
         elif line and not line[0].isspace():
             current = None
     return members
@@ -58,6 +61,8 @@ def _missing(stubs, tmp_path, make=make) -> list[str]:
             missing.append(f"tensorrt.{target}")
         elif isinstance(value, type) and issubclass(value, enum.Enum):
             missing += [f"tensorrt.{target}.{k}" for k in value.__members__ if k not in stubs[target]]
+        elif isinstance(value, type):
+            missing += [f"tensorrt.{target}.{k}" for k in _public(value) if k not in stubs[target]]
     seen = set()
     calls: list = []  # the nested classes, reached through what the builder and parser hand out
     trt = make("10.3.0", calls)

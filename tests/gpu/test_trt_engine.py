@@ -39,3 +39,11 @@ def test_run_backend_reports_device_time_copies_and_layers(tiny_export, tmp_path
     graph = run_backend(dataclasses.replace(spec, config=dataclasses.replace(spec.config, backend_options=BackendOptions(
         cache_dir=str(tmp_path), provider_options={"cuda_graph": "1"}))))
     assert graph[0].latency.count == 50
+
+
+@pytest.mark.tensorrt
+def test_first_contact_self_test_passes(tmp_path):
+    from deployprof.engine.selftest import run_self_test
+
+    result = run_self_test("trt", work=tmp_path)
+    assert result.ok, [c for c in result.checks if not c.ok]
