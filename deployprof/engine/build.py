@@ -75,21 +75,26 @@ class BuildSettings:
 
 @dataclass
 class BuildLog:
-    """TensorRT's and Polygraphy's messages, captured instead of spilled on the terminal; errors make the messages."""
+    """TensorRT's and Polygraphy's messages, captured instead of spilled on the terminal: errors make the one-line
+    messages, and -v shows every line (as deployprof's INFO log)."""
     lines: list[str] = field(default_factory=list)
+
+    def add(self, severity: str, text: str) -> None:
+        self.lines.append(f"[{severity}] {text}")
+        log.info("tensorrt [%s] %s", severity, text)
 
     def logger(self) -> "trt.ILogger":
         """A logger for our own Runtime, which outlives the build: execute-time errors land here too."""
         import tensorrt as trt
 
-        sink = self.lines
+        add = self.add
 
         class _Logger(trt.ILogger):
             def __init__(self) -> None:
                 trt.ILogger.__init__(self)
 
             def log(self, severity: "trt.ILogger.Severity", msg: str) -> None:
-                sink.append(f"[{getattr(severity, 'name', severity)}] {msg}")
+                add(str(getattr(severity, "name", severity)), msg)
 
         return _Logger()
 
@@ -98,12 +103,12 @@ class BuildLog:
         """Route Polygraphy's logger (and TensorRT's, which Polygraphy forwards) into these lines."""
         from polygraphy.logger import G_LOGGER
 
-        sink = self.lines
+        add = self.add
 
         class _Handler(logging.Handler):
             def emit(self, record: logging.LogRecord) -> None:
                 text = re.sub(r"^\[[A-Z!]\] ", "", record.getMessage())   # Polygraphy's severity letter
-                sink.append(f"[{'ERROR' if record.levelno >= logging.ERROR else record.levelname}] {text}")
+                add("ERROR" if record.levelno >= logging.ERROR else record.levelname, text)
 
         previous = G_LOGGER.use_python_logging_system, G_LOGGER.colors
         G_LOGGER.use_python_logging_system, G_LOGGER.colors = True, False

@@ -104,3 +104,10 @@ def test_parse_and_build_failures_are_one_clear_line(tmp_path):
 def test_bad_settings_are_named(options, match):
     with pytest.raises(ConfigError, match=match):
         BuildSettings.from_options(options)
+
+
+def test_the_build_log_is_captured_and_shown_with_verbose(tmp_path, caplog):
+    with caplog.at_level("INFO", logger="deployprof.engine.build"):
+        with pytest.raises(BuildError):
+            _build("10.3.0", "fp32", tmp_path, build_ok=False)
+    assert any("no implementation for node /bad" in r.getMessage() for r in caplog.records)
