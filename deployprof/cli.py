@@ -9,7 +9,7 @@ import click
 
 from . import __version__
 from .cli_options import (COUNT, Finite, Group, calibration, json_option, measure_options, precision_options,
-                          reference_option, shape_options, train_options)
+                          reference_option, shape_options, store_from, store_options, train_options)
 from .config import MeasureConfig, parse_precisions, split_list
 
 
@@ -19,6 +19,13 @@ def _emit(result) -> None:
 
     from .results import document
     click.echo(json.dumps(document(result), indent=1))
+
+
+def _store(result, options) -> None:
+    """Append to the results store after the command's own output exists; failing to is a warning."""
+    from .store import record
+
+    record(result, options, say=lambda line: click.echo(line, err=True))
 
 
 def _progress():
@@ -127,16 +134,20 @@ def flops(model: Path, dims, shapes, per_node: bool, as_json: bool, strict: bool
 @json_option
 @measure_options
 @precision_options
+@store_options
 def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None:
     """Measure one backend on an ONNX file or export folder: every stage, and the policy step."""
     from .pipeline import bench as run_bench
 
+    stored = store_from(o)
     result = run_bench(str(model), backend, parse_precisions(precision)[0], MeasureConfig.from_options(o),
                        calibration(o), say=lambda line: click.echo(line, err=True))
     if as_json:
-        return _emit(result)
-    from .report.terminal import print_bench
-    print_bench(result)
+        _emit(result)
+    else:
+        from .report.terminal import print_bench
+        print_bench(result)
+    _store(result, stored)
 
 
 @cli.command()
@@ -155,12 +166,14 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
               help="Seeded policy steps each configuration's actions are compared on (0: no accuracy).")
 @measure_options
 @precision_options
+@store_options
 def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, exporter, precisions: str,
             target_profile: Optional[str], reference: str, accuracy_samples: int, **o) -> None:
     """Export (for a preset), count, and measure each backend; write OUT/report.json and print a summary."""
     from .pipeline import profile as run_profile
     from .report.terminal import print_profile
 
+    stored = store_from(o)
     config = MeasureConfig.from_options(o)
     with _progress() as bar:
         report = run_profile(subject, out, split_list(backend_names), config=config, precisions=parse_precisions(precisions),
@@ -169,6 +182,7 @@ def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, expo
                              target_profile=target_profile)
     print_profile(report)
     click.echo(f"report: {out / 'report.json'} (+ report.md, report.html)")
+    _store(report, stored)
 
 
 @cli.command("compare-precision")
@@ -215,20 +229,38 @@ def report(folder: Path) -> None:
 
 
 @cli.command()
-@click.argument("a", type=click.Path(path_type=Path))
-@click.argument("b", type=click.Path(path_type=Path))
+@click.argument("reports", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--baseline", default=None, metavar="store:QUERY",
+              help="Compare RUN against the newest stored profile matching QUERY (key=value,...: subject, backend, "
+                   "precision, batch, device, commit, since; default: RUN's policy on RUN's device). A regression "
+                   "exits 3 (a CI gate), with or without --fail-on-regression.")
+@click.option("--store", "store_where", default=None, metavar="PATH|URL", help="The results store for --baseline.")
 @click.option("--fail-on-regression", "threshold", type=Finite(0), default=None, metavar="PCT",
               help="Exit 3 when a run is slower by more than PCT percent with the confidence intervals apart.")
 @click.option("--metric", "metrics", default="p50,p99", show_default=True, help="Percentiles to compare (p50, p90, p95, p99).")
 @click.option("--ignore", "ignore", default="", help="Run fields not to match on: backend, precision, batch (comma list).")
 @json_option
 @click.pass_context
-def compare(ctx, a: Path, b: Path, threshold: Optional[float], metrics: str, ignore: str, as_json: bool) -> None:
-    """Compare two reports (another device, commit or precision): deltas with confidence intervals, regressions
-    flagged only when the intervals do not overlap. Exit 3 with --fail-on-regression when one exceeds PCT."""
-    from .report.compare import compare_paths
+def compare(ctx, reports: tuple[Path, ...], baseline: Optional[str], store_where: Optional[str],
+            threshold: Optional[float], metrics: str, ignore: str, as_json: bool) -> None:
+    """Compare two reports A B (another device, commit or precision), or one RUN against a stored baseline:
+    deltas with confidence intervals, regressions flagged only when the intervals do not overlap. Exit 3 with
+    --fail-on-regression when one exceeds PCT."""
+    from .errors import ConfigError
+    from .report.compare import compare_paths, compare_to_stored
 
-    c = compare_paths(a, b, tuple(split_list((metrics,))), tuple(split_list((ignore,))), threshold)
+    metric_list, ignored = tuple(split_list((metrics,))), tuple(split_list((ignore,)))
+    if baseline is not None:
+        if len(reports) != 1 or not baseline.startswith("store:"):
+            raise ConfigError("compare --baseline store:QUERY takes one RUN (a report.json or its folder)")
+        from .store import StoreOptions
+        threshold = 0.0 if threshold is None else threshold
+        c = compare_to_stored(baseline[len("store:"):], reports[0], StoreOptions(where=store_where), metric_list,
+                              ignored, threshold)
+    else:
+        if len(reports) != 2:
+            raise ConfigError(f"compare takes two reports A B (or --baseline store:QUERY RUN), got {len(reports)}")
+        c = compare_paths(reports[0], reports[1], metric_list, ignored, threshold)
     if as_json:
         _emit(c)
     else:
@@ -236,6 +268,38 @@ def compare(ctx, a: Path, b: Path, threshold: Optional[float], metrics: str, ign
         print_comparison(c)
     if threshold is not None and c.regressions:
         ctx.exit(3)
+
+
+@cli.command()
+@click.option("--subject", "--preset", "subject", default=None, help="A preset name or model path, as profiled.")
+@click.option("--backend", default=None)
+@click.option("--precision", default=None)
+@click.option("--batch", type=COUNT, default=None)
+@click.option("--device", default=None, help="Device name as recorded (GPU, Jetson model or CPU).")
+@click.option("--commit", default=None)
+@click.option("--kind", type=click.Choice(["profile", "bench"]), default=None, help="Results of `profile` or `bench` only.")
+@click.option("--since", default=None, metavar="DATE", help="ISO date or time (UTC), e.g. 2026-11-01.")
+@click.option("--limit", type=COUNT, default=200, show_default=True, help="The newest N stored results.")
+@click.option("--store", "store_where", default=None, metavar="PATH|URL", help="The results store to read.")
+@click.option("--html", "html_path", type=click.Path(path_type=Path), default=None,
+              help="Also write the trend plot (p50/p99 with CI bands, accuracy) to this HTML file.")
+@json_option
+def history(subject, backend, precision, batch, device, commit, kind, since, limit, store_where, html_path,
+            as_json) -> None:
+    """Stored results across commits, dates and devices: a table, and with --html a trend plot."""
+    from .history import history as read_history, write_history_html
+    from .store import StoreOptions
+
+    filters = {k: v for k, v in dict(subject=subject, backend=backend, precision=precision, batch=batch,
+                                     device=device, commit=commit, since=since, kind=kind).items() if v is not None}
+    h = read_history(StoreOptions(where=store_where), filters, limit)
+    if as_json:
+        _emit(h)
+    else:
+        from .report.terminal import print_history
+        print_history(h)
+    if html_path is not None:
+        click.echo(f"trend plot: {write_history_html(h, html_path)}", err=as_json)
 
 
 @cli.command()
@@ -262,18 +326,21 @@ def predict(export_dir: Path, target_name: str, precisions: str, batch: int, as_
               help="Qualification spec (YAML); the smallest is `latency_ms: {p99: 50}`.")
 @click.option("--target", "target_name", default=None, help="Target profile (overrides the spec's `target:`).")
 @json_option
+@store_options
 @click.pass_context
-def qualify(ctx, source: Path, spec_path: Path, target_name: Optional[str], as_json: bool) -> None:
+def qualify(ctx, source: Path, spec_path: Path, target_name: Optional[str], as_json: bool, **o) -> None:
     """Verdict of a spec against a measured REPORT (report.json or its folder), or, predicted from the roofline,
     against an EXPORT_DIR. Exit 0 PASS, 3 FAIL or INCONCLUSIVE, 1 error."""
     from .qualify.verdict import qualify_source
 
+    stored = store_from(o)
     q = qualify_source(spec_path, source, target_name)
     if as_json:
         _emit(q)
     else:
         from .report.terminal import print_qualification
         print_qualification(q)
+    _store(q, stored)
     if q.status != "PASS":
         ctx.exit(3)
 
@@ -282,6 +349,7 @@ def qualify(ctx, source: Path, spec_path: Path, target_name: Optional[str], as_j
 @click.argument("preset")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder (report.json, .md, .html).")
 @train_options
+@store_options
 def train_bench_cmd(preset: str, out: Path, target_name: Optional[str], **o) -> None:
     """Fine-tuning cost of a reference preset: step time, samples/s, time per epoch, peak memory, MFU and
     convergence, with the loss its family trains with, on a seeded synthetic dataset."""
@@ -289,10 +357,41 @@ def train_bench_cmd(preset: str, out: Path, target_name: Optional[str], **o) -> 
     from .report.terminal import console, print_profile
     from .train import TrainConfig
 
+    stored = store_from(o)
     with _progress() as bar:
         report = train_profile(preset, out, TrainConfig(**o), target_name, say=bar, plan=bar.plan)
     print_profile(report, console(220))
     click.echo(f"report: {out / 'report.json'} (+ report.md, report.html)")
+    _store(report, stored)
+
+
+@cli.command()
+@click.argument("sweep_file", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Folder for each configuration's run, sweep.json and sweep.html.")
+@click.option("--store", "store_where", default=None, metavar="PATH|URL",
+              help="Results store, which is also the checkpoint a rerun resumes from.")
+@click.option("--commit", default=None, envvar="DEPLOYPROF_COMMIT", metavar="REV", help="The policy's commit or version.")
+@click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
+              help="Dispatch each configuration to the Ray cluster node labelled with its device (`devices:`).")
+@json_option
+def sweep(sweep_file: Path, out: Path, store_where: Optional[str], commit: Optional[str], ray_address: Optional[str],
+          as_json: bool) -> None:
+    """Run a matrix (subjects x backends x precisions x batches x targets [x fleet devices]) from SWEEP_FILE; each
+    finished configuration is stored, so a rerun resumes. Writes OUT/sweep.html (Pareto plot, PASS/FAIL matrix).
+    The YAML format: see README or `python -c "import deployprof.sweep as s; print(s.__doc__)"`."""
+    from .store import StoreOptions
+    from .sweep import run_sweep
+
+    with _progress() as bar:
+        report = run_sweep(sweep_file, out, StoreOptions(where=store_where, commit=commit), say=bar, plan=bar.plan,
+                           ray_address=ray_address)
+    if as_json:
+        _emit(report)
+    else:
+        from .report.terminal import print_sweep
+        print_sweep(report)
+        click.echo(f"sweep report: {out / 'sweep.html'} (+ sweep.json)")
 
 
 def main() -> None:

@@ -155,6 +155,24 @@ def calibration(o: dict):
                              source=o["calibration"])
 
 
+def store_options(f):
+    """Where the result is also appended (results store, history, baselines); popped with store_from()."""
+    return _apply(f, [
+        click.option("--store", "store_where", default=None, metavar="PATH|URL",
+                     help="Results store: a SQLite file or a database URL (default: $DEPLOYPROF_STORE, else "
+                          "~/.local/share/deployprof/results.sqlite)."),
+        click.option("--no-store", is_flag=True, help="Do not append this result to the results store."),
+        click.option("--commit", default=None, envvar="DEPLOYPROF_COMMIT", metavar="REV",
+                     help="The policy's commit or version this result belongs to (history; $DEPLOYPROF_COMMIT)."),
+    ])
+
+
+def store_from(o: dict):
+    from .store import StoreOptions
+
+    return StoreOptions(where=o.pop("store_where"), enabled=not o.pop("no_store"), commit=o.pop("commit"))
+
+
 def json_option(f):
     return click.option("--json", "as_json", is_flag=True,
                         help="Print one JSON object on stdout (schema: docs/schema.json).")(f)

@@ -561,10 +561,72 @@ class Prediction:
     predictions: tuple[RooflinePrediction, ...]
 
 
+@dataclass(frozen=True)
+class HistoryRow:
+    """One stored run of the main stage (the policy step, else the single stage) of one stored result."""
+    result_id: int
+    created_utc: str
+    commit: Optional[str]
+    subject: Optional[str]
+    device: Optional[str]
+    kind: str
+    stage: str
+    backend: str
+    precision: str
+    batch: int
+    cuda_graph: bool
+    p50_ms: float
+    p50_ci_ms: Optional[tuple[float, float]]
+    p99_ms: float
+    p99_ci_ms: Optional[tuple[float, float]]
+    throughput_per_s: Optional[float]
+    accuracy_cosine_min: Optional[float]
+    accuracy_verdict: Optional[str]
+
+
+@dataclass(frozen=True)
+class History:
+    """`history --json`: stored runs matching the filters, oldest first."""
+    store: str                                   # the store read, without its password
+    filters: dict[str, str]
+    rows: tuple[HistoryRow, ...]
+
+
+@dataclass(frozen=True)
+class SweepEntry:
+    """One configuration of a sweep: done now, reused from the store (checkpoint), or failed (and why)."""
+    key: str
+    subject: str
+    backend: str
+    precision: str
+    batch: int
+    target: Optional[str]
+    device: Optional[str]                        # the fleet label it ran on (--ray), or None for this machine
+    status: str                                  # done | reused | failed
+    error: Optional[str]
+    result_id: Optional[int]
+    p50_ms: Optional[float]
+    p99_ms: Optional[float]
+    accuracy_rel_l2: Optional[float]
+    accuracy_cosine_min: Optional[float]
+    verdict: Optional[str]                       # the spec's verdict (PASS | FAIL | INCONCLUSIVE), if one was given
+    measured_on: Optional[str]                   # the device name the run recorded
+    node: Optional[str] = None                   # the Ray node that ran it (--ray)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """`sweep`: every configuration of a matrix, with where its result lives in the store."""
+    name: str
+    created_utc: str
+    store: str
+    entries: tuple[SweepEntry, ...]
+
+
 # Every --json output and report.json is one of these, under {"schema_version": SCHEMA_VERSION, "kind": KIND}.
 DOCUMENTS: dict[str, type] = {"profile": ProfileReport, "bench": BenchResult, "flops": FlopSummary,
                               "accuracy": AccuracyReport, "comparison": Comparison, "prediction": Prediction,
-                              "qualification": Qualification}
+                              "qualification": Qualification, "history": History, "sweep": SweepReport}
 _KINDS = {cls: kind for kind, cls in DOCUMENTS.items()}
 
 
@@ -628,17 +690,22 @@ def _read_report(path: Path) -> ProfileReport:
                          "`deployprof profile`") from None
     except json.JSONDecodeError as exc:
         raise ModelError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); re-run `deployprof profile`") from None
+    return report_from_data(data, str(path))
+
+
+def report_from_data(data: object, origin: str) -> ProfileReport:
+    """A profile document (from a file or the results store) of this schema or of schema 1."""
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version == 1:
         data = _upgrade_v1(data)
     if not isinstance(data, dict) or data.get("schema_version") not in (1, SCHEMA_VERSION) or data.get("kind") != "profile":
         found = (version, data.get("kind")) if isinstance(data, dict) else type(data).__name__
-        raise ModelError(f"{path} is not a deployprof report of schema_version 1 or {SCHEMA_VERSION} (found {found!r}); "
+        raise ModelError(f"{origin} is not a deployprof report of schema_version 1 or {SCHEMA_VERSION} (found {found!r}); "
                          "pass a report.json made by `deployprof profile`")
     try:
         return from_dict(ProfileReport, data)
     except (KeyError, TypeError, ValueError, AttributeError, ConfigError) as exc:
-        raise ModelError(f"{path} is not a complete deployprof report ({type(exc).__name__}: {exc}); "
+        raise ModelError(f"{origin} is not a complete deployprof report ({type(exc).__name__}: {exc}); "
                          "re-run `deployprof profile`") from None
 
 

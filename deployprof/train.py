@@ -287,6 +287,8 @@ def train_bench(preset_name: str, cfg: TrainConfig, say: Callable[[str], None] =
         converge_target=target, converged_step=step, converged_s=wall, forward_flops_per_step=fwd,
         train_flops_per_step=train_flops, achieved_tflops=achieved,
         mfu=None, mfu_target=None,
-        host_peak_rss_bytes=max(peak_rss_bytes(), mem.rss_peak), host_rss_before_bytes=rss_before,
+        # VmHWM and the sampled RSS are kernel counters that may lag each other by a few pages: a peak is never
+        # below a reading taken earlier in the same process.
+        host_peak_rss_bytes=max(peak_rss_bytes(), mem.rss_peak, rss_before), host_rss_before_bytes=rss_before,
         device_peak_bytes=int(torch.cuda.max_memory_allocated()) if cfg.device.startswith("cuda") else None,
         seed=cfg.seed)

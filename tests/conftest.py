@@ -1,6 +1,12 @@
+import os
+import tempfile
+
 import pytest
 
-pytest_plugins = ["tests.hardware", "pytester"]
+pytest_plugins = ["tests.hardware", "tests.postgres", "pytester"]
+
+# Results made by the suite (and by commands it runs in subprocesses) go to a store of its own, never the user's.
+os.environ["DEPLOYPROF_STORE"] = os.path.join(tempfile.mkdtemp(prefix="deployprof-test-store-"), "results.sqlite")
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,13 @@ def test_the_published_schema_is_the_one_the_code_writes():
     assert json.loads(SCHEMA.read_text()) == json_schema()
 
 
+def _sweep(export, tmp_path) -> dict:
+    path = tmp_path / "s.yaml"
+    path.write_text(f"subjects: [{export}]\nbackends: [ort-cpu, nope]\nmeasure: {{iterations: 5, accuracy_samples: 0, "
+                    "launcher: inline}\n")
+    return _json("sweep", path, "--out", tmp_path / "sweep", "--json")
+
+
 def test_every_json_output_validates(tiny_export, tmp_path):
     spec = tmp_path / "spec.yaml"
     spec.write_text("latency_ms: {p99: 1000}\n")
@@ -38,6 +45,8 @@ def test_every_json_output_validates(tiny_export, tmp_path):
         "predict": _json("predict", tiny_export, "--target", "h100-sxm", "--json"),
         "qualify report": _json("qualify", tmp_path / "r", "--spec", spec, "--json"),
         "qualify export": _json("qualify", tiny_export, "--spec", spec, "--target", "h100-sxm", "--json"),
+        "history": _json("history", "--json"),
+        "sweep": _sweep(tiny_export, tmp_path),
     }
     for what, doc in docs.items():
         assert doc["schema_version"] == SCHEMA_VERSION, what

@@ -91,3 +91,16 @@ def compare_paths(a: Path, b: Path, metrics: tuple[str, ...] = METRICS, ignore: 
     """`deployprof compare`: two report.json files (or their folders)."""
     paths = [Path(p) / "report.json" if Path(p).is_dir() else Path(p) for p in (a, b)]
     return compare_reports(*(ProfileReport.read(p) for p in paths), metrics, ignore, threshold_pct, tuple(map(str, paths)))
+
+
+def compare_to_stored(query: str, run: Path, options, metrics: tuple[str, ...] = METRICS, ignore: tuple[str, ...] = (),
+                      threshold_pct: Optional[float] = 0.0) -> Comparison:
+    """`compare --baseline store:QUERY RUN`: RUN against the newest matching stored profile (not RUN itself)."""
+    from ..history import stored_baseline
+    from ..store import parse_filters
+
+    filters = parse_filters(query)  # a bad query is refused before anything is read
+    path = Path(run) / "report.json" if Path(run).is_dir() else Path(run)
+    b = ProfileReport.read(path)
+    a, label = stored_baseline(filters, b, options)
+    return compare_reports(a, b, metrics, ignore, threshold_pct, (label, str(path)))

@@ -136,15 +136,23 @@ def training_plots(report: ProfileReport) -> list[str]:
     return [o for o in out if o]
 
 
+def page(title: str, meta: str, body: list[str]) -> str:
+    """Every HTML page deployprof writes (report, history, sweep): one frame, one stylesheet, one page check."""
+    return "\n".join([f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>",
+                      f"<meta name='viewport' content='width=device-width,initial-scale=1'><style>{CSS}</style>",
+                      f"<script>{CHECK}</script></head><body><main>", f"<h1>{escape(title)}</h1>",
+                      f"<p class='meta'>{escape(meta)}</p>", *body, "</main></body></html>"])
+
+
+def table_html(t: Table) -> str:
+    return _table(t)
+
+
 def render_html(report: ProfileReport) -> str:
     title = f"deployprof: {report.model.preset or report.model.source}"
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>",
-             f"<meta name='viewport' content='width=device-width,initial-scale=1'><style>{CSS}</style>",
-             f"<script>{CHECK}</script></head><body><main>",
-             f"<h1>{escape(title)}</h1>",
-             f"<p class='meta'>{escape(report.created_utc)} · deployprof {escape(report.environment.deployprof_version)} · "
-             f"{escape(report.environment.platform)} · schema {SCHEMA_VERSION}</p>",
-             f"<p class='headline'>{escape(headline(report))}</p>"]
+    meta = (f"{report.created_utc} · deployprof {report.environment.deployprof_version} · "
+            f"{report.environment.platform} · schema {SCHEMA_VERSION}")
+    parts = [f"<p class='headline'>{escape(headline(report))}</p>"]
     if report.findings:
         parts.append("<div class='headline'><b>Findings</b><ul>" + "".join(f"<li>{escape(f)}</li>" for f in report.findings)
                      + "</ul></div>")
@@ -161,5 +169,4 @@ def render_html(report: ProfileReport) -> str:
         if plots:
             parts += [f"<h2>{escape(name)}</h2>", "<div class='grid'>", *plots, "</div>"]
     parts += [_table(t) for t in tables(report)]
-    parts.append("</main></body></html>")
-    return "\n".join(parts)
+    return page(title, meta, parts)

@@ -299,6 +299,51 @@ def qualification_tables(q: Qualification) -> list[Table]:
     return out
 
 
+def _ci(v: Optional[float], ci) -> str:
+    if v is None:
+        return "-"
+    return fmt_ms(v) + (f" [{fmt_ms(ci[0])}, {fmt_ms(ci[1])}]" if ci else "")
+
+
+def history_table(h) -> Table:
+    """`history`: stored runs, oldest first."""
+    rows = [(str(r.result_id), r.created_utc[:19], r.commit or "-", r.subject or "-", r.device or "-",
+             f"{r.backend}{' graph' if r.cuda_graph else ''}", r.precision, str(r.batch), r.stage,
+             _ci(r.p50_ms, r.p50_ci_ms), _ci(r.p99_ms, r.p99_ci_ms),
+             f"{r.throughput_per_s:.1f}" if r.throughput_per_s else "-",
+             f"{r.accuracy_cosine_min:.5f} {r.accuracy_verdict}" if r.accuracy_cosine_min is not None else "-")
+            for r in h.rows]
+    return Table("Stored results", ("id", "created (UTC)", "commit", "subject", "device", "backend", "precision",
+                                    "batch", "stage", "p50 ms [CI]", "p99 ms [CI]", "per s", "accuracy"), rows,
+                 f"store: {h.store}")
+
+
+def sweep_table(s) -> Table:
+    """`sweep`: one row per configuration, with its status and where its numbers come from."""
+    def num(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    rows = [(e.subject, e.backend, e.precision, str(e.batch), e.target or "-", e.device or e.measured_on or "-",
+             e.status + (f": {e.error}" if e.error else ""), num(e.p50_ms, ".3f"), num(e.p99_ms, ".3f"),
+             num(e.accuracy_rel_l2, ".2e"), e.verdict or "-", str(e.result_id) if e.result_id else "-")
+            for e in s.entries]
+    done = sum(e.status != "failed" for e in s.entries)
+    return Table(f"Sweep {s.name}: {done}/{len(s.entries)} configurations", ("subject", "backend", "precision", "batch",
+                 "target", "device", "status", "p50 ms", "p99 ms", "rel L2 error", "verdict", "result"), rows,
+                 f"store: {s.store}")
+
+
+def sweep_matrix(s) -> Table:
+    """PASS/FAIL per configuration (rows) and device (columns): the qualification verdict, else whether it ran."""
+    devices = sorted({e.device or e.measured_on or "-" for e in s.entries})
+    configs = list(dict.fromkeys((e.subject, e.backend, e.precision, e.batch) for e in s.entries))
+    cell = {((e.subject, e.backend, e.precision, e.batch), e.device or e.measured_on or "-"):
+            (e.verdict or ("ran" if e.status != "failed" else "FAILED")) for e in s.entries}
+    rows = [(f"{c[0]} {c[1]} {c[2]} b{c[3]}", *(cell.get((c, d), "-") for d in devices)) for c in configs]
+    return Table("Verdict per configuration and device", ("configuration", *devices), rows,
+                 "PASS/FAIL/INCONCLUSIVE: against the sweep's spec; ran: measured, no spec; FAILED: did not run")
+
+
 def self_test_table(result) -> Table:
     """engine/selftest.py's checks; the versions go in the caption, for the bug report it may end up in."""
     rows = [(c.name, "PASS" if c.ok else "FAIL", c.detail) for c in result.checks]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from html import escape
-from typing import Sequence
+from typing import Optional, Sequence
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 W, H = 640, 300
@@ -87,10 +87,14 @@ class _Axes:
 
 def line_chart(title: str, series: Sequence[tuple[str, Sequence[float], Sequence[float]]], x_label: str, y_label: str,
                *, logx: bool = False, logy: bool = False, step: bool = False, markers: bool = False,
-               hlines: Sequence[tuple[str, float]] = ()) -> str:
-    """series: (name, xs, ys). step=True draws a staircase (an empirical CDF)."""
+               hlines: Sequence[tuple[str, float]] = (),
+               bands: Optional[dict[str, tuple[Sequence[float], Sequence[float]]]] = None) -> str:
+    """series: (name, xs, ys). step=True draws a staircase (an empirical CDF). bands: series name -> (lows, highs)
+    at the series' xs, drawn as a shaded interval (a confidence interval) under its line."""
+    bands = bands or {}
     xs = [x for _, sx, _ in series for x in sx if not logx or x > 0]
     ys = [y for _, _, sy in series for y in sy if not logy or y > 0] + [v for _, v in hlines]
+    ys += [v for lo, hi in bands.values() for v in (*lo, *hi) if not logy or v > 0]
     if not xs or not ys:
         return ""
     lo_y = min(ys) if logy else min(0.0, min(ys))
@@ -100,6 +104,11 @@ def line_chart(title: str, series: Sequence[tuple[str, Sequence[float], Sequence
     for i, (name, sx, sy) in enumerate(series):
         color = PALETTE[i % len(PALETTE)]
         pts = [(x, y) for x, y in zip(sx, sy) if (not logx or x > 0) and (not logy or y > 0)]
+        if name in bands:
+            lo, hi = bands[name]
+            edge = [(x, h) for x, h in zip(sx, hi)] + [(x, l) for x, l in reversed(list(zip(sx, lo)))]
+            body.append(f'<polygon fill="{color}" fill-opacity="0.18" stroke="none" points="'
+                        + " ".join(f"{ax.px(x):.1f},{ax.py(y):.1f}" for x, y in edge) + f'"><title>{escape(name)}: CI</title></polygon>')
         if step:
             stair = []
             for j, (x, y) in enumerate(pts):
@@ -204,3 +213,40 @@ def roofline(title: str, peak_gflops: float, bandwidth_gbs: float, points: Seque
                         f'<title>{escape(name)}: {_fmt(ai)} FLOP/B, {_fmt(gf)} GFLOP/s</title></circle>')
             legend.append((name, color))
     return _frame(title, "arithmetic intensity (FLOP/byte)", "GFLOP/s", body, legend)
+
+
+def scatter(title: str, points: Sequence[tuple[str, float, float]], x_label: str, y_label: str,
+            frontier: bool = False) -> str:
+    """Labelled points; with frontier=True the Pareto front (nothing both faster and more accurate) is joined."""
+    pts = [(n, x, y) for n, x, y in points if x == x and y == y]  # NaN-free
+    if not pts:
+        return ""
+    xs, ys = [x for _, x, _ in pts], [y for _, _, y in pts]
+    span_x, span_y = (max(xs) - min(xs)) or max(abs(max(xs)), 1e-9), (max(ys) - min(ys)) or max(abs(max(ys)), 1e-9)
+    ax = _Axes(min(xs) - 0.08 * span_x, max(xs) + 0.08 * span_x, min(0.0, min(ys)), max(ys) + 0.12 * span_y)
+    body = ax.grid()
+    front = pareto_front([(x, y) for _, x, y in pts]) if frontier else []
+    if len(front) > 1:
+        path = " ".join(f"{ax.px(x):.1f},{ax.py(y):.1f}" for x, y in front)
+        body.append(f'<polyline fill="none" stroke="#888" stroke-dasharray="5 3" stroke-width="1.5" points="{path}">'
+                    "<title>Pareto front</title></polyline>")
+    for i, (name, x, y) in enumerate(pts):
+        color = PALETTE[i % len(PALETTE)]
+        on = (x, y) in front
+        ring = ' stroke="#222" stroke-width="1.5"' if on else ""
+        body.append(f'<circle cx="{ax.px(x):.1f}" cy="{ax.py(y):.1f}" r="{5 if on else 3.5}" fill="{color}"'
+                    f'{ring}><title>{escape(name)}: '
+                    f'{_fmt(x)}, {_fmt(y)}</title></circle>'
+                    + (f'<text x="{ax.px(x) - 6:.1f}" y="{ax.py(y) - 6:.1f}" text-anchor="end" class="k">'
+                       if ax.px(x) > W / 2 else f'<text x="{ax.px(x) + 6:.1f}" y="{ax.py(y) - 6:.1f}" class="k">')
+                    + f'{escape(name[:32])}</text>')
+    return _frame(title, x_label, y_label, body)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points no other point beats on both (lower x and lower y), by x."""
+    best: list[tuple[float, float]] = []
+    for x, y in sorted(set(points)):
+        if not best or y < best[-1][1]:
+            best.append((x, y))
+    return best

@@ -146,6 +146,18 @@ def print_backends(out: Optional[Console] = None) -> None:
         stderr_console().print(Text.assemble(("warning", "bold red"), f": {w}"))
 
 
+def print_history(h, out: Optional[Console] = None) -> None:
+    from .sections import history_table
+
+    show([history_table(h)], out or console())
+
+
+def print_sweep(s, out: Optional[Console] = None) -> None:
+    from .sections import sweep_matrix, sweep_table
+
+    show([sweep_table(s), sweep_matrix(s)], out or console())
+
+
 def print_self_test(result, out: Optional[Console] = None) -> None:
     from .sections import self_test_table
 

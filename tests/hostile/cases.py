@@ -264,6 +264,21 @@ def _exp(*args):
     return lambda sb: [args[0], str(sb.export()), *args[1:]]
 
 
+def newer_store(sb: Sandbox) -> list[str]:
+    import sqlite3
+
+    path = sb.inp / "future.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE deployprof_meta (key VARCHAR(64) PRIMARY KEY, value VARCHAR(256))")
+        conn.execute("INSERT INTO deployprof_meta VALUES ('schema_version', '99')")
+    return ["history", "--store", str(path)]
+
+
+def baseline_bad_query(sb: Sandbox) -> list[str]:
+    report = sb.write("report.json", json.dumps({"schema_version": 2, "kind": "profile"}))
+    return ["compare", "--baseline", "store:colour=red", str(report), "--store", str(sb.out / "r.sqlite")]
+
+
 CASES: list[Case] = [
     # paths read from files: confined to the folder of the file that names them
     Case("manifest-stage-traversal", "stage file `./../../x/v.onnx` refused: it resolves outside the export",
@@ -394,4 +409,21 @@ CASES: list[Case] = [
          message="--cuda-graph on: ort-cpu: no CUDA graph"),
     Case("max-duration-zero", "`--max-duration 0` is a usage error",
          lambda sb: ["bench", str(sb.matmul()), "--max-duration", "0"], code=2),
+    # the results store and sweeps
+    Case("store-corrupt-file", "`history --store FILE` on a file that is not a database is one error line",
+         lambda sb: ["history", "--store", str(sb.write("junk.sqlite", b"not a database " * 200))],
+         message="cannot open the results store"),
+    Case("store-newer-schema", "a store written by a newer deployprof is refused, not altered",
+         newer_store, message="newer than this deployprof"),
+    Case("store-unwritable", "a result whose store cannot be written is still printed (a warning, exit 0)",
+         lambda sb: ["bench", str(sb.matmul()), "--iterations", "5", "--json",
+                     "--store", str(sb.write("f.txt", "x") / "r.sqlite")], code=0, message='"kind": "bench"'),
+    Case("baseline-bad-query", "`compare --baseline store:colour=red` names the known filters",
+         baseline_bad_query, message="unknown store filter"),
+    Case("sweep-bad-batch", "a sweep file with `batches: [-1]` is one error line before anything runs",
+         lambda sb: ["sweep", str(sb.write("s.yaml", "subjects: [tiny-vla]\nbatches: [-1]\n")), "--out",
+                     str(sb.out / "s")], message="batches are positive integers"),
+    Case("sweep-not-yaml", "a sweep file that is not YAML is one error line",
+         lambda sb: ["sweep", str(sb.write("s.yaml", "subjects: [tiny-vla\n")), "--out", str(sb.out / "s")],
+         message="not a readable YAML sweep"),
 ]

@@ -68,3 +68,37 @@ def test_report_command_rerenders_from_report_json_alone(tiny_export, tmp_path):
     assert {n: (moved / n).read_text() for n in first} == first
     res = CliRunner().invoke(cli, ["report", str(tmp_path / "nowhere")])
     assert res.exit_code == 1 and res.output.startswith("error: report not found")
+
+
+def _check_page(driver, path: Path, min_plots: int, texts: tuple[str, ...], shot: str) -> None:
+    driver.get(path.resolve().as_uri())
+    body = driver.find_element("tag name", "body")
+    plots, rendered = int(body.get_attribute("data-plots")), int(body.get_attribute("data-plots-rendered"))
+    assert plots >= min_plots and rendered == plots, (plots, rendered)
+    assert body.get_attribute("data-errors") == "0"
+    assert [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")] == []
+    for text in texts:
+        assert text in body.text
+    artifacts = Path(os.environ.get("DEPLOYPROF_ARTIFACTS", Path(__file__).resolve().parents[2] / "docs" / "artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(artifacts / shot))
+
+
+@pytest.mark.browser
+def test_sweep_pareto_plot_and_history_trend_render_in_chromium(tiny_export, tmp_path):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(f"subjects: [{tiny_export}]\nprecisions: [fp32, fp16]\n"
+                     "measure: {duration: 0.3, accuracy_samples: 2, launcher: inline}\n")
+    store = tmp_path / "r.sqlite"
+    res = CliRunner().invoke(cli, ["sweep", str(sweep), "--out", str(tmp_path / "o"), "--store", str(store)])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, ["history", "--store", str(store), "--html", str(tmp_path / "h.html")])
+    assert res.exit_code == 0, res.output
+    driver = _driver()
+    try:
+        _check_page(driver, tmp_path / "o" / "sweep.html", 1,
+                    ("Latency against accuracy", "Verdict per configuration and device"), "sweep.png")
+        assert "Pareto front" in driver.page_source
+        _check_page(driver, tmp_path / "h.html", 2, ("Stored results",), "history.png")
+    finally:
+        driver.quit()

@@ -1,0 +1,349 @@
+"""The results store: every profile, bench, train-bench, qualify and sweep result appended as its whole JSON
+document plus indexed columns for the usual questions, in SQLite (default, a file in the user's data folder) or
+PostgreSQL (a URL), through one SQLAlchemy Core schema. One transaction per result: a result is stored whole or
+not at all. Migrations are a numbered list run in order at open (Alembic would bring a script folder and its own
+configuration for two append-only tables; the version lives in the store's `deployprof_meta` table)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+
+from . import __version__
+from .errors import ConfigError, DeployprofError
+
+log = logging.getLogger(__name__)
+
+SCHEMA = 1
+FILTERS = ("subject", "backend", "precision", "batch", "device", "commit", "kind", "since", "sweep")
+
+
+class StoreError(DeployprofError):
+    """A store that cannot be opened, migrated or read."""
+
+
+def default_url() -> str:
+    """$DEPLOYPROF_STORE, else SQLite in the user's data folder ($XDG_DATA_HOME/deployprof or ~/.local/share)."""
+    env = os.environ.get("DEPLOYPROF_STORE")
+    if env:
+        return env
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return str(base / "deployprof" / "results.sqlite")
+
+
+def to_url(where: str) -> str:
+    """A URL (`postgresql://...`, `sqlite:///...`) as is; anything else is the path of a SQLite file."""
+    if "://" in where:
+        return where
+    return f"sqlite:///{Path(where).expanduser().resolve()}"
+
+
+def redact(url: str) -> str:
+    """A URL fit for messages: no password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+def _tables():
+    from sqlalchemy import (BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table,
+                            Text)
+
+    md = MetaData()
+    meta = Table("deployprof_meta", md, Column("key", String(64), primary_key=True), Column("value", String(256)))
+    results = Table(
+        "results", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("created_utc", String(40), nullable=False), Column("stored_utc", String(40), nullable=False),
+        Column("kind", String(32), nullable=False), Column("subject", String(1024)),
+        Column("model_sha256", String(64)), Column("commit", String(128)), Column("device", String(256)),
+        Column("target", String(128)), Column("power_mode", String(128)), Column("verdict", String(16)),
+        Column("deployprof_version", String(32)), Column("sweep_key", String(64)),
+        Column("digest", String(64), nullable=False), Column("document", Text, nullable=False),
+        Index("ix_results_query", "subject", "device", "created_utc"), Index("ix_results_sweep", "sweep_key"),
+        Index("ix_results_digest", "digest"), Index("ix_results_commit", "commit"))
+    runs = Table(
+        "runs", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("result_id", Integer, ForeignKey("results.id", ondelete="CASCADE"), nullable=False),
+        Column("stage", String(256)), Column("backend", String(64)), Column("precision", String(32)),
+        Column("batch", Integer), Column("cuda_graph", Boolean),
+        Column("p50_ms", Float), Column("p50_lo_ms", Float), Column("p50_hi_ms", Float),
+        Column("p99_ms", Float), Column("p99_lo_ms", Float), Column("p99_hi_ms", Float),
+        Column("throughput_per_s", Float), Column("host_peak_rss_bytes", BigInteger),
+        Column("device_peak_bytes", BigInteger), Column("accuracy_cosine_min", Float),
+        Column("accuracy_rel_l2", Float), Column("accuracy_verdict", String(16)),
+        Index("ix_runs_result", "result_id"), Index("ix_runs_config", "backend", "precision", "batch"))
+    return md, meta, results, runs
+
+
+def _create_v1(conn) -> None:
+    md, *_ = _tables()
+    md.create_all(conn)
+
+
+# MIGRATIONS[n] takes a store from schema n to n + 1 inside the opening transaction.
+MIGRATIONS: list[Callable[[Any], None]] = [_create_v1]
+
+
+def canonical(document: dict) -> str:
+    """The stored text of a document: sorted keys, no spaces; its digest is the result's identity."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+def digest(document: dict, text: Optional[str] = None) -> str:
+    """The identity of a result: the same document stored twice has the same digest."""
+    return hashlib.sha256((text or canonical(document)).encode()).hexdigest()
+
+
+def _environment(document: dict) -> dict:
+    return document.get("environment") or {}
+
+
+def device_name(environment: dict) -> Optional[str]:
+    """The board or GPU a result was measured on: the Jetson model, else the first GPU, else the CPU."""
+    gpus = environment.get("gpus") or []
+    return environment.get("jetson_model") or (gpus[0] if gpus else None) or environment.get("cpu_model")
+
+
+def _subject(document: dict) -> Optional[str]:
+    model = document.get("model") or {}
+    return model.get("preset") or model.get("source") or document.get("subject") or document.get("source") \
+        or document.get("name")
+
+
+def _model_sha(document: dict) -> Optional[str]:
+    stages = (document.get("model") or {}).get("stage_sha256")
+    return hashlib.sha256(json.dumps(stages, sort_keys=True).encode()).hexdigest() if stages else None
+
+
+def _target(document: dict) -> Optional[str]:
+    roofline = document.get("roofline") or []
+    return document.get("target") or (roofline[0].get("target") if roofline else None)
+
+
+def _run_row(run: dict) -> dict:
+    lat, ci = run["latency"], run["latency"].get("ci_ms") or {}
+    acc = run.get("accuracy") or {}
+    action = acc.get("action") or {}
+    mem = run.get("memory") or {}
+    p50, p99 = ci.get("p50") or (None, None), ci.get("p99") or (None, None)
+    return dict(stage=run["stage"], backend=run["backend"], precision=run["precision"], batch=run["batch"],
+                cuda_graph=bool(run.get("cuda_graph")), p50_ms=lat["p50_ms"], p50_lo_ms=p50[0], p50_hi_ms=p50[1],
+                p99_ms=lat["p99_ms"], p99_lo_ms=p99[0], p99_hi_ms=p99[1], throughput_per_s=run.get("throughput_per_s"),
+                host_peak_rss_bytes=mem.get("host_peak_rss_bytes"), device_peak_bytes=mem.get("device_peak_bytes"),
+                accuracy_cosine_min=action.get("cosine_min"), accuracy_rel_l2=action.get("rel_l2"),
+                accuracy_verdict=acc.get("verdict"))
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """Where results go (--store / DEPLOYPROF_STORE), whether at all (--no-store), and the commit they belong to."""
+    where: Optional[str] = None
+    enabled: bool = True
+    commit: Optional[str] = None
+
+    @property
+    def url(self) -> str:
+        return to_url(self.where or default_url())
+
+
+class Store:
+    def __init__(self, url: str):
+        from sqlalchemy import create_engine, event
+
+        self.url = url
+        if url.startswith("sqlite:///"):
+            path = Path(url[len("sqlite:///"):])
+            if str(path) not in ("", ":memory:"):
+                path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
+        except Exception as exc:
+            raise StoreError(f"cannot use the results store {redact(url)}: {exc}") from None
+        if url.startswith("sqlite"):
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(conn, _record):  # per connection: NORMAL (no fsync per commit in WAL mode), foreign keys
+                cur = conn.cursor()
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+        _, self.meta, self.results, self.runs = _tables()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        from sqlalchemy import select
+
+        try:
+            with self.engine.begin() as conn:
+                self.meta.create(conn, checkfirst=True)
+                value = conn.execute(select(self.meta.c.value).where(self.meta.c.key == "schema_version")).scalar()
+                version = int(value or 0)
+                if version > SCHEMA:
+                    raise StoreError(f"the results store {redact(self.url)} has schema {version}, newer than this "
+                                     f"deployprof's {SCHEMA}: upgrade deployprof, or pass another --store")
+                for step in range(version, SCHEMA):
+                    MIGRATIONS[step](conn)
+                if version != SCHEMA:
+                    table = self.meta
+                    conn.execute(table.delete().where(table.c.key == "schema_version"))
+                    conn.execute(table.insert().values(key="schema_version", value=str(SCHEMA)))
+            if self.url.startswith("sqlite"):
+                # WAL (readers never wait for a writer) is written into the file: only once the schema is ours.
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"cannot open the results store {redact(self.url)}: {type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0]}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------------------------------
+    def add(self, document: dict, *, environment: Optional[dict] = None, commit: Optional[str] = None,
+            sweep_key: Optional[str] = None, verdict: Optional[str] = None) -> int:
+        """One result and its runs, in one transaction. `environment`: where it ran, for documents without one
+        (bench, qualify); a profile's own environment wins. `verdict`: a spec's verdict on this result."""
+        from datetime import datetime, timezone
+
+        env = _environment(document) or environment or {}
+        text = canonical(document)
+        row = dict(created_utc=document.get("created_utc") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   stored_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   kind=document.get("kind", "?"), subject=_subject(document), model_sha256=_model_sha(document),
+                   commit=commit, device=device_name(env), target=_target(document), power_mode=env.get("power_mode"),
+                   verdict=verdict or document.get("status"), deployprof_version=env.get("deployprof_version") or __version__,
+                   sweep_key=sweep_key, digest=digest(document, text), document=text)
+        with self.engine.begin() as conn:
+            rid = int(conn.execute(self.results.insert().values(**row)).inserted_primary_key[0])
+            runs = [dict(_run_row(r), result_id=rid) for r in document.get("runs") or ()]
+            if runs:
+                conn.execute(self.runs.insert(), runs)
+        return rid
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def _where(self, filters: dict):
+        from sqlalchemy import and_, exists
+
+        unknown = sorted(set(filters) - set(FILTERS))
+        if unknown:
+            raise ConfigError(f"unknown store filter(s) {', '.join(unknown)}; known: {', '.join(FILTERS)}")
+        r, u = self.results, self.runs
+        clauses = []
+        for key in ("subject", "device", "commit", "kind"):
+            if filters.get(key) is not None:
+                clauses.append(getattr(r.c, key) == filters[key])
+        if filters.get("sweep") is not None:
+            clauses.append(r.c.sweep_key.in_(list(filters["sweep"])))
+        if filters.get("since") is not None:
+            clauses.append(r.c.created_utc >= filters["since"])
+        run_clauses = [getattr(u.c, k) == (int(filters[k]) if k == "batch" else filters[k])
+                       for k in ("backend", "precision", "batch") if filters.get(k) is not None]
+        if run_clauses:
+            clauses.append(exists().where(and_(u.c.result_id == r.c.id, *run_clauses)))
+        return and_(*clauses) if clauses else None
+
+    def results_where(self, filters: dict, limit: Optional[int] = None, newest_first: bool = False) -> list[dict]:
+        """Result rows (without their documents), oldest first."""
+        from sqlalchemy import select
+
+        r = self.results
+        cols = [c for c in r.c if c.name != "document"]
+        q = select(*cols)
+        where = self._where(filters)
+        if where is not None:
+            q = q.where(where)
+        order = (r.c.created_utc.desc(), r.c.id.desc()) if newest_first else (r.c.created_utc, r.c.id)
+        q = q.order_by(*order)
+        if limit:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(m) for m in conn.execute(q).mappings()]
+
+    def runs_of(self, result_ids: Iterable[int], filters: dict) -> list[dict]:
+        from sqlalchemy import select
+
+        ids = list(result_ids)
+        if not ids:
+            return []
+        u = self.runs
+        q = select(u).where(u.c.result_id.in_(ids))
+        for k in ("backend", "precision", "batch"):
+            if filters.get(k) is not None:
+                q = q.where(getattr(u.c, k) == (int(filters[k]) if k == "batch" else filters[k]))
+        with self.engine.connect() as conn:
+            return [dict(m) for m in conn.execute(q.order_by(u.c.result_id, u.c.id)).mappings()]
+
+    def document(self, result_id: int) -> dict:
+        from sqlalchemy import select
+
+        with self.engine.connect() as conn:
+            text = conn.execute(select(self.results.c.document).where(self.results.c.id == result_id)).scalar()
+        if text is None:
+            raise StoreError(f"no result {result_id} in {redact(self.url)}")
+        return json.loads(text)
+
+    def finished(self, sweep_keys: Iterable[str]) -> dict[str, int]:
+        """sweep key -> stored result id, for the keys already done (a sweep's checkpoint)."""
+        from sqlalchemy import select
+
+        keys = list(sweep_keys)
+        if not keys:
+            return {}
+        r = self.results
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(r.c.sweep_key, r.c.id).where(r.c.sweep_key.in_(keys)).order_by(r.c.id))
+            return {k: i for k, i in rows}
+
+
+def parse_filters(text: str) -> dict[str, str]:
+    """`key=value,key=value` (the QUERY of `store:QUERY`)."""
+    out = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key, sep, value = part.partition("=")
+        if not sep or not value:
+            raise ConfigError(f"store query {text!r}: expected key=value pairs separated by commas "
+                              f"(keys: {', '.join(FILTERS)})")
+        out[key.strip()] = value.strip()
+    unknown = sorted(set(out) - set(FILTERS) | ({"sweep"} & set(out)))
+    if unknown:
+        raise ConfigError(f"unknown store filter(s) {', '.join(unknown)} in {text!r}; known: "
+                          "subject, backend, precision, batch, device, commit, kind, since")
+    return out
+
+
+def record(result: Any, options: StoreOptions, say: Callable[[str], None], environment: Optional[dict] = None,
+           sweep_key: Optional[str] = None) -> Optional[int]:
+    """Append a command's result; a store that cannot be reached is a warning, never a lost report (the command
+    wrote its output first)."""
+    if not options.enabled:
+        return None
+    from .environment import capture
+    from .results import document
+    from .serial import to_dict
+
+    doc = result if isinstance(result, dict) else document(result)
+    try:
+        env = environment if environment is not None or doc.get("environment") else to_dict(capture())
+        with Store(options.url) as store:
+            rid = store.add(doc, environment=env, commit=options.commit, sweep_key=sweep_key)
+        log.info("stored as result %d in %s", rid, redact(options.url))
+        return rid
+    except Exception as exc:  # the store is a copy; the command's own output is already written
+        say(f"warning: result not stored in {redact(options.url)}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        return None

@@ -1,0 +1,353 @@
+"""`deployprof sweep SWEEP.yaml`: a matrix of configurations (subjects x backends x precisions x batches x targets,
+optionally x fleet devices), each profiled on its own, stored in the results store as it finishes (the checkpoint:
+a rerun skips what is stored), a failure recorded with its reason while the sweep goes on. The sweep report shows a
+latency-vs-accuracy Pareto plot per device and a PASS/FAIL matrix.
+
+    name: nightly                    # optional; default: the file's name
+    subjects: [pi0-small, exports/my_policy]
+    backends: [ort-cpu, {name: trt, measure: {cuda_graph: on}}]   # an axis value may carry its own options
+    precisions: [fp32, fp16]
+    batches: [1]
+    targets: [jetson-agx-orin-64gb]  # optional: roofline target of each run (and the spec's target)
+    devices: [jetson-agx-orin, rtx-4090]   # optional: fleet labels, dispatched with --ray
+    measure: {duration: 2, accuracy_samples: 8}
+    spec: spec.yaml                  # optional: qualify every configuration against it
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+from .config import BackendOptions, MeasureConfig
+from .errors import ConfigError, DeployprofError
+from .results import SweepEntry, SweepReport
+
+log = logging.getLogger(__name__)
+Say = Callable[[str], None]
+
+AXES = {"subjects": "subject", "backends": "backend", "precisions": "precision", "batches": "batch",
+        "targets": "target", "devices": "device"}
+# Measurement options a sweep may set (globally or per axis value): name -> (MeasureConfig field, type).
+MEASURE_KEYS: dict[str, tuple[str, type]] = {
+    "duration": ("duration_s", float), "iterations": ("iterations", int), "max_duration": ("max_duration_s", float),
+    "min_duration": ("min_duration_s", float), "warmup": ("warmup_iterations", int), "seed": ("seed", int),
+    "launcher": ("launcher", str), "cuda_graph": ("cuda_graph", str), "concurrency": ("concurrency", int),
+    "rate": ("rate_hz", float), "dims": ("dims", dict), "threads": ("intra_op_threads", int),
+    "provider_options": ("provider_options", dict), "accuracy_samples": ("accuracy_samples", int)}
+CHOICES = {"launcher": ("process", "inline"), "cuda_graph": ("off", "on", "both")}
+
+
+@dataclass(frozen=True)
+class Configuration:
+    subject: str
+    backend: str
+    precision: str
+    batch: int
+    target: Optional[str]
+    device: Optional[str]
+    measure: tuple[tuple[str, Any], ...]     # merged options, sorted: part of the identity
+
+    def key(self, sweep: str) -> str:
+        """The checkpoint key: the sweep's name and everything that defines this measurement."""
+        payload = json.dumps([sweep, dataclasses.asdict(self)], sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+    def label(self) -> str:
+        return " ".join(x for x in (self.subject, self.backend, self.precision, f"b{self.batch}", self.target,
+                                    f"@{self.device}" if self.device else None) if x)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    configurations: tuple[Configuration, ...]
+    spec: Optional[Path]
+    root: Path                                 # the YAML's folder: relative paths in it are relative to it
+
+
+def _check_measure(where: str, raw: object) -> dict:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: `measure` must be a mapping of options, got {type(raw).__name__}")
+    out = {}
+    for key, value in raw.items():
+        if key not in MEASURE_KEYS:
+            raise ConfigError(f"{where}: unknown measure option {key!r}; known: {', '.join(MEASURE_KEYS)}")
+        kind = MEASURE_KEYS[key][1]
+        ok = isinstance(value, dict) if kind is dict else (
+            isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
+            isinstance(value, int) and not isinstance(value, bool) if kind is int else isinstance(value, str))
+        if not ok:
+            raise ConfigError(f"{where}: measure option {key} expects {kind.__name__}, got {value!r}")
+        if key in CHOICES and value not in CHOICES[key]:
+            raise ConfigError(f"{where}: measure option {key} is one of {', '.join(CHOICES[key])}, got {value!r}")
+        out[key] = {str(k): str(v) for k, v in value.items()} if key == "provider_options" else value
+    return out
+
+
+DEFAULTS = {"backends": "ort-cpu", "precisions": "fp32", "batches": 1, "targets": None, "devices": None}
+
+
+def _axis(data: dict, name: str, path: Path) -> list[tuple[Any, dict]]:
+    raw = data.get(name)
+    if raw is None:
+        return [(DEFAULTS[name], {})]
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{path.name}: `{name}` must be a non-empty list")
+    out = []
+    for item in raw:
+        options: dict = {}
+        if isinstance(item, dict):
+            extra = set(item) - {"name", "measure"}
+            if "name" not in item or extra:
+                raise ConfigError(f"{path.name}: an entry of `{name}` is a value or {{name: ..., measure: {{...}}}}, "
+                                  f"got {item!r}")
+            options = _check_measure(f"{path.name} {name}[{item['name']}]", item.get("measure"))
+            item = item["name"]
+        if name == "batches":
+            if isinstance(item, bool) or not isinstance(item, int) or item < 1:
+                raise ConfigError(f"{path.name}: batches are positive integers, got {item!r}")
+        elif not isinstance(item, str) or not item.strip():
+            raise ConfigError(f"{path.name}: `{name}` entries are names, got {item!r}")
+        out.append((item, options))
+    return out
+
+
+def load_sweep(path: Path) -> Sweep:
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"sweep file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path} is not a readable YAML sweep ({type(exc).__name__}); see `deployprof sweep --help`") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path.name}: a sweep is a mapping with subjects, backends, precisions, ... "
+                          "(see `deployprof sweep --help`)")
+    unknown = set(data) - {*AXES, "name", "measure", "spec"}
+    if unknown:
+        raise ConfigError(f"{path.name}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; known: name, "
+                          f"{', '.join(AXES)}, measure, spec")
+    if "subjects" not in data:
+        raise ConfigError(f"{path.name}: `subjects` (presets or export folders) is required")
+    base = _check_measure(path.name, data.get("measure"))
+    axes = {name: _axis(data, name, path) for name in AXES}
+    configs = []
+    for combo in _product([axes[a] for a in AXES]):
+        merged = dict(base)
+        for _, options in combo:
+            merged.update(options)
+        values = {AXES[a]: v for a, (v, _) in zip(AXES, combo)}
+        subject = values["subject"]
+        if not (path.parent / subject).exists() or Path(subject).is_absolute():
+            resolved = subject  # a preset name, or an absolute path
+        else:
+            resolved = str((path.parent / subject).resolve())
+        configs.append(Configuration(resolved, values["backend"], values["precision"], values["batch"],
+                                     values["target"], values["device"], tuple(sorted(merged.items()))))
+    spec = data.get("spec")
+    if spec is not None and not isinstance(spec, str):
+        raise ConfigError(f"{path.name}: `spec` is the path of a qualification spec (YAML)")
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{path.name}: `name` must be a non-empty string")
+    keys = [c.key(name) for c in configs]
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"{path.name}: the matrix repeats a configuration; list each axis value once")
+    return Sweep(name, tuple(configs), (path.parent / spec) if spec else None, path.parent)
+
+
+def _product(axes: list[list]) -> Iterator[tuple]:
+    if not axes:
+        yield ()
+        return
+    for head in axes[0]:
+        for rest in _product(axes[1:]):
+            yield (head, *rest)
+
+
+def measure_config(cfg: Configuration) -> tuple[MeasureConfig, int]:
+    """The configuration's MeasureConfig, and how many seeded steps its accuracy is judged on."""
+    m = dict(cfg.measure)
+    samples = m.pop("accuracy_samples", 8)
+    backend = BackendOptions(**{MEASURE_KEYS[k][0]: m.pop(k) for k in ("threads", "provider_options") if k in m},
+                             batch=cfg.batch)
+    fields = {MEASURE_KEYS[k][0]: v for k, v in m.items()}
+    if "duration_s" not in fields and "iterations" not in fields:
+        fields.setdefault("max_duration_s", 10.0)  # adaptive, but a sweep's configurations are bounded
+    return MeasureConfig(batches=(cfg.batch,), backend_options=backend, **fields), samples
+
+
+def _export_once(subject: str, exports: Path, say: Say) -> str:
+    """A preset exported once per machine and sweep folder (reused while complete); a path as is."""
+    from .files import RUN_MARKER
+    from .pipeline import is_preset, resolve_subject
+
+    if not is_preset(subject):
+        return subject
+    folder = exports / Path(subject).stem
+    if (folder / "export" / "manifest.json").exists() and not (folder / RUN_MARKER).exists():
+        return str(folder / "export")
+    from .files import run_marked
+
+    with run_marked(folder, f"deployprof sweep export {subject}"):
+        return resolve_subject(subject, folder, None, say)
+
+
+def run_configuration(cfg: Configuration, key: str, out: Path, spec: Optional[Path],
+                      say: Say = log.info) -> dict:
+    """Profile one configuration into OUT/runs/KEY (fresh each attempt); with a spec, qualify it. Returns what the
+    launcher stores: the profile document, its environment, the verdict. Runs wherever it is called (a Ray worker)."""
+    from .pipeline import profile
+    from .results import document
+    from .serial import to_dict
+
+    config, samples = measure_config(cfg)
+    subject = _export_once(cfg.subject, out / "exports", say)
+    run_dir = out / "runs" / key
+    shutil.rmtree(run_dir, ignore_errors=True)
+    report = profile(subject, run_dir, [cfg.backend], config=config, precisions=[cfg.precision],
+                     accuracy_samples=samples, target_profile=cfg.target, say=say)
+    verdict = None
+    if spec is not None:
+        from .qualify.spec import load_spec
+        from .qualify.verdict import qualify_report
+        from .targets import load_target_profile
+
+        s = load_spec(spec)
+        target_name = cfg.target or s.target
+        q = qualify_report(s, report, spec.name, str(run_dir), load_target_profile(target_name) if target_name else None)
+        verdict = q.status
+    return {"document": document(report), "environment": to_dict(report.environment), "verdict": verdict}
+
+
+def _numbers(doc: dict, cfg: Configuration) -> dict:
+    """p50/p99 and accuracy of the configuration's own main run in a profile document."""
+    runs = [r for r in doc.get("runs", []) if r["backend"] == cfg.backend and r["precision"] == cfg.precision
+            and r["batch"] == cfg.batch]
+    stages = {r["stage"] for r in runs}
+    main = [r for r in runs if r["stage"] == ("policy_step" if "policy_step" in stages else r["stage"])]
+    if not main:
+        return {}
+    r = main[0]
+    action = (r.get("accuracy") or {}).get("action") or {}
+    env = doc.get("environment") or {}
+    from .store import device_name
+
+    return dict(p50_ms=r["latency"]["p50_ms"], p99_ms=r["latency"]["p99_ms"], accuracy_rel_l2=action.get("rel_l2"),
+                accuracy_cosine_min=action.get("cosine_min"), measured_on=device_name(env))
+
+
+def _entry(cfg: Configuration, key: str, status: str, error: Optional[str] = None, result_id: Optional[int] = None,
+           doc: Optional[dict] = None, verdict: Optional[str] = None) -> SweepEntry:
+    nums = _numbers(doc, cfg) if doc else {}
+    return SweepEntry(key=key, subject=cfg.subject, backend=cfg.backend, precision=cfg.precision, batch=cfg.batch,
+                      target=cfg.target, device=cfg.device, status=status, error=error, result_id=result_id,
+                      p50_ms=nums.get("p50_ms"), p99_ms=nums.get("p99_ms"), accuracy_rel_l2=nums.get("accuracy_rel_l2"),
+                      accuracy_cosine_min=nums.get("accuracy_cosine_min"), verdict=verdict,
+                      measured_on=nums.get("measured_on"))
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if isinstance(exc, DeployprofError) and text else f"{type(exc).__name__}: {text[0] if text else ''}")[:400]
+
+
+def run_sweep(path: Path, out: Path, store_options, say: Say = log.info, plan: Callable[[int], None] = lambda n: None,
+              ray_address: Optional[str] = None) -> SweepReport:
+    """Run (or resume) a sweep. The store is the checkpoint: a configuration with a stored result is reused.
+    say() announces each configuration with an ETA from those done; plan() is told how many will run."""
+    from .store import Store, redact
+
+    sweep = load_sweep(path)
+    if any(c.device for c in sweep.configurations) and not ray_address:
+        raise ConfigError(f"{Path(path).name} names fleet devices: dispatch it with --ray ADDRESS, or drop "
+                          "`devices:` to run every configuration on this machine")
+    if ray_address and not any(c.device for c in sweep.configurations):
+        raise ConfigError("--ray dispatches by device label: list them under `devices:` in the sweep")
+    if sweep.spec is not None and not sweep.spec.exists():
+        raise ConfigError(f"{Path(path).name}: spec {sweep.spec} not found")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    keys = {c: c.key(sweep.name) for c in sweep.configurations}
+    store = Store(store_options.url)  # the checkpoint: required, unlike a single command's copy
+    entries: dict[str, SweepEntry] = {}
+    try:
+        done = store.finished(keys.values())
+        todo = [c for c in sweep.configurations if keys[c] not in done]
+        for c in sweep.configurations:
+            if keys[c] in done:
+                rid = done[keys[c]]
+                row = store.results_where({"sweep": [keys[c]]})[-1]
+                entries[keys[c]] = _entry(c, keys[c], "reused", result_id=rid, doc=store.document(rid),
+                                          verdict=row["verdict"])
+        log.info("sweep %s: %d configurations, %d already in the store, %d to run", sweep.name,
+                 len(sweep.configurations), len(done), len(todo))
+        plan(len(todo))
+        started, finished = time.monotonic(), 0
+
+        def eta() -> str:
+            left = len(todo) - finished
+            return f" (ETA {_duration((time.monotonic() - started) / finished * left)})" if finished and left else ""
+
+        def on_result(c: Configuration, result: Optional[dict], error: Optional[BaseException],
+                      node: Optional[str] = None) -> None:
+            nonlocal finished
+            key = keys[c]
+            if error is not None:
+                entries[key] = dataclasses.replace(_entry(c, key, "failed", _why(error)), node=node)
+                say(f"warning: {c.label()} failed: {_why(error)}")
+            else:
+                rid = store.add(result["document"], environment=result["environment"], commit=store_options.commit,
+                                sweep_key=key, verdict=result["verdict"])
+                entries[key] = dataclasses.replace(_entry(c, key, "done", result_id=rid, doc=result["document"],
+                                                          verdict=result["verdict"]), node=node)
+            finished += 1
+            if ray_address:
+                say(f"{c.label()}: {entries[key].status}{eta()}")
+
+        if ray_address:
+            from .fleet import dispatch
+
+            dispatch(todo, keys, out, sweep.spec, ray_address, on_result, say)
+        else:
+            for c in todo:
+                say(f"{c.label()}{eta()}")
+                try:
+                    result = run_configuration(c, keys[c], out, sweep.spec, say=lambda m: log.info(m))
+                except KeyboardInterrupt:
+                    raise
+                except Exception as exc:  # one configuration failing is recorded; the sweep goes on
+                    on_result(c, None, exc)
+                else:
+                    on_result(c, result, None)
+    finally:
+        store.close()
+    report = SweepReport(sweep.name, datetime.now(timezone.utc).isoformat(timespec="seconds"), redact(store_options.url),
+                         tuple(entries[keys[c]] for c in sweep.configurations))
+    write_sweep(report, out)
+    return report
+
+
+def _duration(s: float) -> str:
+    return f"{int(s // 60)}m{int(s % 60):02d}s" if s >= 60 else f"{s:.0f}s"
+
+
+def write_sweep(report: SweepReport, out: Path) -> None:
+    from .files import write_json_atomic, write_text_atomic
+    from .report.sweep_html import render_sweep_html
+    from .results import document
+
+    write_json_atomic(out / "sweep.json", document(report))
+    write_text_atomic(out / "sweep.html", render_sweep_html(report))

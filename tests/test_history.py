@@ -1,0 +1,69 @@
+"""History across commits and the stored baseline gate, end to end through the CLI on a real tiny export."""
+import dataclasses
+import json
+
+from click.testing import CliRunner
+
+from deployprof.cli import cli
+from deployprof.results import ProfileReport
+
+
+def _profile(export, out, store, commit):
+    r = CliRunner().invoke(cli, ["profile", str(export), "--out", str(out), "--duration", "0.3", "--in-process",
+                                 "--accuracy-samples", "2", "--store", str(store), "--commit", commit])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_two_commits_show_up_in_history_with_a_trend_plot(tiny_export, tmp_path):
+    store = tmp_path / "r.sqlite"
+    for commit in ("c1", "c2"):
+        _profile(tiny_export, tmp_path / commit, store, commit)
+    r = CliRunner().invoke(cli, ["history", "--store", str(store), "--json", "--html", str(tmp_path / "h.html")])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["kind"] == "history" and [row["commit"] for row in doc["rows"]] == ["c1", "c2"]
+    assert {row["stage"] for row in doc["rows"]} == {"policy_step"}
+    assert all(row["p50_ci_ms"][0] <= row["p50_ms"] <= row["p50_ci_ms"][1] for row in doc["rows"])
+    html = (tmp_path / "h.html").read_text()
+    assert html.count("<svg class=\"plot\"") == 2 and "fill-opacity" in html  # latency with CI bands, accuracy
+    r = CliRunner().invoke(cli, ["history", "--store", str(store), "--commit", "c2", "--backend", "ort-cpu"])
+    assert r.exit_code == 0 and " c2 " in r.output and " c1 " not in r.output
+
+
+def _slowed(report: ProfileReport, factor: float, out, commit_note: str):
+    """The same run with every latency sample (and statistic) scaled: a controlled slowdown, or none with 1.0."""
+    from deployprof.measure.stats import compute_stats
+
+    runs = tuple(dataclasses.replace(r, latency=compute_stats([s * factor for s in r.latency.samples_ms]))
+                 for r in report.runs)
+    slowed = dataclasses.replace(report, runs=runs, created_utc=report.created_utc + commit_note)
+    out.mkdir()
+    slowed.write(out / "report.json")
+    return out
+
+
+def test_compare_against_the_stored_baseline_gates_a_slowdown_only(tiny_export, tmp_path):
+    store = tmp_path / "r.sqlite"
+    base = _profile(tiny_export, tmp_path / "base", store, "c1")
+    report = ProfileReport.read(base / "report.json")
+    # The baseline is found in the store, and the run itself is never its own baseline:
+    r = CliRunner().invoke(cli, ["compare", "--baseline", "store:", str(base), "--store", str(store)])
+    assert r.exit_code == 1 and "no stored profile matches" in r.output
+    same = _slowed(report, 1.0, tmp_path / "same", "-rerun")
+    r = CliRunner().invoke(cli, ["compare", "--baseline", "store:commit=c1", str(same), "--store", str(store), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["regressions"] == []
+    slow = _slowed(report, 1.3, tmp_path / "slow", "-slow")
+    r = CliRunner().invoke(cli, ["compare", "--baseline", "store:", str(slow), "--store", str(store), "--json",
+                                 "--fail-on-regression", "10"])
+    assert r.exit_code == 3, r.output
+    c = json.loads(r.stdout)
+    assert c["a"].startswith("store result 1 (c1,") and {x["metric"] for x in c["regressions"]} >= {"p50"}
+
+
+def test_compare_arguments_are_checked():
+    r = CliRunner().invoke(cli, ["compare", "a"])
+    assert r.exit_code == 1 and "compare takes two reports A B" in r.output
+    r = CliRunner().invoke(cli, ["compare", "--baseline", "latest", "a"])
+    assert r.exit_code == 1 and "--baseline store:QUERY takes one RUN" in r.output

@@ -1,0 +1,133 @@
+"""Sweeps: the matrix file checked before anything runs, failures recorded while the sweep goes on, and a sweep
+killed half-way resuming from the store without redoing what finished."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from deployprof.cli import cli
+from deployprof.errors import ConfigError
+from deployprof.sweep import load_sweep, measure_config
+
+FAST = {"duration": 0.3, "accuracy_samples": 2, "launcher": "inline"}
+
+
+def _write(tmp_path, text, name="s.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_the_matrix_expands_with_per_value_options_and_stable_keys(tmp_path):
+    s = load_sweep(_write(tmp_path, """
+subjects: [tiny-vla, act-tiny]
+backends: [ort-cpu, {name: torch, measure: {duration: 0.5}}]
+precisions: [fp32, fp16]
+batches: [1, 2]
+measure: {duration: 1, accuracy_samples: 3, threads: 2}
+"""))
+    assert s.name == "s" and len(s.configurations) == 16
+    torch_cfg = next(c for c in s.configurations if c.backend == "torch" and c.batch == 2)
+    config, samples = measure_config(torch_cfg)
+    assert config.duration_s == 0.5 and config.batches == (2,) and samples == 3
+    assert config.backend_options.intra_op_threads == 2 and config.backend_options.batch == 2
+    again = load_sweep(tmp_path / "s.yaml")
+    assert [c.key("s") for c in again.configurations] == [c.key("s") for c in s.configurations]
+    assert len({c.key("s") for c in s.configurations}) == 16 and s.configurations[0].key("other") != s.configurations[0].key("s")
+
+
+@pytest.mark.parametrize("text,match", [
+    ("backends: [ort-cpu]", "`subjects` .* is required"),
+    ("subjects: tiny-vla", "`subjects` must be a non-empty list"),
+    ("subjects: [tiny-vla]\nbatches: [0]", "batches are positive integers"),
+    ("subjects: [tiny-vla]\ncolour: red", "unknown key"),
+    ("subjects: [tiny-vla]\nmeasure: {duration: fast}", "duration expects float"),
+    ("subjects: [tiny-vla]\nmeasure: {warp: 9}", "unknown measure option 'warp'"),
+    ("subjects: [tiny-vla]\nmeasure: {launcher: thread}", "launcher is one of process, inline"),
+    ("subjects: [tiny-vla]\nbackends: [{name: trt, extra: 1}]", "a value or \\{name"),
+    ("subjects: [tiny-vla, tiny-vla]", "repeats a configuration"),
+    ("[1, 2", "not a readable YAML sweep"),
+    ("- a\n- b", "a sweep is a mapping"),
+])
+def test_bad_sweep_files_are_one_clear_error(tmp_path, text, match):
+    with pytest.raises(ConfigError, match=match):
+        load_sweep(_write(tmp_path, text))
+
+
+def test_devices_need_ray_and_ray_needs_devices(tmp_path):
+    path = _write(tmp_path, "subjects: [tiny-vla]\ndevices: [jetson-agx-orin]\n")
+    r = CliRunner().invoke(cli, ["sweep", str(path), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "r.sqlite")])
+    assert r.exit_code == 1 and "dispatch it with --ray ADDRESS" in r.output
+    path = _write(tmp_path, "subjects: [tiny-vla]\n")
+    r = CliRunner().invoke(cli, ["sweep", str(path), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "r.sqlite"),
+                                 "--ray", "127.0.0.1:1"])
+    assert r.exit_code == 1 and "list them under `devices:`" in r.output
+
+
+def test_a_failing_configuration_is_recorded_and_the_sweep_goes_on(tiny_export, tmp_path):
+    spec = _write(tmp_path, "latency_ms: {p50: 10000}\n", "spec.yaml")
+    path = _write(tmp_path, f"""
+subjects: [{tiny_export}]
+backends: [ort-cpu, ort-cuda]
+measure: {json.dumps(FAST)}
+spec: {spec.name}
+""")
+    r = CliRunner().invoke(cli, ["sweep", str(path), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "r.sqlite"),
+                                 "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    ok, bad = doc["entries"]
+    assert (ok["status"], ok["verdict"], bad["status"]) == ("done", "PASS", "failed")
+    assert "backend ort-cuda is unavailable" in bad["error"] or "CUDAExecutionProvider" in bad["error"]
+    html = (tmp_path / "o" / "sweep.html").read_text()
+    assert "FAILED" in html and "PASS" in html and "Pareto" in html
+
+
+def _stored_keys(db):
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(db, timeout=30) as conn:
+            return [k for (k,) in conn.execute("SELECT sweep_key FROM results WHERE sweep_key IS NOT NULL")]
+    except sqlite3.OperationalError:  # the tables are not there yet
+        return []
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_resumes_without_redoing_finished_configurations(tmp_path):
+    path = _write(tmp_path, f"""
+name: resume
+subjects: [tiny-vla, act-tiny]
+backends: [ort-cpu]
+precisions: [fp32, fp16]
+measure: {json.dumps(FAST)}
+""")
+    db, out = tmp_path / "r.sqlite", tmp_path / "o"
+    cmd = [sys.executable, "-m", "deployprof", "sweep", str(path), "--out", str(out), "--store", str(db)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 400
+        while not _stored_keys(db) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        first = _stored_keys(db)
+        assert proc.poll() is None and 1 <= len(first) < 4, proc.stderr.read().decode()[-2000:] if proc.poll() else first
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # no clean-up of any kind: what a power cut or OOM kill leaves
+        proc.wait()
+    first = _stored_keys(db)
+    t0 = time.monotonic()
+    r = CliRunner().invoke(cli, ["sweep", str(path), "--out", str(out), "--store", str(db), "--json"])
+    assert r.exit_code == 0, r.output
+    entries = json.loads(r.stdout)["entries"]
+    assert len(entries) == 4 and all(e["status"] in ("done", "reused") for e in entries)
+    assert {e["key"] for e in entries if e["status"] == "reused"} == set(first)
+    keys = _stored_keys(db)
+    assert sorted(keys) == sorted({e["key"] for e in entries}), "a configuration was stored twice"
+    assert all(e["p50_ms"] and e["accuracy_rel_l2"] is not None for e in entries)
+    print(f"resumed {4 - len(first)} configurations in {time.monotonic() - t0:.1f} s")
