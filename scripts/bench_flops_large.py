@@ -3,7 +3,11 @@ onnx-tool on the same file, in the same run, each in its own process (wall time 
 
 The decoder has TinyLlama-1.1B's shape (hidden 2048, 22 layers, 32 heads, 4 KV heads, MLP 5632, vocab 32000)
 at 128 tokens. The data file is written sparse (zeros; nothing reads values to count). onnx-tool is optional:
-`pip install onnx-tool` to include it. Usage: python scripts/bench_flops_large.py [--keep DIR]"""
+`pip install onnx-tool` to include it. Usage: python scripts/bench_flops_large.py [--keep DIR]
+
+With --exports DIR [DIR ...] (e.g. the shapes-only `deployprof export openvla-full|pi0-full|groot-full --out DIR`),
+it also times `deployprof flops DIR --json` on each: one policy step, every stage and KV length, in its own
+process (wall time with interpreter start, and peak RSS)."""
 import argparse
 import json
 import shutil
@@ -122,10 +126,34 @@ def run_child(body: str, path: Path) -> dict:
     return {**json.loads(p.stdout.strip().splitlines()[-1]), "process_seconds": wall}
 
 
+def time_exports(folders: list[Path], repeats: int = 3) -> None:
+    """`deployprof flops DIR --json` as a user runs it, best of `repeats` (the machine is shared and noisy)."""
+    print("| export | wall, best of 3 (s) | all runs (s) | peak RSS (MB) | policy-step FLOPs total |")
+    print("|---|---|---|---|---|")
+    for folder in folders:
+        runs, out = [], None
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            p = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-m", "deployprof", "flops", str(folder),
+                                "--json"], capture_output=True, text=True)
+            runs.append((time.perf_counter() - t0, int(p.stderr.strip().splitlines()[-1]) * 1024))
+            if p.returncode != 0:
+                print(f"| {folder.name} | failed: {p.stderr.strip().splitlines()[-2][:120]} | | | |")
+                break
+            out = json.loads(p.stdout)
+        if out is not None:
+            best = min(runs)
+            print(f"| {folder.name} | {best[0]:.2f} | {', '.join(f'{w:.2f}' for w, _ in runs)} | "
+                  f"{max(r for _, r in runs) / 1e6:.0f} | {out['policy_step_flops_total']:,} |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--keep", type=Path, default=None, help="build into this folder and keep it")
+    ap.add_argument("--exports", type=Path, nargs="*", default=[], help="export folders to time `deployprof flops` on")
     args = ap.parse_args()
+    if args.exports:
+        time_exports(args.exports)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="dp-1b-"))
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

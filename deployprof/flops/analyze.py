@@ -58,10 +58,11 @@ class _Acc:
 
 
 class _Walker:
-    def __init__(self, g: LoadedGraph, trip_counts: dict[str, int], keep_nodes: bool):
+    def __init__(self, g: LoadedGraph, trip_counts: dict[str, int], keep_nodes: bool, count_bytes: bool = True):
         self.g = g
         self.trip_counts = trip_counts
         self.keep_nodes = keep_nodes
+        self.count_bytes = count_bytes
         self.consts: dict[str, onnx.TensorProto] = {}
 
     def _small_const(self, name: str) -> Optional[np.ndarray]:
@@ -80,6 +81,7 @@ class _Walker:
                     if a.name == "value":
                         self.consts[node.output[0]] = a.t
             inputs = [i for i in node.input if i]
+            outputs = [o for o in node.output if o]
             if node.op_type not in NONDETERMINISTIC and node.op_type not in SUBGRAPH_OPS and (
                     node.op_type == "Constant" or (inputs and all(i in constant for i in inputs))):
                 constant.update(o for o in node.output if o)
@@ -103,7 +105,9 @@ class _Walker:
             if cost.macs == cost.bias == cost.other == 0:
                 acc.free += times
             acc.add(_key(node), cost, times)
-            nbytes = sum(tensor_bytes(self.g.shapes.get(n), self.g.dtypes.get(n, 1)) for n in list(inputs) + [o for o in node.output if o])
+            if not self.count_bytes:
+                continue
+            nbytes = sum(tensor_bytes(self.g.shapes.get(n), self.g.dtypes.get(n, 1)) for n in list(inputs) + outputs)
             acc.node_bytes += nbytes * times
             if self.keep_nodes:
                 acc.nodes.append(NodeCost(
@@ -242,6 +246,15 @@ def analyze_graph(g: LoadedGraph, *, per_node: bool = False, strict: bool = Fals
         unknown_ops=dict(acc.unknown), unresolved_nodes=tuple(acc.unresolved),
         lower_bound=bool(acc.unknown or acc.unresolved), free_nodes=acc.free, constant_folded_nodes=acc.folded,
         bound_dims=dict(g.bound_dims), nodes=tuple(acc.nodes), assumed_dims=dict(g.assumed_dims or {}))
+
+
+def flops_total(path: str | Path, dims: dict[str, int], weight_inputs: Iterable[str] = ()) -> int:
+    """FLOPs total alone at one binding (a policy step's further decode lengths): the same walk without the
+    byte counts, memory and parameter passes a full report needs."""
+    g = load_graph(path, dims)
+    acc = _Acc()
+    _Walker(g, g.requested_dims or {}, False, count_bytes=False).walk(g.model.graph, acc, 1, set(weight_inputs))
+    return 2 * acc.macs + acc.bias + acc.other
 
 
 def analyze_model(path: str | Path, *, dims: Optional[dict[str, int]] = None,

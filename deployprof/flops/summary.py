@@ -9,7 +9,7 @@ from typing import Optional
 
 from ..manifest import Manifest, read_manifest
 from ..results import FlopReport, FlopSummary, OpTypeCost
-from .analyze import analyze_model
+from .analyze import analyze_model, flops_total
 
 
 def stage_reports(manifest: Manifest, root: Path, batch: int = 1, dims: Optional[dict[str, int]] = None,
@@ -38,10 +38,9 @@ def policy_step_total(manifest: Manifest, root: Path, reports: dict[str, FlopRep
         if not grow:
             total += reports[s.name].flops_total * s.calls_per_step
             continue
-        for i in range(call.repeat):
-            r = reports[s.name] if i == 0 else analyze_model(
-                root / s.file, dims={**all_dims, grow: all_dims[grow] + i}, weight_inputs=s.weight_inputs)
-            total += r.flops_total
+        total += reports[s.name].flops_total if call.repeat else 0
+        for i in range(1, call.repeat):
+            total += flops_total(root / s.file, {**all_dims, grow: all_dims[grow] + i}, s.weight_inputs)
     return total
 
 
@@ -113,13 +112,13 @@ _GENERATED = re.compile(r"^(val_\d+|onnx::.*|/.*|_.*|\d+)$")
 def unique_params(manifest: Manifest, root: Path) -> int:
     """Parameters of the whole policy, a weight that several stage graphs hold (OpenVLA's decode step reuses the
     prefill's) counted once: same module-path name, shape and dtype. Exporter-generated names never merge."""
-    import onnx
-
     from .analyze import INDEX_DTYPES
+
+    from ..graph.load import parsed_model
 
     seen: dict[tuple, int] = {}
     for i, s in enumerate(manifest.stages):
-        graph = onnx.load(str(root / s.file), load_external_data=False).graph
+        graph = parsed_model(root / s.file).graph   # the parse the counter made (or will reuse)
         tensors = [(t.name, tuple(t.dims), t.data_type) for t in graph.initializer]
         tensors += [(v.name, tuple(d.dim_value for d in v.type.tensor_type.shape.dim), v.type.tensor_type.elem_type)
                     for v in graph.input if v.name in s.weight_inputs]

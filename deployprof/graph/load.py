@@ -208,10 +208,25 @@ def _unresolved_count(model: onnx.ModelProto, shapes: dict[str, Shape]) -> int:
     return sum(1 for n in model.graph.node for o in n.output if o and shapes.get(o) is None)
 
 
-def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
-               shapes: Optional[dict[str, tuple[int, ...]]] = None, strict: bool = False) -> LoadedGraph:
+PARSES = 0                     # protobuf parses since start: a test counts them (one per graph, not per binding)
+_PARSED: dict[tuple, onnx.ModelProto] = {}
+_PARSED_MAX = 8
+
+
+def parsed_model(path: Path) -> onnx.ModelProto:
+    """The graph read, checked and inlined once per file (and version of it) in this process; callers never
+    mutate it. External data is never loaded."""
+    global PARSES
     path = Path(path)
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    except OSError:
+        key = None
+    if key is not None and key in _PARSED:
+        return _PARSED[key]
     model = _read_model(path)
+    PARSES += 1
     _check_external_locations(model.graph, path)
     _check_structure(model, path)
     if model.functions:
@@ -220,6 +235,63 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
             model = inliner.inline_local_functions(model)
         except Exception as exc:
             raise ModelError(f"{path.name}: could not inline its local functions ({exc}); re-export without functions") from None
+    if key is not None:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[key] = model
+    return model
+
+
+_SIGNATURES: dict[int, tuple[onnx.ModelProto, bytes, tuple]] = {}
+
+
+def _signature(model: onnx.ModelProto) -> tuple[onnx.ModelProto, tuple[str, ...]]:
+    """A fresh copy of the graph's inputs and initializer names (what binding edits), and the dim names its
+    outputs and value_info use (bound too when given): built once per parsed graph, copied per binding."""
+    hit = _SIGNATURES.get(id(model))
+    if hit is None or hit[0] is not model:
+        mini = onnx.ModelProto()
+        mini.graph.input.extend(model.graph.input)
+        mini.graph.initializer.extend(onnx.TensorProto(name=t.name) for t in model.graph.initializer)
+        names = tuple(dict.fromkeys(d.dim_param for vi in (*model.graph.output, *model.graph.value_info)
+                                    for d in vi.type.tensor_type.shape.dim if d.dim_param))
+        if len(_SIGNATURES) >= 16:
+            _SIGNATURES.pop(next(iter(_SIGNATURES)))
+        hit = _SIGNATURES[id(model)] = (model, mini.SerializeToString(), names)
+    return onnx.ModelProto.FromString(hit[1]), hit[2]
+
+
+def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
+               shapes: Optional[dict[str, tuple[int, ...]]] = None, strict: bool = False,
+               fast: bool = True) -> LoadedGraph:
+    """Shapes of every value at one binding of the graph's free dims. The graph is parsed once per process;
+    the fast path (propagate.py) gives the shapes in one pass of our own rules, and anything it does not cover
+    takes the full path: ONNX's inference, shape-arithmetic folding, ONNX Runtime's symbolic inference."""
+    path = Path(path)
+    parsed = parsed_model(path)
+    if fast:
+        from .propagate import NotPropagated, propagate
+
+        sig, other_dims = _signature(parsed)
+        bound = _bind_inputs(sig, dict(dims or {}), dict(shapes or {}))
+        bound.update({k: dims[k] for k in other_dims if dims and k in dims and k not in bound})
+        assumed = _assume_unbound(sig, strict)
+        _bind_inputs(sig, assumed, {})
+        init_names = {t.name for t in sig.graph.initializer}
+        inputs = {}
+        for vi in sig.graph.input:
+            tt = vi.type.tensor_type
+            if vi.name in init_names or not vi.type.HasField("tensor_type") or not tt.HasField("shape"):
+                continue
+            inputs[vi.name] = (tuple(int(d.dim_value) for d in tt.shape.dim), tt.elem_type)
+        try:
+            sh, dt = propagate(parsed.graph, inputs)
+            return LoadedGraph(path=path, model=parsed, shapes=sh, dtypes=dt, bound_dims=bound, inference="deployprof",
+                               requested_dims=dict(dims or {}), assumed_dims=assumed)
+        except NotPropagated as why:
+            log.info("%s: the fast shape pass stopped (%s); using ONNX's inference (slower)", path.name, why)
+    model = onnx.ModelProto()
+    model.CopyFrom(parsed)
     bound = _bind_inputs(model, dict(dims or {}), dict(shapes or {}))
     assumed = _assume_unbound(model, strict)
     _bind_inputs(model, assumed, {})  # the same name in value_info and outputs takes the assumed value too
