@@ -105,6 +105,8 @@ def export(preset: Optional[str], module_ref: Optional[str], out: Path, exporter
     for s in manifest.stages:
         parity = f"parity max|err| {s.parity_max_abs_err:.2e}" if s.parity_max_abs_err is not None else "shapes only (no parity)"
         click.echo(f"{s.name:10s} {s.file:16s} {parity}  {timings[s.name]:.1f} s")
+    for note in manifest.notes:
+        click.echo(f"note: {note}")
     click.echo(f"exporter: {manifest.exporter}; manifest: {out / 'manifest.json'}")
 
 

@@ -51,19 +51,26 @@ def _export_stage(stage, args, path: Path, exporter: str, meta: bool) -> None:
                               dynamic_axes={k: v for k, v in axes.items() if v}, opset_version=OPSET, do_constant_folding=True)
 
 
-def _parity(stage, path: Path, seed: int, dims: dict[str, int], atol: float, rtol: float) -> float:
-    """Max abs error of ONNX Runtime CPU against PyTorch at batch 1 and the traced batch."""
+def _parity(stage, path: Path, seed: int, dims: dict[str, int], atol: float, rtol: float,
+            batches: tuple[int, ...] = (1, EXPORT_BATCH)) -> float:
+    """Max abs error of ONNX Runtime CPU against PyTorch at each batch (by default 1 and the traced batch). Any
+    failure, ONNX Runtime's refusals included, is one ExportError line naming the output or the batch."""
     import onnxruntime as ort
     import torch
 
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ExportError(f"stage {stage.name}: ONNX Runtime cannot load the exported graph: {_first_line(exc)}") from None
     worst = 0.0
-    for batch in (1, EXPORT_BATCH):
+    for batch in batches:
         feeds = make_inputs(stage.inputs, batch=batch, seed=seed + batch, dims=dims)
         with torch.no_grad():
-            ref = stage.module(*(torch.from_numpy(feeds[t.name]) for t in stage.inputs))
-        ref = ref if isinstance(ref, tuple) else (ref,)
-        got = sess.run([t.name for t in stage.outputs], feeds)
+            ref = _as_outputs(stage.module(*(torch.from_numpy(feeds[t.name]) for t in stage.inputs)))
+        try:
+            got = sess.run([t.name for t in stage.outputs], feeds)
+        except Exception as exc:
+            raise ExportError(f"stage {stage.name}: ONNX Runtime refuses batch {batch}: {_first_line(exc)}") from None
         for spec, r, g in zip(stage.outputs, ref, got):
             r = r.numpy()
             if r.shape != g.shape:
@@ -74,6 +81,18 @@ def _parity(stage, path: Path, seed: int, dims: dict[str, int], atol: float, rto
                                   f"(batch {batch}; tolerance {atol} + {rtol} x max|ref|); the export is wrong")
             worst = max(worst, err)
     return worst
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:300]}" if text else type(exc).__name__
+
+
+def _as_outputs(result) -> tuple:
+    """A module's outputs as a tuple: one tensor, a tuple/list of tensors, or a dict of name -> tensor."""
+    if isinstance(result, dict):
+        return tuple(result.values())
+    return tuple(result) if isinstance(result, (tuple, list)) else (result,)
 
 
 def export_preset(preset_name: str, out: Path, *, exporter: Optional[str] = None, seed: int = 0,
@@ -199,45 +218,78 @@ def export_module(ref: str, out: Path, *, exporter: Optional[str] = None, dynami
     module, example = _call_factory(ref)
     module.eval()
     if isinstance(example, dict):
-        names, tensors = list(example), list(example.values())
+        names, tensors = [str(k) for k in example], list(example.values())
     else:
         tensors = list(example if isinstance(example, (tuple, list)) else (example,))
         names = [f"input_{i}" for i in range(len(tensors))]
-    with torch.no_grad():
-        outs = module(*tensors)
-    outs = outs if isinstance(outs, (tuple, list)) else (outs,)
+    if not tensors or not all(isinstance(t, torch.Tensor) for t in tensors):
+        raise ConfigError(f"--module {ref}: the example inputs must be tensors (a tuple, or a dict of name -> tensor), "
+                          f"got {[type(t).__name__ for t in tensors]}")
+    try:
+        with torch.no_grad():
+            result = module(*tensors)
+    except Exception as exc:
+        raise ConfigError(f"--module {ref}: the module's forward raised {_first_line(exc)} on the example inputs") from None
+    outs = _as_outputs(result)
+    out_names = [str(k) for k in result] if isinstance(result, dict) else [f"output_{i}" for i in range(len(outs))]
+    if not outs or not all(isinstance(t, torch.Tensor) for t in outs):
+        raise ConfigError(f"--module {ref}: forward must return a tensor, a tuple of tensors or a dict of name -> tensor; "
+                          f"it returned {type(result).__name__} of {[type(t).__name__ for t in outs]}")
     batch_ok = dynamic_batch and all(t.dim() > 0 and t.shape[0] == tensors[0].shape[0] for t in (*tensors, *outs))
-    inputs = tuple(_spec_from_tensor(n, t, batch_ok) for n, t in zip(names, tensors))
-    outputs = tuple(_spec_from_tensor(f"output_{i}", t, batch_ok) for i, t in enumerate(outs))
-    stage = StageModule("model", module, inputs, outputs)
     with staged_folder(Path(out), force) as staging:
-        return _export_module_stage(ref, stage, tensors, inputs, outputs, staging, exporter, batch_ok, atol, rtol)
+        return _export_module_stage(ref, module, names, tensors, out_names, outs, staging, exporter, batch_ok, atol, rtol)
 
 
-def _export_module_stage(ref, stage, tensors, inputs, outputs, out: Path, exporter, batch_ok: bool, atol: float,
-                         rtol: float) -> tuple[Manifest, dict[str, float]]:
+def _fixed_batch(path: Path, inputs) -> bool:
+    """Did the exporter fix an axis we declared dynamic (the model's code read the batch as a Python int)?"""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    declared = {t.name: t.shape for t in inputs}
+    for vi in graph.input:
+        dims = vi.type.tensor_type.shape.dim
+        shape = declared.get(vi.name, ())
+        if any(isinstance(d, str) and i < len(dims) and dims[i].HasField("dim_value") for i, d in enumerate(shape)):
+            return True
+    return False
+
+
+def _export_module_stage(ref, module, names, tensors, out_names, outs, out: Path, exporter, batch_ok: bool,
+                         atol: float, rtol: float) -> tuple[Manifest, dict[str, float]]:
+    """Each exporter in turn until one gives a graph that accepts every batch and matches PyTorch; if the model's
+    code fixes the batch for all of them, the graph is exported at the example's batch, and the manifest says so."""
     import onnx
 
     from .manifest import CallSpec
+    from .vla.common import StageModule
 
     path = out / "model.onnx"  # out is this run's private staging folder: removed whole on failure
-    t0, errors = time.perf_counter(), []
-    for name in ([exporter] if exporter else list(EXPORTERS)):
-        try:
-            _export_stage(stage, tuple(tensors), path, name, meta=False)
-            break
-        except Exception as exc:
-            errors.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
-    else:
-        raise ExportError(f"--module {ref}: every exporter failed ({'; '.join(errors)})")
-    try:
-        onnx.checker.check_model(str(path), full_check=True)
-    except Exception as exc:
-        raise ExportError(f"--module {ref}: exported graph fails the ONNX checker: {str(exc).splitlines()[0]}") from None
-    err = _parity(stage, path, 0, {}, atol, rtol) if batch_ok else None
-    spec = StageSpec(name="model", file=path.name, inputs=inputs, outputs=outputs, parity_max_abs_err=err)
-    manifest = Manifest(schema_version=MANIFEST_VERSION, stages=(spec,), schedule=(CallSpec("model"),),
-                        action_output=outputs[0].name, action_shape=outputs[0].shape, exporter=name, opset=OPSET,
-                        module_factory=ref)
-    manifest.write(out)
-    return manifest, {"model": time.perf_counter() - t0}
+    t0, errors, notes = time.perf_counter(), [], []
+    for dynamic in ((True, False) if batch_ok else (False,)):
+        inputs = tuple(_spec_from_tensor(n, t, dynamic) for n, t in zip(names, tensors))
+        outputs = tuple(_spec_from_tensor(n, t, dynamic) for n, t in zip(out_names, outs))
+        stage = StageModule("model", module, inputs, outputs)
+        batch = int(tensors[0].shape[0]) if tensors[0].dim() else 1
+        for name in ([exporter] if exporter else list(EXPORTERS)):
+            try:
+                _export_stage(stage, tuple(tensors), path, name, meta=False)
+                onnx.checker.check_model(str(path), full_check=True)
+                if dynamic and _fixed_batch(path, inputs):
+                    raise ExportError("it fixed the batch (the model's code reads it as a Python int)")
+                err = _parity(stage, path, 0, {}, atol, rtol, (1, EXPORT_BATCH) if dynamic else (batch,))
+            except Exception as exc:
+                errors.append(f"{name}{'' if dynamic else ' (static batch)'}: {_first_line(exc)}")
+                log.info("--module %s: exporter %s failed: %s", ref, name, exc)
+                continue
+            if not dynamic and batch_ok:
+                notes.append(f"batch: fixed at {batch} by the model's code; the graph takes batch {batch} only "
+                             f"({'; '.join(errors)})")
+            elif errors:
+                notes.append(f"exported with {name} ({'; '.join(errors)})")
+            spec = StageSpec(name="model", file=path.name, inputs=inputs, outputs=outputs, parity_max_abs_err=err)
+            manifest = Manifest(schema_version=MANIFEST_VERSION, stages=(spec,), schedule=(CallSpec("model"),),
+                                action_output=outputs[0].name, action_shape=outputs[0].shape, exporter=name,
+                                opset=OPSET, module_factory=ref, notes=tuple(notes))
+            manifest.write(out)
+            return manifest, {"model": time.perf_counter() - t0}
+    raise ExportError(f"--module {ref}: no exporter gave a graph that matches PyTorch ({'; '.join(errors)})")

@@ -81,6 +81,7 @@ class Manifest:
     module_factory: Optional[str] = None  # 'pkg.mod:factory' of a user's own model (export --module)
     precision: str = "fp32"                # what the graphs carry: fp32, fp16, fp16-naive, int8, int8-dynamic
     precision_info: dict = field(default_factory=dict)  # block list, calibration provenance, ...
+    notes: tuple[str, ...] = ()            # what the export had to decide, e.g. a batch the model's code fixed
 
     def stage(self, name: str) -> StageSpec:
         for s in self.stages:

@@ -148,10 +148,22 @@ def graph_modes(names: list[str], config: MeasureConfig) -> tuple[dict[str, tupl
     return modes, warnings
 
 
+def check_batches(subject: Subject, batches: tuple[int, ...]) -> None:
+    """--batch N sets the `batch` axis of the inputs; a graph without one (fixed shapes, or a batch axis under
+    another name) would run its one shape under another batch's label, with a throughput multiplied to match."""
+    inputs = subject.manifest.external_inputs()
+    if any(b != 1 for b in batches) and not any("batch" in t.shape for t in inputs):
+        shapes = ", ".join(f"{t.name} {list(t.shape)}" for t in inputs[:4])
+        raise ConfigError(f"--batch {','.join(map(str, batches))}: the graph's inputs have no `batch` axis ({shapes}), "
+                          "so it runs these shapes only: drop --batch, bind a named axis with --dim NAME=N, or "
+                          "re-export with a dynamic batch")
+
+
 def measure_subject(subject: Subject, names: list[str], config: MeasureConfig, say: Say,
                     checks: Optional[dict[int, AccuracyCheck]] = None) -> tuple[list[RunResult], dict[int, StaticCost]]:
     """Every backend at every batch (and CUDA-graph mode) on one subject, each run with the FLOPs it executed and
     (with `checks`, per batch) the accuracy of its own actions."""
+    check_batches(subject, config.batches)
     costs = {b: static_cost(subject, b, config.dims) for b in config.batches}
     modes, _ = graph_modes(names, config)
     runs: list[RunResult] = []
