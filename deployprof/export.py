@@ -213,8 +213,6 @@ def export_module(ref: str, out: Path, *, exporter: Optional[str] = None, dynami
     """A user's own policy as a single-stage export with a manifest, parity-checked like the presets."""
     import torch
 
-    from .vla.common import StageModule
-
     module, example = _call_factory(ref)
     module.eval()
     if isinstance(example, dict):
