@@ -67,6 +67,27 @@ def backends(self_test: Optional[bool], device_id: int) -> None:
 
 
 @cli.command()
+@click.option("--target", "target_name", default=None,
+              help="Target profile to compare with (a GPU or Jetson needs one; a CPU is compared with its own estimate).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@json_option
+@click.pass_context
+def doctor(ctx, target_name: Optional[str], device: str, as_json: bool) -> None:
+    """Is this machine at spec? GEMM and copy ceilings measured on the device beside the target's datasheet (and a
+    Jetson's power mode and clocks). Exit 3 when below 70% of the datasheet."""
+    from .doctor import doctor as run_doctor
+
+    result = run_doctor(target_name, device)
+    if as_json:
+        _emit(result)
+    else:
+        from .report.terminal import print_selfcheck
+        print_selfcheck(result)
+    if result.at_spec is False:
+        ctx.exit(3)
+
+
+@cli.command()
 def models() -> None:
     """List the reference VLA presets with parameter counts and stage structure."""
     from .report.terminal import print_models
@@ -327,16 +348,18 @@ def predict(export_dir: Path, target_name: str, precisions: str, batch: int, as_
 @click.option("--spec", "spec_path", type=click.Path(path_type=Path), required=True,
               help="Qualification spec (YAML); the smallest is `latency_ms: {p99: 50}`.")
 @click.option("--target", "target_name", default=None, help="Target profile (overrides the spec's `target:`).")
+@click.option("--accept-board", is_flag=True,
+              help="Judge latency even though the board failed its self-check when profiled (say why in your record).")
 @json_option
 @store_options
 @click.pass_context
-def qualify(ctx, source: Path, spec_path: Path, target_name: Optional[str], as_json: bool, **o) -> None:
+def qualify(ctx, source: Path, spec_path: Path, target_name: Optional[str], accept_board: bool, as_json: bool, **o) -> None:
     """Verdict of a spec against a measured REPORT (report.json or its folder), or, predicted from the roofline,
     against an EXPORT_DIR. Exit 0 PASS, 3 FAIL or INCONCLUSIVE, 1 error."""
     from .qualify.verdict import qualify_source
 
     stored = store_from(o)
-    q = qualify_source(spec_path, source, target_name)
+    q = qualify_source(spec_path, source, target_name, accept_board)
     if as_json:
         _emit(q)
     else:

@@ -265,6 +265,24 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def board_self_check(target_profile: Optional[str], config: MeasureConfig, say: Say):
+    """`doctor` as the first step of `profile --target T` when T is this kind of device (a GPU target with a CUDA
+    device here, a Jetson target on a Jetson, `cpu`): its result goes in the report's environment."""
+    if not target_profile:
+        return None
+    from .devices import cuda_device_count, is_jetson
+    from .doctor import doctor
+    from .targets import load_target_profile
+
+    kind = load_target_profile(target_profile).kind
+    here = "jetson" if is_jetson() else "gpu" if cuda_device_count() else "cpu"
+    if kind != here:
+        return None  # a prediction for another device: nothing to check here
+    say(f"checking this device against {target_profile} (deployprof doctor)")
+    device = "cpu" if kind == "cpu" else f"cuda:{config.backend_options.device_id}"
+    return doctor(None if kind == "cpu" else target_profile, device)
+
+
 def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConfig = MeasureConfig(),
             precisions: list[str] = ("fp32",), calib: CalibrationConfig = CalibrationConfig(),
             atol: Optional[float] = None, min_cosine: Optional[float] = None,
@@ -283,6 +301,7 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
         from .presets import load_preset
 
         load_preset(subject)  # an unknown or broken preset fails here, before --out is touched
+    check = board_self_check(target_profile, config, say)  # before the run: judge the board, then the policy
     with run_marked(out, f"deployprof profile {subject}"):  # marked INCOMPLETE until the report is written
         runs_per_precision = sum(map(len, graph_modes(usable, config)[0].values())) * len(batches) if usable else 0
         plan(preset + len(precisions) + 1 + bool(accuracy_samples) + runs_per_precision * len(precisions))
@@ -317,15 +336,23 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
 
             roofline = predict_measured(manifest, root, cost.flops, runs, load_target_profile(target_profile),
                                         list(subjects), batches[0], config.dims)
+            warnings += [f"roofline on {p.target}, {p.precision}: measured faster than the floor ({p.step_efficiency:.0%} "
+                         "of it): the FLOP count, the bytes or the target's peak is wrong, not a result"
+                         for p in roofline if p.step_efficiency is not None and p.step_efficiency > 1.0]
         from .findings import findings
 
+        environment = capture()
+        if check is not None:
+            environment = dataclasses.replace(environment, self_check=check)
+            if check.at_spec is False:
+                warnings.append(f"this {check.device} is not at spec against {check.target}: " + check.notes[-1])
         report = ProfileReport(
             created_utc=_now(),
             model=ModelInfo(source=str(subject), preset=manifest.preset, family=manifest.family,
                             stages=tuple(s.name for s in manifest.stages),
                             stage_sha256={s.name: sha256_file(root / s.file) for s in manifest.stages},
                             calls_per_step={s.name: s.calls_per_step for s in manifest.stages}, exporter=manifest.exporter),
-            environment=capture(), settings=config, flops=cost.flops, policy_step_flops=cost.step_flops,
+            environment=environment, settings=config, flops=cost.flops, policy_step_flops=cost.step_flops,
             runs=tuple(runs), warnings=tuple(warnings), findings=findings(runs, roofline),
             precision_info={p: s.manifest.precision_info for p, s in subjects.items() if p != "fp32"},
             roofline=roofline)
@@ -377,7 +404,7 @@ def train_profile(preset: str, out: Path, cfg, target_profile: Optional[str] = N
                   say: Say = log.info, plan: Callable[[int], None] = lambda n: None) -> ProfileReport:
     """`train-bench`: train on the synthetic task, then write OUT/report.json (+ .md, .html) like a profile."""
     from .presets import load_preset
-    from .train import train_bench, with_mfu
+    from .train import mfu_problem, train_bench, with_mfu
 
     p = load_preset(preset)
     with run_marked(out, f"deployprof train-bench {preset}"):  # marked INCOMPLETE until the report is written
@@ -390,6 +417,7 @@ def train_profile(preset: str, out: Path, cfg, target_profile: Optional[str] = N
         report = ProfileReport(
             created_utc=_now(),
             model=ModelInfo(source=preset, preset=p.name, family=p.family, stages=(), stage_sha256={}, calls_per_step={}),
-            environment=capture(), settings=None, flops={}, policy_step_flops=None, runs=(), training=(result,))
+            environment=capture(), settings=None, flops={}, policy_step_flops=None, runs=(), training=(result,),
+            warnings=tuple(w for w in [mfu_problem(result)] if w))
         _write(report, out)
     return report

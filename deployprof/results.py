@@ -350,6 +350,34 @@ class RooflinePrediction:
 
 
 @dataclass(frozen=True)
+class DeviceCheck:
+    name: str                       # what was measured
+    measured: float
+    reference: Optional[float]      # the datasheet's figure (None: no datasheet applies)
+    unit: str
+    at_spec: Optional[bool]         # measured >= doctor.AT_SPEC x reference; None without a reference
+    method: str
+
+
+@dataclass(frozen=True)
+class SelfCheck:
+    """The device's measured ceilings against its target profile (`doctor`; `profile --target T` on the device)."""
+    device: str
+    target: Optional[str]
+    power_mode: Optional[str]
+    clocks_locked: Optional[bool]
+    checks: tuple[DeviceCheck, ...]
+    at_spec: Optional[bool]         # every check with a reference at spec; None when nothing had a reference
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SelfCheckDocument(SelfCheck):
+    """`doctor --json`: a SelfCheck as a document of its own (the same record nests in a report's environment,
+    without the envelope, so the two need separate schema definitions)."""
+
+
+@dataclass(frozen=True)
 class Environment:
     deployprof_version: str
     python: str
@@ -364,6 +392,7 @@ class Environment:
     power_mode: Optional[str] = None         # nvpmodel -q
     clocks_locked: Optional[bool] = None     # jetson_clocks --show
     gpu_state: Optional[dict[str, float]] = None  # NVML clocks, power, temperature, P-state when captured
+    self_check: Optional[SelfCheck] = None   # `doctor` run as profile --target T's first step, on that device
 
 
 @dataclass(frozen=True)
@@ -626,7 +655,8 @@ class SweepReport:
 # Every --json output and report.json is one of these, under {"schema_version": SCHEMA_VERSION, "kind": KIND}.
 DOCUMENTS: dict[str, type] = {"profile": ProfileReport, "bench": BenchResult, "flops": FlopSummary,
                               "accuracy": AccuracyReport, "comparison": Comparison, "prediction": Prediction,
-                              "qualification": Qualification, "history": History, "sweep": SweepReport}
+                              "qualification": Qualification, "history": History, "sweep": SweepReport,
+                              "selfcheck": SelfCheckDocument}
 _KINDS = {cls: kind for kind, cls in DOCUMENTS.items()}
 
 

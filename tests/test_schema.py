@@ -47,6 +47,7 @@ def test_every_json_output_validates(tiny_export, tmp_path):
         "qualify export": _json("qualify", tiny_export, "--spec", spec, "--target", "h100-sxm", "--json"),
         "history": _json("history", "--json"),
         "sweep": _sweep(tiny_export, tmp_path),
+        "doctor": _json("doctor", "--json"),
     }
     for what, doc in docs.items():
         assert doc["schema_version"] == SCHEMA_VERSION, what

@@ -3,6 +3,7 @@ interval straddles its limit is INCONCLUSIVE ("run longer"), never a PASS; a pre
 floor misses) or stay INCONCLUSIVE (the floor fits; measure on the device)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Optional
@@ -70,14 +71,26 @@ def _memory_used(r: RunResult, target: Optional[TargetProfile]) -> Optional[int]
     return max(filter(None, (m.host_peak_rss_bytes, m.device_peak_bytes)), default=None)
 
 
-def judge_run(spec: Spec, r: RunResult, report: ProfileReport, target: Optional[TargetProfile]) -> ConfigVerdict:
+def _board(c: Criterion, report: ProfileReport, accept_board: bool) -> Criterion:
+    """A latency measured on a board that failed its self-check says nothing about that board at spec."""
+    check = report.environment.self_check
+    if accept_board or check is None or check.at_spec is not False or c.status == INCONCLUSIVE:
+        return c
+    return dataclasses.replace(c, status=INCONCLUSIVE, detail=f"measured on a board not at spec ({check.notes[-1]}); "
+                               "fix the board and profile again, or qualify with --accept-board")
+
+
+def judge_run(spec: Spec, r: RunResult, report: ProfileReport, target: Optional[TargetProfile],
+              accept_board: bool = False) -> ConfigVerdict:
     out: list[Criterion] = []
     for pct, limit in spec.latency_ms.items():
-        out.append(ceiling(f"latency {pct}", limit, "ms", getattr(r.latency, f"{pct}_ms"), _latency_ci(r, pct)))
+        out.append(_board(ceiling(f"latency {pct}", limit, "ms", getattr(r.latency, f"{pct}_ms"), _latency_ci(r, pct)),
+                          report, accept_board))
     if spec.control_budget_ms is not None:
         pct = spec.control_percentile
-        out.append(ceiling(f"control {spec.control_rate_hz:g} Hz x chunk {spec.control_chunk} ({pct})",
-                           spec.control_budget_ms, "ms", getattr(r.latency, f"{pct}_ms"), _latency_ci(r, pct)))
+        out.append(_board(ceiling(f"control {spec.control_rate_hz:g} Hz x chunk {spec.control_chunk} ({pct})",
+                                  spec.control_budget_ms, "ms", getattr(r.latency, f"{pct}_ms"), _latency_ci(r, pct)),
+                          report, accept_board))
     if spec.deadline_miss_rate is not None:
         c = r.control
         out.append(ceiling("deadline miss rate", spec.deadline_miss_rate, "fraction",
@@ -128,12 +141,16 @@ def _allowed(spec: Spec, backend: Optional[str], precision: str, batch: int) -> 
 
 
 def qualify_report(spec: Spec, report: ProfileReport, spec_name: str, source: str,
-                   target: Optional[TargetProfile]) -> Qualification:
+                   target: Optional[TargetProfile], accept_board: bool = False) -> Qualification:
     runs = [r for r in main_runs(report.runs) if _allowed(spec, r.backend, r.precision, r.batch)]
     notes = []
     if not runs:
         notes.append("no measured run matches the spec's backends/precisions/batch")
-    configs = [judge_run(spec, r, report, target) for r in runs]
+    check = report.environment.self_check
+    if check is not None and check.at_spec is False:
+        notes.append(f"the board was not at spec when profiled ({check.device} against {check.target})"
+                     + (": accepted (--accept-board)" if accept_board else ": latency criteria are INCONCLUSIVE"))
+    configs = [judge_run(spec, r, report, target, accept_board) for r in runs]
     return Qualification(spec_name, source, "measured", target.name if target else None,
                          _overall(configs) if configs else FAIL, tuple(configs), tuple(notes))
 
@@ -169,7 +186,8 @@ def qualify_prediction(spec: Spec, predictions: list[RooflinePrediction], spec_n
                          ("a prediction is a lower bound: it can rule a board out, never qualify it",))
 
 
-def qualify_source(spec_path: Path, source: Path, target_name: Optional[str] = None) -> Qualification:
+def qualify_source(spec_path: Path, source: Path, target_name: Optional[str] = None,
+                   accept_board: bool = False) -> Qualification:
     """A spec against a measured report (report.json or its folder), or, from the roofline, an export folder."""
     from ..targets import load_target_profile
     from .spec import load_spec
@@ -180,7 +198,8 @@ def qualify_source(spec_path: Path, source: Path, target_name: Optional[str] = N
     target = load_target_profile(name) if name else None
     report_path = source / "report.json" if source.is_dir() else source
     if report_path.name.endswith(".json") and report_path.exists():
-        return qualify_report(spec, ProfileReport.read(report_path), str(spec_path), str(report_path), target)
+        return qualify_report(spec, ProfileReport.read(report_path), str(spec_path), str(report_path), target,
+                              accept_board)
     if (source / "manifest.json").exists():
         if target is None:
             raise ConfigError("a prediction from an export needs a target: --target NAME or `target:` in the spec")

@@ -193,10 +193,10 @@ def roofline_tables(predictions: tuple[RooflinePrediction, ...]) -> list[Table]:
     for p in predictions:
         rows = [(s.stage, str(s.calls_per_step), f"{s.flops / 1e9:.3f}", f"{s.min_bytes / 1e6:.1f}", f"{s.compute_ms:.4f}",
                  f"{s.memory_ms:.4f}", f"{s.lower_bound_ms:.4f}", s.bound,
-                 fmt_ms(s.measured_p50_ms) if s.measured_p50_ms else "-", _opt(s.efficiency or None, ".1%"))
+                 fmt_ms(s.measured_p50_ms) if s.measured_p50_ms else "-", _efficiency(s.efficiency))
                 for s in p.stages]
         m = p.memory
-        measured = (f"; measured {fmt_ms(p.measured_step_p50_ms)} ms ({p.step_efficiency:.1%} of the roofline)"
+        measured = (f"; measured {fmt_ms(p.measured_step_p50_ms)} ms ({_efficiency(p.step_efficiency)} of the roofline)"
                     if p.measured_step_p50_ms else "")
         caption = (f"policy step floor {p.step_lower_bound_ms:.3f} ms{measured}. Memory: weights "
                    f"{fmt_bytes(m.weights_bytes)} + KV {fmt_bytes(m.kv_cache_bytes)} + activations "
@@ -212,6 +212,18 @@ def roofline_tables(predictions: tuple[RooflinePrediction, ...]) -> list[Table]:
     return out
 
 
+def _mfu_cell(t) -> str:
+    from ..train import mfu_problem
+
+    if t.mfu is None:
+        return "-"
+    return f"implausible ({t.mfu:.1%} of {t.mfu_target}): see warnings" if mfu_problem(t) else f"{t.mfu:.1%} of {t.mfu_target}"
+
+
+def _efficiency(v: Optional[float]) -> str:
+    return "-" if not v else f"implausible ({v:.0%})" if v > 1.0 else f"{v:.1%}"
+
+
 def training_table(training) -> Table:
     rows = []
     for t in training:
@@ -221,7 +233,7 @@ def training_table(training) -> Table:
                      pct_ci_stats(t.step_time, "p50"), f"{t.samples_per_s:.1f}", f"{t.epoch_s:.1f} ({t.dataset_size})",
                      f"{t.loss_curve[0]:.4g} -> {t.loss_curve[-1]:.4g}", f"{conv}, target {t.converge_target:.4g}",
                      fmt_bytes(t.host_peak_rss_bytes), fmt_bytes(t.device_peak_bytes), fmt_count(t.train_flops_per_step),
-                     f"{t.achieved_tflops * 1e3:.2f}", f"{t.mfu:.1%} of {t.mfu_target}" if t.mfu is not None else "-"))
+                     f"{t.achieved_tflops * 1e3:.2f}", _mfu_cell(t)))
     return Table("Training (behaviour cloning on a seeded synthetic dataset)",
                  ("preset", "loss", "device", "batch", "optimizer", "precision", "checkpointing", "frozen",
                   "step ms p50 [CI]", "samples/s", "epoch s (samples)", "loss first -> last", "convergence", "host peak",
@@ -342,6 +354,17 @@ def sweep_matrix(s) -> Table:
     rows = [(f"{c[0]} {c[1]} {c[2]} b{c[3]}", *(cell.get((c, d), "-") for d in devices)) for c in configs]
     return Table("Verdict per configuration and device", ("configuration", *devices), rows,
                  "PASS/FAIL/INCONCLUSIVE: against the sweep's spec; ran: measured, no spec; FAILED: did not run")
+
+
+def selfcheck_table(c) -> Table:
+    """`doctor`: each measured ceiling beside the datasheet's."""
+    rows = [(k.name, f"{k.measured:.4g} {k.unit}", f"{k.reference:.4g} {k.unit}" if k.reference else "no datasheet",
+             f"{k.measured / k.reference:.0%}" if k.reference else "-",
+             "-" if k.at_spec is None else "yes" if k.at_spec else "NO", k.method) for k in c.checks]
+    state = "" if c.power_mode is None else f", power mode {c.power_mode}, clocks {'locked' if c.clocks_locked else 'not locked'}"
+    verdict = "at spec" if c.at_spec else "NOT AT SPEC" if c.at_spec is False else "measured (no datasheet to judge by)"
+    return Table(f"Self-check of {c.device} against {c.target}{state}: {verdict}",
+                 ("check", "measured", "datasheet", "ratio", "at spec", "how"), rows, " ".join(c.notes))
 
 
 def self_test_table(result) -> Table:

@@ -158,6 +158,12 @@ def print_sweep(s, out: Optional[Console] = None) -> None:
     show([sweep_table(s), sweep_matrix(s)], out or console())
 
 
+def print_selfcheck(c, out: Optional[Console] = None) -> None:
+    from .sections import selfcheck_table
+
+    show([selfcheck_table(c)], out or console())
+
+
 def print_self_test(result, out: Optional[Console] = None) -> None:
     from .sections import self_test_table
 
@@ -187,15 +193,14 @@ def print_models(out: Optional[Console] = None) -> None:
 def print_targets(out: Optional[Console] = None) -> None:
     from ..targets import list_targets, load_target_profile
 
-    rows = []
+    rows, caption = [], ""
     for name in list_targets():
-        if name == "cpu":
-            rows.append(("cpu", "(this machine, measured when used)", "", "", "", "", "", "", ""))
-            continue
         p = load_target_profile(name)
-        rows.append((name, f"{p.peak('fp32'):g}", f"{p.peak('fp16'):g}", f"{p.peak('int8'):g}",
+        if name == "cpu":  # measured now (about two seconds): no datasheet applies to this machine
+            caption = f"cpu: {p.sources['peak']}; {p.sources['peak_estimate']}; INT8 {p.sources['peak_int8']}"
+        rows.append((name, f"{p.peak('fp32'):.4g}", f"{p.peak('fp16'):.4g}", f"{p.peak('int8'):.4g}",
                      f"{p.memory_bandwidth_gbs:g}", f"{p.memory_gib:g} GiB" + (" unified" if p.unified_memory else ""),
                      str(p.dla_cores), ", ".join(p.power_modes) or "-", p.typical_tensorrt or "-"))
-    show([Table("Target profiles (dense peaks; NAME@MODE for a Jetson power mode; or a path to your own YAML)",
-                ("target", "FP32/TF32", "FP16", "INT8", "GB/s", "memory", "DLA", "power modes", "TensorRT"), rows)],
+    show([Table("Target profiles (dense peaks in TFLOP/s; NAME@MODE for a Jetson power mode; or a path to your own YAML)",
+                ("target", "FP32/TF32", "FP16", "INT8", "GB/s", "memory", "DLA", "power modes", "TensorRT"), rows, caption)],
          out or console())

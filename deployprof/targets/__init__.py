@@ -1,7 +1,9 @@
 """Target profiles: one YAML per device (datasheet figures, each with its source), users add their own by path.
-`cpu` is built from this machine: cores and SIMD width from /proc/cpuinfo, bandwidth measured."""
+`cpu` is built from this machine: its FP32 GEMM ceiling and copy bandwidth measured (no datasheet applies; the
+figure /proc/cpuinfo flags suggest is kept as a note: it overstates AMD's AVX-512 and ignores turbo)."""
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import re
@@ -162,17 +164,50 @@ def measure_bandwidth_gbs(megabytes: int = 256, repeats: int = 5) -> float:
     return 2 * a.nbytes / best / 1e9
 
 
-def cpu_profile(bandwidth_gbs: Optional[float] = None) -> TargetProfile:
-    """Peak = cores x clock x FP32 FLOP/cycle, assuming two FMA units per core (AVX-512: 64, AVX2+FMA: 32,
-    else 8); INT8 x4 with VNNI, x2 without; FP16 as FP32 unless AVX512-FP16. Bandwidth is measured."""
+@functools.lru_cache(maxsize=None)
+def measure_gemm_tflops(n: int = 2048, repeats: int = 5) -> tuple[float, str]:
+    """This CPU's FP32 matrix-multiply ceiling, measured: the best of `repeats` n x n x n products with numpy's BLAS
+    and, when torch is already loaded (train-bench), with torch at its thread count; the faster library counts
+    (each is a lower bound of what the cores can do). About a second; once per process."""
+    import sys
+
+    import numpy as np
+
+    def best(mm, a, b) -> float:
+        mm(a, b)
+        t = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            mm(a, b)
+            t = min(t, time.perf_counter() - t0)
+        return 2 * n ** 3 / t / 1e12
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    results = {f"numpy ({np.__version__}, its BLAS threads)": best(np.matmul, a, b)}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        results[f"torch ({torch.get_num_threads()} threads)"] = best(torch.matmul, ta, tb)
+    how, value = max(results.items(), key=lambda kv: kv[1])
+    return value, f"FP32 GEMM {n}x{n}x{n}, best of {repeats}, {how}: " + ", ".join(
+        f"{k.split(' ')[0]} {v * 1e3:.0f} GFLOP/s" for k, v in results.items())
+
+
+def cpu_profile(bandwidth_gbs: Optional[float] = None, gemm_tflops: Optional[float] = None) -> TargetProfile:
+    """FP32 peak = the measured GEMM ceiling (measure_gemm_tflops); FP16 as FP32 (no fast path measured); INT8 =
+    the measured FP32 x 4 with VNNI, x2 without (derived, not measured). The flag-based figure (cores x clock x
+    FP32 FLOP/cycle assuming two FMA units: AVX-512 64, AVX2+FMA 32, else 8) is kept as a note."""
     info = _cpuinfo()
     flags = set(info.get("flags", "").split())
     cores = os.cpu_count() or 1
     mhz = _max_mhz(info) or 2000.0
     per_cycle = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= flags else 8
-    fp32 = cores * mhz * 1e6 * per_cycle / 1e12
-    int8 = fp32 * (4 if flags & {"avx512_vnni", "avx_vnni"} else 2)
-    fp16 = fp32 * 2 if "avx512_fp16" in flags else fp32
+    estimate = cores * mhz * 1e6 * per_cycle / 1e12
+    fp32, how = (gemm_tflops, "given") if gemm_tflops is not None else measure_gemm_tflops()
+    int8_ratio = 4 if flags & {"avx512_vnni", "avx_vnni"} else 2
+    int8 = fp32 * int8_ratio
+    fp16 = fp32
     try:
         mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
     except (ValueError, OSError):
@@ -183,7 +218,10 @@ def cpu_profile(bandwidth_gbs: Optional[float] = None) -> TargetProfile:
         name="cpu", description=f"this machine: {model}, {cores} logical cores at up to {mhz:.0f} MHz", kind="cpu",
         memory_gib=round(mem_gib, 1), unified_memory=True, memory_bandwidth_gbs=round(bw, 1),
         peak_tflops={"fp32": fp32, "fp16": fp16, "int8": int8},
-        sources={"peak": f"{cores} cores x {mhz:.0f} MHz x {per_cycle} FP32 FLOP/cycle (assumes 2 FMA units; flags: "
-                         + ", ".join(sorted(flags & {'avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx_vnni', 'avx512_fp16'})) + ")",
+        sources={"peak": f"measured now: {how}",
+                 "peak_int8": f"derived: measured FP32 x {int8_ratio} ({'VNNI' if int8_ratio == 4 else 'no VNNI'}), not measured",
+                 "peak_estimate": f"flags would say {estimate * 1e3:.0f} GFLOP/s ({estimate / fp32:.2f}x the measured): "
+                                  f"{cores} cores x {mhz:.0f} MHz x {per_cycle} FP32 FLOP/cycle (flags: "
+                                  + ", ".join(sorted(flags & {'avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx_vnni', 'avx512_fp16'})) + ")",
                  "memory_bandwidth_gbs": "measured now: best of 5 numpy copies of 256 MiB (read + write)",
                  "memory_gib": "sysconf physical pages"})

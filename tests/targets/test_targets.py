@@ -46,7 +46,11 @@ def test_user_profiles_are_validated(tmp_path):
         load_target_profile("nope")
 
 
-def test_cpu_profile_is_read_from_this_machine():
+def test_cpu_profile_divides_by_a_measured_ceiling():
     t = cpu_profile(bandwidth_gbs=10.0)
-    assert t.kind == "cpu" and t.peak("fp32") > 0 and t.memory_gib > 0 and "FLOP/cycle" in t.sources["peak"]
+    assert t.kind == "cpu" and t.peak("fp32") > 0 and t.memory_gib > 0
+    assert t.sources["peak"].startswith("measured now: FP32 GEMM 2048x2048x2048") and "FLOP/cycle" in t.sources["peak_estimate"]
+    given = cpu_profile(bandwidth_gbs=10.0, gemm_tflops=0.1)
+    assert given.peak("fp32") == given.peak("fp16") == 0.1 and given.peak("int8") in (0.2, 0.4)
+    assert "not measured" in given.sources["peak_int8"]
     assert live_jetson_clock_ratio(load_target_profile("jetson-agx-orin-64gb")) is None  # not a Jetson here
