@@ -210,7 +210,8 @@ def _unresolved_count(model: onnx.ModelProto, shapes: dict[str, Shape]) -> int:
 
 PARSES = 0                     # protobuf parses since start: a test counts them (one per graph, not per binding)
 _PARSED: dict[tuple, onnx.ModelProto] = {}
-_PARSED_MAX = 8
+_PARSED_MAX_BYTES = 512 << 20  # graphs with embedded weights are big: keep at most this much parsed (by file size)
+_DERIVED: dict[int, dict] = {}  # per cached model: its node plan and binding signature, dropped with it
 
 
 def parsed_model(path: Path) -> onnx.ModelProto:
@@ -235,30 +236,37 @@ def parsed_model(path: Path) -> onnx.ModelProto:
             model = inliner.inline_local_functions(model)
         except Exception as exc:
             raise ModelError(f"{path.name}: could not inline its local functions ({exc}); re-export without functions") from None
-    if key is not None:
-        if len(_PARSED) >= _PARSED_MAX:
-            _PARSED.pop(next(iter(_PARSED)))
+    if key is not None and key[2] <= _PARSED_MAX_BYTES:
+        while _PARSED and sum(k[2] for k in _PARSED) + key[2] > _PARSED_MAX_BYTES:
+            _DERIVED.pop(id(_PARSED.pop(next(iter(_PARSED)))), None)
         _PARSED[key] = model
+        _DERIVED[id(model)] = {}
     return model
 
 
-_SIGNATURES: dict[int, tuple[onnx.ModelProto, bytes, tuple]] = {}
+def _cached(model: onnx.ModelProto, what: str, make):
+    """Something derived from a parsed model, kept as long as the model is (never for an uncached one)."""
+    store = _DERIVED.get(id(model))
+    if store is None or not any(m is model for m in _PARSED.values()):
+        return make()
+    if what not in store:
+        store[what] = make()
+    return store[what]
 
 
 def _signature(model: onnx.ModelProto) -> tuple[onnx.ModelProto, tuple[str, ...]]:
     """A fresh copy of the graph's inputs and initializer names (what binding edits), and the dim names its
     outputs and value_info use (bound too when given): built once per parsed graph, copied per binding."""
-    hit = _SIGNATURES.get(id(model))
-    if hit is None or hit[0] is not model:
+    def make() -> tuple[bytes, tuple[str, ...]]:
         mini = onnx.ModelProto()
         mini.graph.input.extend(model.graph.input)
         mini.graph.initializer.extend(onnx.TensorProto(name=t.name) for t in model.graph.initializer)
         names = tuple(dict.fromkeys(d.dim_param for vi in (*model.graph.output, *model.graph.value_info)
                                     for d in vi.type.tensor_type.shape.dim if d.dim_param))
-        if len(_SIGNATURES) >= 16:
-            _SIGNATURES.pop(next(iter(_SIGNATURES)))
-        hit = _SIGNATURES[id(model)] = (model, mini.SerializeToString(), names)
-    return onnx.ModelProto.FromString(hit[1]), hit[2]
+        return mini.SerializeToString(), names
+
+    data, names = _cached(model, "signature", make)
+    return onnx.ModelProto.FromString(data), names
 
 
 def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
@@ -270,7 +278,7 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
     path = Path(path)
     parsed = parsed_model(path)
     if fast:
-        from .propagate import NotPropagated, propagate
+        from .propagate import NotPropagated, plan, propagate
 
         sig, other_dims = _signature(parsed)
         bound = _bind_inputs(sig, dict(dims or {}), dict(shapes or {}))
@@ -285,7 +293,7 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
                 continue
             inputs[vi.name] = (tuple(int(d.dim_value) for d in tt.shape.dim), tt.elem_type)
         try:
-            sh, dt = propagate(parsed.graph, inputs)
+            sh, dt = propagate(parsed.graph, inputs, _cached(parsed, "plan", lambda: plan(parsed.graph)))
             return LoadedGraph(path=path, model=parsed, shapes=sh, dtypes=dt, bound_dims=bound, inference="deployprof",
                                requested_dims=dict(dims or {}), assumed_dims=assumed)
         except NotPropagated as why:

@@ -593,22 +593,13 @@ def _propagate_sequence(st: _State, node, a) -> bool:
     return False
 
 
-_PLANS: dict[int, tuple[onnx.GraphProto, list]] = {}
+def plan(graph: onnx.GraphProto) -> list:
+    """Each node with its attributes decoded: made once per parsed graph (load.py keeps it beside the graph)."""
+    return [(node, _attrs(node)) for node in graph.node]
 
 
-def _plan(graph: onnx.GraphProto) -> list:
-    """Each node with its attributes decoded, once per graph object (load.py keeps parsed graphs alive)."""
-    hit = _PLANS.get(id(graph))
-    if hit is not None and hit[0] is graph:
-        return hit[1]
-    plan = [(node, _attrs(node)) for node in graph.node]
-    if len(_PLANS) >= 16:
-        _PLANS.pop(next(iter(_PLANS)))
-    _PLANS[id(graph)] = (graph, plan)
-    return plan
-
-
-def propagate(graph: onnx.GraphProto, inputs: dict[str, tuple[Shape, int]]) -> tuple[dict[str, Shape], dict[str, int]]:
+def propagate(graph: onnx.GraphProto, inputs: dict[str, tuple[Shape, int]], nodes: Optional[list] = None
+              ) -> tuple[dict[str, Shape], dict[str, int]]:
     """Shapes and element types of every value of `graph`, given its (bound) input shapes and types. Nothing is
     folded: the counter sees the graph's own nodes, whatever inference resolved it."""
     st = _State()
@@ -620,7 +611,7 @@ def propagate(graph: onnx.GraphProto, inputs: dict[str, tuple[Shape, int]]) -> t
             val = _as_value(t)
             if val is not None:
                 st.value[t.name] = val
-    for node, a in _plan(graph):
+    for node, a in nodes if nodes is not None else plan(graph):
         if node.domain not in ("", "ai.onnx"):
             raise NotPropagated(f"op {node.domain}.{node.op_type}")
         if any(isinstance(v, onnx.GraphProto) or (isinstance(v, list) and v and isinstance(v[0], onnx.GraphProto))

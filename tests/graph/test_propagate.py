@@ -181,3 +181,14 @@ def test_more_kv_lengths_or_batches_add_no_graph_parses(growing_export, tmp_path
             static_cost(load_subject(folder), batch, {})
         assert load_mod.PARSES - before == 3, "batch sizes add no parse either"
     assert totals[12] > totals[4]
+
+
+def test_the_parse_cache_is_bounded_by_bytes_and_drops_what_it_derived(tiny_export, monkeypatch):
+    files = [tiny_export / "vision.onnx", tiny_export / "prefix.onnx"]
+    monkeypatch.setattr(load_mod, "_PARSED_MAX_BYTES", max(f.stat().st_size for f in files))
+    load_mod._PARSED.clear()
+    load_mod._DERIVED.clear()
+    for f in files:
+        load_graph(f, {"batch": 1})
+    assert len(load_mod._PARSED) == 1 and set(load_mod._DERIVED) == {id(m) for m in load_mod._PARSED.values()}
+    assert set(load_mod._DERIVED[id(next(iter(load_mod._PARSED.values())))]) == {"signature", "plan"}
