@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Optional, Protocol
 
 from .errors import ConfigError
-from .results import DeviceCheck, SelfCheckDocument as SelfCheck
+from .results import DeviceCheck, SelfCheck
 
 AT_SPEC = 0.70
 

@@ -372,12 +372,6 @@ class SelfCheck:
 
 
 @dataclass(frozen=True)
-class SelfCheckDocument(SelfCheck):
-    """`doctor --json`: a SelfCheck as a document of its own (the same record nests in a report's environment,
-    without the envelope, so the two need separate schema definitions)."""
-
-
-@dataclass(frozen=True)
 class Environment:
     deployprof_version: str
     python: str
@@ -656,7 +650,7 @@ class SweepReport:
 DOCUMENTS: dict[str, type] = {"profile": ProfileReport, "bench": BenchResult, "flops": FlopSummary,
                               "accuracy": AccuracyReport, "comparison": Comparison, "prediction": Prediction,
                               "qualification": Qualification, "history": History, "sweep": SweepReport,
-                              "selfcheck": SelfCheckDocument}
+                              "selfcheck": SelfCheck}
 _KINDS = {cls: kind for kind, cls in DOCUMENTS.items()}
 
 
@@ -665,18 +659,43 @@ def document(obj) -> dict:
     return {"schema_version": SCHEMA_VERSION, "kind": _KINDS[type(obj)], **to_dict(obj)}
 
 
+def document_def(kind: str) -> str:
+    """The $defs entry of a document kind: the class's own name, or NameDocument when the class also nests inside
+    another document (there without the envelope, e.g. a SelfCheck in a report's environment)."""
+    return _document_defs()[kind]
+
+
+def _document_defs() -> dict[str, str]:
+    import json
+
+    from .serial import define
+
+    defs: dict = {}
+    for cls in DOCUMENTS.values():
+        define(cls, defs)
+    text = json.dumps(defs)
+    return {kind: cls.__name__ + ("Document" if f'"#/$defs/{cls.__name__}"' in text else "")
+            for kind, cls in DOCUMENTS.items()}
+
+
 def json_schema() -> dict:
     """JSON Schema (2020-12) of every document, derived from the dataclasses above: docs/schema.json is this."""
     from .serial import define
 
     defs: dict = {}
+    for cls in DOCUMENTS.values():
+        define(cls, defs)
+    names = _document_defs()
     for kind, cls in DOCUMENTS.items():
-        define(cls, defs, {"schema_version": {"const": SCHEMA_VERSION}, "kind": {"const": kind}})
+        body = defs[cls.__name__]
+        defs[names[kind]] = {**body, "properties": {"schema_version": {"const": SCHEMA_VERSION}, "kind": {"const": kind},
+                                                    **body["properties"]},
+                             "required": ["schema_version", "kind", *body["required"]]}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": f"https://deployprof.dev/schema/v{SCHEMA_VERSION}.json",
             "title": f"deployprof output, schema_version {SCHEMA_VERSION}",
             "description": "report.json and every command's --json: an object with schema_version and kind.",
-            "oneOf": [{"$ref": f"#/$defs/{cls.__name__}"} for cls in DOCUMENTS.values()], "$defs": defs}
+            "oneOf": [{"$ref": f"#/$defs/{names[kind]}"} for kind in DOCUMENTS], "$defs": defs}
 
 
 def _upgrade_v1(data: dict) -> dict:

@@ -79,7 +79,7 @@ def _schema(hint: Any, defs: dict) -> dict:
     raise TypeError(f"no JSON Schema mapping for {hint!r}")
 
 
-def define(cls: type, defs: dict, extra: typing.Optional[dict] = None) -> dict:
+def define(cls: type, defs: dict) -> dict:
     """Add `cls` (and every dataclass it holds) to `defs`: its fields, those without a default required."""
     if cls.__name__ in defs:
         return defs[cls.__name__]
@@ -90,8 +90,7 @@ def define(cls: type, defs: dict, extra: typing.Optional[dict] = None) -> dict:
     required = [f.name for f in fields
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]  # type: ignore[misc]
     doc = (cls.__doc__ or "").strip().split("\n\n")[0]
-    body = {"type": "object", "properties": {**(extra or {}), **props}, "required": [*(extra or {}), *required],
-            "additionalProperties": False}
+    body = {"type": "object", "properties": props, "required": required, "additionalProperties": False}
     if doc and not doc.startswith(cls.__name__ + "("):
         body["description"] = " ".join(doc.split())
     defs[cls.__name__] = body

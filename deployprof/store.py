@@ -103,10 +103,6 @@ def digest(document: dict, text: Optional[str] = None) -> str:
     return hashlib.sha256((text or canonical(document)).encode()).hexdigest()
 
 
-def _environment(document: dict) -> dict:
-    return document.get("environment") or {}
-
-
 def device_name(environment: dict) -> Optional[str]:
     """The board or GPU a result was measured on: the Jetson model, else the first GPU, else the CPU."""
     gpus = environment.get("gpus") or []
@@ -221,7 +217,7 @@ class Store:
         (bench, qualify); a profile's own environment wins. `verdict`: a spec's verdict on this result."""
         from datetime import datetime, timezone
 
-        env = _environment(document) or environment or {}
+        env = document.get("environment") or environment or {}
         text = canonical(document)
         row = dict(created_utc=document.get("created_utc") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    stored_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),

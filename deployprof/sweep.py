@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import shutil
@@ -24,10 +25,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 from .config import BackendOptions, MeasureConfig
 from .errors import ConfigError, DeployprofError
+from .files import confine
 from .results import SweepEntry, SweepReport
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,6 @@ class Sweep:
     name: str
     configurations: tuple[Configuration, ...]
     spec: Optional[Path]
-    root: Path                                 # the YAML's folder: relative paths in it are relative to it
 
 
 def _check_measure(where: str, raw: object) -> dict:
@@ -122,6 +123,14 @@ def _axis(data: dict, name: str, path: Path) -> list[tuple[Any, dict]]:
     return out
 
 
+def _subject(path: Path, subject: str) -> str:
+    """A preset name as is; a path (an export folder, an .onnx or a preset YAML) confined to the sweep file's
+    folder, like every path a file names."""
+    if "/" not in subject and "\\" not in subject and not (path.parent / subject).exists():
+        return subject
+    return str(confine(path.parent, subject, f"{path.name}: subject"))
+
+
 def load_sweep(path: Path) -> Sweep:
     import yaml
 
@@ -143,18 +152,14 @@ def load_sweep(path: Path) -> Sweep:
         raise ConfigError(f"{path.name}: `subjects` (presets or export folders) is required")
     base = _check_measure(path.name, data.get("measure"))
     axes = {name: _axis(data, name, path) for name in AXES}
+    axes["subjects"] = [(_subject(path, s), options) for s, options in axes["subjects"]]
     configs = []
-    for combo in _product([axes[a] for a in AXES]):
+    for combo in itertools.product(*(axes[a] for a in AXES)):
         merged = dict(base)
         for _, options in combo:
             merged.update(options)
         values = {AXES[a]: v for a, (v, _) in zip(AXES, combo)}
-        subject = values["subject"]
-        if not (path.parent / subject).exists() or Path(subject).is_absolute():
-            resolved = subject  # a preset name, or an absolute path
-        else:
-            resolved = str((path.parent / subject).resolve())
-        configs.append(Configuration(resolved, values["backend"], values["precision"], values["batch"],
+        configs.append(Configuration(values["subject"], values["backend"], values["precision"], values["batch"],
                                      values["target"], values["device"], tuple(sorted(merged.items()))))
     spec = data.get("spec")
     if spec is not None and not isinstance(spec, str):
@@ -165,16 +170,7 @@ def load_sweep(path: Path) -> Sweep:
     keys = [c.key(name) for c in configs]
     if len(set(keys)) != len(keys):
         raise ConfigError(f"{path.name}: the matrix repeats a configuration; list each axis value once")
-    return Sweep(name, tuple(configs), (path.parent / spec) if spec else None, path.parent)
-
-
-def _product(axes: list[list]) -> Iterator[tuple]:
-    if not axes:
-        yield ()
-        return
-    for head in axes[0]:
-        for rest in _product(axes[1:]):
-            yield (head, *rest)
+    return Sweep(name, tuple(configs), confine(path.parent, spec, f"{path.name}: spec") if spec else None)
 
 
 def measure_config(cfg: Configuration) -> tuple[MeasureConfig, int]:

@@ -9,15 +9,25 @@ pytest_plugins = ["tests.hardware", "tests.postgres", "pytester"]
 os.environ["DEPLOYPROF_STORE"] = os.path.join(tempfile.mkdtemp(prefix="deployprof-test-store-"), "results.sqlite")
 
 
-@pytest.fixture(scope="session")
-def tiny_export(tmp_path_factory):
-    """The tiny preset exported once per session with the default exporter (dynamo, torchscript fallback)."""
+def _export(tmp_path_factory, preset: str, folder: str):
     pytest.importorskip("torch")
     from deployprof.export import export_preset
 
-    out = tmp_path_factory.mktemp("tiny-export")
-    export_preset("tiny-vla", out)
+    out = tmp_path_factory.mktemp(folder)
+    export_preset(preset, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tmp_path_factory):
+    """The tiny preset exported once per session with the default exporter (dynamo, torchscript fallback)."""
+    return _export(tmp_path_factory, "tiny-vla", "tiny-export")
+
+
+@pytest.fixture(scope="session")
+def openvla_tiny_export(tmp_path_factory):
+    """openvla-tiny: a decode stage counted at every KV length of a policy step (its cache grows)."""
+    return _export(tmp_path_factory, "openvla-tiny", "openvla-tiny")
 
 
 @pytest.fixture(autouse=True)

@@ -13,12 +13,12 @@ def _validator(kind=None):
     """The whole schema (oneOf every document), or, for a known kind, its own definition (sharper messages)."""
     import jsonschema
 
-    from deployprof.results import DOCUMENTS
+    from deployprof.results import DOCUMENTS, document_def
 
     schema = json.loads(SCHEMA.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     if kind in DOCUMENTS:
-        schema = {**schema, "oneOf": [{"$ref": f"#/$defs/{DOCUMENTS[kind].__name__}"}]}
+        schema = {**schema, "oneOf": [{"$ref": f"#/$defs/{document_def(kind)}"}]}
     return jsonschema.Draft202012Validator(schema)
 
 

@@ -3,6 +3,7 @@ each configuration runs on the node that offers its label, and every result land
 scripts/test.sh installs the `fleet` extra and sets DEPLOYPROF_REQUIRE_RAY=1 (a missing Ray fails, not skips)."""
 import json
 import os
+import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -36,12 +37,13 @@ def two_node_cluster():
 @pytest.mark.slow
 def test_each_configuration_runs_on_the_node_with_its_label(two_node_cluster, tiny_export, tmp_path):
     address, labels = two_node_cluster
+    shutil.copytree(tiny_export, tmp_path / "export")  # a sweep names paths inside its own folder
     sweep = tmp_path / "fleet.yaml"
-    sweep.write_text(f"""
-subjects: [{tiny_export}]
+    sweep.write_text("""
+subjects: [export]
 backends: [ort-cpu]
 devices: [alpha, beta, gamma]
-measure: {{duration: 0.3, accuracy_samples: 2, launcher: inline}}
+measure: {duration: 0.3, accuracy_samples: 2, launcher: inline}
 """)
     db = tmp_path / "r.sqlite"
     r = CliRunner().invoke(cli, ["sweep", str(sweep), "--out", str(tmp_path / "o"), "--store", str(db),

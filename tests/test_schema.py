@@ -24,8 +24,11 @@ def test_the_published_schema_is_the_one_the_code_writes():
 
 
 def _sweep(export, tmp_path) -> dict:
+    import shutil
+
+    shutil.copytree(export, tmp_path / "export")
     path = tmp_path / "s.yaml"
-    path.write_text(f"subjects: [{export}]\nbackends: [ort-cpu, nope]\nmeasure: {{iterations: 5, accuracy_samples: 0, "
+    path.write_text("subjects: [export]\nbackends: [ort-cpu, nope]\nmeasure: {iterations: 5, accuracy_samples: 0, "
                     "launcher: inline}\n")
     return _json("sweep", path, "--out", tmp_path / "sweep", "--json")
 

@@ -2,6 +2,7 @@
 killed half-way resuming from the store without redoing what finished."""
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -72,8 +73,9 @@ def test_devices_need_ray_and_ray_needs_devices(tmp_path):
 
 def test_a_failing_configuration_is_recorded_and_the_sweep_goes_on(tiny_export, tmp_path):
     spec = _write(tmp_path, "latency_ms: {p50: 10000}\n", "spec.yaml")
+    shutil.copytree(tiny_export, tmp_path / "export")  # a sweep names paths inside its own folder
     path = _write(tmp_path, f"""
-subjects: [{tiny_export}]
+subjects: [export]
 backends: [ort-cpu, ort-cuda]
 measure: {json.dumps(FAST)}
 spec: {spec.name}

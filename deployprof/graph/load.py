@@ -246,8 +246,8 @@ def parsed_model(path: Path) -> onnx.ModelProto:
 
 def _cached(model: onnx.ModelProto, what: str, make):
     """Something derived from a parsed model, kept as long as the model is (never for an uncached one)."""
-    store = _DERIVED.get(id(model))
-    if store is None or not any(m is model for m in _PARSED.values()):
+    store = _DERIVED.get(id(model))  # holds only models in _PARSED (alive), so an id cannot be a stale one
+    if store is None:
         return make()
     if what not in store:
         store[what] = make()

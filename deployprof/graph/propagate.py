@@ -198,10 +198,8 @@ def _cast_like(st: _State, node, a) -> Out:
     return [(st.s(x), to, _cast_value(st.value.get(x), to))]
 
 
-@rule("LayerNormalization", "SkipLayerNormalization")
+@rule("LayerNormalization")
 def _layer_norm(st: _State, node, a) -> Out:
-    if node.op_type != "LayerNormalization":
-        raise NotPropagated("contrib op")
     x = node.input[0]
     shape = st.s(x)
     axis = _axis(a.get("axis", -1), len(shape))

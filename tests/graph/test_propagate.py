@@ -142,17 +142,6 @@ def test_real_exports_give_the_same_shapes_and_counts(tiny_export):
         assert a == b, s.name
 
 
-@pytest.fixture(scope="module")
-def growing_export(tmp_path_factory):
-    """openvla-tiny: its decode stage is counted at every KV length of a policy step."""
-    pytest.importorskip("torch")
-    from deployprof.export import export_preset
-
-    out = tmp_path_factory.mktemp("openvla-tiny")
-    export_preset("openvla-tiny", out)
-    return out
-
-
 def _steps(folder, steps):
     m = json.loads((folder / "manifest.json").read_text())
     for call in m["schedule"]:
@@ -161,7 +150,7 @@ def _steps(folder, steps):
     (folder / "manifest.json").write_text(json.dumps(m))
 
 
-def test_more_kv_lengths_or_batches_add_no_graph_parses(growing_export, tmp_path):
+def test_more_kv_lengths_or_batches_add_no_graph_parses(openvla_tiny_export, tmp_path):
     import shutil
 
     from deployprof.flops.summary import summarize
@@ -171,7 +160,7 @@ def test_more_kv_lengths_or_batches_add_no_graph_parses(growing_export, tmp_path
     totals = {}
     for steps in (4, 12):
         folder = tmp_path / f"s{steps}"
-        shutil.copytree(growing_export, folder)
+        shutil.copytree(openvla_tiny_export, folder)
         _steps(folder, steps)
         load_mod._PARSED.clear()
         before = load_mod.PARSES

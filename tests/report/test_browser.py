@@ -86,8 +86,9 @@ def _check_page(driver, path: Path, min_plots: int, texts: tuple[str, ...], shot
 
 @pytest.mark.browser
 def test_sweep_pareto_plot_and_history_trend_render_in_chromium(tiny_export, tmp_path):
+    shutil.copytree(tiny_export, tmp_path / "export")  # a sweep names paths inside its own folder
     sweep = tmp_path / "s.yaml"
-    sweep.write_text(f"subjects: [{tiny_export}]\nprecisions: [fp32, fp16]\n"
+    sweep.write_text("subjects: [export]\nprecisions: [fp32, fp16]\n"
                      "measure: {duration: 0.3, accuracy_samples: 2, launcher: inline}\n")
     store = tmp_path / "r.sqlite"
     res = CliRunner().invoke(cli, ["sweep", str(sweep), "--out", str(tmp_path / "o"), "--store", str(store)])
