@@ -7,4 +7,5 @@ OUT="${1:-out/demo}"
 .venv/bin/deployprof backends
 .venv/bin/deployprof profile tiny-vla --out "$OUT" --backends ort-cpu,torch --duration 3
 echo
-echo "Report written to: $ROOT/$OUT/report.html (open it in a browser; also report.md and report.json)"
+case "$OUT" in /*) REPORT="$OUT" ;; *) REPORT="$ROOT/$OUT" ;; esac
+echo "Report written to: $REPORT/report.html (open it in a browser; also report.md and report.json)"
