@@ -122,6 +122,13 @@ def doctor(target_name: Optional[str] = None, device: str = "auto", probe: Optio
 
     probe = probe or default_probe(device)
     name = probe.device_name()
+    if target_name is not None:
+        is_cpu = target_name.partition("@")[0] == "cpu"  # `cpu` is this machine: nothing to load (it would measure)
+        wanted = None if is_cpu else load_target_profile(target_name)
+        if (probe.kind != "cpu") if is_cpu else not wanted.describes(probe.kind, name):
+            raise ConfigError(f"doctor --target {target_name}: this device is {name} ({probe.kind}), not "
+                              f"{'a CPU' if is_cpu else f'a {wanted.name} ({wanted.kind})'}; run doctor on that device, or "
+                              "name this one's profile (see `deployprof targets`; `cpu` for this machine's CPU)")
     mode, locked = probe.power_state()
     notes: list[str] = []
     if probe.kind == "cpu":

@@ -17,7 +17,8 @@ def _graph_speedup(r: RunResult, runs: Sequence[RunResult]) -> Optional[float]:
 
 
 def _roofline_line(r: RunResult, roofline: Sequence[RooflinePrediction]) -> Optional[str]:
-    p = next((p for p in roofline if p.precision == r.precision and p.batch == r.batch), None)
+    device = r.measured_on.name if r.measured_on else None  # only the roofline of the device that ran this run
+    p = next((p for p in roofline if p.precision == r.precision and p.batch == r.batch and p.measured_on == device), None)
     if p is None:
         return None
     measured = [s for s in p.stages if s.measured_p50_ms]

@@ -12,13 +12,13 @@ from typing import Callable, Optional
 from .accuracy import DEFAULT_REFERENCE, AccuracyCheck, parse_reference, write_reference
 from .backends import BACKENDS, check_provider_options
 from .config import MeasureConfig
-from .environment import capture
+from .environment import capture, with_devices
 from .errors import BackendUnavailableError, ConfigError
 from .files import run_marked
 from .flops.summary import policy_step_total, stage_reports
 from .manifest import Subject, load_subject, sha256_file
 from .precision import CalibrationConfig, prepare_precision
-from .results import AccuracyReport, BenchResult, FlopReport, ModelInfo, ProfileReport, RunResult
+from .results import AccuracyReport, BenchResult, FlopReport, ModelInfo, ProfileReport, RunResult, stop_of
 from .runner import POLICY_STEP, RunSpec, check_concurrency
 from .worker import launch
 
@@ -119,7 +119,7 @@ def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport]) -> list[st
             out.append(f"{tag}: trtexec disagrees: our device p50 {r.witness.ours_device_p50_ms:.4f} ms against its GPU "
                        f"compute median {r.witness.gpu_compute_median_ms:.4f} ms (ratio {r.witness.ratio:.3f}, outside "
                        "0.98-1.02)")
-        if r.stopped_by and r.stopped_by.startswith("time cap"):
+        if stop_of(r) == "time_cap":
             out.append(f"{tag}: did not converge ({r.stopped_by}); raise --max-duration")
         elif "p99" in r.latency.too_few_samples:
             out.append(f"{tag}: too few samples ({r.latency.count}) for a bounded p99 confidence interval; run longer "
@@ -265,22 +265,24 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def board_self_check(target_profile: Optional[str], config: MeasureConfig, say: Say):
+def board_self_check(target_profile: Optional[str], target, config: MeasureConfig, say: Say):
     """`doctor` as the first step of `profile --target T` when T is this kind of device (a GPU target with a CUDA
     device here, a Jetson target on a Jetson, `cpu`): its result goes in the report's environment."""
     if not target_profile:
         return None
     from .devices import cuda_device_count, is_jetson
-    from .doctor import doctor
-    from .targets import load_target_profile
+    from .doctor import default_probe, doctor
 
-    kind = load_target_profile(target_profile).kind
+    kind = target.kind
     here = "jetson" if is_jetson() else "gpu" if cuda_device_count() else "cpu"
     if kind != here:
         return None  # a prediction for another device: nothing to check here
-    say(f"checking this device against {target_profile} (deployprof doctor)")
     device = "cpu" if kind == "cpu" else f"cuda:{config.backend_options.device_id}"
-    return doctor(None if kind == "cpu" else target_profile, device)
+    probe = default_probe(device)
+    if not target.describes(probe.kind, probe.device_name()):
+        return None  # another model of the same kind (qualification and the roofline say so)
+    say(f"checking this device against {target_profile} (deployprof doctor)")
+    return doctor(None if kind == "cpu" else target_profile, device, probe)
 
 
 def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConfig = MeasureConfig(),
@@ -301,7 +303,12 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
         from .presets import load_preset
 
         load_preset(subject)  # an unknown or broken preset fails here, before --out is touched
-    check = board_self_check(target_profile, config, say)  # before the run: judge the board, then the policy
+    target = None
+    if target_profile:
+        from .targets import load_target_profile
+
+        target = load_target_profile(target_profile)  # read once (a Jetson's live clocks, the cpu's ceilings)
+    check = board_self_check(target_profile, target, config, say)  # before the run: judge the board, then the policy
     with run_marked(out, f"deployprof profile {subject}"):  # marked INCOMPLETE until the report is written
         runs_per_precision = sum(map(len, graph_modes(usable, config)[0].values())) * len(batches) if usable else 0
         plan(preset + len(precisions) + 1 + bool(accuracy_samples) + runs_per_precision * len(precisions))
@@ -326,22 +333,22 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
                 runs += runs_p
                 if p == "fp32":
                     cost = costs_p[batches[0]]
-        runs = _with_speedups(runs)
+        environment = capture()
+        runs = list(with_devices(_with_speedups(runs), environment))
         warnings += run_warnings(runs, cost.flops) + precision_warnings(runs)
         manifest, root = subjects["fp32"]
         roofline = ()
-        if target_profile:
+        if target is not None:
             from .qualify.roofline import predict_measured
-            from .targets import load_target_profile
 
-            roofline = predict_measured(manifest, root, cost.flops, runs, load_target_profile(target_profile),
-                                        list(subjects), batches[0], config.dims)
+            roofline, elsewhere = predict_measured(manifest, root, cost.flops, runs, target, list(subjects), batches[0],
+                                                   config.dims)
+            warnings += elsewhere
             warnings += [f"roofline on {p.target}, {p.precision}: measured faster than the floor ({p.step_efficiency:.0%} "
                          "of it): the FLOP count, the bytes or the target's peak is wrong, not a result"
                          for p in roofline if p.step_efficiency is not None and p.step_efficiency > 1.0]
         from .findings import findings
 
-        environment = capture()
         if check is not None:
             environment = dataclasses.replace(environment, self_check=check)
             if check.at_spec is False:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Literal, Optional, Union
 
 from .config import MeasureConfig
 from .errors import ConfigError, ModelError
@@ -12,6 +12,11 @@ from .files import ensure_complete, write_json_atomic
 from .serial import from_dict, to_dict
 
 SCHEMA_VERSION = 2  # 2: one envelope (schema_version, kind) for every --json; RunResult.stage; settings = MeasureConfig
+
+
+# Why a timed loop ended: its fixed count or time, the most samples one run keeps, convergence, the time cap of an
+# adaptive run (not converged), or the request count of a fixed-rate run.
+Stop = Literal["iterations", "max_iterations", "duration", "converged", "time_cap", "rate"]
 
 
 @dataclass(frozen=True)
@@ -183,6 +188,13 @@ class Witness:
 
 
 @dataclass(frozen=True)
+class MeasuredDevice:
+    """The device a run's numbers come from: a Jetson board (its CPU or its GPU), a discrete GPU, or a CPU."""
+    kind: str                                  # jetson | gpu | cpu
+    name: str                                  # /proc/device-tree/model, the NVML GPU name, or the CPU model
+
+
+@dataclass(frozen=True)
 class RunResult:
     stage: str  # a stage name or "policy_step"
     backend: str
@@ -210,6 +222,19 @@ class RunResult:
     cuda_graph: bool = False                   # measured as captured CUDA graphs (--cuda-graph)
     device_resident: bool = False              # a policy step whose stages and loop stayed on the device
     witness: Optional[Witness] = None          # --cross-check trtexec
+    stop: Optional[Stop] = None                # stopped_by as data (None in reports before it was recorded)
+    measured_on: Optional[MeasuredDevice] = None  # None only in reports before it was recorded
+
+
+_STOP_PREFIXES: tuple[tuple[str, Stop], ...] = (("converged:", "converged"), ("time cap", "time_cap"))
+
+
+def stop_of(r: RunResult) -> Optional[Stop]:
+    """Why a run stopped, as data; for reports written before `stop` was recorded, read off the start of the sentence
+    (never a substring: "not converged" contains "converged")."""
+    if r.stop is not None or not r.stopped_by:
+        return r.stop
+    return next((kind for prefix, kind in _STOP_PREFIXES if r.stopped_by.startswith(prefix)), None)
 
 
 def main_stage(runs) -> Optional[str]:
@@ -346,6 +371,7 @@ class RooflinePrediction:
     measured_step_p50_ms: Optional[float] = None
     step_efficiency: Optional[float] = None
     assumptions: str = ""
+    measured_on: Optional[str] = None           # the device whose runs are attached (only runs made on the target)
     assumed_dims: dict[str, int] = field(default_factory=dict)  # unbound input dims counted at 1
 
 
@@ -468,6 +494,7 @@ class Qualification:
     status: str
     configs: tuple[ConfigVerdict, ...]
     notes: tuple[str, ...] = ()
+    measured_on: tuple[str, ...] = ()     # the devices the judged runs were measured on ("kind: name")
 
 
 @dataclass(frozen=True)

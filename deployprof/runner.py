@@ -80,7 +80,7 @@ class _Context:
                 device_used_method=self.dev_method if dev_after is not None else None),
             flops_per_run=None, achieved_gflop_per_s=None, stage_mean_ms=stage_mean_ms or {},
             glue_overhead_ms=latency.mean_ms - sum(stage_mean_ms.values()) if stage_mean_ms else None,
-            concurrency=spec.config.concurrency, stopped_by=timing.stopped_by or None,
+            concurrency=spec.config.concurrency, stopped_by=timing.stopped_by or None, stop=timing.stop,
             cuda_graph=spec.config.backend_options.cuda_graph, control=control,
             transfers=transfers, layers=layers, telemetry=telemetry)
 
@@ -120,7 +120,7 @@ def _measure_rate(ctx: _Context, fn, sync, chunk: Optional[int], backend: Backen
     control = ControlLoopStats(**summarize_rate(rt, m.rate_hz, chunk), idle_gap_latency_ms=gaps)
     timing = Timing(samples_ns=rt.latency_ns, device_ms=None, first_run_ms=warm.first_run_ms, warmup_ms=warm.warmup_ms,
                     steady_after=warm.steady_after, loop_wall_s=rt.wall_s, warmup_steady=warm.warmup_steady,
-                    stopped_by=f"{requests} requests at {m.rate_hz:g} Hz")
+                    stopped_by=f"{requests} requests at {m.rate_hz:g} Hz", stop="rate")
     return timing, mem, control, tel
 
 

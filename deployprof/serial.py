@@ -61,6 +61,8 @@ def _schema(hint: Any, defs: dict) -> dict:
     if hint is Any or hint is object:
         return {}
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        return {"enum": list(args)}
     if dataclasses.is_dataclass(hint):
         define(hint, defs)
         return {"$ref": f"#/$defs/{hint.__name__}"}

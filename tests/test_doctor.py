@@ -45,7 +45,7 @@ def test_a_gpu_needs_its_target_named():
 
 
 def test_a_jetson_is_judged_in_its_power_mode_and_unlocked_clocks_are_said():
-    orin = dict(fp16=30.0, tf32=10.0, bw=120.0, kind="jetson", name="Orin")
+    orin = dict(fp16=30.0, tf32=10.0, bw=120.0, kind="jetson", name="NVIDIA Jetson AGX Orin Developer Kit")
     r = doctor("jetson-agx-orin-64gb", probe=FakeGpu(**orin, mode="MAXN", locked=True))
     assert r.power_mode == "MAXN" and r.clocks_locked and r.target == "jetson-agx-orin-64gb@MAXN"
     low = doctor("jetson-agx-orin-64gb", probe=FakeGpu(**orin, mode="15W", locked=False))
@@ -98,3 +98,13 @@ def test_qualify_is_inconclusive_on_latency_measured_on_a_board_not_at_spec():
     c = q.configs[0].criteria[0]
     assert c.status == "INCONCLUSIVE" and "board not at spec" in c.detail and "latency criteria are INCONCLUSIVE" in q.notes[-1]
     assert qualify_report(spec, on_bad, "s", "r", None, accept_board=True).configs[0].criteria[0].status == "PASS"
+
+
+def test_doctor_refuses_a_target_that_is_not_this_device():
+    """It once checked the CPU silently and exited 0 under --target jetson-orin-nx-16gb."""
+    with pytest.raises(ConfigError, match=r"this device is NVIDIA H100 80GB HBM3 \(gpu\), not a jetson-orin-nx-16gb"):
+        doctor("jetson-orin-nx-16gb", probe=FakeGpu())
+    with pytest.raises(ConfigError, match="not a l4"):  # "NVIDIA L4" is not "NVIDIA L40S"
+        doctor("l4", probe=FakeGpu(name="NVIDIA L40S"))
+    r = CliRunner().invoke(cli, ["doctor", "--target", "jetson-orin-nx-16gb"])
+    assert r.exit_code == 1 and r.output.count("error:") == 1 and "(cpu), not a jetson-orin-nx-16gb" in r.output

@@ -49,3 +49,28 @@ def test_cuda_graph_both_on_a_cpu_only_machine_says_why_and_measures_without(tin
     res = CliRunner().invoke(cli, ["profile", str(tiny_export), "--out", str(tmp_path / "s"), "--cuda-graph", "on", *fast])
     assert res.exit_code == 1 and res.output.startswith("error: --cuda-graph on: ort-cpu: no CUDA graph")
     assert not (tmp_path / "s").exists()
+
+
+def test_runs_made_elsewhere_are_never_set_against_the_targets_roofline(tiny_export):
+    """`profile --target jetson-orin-nx-16gb` on a CPU once said "memory-bound on jetson-orin-nx-16gb" and plotted CPU
+    points on the Jetson's roofline: the target keeps its floor only, the runs go on their own device's roofline."""
+    from deployprof.manifest import load_subject
+    from deployprof.flops.summary import stage_reports
+    from deployprof.qualify.roofline import predict_measured
+    from deployprof.results import MeasuredDevice
+    from deployprof.targets import load_target_profile
+
+    manifest, root = load_subject(str(tiny_export))
+    flops = stage_reports(manifest, root, 1, {})
+    cpu = MeasuredDevice("cpu", "Some CPU")
+    runs = [_run(stage=s, precision="fp32", measured_on=cpu) for s in ("policy_step", *flops)]
+    preds, warnings = predict_measured(manifest, root, flops, runs, load_target_profile("jetson-orin-nx-16gb"),
+                                       ["fp32"], 1)
+    jetson = [p for p in preds if p.target == "jetson-orin-nx-16gb"]
+    assert len(jetson) == 1 and jetson[0].measured_on is None and jetson[0].measured_step_p50_ms is None
+    assert not any(s.measured_p50_ms for s in jetson[0].stages)
+    own = [p for p in preds if p.target == "cpu"]
+    assert own and own[0].measured_on == "Some CPU" and own[0].measured_step_p50_ms
+    assert "measured on Some CPU (cpu), not on jetson-orin-nx-16gb" in warnings[0]
+    line = finding(runs[0], runs, preds)
+    assert "jetson" not in line and "on cpu" in line

@@ -8,6 +8,7 @@ from typing import Callable, Optional
 
 from ..backends.base import DeviceTimer
 from ..config import MeasureConfig
+from ..results import Stop
 from .stats import convergence
 
 STEADY_TOLERANCE = 1.10   # an iteration within 10% of the warm-up tail's median counts as steady
@@ -28,6 +29,7 @@ class Timing:
     loop_wall_s: float
     stopped_by: str = ""
     warmup_steady: Optional[bool] = None
+    stop: Optional[Stop] = None          # stopped_by as data: what the report's "ran" column reads
 
 
 def steady_state_index(warmup_ms: list[float], window: int = 5) -> int:
@@ -75,20 +77,21 @@ def _cold_and_warm(fns: list[Callable[[], object]], sync: Callable[[], None], cf
     return first_ms, warm, False
 
 
-def _stop_reason(cfg: MeasureConfig, n: int, elapsed_ns: int, samples: list[int]) -> Optional[str]:
-    """Why the timed loop stops after n samples, or None to go on. Called only at check points (see callers)."""
+def _stop_reason(cfg: MeasureConfig, n: int, elapsed_ns: int, samples: list[int]) -> Optional[tuple[Stop, str]]:
+    """Why the timed loop stops after n samples (the kind, and the sentence for report.json), or None to go on.
+    Called only at check points (see callers)."""
     if cfg.iterations is not None and n >= cfg.iterations:
-        return f"{n} iterations (--iterations)"
+        return "iterations", f"{n} iterations (--iterations)"
     if n >= cfg.max_iterations:
-        return f"{n} iterations (the most one run keeps)"
+        return "max_iterations", f"{n} iterations (the most one run keeps)"
     if cfg.duration_s is not None and elapsed_ns >= cfg.duration_s * 1e9:
-        return f"{cfg.duration_s:g} s (--duration)"
+        return "duration", f"{cfg.duration_s:g} s (--duration)"
     if cfg.adaptive and elapsed_ns >= min(cfg.min_duration_s, cfg.max_duration_s) * 1e9:
         ok, text = convergence(samples)
         if ok:
-            return f"converged: {text}"
+            return "converged", f"converged: {text}"
         if elapsed_ns >= cfg.max_duration_s * 1e9:
-            return f"time cap {cfg.max_duration_s:g} s, not converged: {text}"
+            return "time_cap", f"time cap {cfg.max_duration_s:g} s, not converged: {text}"
     return None
 
 
@@ -141,7 +144,7 @@ def time_callable(fn: Callable[[], object], sync: Callable[[], None], cfg: Measu
     wall = (clock() - start) / 1e9
     return Timing(samples_ns=samples, device_ms=device_timer.elapsed_ms() if device_timer else None,
                   first_run_ms=first_ms, warmup_ms=warm, steady_after=steady_state_index(warm), loop_wall_s=wall,
-                  stopped_by=reason, warmup_steady=steady)
+                  stopped_by=reason[1], warmup_steady=steady, stop=reason[0])
 
 
 def time_concurrent(fns: list[Callable[[], object]], sync: Callable[[], None], cfg: MeasureConfig,
@@ -190,7 +193,9 @@ def time_concurrent(fns: list[Callable[[], object]], sync: Callable[[], None], c
         th.join()
     wall = (clock() - state["start"]) / 1e9
     samples = [x for out in per_thread for x in out]
-    if reason is None:
-        reason = _stop_reason(cfg, len(samples), int(wall * 1e9), samples) or f"{len(samples)} requests"
+    if reason is None:  # the threads ran out their count or time on their own
+        reason = _stop_reason(cfg, len(samples), int(wall * 1e9), samples) or \
+            ("iterations" if cfg.iterations is not None else "duration", f"{len(samples)} requests")
     return Timing(samples_ns=samples, device_ms=None, first_run_ms=first_ms, warmup_ms=warm,
-                  steady_after=steady_state_index(warm), loop_wall_s=wall, stopped_by=reason, warmup_steady=steady)
+                  steady_after=steady_state_index(warm), loop_wall_s=wall, stopped_by=reason[1], warmup_steady=steady,
+                  stop=reason[0])

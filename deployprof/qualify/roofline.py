@@ -41,8 +41,10 @@ def predict(flops: dict[str, FlopReport], calls: dict[str, int], target: TargetP
         assumptions=ASSUMPTIONS, assumed_dims={k: v for f in flops.values() for k, v in f.assumed_dims.items()})
 
 
-def with_measured(pred: RooflinePrediction, runs: Sequence[RunResult], backend: Optional[str] = None) -> RooflinePrediction:
-    """Attach measured p50s of the same precision and batch (the fastest backend unless one is named)."""
+def with_measured(pred: RooflinePrediction, runs: Sequence[RunResult], backend: Optional[str] = None,
+                  measured_on: Optional[str] = None) -> RooflinePrediction:
+    """Attach measured p50s of the same precision and batch (the fastest backend unless one is named): runs made on
+    the device this prediction is for (`measured_on` names it), never another's."""
     import dataclasses
 
     mine = [r for r in runs if r.precision == pred.precision and r.batch == pred.batch and (backend is None or r.backend == backend)]
@@ -53,7 +55,8 @@ def with_measured(pred: RooflinePrediction, runs: Sequence[RunResult], backend: 
                    if s.stage in best and best[s.stage] > 0 else s for s in pred.stages)
     step = best.get("policy_step") or (best.get(pred.stages[0].stage) if len(pred.stages) == 1 else None)
     return dataclasses.replace(pred, stages=stages, measured_step_p50_ms=step,
-                               step_efficiency=pred.step_lower_bound_ms / step if step else None)
+                               step_efficiency=pred.step_lower_bound_ms / step if step else None,
+                               measured_on=measured_on if best else None)
 
 
 def _step_inputs(manifest, root, batch: int, dims: Optional[dict[str, int]]) -> tuple[dict[str, int], Optional[int], int]:
@@ -80,7 +83,29 @@ def predict_export(export_dir, target: "TargetProfile | str", precisions: Sequen
 
 def predict_measured(manifest, root, flops: dict[str, FlopReport], runs: Sequence[RunResult], target: TargetProfile,
                      precisions: Sequence[str], batch: int, dims: Optional[dict[str, int]] = None
-                     ) -> tuple[RooflinePrediction, ...]:
-    """Predictions for a profiled export, each with the measured p50s of its precision attached."""
+                     ) -> tuple[tuple[RooflinePrediction, ...], list[str]]:
+    """Predictions for a profiled export on the target, with the measured p50s of the runs made on that device
+    attached; runs made on another device are set against that device's own roofline (the `cpu` profile, or the
+    bundled profile naming the GPU), never the target's. Returns the predictions and a warning per other device."""
+    from ..environment import device_text
+    from ..targets import profile_for
+
     calls, kv, params = _step_inputs(manifest, root, batch, dims)
-    return tuple(with_measured(predict(flops, calls, target, p, batch, kv, params), runs) for p in precisions)
+    groups: dict = {}
+    for r in runs:
+        groups.setdefault(r.measured_on, []).append(r)
+    out, warnings = [], []
+    for device, rs in groups.items():
+        here = target.describes(device.kind, device.name)
+        profile = target if here else profile_for(device.kind, device.name)
+        if not here:
+            warnings.append(f"--target {target.name}: these runs were measured on {device_text(device)}, not on "
+                            f"{target.name}: its roofline is a floor only" + (
+                                f"; measured points are set against {profile.name}'s roofline" if profile else
+                                "; no target profile names this device, so no measured roofline"))
+        if profile is not None:
+            out += [with_measured(predict(flops, calls, profile, p, batch, kv, params), rs, measured_on=device.name)
+                    for p in precisions]
+    if not any(target.describes(d.kind, d.name) for d in groups):
+        out = [predict(flops, calls, target, p, batch, kv, params) for p in precisions] + out
+    return tuple(out), warnings

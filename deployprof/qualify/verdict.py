@@ -8,8 +8,10 @@ import math
 from pathlib import Path
 from typing import Optional
 
+from ..environment import device_text, measured_device
 from ..errors import ConfigError
-from ..results import ConfigVerdict, Criterion, ProfileReport, Qualification, RooflinePrediction, RunResult, main_runs
+from ..results import (ConfigVerdict, Criterion, MeasuredDevice, ProfileReport, Qualification, RooflinePrediction,
+                       RunResult, main_runs)
 from ..targets import TargetProfile
 from .spec import Spec
 
@@ -80,6 +82,15 @@ def _board(c: Criterion, report: ProfileReport, accept_board: bool) -> Criterion
                                "fix the board and profile again, or qualify with --accept-board")
 
 
+def _elsewhere(c: Criterion, device: MeasuredDevice, target: TargetProfile) -> Criterion:
+    """A number measured on one device says nothing certain about another: never PASS (nor FAIL) it there."""
+    if c.status == INCONCLUSIVE and c.value is None:
+        return c
+    return dataclasses.replace(c, status=INCONCLUSIVE, detail=(
+        f"measured on {device_text(device)}, not on {target.name}: estimate it there with `deployprof predict "
+        f"EXPORT --target {target.name}`, or profile on the board itself" + (f" ({c.detail})" if c.detail else "")))
+
+
 def judge_run(spec: Spec, r: RunResult, report: ProfileReport, target: Optional[TargetProfile],
               accept_board: bool = False) -> ConfigVerdict:
     out: list[Criterion] = []
@@ -111,6 +122,9 @@ def judge_run(spec: Spec, r: RunResult, report: ProfileReport, target: Optional[
             left = None if used is None else 100.0 * (target.memory_bytes - used) / target.memory_bytes
             out.append(floor("memory headroom", spec.headroom_pct, "%", left, "no memory reading"))
     out += _accuracy(spec, r.accuracy)
+    device = measured_device(r, report.environment)
+    if target is not None and not target.describes(device.kind, device.name):
+        out = [_elsewhere(c, device, target) for c in out]
     return ConfigVerdict(r.backend, r.precision, r.batch, _combine(c.status for c in out), tuple(out))
 
 
@@ -150,9 +164,16 @@ def qualify_report(spec: Spec, report: ProfileReport, spec_name: str, source: st
     if check is not None and check.at_spec is False:
         notes.append(f"the board was not at spec when profiled ({check.device} against {check.target})"
                      + (": accepted (--accept-board)" if accept_board else ": latency criteria are INCONCLUSIVE"))
+    devices = list(dict.fromkeys(measured_device(r, report.environment) for r in runs))
+    away = [d for d in devices if target is not None and not target.describes(d.kind, d.name)]
+    if away:
+        notes.append(f"measured on {', '.join(map(device_text, away))}, not on {target.name}: no measured criterion "
+                     f"can pass there; `deployprof predict EXPORT --target {target.name}` estimates the floor, "
+                     "profiling on the board measures it")
     configs = [judge_run(spec, r, report, target, accept_board) for r in runs]
     return Qualification(spec_name, source, "measured", target.name if target else None,
-                         _overall(configs) if configs else FAIL, tuple(configs), tuple(notes))
+                         _overall(configs) if configs else FAIL, tuple(configs), tuple(notes),
+                         measured_on=tuple(map(device_text, devices)))
 
 
 def qualify_prediction(spec: Spec, predictions: list[RooflinePrediction], spec_name: str, source: str,

@@ -118,7 +118,8 @@ def roofline_plots(report: ProfileReport) -> list[str]:
         points = [(f"{s.stage} ({p.precision})", s.flops / s.min_bytes, s.flops / (s.measured_p50_ms * 1e6))
                   for s in p.stages if s.measured_p50_ms and s.min_bytes]
         mode = f"@{p.power_mode}" if p.power_mode else ""
-        chart = svg.roofline(f"Roofline: {p.target}{mode}, {p.precision} (measured stages)", p.peak_tflops * 1e3,
+        chart = svg.roofline(f"Roofline: {p.target}{mode}, {p.precision} (stages measured on {p.measured_on})",
+                             p.peak_tflops * 1e3,
                              p.memory_bandwidth_gbs, points)
         if chart:
             out.append(chart)

@@ -6,7 +6,7 @@ from collections import defaultdict
 from typing import NamedTuple, Optional
 
 from ..results import (AccuracyResult, Comparison, FlopReport, OpTypeCost, ProfileReport, Qualification,
-                       RooflinePrediction, RunResult, main_runs, main_stage)
+                       RooflinePrediction, RunResult, main_runs, main_stage, stop_of)
 from ..serial import to_dict
 from .summary import accuracies, accuracy_cell, fmt_bytes, fmt_count, fmt_ms, pct_ci, pct_ci_stats
 
@@ -57,13 +57,14 @@ def runs_table(runs: tuple[RunResult, ...]) -> Table:
                   "peak RSS", "device mem", "GFLOP/s", "load / first ms", "ran", "noisy"), rows)
 
 
-_STOPS = (("converged", "converged"), ("time cap", "time cap"), ("(--iterations)", "fixed count"),
-          ("(--duration)", "fixed time"), ("requests at", "fixed rate"))
+_STOPS = {"converged": "converged", "time_cap": "TIME CAP (not converged)", "iterations": "fixed count",
+          "max_iterations": "sample cap", "duration": "fixed time", "rate": "fixed rate"}
 
 
 def _ran(r: RunResult) -> str:
     """How long the timed loop ran and, in a word, why it stopped (report.json has the whole sentence)."""
-    why = next((short for key, short in _STOPS if key in (r.stopped_by or "")), r.stopped_by or "")
+    stop = stop_of(r)
+    why = _STOPS[stop] if stop else (r.stopped_by or "")
     return f"{r.loop_wall_s:.1f} s" + (f" {why}" if why else "")
 
 

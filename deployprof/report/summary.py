@@ -61,9 +61,32 @@ def headline(report: ProfileReport) -> str:
                 f"p50 step {fmt_ms(t.step_time.p50_ms)} ms, {conv}.")
     if not runs:
         return "No latency measured (static cost only)."
-    best = min(runs, key=lambda r: r.latency.p99_ms)
+    from ..environment import device_text, measured_device
+
+    # A p99 with too few samples behind it is no ranking; among the rest, runs whose p99 CIs overlap the best's tie.
+    bounded = [r for r in runs if "p99" not in r.latency.too_few_samples] or runs
+    best = min(bounded, key=lambda r: r.latency.p99_ms)
+    hi = best.latency.ci_ms["p99"][1]
+    ties = [r for r in bounded if r is not best and r.latency.ci_ms["p99"][0] <= hi]
     what = "policy step" if best.stage == "policy_step" else best.stage
     hz = 1000.0 / best.latency.p99_ms if best.latency.p99_ms > 0 else float("inf")
-    return (f"Fastest: {best.backend} {best.precision} at batch {best.batch}: {what} p50 {fmt_ms(best.latency.p50_ms)} ms, "
-            f"p99 {fmt_ms(best.latency.p99_ms)} ms (a {hz:.0f} Hz loop at p99), on {report.environment.cpu_model}"
-            + (f" / {', '.join(report.environment.gpus)}" if report.environment.gpus else "") + ".")
+    tie = f" (tied within noise with {', '.join(label(r) for r in ties)})" if ties else ""
+    return (f"Fastest: {label(best)}{tie}: {what} p50 {fmt_ms(best.latency.p50_ms)} ms, p99 {fmt_ms(best.latency.p99_ms)} "
+            f"ms (a {fmt_hz(hz)} Hz loop at p99), measured on {device_text(measured_device(best, report.environment))}.")
+
+
+def label(r: RunResult) -> str:
+    return f"{r.backend}{' (CUDA graph)' if r.cuda_graph else ''} {r.precision} at batch {r.batch}"
+
+
+def fmt_hz(hz: float) -> str:
+    """Two significant figures below 10 Hz (a 0.53 Hz loop is not "a 1 Hz loop"), whole numbers above."""
+    return f"{hz:.0f}" if hz >= 10 else f"{hz:.2g}"
+
+
+def qualification_basis(q) -> str:
+    """What a verdict rests on: measured (on which devices) or predicted, and for which target."""
+    if q.basis == "predicted":
+        return f"predicted on {q.target}"
+    where = f"measured on {'; '.join(q.measured_on)}" if q.measured_on else q.basis
+    return where + (f"; target {q.target}" if q.target else "")

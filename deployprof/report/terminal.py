@@ -12,7 +12,7 @@ from rich.text import Text
 from ..results import AccuracyReport, BenchResult, Comparison, FlopSummary, Prediction, ProfileReport, Qualification
 from . import sections
 from .sections import Table
-from .summary import headline
+from .summary import headline, qualification_basis
 
 STYLES = {"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow", "WARN": "yellow", "FALLBACK": "bold red",
           "THROTTLED": "bold red"}
@@ -128,8 +128,7 @@ def print_qualification(q: Qualification, out: Optional[Console] = None) -> None
     show(sections.qualification_tables(q), out)
     for n in q.notes:
         out.print(Text(f"note: {n}"))
-    where = f" on {q.target}" if q.target else ""
-    out.print(Text(f"{q.status} ({q.basis}{where}; spec {q.spec})", style=f"bold {STYLES[q.status]}"))
+    out.print(Text(f"{q.status} ({qualification_basis(q)}; spec {q.spec})", style=f"bold {STYLES[q.status]}"))
 
 
 def print_backends(out: Optional[Console] = None) -> None:

@@ -36,6 +36,16 @@ class TargetProfile:
     sources: dict[str, str] = field(default_factory=dict)
     power_modes: dict[str, dict[str, float]] = field(default_factory=dict)
     power_mode: Optional[str] = None
+    device_names: tuple[str, ...] = ()          # what the device reports (NVML GPU name, Jetson device-tree model)
+
+    def describes(self, kind: str, name: str) -> bool:
+        """Is a device of this kind and name (results.MeasuredDevice) the one this profile is about? The kinds must
+        agree and, where the profile lists device names, one must appear in the name as a whole word ("NVIDIA L4" is
+        not "NVIDIA L40S"). A profile without names (a user's own) is matched on its kind alone."""
+        if kind != self.kind:
+            return False
+        return not self.device_names or any(
+            re.search(r"(?<![\w-])" + re.escape(n) + r"(?![\w-])", name, re.IGNORECASE) for n in self.device_names)
 
     def peak(self, precision: str) -> float:
         """The highest dense rate a precision may use (FP32 layers may run as TF32 where the GPU has it)."""
@@ -83,8 +93,24 @@ def _parse(data, where: str) -> TargetProfile:
     for key in ("memory_gib", "memory_bandwidth_gbs"):
         if not isinstance(data[key], (int, float)) or data[key] <= 0:
             raise ConfigError(f"{where}: {key} must be a positive number, got {data[key]!r}")
-    return TargetProfile(**{k: v for k, v in data.items() if k not in ("power_mode", "peak_tflops")},
-                         peak_tflops={k: float(v) for k, v in peaks.items()})
+    names = data.get("device_names", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ConfigError(f"{where}: device_names must be a list of names the device reports, e.g. [\"Orin Nano\"]")
+    return TargetProfile(**{k: v for k, v in data.items() if k not in ("power_mode", "peak_tflops", "device_names")},
+                         peak_tflops={k: float(v) for k, v in peaks.items()}, device_names=tuple(names))
+
+
+def profile_for(kind: str, name: str) -> Optional[TargetProfile]:
+    """The profile of a device that ran (for its own roofline): `cpu` for a CPU (measured now), else the bundled
+    profile that names it, else None."""
+    if kind == "cpu":
+        return cpu_profile()
+    for target in list_targets():
+        if target != "cpu":
+            p = load_target_profile(target)
+            if p.device_names and p.describes(kind, name):
+                return p
+    return None
 
 
 def load_target_profile(name_or_path: str) -> TargetProfile:
@@ -217,7 +243,7 @@ def cpu_profile(bandwidth_gbs: Optional[float] = None, gemm_tflops: Optional[flo
     return TargetProfile(
         name="cpu", description=f"this machine: {model}, {cores} logical cores at up to {mhz:.0f} MHz", kind="cpu",
         memory_gib=round(mem_gib, 1), unified_memory=True, memory_bandwidth_gbs=round(bw, 1),
-        peak_tflops={"fp32": fp32, "fp16": fp16, "int8": int8},
+        peak_tflops={"fp32": fp32, "fp16": fp16, "int8": int8}, device_names=(model,),
         sources={"peak": f"measured now: {how}",
                  "peak_int8": f"derived: measured FP32 x {int8_ratio} ({'VNNI' if int8_ratio == 4 else 'no VNNI'}), not measured",
                  "peak_estimate": f"flags would say {estimate * 1e3:.0f} GFLOP/s ({estimate / fp32:.2f}x the measured): "

@@ -30,7 +30,7 @@ def test_no_length_given_runs_until_the_statistics_converge():
     cfg = MeasureConfig(warmup_min_s=0)
     assert cfg.adaptive and cfg.stop_after_s == cfg.max_duration_s == 30.0
     t = time_callable(clock.work(10.0), lambda: None, cfg, clock=clock)
-    assert t.stopped_by.startswith("converged: p50 CI +-0.0%, p99 CI bounded")
+    assert t.stopped_by.startswith("converged: p50 CI +-0.0%, p99 CI bounded") and t.stop == "converged"
     assert 555 <= len(t.samples_ns) < 555 * 1.25 + 1  # 555 samples bound a p99 at 95% below the largest; checks +25%
     assert MeasureConfig(iterations=5).stop_after_s is None and MeasureConfig(duration_s=3).stop_after_s == 3
 
@@ -42,12 +42,13 @@ def test_an_adaptive_run_that_does_not_converge_stops_at_its_cap_and_says_so():
     t = time_callable(spread, lambda: None, MeasureConfig(warmup_iterations=0, warmup_min_s=0, warmup_max_s=0,
                                                           max_duration_s=1.0), clock=clock)
     assert t.stopped_by.startswith("time cap 1 s, not converged: p50 CI +-") and 1.0 <= t.loop_wall_s < 1.011
+    assert t.stop == "time_cap"
 
 
 def test_fixed_lengths_say_so():
     clock = FakeClock()
     t = time_callable(clock.work(1.0), lambda: None, MeasureConfig(warmup_min_s=0, iterations=7), clock=clock)
-    assert t.stopped_by == "7 iterations (--iterations)" and len(t.samples_ns) == 7
+    assert t.stopped_by == "7 iterations (--iterations)" and len(t.samples_ns) == 7 and t.stop == "iterations"
 
 
 def test_each_call_is_timed_on_its_own():

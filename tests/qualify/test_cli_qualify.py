@@ -21,6 +21,17 @@ def test_qualify_a_real_cpu_profile_and_an_export(tiny_export, tmp_path):
     bad.write_text("latency_ms: {p99: fast}\n")
     res = CliRunner().invoke(cli, ["qualify", "--spec", str(generous), str(out)])
     assert res.exit_code == 0 and "PASS (measured" in res.output, res.output
+    # A run on this CPU judged for a Jetson: never PASS there, and the device it was measured on is said.
+    nano = tmp_path / "nano.yaml"
+    nano.write_text("target: jetson-orin-nano-8gb\nlatency_ms: {p99: 500}\nmemory: {headroom_pct: 10}\n")
+    res = CliRunner().invoke(cli, ["qualify", "--spec", str(nano), str(out), "--json"])
+    q = json.loads(res.output)
+    assert res.exit_code == 3 and q["status"] == "INCONCLUSIVE" and q["measured_on"][0].endswith("(cpu)")
+    assert all(c["status"] == "INCONCLUSIVE" and "not on jetson-orin-nano-8gb" in c["detail"]
+               for c in q["configs"][0]["criteria"])
+    res = CliRunner().invoke(cli, ["qualify", "--spec", str(nano), str(out)])
+    assert "INCONCLUSIVE (measured on" in res.output and "(cpu); target jetson-orin-nano-8gb" in res.output
+    assert "deployprof predict EXPORT --target jetson-orin-nano-8gb" in res.output
     res = CliRunner().invoke(cli, ["qualify", "--spec", str(strict), str(out / "report.json"), "--json"])
     assert res.exit_code == 3 and json.loads(res.output)["status"] == "FAIL"
     res = CliRunner().invoke(cli, ["qualify", "--spec", str(bad), str(out)])

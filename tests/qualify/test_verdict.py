@@ -7,7 +7,7 @@ from deployprof.measure.stats import compute_stats
 from deployprof.qualify.roofline import predict, stage_floor, with_measured
 from deployprof.qualify.spec import parse_spec
 from deployprof.qualify.verdict import qualify_prediction, qualify_report, wilson_ci
-from deployprof.results import ControlLoopStats, FlopReport
+from deployprof.results import ControlLoopStats, FlopReport, MeasuredDevice
 from deployprof.targets import load_target_profile
 
 from ..test_results import ACCURACY, make_report
@@ -71,8 +71,30 @@ def test_memory_and_accuracy_criteria():
     int8 = _report(precision="int8")
     assert _q({"accuracy": {"min_cosine": 0.9}}, int8).status == "INCONCLUSIVE"  # never compared
     orin = load_target_profile("jetson-agx-orin-64gb")
-    assert _q({"memory": {"headroom_pct": 50}}, rep, orin).status == "PASS"
-    assert _q({"memory": {"headroom_pct": 50}}, rep).status == "INCONCLUSIVE"  # no target
+    on_orin = _on(rep, MeasuredDevice("jetson", "NVIDIA Jetson AGX Orin Developer Kit"))
+    assert _q({"memory": {"headroom_pct": 50}}, on_orin, orin).status == "PASS"
+    assert _q({"memory": {"headroom_pct": 50}}, on_orin).status == "INCONCLUSIVE"  # no target
+
+
+def _on(report, device):
+    return dataclasses.replace(report, runs=tuple(dataclasses.replace(r, measured_on=device) for r in report.runs))
+
+
+def test_a_run_made_on_another_device_never_passes_for_the_target():
+    """A CPU run once PASSed `target: jetson-orin-nano-8gb` 'measured on jetson-orin-nano-8gb'."""
+    rep = _on(_report(mean_ms=1.0, sd=0.01), MeasuredDevice("cpu", "AMD EPYC 7B13"))
+    nano = load_target_profile("jetson-orin-nano-8gb")
+    assert _q({"latency_ms": {"p99": 500}}, rep).status == "PASS"  # no target: judged as measured
+    q = _q({"latency_ms": {"p99": 500}, "memory": {"headroom_pct": 10}}, rep, nano)
+    assert q.status == "INCONCLUSIVE" and q.measured_on == ("AMD EPYC 7B13 (cpu)",)
+    assert all(c.status == "INCONCLUSIVE" and "measured on AMD EPYC 7B13 (cpu), not on jetson-orin-nano-8gb" in c.detail
+               for c in q.configs[0].criteria)
+    assert "deployprof predict EXPORT --target jetson-orin-nano-8gb" in q.notes[-1]
+    assert _q({"latency_ms": {"p99": 0.001}}, rep, nano).status == "INCONCLUSIVE"  # nor FAIL: another device
+    on_nx = _on(rep, MeasuredDevice("jetson", "NVIDIA Jetson Orin NX Engineering Reference Developer Kit"))
+    assert _q({"latency_ms": {"p99": 500}}, on_nx, nano).status == "INCONCLUSIVE"  # another Jetson
+    on_nano = _on(rep, MeasuredDevice("jetson", "NVIDIA Jetson Orin Nano Developer Kit"))
+    assert _q({"latency_ms": {"p99": 500}}, on_nano, nano).status == "PASS"
 
 
 def test_allowed_backends_and_precisions_filter_configs():

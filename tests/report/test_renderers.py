@@ -97,3 +97,14 @@ def test_the_terminal_renders_the_shared_tables_and_nothing_else_of_its_own():
 def test_terminal_output_of_a_static_only_report():
     text = _terminal(dataclasses.replace(make_report(), runs=(), training=()))
     assert "No latency measured" in text and "Summary" not in text
+
+
+def test_ran_column_reads_the_stop_as_data_never_a_substring():
+    """'not converged (time cap ...)' contains 'converged': the column once read 'converged' for capped runs."""
+    run = make_report().runs[0]
+    capped = dataclasses.replace(run, loop_wall_s=30.0, stop="time_cap",
+                                 stopped_by="time cap 30 s, not converged: p50 CI +-1.4%, p99 CI bounded")
+    legacy = dataclasses.replace(capped, stop=None)  # a report written before `stop` was recorded
+    done = dataclasses.replace(run, loop_wall_s=2.0, stop="converged", stopped_by="converged: p50 CI +-0.5%")
+    cells = [row[-2] for row in sections.runs_table((capped, legacy, done)).rows]
+    assert cells == ["30.0 s TIME CAP (not converged)", "30.0 s TIME CAP (not converged)", "2.0 s converged"]
