@@ -8,7 +8,7 @@ from typing import Optional
 import click
 
 from . import __version__
-from .cli_options import (COUNT, Finite, Group, calibration, json_option, measure_options, precision_options,
+from .cli_options import (COUNT, Finite, Group, calibration, emit_json, json_option, measure_options, precision_options,
                           reference_option, shape_options, store_from, store_options, train_options)
 from .config import MeasureConfig, parse_precisions, split_list
 
@@ -18,7 +18,7 @@ def _emit(result) -> None:
     import json
 
     from .results import document
-    click.echo(json.dumps(document(result), indent=1))
+    emit_json(json.dumps(document(result), indent=1))
 
 
 def _store(result, options) -> None:
@@ -37,10 +37,15 @@ def _progress():
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="deployprof")
 @click.option("-v", "--verbose", count=True, help="More detail (-vv for debug logs).")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress, tables or warning list: the closing line (headline, verdict) and errors only.")
 @click.pass_context
-def cli(ctx: click.Context, verbose: int) -> None:
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """Deployment profiler for Vision-Language-Action robot policies."""
+    from .report import terminal
+
     ctx.meta["verbose"] = verbose
+    terminal.QUIET = quiet
     logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2), format="%(levelname)s %(name)s: %(message)s")
 
 
@@ -221,7 +226,8 @@ def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, expo
 def compare_precision(ctx, export_dir: Path, precisions: str, backend: str, reference: str, samples: int,
                       out: Optional[Path], as_json: bool, **o) -> None:
     """Accuracy alone: each precision's actions on BACKEND against the reference's FP32 actions, on the same seeded
-    inputs and noise. Exit 3 when --atol / --min-cosine are given and a precision fails them."""
+    inputs and noise. Exit 3 unless every precision PASSes (its --atol / --min-cosine, else the default bands; a WARN
+    exits 3 as qualify's INCONCLUSIVE does)."""
     from .pipeline import compare_precisions
 
     result = compare_precisions(export_dir, parse_precisions(precisions), backend=backend, reference=reference,
@@ -232,7 +238,7 @@ def compare_precision(ctx, export_dir: Path, precisions: str, backend: str, refe
     else:
         from .report.terminal import print_accuracy
         print_accuracy(result)
-    if (o["atol"] is not None or o["min_cosine"] is not None) and any(a.verdict == "FAIL" for a in result.accuracy):
+    if any(a.verdict != "PASS" for a in result.accuracy):
         ctx.exit(3)
 
 
@@ -379,13 +385,13 @@ def train_bench_cmd(preset: str, out: Path, target_name: Optional[str], **o) -> 
     """Fine-tuning cost of a reference preset: step time, samples/s, time per epoch, peak memory, MFU and
     convergence, with the loss its family trains with, on a seeded synthetic dataset."""
     from .pipeline import train_profile
-    from .report.terminal import console, print_profile
+    from .report.terminal import print_profile
     from .train import TrainConfig
 
     stored = store_from(o)
     with _progress() as bar:
         report = train_profile(preset, out, TrainConfig(**o), target_name, say=bar, plan=bar.plan)
-    print_profile(report, console(220))
+    print_profile(report)
     click.echo(f"report: {out / 'report.json'} (+ report.md, report.html)")
     _store(report, stored)
 

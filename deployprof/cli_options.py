@@ -2,7 +2,10 @@
 (`MeasureConfig.from_options` turns the measurement options into the one configuration object)."""
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 from typing import Optional
 
 import click
@@ -174,8 +177,53 @@ def store_from(o: dict):
 
 
 def json_option(f):
-    return click.option("--json", "as_json", is_flag=True,
+    """--json: stdout carries the one JSON object and nothing else. While the command works, stdout (Python's and
+    file descriptor 1, which C libraries and child processes write to) goes to stderr; `emit_json` writes to the
+    real one."""
+    def redirect(ctx: click.Context, param, value: bool) -> bool:
+        if value:
+            ctx.meta["json_stdout"] = ctx.with_resource(stdout_to_stderr())
+        return value
+
+    return click.option("--json", "as_json", is_flag=True, callback=redirect, expose_value=True,
                         help="Print one JSON object on stdout (schema: docs/schema.json).")(f)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """Everything written to stdout goes to stderr; yields a file on the real stdout."""
+    real = sys.stdout
+    real.flush()
+    try:
+        fd = real.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (click's test runner): Python's stdout only
+        fd = None
+    saved = None
+    if fd is not None:
+        saved = os.dup(fd)
+        os.dup2(sys.stderr.fileno(), fd)
+        out = os.fdopen(os.dup(saved), "w", encoding="utf-8")
+    else:
+        out = real
+    sys.stdout = sys.stderr
+    try:
+        yield out
+    finally:
+        sys.stdout.flush()
+        sys.stdout = real
+        if saved is not None:
+            out.close()
+            os.dup2(saved, fd)
+            os.close(saved)
+
+
+def emit_json(text: str) -> None:
+    """The --json document, on the real stdout (see json_option)."""
+    ctx = click.get_current_context(silent=True)
+    out = ctx.meta.get("json_stdout") if ctx is not None else None
+    click.echo(text, file=out)
+    if out is not None:
+        out.flush()
 
 
 def train_options(f):

@@ -22,7 +22,7 @@ def test_static_commands_on_an_export(tiny_export):
     assert "MatMul" in run("flops", tiny_export)
     assert "note" in run("flops", tiny_export / "denoise.onnx")  # an unbound batch is assumed 1, and said so
     assert "Roofline floor on jetson-orin-nano-8gb" in run("predict", tiny_export, "--target", "jetson-orin-nano-8gb")
-    assert "fp16" in run("compare-precision", tiny_export)
+    assert "fp16" in run("compare-precision", tiny_export, code=3)  # int8 FAILs the default bands on tiny-vla: exit 3
 
 
 @pytest.mark.slow

@@ -19,12 +19,22 @@ STYLES = {"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow", "WARN": "yel
 _NUMERIC = re.compile(r"^[-+]?(\d|inf\b)")
 
 
-def console(width: int = 240) -> Console:
+PIPED_WIDTH = 200  # a log or a file has no width of its own: $COLUMNS, else this
+QUIET = False      # -q/--quiet: tables, warnings and progress left out; the closing line (headline, verdict) stays
+
+
+def console(width: Optional[int] = None) -> Console:
+    """stdout at the terminal's own width (a 100-column SSH session to a Jetson gets 100 columns)."""
+    import os
+    import sys
+
+    if width is None and not sys.stdout.isatty():
+        width = int(os.environ.get("COLUMNS", "0") or 0) or PIPED_WIDTH
     return Console(width=width)
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True)
+    return Console(stderr=True, quiet=QUIET)
 
 
 def _cell(value: str) -> Text:
@@ -32,28 +42,65 @@ def _cell(value: str) -> Text:
     return Text(value, style=STYLES.get(word, ""))
 
 
+def _numeric(t: Table, i: int) -> bool:
+    cells = [row[i] for row in t.rows if i < len(row) and row[i] not in ("", "-")]
+    return bool(cells) and all(_NUMERIC.match(c) for c in cells)
+
+
 def rich_table(t: Table) -> RichTable:
-    """Numbers right-aligned (a column whose every cell starts like a number), text left."""
+    """Numbers right-aligned (a column whose every cell starts like a number), text left; a cell too wide for its
+    column folds onto the next line, never cut short."""
     out = RichTable(title=t.title, title_justify="left", caption=t.caption or None, caption_justify="left")
     for i, col in enumerate(t.header):
         cells = [row[i] for row in t.rows if i < len(row) and row[i] not in ("", "-")]
-        numeric = bool(cells) and all(_NUMERIC.match(c) for c in cells)
         # Names (stage, backend, precision) are never cut short; long numbers and notes fold instead.
         widest = max((len(c) for c in cells), default=0)
-        out.add_column(col, justify="right" if numeric else "left",
+        numeric = _numeric(t, i)
+        out.add_column(col, justify="right" if numeric else "left", overflow="fold",
                        min_width=widest if not numeric and widest <= 24 else None)
     for row in t.rows:
         out.add_row(*(_cell(c) for c in row))
     return out
 
 
+def fit(t: Table, width: int) -> list[Table]:
+    """A table wider than the terminal, as several tables of its columns, each repeating the row's name (its leading
+    text columns, at most three): every column shown in full, none dropped."""
+    n = len(t.header)
+    natural = [min(max([len(t.header[i])] + [len(r[i]) for r in t.rows if i < len(r)]), width // 2) + 3 for i in range(n)]
+    if sum(natural) + 1 <= width or n <= 2:
+        return [t]
+    keys = 1
+    while keys < min(3, n - 1) and not _numeric(t, keys) and sum(natural[:keys + 1]) < width // 3:
+        keys += 1
+    groups: list[list[int]] = [[]]
+    used = sum(natural[:keys]) + 1
+    for i in range(keys, n):
+        if groups[-1] and used + natural[i] > width:
+            groups.append([])
+            used = sum(natural[:keys]) + 1
+        groups[-1].append(i)
+        used += natural[i]
+    if len(groups) == 1:
+        return [t]
+    return [Table(t.title if k == 0 else f"{t.title} (continued, {k + 1}/{len(groups)})",
+                  (*t.header[:keys], *(t.header[i] for i in g)),
+                  [(*r[:keys], *(r[i] if i < len(r) else "" for i in g)) for r in t.rows],
+                  t.caption if k == len(groups) - 1 else "") for k, g in enumerate(groups)]
+
+
 def show(tables: list[Table], out: Console) -> None:
+    if QUIET:
+        return
     for t in tables:
-        out.print(rich_table(t))
+        for part in fit(t, out.width):
+            out.print(rich_table(part))
 
 
 def print_warnings(warnings, out: Console) -> None:
-    if warnings:
+    if warnings and QUIET:
+        out.print(f"[yellow]{len(warnings)} warning(s): see the report[/yellow]")
+    elif warnings:
         out.print(f"[bold yellow]Warnings ({len(warnings)})[/bold yellow]")
         for w in warnings:
             out.print(Text.assemble(("  ! ", "yellow"), w))
@@ -62,7 +109,7 @@ def print_warnings(warnings, out: Console) -> None:
 def print_profile(report: ProfileReport, out: Optional[Console] = None) -> None:
     out = out or console()
     show(sections.tables(report, records=False), out)
-    if report.findings:
+    if report.findings and not QUIET:
         out.print(f"[bold]Findings ({len(report.findings)})[/bold]")
         for f in report.findings:
             out.print(Text(f"  > {f}"))
@@ -81,7 +128,7 @@ def print_bench(result: BenchResult, out: Optional[Console] = None) -> None:
 def print_flops(s: FlopSummary, per_node: bool, out: Optional[Console] = None) -> None:
     from ..flops.summary import assumed_note
 
-    out = out or console(160)
+    out = out or console()
     show([sections.flops_table(s.stages, s.policy_step_flops_total, s.calls_per_step), sections.op_table(s.by_op_type)],
          out)
     if s.kv_cache_bytes:
@@ -98,7 +145,7 @@ def print_flops(s: FlopSummary, per_node: bool, out: Optional[Console] = None) -
 
 
 def print_accuracy(a: AccuracyReport, out: Optional[Console] = None) -> None:
-    show([sections.accuracy_table(a.accuracy)], out or console(160))
+    show([sections.accuracy_table(a.accuracy)], out or console())
 
 
 def print_predictions(p: Prediction, out: Optional[Console] = None) -> None:
@@ -140,7 +187,7 @@ def print_backends(out: Optional[Console] = None) -> None:
         rows.append((name, "yes" if a.ok else "no", a.reason))
         if a.warning and a.warning not in warnings:
             warnings.append(a.warning)
-    show([Table("Backends", ("backend", "available", "detail"), rows)], out or console(160))
+    show([Table("Backends", ("backend", "available", "detail"), rows)], out or console())
     for w in warnings:
         stderr_console().print(Text.assemble(("warning", "bold red"), f": {w}"))
 
@@ -166,7 +213,7 @@ def print_selfcheck(c, out: Optional[Console] = None) -> None:
 def print_self_test(result, out: Optional[Console] = None) -> None:
     from .sections import self_test_table
 
-    show([self_test_table(result)], out or console(160))
+    show([self_test_table(result)], out or console())
 
 
 def print_models(out: Optional[Console] = None) -> None:
@@ -186,7 +233,7 @@ def print_models(out: Optional[Console] = None) -> None:
             stages = ", ".join(f"{c.stage} x{c.repeat}" for c in build.schedule) + f" -> {build.action_output} {shape}"
         rows.append((p.name, p.family, params, stages, p.config["description"]))
     show([Table("Reference presets (random weights, real structure)",
-                ("preset", "family", "params", "stages (calls per policy step)", "description"), rows)], out or console(180))
+                ("preset", "family", "params", "stages (calls per policy step)", "description"), rows)], out or console())
 
 
 def print_targets(out: Optional[Console] = None) -> None:

@@ -108,3 +108,43 @@ def test_ran_column_reads_the_stop_as_data_never_a_substring():
     done = dataclasses.replace(run, loop_wall_s=2.0, stop="converged", stopped_by="converged: p50 CI +-0.5%")
     cells = [row[-2] for row in sections.runs_table((capped, legacy, done)).rows]
     assert cells == ["30.0 s TIME CAP (not converged)", "30.0 s TIME CAP (not converged)", "2.0 s converged"]
+
+
+def test_tables_fit_the_terminal_and_never_drop_a_column():
+    """Fixed at 240 columns once (214-character lines in a 100-column SSH session); compare-precision at 160 cut
+    values and dropped the verdict column."""
+    from rich.console import Console
+
+    from deployprof.report.terminal import fit, show
+
+    rep = _report_with()
+    for width in (100, 80):
+        out = Console(width=width, record=True)
+        print_profile(rep, out)
+        text = out.export_text()
+        assert max(map(len, text.splitlines())) <= width
+        runs = sections.runs_table(rep.runs)
+        parts = fit(runs, width)
+        assert len(parts) > 1 and all(p.header[0] == "stage" for p in parts)
+        assert {h for p in parts for h in p.header} == set(runs.header)  # every column somewhere
+        for header in ("verdict", "noisy", "load / first ms"):
+            assert header in text.replace("\n", " ") or any(header in p.header for p in parts)
+    acc = sections.accuracy_table(tuple(r.accuracy for r in rep.runs if r.accuracy))
+    out = Console(width=100, record=True)
+    show([acc], out)
+    text = out.export_text()
+    assert "verdict" in text and "FAIL" in text and "…" not in text  # folded, never cut with an ellipsis
+
+
+def test_quiet_leaves_the_closing_line(tmp_path):
+    from click.testing import CliRunner
+
+    from deployprof.cli import cli
+
+    rep = _report_with()
+    rep.write(tmp_path / "report.json")
+    (tmp_path / "spec.yaml").write_text("latency_ms: {p99: 1000}\n")
+    res = CliRunner().invoke(cli, ["-q", "qualify", "--spec", str(tmp_path / "spec.yaml"), str(tmp_path), "--no-store"])
+    assert res.output.strip().startswith(("PASS (measured on", "INCONCLUSIVE (measured on")) and len(res.output.splitlines()) == 1
+    res = CliRunner().invoke(cli, ["qualify", "--spec", str(tmp_path / "spec.yaml"), str(tmp_path), "--no-store"])
+    assert len(res.output.splitlines()) > 3  # not quiet: the tables come back
