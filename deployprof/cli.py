@@ -168,8 +168,9 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
     from .pipeline import bench as run_bench
 
     stored = store_from(o)
-    result = run_bench(str(model), backend, parse_precisions(precision)[0], MeasureConfig.from_options(o),
-                       calibration(o), say=lambda line: click.echo(line, err=True))
+    with _progress() as bar:
+        result = run_bench(str(model), backend, parse_precisions(precision)[0], MeasureConfig.from_options(o),
+                           calibration(o), say=bar, plan=bar.plan)
     if as_json:
         _emit(result)
     else:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
-from .errors import ModelError
+from .errors import ConfigError, ModelError
 from .files import confine, write_json_atomic
 from .serial import from_dict, to_dict
 
@@ -235,6 +235,35 @@ def load_subject(subject: "str | Path | Subject") -> Subject:
     if path.suffix == ".onnx" or path.exists():
         return Subject(manifest_for_onnx(path), path.parent, str(path))
     raise ModelError(f"model not found: {path} (expected an .onnx file, an export folder or a preset name)")
+
+
+def check_bindings(subject: Subject, dims: dict[str, int], shapes: dict[str, tuple[int, ...]],
+                   folder: Optional[bool] = None) -> None:
+    """--dim and --shape against the graph, before any work: an unknown name, a wrong rank or a fixed dimension
+    changed is one error naming what is valid (they were once silently ignored, or failed deep in a backend)."""
+    manifest = subject.manifest
+    folder = Path(subject.path).is_dir() if folder is None else folder
+    named = sorted({d for s in manifest.stages for t in s.inputs for d in t.shape if isinstance(d, str)}
+                   | set(manifest.default_dims))
+    unknown = sorted(set(dims) - set(named))
+    if unknown:
+        raise ConfigError(f"--dim {', '.join(unknown)}: no such dimension in {subject.path}; its named dimensions are "
+                          f"{', '.join(named) or 'none (every input shape is fixed)'}")
+    if shapes and folder:
+        raise ConfigError(f"--shape binds one input of a single .onnx file; {subject.path} is an export folder, whose "
+                          f"inputs the manifest shapes: bind its dimensions with --dim NAME=N ({', '.join(named) or 'none'}) "
+                          "and the batch with --batch")
+    inputs = {t.name: t for t in manifest.external_inputs()}
+    for name, shape in shapes.items():
+        if name not in inputs:
+            raise ConfigError(f"--shape {name}: no such input; the inputs are {', '.join(sorted(inputs))}")
+        declared = inputs[name].shape
+        if len(shape) != len(declared):
+            raise ConfigError(f"--shape {name}={'x'.join(map(str, shape))} has rank {len(shape)}; the input is "
+                              f"{list(declared)} (rank {len(declared)})")
+        for k, (want, got) in enumerate(zip(declared, shape)):
+            if isinstance(want, int) and want != got:
+                raise ConfigError(f"--shape {name}: dimension {k} is fixed at {want} in the graph, got {got}")
 
 
 def sha256_file(path: Path) -> str:

@@ -16,7 +16,7 @@ from .environment import capture, with_devices
 from .errors import BackendUnavailableError, ConfigError
 from .files import run_marked
 from .flops.summary import policy_step_total, stage_reports
-from .manifest import Subject, load_subject, sha256_file
+from .manifest import Subject, check_bindings, load_subject, sha256_file
 from .precision import CalibrationConfig, prepare_precision
 from .results import AccuracyReport, BenchResult, FlopReport, ModelInfo, ProfileReport, RunResult, stop_of
 from .runner import POLICY_STEP, RunSpec, check_concurrency
@@ -100,9 +100,13 @@ def attach_flops(run: RunResult, cost: StaticCost) -> RunResult:
 
 
 def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport]) -> list[str]:
-    out = []
+    """What the reader must know about the runs; a cause shared by several stages of one configuration is one line
+    listing them (a pi0 report once had two lines per stage and the summary below the first screen)."""
+    out: list[str] = []
+    grouped: dict[tuple, list[str]] = {}
     for r in runs:
         tag = f"{r.backend}/{r.precision} {r.stage}"
+        config = (r.backend + (" (CUDA graph)" if r.cuda_graph else ""), r.precision, r.batch)
         if r.build.fallback:
             out.append(f"{tag}: FALLBACK: asked for {r.build.providers_requested[0]}, ran on {list(r.build.providers_active)}")
         if r.build.speed_only:
@@ -111,19 +115,25 @@ def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport]) -> list[st
         if r.telemetry is not None and r.telemetry.throttled:
             out.append(f"{tag}: THROTTLING or clock changes during the run ({'; '.join(r.telemetry.notes)})")
         elif r.telemetry is not None and r.telemetry.clocks_locked is False:
-            out.append(f"{tag}: clocks not locked (sudo jetson_clocks): latency may vary with DVFS")
+            grouped.setdefault((*config, "clocks not locked (sudo jetson_clocks): latency may vary with DVFS"),
+                               []).append(r.stage)
         if r.latency.noisy:
-            out.append(f"{tag}: the load changed during the run (median {r.latency.drift_ratio:+.1%} from its first "
-                       "third to its last, confidence intervals apart); close other load and measure again")
+            grouped.setdefault((*config, "the load changed during the run (median of the last third apart from the "
+                                "first's); close other load and measure again"), []).append(
+                f"{r.stage} {r.latency.drift_ratio:+.1%}")
         if r.witness is not None and r.witness.agrees is False:
             out.append(f"{tag}: trtexec disagrees: our device p50 {r.witness.ours_device_p50_ms:.4f} ms against its GPU "
                        f"compute median {r.witness.gpu_compute_median_ms:.4f} ms (ratio {r.witness.ratio:.3f}, outside "
                        "0.98-1.02)")
         if stop_of(r) == "time_cap":
-            out.append(f"{tag}: did not converge ({r.stopped_by}); raise --max-duration")
+            grouped.setdefault((*config, f"did not converge within the time cap ({r.loop_wall_s:.0f} s): raise "
+                                "--max-duration (report.json says how far each got)"), []).append(r.stage)
         elif "p99" in r.latency.too_few_samples:
-            out.append(f"{tag}: too few samples ({r.latency.count}) for a bounded p99 confidence interval; run longer "
-                       "(or leave out --iterations/--duration: runs then last until the p99 is bounded)")
+            grouped.setdefault((*config, "too few samples for a bounded p99 confidence interval: run longer (or leave "
+                                "out --iterations/--duration: runs then last until the p99 is bounded)"),
+                               []).append(f"{r.stage} ({r.latency.count})")
+    out += [f"{backend}/{precision} b{batch} {', '.join(stages)}: {cause}"
+            for (backend, precision, batch, cause), stages in grouped.items()]
     for name, f in flops.items():
         if f.lower_bound:
             out.append(f"{name}: FLOPs are a lower bound ({sum(f.unknown_ops.values())} unknown-op nodes, "
@@ -172,7 +182,8 @@ def measure_subject(subject: Subject, names: list[str], config: MeasureConfig, s
             cfg = dataclasses.replace(config, backend_options=dataclasses.replace(config.backend_options, cuda_graph=graph))
             for batch in config.batches:
                 where = "in process" if config.launcher == "inline" else "own process"
-                say(f"measuring {name}{' (CUDA graphs)' if graph else ''}, batch {batch} ({where})")
+                say(f"measuring {name} {subject.manifest.precision}{' (CUDA graphs)' if graph else ''}, batch {batch} "
+                    f"({where})")
                 spec = RunSpec(subject.path, name, batch, cfg, policy_step=not graph,
                                accuracy=None if graph else (checks or {}).get(batch))
                 measured = [attach_flops(r, costs[batch]) for r in launch(spec, subject)]
@@ -311,9 +322,11 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
     check = board_self_check(target_profile, target, config, say)  # before the run: judge the board, then the policy
     with run_marked(out, f"deployprof profile {subject}"):  # marked INCOMPLETE until the report is written
         runs_per_precision = sum(map(len, graph_modes(usable, config)[0].values())) * len(batches) if usable else 0
-        plan(preset + len(precisions) + 1 + bool(accuracy_samples) + runs_per_precision * len(precisions))
+        plan((check is not None) + preset + len(precisions) + 1 + bool(accuracy_samples)
+             + runs_per_precision * len(precisions))
         resolved = resolve_subject(subject, out, exporter, say)
         base = load_subject(resolved)  # each manifest is read once from here on
+        check_bindings(base, config.dims, config.shapes)
         if config.cuda_graph != "off" and len(base.manifest.stages) > 1:
             warnings.append("--cuda-graph times each stage as a graph replay; the policy step feeds its stages from "
                             "the host, so it is measured only without graphs")
@@ -397,13 +410,18 @@ def compare_precisions(export: Path, precisions: list[str], *, backend: str = "o
 
 
 def bench(subject: str, backend: str, precision: str = "fp32", config: MeasureConfig = MeasureConfig(),
-          calib: CalibrationConfig = CalibrationConfig(), say: Say = log.info) -> BenchResult:
+          calib: CalibrationConfig = CalibrationConfig(), say: Say = log.info,
+          plan: Callable[[int], None] = lambda n: None) -> BenchResult:
     """`bench`: one backend on an ONNX file or export folder (prepared at `precision` first), FLOPs attached; no
-    report written."""
+    report written. say() names each phase, plan() is told how many there are."""
     check_backends([backend], False, say, config)
+    check_bindings(load_subject(subject), config.dims, config.shapes)
+    plan((precision != "fp32") + sum(map(len, graph_modes([backend], config)[0].values())) * len(config.batches))
+    if precision != "fp32":
+        say(f"preparing {precision}")
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
         runs, _ = measure_subject(load_subject(prepare_precision(subject, precision, Path(tmp) / precision, calib)),
-                                  [backend], config, log.info)
+                                  [backend], config, say)
     return BenchResult(subject=str(subject), backend=backend, precision=precision, settings=config, runs=tuple(runs))
 
 

@@ -74,3 +74,23 @@ def test_runs_made_elsewhere_are_never_set_against_the_targets_roofline(tiny_exp
     assert "measured on Some CPU (cpu), not on jetson-orin-nx-16gb" in warnings[0]
     line = finding(runs[0], runs, preds)
     assert "jetson" not in line and "on cpu" in line
+
+
+def test_a_cause_shared_by_stages_is_one_warning_listing_them():
+    """pi0-small's report had two warnings per stage and pushed the summary off the first screen."""
+    from deployprof.pipeline import run_warnings
+
+    base = make_report().runs[0]
+    runs = [dataclasses.replace(base, stage=s, stop="time_cap", stopped_by="time cap 30 s, not converged: x",
+                                loop_wall_s=30.0, telemetry=None, build=dataclasses.replace(base.build, speed_only=False))
+            for s in ("vision", "prefix", "denoise", "policy_step")]
+    warnings = run_warnings(runs, {})  # the crafted latency also drifts: two causes, two lines
+    assert len(warnings) == 2 and "the load changed during the run" in warnings[0]
+    assert warnings[1].startswith("trt/fp32 b1 vision, prefix, denoise, policy_step: did not converge within the time "
+                                  "cap (30 s)")
+
+
+def test_progress_says_time_left():
+    from deployprof.report.progress import eta_text
+
+    assert eta_text(30.0, 3, 9) == "30 s, ~60 s left" and eta_text(5.0, 0, 9) == "5 s" and eta_text(5.0, 9, 9) == "5 s"

@@ -2,17 +2,29 @@
 while a backend is being timed, even with --in-process."""
 from __future__ import annotations
 
+import time
 from typing import Optional
 
 
+def eta_text(elapsed_s: float, done: int, total: Optional[int]) -> str:
+    """Elapsed, and a rough time left from the mean phase so far (phases differ: said as '~')."""
+    text = f"{elapsed_s:.0f} s"
+    if total and 0 < done < total:
+        text += f", ~{elapsed_s / done * (total - done):.0f} s left"
+    return text
+
+
 class PhaseBar:
-    def __init__(self, console):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    def __init__(self, console, clock=time.monotonic):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
 
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                 console=console, auto_refresh=False, transient=True)
+                                 TextColumn("left"), TimeRemainingColumn(), console=console, auto_refresh=False,
+                                 transient=True)
         self.task: Optional[int] = None
         self.started = False
+        self.clock, self.t0, self.done = clock, clock(), 0
 
     def plan(self, total: int) -> None:
         if self.task is None:
@@ -25,9 +37,11 @@ class PhaseBar:
             self.progress.console.print(f"[yellow]{message}[/yellow]")
             return
         if not self.progress.console.is_terminal:  # CI logs and pipes: one plain line per phase, no bar
-            self.done = getattr(self, "done", 0) + 1
             total = self.progress.tasks[self.task].total if self.task is not None else None
-            self.progress.console.print(f"[dim][{self.done}/{total or '?'}] {message}[/dim]")
+            timing = eta_text(self.clock() - self.t0, self.done, total) if self.done else ""
+            self.done += 1
+            self.progress.console.print(f"[dim][{self.done}/{total or '?'}] {message}{f' ({timing})' if timing else ''}[/dim]",
+                                        highlight=False)
             return
         if not self.started:
             self.progress.start()
