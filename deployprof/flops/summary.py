@@ -39,9 +39,24 @@ def policy_step_total(manifest: Manifest, root: Path, reports: dict[str, FlopRep
             total += reports[s.name].flops_total * s.calls_per_step
             continue
         total += reports[s.name].flops_total if call.repeat else 0
-        for i in range(1, call.repeat):
-            total += flops_total(root / s.file, {**all_dims, grow: all_dims[grow] + i}, s.weight_inputs)
+        at = lambda i: flops_total(root / s.file, {**all_dims, grow: all_dims[grow] + i}, s.weight_inputs)  # noqa: E731
+        total += _growing_calls(reports[s.name].flops_total, call.repeat, at)
     return total
+
+
+def _growing_calls(first: int, repeat: int, at) -> int:
+    """FLOPs of calls 1..repeat-1 of a stage whose cache grows by one per call (call i counted at start + i).
+    A decode step's FLOPs are affine in its cache length (attention scores and values grow linearly, the rest
+    is fixed): when calls 1, 2 and the last lie exactly on the line through call 0 and call 1, the sum is the line's
+    (integers, no rounding); otherwise every call is counted. Saves all but three passes over the graph."""
+    if repeat <= 4:
+        return sum(at(i) for i in range(1, repeat))
+    one, two, last = at(1), at(2), at(repeat - 1)
+    step = one - first
+    if two - one != step or last != first + step * (repeat - 1):
+        return one + two + last + sum(at(i) for i in range(3, repeat - 1))
+    n = repeat - 1  # calls 1..n: n * first + step * n (n + 1) / 2
+    return n * first + step * n * (n + 1) // 2
 
 
 def summarize(model: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ...]], per_node: bool = False,
