@@ -409,8 +409,9 @@ def train_bench_cmd(preset: str, out: Path, target_name: Optional[str], **o) -> 
 @json_option
 def sweep(sweep_file: Path, out: Path, store_where: Optional[str], commit: Optional[str], ray_address: Optional[str],
           as_json: bool) -> None:
-    """Run a matrix (subjects x backends x precisions x batches x targets [x fleet devices]) from SWEEP_FILE; each
-    finished configuration is stored, so a rerun resumes. Writes OUT/sweep.html (Pareto plot, PASS/FAIL matrix).
+    """Run a matrix (subjects x backends x precisions x batches x targets [x fleet devices]) from SWEEP_FILE, checked
+    whole before any work; each finished configuration is stored, so a rerun resumes. Writes OUT/sweep.html (Pareto
+    plot, PASS/FAIL matrix linked to each run's report); exit 1 when a configuration failed.
     The YAML format: see README or `python -c "import deployprof.sweep as s; print(s.__doc__)"`."""
     from .store import StoreOptions
     from .sweep import run_sweep
@@ -424,6 +425,11 @@ def sweep(sweep_file: Path, out: Path, store_where: Optional[str], commit: Optio
         from .report.terminal import print_sweep
         print_sweep(report)
         click.echo(f"sweep report: {out / 'sweep.html'} (+ sweep.json)")
+    failed = [e for e in report.entries if e.status == "failed"]
+    if failed:  # the report is written; the exit says the sweep is not whole
+        click.echo(f"error: {len(failed)} of {len(report.entries)} configurations failed ({failed[0].backend} "
+                   f"{failed[0].precision}: {failed[0].error}); sweep.json lists each reason", err=True)
+        raise click.exceptions.Exit(1)
 
 
 def main() -> None:

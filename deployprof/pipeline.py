@@ -302,10 +302,12 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
             reference: str = DEFAULT_REFERENCE, accuracy_samples: int = 8,
             skip_unavailable: bool = False, exporter: Optional[str] = None,
             say: Say = log.info, plan: Callable[[int], None] = lambda n: None,
-            target_profile: Optional[str] = None) -> ProfileReport:
-    """say() announces each phase; plan() is told how many phases there will be (for a progress bar)."""
+            target_profile: Optional[str] = None, with_fp32: bool = True) -> ProfileReport:
+    """say() announces each phase; plan() is told how many phases there will be (for a progress bar). with_fp32:
+    FP32 is measured beside every other precision (its speed-up); a sweep's fp16 configuration leaves it out."""
     out = Path(out)
-    batches, precisions = list(config.batches), list(dict.fromkeys(["fp32", *precisions]))
+    batches = list(config.batches)
+    precisions = list(dict.fromkeys(["fp32", *precisions] if with_fp32 else precisions))
     usable, warnings = check_backends(backends, skip_unavailable, say, config)  # before any work
     if accuracy_samples and parse_reference(reference) not in usable:
         check_backends([parse_reference(reference)], False, say)
@@ -340,16 +342,18 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
             checks = reference_checks(base, reference, Path(refs), batches, accuracy_samples, config.dims, atol,
                                       min_cosine, say) if usable and accuracy_samples else None
             say("counting FLOPs")
+            cost = None
             for p, sub in subjects.items():
                 names = [n for n in usable if p in BACKENDS.get(n).artifact_precisions]
                 runs_p, costs_p = measure_subject(sub, names, config, say, checks)
                 runs += runs_p
                 if p == "fp32":
                     cost = costs_p[batches[0]]
+            cost = cost or static_cost(base, batches[0], config.dims)  # the FP32 graph's, also when not measured
         environment = capture()
         runs = list(with_devices(_with_speedups(runs), environment))
         warnings += run_warnings(runs, cost.flops) + precision_warnings(runs)
-        manifest, root = subjects["fp32"]
+        manifest, root = base
         roofline = ()
         if target is not None:
             from .qualify.roofline import predict_measured

@@ -662,6 +662,7 @@ class SweepEntry:
     verdict: Optional[str]                       # the spec's verdict (PASS | FAIL | INCONCLUSIVE), if one was given
     measured_on: Optional[str]                   # the device name the run recorded
     node: Optional[str] = None                   # the Ray node that ran it (--ray)
+    verdict_reason: Optional[str] = None         # why it is not PASS: the criteria that were not
 
 
 @dataclass(frozen=True)

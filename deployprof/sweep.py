@@ -55,7 +55,7 @@ class Configuration:
     batch: int
     target: Optional[str]
     device: Optional[str]
-    measure: tuple[tuple[str, Any], ...]     # merged options, sorted: part of the identity
+    measure: tuple[tuple[str, Any], ...]     # merged options, sorted (mappings as sorted pairs): part of the identity
 
     def key(self, sweep: str) -> str:
         """The checkpoint key: the sweep's name and everything that defines this measurement."""
@@ -159,8 +159,9 @@ def load_sweep(path: Path) -> Sweep:
         for _, options in combo:
             merged.update(options)
         values = {AXES[a]: v for a, (v, _) in zip(AXES, combo)}
+        frozen = tuple(sorted((k, tuple(sorted(v.items())) if isinstance(v, dict) else v) for k, v in merged.items()))
         configs.append(Configuration(values["subject"], values["backend"], values["precision"], values["batch"],
-                                     values["target"], values["device"], tuple(sorted(merged.items()))))
+                                     values["target"], values["device"], frozen))
     spec = data.get("spec")
     if spec is not None and not isinstance(spec, str):
         raise ConfigError(f"{path.name}: `spec` is the path of a qualification spec (YAML)")
@@ -175,7 +176,7 @@ def load_sweep(path: Path) -> Sweep:
 
 def measure_config(cfg: Configuration) -> tuple[MeasureConfig, int]:
     """The configuration's MeasureConfig, and how many seeded steps its accuracy is judged on."""
-    m = dict(cfg.measure)
+    m = {k: dict(v) if MEASURE_KEYS[k][1] is dict else v for k, v in cfg.measure}  # mappings were frozen to hash
     samples = m.pop("accuracy_samples", 8)
     backend = BackendOptions(**{MEASURE_KEYS[k][0]: m.pop(k) for k in ("threads", "provider_options") if k in m},
                              batch=cfg.batch)
@@ -214,18 +215,61 @@ def run_configuration(cfg: Configuration, key: str, out: Path, spec: Optional[Pa
     run_dir = out / "runs" / key
     shutil.rmtree(run_dir, ignore_errors=True)
     report = profile(subject, run_dir, [cfg.backend], config=config, precisions=[cfg.precision],
-                     accuracy_samples=samples, target_profile=cfg.target, say=say)
-    verdict = None
-    if spec is not None:
-        from .qualify.spec import load_spec
-        from .qualify.verdict import qualify_report
-        from .targets import load_target_profile
-
-        s = load_spec(spec)
-        target_name = cfg.target or s.target
-        q = qualify_report(s, report, spec.name, str(run_dir), load_target_profile(target_name) if target_name else None)
-        verdict = q.status
+                     accuracy_samples=samples, target_profile=cfg.target, say=say, with_fp32=False)
+    verdict, _ = judge(cfg, document(report), spec)
     return {"document": document(report), "environment": to_dict(report.environment), "verdict": verdict}
+
+
+def judge(cfg: Configuration, doc: dict, spec: Optional[Path]) -> tuple[Optional[str], Optional[str]]:
+    """The spec's verdict on a configuration's profile document, and why it is not PASS (the criteria that are
+    not). Judged anew from the document each time, so a changed spec never reuses an old verdict."""
+    if spec is None:
+        return None, None
+    from .qualify.spec import load_spec
+    from .qualify.verdict import qualify_report
+    from .results import report_from_data
+    from .targets import load_target_profile
+
+    s = load_spec(spec)
+    target_name = cfg.target or s.target
+    q = qualify_report(s, report_from_data(doc, "stored result"), spec.name, "",
+                       load_target_profile(target_name) if target_name else None)
+    why = "; ".join(f"{k.name}: {k.status}" + (f" ({k.detail})" if k.detail else "")
+                    for c in q.configs for k in c.criteria if k.status != "PASS") or "; ".join(q.notes)
+    return q.status, (why or None) if q.status != "PASS" else None
+
+
+def validate(sweep: Sweep, local: bool) -> None:
+    """The whole matrix checked before any work: each backend known (and usable here when run here), precision,
+    target, subject, measurement options and spec. A sweep of `backends: [ort-gpu]` once exported and ran for 77 s
+    to end with every configuration failed."""
+    from .backends import BACKENDS
+    from .pipeline import is_preset
+    from .precision import PRECISIONS
+    from .presets import load_preset
+    from .targets import load_target_profile
+
+    for c in sweep.configurations:
+        where = f"sweep configuration {c.label()}"
+        try:
+            backend = BACKENDS.get(c.backend)
+            if c.precision not in PRECISIONS:
+                raise ConfigError(f"unknown precision {c.precision!r}; known: {', '.join(PRECISIONS)}")
+            if local and not backend.availability().ok:
+                raise ConfigError(f"backend {c.backend} is unavailable here: {backend.availability().reason}")
+            if c.target:
+                load_target_profile(c.target)
+            if is_preset(c.subject):
+                load_preset(c.subject)
+            measure_config(c)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        except DeployprofError as exc:
+            raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from None
+    if sweep.spec is not None:
+        from .qualify.spec import load_spec
+
+        load_spec(sweep.spec)
 
 
 def _numbers(doc: dict, cfg: Configuration) -> dict:
@@ -246,13 +290,14 @@ def _numbers(doc: dict, cfg: Configuration) -> dict:
 
 
 def _entry(cfg: Configuration, key: str, status: str, error: Optional[str] = None, result_id: Optional[int] = None,
-           doc: Optional[dict] = None, verdict: Optional[str] = None) -> SweepEntry:
+           doc: Optional[dict] = None, spec: Optional[Path] = None) -> SweepEntry:
     nums = _numbers(doc, cfg) if doc else {}
+    verdict, why = judge(cfg, doc, spec) if doc else (None, None)
     return SweepEntry(key=key, subject=cfg.subject, backend=cfg.backend, precision=cfg.precision, batch=cfg.batch,
                       target=cfg.target, device=cfg.device, status=status, error=error, result_id=result_id,
                       p50_ms=nums.get("p50_ms"), p99_ms=nums.get("p99_ms"), accuracy_rel_l2=nums.get("accuracy_rel_l2"),
                       accuracy_cosine_min=nums.get("accuracy_cosine_min"), verdict=verdict,
-                      measured_on=nums.get("measured_on"))
+                      measured_on=nums.get("measured_on"), verdict_reason=why)
 
 
 def _why(exc: BaseException) -> str:
@@ -274,6 +319,7 @@ def run_sweep(path: Path, out: Path, store_options, say: Say = log.info, plan: C
         raise ConfigError("--ray dispatches by device label: list them under `devices:` in the sweep")
     if sweep.spec is not None and not sweep.spec.exists():
         raise ConfigError(f"{Path(path).name}: spec {sweep.spec} not found")
+    validate(sweep, local=not ray_address)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     keys = {c: c.key(sweep.name) for c in sweep.configurations}
@@ -285,9 +331,8 @@ def run_sweep(path: Path, out: Path, store_options, say: Say = log.info, plan: C
         for c in sweep.configurations:
             if keys[c] in done:
                 rid = done[keys[c]]
-                row = store.results_where({"sweep": [keys[c]]})[-1]
-                entries[keys[c]] = _entry(c, keys[c], "reused", result_id=rid, doc=store.document(rid),
-                                          verdict=row["verdict"])
+                doc = store.document(rid)
+                entries[keys[c]] = _entry(c, keys[c], "reused", result_id=rid, doc=doc, spec=sweep.spec)
         log.info("sweep %s: %d configurations, %d already in the store, %d to run", sweep.name,
                  len(sweep.configurations), len(done), len(todo))
         plan(len(todo))
@@ -308,7 +353,7 @@ def run_sweep(path: Path, out: Path, store_options, say: Say = log.info, plan: C
                 rid = store.add(result["document"], environment=result["environment"], commit=store_options.commit,
                                 sweep_key=key, verdict=result["verdict"])
                 entries[key] = dataclasses.replace(_entry(c, key, "done", result_id=rid, doc=result["document"],
-                                                          verdict=result["verdict"]), node=node)
+                                                          spec=sweep.spec), node=node)
             finished += 1
             if ray_address:
                 say(f"{c.label()}: {entries[key].status}{eta()}")

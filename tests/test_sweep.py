@@ -71,24 +71,37 @@ def test_devices_need_ray_and_ray_needs_devices(tmp_path):
     assert r.exit_code == 1 and "list them under `devices:`" in r.output
 
 
-def test_a_failing_configuration_is_recorded_and_the_sweep_goes_on(tiny_export, tmp_path):
-    spec = _write(tmp_path, "latency_ms: {p50: 10000}\n", "spec.yaml")
+def test_the_matrix_is_checked_before_any_work(tiny_export, tmp_path):
+    """`backends: [ort-gpu]`-like mistakes once exported and ran for 77 s, then exited 0 with every configuration failed."""
+    shutil.copytree(tiny_export, tmp_path / "export")
+    path = _write(tmp_path, f"subjects: [export]\nbackends: [ort-cpu, ort-cuda]\nmeasure: {json.dumps(FAST)}\n")
+    r = CliRunner().invoke(cli, ["sweep", str(path), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "r.sqlite")])
+    assert r.exit_code == 1 and r.output.count("error:") == 1 and "ort-cuda fp32 b1: backend ort-cuda is unavailable" in r.output
+    assert not (tmp_path / "o").exists() and not (tmp_path / "r.sqlite").exists()
+
+
+def test_a_failing_configuration_is_recorded_the_sweep_goes_on_and_exits_nonzero(tiny_export, tmp_path):
+    spec = _write(tmp_path, "latency_ms: {p50: 10000}\nmemory: {device_peak_mib: 100}\n", "spec.yaml")
     shutil.copytree(tiny_export, tmp_path / "export")  # a sweep names paths inside its own folder
     path = _write(tmp_path, f"""
 subjects: [export]
-backends: [ort-cpu, ort-cuda]
+backends: [ort-cpu, {{name: ort-cpu, measure: {{dims: {{nope: 2}}}}}}]
+precisions: [fp16]
 measure: {json.dumps(FAST)}
 spec: {spec.name}
 """)
     r = CliRunner().invoke(cli, ["sweep", str(path), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "r.sqlite"),
                                  "--json"])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 1 and "1 of 2 configurations failed" in r.stderr, r.output
     doc = json.loads(r.stdout)
     ok, bad = doc["entries"]
-    assert (ok["status"], ok["verdict"], bad["status"]) == ("done", "PASS", "failed")
-    assert "backend ort-cuda is unavailable" in bad["error"] or "CUDAExecutionProvider" in bad["error"]
+    assert (ok["status"], ok["verdict"], bad["status"]) == ("done", "INCONCLUSIVE", "failed")
+    assert "device memory peak: INCONCLUSIVE (no device memory reading" in ok["verdict_reason"]
+    assert "--dim nope: no such dimension" in bad["error"]
+    report = json.loads((tmp_path / "o" / "runs" / ok["key"] / "report.json").read_text())
+    assert {r["precision"] for r in report["runs"]} == {"fp16"}  # an fp16 configuration measures fp16 alone
     html = (tmp_path / "o" / "sweep.html").read_text()
-    assert "FAILED" in html and "PASS" in html and "Pareto" in html
+    assert "FAILED" in html and f"href='runs/{ok['key']}/report.html'" in html
 
 
 def _stored_keys(db):

@@ -338,7 +338,8 @@ def sweep_table(s) -> Table:
 
     rows = [(e.subject, e.backend, e.precision, str(e.batch), e.target or "-", e.device or e.measured_on or "-",
              e.status + (f": {e.error}" if e.error else ""), num(e.p50_ms, ".3f"), num(e.p99_ms, ".3f"),
-             num(e.accuracy_rel_l2, ".2e"), e.verdict or "-", str(e.result_id) if e.result_id else "-")
+             num(e.accuracy_rel_l2, ".2e"), (e.verdict or "-") + (f": {e.verdict_reason}" if e.verdict_reason else ""),
+             str(e.result_id) if e.result_id else "-")
             for e in s.entries]
     done = sum(e.status != "failed" for e in s.entries)
     return Table(f"Sweep {s.name}: {done}/{len(s.entries)} configurations", ("subject", "backend", "precision", "batch",
@@ -346,15 +347,27 @@ def sweep_table(s) -> Table:
                  f"store: {s.store}")
 
 
+def sweep_cells(s):
+    """The PASS/FAIL matrix as data: configurations (rows), devices (columns) and the entry of each cell."""
+    device = lambda e: e.device or e.measured_on or "-"  # noqa: E731
+    devices = sorted({device(e) for e in s.entries})
+    configs = list(dict.fromkeys((e.subject, e.backend, e.precision, e.batch) for e in s.entries))
+    cells = {((e.subject, e.backend, e.precision, e.batch), device(e)): e for e in s.entries}
+    return configs, devices, cells
+
+
+def sweep_cell(e) -> str:
+    return e.verdict or ("ran" if e.status != "failed" else "FAILED")
+
+
 def sweep_matrix(s) -> Table:
     """PASS/FAIL per configuration (rows) and device (columns): the qualification verdict, else whether it ran."""
-    devices = sorted({e.device or e.measured_on or "-" for e in s.entries})
-    configs = list(dict.fromkeys((e.subject, e.backend, e.precision, e.batch) for e in s.entries))
-    cell = {((e.subject, e.backend, e.precision, e.batch), e.device or e.measured_on or "-"):
-            (e.verdict or ("ran" if e.status != "failed" else "FAILED")) for e in s.entries}
-    rows = [(f"{c[0]} {c[1]} {c[2]} b{c[3]}", *(cell.get((c, d), "-") for d in devices)) for c in configs]
+    configs, devices, cells = sweep_cells(s)
+    rows = [(f"{c[0]} {c[1]} {c[2]} b{c[3]}", *(sweep_cell(cells[(c, d)]) if (c, d) in cells else "-" for d in devices))
+            for c in configs]
     return Table("Verdict per configuration and device", ("configuration", *devices), rows,
-                 "PASS/FAIL/INCONCLUSIVE: against the sweep's spec; ran: measured, no spec; FAILED: did not run")
+                 "PASS/FAIL/INCONCLUSIVE: against the sweep's spec (the table below says why); ran: measured, no spec; "
+                 "FAILED: did not run")
 
 
 def selfcheck_table(c) -> Table:

@@ -3,11 +3,30 @@ configuration's row. Same frame and page check as report.html."""
 from __future__ import annotations
 
 from collections import defaultdict
+from html import escape
 
 from ..results import SweepReport
 from . import svg
 from .html import page, table_html
-from .sections import sweep_matrix, sweep_table
+from .sections import sweep_cell, sweep_cells, sweep_matrix, sweep_table
+
+
+def _linked_matrix(report: SweepReport) -> str:
+    """The verdict matrix, each cell a link to its configuration's own report (runs/KEY/report.html)."""
+    configs, devices, cells = sweep_cells(report)
+    t = sweep_matrix(report)
+    head = "".join(f"<th>{escape(h)}</th>" for h in t.header)
+    rows = []
+    for c, row in zip(configs, t.rows):
+        out = [f"<td>{escape(row[0])}</td>"]
+        for d in devices:
+            e = cells.get((c, d))
+            text = escape(sweep_cell(e)) if e else "-"
+            out.append(f"<td><a href='runs/{escape(e.key)}/report.html'>{text}</a></td>" if e and e.status != "failed"
+                       else f"<td>{text}</td>")
+        rows.append("<tr>" + "".join(out) + "</tr>")
+    return (f"<h2>{escape(t.title)}</h2><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            f"<p class='meta'>{escape(t.caption)}</p>")
 
 
 def render_sweep_html(report: SweepReport) -> str:
@@ -25,7 +44,7 @@ def render_sweep_html(report: SweepReport) -> str:
         body.append("</div>")
     else:
         body.append("<p class='warn'>No configuration has both a latency and an accuracy: nothing to plot.</p>")
-    body += [table_html(sweep_matrix(report)), table_html(sweep_table(report))]
+    body += [_linked_matrix(report), table_html(sweep_table(report))]
     failed = sum(e.status == "failed" for e in report.entries)
     return page(f"deployprof sweep: {report.name}",
                 f"{report.created_utc} · {len(report.entries)} configurations, {failed} failed · {report.store}", body)
