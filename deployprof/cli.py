@@ -351,19 +351,29 @@ def predict(export_dir: Path, target_name: str, precisions: str, batch: int, as_
 
 
 @cli.command()
-@click.argument("source", type=click.Path(path_type=Path))
-@click.option("--spec", "spec_path", type=click.Path(path_type=Path), required=True,
+@click.argument("source", type=click.Path(path_type=Path), required=False)
+@click.option("--spec", "spec_path", type=click.Path(path_type=Path), default=None,
               help="Qualification spec (YAML); the smallest is `latency_ms: {p99: 50}`.")
+@click.option("--example-spec", is_flag=True, help="Print a commented starter spec and exit.")
 @click.option("--target", "target_name", default=None, help="Target profile (overrides the spec's `target:`).")
 @click.option("--accept-board", is_flag=True,
               help="Judge latency even though the board failed its self-check when profiled (say why in your record).")
 @json_option
 @store_options
 @click.pass_context
-def qualify(ctx, source: Path, spec_path: Path, target_name: Optional[str], accept_board: bool, as_json: bool, **o) -> None:
+def qualify(ctx, source: Optional[Path], spec_path: Optional[Path], example_spec: bool, target_name: Optional[str],
+            accept_board: bool, as_json: bool, **o) -> None:
     """Verdict of a spec against a measured REPORT (report.json or its folder), or, predicted from the roofline,
-    against an EXPORT_DIR. Exit 0 PASS, 3 FAIL or INCONCLUSIVE, 1 error."""
+    against an EXPORT_DIR. Exit 0 PASS, 3 FAIL or INCONCLUSIVE, 1 error. --example-spec prints a starter spec."""
     from .qualify.verdict import qualify_source
+
+    if example_spec:
+        from .qualify.spec import EXAMPLE
+        click.echo("# deployprof qualification spec: every key is optional; keep the criteria you need.\n" + EXAMPLE)
+        return
+    if source is None or spec_path is None:
+        raise click.UsageError("qualify needs a SOURCE (report or export folder) and --spec SPEC.yaml "
+                               "(--example-spec prints one to start from)")
 
     stored = store_from(o)
     q = qualify_source(spec_path, source, target_name, accept_board)

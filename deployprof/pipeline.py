@@ -345,6 +345,10 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
             cost = None
             for p, sub in subjects.items():
                 names = [n for n in usable if p in BACKENDS.get(n).artifact_precisions]
+                for n in (n for n in usable if n not in names):
+                    w = f"{n} has no {p} here (it runs {', '.join(BACKENDS.get(n).artifact_precisions)}): not measured at {p}"
+                    warnings.append(w)
+                    say(f"warning: {w}")
                 runs_p, costs_p = measure_subject(sub, names, config, say, checks)
                 runs += runs_p
                 if p == "fp32":

@@ -572,7 +572,7 @@ class MetricDelta:
     a_ms: float
     b_ms: float
     delta_pct: float
-    delta_ci_pct: tuple[float, float]   # conservative: from the two runs' CI ends
+    delta_ci_pct: tuple[float, float]   # conservative, of the ratio B/A: (B lo / A hi - 1, B hi / A lo - 1) x 100
     verdict: str                        # "regression" | "improvement" | "within noise"
 
 

@@ -213,8 +213,12 @@ def qualify_source(spec_path: Path, source: Path, target_name: Optional[str] = N
     from ..targets import load_target_profile
     from .spec import load_spec
 
+    from ..files import ensure_complete
+
     spec_path, source = Path(spec_path), Path(source)
     spec = load_spec(spec_path)
+    if source.is_dir():
+        ensure_complete(source)  # an interrupted run says so, not "neither a report nor an export"
     name = target_name or spec.target
     target = load_target_profile(name) if name else None
     report_path = source / "report.json" if source.is_dir() else source

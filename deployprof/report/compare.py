@@ -33,7 +33,11 @@ def metric_delta(metric: str, a: RunResult, b: RunResult) -> MetricDelta:
         verdict = "improvement"
     else:
         verdict = "within noise"
-    return MetricDelta(metric, va, vb, (vb - va) / va * 100, ((blo - ahi) / va * 100, (bhi - alo) / va * 100), verdict)
+    # The ratio B/A lies between blo/ahi and bhi/alo (each CI holds its value): a latency's change can never be
+    # below -100% (dividing the CI ends' difference by A's point value once gave "-5.5% [-134.3, +13.9]").
+    lo = (blo / ahi - 1) * 100 if ahi > 0 else -100.0
+    hi = (bhi / alo - 1) * 100 if alo > 0 else float("inf")
+    return MetricDelta(metric, va, vb, (vb - va) / va * 100, (lo, hi), verdict)
 
 
 def _context(a: ProfileReport, b: ProfileReport) -> list[str]:

@@ -69,9 +69,12 @@ def _ran(r: RunResult) -> str:
 
 
 def stage_table(runs: tuple[RunResult, ...]) -> Table:
-    rows = [(f"{r.backend}/{r.precision} b{r.batch}", *(f"{k} {fmt_ms(v)}" for k, v in r.stage_mean_ms.items()),
-             f"glue {fmt_ms(r.glue_overhead_ms or 0.0)}") for r in runs if r.stage_mean_ms]
-    return Table("Policy step breakdown (mean ms per step)", ("run", *[""] * (max(map(len, rows), default=1) - 1)), rows)
+    """One column per stage (its mean ms within a step, all its calls), then the host glue between them."""
+    stages = list(dict.fromkeys(k for r in runs for k in r.stage_mean_ms))
+    rows = [(f"{r.backend}/{r.precision} b{r.batch}", *(fmt_ms(r.stage_mean_ms[k]) if k in r.stage_mean_ms else "-"
+                                                       for k in stages), fmt_ms(r.glue_overhead_ms or 0.0))
+            for r in runs if r.stage_mean_ms]
+    return Table("Policy step breakdown (mean ms per step)", ("run", *stages, "host glue"), rows)
 
 
 def control_table(runs: tuple[RunResult, ...]) -> Table:
@@ -294,7 +297,8 @@ def comparison_table(c: Comparison) -> Table:
              ", ".join(f"{m.metric} {m.verdict}" for m in r.metrics), f"{r.throughput_pct:+.1f}%",
              _opt(r.peak_rss_pct, "+.1f") + ("%" if r.peak_rss_pct is not None else ""))
             for r in c.runs]
-    return Table("B against A (delta % with its conservative 95% CI; 'regression' only when the CIs are apart)",
+    return Table(f"B against A: B = {c.b}; A = {c.a} (delta % of B/A with its conservative 95% CI, from the two CIs' "
+                 "ends; 'regression' only when the CIs are apart)",
                  ("run", *(f"{m.metric} A -> B ms" for m in metrics), "verdicts", "throughput", "peak RSS"), rows)
 
 

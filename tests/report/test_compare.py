@@ -57,3 +57,15 @@ def test_cli_exit_codes_for_ci(tmp_path):
     assert r.exit_code == 0 and json.loads(r.output)["regressions"][0]["metric"] == "p50"
     r = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "missing")])
     assert r.exit_code == 1 and r.output.startswith("error: report not found")
+
+
+def test_the_delta_interval_is_the_ratios_and_the_table_names_a_and_b():
+    """'-5.5% [-134.3, +13.9]' was printed for a latency: the CI ends' difference over A's point value."""
+    from deployprof.report.sections import comparison_table
+
+    wide = _rep(2.0, sd=1.5, n=40, seed=3)  # few, spread samples: a wide B interval
+    c = compare_reports(_rep(2.0), wide, names=("a/report.json", "b/report.json"))
+    for m in c.runs[0].metrics:
+        lo, hi = m.delta_ci_pct
+        assert -100 <= lo <= m.delta_pct <= hi
+    assert "B = b/report.json; A = a/report.json" in comparison_table(c).title
