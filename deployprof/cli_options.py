@@ -118,6 +118,9 @@ def measure_options(f):
                      help="Inputs from an .npz file instead of generated ones."),
         click.option("--threads", type=COUNT, default=None, help="ONNX Runtime intra-op threads."),
         click.option("--inter-threads", type=COUNT, default=None, help="ONNX Runtime inter-op threads (parallel mode)."),
+        click.option("--spin/--no-spin", default=False, show_default=True,
+                     help="ONNX Runtime threads spin-wait between calls (faster on an idle machine with cores to spare; "
+                          "off: a policy step's sessions do not fight for the cores, nor other processes on a robot)."),
         click.option("--execution-mode", type=click.Choice(["sequential", "parallel"]), default="sequential", show_default=True),
         click.option("--graph-opt", type=click.Choice(["disable", "basic", "extended", "all"]), default="all", show_default=True),
         click.option("--provider-option", "provider_options", multiple=True, metavar="KEY=VALUE",

@@ -17,6 +17,10 @@ class BackendOptions:
     """How a backend builds its session or engine."""
     intra_op_threads: Optional[int] = None
     inter_op_threads: Optional[int] = None
+    # ONNX Runtime's pool threads spin-wait for work after each call (allow_spinning). Off by default: a policy step
+    # runs its stages' sessions back to back, and each session's spinning threads take the cores the next one needs
+    # (the pi0-tiny step was ~10x its stages on a loaded 2-core machine; docs/BENCHMARKS.md has the measurement).
+    spin: bool = False
     graph_optimization: str = "all"        # disable | basic | extended | all
     execution_mode: str = "sequential"     # sequential | parallel
     provider_options: dict[str, str] = field(default_factory=dict)
@@ -117,7 +121,8 @@ class MeasureConfig:
             launcher="inline" if o["in_process"] else "process", cuda_graph=o["cuda_graph"],
             cross_check=o["cross_check"],
             backend_options=BackendOptions(
-                intra_op_threads=o["threads"], inter_op_threads=o["inter_threads"], execution_mode=o["execution_mode"],
+                intra_op_threads=o["threads"], inter_op_threads=o["inter_threads"], spin=o["spin"],
+                execution_mode=o["execution_mode"],
                 graph_optimization=o["graph_opt"], provider_options=popts, allow_fallback=o["allow_fallback"],
                 torch_device=o["torch_device"]))
 

@@ -99,7 +99,7 @@ def attach_flops(run: RunResult, cost: StaticCost) -> RunResult:
     return dataclasses.replace(run, flops_per_run=total, achieved_gflop_per_s=achieved)
 
 
-def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport]) -> list[str]:
+def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport], calls: Optional[dict[str, int]] = None) -> list[str]:
     """What the reader must know about the runs; a cause shared by several stages of one configuration is one line
     listing them (a pi0 report once had two lines per stage and the summary below the first screen)."""
     out: list[str] = []
@@ -134,10 +134,32 @@ def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport]) -> list[st
                                []).append(f"{r.stage} ({r.latency.count})")
     out += [f"{backend}/{precision} b{batch} {', '.join(stages)}: {cause}"
             for (backend, precision, batch, cause), stages in grouped.items()]
+    out += _step_slower_than_stages(runs, calls or {})
     for name, f in flops.items():
         if f.lower_bound:
             out.append(f"{name}: FLOPs are a lower bound ({sum(f.unknown_ops.values())} unknown-op nodes, "
                        f"{len(f.unresolved_nodes)} unresolved)")
+    return out
+
+
+STEP_SLOWDOWN = 1.5  # a stage inside the policy step over 1.5x its standalone mean x calls is worth a line
+
+
+def _step_slower_than_stages(runs: list[RunResult], calls: dict[str, int]) -> list[str]:
+    """Stages that run much slower inside the policy step than alone: threads fighting for the cores (spinning pools
+    of several sessions, another process), caches evicted between stages. stage_mean_ms is per step (all calls)."""
+    alone = {(r.backend, r.precision, r.batch, r.cuda_graph, r.stage): r.latency.mean_ms for r in runs}
+    out = []
+    for r in runs:
+        if r.stage != POLICY_STEP or not r.stage_mean_ms:
+            continue
+        ratios = {stage: ms / (own * calls.get(stage, 1)) for stage, ms in r.stage_mean_ms.items()
+                  if (own := alone.get((r.backend, r.precision, r.batch, r.cuda_graph, stage)))}
+        slow = [f"{stage} {x:.1f}x" for stage, x in ratios.items() if x > STEP_SLOWDOWN]
+        if slow:
+            out.append(f"{r.backend}/{r.precision} b{r.batch} policy_step: stages slower inside the step than alone "
+                       f"({', '.join(slow)}): threads fighting for the cores (another process, --spin, more --threads "
+                       "than free cores) or caches evicted between stages")
     return out
 
 
@@ -356,7 +378,8 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
             cost = cost or static_cost(base, batches[0], config.dims)  # the FP32 graph's, also when not measured
         environment = capture()
         runs = list(with_devices(_with_speedups(runs), environment))
-        warnings += run_warnings(runs, cost.flops) + precision_warnings(runs)
+        warnings += run_warnings(runs, cost.flops, {st.name: st.calls_per_step for st in base.manifest.stages}) \
+            + precision_warnings(runs)
         manifest, root = base
         roofline = ()
         if target is not None:

@@ -94,3 +94,14 @@ def test_progress_says_time_left():
     from deployprof.report.progress import eta_text
 
     assert eta_text(30.0, 3, 9) == "30 s, ~60 s left" and eta_text(5.0, 0, 9) == "5 s" and eta_text(5.0, 9, 9) == "5 s"
+
+
+def test_stages_much_slower_inside_the_step_than_alone_are_said():
+    from deployprof.pipeline import run_warnings
+
+    base = _run(telemetry=None, stop=None, stopped_by=None)
+    lat = lambda ms: dataclasses.replace(base.latency, mean_ms=ms)  # noqa: E731
+    alone = [dataclasses.replace(base, stage="a", latency=lat(0.1)), dataclasses.replace(base, stage="b", latency=lat(0.1))]
+    step = dataclasses.replace(base, stage="policy_step", stage_mean_ms={"a": 0.12, "b": 1.2})  # b: 4 calls -> 3x
+    warnings = [w for w in run_warnings([*alone, step], {}, {"a": 1, "b": 4}) if "slower inside the step" in w]
+    assert len(warnings) == 1 and "(b 3.0x)" in warnings[0]

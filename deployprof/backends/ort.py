@@ -184,6 +184,9 @@ class OrtBackend(Backend):
             so.intra_op_num_threads = o.intra_op_threads
         if o.inter_op_threads is not None:
             so.inter_op_num_threads = o.inter_op_threads
+        spin = "1" if o.spin else "0"
+        so.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        so.add_session_config_entry("session.inter_op.allow_spinning", spin)
         so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVELS[o.graph_optimization])
         so.execution_mode = ort.ExecutionMode.ORT_PARALLEL if o.execution_mode == "parallel" else ort.ExecutionMode.ORT_SEQUENTIAL
         so.log_severity_level = 3
@@ -211,6 +214,7 @@ class OrtBackend(Backend):
                          precision_requested=self.manifest.precision, precision_effective=self._effective_precision(),
                          providers_requested=requested, providers_active=active, fallback=fallback,
                          options={"graph_optimization": o.graph_optimization, "execution_mode": o.execution_mode,
+                                  "thread_spinning": "on" if o.spin else "off",
                                   "intra_op_threads": str(o.intra_op_threads), "inter_op_threads": str(o.inter_op_threads),
                                   **{k: str(v) for k, v in self._provider_options().items()},
                                   **({"device_time": self._device_time_note} if self.needs_gpu and self._stream is None
