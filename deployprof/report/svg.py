@@ -11,13 +11,19 @@ W, H = 640, 300
 ML, MR, MT, MB = 64, 16, 30, 44
 
 
+# (from, divide by, prefix): plain decimals from 0.001 to 999, SI prefixes beyond
+_PREFIXES = ((1e12, 1e12, "T"), (1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e3, 1e3, "k"), (1e-3, 1.0, ""), (1e-6, 1e-6, "µ"),
+             (0.0, 1e-9, "n"))
+
+
 def _fmt(v: float) -> str:
-    if v == 0:
-        return "0"
+    """A plain number with an SI prefix (12.5k, 250µ): never "1e+03" beside "1.0e+04" on one axis."""
+    if v == 0 or not math.isfinite(v):
+        return "0" if v == 0 else str(v)
     a = abs(v)
-    if a >= 1e4 or a < 1e-2:
-        return f"{v:.1e}"
-    return f"{v:.3g}"
+    scale, prefix = next((d, p) for s, d, p in _PREFIXES if a >= s)
+    text = f"{v / scale:.3g}"
+    return (text if "e" not in text else f"{v / scale:.0f}") + prefix
 
 
 def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:

@@ -148,3 +148,11 @@ def test_quiet_leaves_the_closing_line(tmp_path):
     assert res.output.strip().startswith(("PASS (measured on", "INCONCLUSIVE (measured on")) and len(res.output.splitlines()) == 1
     res = CliRunner().invoke(cli, ["qualify", "--spec", str(tmp_path / "spec.yaml"), str(tmp_path), "--no-store"])
     assert len(res.output.splitlines()) > 3  # not quiet: the tables come back
+
+
+def test_plot_numbers_are_plain_with_si_prefixes():
+    """Tick labels once mixed "1e+03" and "1.0e+04" on one axis."""
+    from deployprof.report.svg import _fmt
+
+    assert [_fmt(v) for v in (1000, 10000, 0.5, 2.5e-5, 1234567)] == ["1k", "10k", "0.5", "25µ", "1.23M"]
+    assert not any("e" in _fmt(v) for v in (1e-8, 3e-4, 1e3, 1e4, 1e5, 7e11))
