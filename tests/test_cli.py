@@ -49,7 +49,7 @@ def test_profile_tiny_vla_end_to_end(tmp_path):
 def test_bench_json_keys(tiny_export):
     res = invoke("bench", tiny_export, "--iterations", "20", "--warmup", "2", "--warmup-time", "0", "--json", "--in-process")
     assert res.exit_code == 0, res.output
-    d = json.loads(res.output)
+    d = json.loads(res.stdout)
     assert d["kind"] == "bench" and d["backend"] == "ort-cpu" and d["settings"]["iterations"] == 20
     step = d["runs"][-1]
     assert {"p50_ms", "p99_ms", "p999_ms", "ci_ms", "samples_ms"} <= set(step["latency"])
@@ -121,13 +121,13 @@ def test_inputs_from_npz(tmp_path, tiny_export):
     npz = tmp_path / "in.npz"
     np.savez(npz, **{name: np.zeros((1, 2, 3, 32, 32), np.float32)})
     res = invoke("bench", tiny_export / "vision.onnx", "--inputs", npz, "--iterations", "3", "--in-process", "--json")
-    assert json.loads(res.output)["runs"][0]["latency"]["count"] == 3
+    assert json.loads(res.stdout)["runs"][0]["latency"]["count"] == 3
 
 
 def test_batch_list_and_concurrency(tiny_export):
     res = invoke("bench", tiny_export / "denoise.onnx", "--batch", "1,2", "--concurrency", "2", "--iterations", "20",
                  "--warmup", "1", "--warmup-time", "0", "--json", "--in-process")
-    runs = json.loads(res.output)["runs"]
+    runs = json.loads(res.stdout)["runs"]
     assert [r["batch"] for r in runs] == [1, 2] and all(r["concurrency"] == 2 for r in runs)
     assert all(r["latency"]["count"] == 20 for r in runs)
     res = CliRunner().invoke(cli, ["bench", str(tiny_export), "--dim", "batch=2"])
@@ -137,7 +137,7 @@ def test_batch_list_and_concurrency(tiny_export):
 def test_rate_mode_reports_deadlines(tiny_export):
     res = invoke("bench", tiny_export, "--rate", "100", "--iterations", "30", "--warmup", "1", "--warmup-time", "0",
                  "--idle-gaps", "0.05", "--json", "--in-process")
-    d = json.loads(res.output)
+    d = json.loads(res.stdout)
     (run,) = d["runs"]
     c = run["control"]
     assert run["stage"] == "policy_step" and c["requests"] == 30 and c["chunk_length"] == 8

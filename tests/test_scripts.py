@@ -23,7 +23,7 @@ def test_gpu_summary_labels_runs_without_device_time(tiny_export, tmp_path, caps
     res = CliRunner().invoke(cli, ["bench", str(tiny_export), "--iterations", "5", "--warmup", "1", "--warmup-time", "0",
                                    "--json", "--in-process"], catch_exceptions=False)
     (tmp_path / "bench_ort_cpu.json").write_text(res.output)
-    runs = json.loads(res.output)["runs"]
+    runs = json.loads(res.stdout)["runs"]
     _load("gpu_summary").main(tmp_path)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(runs) == 4

@@ -107,7 +107,7 @@ def test_profile_with_precisions_reports_speedup_and_accuracy(tiny_export, tmp_p
 
 def test_compare_precision_command_exit_codes(tiny_export):
     res = CliRunner().invoke(cli, ["compare-precision", str(tiny_export), "--precisions", "fp16", "--samples", "2", "--json"])
-    assert res.exit_code == 0 and json.loads(res.output)["accuracy"][0]["precision"] == "fp16"
+    assert res.exit_code == 0 and json.loads(res.stdout)["accuracy"][0]["precision"] == "fp16"
     res = CliRunner().invoke(cli, ["compare-precision", str(tiny_export), "--precisions", "int8", "--samples", "2",
                                    "--atol", "1e-9"])
     assert res.exit_code == 3 and "FAIL" in res.output

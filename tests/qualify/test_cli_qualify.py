@@ -25,7 +25,7 @@ def test_qualify_a_real_cpu_profile_and_an_export(tiny_export, tmp_path):
     nano = tmp_path / "nano.yaml"
     nano.write_text("target: jetson-orin-nano-8gb\nlatency_ms: {p99: 500}\nmemory: {headroom_pct: 10}\n")
     res = CliRunner().invoke(cli, ["qualify", "--spec", str(nano), str(out), "--json"])
-    q = json.loads(res.output)
+    q = json.loads(res.stdout)
     assert res.exit_code == 3 and q["status"] == "INCONCLUSIVE" and q["measured_on"][0].endswith("(cpu)")
     assert all(c["status"] == "INCONCLUSIVE" and "not on jetson-orin-nano-8gb" in c["detail"]
                for c in q["configs"][0]["criteria"])
@@ -33,7 +33,7 @@ def test_qualify_a_real_cpu_profile_and_an_export(tiny_export, tmp_path):
     assert "INCONCLUSIVE (measured on" in res.output and "(cpu); target jetson-orin-nano-8gb" in res.output
     assert "deployprof predict EXPORT --target jetson-orin-nano-8gb" in res.output
     res = CliRunner().invoke(cli, ["qualify", "--spec", str(strict), str(out / "report.json"), "--json"])
-    assert res.exit_code == 3 and json.loads(res.output)["status"] == "FAIL"
+    assert res.exit_code == 3 and json.loads(res.stdout)["status"] == "FAIL"
     res = CliRunner().invoke(cli, ["qualify", "--spec", str(bad), str(out)])
     assert res.exit_code == 1 and res.output.startswith("error:") and "latency_ms.p99 must be a number" in res.output
     res = CliRunner().invoke(cli, ["qualify", "--spec", str(generous), str(tiny_export), "--target", "jetson-orin-nano-8gb"])
@@ -41,4 +41,4 @@ def test_qualify_a_real_cpu_profile_and_an_export(tiny_export, tmp_path):
     res = CliRunner().invoke(cli, ["qualify", "--spec", str(generous), str(tiny_export)])
     assert res.exit_code == 1 and "needs a target" in res.output
     res = CliRunner().invoke(cli, ["predict", str(tiny_export), "--target", "rtx-4090", "--json"])
-    assert res.exit_code == 0 and [p["precision"] for p in json.loads(res.output)["predictions"]] == ["fp32", "fp16", "int8"]
+    assert res.exit_code == 0 and [p["precision"] for p in json.loads(res.stdout)["predictions"]] == ["fp32", "fp16", "int8"]

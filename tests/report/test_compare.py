@@ -54,7 +54,7 @@ def test_cli_exit_codes_for_ci(tmp_path):
     r = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "c"), "--fail-on-regression", "5"])
     assert r.exit_code == 0 and "no statistically meaningful slowdown" in r.output
     r = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json"])
-    assert r.exit_code == 0 and json.loads(r.output)["regressions"][0]["metric"] == "p50"
+    assert r.exit_code == 0 and json.loads(r.stdout)["regressions"][0]["metric"] == "p50"
     r = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "missing")])
     assert r.exit_code == 1 and r.output.startswith("error: report not found")
 
