@@ -60,7 +60,7 @@ def test_bench_json_keys(tiny_export):
 
 
 def test_flops_json_on_export_dir(tiny_export):
-    d = json.loads(invoke("flops", tiny_export, "--json").output)
+    d = json.loads(invoke("flops", tiny_export, "--json").stdout)
     for key in ("macs", "flops", "flops_total", "params", "weight_bytes", "by_op_type", "unknown_ops", "unresolved_nodes"):
         assert key in d
     assert d["flops"] == 2 * d["macs"] and d["unknown_ops"] == {} and d["unresolved_nodes"] == []
@@ -153,7 +153,7 @@ def test_export_users_own_module(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     ins = {t["name"]: t for t in manifest["stages"][0]["inputs"]}
     assert ins["instruction"]["dist"] == "int" and ins["instruction"]["shape"][0] == "batch"
-    d = json.loads(invoke("bench", out, "--backend", "torch", "--iterations", "5", "--in-process", "--json").output)
+    d = json.loads(invoke("bench", out, "--backend", "torch", "--iterations", "5", "--in-process", "--json").stdout)
     assert d["runs"][0]["latency"]["count"] == 5 and d["backend"] == "torch"
     res = CliRunner().invoke(cli, ["export", "--module", "nope.mod:f", "--out", str(tmp_path / "x")])
     assert res.exit_code == 1 and "cannot import" in res.output
