@@ -1,6 +1,7 @@
 """What the numbers were measured on. Package versions come from metadata: nothing heavy is imported."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 from importlib import metadata
@@ -74,8 +75,6 @@ def measured_device(run: RunResult, env: Environment) -> MeasuredDevice:
 
 def with_devices(runs, env: Environment) -> tuple[RunResult, ...]:
     """Every run with the device it was measured on recorded (what qualification and the roofline judge by)."""
-    import dataclasses
-
     return tuple(dataclasses.replace(r, measured_on=measured_device(r, env)) for r in runs)
 
 

@@ -237,19 +237,17 @@ def load_subject(subject: "str | Path | Subject") -> Subject:
     raise ModelError(f"model not found: {path} (expected an .onnx file, an export folder or a preset name)")
 
 
-def check_bindings(subject: Subject, dims: dict[str, int], shapes: dict[str, tuple[int, ...]],
-                   folder: Optional[bool] = None) -> None:
+def check_bindings(subject: Subject, dims: dict[str, int], shapes: dict[str, tuple[int, ...]]) -> None:
     """--dim and --shape against the graph, before any work: an unknown name, a wrong rank or a fixed dimension
     changed is one error naming what is valid (they were once silently ignored, or failed deep in a backend)."""
     manifest = subject.manifest
-    folder = Path(subject.path).is_dir() if folder is None else folder
     named = sorted({d for s in manifest.stages for t in s.inputs for d in t.shape if isinstance(d, str)}
                    | set(manifest.default_dims))
     unknown = sorted(set(dims) - set(named))
     if unknown:
         raise ConfigError(f"--dim {', '.join(unknown)}: no such dimension in {subject.path}; its named dimensions are "
                           f"{', '.join(named) or 'none (every input shape is fixed)'}")
-    if shapes and folder:
+    if shapes and Path(subject.path).is_dir():
         raise ConfigError(f"--shape binds one input of a single .onnx file; {subject.path} is an export folder, whose "
                           f"inputs the manifest shapes: bind its dimensions with --dim NAME=N ({', '.join(named) or 'none'}) "
                           "and the batch with --batch")

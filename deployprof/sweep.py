@@ -255,8 +255,9 @@ def validate(sweep: Sweep, local: bool) -> None:
             backend = BACKENDS.get(c.backend)
             if c.precision not in PRECISIONS:
                 raise ConfigError(f"unknown precision {c.precision!r}; known: {', '.join(PRECISIONS)}")
-            if local and not backend.availability().ok:
-                raise ConfigError(f"backend {c.backend} is unavailable here: {backend.availability().reason}")
+            available = backend.availability() if local else None
+            if available is not None and not available.ok:
+                raise ConfigError(f"backend {c.backend} is unavailable here: {available.reason}")
             if c.target:
                 load_target_profile(c.target)
             if is_preset(c.subject):

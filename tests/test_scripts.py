@@ -22,7 +22,7 @@ def test_gpu_summary_labels_runs_without_device_time(tiny_export, tmp_path, caps
     """The summary once dropped the file, stage and host latency of every run without CUDA-event time."""
     res = CliRunner().invoke(cli, ["bench", str(tiny_export), "--iterations", "5", "--warmup", "1", "--warmup-time", "0",
                                    "--json", "--in-process"], catch_exceptions=False)
-    (tmp_path / "bench_ort_cpu.json").write_text(res.output)
+    (tmp_path / "bench_ort_cpu.json").write_text(res.stdout)
     runs = json.loads(res.stdout)["runs"]
     _load("gpu_summary").main(tmp_path)
     lines = capsys.readouterr().out.splitlines()

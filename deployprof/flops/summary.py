@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional
 
-from ..manifest import Manifest, Subject, check_bindings, read_manifest
+from ..manifest import Manifest, check_bindings, load_subject
 from ..results import FlopReport, FlopSummary, OpTypeCost
 from .analyze import analyze_model, flops_total
 
@@ -63,18 +63,16 @@ def summarize(model: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ..
               strict: bool = False) -> FlopSummary:
     """`deployprof flops`: one graph as is, or an export folder over one policy step (each stage x its calls)."""
     model = Path(model)
+    subject = load_subject(model)  # an export folder's manifest, or one synthesised from the file's inputs
+    check_bindings(subject, {k: v for k, v in dims.items() if k != "batch"}, shapes)  # batch: the flops command's own
     if model.is_dir():
-        manifest = read_manifest(model)
-        check_bindings(Subject(manifest, model, str(model)), {k: v for k, v in dims.items() if k != "batch"}, shapes)
+        manifest = subject.manifest
         reports = stage_reports(manifest, model, dims.get("batch", 1), dims, shapes, per_node, strict)
         calls = {s.name: s.calls_per_step for s in manifest.stages}
         step_total = policy_step_total(manifest, model, reports, dims.get("batch", 1), dims)
         params, kv = unique_params(manifest, model), kv_cache_bytes(manifest, {**manifest.default_dims, "batch": 1, **dims})
         static_only = manifest.static_only
     else:
-        from ..manifest import load_subject
-
-        check_bindings(load_subject(model), {k: v for k, v in dims.items() if k != "batch"}, shapes, folder=False)
         r = analyze_model(model, dims=dims, shapes=shapes, per_node=per_node, strict=strict)
         reports, calls, step_total, params, kv, static_only = {model.name: r}, {model.name: 1}, None, r.params, None, False
     by_op: dict[str, dict[str, int]] = {}

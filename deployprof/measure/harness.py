@@ -194,8 +194,9 @@ def time_concurrent(fns: list[Callable[[], object]], sync: Callable[[], None], c
     wall = (clock() - state["start"]) / 1e9
     samples = [x for out in per_thread for x in out]
     if reason is None:  # the threads ran out their count or time on their own
-        reason = _stop_reason(cfg, len(samples), int(wall * 1e9), samples) or \
-            ("iterations" if cfg.iterations is not None else "duration", f"{len(samples)} requests")
+        kind: Stop = "iterations" if cfg.iterations is not None else "duration" if cfg.duration_s is not None \
+            else "max_iterations"
+        reason = _stop_reason(cfg, len(samples), int(wall * 1e9), samples) or (kind, f"{len(samples)} requests")
     return Timing(samples_ns=samples, device_ms=None, first_run_ms=first_ms, warmup_ms=warm,
                   steady_after=steady_state_index(warm), loop_wall_s=wall, stopped_by=reason[1], warmup_steady=steady,
                   stop=reason[0])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
+from ..environment import device_text
 from ..results import FlopReport, MemoryNeed, Prediction, RooflinePrediction, RooflineStage, RunResult
-from ..targets import BYTES_PER_PARAM, TargetProfile
+from ..targets import BYTES_PER_PARAM, TargetProfile, profile_for
 
 ASSUMPTIONS = ("dense peak of the precision (FP32 may use TF32 where the GPU has it), no sparsity; minimum traffic = "
                "weights at the precision read once + graph inputs/outputs; activations assumed to stay on chip; "
@@ -87,9 +88,6 @@ def predict_measured(manifest, root, flops: dict[str, FlopReport], runs: Sequenc
     """Predictions for a profiled export on the target, with the measured p50s of the runs made on that device
     attached; runs made on another device are set against that device's own roofline (the `cpu` profile, or the
     bundled profile naming the GPU), never the target's. Returns the predictions and a warning per other device."""
-    from ..environment import device_text
-    from ..targets import profile_for
-
     calls, kv, params = _step_inputs(manifest, root, batch, dims)
     groups: dict = {}
     for r in runs:

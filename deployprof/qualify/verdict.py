@@ -10,6 +10,7 @@ from typing import Optional
 
 from ..environment import device_text, measured_device
 from ..errors import ConfigError
+from ..files import ensure_complete
 from ..results import (ConfigVerdict, Criterion, MeasuredDevice, ProfileReport, Qualification, RooflinePrediction,
                        RunResult, main_runs)
 from ..targets import TargetProfile
@@ -212,8 +213,6 @@ def qualify_source(spec_path: Path, source: Path, target_name: Optional[str] = N
     """A spec against a measured report (report.json or its folder), or, from the roofline, an export folder."""
     from ..targets import load_target_profile
     from .spec import load_spec
-
-    from ..files import ensure_complete
 
     spec_path, source = Path(spec_path), Path(source)
     spec = load_spec(spec_path)

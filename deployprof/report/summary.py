@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ..environment import device_text, measured_device
 from ..results import AccuracyResult, ProfileReport, RunResult, main_runs
 
 
@@ -61,8 +62,6 @@ def headline(report: ProfileReport) -> str:
                 f"p50 step {fmt_ms(t.step_time.p50_ms)} ms, {conv}.")
     if not runs:
         return "No latency measured (static cost only)."
-    from ..environment import device_text, measured_device
-
     # A p99 with too few samples behind it is no ranking; among the rest, runs whose p99 CIs overlap the best's tie.
     bounded = [r for r in runs if "p99" not in r.latency.too_few_samples] or runs
     best = min(bounded, key=lambda r: r.latency.p99_ms)

@@ -11,8 +11,13 @@ from .html import page, table_html
 from .sections import sweep_cell, sweep_cells, sweep_matrix, sweep_table
 
 
+def run_folder(e) -> str:
+    """Where a configuration's run lies under the sweep's --out: runs/KEY, or DEVICE/runs/KEY for a fleet (--ray)."""
+    return (f"{e.device}/" if e.device else "") + f"runs/{e.key}"
+
+
 def _linked_matrix(report: SweepReport) -> str:
-    """The verdict matrix, each cell a link to its configuration's own report (runs/KEY/report.html)."""
+    """The verdict matrix, each cell a link to its configuration's own report."""
     configs, devices, cells = sweep_cells(report)
     t = sweep_matrix(report)
     head = "".join(f"<th>{escape(h)}</th>" for h in t.header)
@@ -22,7 +27,7 @@ def _linked_matrix(report: SweepReport) -> str:
         for d in devices:
             e = cells.get((c, d))
             text = escape(sweep_cell(e)) if e else "-"
-            out.append(f"<td><a href='runs/{escape(e.key)}/report.html'>{text}</a></td>" if e and e.status != "failed"
+            out.append(f"<td><a href='{escape(run_folder(e))}/report.html'>{text}</a></td>" if e and e.status != "failed"
                        else f"<td>{text}</td>")
         rows.append("<tr>" + "".join(out) + "</tr>")
     return (f"<h2>{escape(t.title)}</h2><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

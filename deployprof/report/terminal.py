@@ -2,7 +2,9 @@
 `backends`, `models` and `targets`, colours, warnings on stderr)."""
 from __future__ import annotations
 
+import os
 import re
+import sys
 from typing import Optional
 
 from rich.console import Console
@@ -25,9 +27,6 @@ QUIET = False      # -q/--quiet: tables, warnings and progress left out; the clo
 
 def console(width: Optional[int] = None) -> Console:
     """stdout at the terminal's own width (a 100-column SSH session to a Jetson gets 100 columns)."""
-    import os
-    import sys
-
     if width is None and not sys.stdout.isatty():
         width = int(os.environ.get("COLUMNS", "0") or 0) or PIPED_WIDTH
     return Console(width=width)
