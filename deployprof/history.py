@@ -64,14 +64,16 @@ def render_history_html(h: History) -> str:
                  for name, pts in (("p50", [(r.p50_ci_ms, r.p50_ms) for r in rows]),
                                    ("p99", [(r.p99_ci_ms, r.p99_ms) for r in rows]))}
         labels = ", ".join(f"{i}: {r.commit or r.created_utc[:16]}" for i, r in zip(xs, rows))
+        ticks = {x: (r.commit or "")[:8] or r.created_utc[5:16].replace("T", " ") for x, r in zip(xs, rows)}
         plots = [svg.line_chart(f"Latency, {len(rows)} stored results", [("p50", xs, [r.p50_ms for r in rows]),
                                                                         ("p99", xs, [r.p99_ms for r in rows])],
-                                "stored result (oldest first)", "ms", markers=True, bands=bands)]
+                                "commit, else date (UTC), oldest first", "ms", markers=True, bands=bands,
+                                xlabels=ticks)]
         acc = [(x, r.accuracy_cosine_min) for x, r in zip(xs, rows) if r.accuracy_cosine_min is not None]
         if acc:
             plots.append(svg.line_chart("Accuracy: worst-sample cosine vs the reference",
                                         [("cosine min", [a for a, _ in acc], [c for _, c in acc])],
-                                        "stored result (oldest first)", "cosine", markers=True))
+                                        "commit, else date (UTC), oldest first", "cosine", markers=True, xlabels=ticks))
         body += [f"<h2>{escape(key)}</h2>", f"<p class='meta'>{escape(labels)}</p>", "<div class='grid'>", *plots, "</div>"]
     body.append(table_html(history_table(h)))
     filters = ", ".join(f"{k}={v}" for k, v in h.filters.items()) or "no filters"

@@ -12,12 +12,13 @@ from .summary import accuracies, headline
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
-main{max-width:1320px;margin:0 auto;padding:16px 24px}
+main{max-width:1680px;margin:0 auto;padding:16px 24px}
 h1{font-size:22px;margin:8px 0} h2{font-size:17px;margin:26px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .headline{font-size:16px;background:#eef5ff;border-left:4px solid #1f77b4;padding:8px 12px}
 .warn{background:#fff6e5;border-left:4px solid #e69500;padding:6px 12px} .warn li{margin:2px 0}
-table{border-collapse:collapse;margin:6px 0 12px;font-size:12.5px;background:#fff}
-th,td{border:1px solid #ddd;padding:3px 7px;text-align:right;vertical-align:top} th{background:#f0f0f0}
+table{border-collapse:collapse;margin:6px 0 12px;font-size:12px;background:#fff}
+th,td{border:1px solid #ddd;padding:3px 6px;text-align:right;vertical-align:top;white-space:nowrap} th{background:#f0f0f0}
+td.w{white-space:normal;min-width:260px;text-align:left} .scroll{overflow-x:auto;max-width:100%}
 td:first-child,th:first-child{text-align:left}
 .grid{display:flex;flex-wrap:wrap;gap:12px} .plot{background:#fff;border:1px solid #e4e4e4}
 .plot .t{font-size:13px;font-weight:600} .plot .l{font-size:11px;fill:#444} .plot .k{font-size:10px;fill:#333}
@@ -35,12 +36,18 @@ document.body.setAttribute('data-errors',String(window.__errors.length));});
 """
 
 
+WRAP_AT = 60  # characters: a longer cell is prose and may wrap
+
+
 def _table(t: Table) -> str:
     head = "".join(f"<th>{escape(str(h))}</th>" for h in t.header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in t.rows)
+    # Cells keep to one line (a summary once wrapped its numbers at 1400 px; a wide table scrolls instead); long
+    # text (notes, provenance) wraps in a column of its own width.
+    body = "".join("<tr>" + "".join(f"<td class='w'>{escape(str(c))}</td>" if len(str(c)) > WRAP_AT else
+                                    f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in t.rows)
     caption = f"<p class='meta'>{escape(t.caption)}</p>" if t.caption else ""
-    return (f"<h2>{escape(t.title)}</h2><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-            + caption)
+    return (f"<h2>{escape(t.title)}</h2><div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+            "</table></div>" + caption)
 
 
 def _label(r) -> str:
@@ -92,23 +99,22 @@ def flops_plots(report: ProfileReport) -> list[str]:
 
 
 def accuracy_plots(report: ProfileReport) -> list[str]:
+    """Errors per action dimension, along the chunk and over the denoising loop; a log axis where the
+    configurations' errors span decades (FP16's would lie flat on zero beside INT8's)."""
     acc = [(f"{a.backend}/{a.precision} b{a.batch}", a) for a in accuracies(report.runs)
            if a.action.max_abs > 0]  # a configuration identical to the reference has nothing to plot
     out = []
-    dims = [(k, list(range(len(a.per_action_dim_mean_abs))), list(a.per_action_dim_mean_abs)) for k, a in acc
-            if a.per_action_dim_mean_abs]
-    if dims:
-        out.append(svg.line_chart("Action error vs the reference, per action dimension", dims, "action dimension",
-                                  "mean |error|", markers=True))
-    chunk = [(k, list(range(len(a.per_chunk_step_mean_abs))), list(a.per_chunk_step_mean_abs)) for k, a in acc
-             if len(a.per_chunk_step_mean_abs) > 1]
-    if chunk:
-        out.append(svg.line_chart("Action error along the chunk", chunk, "chunk step", "mean |error|", markers=True))
-    steps = [(k, list(range(1, len(a.per_denoise_step_mean_abs) + 1)), list(a.per_denoise_step_mean_abs))
-             for k, a in acc if a.per_denoise_step_mean_abs]
-    if steps:
-        out.append(svg.line_chart("Error of the denoised state after each step", steps, "denoising step", "mean |error|",
-                                  markers=True))
+    for title, field, x_label, first in (("Action error vs the reference, per action dimension", "per_action_dim_mean_abs",
+                                          "action dimension", 0),
+                                         ("Action error along the chunk", "per_chunk_step_mean_abs", "chunk step", 0),
+                                         ("Error of the denoised state after each step", "per_denoise_step_mean_abs",
+                                          "denoising step", 1)):
+        series = [(k, list(range(first, first + len(v))), list(v)) for k, a in acc
+                  if len(v := getattr(a, field)) > (1 if field == "per_chunk_step_mean_abs" else 0)]
+        if series:
+            log = svg.spans_decades([y for _, _, ys in series for y in ys])
+            out.append(svg.line_chart(title, series, x_label, "mean |error|" + (" (log)" if log else ""), markers=True,
+                                      logy=log))
     return out
 
 

@@ -38,25 +38,38 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [start + i * step for i in range(int((hi - start) / step) + 1)]
 
 
+LEGEND_W = 190  # the legend sits right of the plot area, never over its lines, points or ceilings
+
+
+def spans_decades(values: Sequence[float], decades: float = 2.0) -> bool:
+    """Positive values spread over more than `decades` powers of ten: a linear axis would flatten the small ones
+    (FP16 errors beside INT8's), so the caller plots them on a log axis."""
+    pos = [v for v in values if v > 0]
+    return len(pos) > 1 and math.log10(max(pos) / min(pos)) > decades
+
+
 def _frame(title: str, x_label: str, y_label: str, body: list[str], legend: Sequence[tuple[str, str]] = (),
            width: int = W, height: int = H) -> str:
+    plot_w = width
+    width += LEGEND_W if legend else 0
+    height = max(height, MT + 14 * len(legend) + 12)
     out = [f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
            f'height="{height}" role="img" aria-label="{escape(title)}">',
            f'<text x="{width / 2}" y="18" text-anchor="middle" class="t">{escape(title)}</text>',
-           f'<text x="{(ML + width - MR) / 2}" y="{height - 6}" text-anchor="middle" class="l">{escape(x_label)}</text>',
+           f'<text x="{(ML + plot_w - MR) / 2}" y="{height - 6}" text-anchor="middle" class="l">{escape(x_label)}</text>',
            f'<text transform="translate(14,{(MT + height - MB) / 2}) rotate(-90)" text-anchor="middle" class="l">{escape(y_label)}</text>']
     out += body
     for i, (name, color) in enumerate(legend):
         y = MT + 6 + 14 * i
-        out.append(f'<rect x="{width - MR - 170}" y="{y - 8}" width="10" height="10" fill="{color}"/>'
-                   f'<text x="{width - MR - 155}" y="{y + 1}" class="k">{escape(name[:28])}</text>')
+        out.append(f'<rect x="{plot_w + 4}" y="{y - 8}" width="10" height="10" fill="{color}"/>'
+                   f'<text x="{plot_w + 19}" y="{y + 1}" class="k">{escape(name[:30])}<title>{escape(name)}</title></text>')
     out.append("</svg>")
     return "\n".join(out)
 
 
 class _Axes:
-    def __init__(self, x0, x1, y0, y1, logx=False, logy=False, width=W, height=H):
-        self.logx, self.logy = logx, logy
+    def __init__(self, x0, x1, y0, y1, logx=False, logy=False, width=W, height=H, xlabels=None):
+        self.logx, self.logy, self.xlabels = logx, logy, xlabels
         tx = (lambda v: math.log10(v)) if logx else (lambda v: v)
         ty = (lambda v: math.log10(v)) if logy else (lambda v: v)
         self.tx, self.ty = tx, ty
@@ -76,13 +89,15 @@ class _Axes:
     def grid(self) -> list[str]:
         out = [f'<line x1="{ML}" y1="{self.h - MB}" x2="{self.w - MR}" y2="{self.h - MB}" class="a"/>',
                f'<line x1="{ML}" y1="{MT}" x2="{ML}" y2="{self.h - MB}" class="a"/>']
-        xs = [10 ** e for e in range(math.floor(self.x0), math.ceil(self.x1) + 1)] if self.logx else _ticks(self.x0, self.x1)
+        xs = [10 ** e for e in range(math.floor(self.x0), math.ceil(self.x1) + 1)] if self.logx else \
+            _thin(list(self.xlabels)) if self.xlabels else _ticks(self.x0, self.x1)
         ys = [10 ** e for e in range(math.floor(self.y0), math.ceil(self.y1) + 1)] if self.logy else _ticks(self.y0, self.y1)
         for v in xs:
             x = self.px(v)
             if ML - 0.5 <= x <= self.w - MR + 0.5:
                 out.append(f'<line x1="{x:.1f}" y1="{MT}" x2="{x:.1f}" y2="{self.h - MB}" class="g"/>'
-                           f'<text x="{x:.1f}" y="{self.h - MB + 14}" text-anchor="middle" class="k">{_fmt(v)}</text>')
+                           f'<text x="{x:.1f}" y="{self.h - MB + 14}" text-anchor="middle" class="k">'
+                           f'{escape(self.xlabels[v]) if self.xlabels else _fmt(v)}</text>')
         for v in ys:
             y = self.py(v)
             if MT - 0.5 <= y <= self.h - MB + 0.5:
@@ -91,12 +106,20 @@ class _Axes:
         return out
 
 
+def _thin(xs: list, most: int = 8) -> list:
+    """At most `most` labelled ticks, evenly picked, the last always kept."""
+    step = max(1, math.ceil(len(xs) / most))
+    return sorted(set(xs[::step]) | {xs[-1]}) if xs else xs
+
+
 def line_chart(title: str, series: Sequence[tuple[str, Sequence[float], Sequence[float]]], x_label: str, y_label: str,
                *, logx: bool = False, logy: bool = False, step: bool = False, markers: bool = False,
                hlines: Sequence[tuple[str, float]] = (),
-               bands: Optional[dict[str, tuple[Sequence[float], Sequence[float]]]] = None) -> str:
+               bands: Optional[dict[str, tuple[Sequence[float], Sequence[float]]]] = None,
+               xlabels: Optional[dict[float, str]] = None) -> str:
     """series: (name, xs, ys). step=True draws a staircase (an empirical CDF). bands: series name -> (lows, highs)
-    at the series' xs, drawn as a shaded interval (a confidence interval) under its line."""
+    at the series' xs, drawn as a shaded interval (a confidence interval) under its line. xlabels: the x ticks as
+    text (a commit or a date at each stored run) instead of numbers."""
     bands = bands or {}
     xs = [x for _, sx, _ in series for x in sx if not logx or x > 0]
     ys = [y for _, _, sy in series for y in sy if not logy or y > 0] + [v for _, v in hlines]
@@ -104,7 +127,7 @@ def line_chart(title: str, series: Sequence[tuple[str, Sequence[float], Sequence
     if not xs or not ys:
         return ""
     lo_y = min(ys) if logy else min(0.0, min(ys))
-    ax = _Axes(min(xs), max(xs), lo_y, max(ys) * (1.0 if logy else 1.05), logx, logy)
+    ax = _Axes(min(xs), max(xs), lo_y, max(ys) * (1.0 if logy else 1.05), logx, logy, xlabels=xlabels)
     body = ax.grid()
     legend = []
     for i, (name, sx, sy) in enumerate(series):
@@ -172,7 +195,7 @@ def bar_chart(title: str, labels: Sequence[str], stacks: Sequence[tuple[str, Seq
     row = 22
     height = MT + MB + row * len(labels)
     left = 170
-    right = 60 + (180 if len(stacks) > 1 else 0)  # room for the value labels and the legend
+    right = 60  # room for the value labels (the legend goes beside the plot)
     scale = (W - left - right) / (math.log10(top) + 1 if log else top)
     body = []
     legend = []
@@ -223,13 +246,18 @@ def roofline(title: str, peak_gflops: float, bandwidth_gbs: float, points: Seque
 
 def scatter(title: str, points: Sequence[tuple[str, float, float]], x_label: str, y_label: str,
             frontier: bool = False) -> str:
-    """Labelled points; with frontier=True the Pareto front (nothing both faster and more accurate) is joined."""
+    """Labelled points; with frontier=True the Pareto front (nothing both faster and more accurate) is joined. A y
+    spanning decades (errors of FP16 beside INT8) gets a log axis; a label that would overlap one already placed is
+    left to the point's tooltip."""
     pts = [(n, x, y) for n, x, y in points if x == x and y == y]  # NaN-free
     if not pts:
         return ""
     xs, ys = [x for _, x, _ in pts], [y for _, _, y in pts]
+    logy = spans_decades(ys) and min(ys) > 0
     span_x, span_y = (max(xs) - min(xs)) or max(abs(max(xs)), 1e-9), (max(ys) - min(ys)) or max(abs(max(ys)), 1e-9)
-    ax = _Axes(min(xs) - 0.08 * span_x, max(xs) + 0.08 * span_x, min(0.0, min(ys)), max(ys) + 0.12 * span_y)
+    ax = _Axes(min(xs) - 0.08 * span_x, max(xs) + 0.08 * span_x, min(ys) / 2 if logy else min(0.0, min(ys)),
+               max(ys) * 2 if logy else max(ys) + 0.12 * span_y, logy=logy)
+    placed: list[tuple[float, float, float, float]] = []
     body = ax.grid()
     front = pareto_front([(x, y) for _, x, y in pts]) if frontier else []
     if len(front) > 1:
@@ -241,12 +269,25 @@ def scatter(title: str, points: Sequence[tuple[str, float, float]], x_label: str
         on = (x, y) in front
         ring = ' stroke="#222" stroke-width="1.5"' if on else ""
         body.append(f'<circle cx="{ax.px(x):.1f}" cy="{ax.py(y):.1f}" r="{5 if on else 3.5}" fill="{color}"'
-                    f'{ring}><title>{escape(name)}: '
-                    f'{_fmt(x)}, {_fmt(y)}</title></circle>'
-                    + (f'<text x="{ax.px(x) - 6:.1f}" y="{ax.py(y) - 6:.1f}" text-anchor="end" class="k">'
-                       if ax.px(x) > W / 2 else f'<text x="{ax.px(x) + 6:.1f}" y="{ax.py(y) - 6:.1f}" class="k">')
-                    + f'{escape(name[:32])}</text>')
+                    f'{ring}><title>{escape(name)}: {_fmt(x)}, {_fmt(y)}</title></circle>')
+        label = _place(name[:32], ax.px(x), ax.py(y), placed)
+        if label:
+            body.append(label)
     return _frame(title, x_label, y_label, body)
+
+
+def _place(text: str, x: float, y: float, placed: list[tuple[float, float, float, float]]) -> Optional[str]:
+    """A point's label above or below, right or left of it, in the first place that overlaps no label already
+    placed (boxes estimated at 5.5 px a character, 11 px high); None when every place is taken."""
+    w, h = 5.5 * len(text), 11.0
+    for dx, dy in ((6, -6), (6, 14), (-6 - w, -6), (-6 - w, 14)):
+        x0, y0 = x + dx, y + dy - h
+        if x0 < ML or x0 + w > W - MR:
+            continue
+        if all(x0 + w < a or x0 > c or y0 + h < b or y0 > d for a, b, c, d in placed):
+            placed.append((x0, y0, x0 + w, y0 + h))
+            return f'<text x="{x0:.1f}" y="{y + dy:.1f}" class="k">{escape(text)}</text>'
+    return None
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -156,3 +156,28 @@ def test_plot_numbers_are_plain_with_si_prefixes():
 
     assert [_fmt(v) for v in (1000, 10000, 0.5, 2.5e-5, 1234567)] == ["1k", "10k", "0.5", "25µ", "1.23M"]
     assert not any("e" in _fmt(v) for v in (1e-8, 3e-4, 1e3, 1e4, 1e5, 7e11))
+
+
+def test_plots_people_can_read():
+    """Legends once overlapped lines and ceilings, history ticks were fractional run indices, sweep labels piled up,
+    FP16 errors lay flat on a linear axis beside INT8's."""
+    from deployprof.report import svg
+
+    chart = svg.line_chart("t", [("fp16", [0, 1, 2], [1e-5, 2e-5, 1e-5]), ("int8", [0, 1, 2], [0.1, 0.3, 0.2])],
+                           "x", "y", logy=svg.spans_decades([1e-5, 2e-5, 0.1, 0.3]))
+    legend_x = [float(x) for x in re.findall(r'<rect x="([\d.]+)" y="[\d.-]+" width="10"', chart)]
+    assert legend_x and min(legend_x) >= svg.W  # beside the plot area, not over it
+    assert svg.spans_decades([1e-5, 0.3]) and not svg.spans_decades([0.1, 0.3])
+    ticks = svg.line_chart("t", [("p50", [1, 2, 3], [1.0, 2.0, 3.0])], "x", "y",
+                           xlabels={1: "abc1234", 2: "def5678", 3: "11-30 10:00"})
+    assert "abc1234" in ticks and "11-30 10:00" in ticks and ">1.5<" not in ticks
+    pile = svg.scatter("s", [(f"config {i}", 1.0, 1.0) for i in range(5)] + [("far", 9.0, 0.1)], "x", "y")
+    boxes = [(float(x), float(y)) for x, y in re.findall(r'<text x="([\d.]+)" y="([\d.]+)" class="k">config', pile)]
+    assert 1 <= len(boxes) < 5  # the rest are left to their tooltips, none drawn over another
+    assert pile.count("<title>config") == 5 and ">far<" in pile
+
+
+def test_summary_cells_keep_to_one_line_and_long_text_wraps():
+    html = render_html(_report_with())
+    assert "white-space:nowrap" in html and "<div class='scroll'><table>" in html
+    assert "<td class='w'>" in html  # provenance and notes may wrap
