@@ -20,6 +20,7 @@ import hashlib
 import itertools
 import json
 import logging
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -95,6 +96,7 @@ def _check_measure(where: str, raw: object) -> dict:
     return out
 
 
+_LABEL = re.compile(r"[A-Za-z0-9._-]+")
 DEFAULTS = {"backends": "ort-cpu", "precisions": "fp32", "batches": 1, "targets": None, "devices": None}
 
 
@@ -119,6 +121,9 @@ def _axis(data: dict, name: str, path: Path) -> list[tuple[Any, dict]]:
                 raise ConfigError(f"{path.name}: batches are positive integers, got {item!r}")
         elif not isinstance(item, str) or not item.strip():
             raise ConfigError(f"{path.name}: `{name}` entries are names, got {item!r}")
+        elif name == "devices" and (not _LABEL.fullmatch(item) or item in (".", "..")):
+            # a fleet label names the folder its runs go in (OUT/LABEL/runs/KEY): never a path
+            raise ConfigError(f"{path.name}: a device label is letters, digits, '.', '_' or '-', got {item!r}")
         out.append((item, options))
     return out
 

@@ -53,6 +53,7 @@ measure: {duration: 1, accuracy_samples: 3, threads: 2}
     ("subjects: [tiny-vla]\nmeasure: {launcher: thread}", "launcher is one of process, inline"),
     ("subjects: [tiny-vla]\nbackends: [{name: trt, extra: 1}]", "a value or \\{name"),
     ("subjects: [tiny-vla, tiny-vla]", "repeats a configuration"),
+    ("subjects: [tiny-vla]\ndevices: [../../outside]", "a device label is letters"),  # it names a folder under --out
     ("[1, 2", "not a readable YAML sweep"),
     ("- a\n- b", "a sweep is a mapping"),
 ])
