@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -42,10 +43,10 @@ def _progress():
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """Deployment profiler for Vision-Language-Action robot policies."""
-    from .report import terminal
-
     ctx.meta["verbose"] = verbose
-    terminal.QUIET = quiet
+    if quiet or "deployprof.report.terminal" in sys.modules:  # rich loads only for commands that print tables
+        from .report import terminal
+        terminal.QUIET = quiet
     logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2), format="%(levelname)s %(name)s: %(message)s")
 
 

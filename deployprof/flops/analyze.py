@@ -14,6 +14,7 @@ from onnx import TensorProto, numpy_helper
 
 from ..errors import UnsupportedOpError
 from ..graph import LoadedGraph, load_graph
+from ..graph.nodes import NodeView, views
 from ..results import FlopReport, NodeCost, OpTypeCost
 from .handlers import Cost, Ctx, Unresolved, handler_for
 
@@ -71,15 +72,15 @@ class _Walker:
             return None
         return numpy_helper.to_array(t)
 
-    def walk(self, graph: onnx.GraphProto, acc: _Acc, times: int, outer_consts: Iterable[str] = ()) -> None:
+    def walk(self, graph: onnx.GraphProto, acc: _Acc, times: int, outer_consts: Iterable[str] = (),
+             nodes: Optional[list[NodeView]] = None) -> None:
         constant = set(outer_consts) | {t.name for t in graph.initializer}
         for t in graph.initializer:
             self.consts[t.name] = t
-        for node in graph.node:
-            if node.op_type == "Constant":
-                for a in node.attribute:
-                    if a.name == "value":
-                        self.consts[node.output[0]] = a.t
+        shapes, dtypes = self.g.shapes, self.g.dtypes
+        for node in nodes if nodes is not None else views(graph):
+            if node.op_type == "Constant" and "value" in node.attrs:
+                self.consts[node.output[0]] = node.attrs["value"]
             inputs = [i for i in node.input if i]
             outputs = [o for o in node.output if o]
             if node.op_type not in NONDETERMINISTIC and node.op_type not in SUBGRAPH_OPS and (
@@ -95,7 +96,7 @@ class _Walker:
                 acc.unknown[_key(node)] += times
                 continue
             try:
-                cost = handler(Ctx(node, self.g.shapes))
+                cost = handler(Ctx(node, shapes))
             except Unresolved as exc:
                 acc.unresolved.append(f"{node.name or node.output[0]} ({node.op_type}): shape of {exc} unknown")
                 continue
@@ -107,19 +108,19 @@ class _Walker:
             acc.add(_key(node), cost, times)
             if not self.count_bytes:
                 continue
-            nbytes = sum(tensor_bytes(self.g.shapes.get(n), self.g.dtypes.get(n, 1)) for n in list(inputs) + outputs)
+            nbytes = sum(tensor_bytes(shapes.get(n), dtypes.get(n, 1)) for n in (*inputs, *outputs))
             acc.node_bytes += nbytes * times
             if self.keep_nodes:
                 acc.nodes.append(NodeCost(
                     name=node.name or node.output[0], op_type=_key(node),
-                    input_shapes=tuple(self.g.shapes.get(i) for i in node.input),
-                    output_shapes=tuple(self.g.shapes.get(o) for o in node.output),
+                    input_shapes=tuple(shapes.get(i) for i in node.input),
+                    output_shapes=tuple(shapes.get(o) for o in node.output),
                     macs=cost.macs * times, flops=2 * cost.macs * times,
                     flops_total=(2 * cost.macs + cost.bias + cost.other) * times, bytes=nbytes * times,
                     arithmetic_intensity=(2 * cost.macs + cost.bias + cost.other) / nbytes if nbytes else None))
 
-    def _subgraph(self, node: onnx.NodeProto, acc: _Acc, times: int, constant: set) -> None:
-        graphs = {a.name: a.g for a in node.attribute if a.type == onnx.AttributeProto.GRAPH}
+    def _subgraph(self, node: NodeView, acc: _Acc, times: int, constant: set) -> None:
+        graphs = {k: v for k, v in node.attrs.items() if isinstance(v, onnx.GraphProto)}
         name = node.name or node.output[0]
         acc.add(node.op_type, Cost(), times)
         if node.op_type == "If":
@@ -138,8 +139,8 @@ class _Walker:
                 trips = int(val.reshape(-1)[0]) if val is not None else None
             body = graphs["body"]
         else:  # Scan: trip count = length of the first scan input along its axis
-            n_state = len(node.input) - int(next(a.i for a in node.attribute if a.name == "num_scan_inputs"))
-            axes = next((list(a.ints) for a in node.attribute if a.name == "scan_input_axes"), [0])
+            n_state = len(node.input) - int(node.attrs["num_scan_inputs"])
+            axes = list(node.attrs.get("scan_input_axes", [0]))
             shape = self.g.shapes.get(node.input[n_state])
             trips = self.trip_counts.get(name, shape[axes[0] if axes else 0] if shape else None)
             body = graphs["body"]
@@ -164,7 +165,7 @@ def _merge(dst: _Acc, src: _Acc) -> None:
     dst.node_bytes += src.node_bytes
 
 
-def _key(node: onnx.NodeProto) -> str:
+def _key(node: NodeView) -> str:
     return f"{node.domain}.{node.op_type}" if node.domain not in ("", "ai.onnx") else node.op_type
 
 
@@ -199,7 +200,7 @@ def _activation_memory(g: LoadedGraph, weights: set[str]) -> tuple[int, int]:
     """Total bytes of intermediates and the peak of live tensors walking nodes in order."""
     graph = g.model.graph
     last_use: dict[str, int] = {}
-    for idx, node in enumerate(graph.node):
+    for idx, node in enumerate(g.nodes):
         for i in node.input:
             last_use[i] = idx
     outputs = {o.name for o in graph.output}
@@ -208,7 +209,7 @@ def _activation_memory(g: LoadedGraph, weights: set[str]) -> tuple[int, int]:
     current = sum(live.values())
     peak = current
     total = 0
-    for idx, node in enumerate(graph.node):
+    for idx, node in enumerate(g.nodes):
         for o in node.output:
             if o and node.op_type != "Constant":
                 live[o] = size(o)
@@ -226,7 +227,7 @@ def analyze_graph(g: LoadedGraph, *, per_node: bool = False, strict: bool = Fals
     weights = set(weight_inputs)
     acc = _Acc()
     walker = _Walker(g, trip_counts if trip_counts is not None else (g.requested_dims or {}), per_node)
-    walker.walk(g.model.graph, acc, 1, weights)
+    walker.walk(g.model.graph, acc, 1, weights, g.nodes)
     if strict and (acc.unknown or acc.unresolved):
         what = [f"unknown op {k} x{v}" for k, v in acc.unknown.items()] + acc.unresolved[:5]
         raise UnsupportedOpError(f"{g.path.name}: cannot count exactly ({'; '.join(what)}); "
@@ -253,7 +254,7 @@ def flops_total(path: str | Path, dims: dict[str, int], weight_inputs: Iterable[
     byte counts, memory and parameter passes a full report needs."""
     g = load_graph(path, dims)
     acc = _Acc()
-    _Walker(g, g.requested_dims or {}, False, count_bytes=False).walk(g.model.graph, acc, 1, set(weight_inputs))
+    _Walker(g, g.requested_dims or {}, False, count_bytes=False).walk(g.model.graph, acc, 1, set(weight_inputs), g.nodes)
     return 2 * acc.macs + acc.bias + acc.other
 
 

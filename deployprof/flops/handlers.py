@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import onnx
-from onnx import helper
 
 from ..registry import Registry
 
@@ -27,10 +26,10 @@ FREE = Cost()
 
 
 class Ctx:
-    def __init__(self, node: onnx.NodeProto, shapes: dict):
-        self.node = node
+    def __init__(self, node, shapes: dict):
+        self.node = node      # a graph.nodes.NodeView: fields and decoded attributes as plain values
         self.shapes = shapes
-        self.attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        self.attrs = node.attrs
 
     def has_in(self, i: int) -> bool:
         return len(self.node.input) > i and bool(self.node.input[i])

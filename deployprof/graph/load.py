@@ -14,6 +14,7 @@ from onnx import TensorProto
 from ..errors import ConfigError, ModelError
 from ..files import confine
 from .fold import fold_shape_arithmetic
+from .nodes import NodeView, views
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class LoadedGraph:
     inference: str             # which shape inference resolved the graph
     requested_dims: dict[str, int] = None  # every --dim given (also loop trip counts by node name)
     assumed_dims: dict[str, int] = None    # input dims nobody bound, set to ASSUMED_DIM (as Polygraphy and ORT's perf tool do)
+    nodes: list = None                      # model.graph's nodes as NodeViews (nodes.py), in order
 
 
 ASSUMED_DIM = 1
@@ -57,15 +59,13 @@ def parse_shape_bindings(items: tuple[str, ...] | list[str]) -> dict[str, tuple[
     return out
 
 
-def _check_external_locations(graph: onnx.GraphProto, path: Path) -> None:
+def _check_external_locations(graph: onnx.GraphProto, path: Path, nodes: Optional[list[NodeView]] = None) -> None:
     """Untrusted models are normal input: never follow a location outside the model's folder."""
     tensors = list(graph.initializer)
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.TENSOR:
-                tensors.append(attr.t)
-            for g in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
-                _check_external_locations(g, path)
+    for node in nodes if nodes is not None else views(graph):
+        tensors.extend(v for v in node.attrs.values() if isinstance(v, TensorProto))
+        for g in node.subgraphs:
+            _check_external_locations(g, path)
     for t in tensors:
         if t.data_location != TensorProto.EXTERNAL:
             continue
@@ -77,7 +77,7 @@ def _check_external_locations(graph: onnx.GraphProto, path: Path) -> None:
         confine(path.parent, location, f"{path.name}: external data of tensor {t.name!r}")
 
 
-def _check_structure(model: onnx.ModelProto, path: Path) -> None:
+def _check_structure(model: onnx.ModelProto, path: Path, nodes: list[NodeView]) -> None:
     """What the counter would otherwise count as exact: an opset newer than this onnx knows, a negative declared
     dimension, a node reading a value nothing produced before it (a dangling input, or a cycle)."""
     newest = onnx.defs.onnx_opset_version()
@@ -90,12 +90,11 @@ def _check_structure(model: onnx.ModelProto, path: Path) -> None:
         if any(d < 0 for d in dims):
             raise ModelError(f"{path.name}: {vi.name!r} declares a negative dimension {dims}; fix the model's shapes")
 
-    def visit(graph: onnx.GraphProto, outer: set[str]) -> None:
+    def visit(graph: onnx.GraphProto, outer: set[str], nodes: Optional[list[NodeView]] = None) -> None:
         known = outer | {"", *(t.name for t in graph.initializer), *(i.name for i in graph.input)}
-        for node in graph.node:
-            for attr in node.attribute:
-                for g in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
-                    visit(g, known)
+        for node in nodes if nodes is not None else views(graph):
+            for g in node.subgraphs:
+                visit(g, known)
             for name in node.input:
                 if name not in known:
                     raise ModelError(f"{path.name}: node {node.name or node.op_type!r} reads {name!r}, which no input, "
@@ -103,7 +102,7 @@ def _check_structure(model: onnx.ModelProto, path: Path) -> None:
                                      "cycle); re-export the model")
             known.update(node.output)
 
-    visit(model.graph, set())
+    visit(model.graph, set(), nodes)
 
 
 def _read_model(path: Path) -> onnx.ModelProto:
@@ -228,19 +227,21 @@ def parsed_model(path: Path) -> onnx.ModelProto:
         return _PARSED[key]
     model = _read_model(path)
     PARSES += 1
-    _check_external_locations(model.graph, path)
-    _check_structure(model, path)
+    nodes = views(model.graph)
+    _check_external_locations(model.graph, path, nodes)
+    _check_structure(model, path, nodes)
     if model.functions:
         try:
             from onnx import inliner
             model = inliner.inline_local_functions(model)
         except Exception as exc:
             raise ModelError(f"{path.name}: could not inline its local functions ({exc}); re-export without functions") from None
+        nodes = views(model.graph)
     if key is not None and key[2] <= _PARSED_MAX_BYTES:
         while _PARSED and sum(k[2] for k in _PARSED) + key[2] > _PARSED_MAX_BYTES:
             _DERIVED.pop(id(_PARSED.pop(next(iter(_PARSED)))), None)
         _PARSED[key] = model
-        _DERIVED[id(model)] = {}
+        _DERIVED[id(model)] = {"nodes": nodes}
     return model
 
 
@@ -278,7 +279,7 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
     path = Path(path)
     parsed = parsed_model(path)
     if fast:
-        from .propagate import NotPropagated, plan, propagate
+        from .propagate import NotPropagated, propagate
 
         sig, other_dims = _signature(parsed)
         bound = _bind_inputs(sig, dict(dims or {}), dict(shapes or {}))
@@ -293,9 +294,10 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
                 continue
             inputs[vi.name] = (tuple(int(d.dim_value) for d in tt.shape.dim), tt.elem_type)
         try:
-            sh, dt = propagate(parsed.graph, inputs, _cached(parsed, "plan", lambda: plan(parsed.graph)))
+            nodes = _cached(parsed, "nodes", lambda: views(parsed.graph))
+            sh, dt = propagate(parsed.graph, inputs, nodes)
             return LoadedGraph(path=path, model=parsed, shapes=sh, dtypes=dt, bound_dims=bound, inference="deployprof",
-                               requested_dims=dict(dims or {}), assumed_dims=assumed)
+                               requested_dims=dict(dims or {}), assumed_dims=assumed, nodes=nodes)
         except NotPropagated as why:
             log.info("%s: the fast shape pass stopped (%s); using ONNX's inference (slower)", path.name, why)
     model = onnx.ModelProto()
@@ -341,7 +343,7 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
             if _unresolved_count(sym, sh2) < _unresolved_count(inferred, sh):
                 inferred, sh, dt, inference = sym, sh2, dt2, "onnxruntime(symbolic)"
     return LoadedGraph(path=path, model=inferred, shapes=sh, dtypes=dt, bound_dims=bound, inference=inference,
-                       requested_dims=dict(dims or {}), assumed_dims=assumed)
+                       requested_dims=dict(dims or {}), assumed_dims=assumed, nodes=views(inferred.graph))
 
 
 MAX_PROPAGATED = 1 << 20  # elements of a rank-0/1 value that value propagation may have to hold

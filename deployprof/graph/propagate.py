@@ -12,7 +12,9 @@ from typing import Callable, Optional
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, numpy_helper
+
+from .nodes import views
 
 MAX_VALUE = 1 << 16     # elements of a tensor whose value is tracked (as fold.py's MAX_ELEMS)
 INT64, BOOL, FLOAT = TensorProto.INT64, TensorProto.BOOL, TensorProto.FLOAT
@@ -49,10 +51,6 @@ class _State:
         return [int(x) for x in self.v(name).reshape(-1)]
 
 
-def _attrs(node: onnx.NodeProto) -> dict:
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-
 def _as_value(t: onnx.TensorProto) -> Optional[np.ndarray]:
     if t.data_location == TensorProto.EXTERNAL or math.prod(t.dims) > MAX_VALUE:
         return None
@@ -64,6 +62,8 @@ def _as_value(t: onnx.TensorProto) -> Optional[np.ndarray]:
 
 
 def _broadcast(*shapes: Shape) -> Shape:
+    if all(s == shapes[0] for s in shapes):  # the common case, cheaply
+        return shapes[0]
     rank = max(len(s) for s in shapes)
     out = []
     for i in range(rank):
@@ -591,11 +591,6 @@ def _propagate_sequence(st: _State, node, a) -> bool:
     return False
 
 
-def plan(graph: onnx.GraphProto) -> list:
-    """Each node with its attributes decoded: made once per parsed graph (load.py keeps it beside the graph)."""
-    return [(node, _attrs(node)) for node in graph.node]
-
-
 def propagate(graph: onnx.GraphProto, inputs: dict[str, tuple[Shape, int]], nodes: Optional[list] = None
               ) -> tuple[dict[str, Shape], dict[str, int]]:
     """Shapes and element types of every value of `graph`, given its (bound) input shapes and types. Nothing is
@@ -609,11 +604,11 @@ def propagate(graph: onnx.GraphProto, inputs: dict[str, tuple[Shape, int]], node
             val = _as_value(t)
             if val is not None:
                 st.value[t.name] = val
-    for node, a in nodes if nodes is not None else plan(graph):
+    for node in nodes if nodes is not None else views(graph):
+        a = node.attrs
         if node.domain not in ("", "ai.onnx"):
             raise NotPropagated(f"op {node.domain}.{node.op_type}")
-        if any(isinstance(v, onnx.GraphProto) or (isinstance(v, list) and v and isinstance(v[0], onnx.GraphProto))
-               for v in a.values()):
+        if node.subgraphs:
             raise NotPropagated(f"{node.op_type} has a subgraph")
         if node.op_type == "Constant":
             out = node.output[0]
