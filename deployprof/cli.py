@@ -10,7 +10,7 @@ import click
 
 from . import __version__
 from .cli_options import (COUNT, Finite, Group, calibration, emit_json, json_option, measure_options, precision_options,
-                          reference_option, shape_options, store_from, store_options, train_options)
+                          reference_option, shape_options, store_from, store_options, train_options, within)
 from .config import MeasureConfig, parse_precisions, split_list
 
 
@@ -121,12 +121,12 @@ def export(preset: Optional[str], module_ref: Optional[str], out: Path, exporter
            force: bool) -> None:
     """Export a preset (name or YAML path), or your own model with --module, to one ONNX graph per stage,
     checked against PyTorch in ONNX Runtime."""
-    from .export import export_module, export_preset
+    from .export import export_module_isolated, export_preset
 
     if bool(preset) == bool(module_ref):
         raise click.UsageError("give a preset name/YAML or --module PKG.MOD:FACTORY (one of them)")
     if module_ref:
-        manifest, timings = export_module(module_ref, out, exporter=exporter, force=force)
+        manifest, timings = export_module_isolated(module_ref, out, exporter=exporter, force=force)
     else:
         manifest, timings = export_preset(preset, out, exporter=exporter, weights=weights, force=force)
     for s in manifest.stages:
@@ -192,7 +192,7 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
 @click.option("--target", "target_profile", default=None,
               help="Target profile for the roofline (predicted vs measured): see `deployprof targets`; `cpu` for this machine.")
 @reference_option
-@click.option("--accuracy-samples", type=click.IntRange(min=0), default=8, show_default=True,
+@click.option("--accuracy-samples", type=within("accuracy_samples"), default=8, show_default=True,
               help="Seeded policy steps each configuration's actions are compared on (0: no accuracy).")
 @measure_options
 @precision_options
@@ -220,7 +220,7 @@ def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, expo
 @click.option("--precisions", default="fp16,int8", show_default=True, help="Comma list of precisions to compare.")
 @click.option("--backend", default="ort-cpu", show_default=True, help="The backend each precision runs on.")
 @reference_option
-@click.option("--samples", type=COUNT, default=8, show_default=True, help="Seeded policy steps to compare on.")
+@click.option("--samples", type=within("samples"), default=8, show_default=True, help="Seeded policy steps to compare on.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Keep the prepared exports here.")
 @json_option
 @precision_options
@@ -417,16 +417,23 @@ def train_bench_cmd(preset: str, out: Path, target_name: Optional[str], **o) -> 
 @click.option("--commit", default=None, envvar="DEPLOYPROF_COMMIT", metavar="REV", help="The policy's commit or version.")
 @click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
               help="Dispatch each configuration to the Ray cluster node labelled with its device (`devices:`).")
+@click.option("--dry-run", is_flag=True, help="Read and validate the whole matrix, list its configurations, run nothing.")
 @json_option
 def sweep(sweep_file: Path, out: Path, store_where: Optional[str], commit: Optional[str], ray_address: Optional[str],
-          as_json: bool) -> None:
+          dry_run: bool, as_json: bool) -> None:
     """Run a matrix (subjects x backends x precisions x batches x targets [x fleet devices]) from SWEEP_FILE, checked
     whole before any work; each finished configuration is stored, so a rerun resumes. Writes OUT/sweep.html (Pareto
     plot, PASS/FAIL matrix linked to each run's report); exit 1 when a configuration failed.
     The YAML format: see README or `python -c "import deployprof.sweep as s; print(s.__doc__)"`."""
     from .store import StoreOptions
-    from .sweep import run_sweep
+    from .sweep import checked_sweep, run_sweep
 
+    if dry_run:
+        configurations = checked_sweep(sweep_file, ray_address).configurations
+        for c in configurations:
+            click.echo(c.label())
+        click.echo(f"{len(configurations)} configuration{'s' * (len(configurations) != 1)} valid; nothing run (--dry-run)")
+        return
     with _progress() as bar:
         report = run_sweep(sweep_file, out, StoreOptions(where=store_where, commit=commit), say=bar, plan=bar.plan,
                            ray_address=ray_address)

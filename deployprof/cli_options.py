@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import sys
@@ -10,7 +11,11 @@ from typing import Optional
 
 import click
 
+from .config import LIMITS
 from .errors import DeployprofError
+
+
+_CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EPIPE, errno.EFBIG}
 
 
 class Group(click.Group):
@@ -48,6 +53,14 @@ class Group(click.Group):
                 ctx.exit(1)
             if not isinstance(exc, Exception):  # SystemExit, GeneratorExit: not ours to reword
                 raise
+            if isinstance(exc, OSError) and exc.errno in _CANNOT_WRITE:  # the machine's state, not a bug
+                where = exc.filename or "the output"
+                if not exc.filename:  # stdout itself: drop what is still buffered so the exit does not fail again
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, 1)
+                    os.close(devnull)
+                click.echo(f"error: cannot write {where}: {exc.strerror}; free space, or write somewhere else", err=True)
+                ctx.exit(1)
             if ctx.meta.get("verbose"):
                 import traceback
                 traceback.print_exc()
@@ -84,6 +97,12 @@ POSITIVE = Finite(0, open_lo=True)
 COUNT = click.IntRange(min=1)
 
 
+def within(key: str) -> click.ParamType:
+    """The click type of a measurement setting, from its range in config.LIMITS (which sweep files obey too)."""
+    lo, hi = LIMITS[key]
+    return click.IntRange(lo, hi) if isinstance(lo, int) else Finite(lo, hi, open_lo=True)
+
+
 def _apply(f, opts):
     for o in reversed(opts):
         f = o(f)
@@ -99,25 +118,25 @@ def shape_options(f):
 
 def measure_options(f):
     return shape_options(_apply(f, [
-        click.option("--iterations", type=COUNT, default=None,
+        click.option("--iterations", type=within("iterations"), default=None,
                      help="Timed iterations (default: until the p50's 95% CI is within 1% and the p99's is bounded)."),
-        click.option("--duration", type=POSITIVE, default=None, help="Seconds of timed iterations (a fixed length)."),
-        click.option("--max-duration", type=POSITIVE, default=30.0, show_default=True,
+        click.option("--duration", type=within("duration_s"), default=None, help="Seconds of timed iterations (a fixed length)."),
+        click.option("--max-duration", type=within("max_duration_s"), default=30.0, show_default=True,
                      help="Cap of a run without --iterations/--duration, per configuration (seconds)."),
-        click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True, help="Warm-up iterations (at least)."),
+        click.option("--warmup", type=within("warmup_iterations"), default=10, show_default=True, help="Warm-up iterations (at least)."),
         click.option("--warmup-time", type=Finite(0), default=0.2, show_default=True, help="Warm-up seconds (at least)."),
         click.option("--batch", "batches", default="1", show_default=True,
                      help="Batch size(s) bound to the 'batch' axis, comma-separated (e.g. 1,2,4,8)."),
-        click.option("--concurrency", type=COUNT, default=1, show_default=True,
+        click.option("--concurrency", type=within("concurrency"), default=1, show_default=True,
                      help="Requests in flight at once (threads sharing one session)."),
-        click.option("--rate", "rate_hz", type=POSITIVE, default=None,
+        click.option("--rate", "rate_hz", type=within("rate_hz"), default=None,
                      help="Control-loop mode: one request per tick at this rate (Hz); reports deadline misses."),
         click.option("--idle-gaps", default="", help="With --rate: seconds of idle before probe requests, e.g. 0.5,2."),
-        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed for generated inputs."),
+        click.option("--seed", type=within("seed"), default=0, show_default=True, help="Seed for generated inputs."),
         click.option("--inputs", "inputs_npz", type=click.Path(exists=True, dir_okay=False), default=None,
                      help="Inputs from an .npz file instead of generated ones."),
-        click.option("--threads", type=COUNT, default=None, help="ONNX Runtime intra-op threads."),
-        click.option("--inter-threads", type=COUNT, default=None, help="ONNX Runtime inter-op threads (parallel mode)."),
+        click.option("--threads", type=within("intra_op_threads"), default=None, help="ONNX Runtime intra-op threads."),
+        click.option("--inter-threads", type=within("inter_op_threads"), default=None, help="ONNX Runtime inter-op threads (parallel mode)."),
         click.option("--spin/--no-spin", default=False, show_default=True,
                      help="ONNX Runtime threads spin-wait between calls (faster on an idle machine with cores to spare; "
                           "off: a policy step's sessions do not fight for the cores, nor other processes on a robot)."),
@@ -143,7 +162,7 @@ def precision_options(f):
                      help="INT8 calibration data: an .npz of policy inputs or a folder of them (default: generated, seeded)."),
         click.option("--calibration-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
                      show_default=True),
-        click.option("--calibration-samples", type=COUNT, default=8, show_default=True, help="Policy steps to calibrate on."),
+        click.option("--calibration-samples", type=within("calibration_samples"), default=8, show_default=True, help="Policy steps to calibrate on."),
         click.option("--atol", type=Finite(0), default=None, help="Accuracy: fail when max |action - FP32 action| exceeds this."),
         click.option("--min-cosine", type=Finite(-1, 1), default=None, help="Accuracy: fail when action cosine similarity drops below."),
     ])
@@ -174,9 +193,11 @@ def store_options(f):
 
 
 def store_from(o: dict):
-    from .store import StoreOptions
+    from .store import StoreOptions, check_before_work
 
-    return StoreOptions(where=o.pop("store_where"), enabled=not o.pop("no_store"), commit=o.pop("commit"))
+    options = StoreOptions(where=o.pop("store_where"), enabled=not o.pop("no_store"), commit=o.pop("commit"))
+    check_before_work(options)
+    return options
 
 
 def json_option(f):

@@ -2,6 +2,7 @@
 whole in the report as `settings`, and read as is by the pipeline, the launcher, the runner and the harness."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -10,6 +11,25 @@ from .errors import ConfigError
 MAX_DURATION_S = 30.0   # the cap of an adaptive run (no --iterations / --duration) per configuration
 LAUNCHERS = ("process", "inline")  # a fresh process per backend (memory attributable to it), or this process
 CUDA_GRAPH_MODES = {"off": (False,), "on": (True,), "both": (False, True)}
+# The range of each measurement setting, shared by the command line's options and a sweep file's `measure:` (a
+# sweep asking for 10^12 iterations is refused as `--iterations 10^12` is). Far above any real use: a bound on
+# the work and memory a typo can ask for. Integer bounds make an integer setting.
+LIMITS: dict[str, tuple[float, float]] = {
+    "iterations": (1, 10**7), "duration_s": (0.0, 86_400.0), "max_duration_s": (0.0, 86_400.0),
+    "min_duration_s": (0.0, 86_400.0), "warmup_iterations": (0, 10**6), "warmup_min_s": (0.0, 3_600.0),
+    "seed": (0, 2**32 - 1), "concurrency": (1, 256), "rate_hz": (0.0, 100_000.0), "intra_op_threads": (1, 1024),
+    "inter_op_threads": (1, 1024), "accuracy_samples": (0, 10_000), "calibration_samples": (1, 10_000),
+    "samples": (1, 10_000), "idle_gap_s": (0.0, 3_600.0)}
+
+
+def limit_error(key: str, value) -> Optional[str]:
+    """Why `value` is outside `key`'s range (LIMITS), or None."""
+    lo, hi = LIMITS[key]
+    if isinstance(lo, int):
+        ok = isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+        return None if ok else f"expects an integer in [{lo}, {hi:,}], got {value!r}"
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and lo < value <= hi
+    return None if ok else f"expects a finite number above {lo:g} and at most {hi:g}, got {value!r}"
 
 
 @dataclass(frozen=True)
@@ -112,7 +132,11 @@ class MeasureConfig:
         try:
             gaps = tuple(float(g) for g in o["idle_gaps"].split(",") if g.strip())
         except ValueError:
-            raise ConfigError(f"--idle-gaps expects seconds separated by commas, got {o['idle_gaps']!r}") from None
+            gaps = (math.nan,)
+        if any(limit_error("idle_gap_s", g) for g in gaps):
+            raise ConfigError(f"--idle-gaps expects seconds in (0, 3600] separated by commas, got {o['idle_gaps']!r}")
+        if gaps and o["rate_hz"] is None:
+            raise ConfigError("--idle-gaps probes a control loop: give --rate HZ too")
         return cls(
             warmup_iterations=o["warmup"], warmup_min_s=o["warmup_time"], iterations=o["iterations"],
             duration_s=o["duration"], max_duration_s=o["max_duration"], batches=tuple(parse_batches(o["batches"])), seed=o["seed"],

@@ -97,7 +97,7 @@ def _as_outputs(result) -> tuple:
 
 def export_preset(preset_name: str, out: Path, *, exporter: Optional[str] = None, seed: int = 0,
                   atol: float = 1e-4, rtol: float = 1e-4, weights: str = "auto",
-                  force: bool = False) -> tuple[Manifest, dict[str, float]]:
+                  force: bool = False, own: bool = False) -> tuple[Manifest, dict[str, float]]:
     """Export every stage of a preset to `out`, validate it, and write manifest.json. Returns seconds per stage.
     weights: "real" (random fp32 weights, parity-checked), "meta" (shapes only), or "auto" (meta above 4 GiB).
     The folder is built aside and swapped in whole (files.staged_folder); a non-empty `out` needs `force`."""
@@ -115,7 +115,7 @@ def export_preset(preset_name: str, out: Path, *, exporter: Optional[str] = None
     meta = weights == "meta" or (weights == "auto" and 4 * sum(count_parameters(preset).values()) > META_ABOVE_BYTES)
     if meta and exporter == "torchscript":
         raise ConfigError("a shapes-only (meta) export needs the dynamo exporter; drop --exporter torchscript")
-    with staged_folder(Path(out), force) as staging:
+    with staged_folder(Path(out), force, own) as staging:
         return _export_stages(preset, staging, exporter, seed, atol, rtol, meta)
 
 
@@ -180,6 +180,16 @@ def load_factory(ref: str):
         return getattr(importlib.import_module(mod_name), attr)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"--module {ref}: cannot import it ({exc}); is the package on PYTHONPATH?") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the module's own code failed as it was imported: the user's to fix
+        raise ConfigError(f"--module {ref}: importing it raised {_failure(exc)}") from None
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"exit({exc.code})"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
 def _spec_from_tensor(name: str, t, dynamic_batch: bool):
@@ -199,13 +209,28 @@ def _call_factory(ref: str):
     factory = load_factory(ref)
     try:
         result = factory()
-    except (Exception, SystemExit) as exc:
-        what = f"exit({exc.code})" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        raise ConfigError(f"--module {ref}: the factory raised {what}; it must return (torch module, example inputs)") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # any exception of theirs, sys.exit included, is one line naming it
+        raise ConfigError(f"--module {ref}: the factory raised {_failure(exc)}; it must return (torch module, "
+                          "example inputs)") from None
     if not (isinstance(result, (tuple, list)) and len(result) == 2 and callable(getattr(result[0], "eval", None))):
         raise ConfigError(f"--module {ref}: the factory returned {type(result).__name__}; expected (torch module, "
                           "example inputs as a tuple of tensors or a dict of name -> tensor)")
     return result
+
+
+def export_module_isolated(ref: str, out: Path, *, exporter: Optional[str] = None,
+                           force: bool = False) -> tuple[Manifest, dict[str, float]]:
+    """export_module in a process of its own: the user's factory runs there, and whatever it does to its process
+    (os._exit(0) once ended `deployprof export` silently with exit 0) is one error line here."""
+    from .serial import from_dict
+    from .worker import call_isolated
+
+    manifest, timings = call_isolated("deployprof.export:export_module",
+                                      {"ref": ref, "out": str(out), "exporter": exporter, "force": force},
+                                      f"--module {ref}")
+    return from_dict(Manifest, manifest), timings
 
 
 def export_module(ref: str, out: Path, *, exporter: Optional[str] = None, dynamic_batch: bool = True,

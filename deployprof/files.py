@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import uuid
 from datetime import datetime, timezone
@@ -16,6 +17,79 @@ from typing import Any, Iterator
 from .errors import ConfigError, ModelError
 
 RUN_MARKER = "INCOMPLETE"   # present while a run writes its folder; a folder that still has it was interrupted
+MAX_DOCUMENT_BYTES = 64 << 20  # a spec, sweep, preset, target, manifest or report.json: far above any real one
+
+
+def regular_file(path: Path, what: str, error: type = ConfigError) -> os.stat_result:
+    """A file named by the user or by another file must be a regular file: reading a FIFO blocks until someone
+    writes to it, a device may never end. Checked before it is opened."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise error(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise error(f"{what} {path} cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error(f"{what} {path} is a folder; expected a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{what} {path} is not a regular file (a FIFO, socket or device); pass the file itself")
+    return st
+
+
+def read_document(path: Path, what: str, error: type = ConfigError, max_bytes: int = MAX_DOCUMENT_BYTES) -> str:
+    """A text document someone handed us: a regular file, at most `max_bytes` (checked before reading), UTF-8."""
+    size = regular_file(path, what, error).st_size
+    too_big = f"{what} {path} is over {max_bytes >> 20} MiB; no {what} is that large (is it the right file?)"
+    if size > max_bytes:
+        raise error(too_big)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise error(f"{what} {path} cannot be read ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:
+        raise error(too_big)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{what} {path} is not UTF-8 text (a binary file?)") from None
+
+
+def parse_yaml(text: str, where: str, error: type = ConfigError):
+    """YAML as data only (safe_load's types), refusing aliases: nested aliases expand to billions of nodes for
+    whoever walks the result (a "billion laughs"), and no deployprof file needs them."""
+    import yaml
+
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise error(f"{where}: YAML aliases (*name) are not accepted (line {mark.line + 1}); write the values out")
+            return super().compose_node(parent, index)
+
+    try:
+        return yaml.load(text, Loader=NoAliases)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise error(f"{where}: not valid YAML{at} ({getattr(exc, 'problem', None) or str(exc).splitlines()[0]})") from None
+    except RecursionError:
+        raise error(f"{where}: YAML nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise error(f"{where}: a value cannot be read ({str(exc).splitlines()[0][:120]})") from None
+
+
+def parse_json(text: str, where: str, error: type = ModelError):
+    """JSON from a file someone handed us: malformed, nested thousands deep or holding integers of thousands of
+    digits is one error naming the file."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{where} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise error(f"{where} is JSON nested too deeply to be a deployprof file") from None
+    except ValueError as exc:
+        raise error(f"{where}: a value cannot be read ({str(exc).splitlines()[0][:120]})") from None
 
 
 def cache_root() -> Path:
@@ -84,16 +158,33 @@ def output_dir(out: Path, option: str = "--out") -> Path:
     return out
 
 
+def is_own_export(folder: Path) -> bool:
+    """A folder deployprof wrote as an export: a manifest.json and only the files it names (and their external
+    data). Anything else in it is the user's, which a run never deletes."""
+    try:
+        data = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
+        named = {"manifest.json", *(str(s["file"]) for s in data["stages"])}
+        return all(p.is_file() and not p.is_symlink() and any(p.name == n or p.name.startswith(n + ".") for n in named)
+                   for p in Path(folder).iterdir())
+    except Exception:
+        return False
+
+
 @contextlib.contextmanager
-def staged_folder(dst: Path, force: bool = False) -> Iterator[Path]:
+def staged_folder(dst: Path, force: bool = False, own: bool = False) -> Iterator[Path]:
     """Build a folder under a unique temporary name next to `dst`; when the body succeeds it replaces `dst` whole,
     when it fails or is interrupted it is removed. `dst` is never a mix of two runs. An existing non-empty `dst`
-    is replaced only with `force` (the caller's own folders, or the user's --force)."""
+    is replaced only with `force` (the user's --force), or with `own` when it is an export deployprof made (a
+    run's OUT/export*, which holds nothing of the user's)."""
     dst = Path(dst)
     if dst.exists() and not dst.is_dir():
         raise ConfigError(f"{dst} is a file; expected a folder")
     if dst.is_dir() and any(dst.iterdir()) and not force:
-        raise ConfigError(f"{dst} is not empty; pass --force to replace it, or choose another folder")
+        if own and not is_own_export(dst):
+            raise ConfigError(f"{dst} holds files deployprof did not write; move them, or choose another --out "
+                              "(a run replaces only the exports it made there)")
+        if not own:
+            raise ConfigError(f"{dst} is not empty; pass --force to replace it, or choose another folder")
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}.tmp-"))
     try:
@@ -131,15 +222,35 @@ def _swap_in(tmp: Path, dst: Path, tries: int = 20) -> None:
 
 
 @contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """One run writes a folder at a time: a second one into it is refused at once (two profiles into one --out
+    once both exited 0 and one report was lost). The lock is the kernel's: it goes with the process, however it ends."""
+    import fcntl
+
+    fd = os.open(Path(folder) / ".deployprof.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"another deployprof run is writing {folder}; wait for it to finish, or choose "
+                              "another --out") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
 def run_marked(out: Path, what: str) -> Iterator[Path]:
-    """Mark `out` as incomplete for the length of a run; the mark goes only when the run completes, so an
-    interrupted run's folder (and any report left in it from before) is never taken for a fresh result."""
+    """Mark `out` as incomplete for the length of a run (which holds its lock); the mark goes only when the run
+    completes, so an interrupted run's folder (and any report left in it from before) is never taken for a fresh
+    result."""
     out = output_dir(out)
-    marker = out / RUN_MARKER
-    write_text_atomic(marker, f"{what} started {datetime.now(timezone.utc).isoformat(timespec='seconds')} "
-                              "and has not completed: the files here may be partial or stale. Run it again.\n")
-    yield out
-    marker.unlink(missing_ok=True)
+    with folder_lock(out):
+        marker = out / RUN_MARKER
+        write_text_atomic(marker, f"{what} started {datetime.now(timezone.utc).isoformat(timespec='seconds')} "
+                                  "and has not completed: the files here may be partial or stale. Run it again.\n")
+        yield out
+        marker.unlink(missing_ok=True)
 
 
 def ensure_complete(folder: Path) -> None:

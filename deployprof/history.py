@@ -18,7 +18,7 @@ def _pair(lo: Optional[float], hi: Optional[float]) -> Optional[tuple[float, flo
 
 def history(options: StoreOptions, filters: dict[str, str], limit: Optional[int] = None) -> History:
     """Stored runs of each result's main stage matching the filters, oldest first (the newest `limit` results)."""
-    with Store(options.url) as store:
+    with Store(options.url, read_only=True) as store:
         results = store.results_where(filters, limit=limit, newest_first=True)[::-1]
         by_id = {r["id"]: r for r in results}
         runs = store.runs_of(by_id, filters)
@@ -102,7 +102,7 @@ def stored_baseline(filters: dict[str, str], run: ProfileReport, options: StoreO
     if device:
         filters.setdefault("device", device)
     own = digest(document(run))
-    with Store(options.url) as store:
+    with Store(options.url, read_only=True) as store:
         for row in store.results_where(filters, newest_first=True):
             if row["digest"] != own:
                 label = f"store result {row['id']} ({row['commit'] or 'no commit'}, {row['created_utc']})"

@@ -8,6 +8,7 @@ from typing import Iterable, Optional
 import numpy as np
 
 from .errors import ConfigError
+from .files import regular_file
 from .manifest import TensorSpec
 
 FREE_FRACTION = 0.5  # generated inputs may take at most this share of the memory free when they are made
@@ -60,21 +61,76 @@ def _gib(n: int) -> str:
     return f"{n / 2**30:,.2f} GiB"
 
 
+def _dtype(spec: TensorSpec) -> np.dtype:
+    return np.dtype("float32") if spec.dtype == "bfloat16" else np.dtype(spec.dtype)
+
+
+def read_npz(path: Path, option: str, specs: list[TensorSpec], dims: dict[str, int],
+             shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """The arrays of an .npz someone handed us, each checked against the input it feeds from its header, before a
+    byte of it is read or inflated: no pickled objects, no key the graph has no input for, the input's dtype, and
+    its shape (static dims as declared, bound dims as bound, a free dim the same wherever it appears)."""
+    import zipfile
+
+    regular_file(path, option)
+    wanted = {s.name: s for s in specs}
+    where = f"{option} {path}"
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {(n[:-4] if n.endswith(".npy") else n): n for n in zf.namelist()}
+            extra = sorted(set(members) - set(wanted))
+            if extra:
+                raise ConfigError(f"{where}: {extra} feed no input of the graph (its inputs: {sorted(wanted)}); "
+                                  "remove or rename them")
+            missing = [name for name in wanted if name not in members]
+            if missing:
+                raise ConfigError(f"{where} lacks {missing}; it has {sorted(members)}")
+            free: dict[str, int] = {}
+            for key, member in members.items():
+                with zf.open(member) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(fh)
+                _check_array(where, wanted[key], tuple(shape), dtype, dims, shapes, free)
+            check_fits({k: (_declared(wanted[k], dims, shapes, free), _itemsize(wanted[k])) for k in members},
+                       f"arrays of {where}")
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[m[:-4] if m.endswith(".npy") else m] for k, m in members.items()}
+    except ConfigError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise ConfigError(f"{where}: not a readable .npz file ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})") from None
+
+
+def _check_array(where: str, spec: TensorSpec, shape: tuple[int, ...], dtype: np.dtype, dims: dict[str, int],
+                 shapes: dict[str, tuple[int, ...]], free: dict[str, int]) -> None:
+    if dtype.hasobject:
+        raise ConfigError(f"{where}: {spec.name} holds Python objects (pickled); deployprof never unpickles a file")
+    if dtype != _dtype(spec):
+        raise ConfigError(f"{where}: {spec.name} is {dtype}, the input expects {_dtype(spec)} (convert it with "
+                          f"arr.astype('{_dtype(spec)}'))")
+    declared = shapes.get(spec.name, spec.shape)
+    ok = len(shape) == len(declared)
+    for got, d in zip(shape, declared) if ok else ():
+        want = d if isinstance(d, int) else dims.get(d, free.setdefault(d, got))
+        ok = ok and got == want
+    if not ok:
+        shown = "x".join(str(d if isinstance(d, int) else dims.get(d, d)) for d in declared)
+        raise ConfigError(f"{where}: {spec.name} has shape {list(shape)}, the input expects {shown} "
+                          "(bind its dims with --batch/--dim/--shape to match)")
+
+
+def _declared(spec: TensorSpec, dims: dict[str, int], shapes: dict[str, tuple[int, ...]],
+              free: dict[str, int]) -> tuple[int, ...]:
+    return tuple(d if isinstance(d, int) else dims.get(d, free.get(d, 1)) for d in shapes.get(spec.name, spec.shape))
+
+
 def make_inputs(specs: Iterable[TensorSpec], *, batch: int = 1, seed: int = 0,
                 dims: Optional[dict[str, int]] = None, shapes: Optional[dict[str, tuple[int, ...]]] = None,
                 npz: Optional[Path] = None, npz_option: str = "--inputs") -> dict[str, np.ndarray]:
     specs = list(specs)
-    given: dict[str, np.ndarray] = {}
-    if npz is not None:
-        try:
-            with np.load(npz, allow_pickle=False) as data:
-                given = {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError) as exc:
-            raise ConfigError(f"{npz_option} {npz}: not a readable .npz file ({exc})") from None
-        missing = [s.name for s in specs if s.name not in given]
-        if missing:
-            raise ConfigError(f"{npz_option} {npz} lacks {missing}; it has {sorted(given)}")
     all_dims = {"batch": batch, **(dims or {})}
+    given = read_npz(Path(npz), npz_option, specs, all_dims, shapes or {}) if npz is not None else {}
     wanted = {s.name: (resolve_shape(s, all_dims, shapes or {}), _itemsize(s)) for s in specs if s.name not in given}
     check_fits(wanted)
     rng = np.random.default_rng(seed)

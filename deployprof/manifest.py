@@ -1,13 +1,14 @@
 """The export manifest: the stages of a policy, their tensors, and how one policy step calls them."""
 from __future__ import annotations
 
-import json
+import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
 from .errors import ConfigError, ModelError
-from .files import confine, write_json_atomic
+from .files import confine, parse_json, read_document, write_json_atomic
 from .serial import from_dict, to_dict
 
 MANIFEST_VERSION = 1
@@ -131,6 +132,29 @@ def _check_tensor(where: str, t: TensorSpec) -> None:
         raise ModelError(f"{where}: tensor {t.name!r} has dimension(s) {bad}; expected sizes >= 0 or symbolic names")
     if t.dist not in DISTS:
         raise ModelError(f"{where}: tensor {t.name!r} has dist {t.dist!r}; expected one of {DISTS}")
+    bounds = [v for v in (t.low, t.high) if v is not None]
+    if not all(math.isfinite(v) for v in bounds) or (len(bounds) == 2 and not t.low < t.high):
+        raise ModelError(f"{where}: tensor {t.name!r} has range low={t.low} high={t.high}; expected finite numbers, low < high")
+    if t.dist == "int" and bounds:
+        import numpy as np
+
+        kind = np.dtype(t.dtype) if t.dtype != "bfloat16" else None
+        info = np.iinfo(kind) if kind is not None and kind.kind in "iu" else np.iinfo(np.int64)
+        if not all(float(v).is_integer() and info.min <= v <= info.max + 1 for v in bounds):
+            raise ModelError(f"{where}: tensor {t.name!r} has integer range [{t.low:g}, {t.high:g}); expected whole numbers "
+                             f"within {t.dtype} ([{info.min}, {info.max}])")
+
+
+def _check_loop_tensors(path: Path, stage: "StageSpec", loop: "LoopSpec") -> None:
+    """A loop glues the stage's own tensors: each one it names must be an input or output of that stage."""
+    ins, outs = {t.name for t in stage.inputs}, {t.name for t in stage.outputs}
+    wanted = [("state", loop.state, ins), ("output", loop.output, outs), ("time", loop.time, ins)]
+    wanted += [(f"cache[{i}]", name, side) for i, pair in enumerate(loop.cache) for name, side in zip(pair, (ins, outs))]
+    for field_name, name, side in wanted:
+        if name is not None and name not in side:
+            kind = "inputs" if side is ins else "outputs"
+            raise ModelError(f"{path}: stage {stage.name!r} loop {field_name} names {name!r}, which is not among the "
+                             f"stage's {kind} ({', '.join(sorted(side))}); re-run `deployprof export`")
 
 
 def validate_manifest(m: Manifest, path: Path) -> None:
@@ -157,6 +181,8 @@ def validate_manifest(m: Manifest, path: Path) -> None:
                              f"got {c.loop.kind!r} x {c.loop.steps!r}")
         if c.loop is not None and c.loop.kind == "autoregressive" and not _int_in(c.loop.bins, 1, 2**31):
             raise ModelError(f"{path}: stage {c.stage!r} autoregressive loop needs bins >= 1, got {c.loop.bins!r}")
+        if c.loop is not None:
+            _check_loop_tensors(path, next(s for s in m.stages if s.name == c.stage), c.loop)
     bad = {k: v for k, v in m.default_dims.items() if not _int_in(v, 1, 2**62)}
     if bad:
         raise ModelError(f"{path}: default_dims must be positive integers, got {bad}")
@@ -165,12 +191,9 @@ def validate_manifest(m: Manifest, path: Path) -> None:
 def read_manifest(folder: Path) -> Manifest:
     folder = Path(folder)
     path = folder / "manifest.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"{folder} has no manifest.json; pass an .onnx file or a folder made by `deployprof export`") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path} is not a readable JSON manifest ({type(exc).__name__}); re-run `deployprof export`") from None
+    if not os.path.lexists(path):
+        raise ModelError(f"{folder} has no manifest.json; pass an .onnx file or a folder made by `deployprof export`")
+    data = parse_json(read_document(path, "manifest", ModelError), f"{path} (a manifest; re-run `deployprof export`)")
     if not isinstance(data, dict):
         raise ModelError(f"{path} is not a deployprof manifest (a JSON {type(data).__name__}, expected an object)")
     try:

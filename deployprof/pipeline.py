@@ -39,7 +39,7 @@ def resolve_subject(subject: str, out: Path, exporter: Optional[str] = None, say
     from .export import export_preset
 
     say(f"exporting {subject} to {out / 'export'}")
-    export_preset(subject, out / "export", exporter=exporter, force=True)  # this run's own folder
+    export_preset(subject, out / "export", exporter=exporter, own=True)  # this run's own folder, never the user's
     return str(out / "export")
 
 
@@ -175,7 +175,7 @@ def graph_modes(names: list[str], config: MeasureConfig) -> tuple[dict[str, tupl
         if blocker:
             warnings.append(f"{name}: no CUDA graph ({blocker}); " +
                             ("measured without" if modes[name] else "not measured"))
-    if not any(modes.values()):
+    if names and not any(modes.values()):
         raise ConfigError("--cuda-graph on: " + "; ".join(warnings))
     return modes, warnings
 

@@ -6,9 +6,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from .errors import ConfigError
+from .files import parse_yaml, read_document
 
 VIT = ("image_size", "patch_size", "width", "layers", "heads", "mlp")
 LM = ("width", "layers", "heads", "kv_heads", "head_dim", "mlp", "vocab")
@@ -102,16 +102,6 @@ def load_preset(name_or_path: str | Path) -> Preset:
         if not path.exists():
             known = ", ".join(p.stem for p in sorted(presets_dir().glob("*.yaml")))
             raise ConfigError(f"unknown preset {str(name_or_path)!r}; known presets: {known} (or pass a path to a YAML file)")
-    if not path.exists():
-        raise ConfigError(f"preset file not found: {path}")
-    try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot be read as a preset YAML ({type(exc).__name__}); copy one from "
-                          "`deployprof models` and edit it") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: invalid YAML{at} ({getattr(exc, 'problem', exc)})") from None
+    cfg = parse_yaml(read_document(path, "preset YAML"), f"{path} (a preset YAML)")
     _validate(cfg, str(path))
     return Preset(name=cfg["name"], path=path, config=cfg)

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Optional, Union
 
 from .config import MeasureConfig
 from .errors import ConfigError, ModelError
-from .files import ensure_complete, write_json_atomic
+from .files import ensure_complete, parse_json, read_document, write_json_atomic
 from .serial import from_dict, to_dict
 
 SCHEMA_VERSION = 2  # 2: one envelope (schema_version, kind) for every --json; RunResult.stage; settings = MeasureConfig
@@ -19,9 +20,23 @@ SCHEMA_VERSION = 2  # 2: one envelope (schema_version, kind) for every --json; R
 Stop = Literal["iterations", "max_iterations", "duration", "converged", "time_cap", "rate"]
 
 
+KEPT_SAMPLES = 20_000  # raw samples a report keeps per run (every statistic is computed from all of them first)
+
+
+def thin_samples(samples) -> tuple[float, ...]:
+    """At most KEPT_SAMPLES of `samples`, evenly spaced in time order: 3 million samples once made a 197 MB
+    report.json and a 140 MB report.html."""
+    n = len(samples)
+    if n <= KEPT_SAMPLES:
+        return tuple(float(v) for v in samples)
+    step = n / KEPT_SAMPLES
+    return tuple(float(samples[int(i * step)]) for i in range(KEPT_SAMPLES))
+
+
 @dataclass(frozen=True)
 class LatencyStats:
-    """Statistics over every kept sample. Percentiles are nearest-rank; CIs are binomial order statistics."""
+    """Statistics over every sample of a run (`count`). Percentiles are nearest-rank; CIs are binomial order
+    statistics. `samples_ms` keeps the samples in time order, thinned evenly to at most KEPT_SAMPLES."""
     samples_ms: tuple[float, ...]
     count: int
     min_ms: float
@@ -41,6 +56,24 @@ class LatencyStats:
     iqr_over_median: float
     drift_ratio: float                   # last third's median against the first third's, 0 unless their CIs are apart
     noisy: bool                          # the load changed during the run (|drift| over 5%, CIs apart)
+
+    def check(self, where: str) -> None:
+        """Statistics read back (a report, a store row) must be possible before a verdict or a gate uses them:
+        finite and non-negative times, percentiles in order, each confidence interval holding its value."""
+        order = ("min_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms")
+        for name in (*order, "mean_ms", "std_ms"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ModelError(f"{where}: {name} is {v}; a latency is a finite, non-negative number")
+        if self.count < 0:
+            raise ModelError(f"{where}: count is {self.count}")
+        values = [getattr(self, n) for n in order]
+        if any(a > b * (1 + 1e-9) for a, b in zip(values, values[1:])):
+            raise ModelError(f"{where}: percentiles out of order ({', '.join(f'{n}={v:g}' for n, v in zip(order, values))})")
+        for key, (lo, hi) in self.ci_ms.items():
+            v = getattr(self, f"{key}_ms", None)
+            if v is None or not (math.isfinite(lo) and math.isfinite(hi) and lo <= v * (1 + 1e-9) and v <= hi * (1 + 1e-9)):
+                raise ModelError(f"{where}: the {key} confidence interval [{lo:g}, {hi:g}] does not hold its value {v}")
 
 
 @dataclass(frozen=True)
@@ -754,20 +787,15 @@ def _upgrade_v1(data: dict) -> dict:
     return data
 
 
+MAX_REPORT_BYTES = 512 << 20  # reports before samples were thinned (KEPT_SAMPLES) could reach 200 MB
+
+
 def _read_report(path: Path) -> ProfileReport:
     """report.json of this schema or of schema 1 (upgraded in memory); anything else is one clear error."""
     path = Path(path)
     ensure_complete(path.parent)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"report not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path} cannot be read as a report ({type(exc).__name__}); pass a report.json made by "
-                         "`deployprof profile`") from None
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); re-run `deployprof profile`") from None
-    return report_from_data(data, str(path))
+    text = read_document(path, "report", ModelError, max_bytes=MAX_REPORT_BYTES)
+    return report_from_data(parse_json(text, f"{path} (a report; re-run `deployprof profile`)"), str(path))
 
 
 def report_from_data(data: object, origin: str) -> ProfileReport:
@@ -780,10 +808,18 @@ def report_from_data(data: object, origin: str) -> ProfileReport:
         raise ModelError(f"{origin} is not a deployprof report of schema_version 1 or {SCHEMA_VERSION} (found {found!r}); "
                          "pass a report.json made by `deployprof profile`")
     try:
-        return from_dict(ProfileReport, data)
+        report = from_dict(ProfileReport, data, "report")
     except (KeyError, TypeError, ValueError, AttributeError, ConfigError) as exc:
         raise ModelError(f"{origin} is not a complete deployprof report ({type(exc).__name__}: {exc}); "
                          "re-run `deployprof profile`") from None
+    for i, r in enumerate(report.runs):
+        for lat in (r.latency, r.device_latency):
+            if lat is not None:
+                lat.check(f"{origin}: runs[{i}] ({r.stage}, {r.backend} {r.precision})")
+    if any(len(r.latency.samples_ms) > KEPT_SAMPLES for r in report.runs):  # written before samples were thinned
+        report = replace(report, runs=tuple(replace(r, latency=replace(r.latency, samples_ms=thin_samples(r.latency.samples_ms)))
+                                            for r in report.runs))
+    return report
 
 
 if __name__ == "__main__":  # python -m deployprof.results > docs/schema.json

@@ -22,32 +22,55 @@ def _inner(hint: Any) -> list:
     return [a for a in typing.get_args(hint) if a is not type(None)]
 
 
-def _build(hint: Any, value: Any) -> Any:
+def _expect(ok: bool, where: str, what: str, value: Any) -> None:
+    if not ok:
+        shown = repr(value) if len(repr(value)) < 40 else f"a {type(value).__name__}"
+        raise TypeError(f"{where} expects {what}, got {shown}")
+
+
+def _build(hint: Any, value: Any, where: str) -> Any:
+    """`value` read back as `hint`, its type checked (a string where a number belongs is an error naming the field,
+    never a value that fails later)."""
     if value is None:
         return None
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         inner = _inner(hint)
-        return _build(inner[0], value) if len(inner) == 1 else value
+        return _build(inner[0], value, where) if len(inner) == 1 else value
     if dataclasses.is_dataclass(hint):
-        return from_dict(hint, value)
-    if origin is tuple:
+        _expect(isinstance(value, dict), where, "an object", value)
+        return from_dict(hint, value, where)
+    if origin in (tuple, list):
+        _expect(isinstance(value, list), where, "a list", value)
+        if origin is list:
+            return [_build(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_build(args[0], v) for v in value)
-        return tuple(_build(a, v) for a, v in zip(args, value))
-    if origin is list:
-        return [_build(args[0], v) for v in value]
+            if args[0] is float and all(type(v) is float for v in value):  # samples: millions of them, checked at once
+                return tuple(value)
+            return tuple(_build(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        _expect(len(value) == len(args), where, f"{len(args)} items", value)
+        return tuple(_build(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
     if origin is dict:
-        return {k: _build(args[1], v) for k, v in value.items()}
-    if hint is float and isinstance(value, int):
+        _expect(isinstance(value, dict), where, "an object", value)
+        return {k: _build(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if hint is float:
+        _expect(isinstance(value, (int, float)) and not isinstance(value, bool), where, "a number", value)
         return float(value)
+    if hint is int:
+        _expect(isinstance(value, int) and not isinstance(value, bool), where, "an integer", value)
+    elif hint is str or typing.get_origin(hint) is typing.Literal and all(isinstance(a, str) for a in args):
+        _expect(isinstance(value, str), where, "a string", value)
+    elif hint is bool:
+        _expect(isinstance(value, bool), where, "true or false", value)
     return value
 
 
-def from_dict(cls: type, data: dict) -> Any:
+def from_dict(cls: type, data: dict, where: str = "") -> Any:
     hints = typing.get_type_hints(cls)
-    kwargs = {f.name: _build(hints[f.name], data[f.name]) for f in dataclasses.fields(cls) if f.name in data}
+    where = where or cls.__name__
+    kwargs = {f.name: _build(hints[f.name], data[f.name], f"{where}.{f.name}") for f in dataclasses.fields(cls)
+              if f.name in data}
     return cls(**kwargs)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,14 +152,24 @@ class StoreOptions:
         return to_url(self.where or default_url())
 
 
+def _sqlite_path(url: str) -> Optional[Path]:
+    path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else ""
+    return Path(path) if path not in ("", ":memory:") else None
+
+
 class Store:
-    def __init__(self, url: str):
+    """`read_only` (history, a stored baseline): the store must exist already, and nothing is written to it, not
+    even its schema or journal mode."""
+
+    def __init__(self, url: str, read_only: bool = False):
         from sqlalchemy import create_engine, event
 
-        self.url = url
-        if url.startswith("sqlite:///"):
-            path = Path(url[len("sqlite:///"):])
-            if str(path) not in ("", ":memory:"):
+        self.url, self.read_only = url, read_only
+        path = _sqlite_path(url)
+        if path is not None:
+            if read_only and not path.is_file():
+                raise StoreError(f"no results store at {path}: check --store (a typo?), or store a result there first")
+            if not read_only:
                 path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
@@ -175,16 +186,31 @@ class Store:
         self._migrate()
 
     def _migrate(self) -> None:
-        from sqlalchemy import select
+        from sqlalchemy import inspect, select
 
         try:
             with self.engine.begin() as conn:
-                self.meta.create(conn, checkfirst=True)
+                tables = set(inspect(conn).get_table_names())
+                ours = "deployprof_meta" in tables
+                # a database of another application's: never add tables to it (SQLite: any tables; a shared
+                # PostgreSQL database: tables of our names)
+                if not ours and (tables if self.url.startswith("sqlite") else tables & {"results", "runs"}):
+                    raise StoreError(f"{redact(self.url)} is a database but not a deployprof results store (it holds "
+                                     f"{', '.join(sorted(tables)[:5])}); pass another --store")
+                if self.read_only and not ours:
+                    raise StoreError(f"no results store in {redact(self.url)} yet: store a result there first")
+                if not self.read_only:
+                    self.meta.create(conn, checkfirst=True)
                 value = conn.execute(select(self.meta.c.value).where(self.meta.c.key == "schema_version")).scalar()
                 version = int(value or 0)
                 if version > SCHEMA:
                     raise StoreError(f"the results store {redact(self.url)} has schema {version}, newer than this "
                                      f"deployprof's {SCHEMA}: upgrade deployprof, or pass another --store")
+                if self.read_only:
+                    if version < SCHEMA:
+                        raise StoreError(f"the results store {redact(self.url)} has schema {version}: a command that "
+                                         "stores a result upgrades it")
+                    return
                 for step in range(version, SCHEMA):
                     MIGRATIONS[step](conn)
                 if version != SCHEMA:
@@ -283,7 +309,26 @@ class Store:
             if filters.get(k) is not None:
                 q = q.where(getattr(u.c, k) == (int(filters[k]) if k == "batch" else filters[k]))
         with self.engine.connect() as conn:
-            return [dict(m) for m in conn.execute(q.order_by(u.c.result_id, u.c.id)).mappings()]
+            rows = [dict(m) for m in conn.execute(q.order_by(u.c.result_id, u.c.id)).mappings()]
+        for row in rows:
+            self._check_run(row)
+        return rows
+
+    def _check_run(self, row: dict) -> None:
+        """A stored run's numbers as a report's are checked (LatencyStats.check): the store is a file anyone can
+        edit, and history and baselines draw verdicts from it."""
+        def bad(col: str, what: str) -> StoreError:
+            return StoreError(f"the results store {redact(self.url)}: run {row.get('id')} (result {row.get('result_id')}) "
+                              f"holds {col}={row[col]!r}; {what} (was the row edited?)")
+        for col in ("p50_ms", "p50_lo_ms", "p50_hi_ms", "p99_ms", "p99_lo_ms", "p99_hi_ms", "throughput_per_s",
+                    "host_peak_rss_bytes"):
+            v = row.get(col)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0):
+                raise bad(col, "expected a finite, non-negative number")
+        for key in ("p50", "p99"):
+            lo, v, hi = row.get(f"{key}_lo_ms"), row.get(f"{key}_ms"), row.get(f"{key}_hi_ms")
+            if None not in (lo, v, hi) and not lo <= v <= hi:
+                raise bad(f"{key}_ms", f"outside its confidence interval [{lo}, {hi}]")
 
     def document(self, result_id: int) -> dict:
         from sqlalchemy import select
@@ -292,7 +337,8 @@ class Store:
             text = conn.execute(select(self.results.c.document).where(self.results.c.id == result_id)).scalar()
         if text is None:
             raise StoreError(f"no result {result_id} in {redact(self.url)}")
-        return json.loads(text)
+        from .files import parse_json
+        return parse_json(text, f"result {result_id} in {redact(self.url)}", StoreError)
 
     def finished(self, sweep_keys: Iterable[str]) -> dict[str, int]:
         """sweep key -> stored result id, for the keys already done (a sweep's checkpoint)."""
@@ -321,6 +367,14 @@ def parse_filters(text: str) -> dict[str, str]:
         raise ConfigError(f"unknown store filter(s) {', '.join(unknown)} in {text!r}; known: "
                           "subject, backend, precision, batch, device, commit, kind, since")
     return out
+
+
+def check_before_work(options: StoreOptions) -> None:
+    """A --store naming an existing file that is not a deployprof store is refused before the command works, not
+    after it (a store that cannot be reached stays a warning at the end: the command's own output comes first)."""
+    path = _sqlite_path(options.url) if options.enabled else None
+    if path is not None and path.is_file() and path.stat().st_size:
+        Store(options.url, read_only=True).close()
 
 
 def record(result: Any, options: StoreOptions, say: Callable[[str], None], environment: Optional[dict] = None,

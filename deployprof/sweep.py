@@ -20,6 +20,7 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import re
 import shutil
 import time
@@ -28,10 +29,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .config import BackendOptions, MeasureConfig
+from .config import LIMITS, BackendOptions, MeasureConfig, limit_error
 from .errors import ConfigError, DeployprofError
-from .files import confine
+from .files import confine, folder_lock, output_dir, parse_yaml, read_document
 from .results import SweepEntry, SweepReport
+from .targets import target_named_in
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -58,9 +60,9 @@ class Configuration:
     device: Optional[str]
     measure: tuple[tuple[str, Any], ...]     # merged options, sorted (mappings as sorted pairs): part of the identity
 
-    def key(self, sweep: str) -> str:
-        """The checkpoint key: the sweep's name and everything that defines this measurement."""
-        payload = json.dumps([sweep, dataclasses.asdict(self)], sort_keys=True, default=str)
+    def key(self, sweep: str, spec_id: Optional[str] = None) -> str:
+        """The checkpoint key: the sweep's name, everything that defines this measurement, and the spec's content."""
+        payload = json.dumps([sweep, dataclasses.asdict(self), *([spec_id] if spec_id else [])], sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
     def label(self) -> str:
@@ -92,10 +94,18 @@ def _check_measure(where: str, raw: object) -> dict:
             raise ConfigError(f"{where}: measure option {key} expects {kind.__name__}, got {value!r}")
         if key in CHOICES and value not in CHOICES[key]:
             raise ConfigError(f"{where}: measure option {key} is one of {', '.join(CHOICES[key])}, got {value!r}")
+        field_name = MEASURE_KEYS[key][0]
+        why = limit_error(field_name, value) if field_name in LIMITS else None
+        if why:
+            raise ConfigError(f"{where}: measure option {key} {why} (the range of its command-line option)")
+        if kind is dict and (len(value) > 64 or not all(isinstance(k, str) and isinstance(v, (str, int, float, bool))
+                                                         and not isinstance(v, dict) for k, v in value.items())):
+            raise ConfigError(f"{where}: measure option {key} is a mapping of names to plain values, got {value!r:.80}")
         out[key] = {str(k): str(v) for k, v in value.items()} if key == "provider_options" else value
     return out
 
 
+MAX_CONFIGURATIONS = 10_000   # each one is a profile: more is a typo, and the matrix alone would take gigabytes
 _LABEL = re.compile(r"[A-Za-z0-9._-]+")
 DEFAULTS = {"backends": "ort-cpu", "precisions": "fp32", "batches": 1, "targets": None, "devices": None}
 
@@ -137,15 +147,8 @@ def _subject(path: Path, subject: str) -> str:
 
 
 def load_sweep(path: Path) -> Sweep:
-    import yaml
-
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"sweep file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path} is not a readable YAML sweep ({type(exc).__name__}); see `deployprof sweep --help`") from None
+    data = parse_yaml(read_document(path, "sweep file"), f"{path} is not a readable YAML sweep (see `deployprof sweep --help`)")
     if not isinstance(data, dict):
         raise ConfigError(f"{path.name}: a sweep is a mapping with subjects, backends, precisions, ... "
                           "(see `deployprof sweep --help`)")
@@ -158,6 +161,12 @@ def load_sweep(path: Path) -> Sweep:
     base = _check_measure(path.name, data.get("measure"))
     axes = {name: _axis(data, name, path) for name in AXES}
     axes["subjects"] = [(_subject(path, s), options) for s, options in axes["subjects"]]
+    axes["targets"] = [(t if t is None else target_named_in(path.parent, t, f"{path.name}: target"), options)
+                       for t, options in axes["targets"]]
+    size = math.prod(len(v) for v in axes.values())
+    if size > MAX_CONFIGURATIONS:
+        raise ConfigError(f"{path.name}: the matrix has {size:,} configurations; a sweep runs at most "
+                          f"{MAX_CONFIGURATIONS:,} (split it into several files)")
     configs = []
     for combo in itertools.product(*(axes[a] for a in AXES)):
         merged = dict(base)
@@ -315,8 +324,14 @@ def run_sweep(path: Path, out: Path, store_options, say: Say = log.info, plan: C
               ray_address: Optional[str] = None) -> SweepReport:
     """Run (or resume) a sweep. The store is the checkpoint: a configuration with a stored result is reused.
     say() announces each configuration with an ETA from those done; plan() is told how many will run."""
-    from .store import Store, redact
+    sweep = checked_sweep(path, ray_address)
+    out = output_dir(Path(out))
+    with folder_lock(out):  # one sweep writes a folder at a time
+        return _run(sweep, out, store_options, say, plan, ray_address)
 
+
+def checked_sweep(path: Path, ray_address: Optional[str] = None) -> Sweep:
+    """The sweep file read and its whole matrix validated, before any work (`sweep --dry-run` stops here)."""
     sweep = load_sweep(path)
     if any(c.device for c in sweep.configurations) and not ray_address:
         raise ConfigError(f"{Path(path).name} names fleet devices: dispatch it with --ray ADDRESS, or drop "
@@ -326,9 +341,16 @@ def run_sweep(path: Path, out: Path, store_options, say: Say = log.info, plan: C
     if sweep.spec is not None and not sweep.spec.exists():
         raise ConfigError(f"{Path(path).name}: spec {sweep.spec} not found")
     validate(sweep, local=not ray_address)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    keys = {c: c.key(sweep.name) for c in sweep.configurations}
+    return sweep
+
+
+def _run(sweep: Sweep, out: Path, store_options, say: Say, plan: Callable[[int], None],
+         ray_address: Optional[str]) -> SweepReport:
+    from .store import Store, redact
+
+    # the spec is part of what a configuration's verdict means: a changed spec measures and judges afresh
+    spec_id = hashlib.sha256(sweep.spec.read_bytes()).hexdigest()[:16] if sweep.spec is not None else None
+    keys = {c: c.key(sweep.name, spec_id) for c in sweep.configurations}
     store = Store(store_options.url)  # the checkpoint: required, unlike a single command's copy
     entries: dict[str, SweepEntry] = {}
     try:
@@ -356,8 +378,12 @@ def run_sweep(path: Path, out: Path, store_options, say: Say = log.info, plan: C
                 entries[key] = dataclasses.replace(_entry(c, key, "failed", _why(error)), node=node)
                 say(f"warning: {c.label()} failed: {_why(error)}")
             else:
-                rid = store.add(result["document"], environment=result["environment"], commit=store_options.commit,
-                                sweep_key=key, verdict=result["verdict"])
+                try:
+                    rid = store.add(result["document"], environment=result["environment"], commit=store_options.commit,
+                                    sweep_key=key, verdict=result["verdict"])
+                except Exception as exc:  # a full or vanished store: the run is done and goes in sweep.json all the same
+                    rid = None
+                    say(f"warning: {c.label()}: measured, but not stored ({_why(exc)}); a rerun measures it again")
                 entries[key] = dataclasses.replace(_entry(c, key, "done", result_id=rid, doc=result["document"],
                                                           spec=sweep.spec), node=node)
             finished += 1

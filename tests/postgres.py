@@ -28,7 +28,7 @@ def postgres_url():
     initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
     if not (initdb and pg_ctl):
         _unavailable("PostgreSQL is not installed (apt-get install postgresql)")
-    pytest.importorskip("psycopg2", reason="psycopg2 not installed (pip install psycopg2-binary)")
+    pytest.importorskip("psycopg", reason="psycopg 3 not installed (pip install 'psycopg[binary]')")
     as_user = []
     base = tempfile.mkdtemp(prefix="dp-pg-", dir="/tmp")
     os.chmod(base, 0o755)
@@ -51,7 +51,7 @@ def postgres_url():
         shutil.rmtree(base, ignore_errors=True)
         _unavailable(f"PostgreSQL did not start: {exc}")
     try:
-        yield f"postgresql+psycopg2://postgres@/postgres?host={base}&port={port}"
+        yield f"postgresql://postgres@/postgres?host={base}&port={port}"  # the README's form (psycopg 3 under SQLAlchemy 2.1)
     finally:
         subprocess.run([*as_user, pg_ctl, "-D", data, "-m", "immediate", "stop"], capture_output=True, timeout=60)
         shutil.rmtree(base, ignore_errors=True)

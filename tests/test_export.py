@@ -60,7 +60,7 @@ def test_bad_preset_errors(tmp_path):
         load_preset("nope")
     bad = tmp_path / "p.yaml"
     bad.write_text("name: x\nfamily: [unclosed\n")
-    with pytest.raises(ConfigError, match="invalid YAML at line"):
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
         load_preset(bad)
     bad.write_text("name: x\nfamily: pi0\n")
     with pytest.raises(ConfigError, match="missing field 'description'"):

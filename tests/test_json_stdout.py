@@ -35,7 +35,7 @@ def test_every_json_command_that_loads_a_library_prints_only_json(tiny_export, t
                                                  "entropy", "--calibration-samples", "2", "--json", "--no-store", *fast),
         "flops": _cli("flops", tiny_export, "--json"),
         "predict": _cli("predict", tiny_export, "--target", "cpu", "--json"),
-        "qualify": _cli("qualify", tiny_export, "--spec", spec, "--target", "cpu", "--json", "--no-store"),
+        "qualify": _cli("qualify", tiny_export, "--spec", spec, "--target", "cpu", "--json", "--store", tmp_path / "s.sqlite"),
         "doctor": _cli("doctor", "--json"),
         "history": _cli("history", "--store", tmp_path / "s.sqlite", "--json"),
     }

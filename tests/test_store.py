@@ -87,7 +87,7 @@ def test_an_unreachable_store_is_a_warning_not_a_lost_result(tmp_path):
     assert record(make_report(), StoreOptions(where=str(blocker / "r.sqlite")), said.append) is None
     assert len(said) == 1 and said[0].startswith("warning: result not stored in sqlite:///")
     said.clear()
-    url = "postgresql+psycopg2://me:secret@/nodb?host=/nonexistent&port=1"
+    url = "postgresql://me:secret@/nodb?host=/nonexistent&port=1"
     assert record(make_report(), StoreOptions(where=url), said.append) is None
     assert said and "secret" not in said[0] and "***" in said[0]
     assert record(make_report(), StoreOptions(enabled=False), said.append) is None

@@ -147,3 +147,28 @@ measure: {json.dumps(FAST)}
     assert sorted(keys) == sorted({e["key"] for e in entries}), "a configuration was stored twice"
     assert all(e["p50_ms"] and e["accuracy_rel_l2"] is not None for e in entries)
     print(f"resumed {4 - len(first)} configurations in {time.monotonic() - t0:.1f} s")
+
+
+def test_the_spec_is_part_of_the_checkpoint_key(tmp_path):
+    """A tightened spec once reused the verdict stored under the old one."""
+    c = load_sweep(_write(tmp_path, "subjects: [tiny-vla]\n")).configurations[0]
+    assert c.key("s", None) == c.key("s")  # sweeps without a spec keep their checkpoints
+    assert len({c.key("s"), c.key("s", "a1"), c.key("s", "b2")}) == 3
+
+
+def test_a_store_that_fails_mid_sweep_still_gives_sweep_json(tiny_export, tmp_path, monkeypatch):
+    """A store filling up once ended the sweep in an internal error with no sweep.json for a profiled run."""
+    import sqlalchemy.exc
+
+    from deployprof.store import Store
+
+    def full(self, *a, **k):
+        raise sqlalchemy.exc.OperationalError("INSERT", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(Store, "add", full)
+    shutil.copytree(tiny_export, tmp_path / "export")
+    path = _write(tmp_path, f"subjects: [export]\nmeasure: {json.dumps(FAST)}\n")
+    r = CliRunner().invoke(cli, ["sweep", str(path), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "r.sqlite")])
+    assert r.exit_code == 0 and "measured, but not stored" in r.output, r.output
+    (entry,) = json.loads((tmp_path / "o" / "sweep.json").read_text())["entries"]
+    assert entry["status"] == "done" and entry["result_id"] is None and entry["p50_ms"] > 0

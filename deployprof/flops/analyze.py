@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
-from ..errors import UnsupportedOpError
+from ..errors import ModelError, UnsupportedOpError
 from ..graph import LoadedGraph, load_graph
 from ..graph.nodes import NodeView, views
 from ..results import FlopReport, NodeCost, OpTypeCost
@@ -136,7 +136,12 @@ class _Walker:
             trips = self.trip_counts.get(name)
             if trips is None and node.input and node.input[0]:
                 val = self._small_const(node.input[0])
+                if val is not None and (val.size != 1 or val.dtype.kind not in "iu"):
+                    raise ModelError(f"{self.g.path.name}: Loop {name!r} has trip count {val.tolist()!r:.60}; a trip "
+                                     "count is one integer")
                 trips = int(val.reshape(-1)[0]) if val is not None else None
+            if trips is not None and trips < 0:
+                raise ModelError(f"{self.g.path.name}: Loop {name!r} has trip count {trips}; a trip count is >= 0")
             body = graphs["body"]
         else:  # Scan: trip count = length of the first scan input along its axis
             n_state = len(node.input) - int(node.attrs["num_scan_inputs"])

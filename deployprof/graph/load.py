@@ -12,7 +12,7 @@ import onnx
 from onnx import TensorProto
 
 from ..errors import ConfigError, ModelError
-from ..files import confine
+from ..files import confine, regular_file
 from .fold import fold_shape_arithmetic
 from .nodes import NodeView, views
 
@@ -77,6 +77,9 @@ def _check_external_locations(graph: onnx.GraphProto, path: Path, nodes: Optiona
         confine(path.parent, location, f"{path.name}: external data of tensor {t.name!r}")
 
 
+_SUBGRAPHS = {"Loop": ("body",), "Scan": ("body",), "If": ("then_branch", "else_branch")}
+
+
 def _check_structure(model: onnx.ModelProto, path: Path, nodes: list[NodeView]) -> None:
     """What the counter would otherwise count as exact: an opset newer than this onnx knows, a negative declared
     dimension, a node reading a value nothing produced before it (a dangling input, or a cycle)."""
@@ -89,10 +92,25 @@ def _check_structure(model: onnx.ModelProto, path: Path, nodes: list[NodeView]) 
         dims = [d.dim_value for d in vi.type.tensor_type.shape.dim if d.HasField("dim_value")]
         if any(d < 0 for d in dims):
             raise ModelError(f"{path.name}: {vi.name!r} declares a negative dimension {dims}; fix the model's shapes")
+    for t in model.graph.initializer:
+        if any(d < 0 for d in t.dims):
+            raise ModelError(f"{path.name}: initializer {t.name!r} has a negative dimension {list(t.dims)}; the file is corrupt")
+    weights = {t.name for t in model.graph.initializer}
+    for vi in model.graph.input:
+        dims = vi.type.tensor_type.shape.dim
+        if vi.name not in weights and any(d.HasField("dim_value") and d.dim_value == 0 for d in dims):
+            raise ModelError(f"{path.name}: input {vi.name!r} declares a zero-size dimension "
+                             f"{[d.dim_value if d.HasField('dim_value') else d.dim_param for d in dims]}: it holds no "
+                             "elements, and a count of it would be an exact zero; fix the model's input shapes")
 
     def visit(graph: onnx.GraphProto, outer: set[str], nodes: Optional[list[NodeView]] = None) -> None:
         known = outer | {"", *(t.name for t in graph.initializer), *(i.name for i in graph.input)}
         for node in nodes if nodes is not None else views(graph):
+            needs = _SUBGRAPHS.get(node.op_type, ()) if node.domain in ("", "ai.onnx") else ()
+            missing = [k for k in needs if not isinstance(node.attrs.get(k), onnx.GraphProto)]
+            if missing:
+                raise ModelError(f"{path.name}: {node.op_type} node {node.name or node.output[:1]!r} has no "
+                                 f"{' or '.join(missing)} graph (a {node.op_type} needs {', '.join(needs)}); re-export the model")
             for g in node.subgraphs:
                 visit(g, known)
             for name in node.input:
@@ -105,11 +123,16 @@ def _check_structure(model: onnx.ModelProto, path: Path, nodes: list[NodeView]) 
     visit(model.graph, set(), nodes)
 
 
+MAX_MODEL_BYTES = 2 << 30  # protobuf's own limit: a bigger .onnx keeps its weights as external data
+
+
 def _read_model(path: Path) -> onnx.ModelProto:
-    if not path.exists():
-        raise ModelError(f"model file not found: {path}")
-    if path.is_dir():
+    if os.path.isdir(path):
         raise ModelError(f"{path} is a folder; pass an .onnx file or an export folder with manifest.json")
+    size = regular_file(path, "model file", ModelError).st_size
+    if size > MAX_MODEL_BYTES:
+        raise ModelError(f"{path} is {size / 2**30:.1f} GiB; an ONNX file is at most 2 GiB (protobuf's limit), "
+                         "larger models keep their weights as external data (onnx.save(..., save_as_external_data=True))")
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises DecodeError / RuntimeWarning variants

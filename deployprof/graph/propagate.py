@@ -56,9 +56,9 @@ def _as_value(t: onnx.TensorProto) -> Optional[np.ndarray]:
         return None
     try:
         arr = numpy_helper.to_array(t)
-    except Exception:
+        return arr.astype(object) if t.data_type in _INTS else arr.astype(np.float64)
+    except Exception:  # strings, or a tensor whose data does not match its dims
         return None
-    return arr.astype(object) if t.data_type in _INTS else arr.astype(np.float64)
 
 
 def _broadcast(*shapes: Shape) -> Shape:

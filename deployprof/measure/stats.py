@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..results import LatencyStats
+from ..results import LatencyStats, thin_samples
 
 PERCENTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99, "p999": 0.999}
 PERCENTILE_METHOD = "nearest-rank"
@@ -95,7 +95,7 @@ def compute_stats(samples_ms: Sequence[float], ci_level: float = 0.95) -> Latenc
     drift = _load_changed(x)
     iqr = (q3 - q1) / median if median > 0 else 0.0
     return LatencyStats(
-        samples_ms=tuple(float(v) for v in x), count=n, min_ms=float(s[0]), mean_ms=mean,
+        samples_ms=thin_samples(x), count=n, min_ms=float(s[0]), mean_ms=mean,
         std_ms=float(x.std(ddof=1)) if n > 1 else 0.0,
         p50_ms=pct["p50"], p90_ms=pct["p90"], p95_ms=pct["p95"], p99_ms=pct["p99"], p999_ms=pct["p999"],
         max_ms=float(s[-1]), percentile_method=PERCENTILE_METHOD, ci_level=ci_level, ci_ms=ci,

@@ -186,7 +186,7 @@ def prepare_precision(export: "Path | Subject", precision: str, out_dir: Path,
         return export.root if isinstance(export, Subject) else Path(export)
     if calib.method not in ("minmax", "entropy", "percentile"):
         raise ConfigError(f"--calibration-method must be minmax, entropy or percentile, got {calib.method!r}")
-    with staged_folder(out_dir, force=True) as staging:  # a deployprof-owned folder: replaced whole, never mixed
+    with staged_folder(out_dir, own=True) as staging:  # the run's own folder: replaced whole, never mixed
         _write_variant(manifest, export_dir, precision, staging, calib)
     return out_dir
 

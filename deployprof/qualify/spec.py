@@ -137,21 +137,17 @@ def parse_spec(data: Any) -> Spec:
 
 
 def load_spec(path: Path) -> Spec:
-    import yaml
+    from ..files import parse_yaml, read_document
 
     path = Path(path)
+    data = parse_yaml(read_document(path, "spec"), str(path))
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"spec not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot be read as a YAML spec ({type(exc).__name__}); the smallest spec is "
-                          "`latency_ms: {p99: 50}`") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    try:
-        return parse_spec(data)
+        spec = parse_spec(data)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    if spec.target:
+        from dataclasses import replace
+
+        from ..targets import target_named_in
+        spec = replace(spec, target=target_named_in(path.parent, spec.target, f"{path.name}: target"))
+    return spec

@@ -54,6 +54,9 @@ def _label(r) -> str:
     return f"{r.backend}/{r.precision} b{r.batch}"
 
 
+CDF_POINTS = 1_000
+
+
 def latency_plots(report: ProfileReport) -> list[str]:
     runs = main_runs(report.runs)
     if not runs:
@@ -64,6 +67,9 @@ def latency_plots(report: ProfileReport) -> list[str]:
     for r in runs:
         xs = np.sort(np.asarray(r.latency.samples_ms))
         ys = np.arange(1, len(xs) + 1) / len(xs)
+        if len(xs) > CDF_POINTS:  # a drawn curve needs no more points than a screen has pixels
+            pick = np.linspace(0, len(xs) - 1, CDF_POINTS).round().astype(int)
+            xs, ys = xs[pick], ys[pick]
         keep = xs <= limit
         cdf.append((_label(r), xs[keep].tolist(), ys[keep].tolist()))
         hist.append((_label(r), xs[keep].tolist()))

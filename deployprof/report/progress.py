@@ -34,14 +34,15 @@ class PhaseBar:
 
     def __call__(self, message: str) -> None:
         if message.startswith("warning:"):
-            self.progress.console.print(f"[yellow]{message}[/yellow]")
+            # one line however long (a log reader matches it whole), its text never taken for rich markup
+            self.progress.console.print(message, style="yellow", markup=False, highlight=False, soft_wrap=True)
             return
         if not self.progress.console.is_terminal:  # CI logs and pipes: one plain line per phase, no bar
             total = self.progress.tasks[self.task].total if self.task is not None else None
             timing = eta_text(self.clock() - self.t0, self.done, total) if self.done else ""
             self.done += 1
-            self.progress.console.print(f"[dim][{self.done}/{total or '?'}] {message}{f' ({timing})' if timing else ''}[/dim]",
-                                        highlight=False)
+            self.progress.console.print(f"[{self.done}/{total or '?'}] {message}{f' ({timing})' if timing else ''}",
+                                        style="dim", markup=False, highlight=False, soft_wrap=True)
             return
         if not self.started:
             self.progress.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import glob
+import math
 import os
 import re
 import time
@@ -78,6 +79,10 @@ def list_targets() -> list[str]:
     return sorted(p.stem for p in targets_dir().glob("*.yaml")) + ["cpu"]
 
 
+def _positive(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 < v < 1e9
+
+
 def _parse(data, where: str) -> TargetProfile:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: a target profile is a YAML mapping with {', '.join(_REQUIRED)}")
@@ -88,11 +93,19 @@ def _parse(data, where: str) -> TargetProfile:
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}")
     peaks = data["peak_tflops"]
-    if not isinstance(peaks, dict) or not peaks or not all(isinstance(v, (int, float)) and v > 0 for v in peaks.values()):
-        raise ConfigError(f"{where}: peak_tflops must map precisions (fp32, tf32, fp16, int8, fp8) to positive TFLOPS")
-    for key in ("memory_gib", "memory_bandwidth_gbs"):
-        if not isinstance(data[key], (int, float)) or data[key] <= 0:
-            raise ConfigError(f"{where}: {key} must be a positive number, got {data[key]!r}")
+    if not isinstance(peaks, dict) or not peaks or not all(_positive(v) for v in peaks.values()):
+        raise ConfigError(f"{where}: peak_tflops must map precisions (fp32, tf32, fp16, int8, fp8) to positive TFLOPS "
+                          f"(finite numbers), got {peaks!r:.120}")
+    for key in ("memory_gib", "memory_bandwidth_gbs", "gpu_max_mhz"):
+        if key in data and not (key == "gpu_max_mhz" and data[key] is None) and not _positive(data[key]):
+            raise ConfigError(f"{where}: {key} must be a positive, finite number, got {data[key]!r}")
+    for key in ("name", "description", "kind"):
+        if not isinstance(data[key], str):
+            raise ConfigError(f"{where}: {key} must be a string, got {data[key]!r:.80}")
+    modes = data.get("power_modes", {})
+    if not isinstance(modes, dict) or not all(isinstance(m, dict) and all(_positive(v) for v in m.values())
+                                              for m in modes.values()):
+        raise ConfigError(f"{where}: power_modes map each mode to positive, finite scale factors")
     names = data.get("device_names", [])
     if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
         raise ConfigError(f"{where}: device_names must be a list of names the device reports, e.g. [\"Orin Nano\"]")
@@ -113,9 +126,20 @@ def profile_for(kind: str, name: str) -> Optional[TargetProfile]:
     return None
 
 
+def target_named_in(folder: Path, name: str, what: str) -> str:
+    """A target a file names (a sweep's `targets:`, a spec's `target:`): a bundled name (NAME[@MODE], cpu) as is;
+    a YAML path read relative to that file's folder and confined to it, like every path a file names."""
+    from ..files import confine
+
+    path, at, mode = str(name).partition("@")
+    if not path.endswith((".yaml", ".yml")) and "/" not in path and "\\" not in path:
+        return name
+    return str(confine(Path(folder), path, what)) + at + mode
+
+
 def load_target_profile(name_or_path: str) -> TargetProfile:
     """NAME, NAME@POWER_MODE (e.g. jetson-agx-orin-64gb@30W), `cpu`, or a path to a YAML profile."""
-    import yaml
+    from ..files import parse_yaml, read_document
 
     name, _, mode = str(name_or_path).partition("@")
     if name == "cpu":
@@ -125,12 +149,7 @@ def load_target_profile(name_or_path: str) -> TargetProfile:
         path = targets_dir() / f"{name}.yaml"
         if not path.exists():
             raise ConfigError(f"unknown target {name!r}; known: {', '.join(list_targets())}, or a path to a YAML profile")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot be read as a target profile YAML ({type(exc).__name__})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    data = parse_yaml(read_document(path, "target profile YAML"), f"{path} (a target profile)")
     profile = _parse(data, str(path))
     if mode:
         return profile.in_mode(mode)

@@ -16,7 +16,10 @@ from click.testing import CliRunner
 
 from deployprof.cli import cli
 
-from .cases import CASES, Sandbox
+from .cases import CASES as ROUND1, Sandbox
+from .round2 import ROUND2
+
+CASES = ROUND1 + ROUND2
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,11 +111,20 @@ def test_hostile_input(case, base, tmp_path):
 
 
 def test_the_corpus_is_large_and_documented():
-    assert len(CASES) >= 40 and len({c.id for c in CASES}) == len(CASES)
+    assert len(ROUND1) >= 40 and len(ROUND2) >= 60 and len({c.id for c in CASES}) == len(CASES)
     doc = (ROOT / "docs" / "HOSTILE.md").read_text()
     rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([\w-]+)` \| (.+?) \|", doc, re.M)}
     assert rows == {c.id: c.expect for c in CASES}, "docs/HOSTILE.md is out of step with tests/hostile/cases.py: " \
         "regenerate it with `python -m tests.hostile.doc > docs/HOSTILE.md`"
+
+
+def test_stdout_on_a_full_device_is_one_error_line(base, tmp_path):
+    """`> /dev/full`: the write fails when the result is printed; one line says so (once an internal error)."""
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "deployprof", "flops", str(base), "--json"], stdout=full,
+                              stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [
+        "error: cannot write the output: No space left on device; free space, or write somewhere else"], proc.stderr
 
 
 @pytest.mark.slow

@@ -53,3 +53,15 @@ def test_convergence_needs_a_tight_p50_and_a_bounded_p99():
     assert convergence(np.full(600, 2.0))[0] and not convergence(np.full(500, 2.0))[0]   # p99 bound needs 555
     ok, text = convergence(np.random.default_rng(1).uniform(1.0, 3.0, 600))
     assert not ok and text.startswith("p50 CI +-") and text.endswith("p99 CI bounded, 600 samples")
+
+
+def test_a_long_run_keeps_thinned_samples_and_every_statistic_from_all_of_them():
+    """3 million samples once made a 197 MB report.json: the report keeps KEPT_SAMPLES, in time order."""
+    from deployprof.results import KEPT_SAMPLES
+
+    x = np.arange(1, 100_001, dtype=np.float64) / 1000
+    s = compute_stats(x)
+    assert s.count == 100_000 and len(s.samples_ms) == KEPT_SAMPLES
+    assert list(s.samples_ms) == sorted(s.samples_ms) and s.samples_ms[0] == x[0]
+    assert s.max_ms == 100.0 and s.p50_ms == 50.0  # from all samples, not the kept ones
+    assert len(compute_stats(x[:500]).samples_ms) == 500
