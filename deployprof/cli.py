@@ -11,7 +11,10 @@ import click
 from . import __version__
 from .cli_options import (COUNT, Finite, Group, calibration, emit_json, json_option, measure_options, precision_options,
                           reference_option, shape_options, store_from, store_options, train_options, within)
-from .config import MeasureConfig, parse_precisions, split_list
+from .config import MeasureConfig, parse_dim_bindings, parse_precisions, parse_shape_bindings, split_list
+from .errors import BackendUnavailableError, ConfigError
+from .qualify.spec import EXAMPLE
+from .report.progress import PhaseBar
 
 
 def _emit(result) -> None:
@@ -30,7 +33,6 @@ def _store(result, options) -> None:
 
 
 def _progress():
-    from .report.progress import PhaseBar
     from .report.terminal import stderr_console
     return PhaseBar(stderr_console())
 
@@ -57,7 +59,6 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 def backends(self_test: Optional[bool], device_id: int) -> None:
     """List every backend with whether it can run here, and why not; with TensorRT, check it works end to end."""
     from .backends import BACKENDS
-    from .errors import BackendUnavailableError
     from .report.terminal import print_backends, print_self_test
     print_backends()
     trt = BACKENDS.get("trt").availability()
@@ -146,7 +147,6 @@ def export(preset: Optional[str], module_ref: Optional[str], out: Path, exporter
 def flops(model: Path, dims, shapes, per_node: bool, as_json: bool, strict: bool) -> None:
     """Count MACs, FLOPs, parameters and memory of an ONNX file or export folder, without loading weights."""
     from .flops.summary import summarize
-    from .graph import parse_dim_bindings, parse_shape_bindings
 
     summary = summarize(model, parse_dim_bindings(dims), parse_shape_bindings(shapes), per_node, strict)
     if as_json:
@@ -277,8 +277,7 @@ def compare(ctx, reports: tuple[Path, ...], baseline: Optional[str], store_where
     """Compare two reports A B (another device, commit or precision), or one RUN against a stored baseline:
     deltas with confidence intervals, regressions flagged only when the intervals do not overlap. Exit 3 with
     --fail-on-regression when one exceeds PCT."""
-    from .errors import ConfigError
-    from .report.compare import compare_paths, compare_to_stored
+    from .compare import compare_paths, compare_to_stored
 
     metric_list, ignored = tuple(split_list((metrics,))), tuple(split_list((ignore,)))
     if baseline is not None:
@@ -369,7 +368,6 @@ def qualify(ctx, source: Optional[Path], spec_path: Optional[Path], example_spec
     from .qualify.verdict import qualify_source
 
     if example_spec:
-        from .qualify.spec import EXAMPLE
         click.echo("# deployprof qualification spec: every key is optional; keep the criteria you need.\n" + EXAMPLE)
         return
     if source is None or spec_path is None:

@@ -11,7 +11,7 @@ from typing import Optional
 
 import click
 
-from .config import LIMITS
+from .config import LIMITS, CalibrationConfig
 from .errors import DeployprofError
 
 
@@ -174,8 +174,6 @@ def reference_option(f):
 
 
 def calibration(o: dict):
-    from .precision import CalibrationConfig
-
     return CalibrationConfig(method=o["calibration_method"], samples=o["calibration_samples"], seed=o.get("seed", 0),
                              source=o["calibration"])
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .errors import ConfigError
+from .precisions import PRECISIONS
 
 MAX_DURATION_S = 30.0   # the cap of an adaptive run (no --iterations / --duration) per configuration
 LAUNCHERS = ("process", "inline")  # a fresh process per backend (memory attributable to it), or this process
@@ -30,6 +31,21 @@ def limit_error(key: str, value) -> Optional[str]:
         return None if ok else f"expects an integer in [{lo}, {hi:,}], got {value!r}"
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and lo < value <= hi
     return None if ok else f"expects a finite number above {lo:g} and at most {hi:g}, got {value!r}"
+
+
+FP32_KEPT_OPS = ("LayerNormalization", "RMSNormalization", "SimplifiedLayerNormalization", "GroupNormalization",
+                 "InstanceNormalization", "BatchNormalization", "Softmax", "LogSoftmax", "ReduceMean", "Pow", "Sqrt",
+                 "Reciprocal", "Exp", "Sin", "Cos", "Erf")
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """How INT8 activations are calibrated (precision/prepare.py), and which ops FP16 keeps in FP32."""
+    method: str = "minmax"            # minmax | entropy | percentile
+    samples: int = 8
+    seed: int = 0
+    source: Optional[str] = None      # .npz file or folder of recorded observations
+    fp16_block_ops: tuple[str, ...] = FP32_KEPT_OPS
 
 
 @dataclass(frozen=True)
@@ -121,8 +137,6 @@ class MeasureConfig:
     @classmethod
     def from_options(cls, o: dict) -> "MeasureConfig":
         """From the command line's measurement options (cli_options.measure_options), parsed and checked once."""
-        from .graph import parse_dim_bindings, parse_shape_bindings
-
         popts = {}
         for item in o["provider_options"]:
             k, sep, v = item.partition("=")
@@ -161,9 +175,37 @@ def parse_batches(text: str) -> list[int]:
     return values
 
 
-def parse_precisions(text: str) -> list[str]:
-    from .precision import PRECISIONS
+def _count(text: str) -> bool:
+    """A positive integer as written in an option: digits only, at most 18 of them (a 5,000-digit number is not
+    a size, and Python refuses to parse it)."""
+    return text.isdigit() and len(text) <= 18 and int(text) > 0
 
+
+def parse_dim_bindings(items: tuple[str, ...] | list[str]) -> dict[str, int]:
+    """--dim NAME=N, repeatable."""
+    out: dict[str, int] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not _count(value):
+            raise ConfigError(f"--dim expects NAME=VALUE with a positive integer, got {item!r} (e.g. --dim batch=1)")
+        out[name] = int(value)
+    return out
+
+
+def parse_shape_bindings(items: tuple[str, ...] | list[str]) -> dict[str, tuple[int, ...]]:
+    """--shape INPUT=D1xD2x..., repeatable."""
+    out: dict[str, tuple[int, ...]] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        dims = value.lower().split("x") if sep else []
+        if not name or not dims or not all(_count(d) for d in dims):
+            raise ConfigError(f"--shape expects INPUT=D1xD2x... of positive integers, got {item!r} "
+                              "(e.g. --shape pixel_values=1x3x224x224)")
+        out[name] = tuple(int(d) for d in dims)
+    return out
+
+
+def parse_precisions(text: str) -> list[str]:
     values = [v.strip() for v in text.split(",") if v.strip()]
     bad = [v for v in values if v not in PRECISIONS]
     if bad or not values:

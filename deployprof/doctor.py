@@ -10,6 +10,10 @@ from typing import Optional, Protocol
 
 from .errors import ConfigError
 from .results import DeviceCheck, SelfCheck
+from .devices import cuda_device_count, is_jetson
+from .environment import _cpu_model
+from .measure.telemetry import jetson_power_state
+from .targets import cpu_profile, load_target_profile, measure_bandwidth_gbs, measure_gemm_tflops
 
 AT_SPEC = 0.70
 
@@ -28,15 +32,12 @@ class CpuProbe:
     kind = "cpu"
 
     def device_name(self) -> str:
-        from .environment import _cpu_model
         return _cpu_model()
 
     def gemm_tflops(self, precision: str) -> tuple[float, str]:
-        from .targets import measure_gemm_tflops
         return measure_gemm_tflops()
 
     def bandwidth_gbs(self) -> tuple[float, str]:
-        from .targets import measure_bandwidth_gbs
         return measure_bandwidth_gbs(), "best of 5 numpy copies of 256 MiB (read + write)"
 
     def power_state(self) -> tuple[Optional[str], Optional[bool]]:
@@ -48,8 +49,6 @@ class CudaProbe:
 
     def __init__(self, device: int = 0):
         import torch
-
-        from .devices import is_jetson
 
         self.torch, self.device = torch, f"cuda:{device}"
         self.kind = "jetson" if is_jetson() else "gpu"
@@ -94,14 +93,12 @@ class CudaProbe:
     def power_state(self) -> tuple[Optional[str], Optional[bool]]:
         if self.kind != "jetson":
             return None, None
-        from .measure.telemetry import jetson_power_state
         return jetson_power_state()
 
 
 def default_probe(device: str) -> Probe:
     if device == "cpu":
         return CpuProbe()
-    from .devices import cuda_device_count
 
     if device.startswith("cuda") or (device == "auto" and cuda_device_count()):
         try:
@@ -118,8 +115,6 @@ def _check(name: str, measured: tuple[float, str], reference: Optional[float], u
 
 def doctor(target_name: Optional[str] = None, device: str = "auto", probe: Optional[Probe] = None) -> SelfCheck:
     """Measure, then compare with the target (by default `cpu` on a CPU; on a GPU the target must be named)."""
-    from .targets import cpu_profile, load_target_profile
-
     probe = probe or default_probe(device)
     name = probe.device_name()
     if target_name is not None:

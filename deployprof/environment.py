@@ -9,6 +9,7 @@ from importlib import metadata
 from . import __version__
 from .devices import gpu_state, gpu_names, is_jetson
 from .results import Environment, MeasuredDevice, RunResult
+from .measure.telemetry import jetson_power_state
 
 PACKAGES = ("onnx", "onnxruntime", "onnxruntime-gpu", "torch", "numpy", "tensorrt", "cuda-bindings", "pycuda", "nvidia-ml-py",
             "jetson-stats")
@@ -44,8 +45,6 @@ def capture() -> Environment:
     names, driver = gpu_names()
     jetson = {}
     if is_jetson():
-        from .measure.telemetry import jetson_power_state
-
         mode, locked = jetson_power_state()
         jetson = dict(jetson_model=_read("/proc/device-tree/model"), l4t_release=_read("/etc/nv_tegra_release"),
                       power_mode=mode, clocks_locked=locked)

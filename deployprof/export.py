@@ -13,9 +13,11 @@ import numpy as np
 
 from .errors import ConfigError, ExportError
 from .files import staged_folder
+from .isolated import call_isolated
 from .inputs import make_inputs
-from .manifest import MANIFEST_VERSION, Manifest, StageSpec
+from .manifest import CallSpec, MANIFEST_VERSION, Manifest, StageSpec, TensorSpec
 from .presets import load_preset
+from .serial import from_dict
 
 log = logging.getLogger(__name__)
 
@@ -193,8 +195,6 @@ def _failure(exc: BaseException) -> str:
 
 
 def _spec_from_tensor(name: str, t, dynamic_batch: bool):
-    from .manifest import TensorSpec
-
     shape = tuple(("batch" if (i == 0 and dynamic_batch) else int(d)) for i, d in enumerate(t.shape))
     dtype = str(t.dtype).replace("torch.", "")
     if t.is_floating_point():
@@ -224,9 +224,6 @@ def export_module_isolated(ref: str, out: Path, *, exporter: Optional[str] = Non
                            force: bool = False) -> tuple[Manifest, dict[str, float]]:
     """export_module in a process of its own: the user's factory runs there, and whatever it does to its process
     (os._exit(0) once ended `deployprof export` silently with exit 0) is one error line here."""
-    from .serial import from_dict
-    from .worker import call_isolated
-
     manifest, timings = call_isolated("deployprof.export:export_module",
                                       {"ref": ref, "out": str(out), "exporter": exporter, "force": force},
                                       f"--module {ref}")
@@ -283,7 +280,6 @@ def _export_module_stage(ref, module, names, tensors, out_names, outs, out: Path
     code fixes the batch for all of them, the graph is exported at the example's batch, and the manifest says so."""
     import onnx
 
-    from .manifest import CallSpec
     from .vla.common import StageModule
 
     path = out / "model.onnx"  # out is this run's private staging folder: removed whole on failure

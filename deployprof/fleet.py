@@ -17,21 +17,20 @@ def resource(device: str) -> str:
     return f"device:{device}"
 
 
-def _remote_run(cfg, key: str, out: str, spec: Optional[str]) -> dict:
-    """Runs on the worker: the configuration, measured there; the node id says where."""
+def _remote_run(run: Callable, cfg, key: str, out: str, spec: Optional[str]) -> dict:
+    """Runs on the worker: the configuration, measured there by `run` (sweep.run_configuration); the node id says
+    where."""
     import ray
 
-    from .sweep import run_configuration
-
-    result = run_configuration(cfg, key, Path(out), Path(spec) if spec else None)
+    result = run(cfg, key, Path(out), Path(spec) if spec else None)
     result["node"] = ray.get_runtime_context().get_node_id()
     return result
 
 
 def dispatch(configs: list, keys: dict, out: Path, spec: Optional[Path], address: str,
-             on_result: Callable, say: Callable[[str], None]) -> None:
-    """One task per configuration, at most one at a time per device label (each label's resource is a count);
-    results are handed to on_result as they finish."""
+             on_result: Callable, say: Callable[[str], None], run: Callable) -> None:
+    """One task per configuration, at most one at a time per device label (each label's resource is a count), each
+    measured there by `run(cfg, key, out, spec)`; results are handed to on_result as they finish."""
     try:
         import ray
         from ray.exceptions import RayError
@@ -52,7 +51,7 @@ def dispatch(configs: list, keys: dict, out: Path, spec: Optional[Path], address
                                                 f"ray start --address {address} --resources '{{\"{need}\": 1}}'"))
                 continue
             ref = task.options(resources={need: 1}, num_cpus=1, max_retries=0).remote(
-                c, keys[c], str(Path(out).resolve() / c.device), str(spec.resolve()) if spec else None)
+                run, c, keys[c], str(Path(out).resolve() / c.device), str(spec.resolve()) if spec else None)
             pending[ref] = c
         say(f"dispatched {len(pending)} configuration(s) to the Ray cluster at {address}")
         while pending:

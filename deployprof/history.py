@@ -8,8 +8,12 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import ConfigError
-from .results import History, HistoryRow, ProfileReport, report_from_data
+from .results import History, HistoryRow, ProfileReport, document, main_stage_of, report_from_data
 from .store import Store, StoreOptions, device_name, digest, redact
+from .files import write_text_atomic
+from .report import svg
+from .report.sections import history_table
+from .serial import to_dict
 
 
 def _pair(lo: Optional[float], hi: Optional[float]) -> Optional[tuple[float, float]]:
@@ -22,13 +26,12 @@ def history(options: StoreOptions, filters: dict[str, str], limit: Optional[int]
         results = store.results_where(filters, limit=limit, newest_first=True)[::-1]
         by_id = {r["id"]: r for r in results}
         runs = store.runs_of(by_id, filters)
-    stages: dict[int, set] = defaultdict(set)
+    stages: dict[int, list] = defaultdict(list)
     for run in runs:
-        stages[run["result_id"]].add(run["stage"])
+        stages[run["result_id"]].append(run["stage"])
     rows = []
     for run in runs:
-        main = "policy_step" if "policy_step" in stages[run["result_id"]] else None
-        if main and run["stage"] != main:
+        if run["stage"] != main_stage_of(stages[run["result_id"]]):
             continue
         res = by_id[run["result_id"]]
         rows.append(HistoryRow(
@@ -50,9 +53,7 @@ def series_key(r: HistoryRow) -> str:
 def render_history_html(h: History) -> str:
     """One pair of charts per series (same policy, device, backend, precision, batch): p50/p99 with CI bands along
     the stored results in time order, and the accuracy (worst-sample cosine) when measured."""
-    from .report import svg
     from .report.html import page, table_html
-    from .report.sections import history_table
 
     groups: dict[str, list[HistoryRow]] = defaultdict(list)
     for r in h.rows:
@@ -81,8 +82,6 @@ def render_history_html(h: History) -> str:
 
 
 def write_history_html(h: History, path: Path) -> Path:
-    from .files import write_text_atomic
-
     write_text_atomic(Path(path), render_history_html(h))
     return Path(path)
 
@@ -90,9 +89,6 @@ def write_history_html(h: History, path: Path) -> Path:
 def stored_baseline(filters: dict[str, str], run: ProfileReport, options: StoreOptions) -> tuple[ProfileReport, str]:
     """The newest stored profile matching the filters (parse_filters of QUERY) that is not RUN itself. Unless they
     say otherwise, it is of the same policy (preset or source) on the same device as RUN."""
-    from .serial import to_dict
-    from .results import document
-
     filters = dict(filters)
     if "kind" in filters and filters["kind"] != "profile":
         raise ConfigError("compare --baseline compares profile reports: drop kind= from the query")

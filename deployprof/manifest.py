@@ -90,6 +90,12 @@ class Manifest:
                 return s
         raise ModelError(f"manifest has no stage {name!r}; stages: {[s.name for s in self.stages]}")
 
+    def binding(self, batch: int, dims: Optional[dict[str, int]] = None) -> dict[str, int]:
+        """Every named dimension at one batch: the export's defaults (e.g. the first decode step's cache length),
+        then the user's --dim, then the batch. The one precedence order for inputs, engine profiles, FLOPs and
+        memory (a --dim batch is refused at the edge: the batch axis is --batch)."""
+        return {**self.default_dims, **(dims or {}), "batch": batch}
+
     def external_inputs(self) -> list[TensorSpec]:
         """Inputs of a policy step: stage inputs that no stage produces."""
         return external_inputs(self.stages)

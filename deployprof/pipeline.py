@@ -9,18 +9,29 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
-from .accuracy import DEFAULT_REFERENCE, AccuracyCheck, parse_reference, write_reference
+from .accuracy import AccuracyCheck, DEFAULT_REFERENCE, SEED, measure, parse_reference, write_reference
 from .backends import BACKENDS, check_provider_options
-from .config import MeasureConfig
+from .config import CUDA_GRAPH_MODES, CalibrationConfig, MeasureConfig
 from .environment import capture, with_devices
 from .errors import BackendUnavailableError, ConfigError
 from .files import run_marked
 from .flops.summary import policy_step_total, stage_reports
 from .manifest import Subject, check_bindings, load_subject, sha256_file
-from .precision import CalibrationConfig, prepare_precision
-from .results import AccuracyReport, BenchResult, FlopReport, ModelInfo, ProfileReport, RunResult, stop_of
+from .precision import prepare_precision
+from .results import AccuracyReport, BenchResult, FlopReport, ModelInfo, ProfileReport, RunResult, Witness, stop_of
 from .runner import POLICY_STEP, RunSpec, check_concurrency
 from .worker import launch
+from .devices import cuda_device_count, is_jetson
+from .doctor import default_probe, doctor
+from .engine.trtexec import AGREE, find_trtexec, witness
+from .export import export_preset
+from .findings import findings
+from .policy import open_policy
+from .presets import load_preset
+from .qualify.roofline import predict_measured
+from .report.render import render_all
+from .targets import load_target_profile
+from .train import mfu_problem, train_bench, with_mfu
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -36,7 +47,6 @@ def resolve_subject(subject: str, out: Path, exporter: Optional[str] = None, say
     """The export folder or .onnx file to measure: the given path, or the preset exported into out/export."""
     if not is_preset(subject):
         return subject
-    from .export import export_preset
 
     say(f"exporting {subject} to {out / 'export'}")
     export_preset(subject, out / "export", exporter=exporter, own=True)  # this run's own folder, never the user's
@@ -66,8 +76,6 @@ def check_backends(names: list[str], skip_unavailable: bool, say: Say,
     if not usable:
         raise BackendUnavailableError("none of the requested backends is available; see `deployprof backends`")
     if config.cross_check == "trtexec":
-        from .engine.trtexec import find_trtexec
-
         if "trt" not in usable:
             raise ConfigError("--cross-check trtexec re-times the engines of the trt backend: add trt to the backends")
         if find_trtexec() is None:
@@ -166,8 +174,6 @@ def _step_slower_than_stages(runs: list[RunResult], calls: dict[str, int]) -> li
 def graph_modes(names: list[str], config: MeasureConfig) -> tuple[dict[str, tuple[bool, ...]], list[str]]:
     """Which of off/on each backend is measured in under --cuda-graph, and a warning for each it cannot capture;
     --cuda-graph on with no backend able to is an error, before any work."""
-    from .config import CUDA_GRAPH_MODES
-
     wanted, modes, warnings = CUDA_GRAPH_MODES[config.cuda_graph], {}, []
     for name in names:
         blocker = BACKENDS.get(name).cuda_graph_blocker(config.backend_options) if True in wanted else None
@@ -215,9 +221,6 @@ def measure_subject(subject: Subject, names: list[str], config: MeasureConfig, s
 
 def cross_check(runs: list[RunResult], say: Say = log.info) -> list[RunResult]:
     """trtexec on each engine file these runs timed, after the measuring process has let the GPU go."""
-    from .engine.trtexec import AGREE, find_trtexec, witness
-    from .results import Witness
-
     tool, out = find_trtexec(), []
     for r in runs:
         e = r.build.engine
@@ -248,7 +251,6 @@ def reference_checks(base: Subject, reference: str, folder: Path, batches, sampl
     return checks
 
 
-SEED = 1000  # of the accuracy samples: apart from the timing inputs' --seed, so that they are other inputs
 
 
 def prepare_variants(base: Subject, precisions: list[str], out: Path, calib: CalibrationConfig,
@@ -303,8 +305,6 @@ def board_self_check(target_profile: Optional[str], target, config: MeasureConfi
     device here, a Jetson target on a Jetson, `cpu`): its result goes in the report's environment."""
     if not target_profile:
         return None
-    from .devices import cuda_device_count, is_jetson
-    from .doctor import default_probe, doctor
 
     kind = target.kind
     here = "jetson" if is_jetson() else "gpu" if cuda_device_count() else "cpu"
@@ -335,13 +335,9 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
         check_backends([parse_reference(reference)], False, say)
     preset = is_preset(subject)
     if preset:
-        from .presets import load_preset
-
         load_preset(subject)  # an unknown or broken preset fails here, before --out is touched
     target = None
     if target_profile:
-        from .targets import load_target_profile
-
         target = load_target_profile(target_profile)  # read once (a Jetson's live clocks, the cpu's ceilings)
     check = board_self_check(target_profile, target, config, say)  # before the run: judge the board, then the policy
     with run_marked(out, f"deployprof profile {subject}"):  # marked INCOMPLETE until the report is written
@@ -383,15 +379,12 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
         manifest, root = base
         roofline = ()
         if target is not None:
-            from .qualify.roofline import predict_measured
-
             roofline, elsewhere = predict_measured(manifest, root, cost.flops, runs, target, list(subjects), batches[0],
                                                    config.dims)
             warnings += elsewhere
             warnings += [f"roofline on {p.target}, {p.precision}: measured faster than the floor ({p.step_efficiency:.0%} "
                          "of it): the FLOP count, the bytes or the target's peak is wrong, not a result"
                          for p in roofline if p.step_efficiency is not None and p.step_efficiency > 1.0]
-        from .findings import findings
 
         if check is not None:
             environment = dataclasses.replace(environment, self_check=check)
@@ -413,8 +406,6 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
 
 
 def _write(report: ProfileReport, out: Path) -> None:
-    from .report.render import render_all
-
     report.write(out / "report.json")
     render_all(report, out)
 
@@ -425,9 +416,6 @@ def compare_precisions(export: Path, precisions: list[str], *, backend: str = "o
                        min_cosine: Optional[float] = None, say: Say = log.info) -> AccuracyReport:
     """`compare-precision`: each precision on `backend` against the reference, at batch 1, in this process; the
     prepared exports kept under `out` if given."""
-    from .accuracy import measure
-    from .policy import open_policy
-
     check_backends(list(dict.fromkeys([backend, parse_reference(reference)])), False, say)
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
         base = load_subject(export)
@@ -459,15 +447,11 @@ def bench(subject: str, backend: str, precision: str = "fp32", config: MeasureCo
 def train_profile(preset: str, out: Path, cfg, target_profile: Optional[str] = None,
                   say: Say = log.info, plan: Callable[[int], None] = lambda n: None) -> ProfileReport:
     """`train-bench`: train on the synthetic task, then write OUT/report.json (+ .md, .html) like a profile."""
-    from .presets import load_preset
-    from .train import mfu_problem, train_bench, with_mfu
-
     p = load_preset(preset)
     with run_marked(out, f"deployprof train-bench {preset}"):  # marked INCOMPLETE until the report is written
         plan(2)
         result = train_bench(preset, cfg, say=say)
         if target_profile:  # after training: the cpu profile's bandwidth probe must not land in the training peak RSS
-            from .targets import load_target_profile
 
             result = with_mfu(result, load_target_profile(target_profile))
         report = ProfileReport(

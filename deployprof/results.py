@@ -7,10 +7,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Optional, Union
 
+from .bands import verdict
 from .config import MeasureConfig
 from .errors import ConfigError, ModelError
 from .files import ensure_complete, parse_json, read_document, write_json_atomic
-from .serial import from_dict, to_dict
+from .serial import define, from_dict, to_dict
 
 SCHEMA_VERSION = 2  # 2: one envelope (schema_version, kind) for every --json; RunResult.stage; settings = MeasureConfig
 
@@ -270,10 +271,15 @@ def stop_of(r: RunResult) -> Optional[Stop]:
     return next((kind for prefix, kind in _STOP_PREFIXES if r.stopped_by.startswith(prefix)), None)
 
 
-def main_stage(runs) -> Optional[str]:
-    """What a summary is about: the whole policy step when it was measured, else the single stage."""
-    stages = [r.stage for r in runs]
+def main_stage_of(stages) -> Optional[str]:
+    """The one rule for what a summary, a verdict, a sweep cell or a history row is about, given the stages of a
+    result in order: the whole policy step when it was measured, else the first (a single graph's only) stage."""
+    stages = list(stages)
     return "policy_step" if "policy_step" in stages else (stages[0] if stages else None)
+
+
+def main_stage(runs) -> Optional[str]:
+    return main_stage_of(r.stage for r in runs)
 
 
 def main_runs(runs) -> list[RunResult]:
@@ -611,7 +617,7 @@ class MetricDelta:
 
 @dataclass(frozen=True)
 class RunDelta:
-    key: tuple[Union[str, int, bool], ...]    # the matched fields of report.compare.KEY_FIELDS, in order, as text
+    key: tuple[Union[str, int, bool], ...]    # the matched fields of compare.KEY_FIELDS, in order, as text
     metrics: tuple[MetricDelta, ...]
     throughput_pct: float
     peak_rss_pct: Optional[float]
@@ -729,8 +735,6 @@ def document_def(kind: str) -> str:
 def _document_defs() -> dict[str, str]:
     import json
 
-    from .serial import define
-
     defs: dict = {}
     for cls in DOCUMENTS.values():
         define(cls, defs)
@@ -741,8 +745,6 @@ def _document_defs() -> dict[str, str]:
 
 def json_schema() -> dict:
     """JSON Schema (2020-12) of every document, derived from the dataclasses above: docs/schema.json is this."""
-    from .serial import define
-
     defs: dict = {}
     for cls in DOCUMENTS.values():
         define(cls, defs)
@@ -764,10 +766,8 @@ def _upgrade_v1(data: dict) -> dict:
     was one list by precision, always measured on ort-cpu (so it belongs to the ort-cpu rows only)."""
     data = dict(data, kind="profile")
     runs = [{("stage" if k == "target" else k): v for k, v in r.items()} for r in data.get("runs", [])]
-    main = "policy_step" if any(r["stage"] == "policy_step" for r in runs) else (runs[0]["stage"] if runs else None)
+    main = main_stage_of(r["stage"] for r in runs)
     smallest = min((r["batch"] for r in runs), default=1)  # v1 measured accuracy at batch 1: one row per precision
-    from .accuracy import verdict
-
     for a in data.pop("accuracy", []):
         a.pop("passed", None)
         a["reference"] = f"{a['backend']}:{a.pop('reference_precision', 'fp32')}"

@@ -141,7 +141,7 @@ def run_backend(spec: RunSpec, subject: Optional[Subject] = None) -> list[RunRes
     if manifest.static_only:
         raise ConfigError(f"{spec.subject} is a shapes-only export (weights are graph inputs without data): it can be "
                           "counted with `deployprof flops` but not run; export a smaller preset, or with --weights real")
-    dims = {**manifest.default_dims, **c.dims}
+    dims = manifest.binding(spec.batch, c.dims)
     npz = Path(c.inputs_npz) if c.inputs_npz else None
     cls = BACKENDS.get(spec.backend)
     multi = len(manifest.stages) > 1 or any(call.repeat > 1 or call.loop for call in manifest.schedule)

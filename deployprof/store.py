@@ -16,6 +16,10 @@ from typing import Any, Callable, Iterable, Optional
 
 from . import __version__
 from .errors import ConfigError, DeployprofError
+from .environment import capture
+from .files import parse_json
+from .results import document
+from .serial import to_dict
 
 log = logging.getLogger(__name__)
 
@@ -337,7 +341,6 @@ class Store:
             text = conn.execute(select(self.results.c.document).where(self.results.c.id == result_id)).scalar()
         if text is None:
             raise StoreError(f"no result {result_id} in {redact(self.url)}")
-        from .files import parse_json
         return parse_json(text, f"result {result_id} in {redact(self.url)}", StoreError)
 
     def finished(self, sweep_keys: Iterable[str]) -> dict[str, int]:
@@ -383,9 +386,6 @@ def record(result: Any, options: StoreOptions, say: Callable[[str], None], envir
     wrote its output first)."""
     if not options.enabled:
         return None
-    from .environment import capture
-    from .results import document
-    from .serial import to_dict
 
     doc = result if isinstance(result, dict) else document(result)
     try:

@@ -31,9 +31,17 @@ from typing import Any, Callable, Optional
 
 from .config import LIMITS, BackendOptions, MeasureConfig, limit_error
 from .errors import ConfigError, DeployprofError
-from .files import confine, folder_lock, output_dir, parse_yaml, read_document
-from .results import SweepEntry, SweepReport
-from .targets import target_named_in
+from .files import (RUN_MARKER, confine, folder_lock, output_dir, parse_yaml, read_document, run_marked,
+                    write_json_atomic, write_text_atomic)
+from .results import SweepEntry, SweepReport, document, main_stage_of, report_from_data
+from .targets import load_target_profile, target_named_in
+from .fleet import dispatch
+from .precisions import PRECISIONS
+from .presets import load_preset
+from .qualify.spec import load_spec
+from .qualify.verdict import qualify_report
+from .serial import to_dict
+from .store import Store, device_name, redact
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -202,7 +210,6 @@ def measure_config(cfg: Configuration) -> tuple[MeasureConfig, int]:
 
 def _export_once(subject: str, exports: Path, say: Say) -> str:
     """A preset exported once per machine and sweep folder (reused while complete); a path as is."""
-    from .files import RUN_MARKER
     from .pipeline import is_preset, resolve_subject
 
     if not is_preset(subject):
@@ -210,7 +217,6 @@ def _export_once(subject: str, exports: Path, say: Say) -> str:
     folder = exports / Path(subject).stem
     if (folder / "export" / "manifest.json").exists() and not (folder / RUN_MARKER).exists():
         return str(folder / "export")
-    from .files import run_marked
 
     with run_marked(folder, f"deployprof sweep export {subject}"):
         return resolve_subject(subject, folder, None, say)
@@ -221,8 +227,6 @@ def run_configuration(cfg: Configuration, key: str, out: Path, spec: Optional[Pa
     """Profile one configuration into OUT/runs/KEY (fresh each attempt); with a spec, qualify it. Returns what the
     launcher stores: the profile document, its environment, the verdict. Runs wherever it is called (a Ray worker)."""
     from .pipeline import profile
-    from .results import document
-    from .serial import to_dict
 
     config, samples = measure_config(cfg)
     subject = _export_once(cfg.subject, out / "exports", say)
@@ -239,10 +243,6 @@ def judge(cfg: Configuration, doc: dict, spec: Optional[Path]) -> tuple[Optional
     not). Judged anew from the document each time, so a changed spec never reuses an old verdict."""
     if spec is None:
         return None, None
-    from .qualify.spec import load_spec
-    from .qualify.verdict import qualify_report
-    from .results import report_from_data
-    from .targets import load_target_profile
 
     s = load_spec(spec)
     target_name = cfg.target or s.target
@@ -259,9 +259,6 @@ def validate(sweep: Sweep, local: bool) -> None:
     to end with every configuration failed."""
     from .backends import BACKENDS
     from .pipeline import is_preset
-    from .precision import PRECISIONS
-    from .presets import load_preset
-    from .targets import load_target_profile
 
     for c in sweep.configurations:
         where = f"sweep configuration {c.label()}"
@@ -282,8 +279,6 @@ def validate(sweep: Sweep, local: bool) -> None:
         except DeployprofError as exc:
             raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from None
     if sweep.spec is not None:
-        from .qualify.spec import load_spec
-
         load_spec(sweep.spec)
 
 
@@ -291,14 +286,13 @@ def _numbers(doc: dict, cfg: Configuration) -> dict:
     """p50/p99 and accuracy of the configuration's own main run in a profile document."""
     runs = [r for r in doc.get("runs", []) if r["backend"] == cfg.backend and r["precision"] == cfg.precision
             and r["batch"] == cfg.batch]
-    stages = {r["stage"] for r in runs}
-    main = [r for r in runs if r["stage"] == ("policy_step" if "policy_step" in stages else r["stage"])]
+    stage = main_stage_of(r["stage"] for r in runs)
+    main = [r for r in runs if r["stage"] == stage]
     if not main:
         return {}
     r = main[0]
     action = (r.get("accuracy") or {}).get("action") or {}
     env = doc.get("environment") or {}
-    from .store import device_name
 
     return dict(p50_ms=r["latency"]["p50_ms"], p99_ms=r["latency"]["p99_ms"], accuracy_rel_l2=action.get("rel_l2"),
                 accuracy_cosine_min=action.get("cosine_min"), measured_on=device_name(env))
@@ -346,8 +340,6 @@ def checked_sweep(path: Path, ray_address: Optional[str] = None) -> Sweep:
 
 def _run(sweep: Sweep, out: Path, store_options, say: Say, plan: Callable[[int], None],
          ray_address: Optional[str]) -> SweepReport:
-    from .store import Store, redact
-
     # the spec is part of what a configuration's verdict means: a changed spec measures and judges afresh
     spec_id = hashlib.sha256(sweep.spec.read_bytes()).hexdigest()[:16] if sweep.spec is not None else None
     keys = {c: c.key(sweep.name, spec_id) for c in sweep.configurations}
@@ -391,9 +383,7 @@ def _run(sweep: Sweep, out: Path, store_options, say: Say, plan: Callable[[int],
                 say(f"{c.label()}: {entries[key].status}{eta()}")
 
         if ray_address:
-            from .fleet import dispatch
-
-            dispatch(todo, keys, out, sweep.spec, ray_address, on_result, say)
+            dispatch(todo, keys, out, sweep.spec, ray_address, on_result, say, run_configuration)
         else:
             for c in todo:
                 say(f"{c.label()}{eta()}")
@@ -418,9 +408,7 @@ def _duration(s: float) -> str:
 
 
 def write_sweep(report: SweepReport, out: Path) -> None:
-    from .files import write_json_atomic, write_text_atomic
     from .report.sweep_html import render_sweep_html
-    from .results import document
 
     write_json_atomic(out / "sweep.json", document(report))
     write_text_atomic(out / "sweep.html", render_sweep_html(report))

@@ -16,6 +16,9 @@ from .measure.stats import compute_stats
 from .results import TrainResult
 from .manifest import external_inputs
 from .schedule import ScheduleWalker
+from .inputs import make_inputs
+from .policy import cosine_alpha_bar
+from .presets import load_preset
 
 OPTIMIZERS = ("adamw", "sgd")
 VISION_MODULES = ("VisionEncoder", "MultiCameraViT", "DualVision", "ResNet18")
@@ -54,8 +57,6 @@ class SyntheticDataset:
     tanh of a linear map of per-input summary features, so that there is something to learn."""
 
     def __init__(self, build, size: int, seed: int, dims: dict[str, int]):
-        from .inputs import make_inputs
-
         self.specs = external_inputs(build.stages, build.schedule, loop_state=False)
         self.obs = make_inputs(self.specs, batch=size, seed=seed, dims=dims)
         feats = np.concatenate([v.reshape(size, -1).astype(np.float64).mean(axis=1, keepdims=True)
@@ -156,8 +157,6 @@ class Trainer(ScheduleWalker):
 
     def ddim(self, stage: str, loop, env: dict) -> None:
         """x_k = sqrt(ab_k) actions + sqrt(1 - ab_k) noise; predict the noise."""
-        from .policy import cosine_alpha_bar
-
         torch, a = self.torch, self.actions
         ab = torch.as_tensor(cosine_alpha_bar(loop.steps), dtype=torch.float32, device=self.cfg.device)
         k = torch.randint(1, loop.steps + 1, (a.shape[0],), generator=self.gen).to(self.cfg.device)
@@ -256,7 +255,6 @@ def with_mfu(result: TrainResult, target) -> TrainResult:
 def train_bench(preset_name: str, cfg: TrainConfig, say: Callable[[str], None] = lambda m: None) -> TrainResult:
     import torch
 
-    from .presets import load_preset
     from .vla import build_stages, count_parameters
 
     if cfg.steps <= cfg.warmup_steps:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from deployprof.accuracy import BANDS, parse_reference, verdict
+from deployprof.accuracy import parse_reference
+from deployprof.bands import BANDS, verdict
 from deployprof.backends import BACKENDS
 from deployprof.cli import cli
 from deployprof.errors import ConfigError

@@ -13,11 +13,13 @@ from typing import Callable, ClassVar, Optional
 
 import numpy as np
 
-from ..devices import cuda_device_count, process_device_memory
+from ..devices import cuda_device_count, gpu_names, process_device_memory
 from ..errors import BackendUnavailableError, BuildError
-from ..files import cache_root
+from ..files import cache_root, write_json_atomic
 from ..results import BuildInfo
 from .base import BACKENDS, Availability, Backend, BackendOptions, EventPoolTimer, cuda_torch, stream_context
+from ..engine import cuda  # as a module: its probes are looked up at each call (tests stand in for them)
+from ..manifest import sha256_file
 
 OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 
@@ -152,16 +154,14 @@ class OrtBackend(Backend):
     def _own_stream(self) -> None:
         """A CUDA stream of ours for the provider to compute on (user_compute_stream), so that CUDA events on it
         give device time; without cuda-bindings (or pycuda) there is no device time, and the run says so."""
-        from ..engine.cuda import open_runtime, which_bindings
-
-        if which_bindings() is None:
+        if cuda.which_bindings() is None:
             self._device_time_note = "no device time: install cuda-bindings (pip install 'deployprof[trt]')"
             return
         if "user_compute_stream" in self.options.provider_options:  # the user's own stream wins; we cannot time it
             self._device_time_note = "no device time: --provider-option user_compute_stream is the user's stream"
             return
         try:
-            self._cuda = open_runtime(self.options.device_id)
+            self._cuda = cuda.open_runtime(self.options.device_id)
             self._stream = self._cuda.stream()
         except Exception as exc:  # a broken CUDA setup costs device time, not the run
             self._cuda = self._stream = None
@@ -357,10 +357,6 @@ class OrtTrt(OrtBackend):
         """What ONNX Runtime's TensorRT engines in the shared cache were built from: the graph (SHA-256), its
         precision, the provider options, the runtime and the GPU. The provider names its engine files itself; this
         record, one per graph and precision, says which run made them."""
-        from ..devices import gpu_names
-        from ..files import write_json_atomic
-        from ..manifest import sha256_file
-
         onnx = self.root / self.stage.file
         sha = sha256_file(onnx)
         path = self._cache() / f"provenance-{sha[:16]}-{self.manifest.precision}.json"

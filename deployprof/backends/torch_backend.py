@@ -12,6 +12,8 @@ from ..devices import process_device_memory
 from ..errors import BackendUnavailableError, BuildError, ConfigError
 from ..results import BuildInfo
 from .base import BACKENDS, Availability, Backend, DeviceTimer, EventPoolTimer
+from ..export import load_factory
+from ..presets import Preset
 
 
 def torch_event_timer(torch, stream) -> EventPoolTimer:
@@ -39,7 +41,6 @@ class TorchEager(Backend):
     def _load(self) -> BuildInfo:
         import torch
 
-        from ..presets import Preset
         from ..vla import build_stages
 
         if not self.manifest.preset_config and not self.manifest.module_factory:
@@ -52,8 +53,6 @@ class TorchEager(Backend):
         self.torch = torch
         self.device = torch.device(dev)
         if self.manifest.module_factory:
-            from ..export import load_factory
-
             module = load_factory(self.manifest.module_factory)()[0].eval()
         else:
             preset = Preset(self.manifest.preset or "export", self.root, self.manifest.preset_config)

@@ -10,13 +10,19 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..devices import cuda_device_count, is_jetson, process_device_memory
-from ..engine.api import shape_of
-from ..engine.build import SETTING_KEYS
+from ..engine.api import open_context, probe, shape_of, tensorrt_problem, weights_bytes
+from ..engine.build import BuildLog, BuildSettings, SETTING_KEYS, build_engine
 from ..errors import BuildError, ConfigError
 from ..manifest import sha256_file
 from ..results import BuildInfo, EngineProvenance, LayerTime, TransferTimes
 from ..config import BackendOptions
 from .base import BACKENDS, Availability, Backend, DeviceTimer, EventPoolTimer, cuda_torch, stream_context
+from ..engine.cache import EngineCache, cache_key, default_cache_dir, timing_cache_path
+from ..engine import cuda  # as a module: its probes are looked up at each call (tests stand in for them)
+from ..engine.inspect import parse_engine_info
+from ..engine.mode import select_mode
+from ..engine.profiler import profile_layers
+from ..engine.shapes import derive_profile
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +41,10 @@ class TensorRT(Backend):
 
     @classmethod
     def _availability(cls) -> Availability:
-        from ..engine.cuda import which_bindings
-
-        from ..engine.api import tensorrt_problem
-
         problem = tensorrt_problem()
         if problem:
             return Availability(False, problem)
-        if which_bindings() is None:
+        if cuda.which_bindings() is None:
             return Availability(False, "neither cuda-bindings nor pycuda is installed (pip install 'deployprof[trt]')")
         if importlib.util.find_spec("polygraphy") is None:
             return Availability(False, "polygraphy (NVIDIA's TensorRT build tooling) is not installed (pip install 'deployprof[trt]')")
@@ -50,11 +52,9 @@ class TensorRT(Backend):
             return Availability(False, "no NVIDIA CUDA device found")
         import tensorrt as trt
 
-        from ..engine.api import probe
-
         api = probe(trt)
         kind = "strongly typed only" if api.strongly_typed_only else "precision flags"
-        return Availability(True, f"TensorRT {api.version} ({kind}), {which_bindings()}")
+        return Availability(True, f"TensorRT {api.version} ({kind}), {cuda.which_bindings()}")
 
     # -- build ---------------------------------------------------------------------------------------------
     def _graph_path(self, graph: str) -> Path:
@@ -70,14 +70,6 @@ class TensorRT(Backend):
     def _load(self) -> BuildInfo:
         import tensorrt as trt
 
-        from ..engine.api import open_context, probe, weights_bytes
-        from ..engine.build import BuildLog, BuildSettings, build_engine
-        from ..engine.cache import EngineCache, cache_key, default_cache_dir, timing_cache_path
-        from ..engine.cuda import open_runtime
-        from ..engine.inspect import parse_engine_info
-        from ..engine.mode import select_mode
-        from ..engine.shapes import derive_profile
-
         o = self.options
         api = probe(trt)
         self.settings = settings = BuildSettings.from_options(
@@ -86,7 +78,7 @@ class TensorRT(Backend):
                            int8_speed_only=settings.int8_speed_only)
         onnx_path = self._graph_path(mode.graph)
         profile = derive_profile(self.manifest, self.stage, o.batch, o.dims, o.shapes)
-        self.cuda = open_runtime(o.device_id)
+        self.cuda = cuda.open_runtime(o.device_id)
         self.buffers: dict[str, tuple[int, int]] = {}
         gpu, cc = self.cuda.device(o.device_id)
         cuda_rt, driver = self.cuda.versions()
@@ -301,8 +293,6 @@ class TensorRT(Backend):
                              repeats=repeats, pinned_host_memory=True)
 
     def layer_profile(self, feeds: dict[str, np.ndarray]) -> tuple[LayerTime, ...]:
-        from ..engine.profiler import profile_layers
-
         self._prepare(feeds)
         return profile_layers(self.context, self._enqueue, self.synchronize,
                               self.settings.layer_profile_runs, self.layers, self.stage.name)
@@ -311,14 +301,14 @@ class TensorRT(Backend):
         if self._timer is not None:
             self._timer.close()
             self._timer = None
-        cuda = getattr(self, "cuda", None)
+        runtime = getattr(self, "cuda", None)
         for name in ("context", "engine", "_trt_runtime"):   # TensorRT objects go in this order: context first
             self.__dict__.pop(name, None)
-        if cuda is not None:
+        if runtime is not None:
             for ptr, _ in getattr(self, "buffers", {}).values():
-                cuda.free(ptr)
+                runtime.free(ptr)
             if getattr(self, "_context_memory", None) is not None:
-                cuda.free(self._context_memory)
-            cuda.close()
+                runtime.free(self._context_memory)
+            runtime.close()
         self.buffers = {}
         self.__dict__.pop("cuda", None)

@@ -14,6 +14,8 @@ import numpy as np
 
 from ..config import BackendOptions
 from ..manifest import Subject, load_subject
+from .. import __version__
+from ..backends import BACKENDS
 
 SHAPES = {"x": (4, 64), "w1": (64, 128), "w2": (128, 32)}
 LIMITS = {"fp32": 1e-2, "fp16": 3e-2}   # relative L2 error against ONNX Runtime (fp32 allows TF32)
@@ -82,8 +84,6 @@ def _reference(path: Path, x: np.ndarray) -> np.ndarray:
 
 
 def _versions(info) -> tuple[tuple[str, str], ...]:
-    from .. import __version__
-
     rows = [("deployprof", __version__), ("python", platform.python_version()), ("machine", platform.machine())]
     try:
         import polygraphy
@@ -102,8 +102,6 @@ def _versions(info) -> tuple[tuple[str, str], ...]:
 def run_self_test(backend: str = "trt", device_id: int = 0, work: Optional[Path] = None,
                   say: Callable[[str], None] = lambda s: None) -> SelfTest:
     """Every check runs even when an earlier one fails; a failure carries the runtime's last error lines."""
-    from ..backends import BACKENDS
-
     cls = BACKENDS.get(backend)
     with tempfile.TemporaryDirectory(prefix="deployprof-selftest-") as tmp:
         root = Path(work or tmp)

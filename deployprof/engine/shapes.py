@@ -29,7 +29,7 @@ def growing_ranges(manifest: Manifest, stage: str, dims: Mapping[str, int]) -> d
 
 def derive_profile(manifest: Manifest, stage: StageSpec, batch: int, dims: Mapping[str, int],
                    shapes: Mapping[str, Shape]) -> Profile:
-    dims = {**manifest.default_dims, **dims, "batch": batch}
+    dims = manifest.binding(batch, dict(dims))
     growing = growing_ranges(manifest, stage.name, dims)
     profile: Profile = {}
     for spec in stage.inputs:

@@ -9,14 +9,15 @@ from typing import Optional
 
 from ..manifest import Manifest, check_bindings, load_subject
 from ..results import FlopReport, FlopSummary, OpTypeCost
-from .analyze import analyze_model, flops_total
+from .analyze import INDEX_DTYPES, analyze_model, flops_total
+from ..graph.load import parsed_model
 
 
 def stage_reports(manifest: Manifest, root: Path, batch: int = 1, dims: Optional[dict[str, int]] = None,
                   shapes: Optional[dict[str, tuple[int, ...]]] = None, per_node: bool = False,
                   strict: bool = False) -> dict[str, FlopReport]:
     """Each stage counted at the manifest's default dims (e.g. the KV length of the first decode step)."""
-    all_dims = {**manifest.default_dims, "batch": batch, **(dims or {})}
+    all_dims = manifest.binding(batch, dims)
     out = {}
     for s in manifest.stages:
         own = {k: v for k, v in (shapes or {}).items() if k in {t.name for t in s.inputs}}
@@ -29,7 +30,7 @@ def policy_step_total(manifest: Manifest, root: Path, reports: dict[str, FlopRep
                       dims: Optional[dict[str, int]] = None) -> int:
     """FLOPs total of one policy step: each stage x its calls; a decode loop whose KV cache grows is counted
     call by call at its real cache length (start, start + 1, ...)."""
-    all_dims = {**manifest.default_dims, "batch": batch, **(dims or {})}
+    all_dims = manifest.binding(batch, dims)
     calls = {c.stage: c for c in manifest.schedule}
     total = 0
     for s in manifest.stages:
@@ -70,7 +71,7 @@ def summarize(model: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ..
         reports = stage_reports(manifest, model, dims.get("batch", 1), dims, shapes, per_node, strict)
         calls = {s.name: s.calls_per_step for s in manifest.stages}
         step_total = policy_step_total(manifest, model, reports, dims.get("batch", 1), dims)
-        params, kv = unique_params(manifest, model), kv_cache_bytes(manifest, {**manifest.default_dims, "batch": 1, **dims})
+        params, kv = unique_params(manifest, model), kv_cache_bytes(manifest, manifest.binding(dims.get("batch", 1), dims))
         static_only = manifest.static_only
     else:
         r = analyze_model(model, dims=dims, shapes=shapes, per_node=per_node, strict=strict)
@@ -129,10 +130,6 @@ _GENERATED = re.compile(r"^(val_\d+|onnx::.*|/.*|_.*|\d+)$")
 def unique_params(manifest: Manifest, root: Path) -> int:
     """Parameters of the whole policy, a weight that several stage graphs hold (OpenVLA's decode step reuses the
     prefill's) counted once: same module-path name, shape and dtype. Exporter-generated names never merge."""
-    from .analyze import INDEX_DTYPES
-
-    from ..graph.load import parsed_model
-
     seen: dict[tuple, int] = {}
     for i, s in enumerate(manifest.stages):
         graph = parsed_model(root / s.file).graph   # the parse the counter made (or will reuse)

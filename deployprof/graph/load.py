@@ -15,6 +15,7 @@ from ..errors import ConfigError, ModelError
 from ..files import confine, regular_file
 from .fold import fold_shape_arithmetic
 from .nodes import NodeView, views
+from .propagate import NotPropagated, propagate
 
 log = logging.getLogger(__name__)
 
@@ -36,27 +37,6 @@ class LoadedGraph:
 
 
 ASSUMED_DIM = 1
-
-
-def parse_dim_bindings(items: tuple[str, ...] | list[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name or not value.isdigit():
-            raise ConfigError(f"--dim expects NAME=VALUE with a positive integer, got {item!r} (e.g. --dim batch=1)")
-        out[name] = int(value)
-    return out
-
-
-def parse_shape_bindings(items: tuple[str, ...] | list[str]) -> dict[str, tuple[int, ...]]:
-    out: dict[str, tuple[int, ...]] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        dims = value.lower().split("x") if sep else []
-        if not name or not dims or not all(d.isdigit() for d in dims):
-            raise ConfigError(f"--shape expects INPUT=D1xD2x..., got {item!r} (e.g. --shape pixel_values=1x3x224x224)")
-        out[name] = tuple(int(d) for d in dims)
-    return out
 
 
 def _check_external_locations(graph: onnx.GraphProto, path: Path, nodes: Optional[list[NodeView]] = None) -> None:
@@ -302,8 +282,6 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
     path = Path(path)
     parsed = parsed_model(path)
     if fast:
-        from .propagate import NotPropagated, propagate
-
         sig, other_dims = _signature(parsed)
         bound = _bind_inputs(sig, dict(dims or {}), dict(shapes or {}))
         bound.update({k: dims[k] for k in other_dims if dims and k in dims and k not in bound})
@@ -334,8 +312,8 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
         log.debug("ONNX shape inference failed: %s", exc)
         inferred, inference = model, "none"
     sh, dt = _collect(inferred)
-    propagate = _propagation_is_bounded(sh)
-    if propagate and inference == "onnx":
+    bounded = _propagation_is_bounded(sh)
+    if bounded and inference == "onnx":
         try:
             inferred, inference = onnx.shape_inference.infer_shapes(model, data_prop=True), "onnx(data_prop)"
             sh, dt = _collect(inferred)
@@ -349,7 +327,7 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
         if not n:
             break
         try:
-            refolded = onnx.shape_inference.infer_shapes(folded, data_prop=propagate)
+            refolded = onnx.shape_inference.infer_shapes(folded, data_prop=bounded)
         except Exception as exc:
             log.debug("shape inference after folding failed: %s", exc)
             break
@@ -359,7 +337,7 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
         inferred, sh, dt = refolded, sh2, dt2
         if "folded" not in inference:
             inference += "+folded-shape-arithmetic"
-    if propagate and _unresolved_count(inferred, sh):
+    if bounded and _unresolved_count(inferred, sh):
         sym = _symbolic_infer(inferred)
         if sym is not None:
             sh2, dt2 = _collect(sym)

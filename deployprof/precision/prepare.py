@@ -14,30 +14,15 @@ import dataclasses
 import logging
 import shutil
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from ..errors import ConfigError
+from ..config import CalibrationConfig
+from ..precisions import PRECISIONS
 from ..files import staged_folder
 from ..manifest import Subject, TensorSpec, load_subject
 
 log = logging.getLogger(__name__)
-
-PRECISIONS = ("fp32", "fp16", "fp16-naive", "int8", "int8-dynamic")
-FP32_KEPT_OPS = ("LayerNormalization", "RMSNormalization", "SimplifiedLayerNormalization", "GroupNormalization",
-                 "InstanceNormalization", "BatchNormalization", "Softmax", "LogSoftmax", "ReduceMean", "Pow", "Sqrt",
-                 "Reciprocal", "Exp", "Sin", "Cos", "Erf")
-
-
-@dataclass(frozen=True)
-class CalibrationConfig:
-    method: str = "minmax"            # minmax | entropy | percentile
-    samples: int = 8
-    seed: int = 0
-    source: Optional[str] = None      # .npz file or folder of recorded observations
-    fp16_block_ops: tuple[str, ...] = FP32_KEPT_OPS
-
 
 def _fp16(src: Path, dst: Path, keep_io: bool, block: tuple[str, ...]) -> None:
     import onnx

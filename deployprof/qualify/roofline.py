@@ -6,7 +6,8 @@ from typing import Optional, Sequence
 
 from ..environment import device_text
 from ..results import FlopReport, MemoryNeed, Prediction, RooflinePrediction, RooflineStage, RunResult
-from ..targets import BYTES_PER_PARAM, TargetProfile, profile_for
+from ..targets import BYTES_PER_PARAM, TargetProfile, load_target_profile, profile_for
+from ..manifest import load_subject
 
 ASSUMPTIONS = ("dense peak of the precision (FP32 may use TF32 where the GPU has it), no sparsity; minimum traffic = "
                "weights at the precision read once + graph inputs/outputs; activations assumed to stay on chip; "
@@ -64,7 +65,7 @@ def _step_inputs(manifest, root, batch: int, dims: Optional[dict[str, int]]) -> 
     from ..flops.summary import kv_cache_bytes, unique_params
 
     calls = {s.name: s.calls_per_step for s in manifest.stages}
-    kv = kv_cache_bytes(manifest, {**manifest.default_dims, "batch": batch, **(dims or {})})
+    kv = kv_cache_bytes(manifest, manifest.binding(batch, dims))
     return calls, kv, unique_params(manifest, root)
 
 
@@ -72,8 +73,6 @@ def predict_export(export_dir, target: "TargetProfile | str", precisions: Sequen
                    dims: Optional[dict[str, int]] = None) -> Prediction:
     """`predict`: an export folder (shapes-only full-size exports included) at each precision."""
     from ..flops.summary import stage_reports
-    from ..manifest import load_subject
-    from ..targets import load_target_profile
 
     target = load_target_profile(target) if isinstance(target, str) else target
     manifest, root = load_subject(str(export_dir))

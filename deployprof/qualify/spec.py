@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import ConfigError
+from ..files import parse_yaml, read_document
+from ..precisions import PRECISIONS
+from ..targets import target_named_in
 
 PERCENTILE_KEYS = ("p50", "p90", "p95", "p99", "p999")
 EXAMPLE = """latency_ms: {p99: 50}                      # p99 of a policy step within 50 ms
@@ -80,7 +83,6 @@ def _names(where: str, value: Any, known: tuple[str, ...]) -> tuple[str, ...]:
 
 def parse_spec(data: Any) -> Spec:
     from ..backends import BACKENDS
-    from ..precision import PRECISIONS
 
     top = ("latency_ms", "control", "deadline_miss_rate", "memory", "accuracy", "backends", "precisions", "batch", "target")
     if not isinstance(data, dict):
@@ -137,8 +139,6 @@ def parse_spec(data: Any) -> Spec:
 
 
 def load_spec(path: Path) -> Spec:
-    from ..files import parse_yaml, read_document
-
     path = Path(path)
     data = parse_yaml(read_document(path, "spec"), str(path))
     try:
@@ -148,6 +148,5 @@ def load_spec(path: Path) -> Spec:
     if spec.target:
         from dataclasses import replace
 
-        from ..targets import target_named_in
         spec = replace(spec, target=target_named_in(path.parent, spec.target, f"{path.name}: target"))
     return spec

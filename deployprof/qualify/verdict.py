@@ -8,13 +8,15 @@ import math
 from pathlib import Path
 from typing import Optional
 
+from ..bands import PASS_COSINE, WARN_COSINE
 from ..environment import device_text, measured_device
 from ..errors import ConfigError
 from ..files import ensure_complete
 from ..results import (ConfigVerdict, Criterion, MeasuredDevice, ProfileReport, Qualification, RooflinePrediction,
                        RunResult, main_runs)
-from ..targets import TargetProfile
-from .spec import Spec
+from ..targets import TargetProfile, load_target_profile
+from .spec import Spec, load_spec
+from .roofline import predict_export
 
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
 MIB = 1 << 20
@@ -132,7 +134,6 @@ def judge_run(spec: Spec, r: RunResult, report: ProfileReport, target: Optional[
 def _accuracy(spec: Spec, a) -> list[Criterion]:
     """This configuration's own accuracy: against the spec's limits, or, when it sets none, the default bands (a
     WARN-band cosine is INCONCLUSIVE: check it on the task)."""
-    from ..accuracy import PASS_COSINE, WARN_COSINE
 
     missing = "no accuracy measured for this configuration: profile with --accuracy-samples > 0"
     vs = f" vs {a.reference}" if a else ""
@@ -211,9 +212,6 @@ def qualify_prediction(spec: Spec, predictions: list[RooflinePrediction], spec_n
 def qualify_source(spec_path: Path, source: Path, target_name: Optional[str] = None,
                    accept_board: bool = False) -> Qualification:
     """A spec against a measured report (report.json or its folder), or, from the roofline, an export folder."""
-    from ..targets import load_target_profile
-    from .spec import load_spec
-
     spec_path, source = Path(spec_path), Path(source)
     spec = load_spec(spec_path)
     if source.is_dir():
@@ -227,7 +225,6 @@ def qualify_source(spec_path: Path, source: Path, target_name: Optional[str] = N
     if (source / "manifest.json").exists():
         if target is None:
             raise ConfigError("a prediction from an export needs a target: --target NAME or `target:` in the spec")
-        from .roofline import predict_export
 
         preds = predict_export(source, target, spec.precisions or ("fp32",), spec.batch or 1).predictions
         return qualify_prediction(spec, preds, str(spec_path), str(source), target)

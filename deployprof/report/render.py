@@ -5,11 +5,11 @@ from pathlib import Path
 
 from ..files import write_text_atomic
 from ..results import ProfileReport
+from .markdown import render_markdown
 
 
 def render_all(report: ProfileReport, out_dir: Path) -> dict[str, Path]:
     from .html import render_html
-    from .markdown import render_markdown
 
     out_dir = Path(out_dir)
     paths = {"md": out_dir / "report.md", "html": out_dir / "report.html"}

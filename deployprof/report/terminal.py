@@ -13,8 +13,10 @@ from rich.text import Text
 
 from ..results import AccuracyReport, BenchResult, Comparison, FlopSummary, Prediction, ProfileReport, Qualification
 from . import sections
-from .sections import Table
+from .sections import Table, history_table, self_test_table, selfcheck_table, sweep_matrix, sweep_table
 from .summary import headline, qualification_basis
+from ..presets import list_presets
+from ..targets import list_targets, load_target_profile
 
 STYLES = {"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow", "WARN": "yellow", "FALLBACK": "bold red",
           "THROTTLED": "bold red"}
@@ -192,32 +194,22 @@ def print_backends(out: Optional[Console] = None) -> None:
 
 
 def print_history(h, out: Optional[Console] = None) -> None:
-    from .sections import history_table
-
     show([history_table(h)], out or console())
 
 
 def print_sweep(s, out: Optional[Console] = None) -> None:
-    from .sections import sweep_matrix, sweep_table
-
     show([sweep_table(s), sweep_matrix(s)], out or console())
 
 
 def print_selfcheck(c, out: Optional[Console] = None) -> None:
-    from .sections import selfcheck_table
-
     show([selfcheck_table(c)], out or console())
 
 
 def print_self_test(result, out: Optional[Console] = None) -> None:
-    from .sections import self_test_table
-
     show([self_test_table(result)], out or console())
 
 
 def print_models(out: Optional[Console] = None) -> None:
-    from ..presets import list_presets
-
     try:
         from ..vla import build_stages, count_parameters
     except ImportError:
@@ -236,8 +228,6 @@ def print_models(out: Optional[Console] = None) -> None:
 
 
 def print_targets(out: Optional[Console] = None) -> None:
-    from ..targets import list_targets, load_target_profile
-
     rows, caption = [], ""
     for name in list_targets():
         p = load_target_profile(name)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import ConfigError
+from ..files import confine, parse_yaml, read_document
 
 PRECISION_PEAK = {"fp32": ("tf32", "fp32"), "fp16": ("fp16",), "fp16-naive": ("fp16",), "int8": ("int8",),
                   "int8-dynamic": ("int8",)}
@@ -129,8 +130,6 @@ def profile_for(kind: str, name: str) -> Optional[TargetProfile]:
 def target_named_in(folder: Path, name: str, what: str) -> str:
     """A target a file names (a sweep's `targets:`, a spec's `target:`): a bundled name (NAME[@MODE], cpu) as is;
     a YAML path read relative to that file's folder and confined to it, like every path a file names."""
-    from ..files import confine
-
     path, at, mode = str(name).partition("@")
     if not path.endswith((".yaml", ".yml")) and "/" not in path and "\\" not in path:
         return name
@@ -139,8 +138,6 @@ def target_named_in(folder: Path, name: str, what: str) -> str:
 
 def load_target_profile(name_or_path: str) -> TargetProfile:
     """NAME, NAME@POWER_MODE (e.g. jetson-agx-orin-64gb@30W), `cpu`, or a path to a YAML profile."""
-    from ..files import parse_yaml, read_document
-
     name, _, mode = str(name_or_path).partition("@")
     if name == "cpu":
         return cpu_profile()

@@ -10,7 +10,8 @@ from deployprof.accuracy import compare
 from deployprof.cli import cli
 from deployprof.errors import ConfigError
 from deployprof.manifest import load_subject
-from deployprof.precision import CalibrationConfig, prepare_precision
+from deployprof.config import CalibrationConfig
+from deployprof.precision import prepare_precision
 from deployprof.results import ProfileReport
 
 

@@ -8,9 +8,9 @@ from click.testing import CliRunner
 from deployprof.cli import cli
 from deployprof.errors import ConfigError
 from deployprof.measure.stats import compute_stats
-from deployprof.report.compare import compare_reports
+from deployprof.compare import compare_reports
 
-from ..test_results import make_report
+from .test_results import make_report
 
 
 def _rep(mean_ms, precision="fp32", sd=0.05, n=500, seed=0):

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from ..errors import ConfigError
-from ..results import Comparison, MetricDelta, ProfileReport, Regression, RunDelta, RunResult
+from .errors import ConfigError
+from .results import Comparison, MetricDelta, ProfileReport, Regression, RunDelta, RunResult
+from .history import stored_baseline
+from .store import parse_filters
 
 METRICS = ("p50", "p99")
 
@@ -100,9 +102,6 @@ def compare_paths(a: Path, b: Path, metrics: tuple[str, ...] = METRICS, ignore: 
 def compare_to_stored(query: str, run: Path, options, metrics: tuple[str, ...] = METRICS, ignore: tuple[str, ...] = (),
                       threshold_pct: Optional[float] = 0.0) -> Comparison:
     """`compare --baseline store:QUERY RUN`: RUN against the newest matching stored profile (not RUN itself)."""
-    from ..history import stored_baseline
-    from ..store import parse_filters
-
     filters = parse_filters(query)  # a bad query is refused before anything is read
     path = Path(run) / "report.json" if Path(run).is_dir() else Path(run)
     b = ProfileReport.read(path)
