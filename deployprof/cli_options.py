@@ -11,7 +11,8 @@ from typing import Optional
 
 import click
 
-from .config import LIMITS, CalibrationConfig
+from .config import (CALIBRATION_METHODS, CUDA_GRAPH_MODES, EXECUTION_MODES, GRAPH_OPTIMIZATIONS, LIMITS,
+                     BackendOptions, CalibrationConfig, MeasureConfig)
 from .errors import DeployprofError
 
 
@@ -121,35 +122,43 @@ def measure_options(f):
         click.option("--iterations", type=within("iterations"), default=None,
                      help="Timed iterations (default: until the p50's 95% CI is within 1% and the p99's is bounded)."),
         click.option("--duration", type=within("duration_s"), default=None, help="Seconds of timed iterations (a fixed length)."),
-        click.option("--max-duration", type=within("max_duration_s"), default=30.0, show_default=True,
+        click.option("--max-duration", type=within("max_duration_s"), default=MeasureConfig.max_duration_s,
+                     show_default=True,
                      help="Cap of a run without --iterations/--duration, per configuration (seconds)."),
-        click.option("--warmup", type=within("warmup_iterations"), default=10, show_default=True, help="Warm-up iterations (at least)."),
-        click.option("--warmup-time", type=Finite(0), default=0.2, show_default=True, help="Warm-up seconds (at least)."),
+        click.option("--warmup", type=within("warmup_iterations"), default=MeasureConfig.warmup_iterations,
+                     show_default=True, help="Warm-up iterations (at least)."),
+        click.option("--warmup-time", type=Finite(0, LIMITS["warmup_min_s"][1]), default=MeasureConfig.warmup_min_s,
+                     show_default=True, help="Warm-up seconds (at least)."),
         click.option("--batch", "batches", default="1", show_default=True,
                      help="Batch size(s) bound to the 'batch' axis, comma-separated (e.g. 1,2,4,8)."),
-        click.option("--concurrency", type=within("concurrency"), default=1, show_default=True,
+        click.option("--concurrency", type=within("concurrency"), default=MeasureConfig.concurrency, show_default=True,
                      help="Requests in flight at once (threads sharing one session)."),
         click.option("--rate", "rate_hz", type=within("rate_hz"), default=None,
                      help="Control-loop mode: one request per tick at this rate (Hz); reports deadline misses."),
         click.option("--idle-gaps", default="", help="With --rate: seconds of idle before probe requests, e.g. 0.5,2."),
-        click.option("--seed", type=within("seed"), default=0, show_default=True, help="Seed for generated inputs."),
+        click.option("--seed", type=within("seed"), default=MeasureConfig.seed, show_default=True,
+                     help="Seed for generated inputs."),
         click.option("--inputs", "inputs_npz", type=click.Path(exists=True, dir_okay=False), default=None,
                      help="Inputs from an .npz file instead of generated ones."),
         click.option("--threads", type=within("intra_op_threads"), default=None, help="ONNX Runtime intra-op threads."),
         click.option("--inter-threads", type=within("inter_op_threads"), default=None, help="ONNX Runtime inter-op threads (parallel mode)."),
-        click.option("--spin/--no-spin", default=False, show_default=True,
+        click.option("--spin/--no-spin", default=BackendOptions.spin, show_default=True,
                      help="ONNX Runtime threads spin-wait between calls (faster on an idle machine with cores to spare; "
                           "off: a policy step's sessions do not fight for the cores, nor other processes on a robot)."),
-        click.option("--execution-mode", type=click.Choice(["sequential", "parallel"]), default="sequential", show_default=True),
-        click.option("--graph-opt", type=click.Choice(["disable", "basic", "extended", "all"]), default="all", show_default=True),
+        click.option("--execution-mode", type=click.Choice(EXECUTION_MODES), default=BackendOptions.execution_mode,
+                     show_default=True),
+        click.option("--graph-opt", type=click.Choice(GRAPH_OPTIMIZATIONS), default=BackendOptions.graph_optimization,
+                     show_default=True),
         click.option("--provider-option", "provider_options", multiple=True, metavar="KEY=VALUE",
                      help="Pass an option to the execution provider (e.g. enable_cuda_graph=1)."),
-        click.option("--cuda-graph", type=click.Choice(["off", "on", "both"]), default="off", show_default=True,
+        click.option("--cuda-graph", type=click.Choice(tuple(CUDA_GRAPH_MODES)), default=MeasureConfig.cuda_graph,
+                     show_default=True,
                      help="Time each stage as a captured CUDA graph (ort-cuda, ort-trt, torch on CUDA, trt); both: "
                           "with and without, side by side."),
         click.option("--cross-check", type=click.Choice(["trtexec"]), default=None,
                      help="Re-time each TensorRT engine deployprof built with trtexec and report the ratio (trt backend)."),
-        click.option("--torch-device", default="cpu", show_default=True, help="Device for the torch backend (cpu, cuda, cuda:1)."),
+        click.option("--torch-device", default=BackendOptions.torch_device, show_default=True,
+                     help="Device for the torch backend (cpu, cuda, cuda:1)."),
         click.option("--allow-fallback", is_flag=True, help="Record, instead of refusing, a provider that fell back to the CPU."),
         click.option("--in-process", is_flag=True, help="Measure in this process (default: a fresh process per backend)."),
         click.option("--no-telemetry", is_flag=True, help="Do not sample power/clocks/temperature (tegrastats, jtop, NVML)."),
@@ -160,9 +169,10 @@ def precision_options(f):
     return _apply(f, [
         click.option("--calibration", type=click.Path(exists=True), default=None,
                      help="INT8 calibration data: an .npz of policy inputs or a folder of them (default: generated, seeded)."),
-        click.option("--calibration-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
+        click.option("--calibration-method", type=click.Choice(CALIBRATION_METHODS), default=CalibrationConfig.method,
                      show_default=True),
-        click.option("--calibration-samples", type=within("calibration_samples"), default=8, show_default=True, help="Policy steps to calibrate on."),
+        click.option("--calibration-samples", type=within("calibration_samples"), default=CalibrationConfig.samples,
+                     show_default=True, help="Policy steps to calibrate on."),
         click.option("--atol", type=Finite(0), default=None, help="Accuracy: fail when max |action - FP32 action| exceeds this."),
         click.option("--min-cosine", type=Finite(-1, 1), default=None, help="Accuracy: fail when action cosine similarity drops below."),
     ])

@@ -12,6 +12,9 @@ from .precisions import PRECISIONS
 MAX_DURATION_S = 30.0   # the cap of an adaptive run (no --iterations / --duration) per configuration
 LAUNCHERS = ("process", "inline")  # a fresh process per backend (memory attributable to it), or this process
 CUDA_GRAPH_MODES = {"off": (False,), "on": (True,), "both": (False, True)}
+GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")   # ONNX Runtime's graph optimisation levels
+EXECUTION_MODES = ("sequential", "parallel")
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 # The range of each measurement setting, shared by the command line's options and a sweep file's `measure:` (a
 # sweep asking for 10^12 iterations is refused as `--iterations 10^12` is). Far above any real use: a bound on
 # the work and memory a typo can ask for. Integer bounds make an integer setting.

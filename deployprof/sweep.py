@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .config import LIMITS, BackendOptions, MeasureConfig, limit_error
+from .config import CUDA_GRAPH_MODES, LAUNCHERS, LIMITS, BackendOptions, MeasureConfig, limit_error
 from .errors import ConfigError, DeployprofError
 from .files import (RUN_MARKER, confine, folder_lock, output_dir, parse_yaml, read_document, run_marked,
                     write_json_atomic, write_text_atomic)
@@ -55,7 +55,7 @@ MEASURE_KEYS: dict[str, tuple[str, type]] = {
     "launcher": ("launcher", str), "cuda_graph": ("cuda_graph", str), "concurrency": ("concurrency", int),
     "rate": ("rate_hz", float), "dims": ("dims", dict), "threads": ("intra_op_threads", int),
     "provider_options": ("provider_options", dict), "accuracy_samples": ("accuracy_samples", int)}
-CHOICES = {"launcher": ("process", "inline"), "cuda_graph": ("off", "on", "both")}
+CHOICES = {"launcher": LAUNCHERS, "cuda_graph": tuple(CUDA_GRAPH_MODES)}
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..config import CalibrationConfig
+from ..config import CALIBRATION_METHODS, CalibrationConfig
 from ..precisions import PRECISIONS
 from ..files import staged_folder
 from ..manifest import Subject, TensorSpec, load_subject
@@ -169,7 +169,7 @@ def prepare_precision(export: "Path | Subject", precision: str, out_dir: Path,
         raise ConfigError(f"{export_dir} is a shapes-only export; precision variants need real weights")
     if precision == "fp32":
         return export.root if isinstance(export, Subject) else Path(export)
-    if calib.method not in ("minmax", "entropy", "percentile"):
+    if calib.method not in CALIBRATION_METHODS:
         raise ConfigError(f"--calibration-method must be minmax, entropy or percentile, got {calib.method!r}")
     with staged_folder(out_dir, own=True) as staging:  # the run's own folder: replaced whole, never mixed
         _write_variant(manifest, export_dir, precision, staging, calib)
