@@ -96,12 +96,44 @@ def cuda_torch():
     return torch if torch.cuda.is_available() else None
 
 
-def stream_context(torch, handle: int, device: str):
-    """inference_mode, and torch's work on the CUDA stream `handle` (the runtime's own), in order with it."""
-    stack = contextlib.ExitStack()
-    stack.enter_context(torch.inference_mode())
-    stack.enter_context(torch.cuda.stream(torch.cuda.ExternalStream(handle, device=device)))
-    return stack
+class TorchDeviceArrays:
+    """The arrays of a device-resident policy step as torch tensors on the backend's device and stream: one copy of
+    these helpers for torch itself and for the runtimes without an array type of their own (ONNX Runtime on CUDA,
+    TensorRT). A backend says which torch (`_array_torch`: None when its arrays stay on the host), on which device
+    (`_array_device`) and stream (`_array_stream`: a torch stream, None for the default one). Put it before Backend
+    in the bases: it overrides Backend's host versions."""
+
+    def _array_torch(self):
+        return None
+
+    def _array_device(self) -> str:
+        return f"cuda:{self.options.device_id}"
+
+    def _array_stream(self):
+        return None
+
+    def has_device_arrays(self) -> bool:
+        return self._array_torch() is not None
+
+    def to_device(self, array):
+        torch = self._array_torch()
+        return super().to_device(array) if torch is None else torch.from_numpy(np.ascontiguousarray(array)).to(
+            self._array_device())
+
+    def to_host(self, array) -> np.ndarray:
+        return array.detach().cpu().numpy() if hasattr(array, "detach") else super().to_host(array)
+
+    def device_context(self):
+        """inference_mode, and torch's work on the backend's stream, in order with the backend's own."""
+        torch = self._array_torch()
+        if torch is None:
+            return super().device_context()
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        stream = self._array_stream()
+        if stream is not None:
+            stack.enter_context(torch.cuda.stream(stream))
+        return stack
 
 
 _OPEN: set["Backend"] = set()   # loaded and not closed yet: a backend left here at the end is a leak (tests check)

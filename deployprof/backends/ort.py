@@ -17,7 +17,7 @@ from ..devices import cuda_device_count, gpu_names, process_device_memory
 from ..errors import BackendUnavailableError, BuildError
 from ..files import cache_root, write_json_atomic
 from ..results import BuildInfo
-from .base import BACKENDS, Availability, Backend, BackendOptions, EventPoolTimer, cuda_torch, stream_context
+from .base import BACKENDS, Availability, Backend, BackendOptions, EventPoolTimer, TorchDeviceArrays, cuda_torch
 from ..engine import cuda  # as a module: its probes are looked up at each call (tests stand in for them)
 from ..manifest import sha256_file
 
@@ -98,7 +98,7 @@ def provider_library_problem(provider: str) -> Optional[str]:
             "onnxruntime-gpu build expects, or put them on LD_LIBRARY_PATH")
 
 
-class OrtBackend(Backend):
+class OrtBackend(TorchDeviceArrays, Backend):
     runtime = "onnxruntime"
     provider: ClassVar[str]
     needs_gpu: ClassVar[bool] = True
@@ -255,29 +255,17 @@ class OrtBackend(Backend):
     # A device-resident policy step on ort-cuda / ort-trt: torch CUDA tensors are the arrays between stages; ONNX
     # Runtime reads them in place (IO binding by pointer) and computes on our stream, where the loop update (torch,
     # under device_context) also runs; its outputs are copied device to device into torch tensors (no host).
-    def _torch(self):
+    def _array_torch(self):
         if not self.needs_gpu or self._stream is None or self.build_info is None or self.build_info.fallback:
             return None
         return cuda_torch()
 
-    def has_device_arrays(self) -> bool:
-        return self._torch() is not None
-
-    def to_device(self, array):
-        return self._torch().from_numpy(np.ascontiguousarray(array)).to(f"cuda:{self.options.device_id}")
-
-    def to_host(self, array) -> np.ndarray:
-        return array.detach().cpu().numpy()
-
-    def device_context(self):
-        torch = self._torch()
-        if torch is None:
-            return super().device_context()
-        return stream_context(torch, self._cuda.handle(self._stream), f"cuda:{self.options.device_id}")
+    def _array_stream(self):
+        return self._array_torch().cuda.ExternalStream(self._cuda.handle(self._stream), device=self._array_device())
 
     def device_run(self, feeds: dict) -> dict:
         self._check_open()
-        torch, dev = self._torch(), self.options.device_id
+        torch, dev = self._array_torch(), self.options.device_id
         io = self.session.io_binding()
         keep = []
         for name, t in feeds.items():

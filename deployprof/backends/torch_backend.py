@@ -11,7 +11,7 @@ import numpy as np
 from ..devices import process_device_memory
 from ..errors import BackendUnavailableError, BuildError, ConfigError
 from ..results import BuildInfo
-from .base import BACKENDS, Availability, Backend, DeviceTimer, EventPoolTimer
+from .base import BACKENDS, Availability, Backend, DeviceTimer, EventPoolTimer, TorchDeviceArrays
 from ..export import load_factory
 from ..presets import Preset
 
@@ -27,7 +27,7 @@ def torch_event_timer(torch, stream) -> EventPoolTimer:
 
 
 @BACKENDS.register("torch")
-class TorchEager(Backend):
+class TorchEager(TorchDeviceArrays, Backend):
     name = "torch"
     runtime = "torch"
     artifact_precisions = ("fp32",)  # it runs the FP32 PyTorch module, whatever the export holds
@@ -88,23 +88,14 @@ class TorchEager(Backend):
             with torch.cuda.stream(self.stream):
                 return self.module(*args)
 
-    def has_device_arrays(self) -> bool:
-        return self.stream is not None
+    def _array_torch(self):
+        return self.torch if self.stream is not None else None
 
-    def to_device(self, array):
-        return self.torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+    def _array_device(self) -> str:
+        return self.device
 
-    def to_host(self, array) -> np.ndarray:
-        return array.detach().cpu().numpy()
-
-    def device_context(self):
-        import contextlib
-
-        stack = contextlib.ExitStack()
-        stack.enter_context(self.torch.inference_mode())
-        if self.stream is not None:
-            stack.enter_context(self.torch.cuda.stream(self.stream))
-        return stack
+    def _array_stream(self):
+        return self.stream
 
     def device_run(self, feeds):
         self._check_open()

@@ -16,7 +16,7 @@ from ..errors import BuildError, ConfigError
 from ..manifest import sha256_file
 from ..results import BuildInfo, EngineProvenance, LayerTime, TransferTimes
 from ..config import BackendOptions
-from .base import BACKENDS, Availability, Backend, DeviceTimer, EventPoolTimer, cuda_torch, stream_context
+from .base import BACKENDS, Availability, Backend, DeviceTimer, EventPoolTimer, TorchDeviceArrays, cuda_torch
 from ..engine.cache import EngineCache, cache_key, default_cache_dir, timing_cache_path
 from ..engine import cuda  # as a module: its probes are looked up at each call (tests stand in for them)
 from ..engine.inspect import parse_engine_info
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 @BACKENDS.register("trt")
-class TensorRT(Backend):
+class TensorRT(TorchDeviceArrays, Backend):
     name = "trt"
     provider_option_keys = (*SETTING_KEYS, "device_id")
     runtime = "tensorrt"
@@ -211,17 +211,11 @@ class TensorRT(Backend):
 
     # A device-resident policy step: torch CUDA tensors between stages, bound in place as the engine's tensor
     # addresses; outputs are written straight into torch tensors; all on the engine's stream.
-    def has_device_arrays(self) -> bool:
-        return self.build_info is not None and cuda_torch() is not None
+    def _array_torch(self):
+        return cuda_torch() if self.build_info is not None else None
 
-    def to_device(self, array):
-        return cuda_torch().from_numpy(np.ascontiguousarray(array)).to(f"cuda:{self.options.device_id}")
-
-    def to_host(self, array) -> np.ndarray:
-        return array.detach().cpu().numpy()
-
-    def device_context(self):
-        return stream_context(cuda_torch(), self.cuda.handle(self.stream), f"cuda:{self.options.device_id}")
+    def _array_stream(self):
+        return cuda_torch().cuda.ExternalStream(self.cuda.handle(self.stream), device=self._array_device())
 
     def device_run(self, feeds: dict) -> dict:
         self._check_open()

@@ -110,3 +110,41 @@ def test_type_stubs_installed_as_tensorrt_are_not_taken_for_tensorrt(monkeypatch
     monkeypatch.delitem(sys.modules, "tensorrt", raising=False)
     assert "type stubs (tensorrt-stubs) or a placeholder" in tensorrt_problem()
     assert not BACKENDS.get("trt").availability().ok
+
+
+def test_torch_device_arrays_on_the_cpu_stand_in_for_a_device():
+    """The one copy of the device-array helpers (ort-cuda/ort-trt, trt, torch on CUDA), run with CPU torch: arrays
+    go in and out as torch tensors, the step runs under inference_mode, and a backend without torch keeps host arrays."""
+    import numpy as np
+    import torch
+
+    from deployprof.backends.base import Backend, TorchDeviceArrays
+
+    class Arrays(TorchDeviceArrays, Backend):
+        def __init__(self, with_torch):
+            self.with_torch = with_torch
+
+        def _array_torch(self):
+            return torch if self.with_torch else None
+
+        def _array_device(self):
+            return "cpu"
+
+        @classmethod
+        def _availability(cls):
+            return None
+
+        def _load(self):
+            pass
+
+        def _run(self, feeds):
+            return feeds
+
+    on = Arrays(True)
+    t = on.to_device(np.arange(3, dtype=np.float32))
+    assert on.has_device_arrays() and isinstance(t, torch.Tensor) and on.to_host(t * 2).tolist() == [0, 2, 4]
+    with on.device_context():
+        assert torch.is_inference_mode_enabled()
+    off = Arrays(False)
+    a = np.ones(2)
+    assert not off.has_device_arrays() and off.to_device(a) is a and off.to_host(a) is a
