@@ -9,20 +9,18 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..devices import cuda_device_count, is_jetson, process_device_memory
-from ..engine.api import open_context, probe, shape_of, tensorrt_problem, weights_bytes
-from ..engine.build import BuildLog, BuildSettings, SETTING_KEYS, build_engine
-from ..errors import BuildError, ConfigError
-from ..manifest import sha256_file
-from ..results import BuildInfo, EngineProvenance, LayerTime, TransferTimes
 from ..config import BackendOptions
-from .base import BACKENDS, Availability, Backend, DeviceTimer, EventPoolTimer, TorchDeviceArrays, cuda_torch
-from ..engine.cache import EngineCache, cache_key, default_cache_dir, timing_cache_path
+from ..devices import cuda_device_count, is_jetson, process_device_memory
 from ..engine import cuda  # as a module: its probes are looked up at each call (tests stand in for them)
-from ..engine.inspect import parse_engine_info
+from ..engine.api import probe, shape_of, tensorrt_problem
+from ..engine.build import SETTING_KEYS, BuildSettings
+from ..engine.loader import load_or_build
 from ..engine.mode import select_mode
 from ..engine.profiler import profile_layers
 from ..engine.shapes import derive_profile
+from ..errors import BuildError, ConfigError
+from ..results import BuildInfo, EngineProvenance, LayerTime, TransferTimes
+from .base import BACKENDS, Availability, Backend, DeviceTimer, EventPoolTimer, TorchDeviceArrays, cuda_torch
 
 log = logging.getLogger(__name__)
 
@@ -80,46 +78,11 @@ class TensorRT(TorchDeviceArrays, Backend):
         profile = derive_profile(self.manifest, self.stage, o.batch, o.dims, o.shapes)
         self.cuda = cuda.open_runtime(o.device_id)
         self.buffers: dict[str, tuple[int, int]] = {}
-        gpu, cc = self.cuda.device(o.device_id)
-        cuda_rt, driver = self.cuda.versions()
-        sha = sha256_file(onnx_path)
-        key = cache_key(onnx_sha256=sha, precision=mode.precision, build_mode=mode.description, shape_profile=profile,
-                        tensorrt_version=api.version, gpu_name=gpu, compute_capability=cc,
-                        builder_settings=settings.engine_affecting())
-        cache = EngineCache(Path(o.cache_dir) / "trt" if o.cache_dir else default_cache_dir())
-        data, cached, why = cache.lookup(key, api.version, gpu, cc)
-        import onnx
-
-        graph = onnx.load(str(onnx_path), load_external_data=False).graph
-        self.blog = BuildLog()
-        build_s = cached.build_s if cached else None
-        if data is None:
-            log.info("building TensorRT engine for %s (%s): %s", self.stage.name, mode.description, why)
-            initializers = {i.name for i in graph.initializer}
-            data, build_s = build_engine(api, onnx_path, mode, profile, settings,
-                                         timing_cache_path(cache.root, api.version, cc), self.blog,
-                                         {i.name for i in graph.input if i.name not in initializers})
-        self._trt_runtime = trt.Runtime(self.blog.logger())
-        self.engine = self._trt_runtime.deserialize_cuda_engine(data)
-        if self.engine is None:
-            errs = self.blog.errors()
-            raise BuildError(f"TensorRT could not deserialize the engine for {self.stage.name}: {errs[-1] if errs else 'unknown'}")
-        self.context, device_mem, self._context_memory = open_context(api, self.engine, self.cuda.malloc)
-        weights = weights_bytes(api, self.engine)
-        order = [n.name for n in graph.node]
-        inspector = self.engine.create_engine_inspector()
-        self.layers = parse_engine_info(inspector.get_engine_information(trt.LayerInformationFormat.JSON), order)
-        prov = EngineProvenance(
-            cache_key=key, engine_path=str(cache.paths(key)[0]), reused_from_cache=cached is not None,
-            onnx_path=str(onnx_path), onnx_sha256=sha, tensorrt_version=api.version, gpu_name=gpu,
-            compute_capability=cc, cuda_runtime_version=cuda_rt, driver_version=driver, precision=mode.precision,
-            build_mode=mode.description, builder_flags=mode.flags, strongly_typed=mode.strongly_typed,
-            speed_only=mode.speed_only, shape_profile=profile, builder_settings=settings.engine_affecting(),
-            build_s=build_s, engine_bytes=len(data), layer_count=len(self.layers.layers),
-            layer_precisions=self.layers.precision_mix(), inspector_format=self.layers.format,
-            device_memory_bytes=device_mem, weights_bytes=weights)
-        if cached is None:
-            cache.store(key, data, prov)
+        loaded = load_or_build(trt, api, onnx_path, mode, profile, settings, self.cuda, o.device_id, o.cache_dir,
+                               self.stage.name)
+        self._trt_runtime, self.engine, self.context = loaded.runtime, loaded.engine, loaded.context
+        self._context_memory, self.layers, self.blog, prov = (loaded.context_memory, loaded.layers, loaded.log,
+                                                              loaded.provenance)
         self.stream = self.cuda.stream()
         self.handle = self.cuda.handle(self.stream)
         self.io = {}
@@ -128,7 +91,8 @@ class TensorRT(TorchDeviceArrays, Backend):
             is_input = self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
             self.io[name] = (is_input, np.dtype(trt.nptype(self.engine.get_tensor_dtype(name))))
         return BuildInfo(
-            backend=self.name, runtime=self.runtime, runtime_version=api.version, device=f"cuda:{o.device_id} ({gpu})",
+            backend=self.name, runtime=self.runtime, runtime_version=api.version,
+            device=f"cuda:{o.device_id} ({prov.gpu_name})",
             precision_requested=self.manifest.precision,
             precision_effective=mode.precision + (" (SPEED ONLY: uncalibrated)" if mode.speed_only else ""),
             providers_requested=("tensorrt",), providers_active=("tensorrt",),
