@@ -53,8 +53,20 @@ def resolve_subject(subject: str, out: Path, exporter: Optional[str] = None, say
     return str(out / "export")
 
 
+@dataclasses.dataclass(frozen=True)
+class BackendPlan:
+    """The backends a command will measure, resolved once before any work: those that can run here, the CUDA-graph
+    modes of each, and the warnings said on the way. Every later step reads it (graph modes were derived three times)."""
+    names: tuple[str, ...]
+    modes: dict[str, tuple[bool, ...]]
+    warnings: tuple[str, ...]
+
+    def runs_per_batch(self) -> int:
+        return sum(len(self.modes[n]) for n in self.names)
+
+
 def check_backends(names: list[str], skip_unavailable: bool, say: Say,
-                   config: MeasureConfig = MeasureConfig()) -> tuple[list[str], list[str]]:
+                   config: MeasureConfig = MeasureConfig()) -> BackendPlan:
     """The backends that can run here (the others an error, or skipped with a warning), checked before any work."""
     check_provider_options(names, config.backend_options.provider_options)
     for name in names:
@@ -80,10 +92,11 @@ def check_backends(names: list[str], skip_unavailable: bool, say: Say,
             raise ConfigError("--cross-check trtexec re-times the engines of the trt backend: add trt to the backends")
         if find_trtexec() is None:
             raise ConfigError("--cross-check trtexec: trtexec not found on PATH or in /usr/src/tensorrt/bin")
-    for w in graph_modes(usable, config)[1]:  # of the backends that will run; --cuda-graph on with none: an error
+    modes, mode_warnings = graph_modes(usable, config)  # of the backends that will run; --cuda-graph on with none: an error
+    for w in mode_warnings:
         warnings.append(w)
         say(f"warning: {w}")
-    return usable, warnings
+    return BackendPlan(tuple(usable), modes, tuple(warnings))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,13 +210,13 @@ def check_batches(subject: Subject, batches: tuple[int, ...]) -> None:
                           "re-export with a dynamic batch")
 
 
-def measure_subject(subject: Subject, names: list[str], config: MeasureConfig, say: Say,
-                    checks: Optional[dict[int, AccuracyCheck]] = None) -> tuple[list[RunResult], dict[int, StaticCost]]:
-    """Every backend at every batch (and CUDA-graph mode) on one subject, each run with the FLOPs it executed and
-    (with `checks`, per batch) the accuracy of its own actions."""
+def measure_subject(subject: Subject, names: list[str], modes: dict[str, tuple[bool, ...]], config: MeasureConfig,
+                    say: Say, checks: Optional[dict[int, AccuracyCheck]] = None
+                    ) -> tuple[list[RunResult], dict[int, StaticCost]]:
+    """Every backend at every batch (and CUDA-graph mode, from the BackendPlan) on one subject, each run with the
+    FLOPs it executed and (with `checks`, per batch) the accuracy of its own actions."""
     check_batches(subject, config.batches)
     costs = {b: static_cost(subject, b, config.dims) for b in config.batches}
-    modes, _ = graph_modes(names, config)
     runs: list[RunResult] = []
     for name in names:
         for graph in modes[name]:
@@ -238,10 +251,11 @@ def cross_check(runs: list[RunResult], say: Say = log.info) -> list[RunResult]:
     return out
 
 
-def reference_checks(base: Subject, reference: str, folder: Path, batches, samples: int, dims: dict[str, int],
-                     atol: Optional[float], min_cosine: Optional[float], say: Say) -> dict[int, AccuracyCheck]:
-    """The reference's actions at each batch, written once into `folder` for every configuration to be judged on."""
-    backend = parse_reference(reference)
+def reference_checks(base: Subject, reference: str, backend: str, folder: Path, batches, samples: int,
+                     dims: dict[str, int], atol: Optional[float], min_cosine: Optional[float], say: Say
+                     ) -> dict[int, AccuracyCheck]:
+    """The reference's actions at each batch (`backend`: the reference parsed once), written once into `folder` for
+    every configuration to be judged on."""
     say(f"reference actions ({reference}, {samples} seeded policy steps)")
     checks = {}
     for batch in batches:
@@ -330,9 +344,11 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
     out = Path(out)
     batches = list(config.batches)
     precisions = list(dict.fromkeys(["fp32", *precisions] if with_fp32 else precisions))
-    usable, warnings = check_backends(backends, skip_unavailable, say, config)  # before any work
-    if accuracy_samples and parse_reference(reference) not in usable:
-        check_backends([parse_reference(reference)], False, say)
+    backend_plan = check_backends(backends, skip_unavailable, say, config)  # before any work
+    usable, warnings = list(backend_plan.names), list(backend_plan.warnings)
+    ref_backend = parse_reference(reference)
+    if accuracy_samples and ref_backend not in usable:
+        check_backends([ref_backend], False, say)
     preset = is_preset(subject)
     if preset:
         load_preset(subject)  # an unknown or broken preset fails here, before --out is touched
@@ -341,7 +357,7 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
         target = load_target_profile(target_profile)  # read once (a Jetson's live clocks, the cpu's ceilings)
     check = board_self_check(target_profile, target, config, say)  # before the run: judge the board, then the policy
     with run_marked(out, f"deployprof profile {subject}"):  # marked INCOMPLETE until the report is written
-        runs_per_precision = sum(map(len, graph_modes(usable, config)[0].values())) * len(batches) if usable else 0
+        runs_per_precision = backend_plan.runs_per_batch() * len(batches)
         plan((check is not None) + preset + len(precisions) + 1 + bool(accuracy_samples)
              + runs_per_precision * len(precisions))
         resolved = resolve_subject(subject, out, exporter, say)
@@ -357,8 +373,8 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
         subjects = prepare_variants(base, precisions, out, calib, say)
         runs: list[RunResult] = []
         with tempfile.TemporaryDirectory(prefix="deployprof-ref-") as refs:
-            checks = reference_checks(base, reference, Path(refs), batches, accuracy_samples, config.dims, atol,
-                                      min_cosine, say) if usable and accuracy_samples else None
+            checks = reference_checks(base, reference, ref_backend, Path(refs), batches, accuracy_samples, config.dims,
+                                      atol, min_cosine, say) if usable and accuracy_samples else None
             say("counting FLOPs")
             cost = None
             for p, sub in subjects.items():
@@ -367,7 +383,7 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
                     w = f"{n} has no {p} here (it runs {', '.join(BACKENDS.get(n).artifact_precisions)}): not measured at {p}"
                     warnings.append(w)
                     say(f"warning: {w}")
-                runs_p, costs_p = measure_subject(sub, names, config, say, checks)
+                runs_p, costs_p = measure_subject(sub, names, backend_plan.modes, config, say, checks)
                 runs += runs_p
                 if p == "fp32":
                     cost = costs_p[batches[0]]
@@ -416,11 +432,12 @@ def compare_precisions(export: Path, precisions: list[str], *, backend: str = "o
                        min_cosine: Optional[float] = None, say: Say = log.info) -> AccuracyReport:
     """`compare-precision`: each precision on `backend` against the reference, at batch 1, in this process; the
     prepared exports kept under `out` if given."""
-    check_backends(list(dict.fromkeys([backend, parse_reference(reference)])), False, say)
+    ref_backend = parse_reference(reference)
+    check_backends(list(dict.fromkeys([backend, ref_backend])), False, say)
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
         base = load_subject(export)
         variants = prepare_variants(base, precisions, Path(out or tmp), calib, say)
-        check = reference_checks(base, reference, Path(tmp), (1,), samples, {}, atol, min_cosine, say)[1]
+        check = reference_checks(base, reference, ref_backend, Path(tmp), (1,), samples, {}, atol, min_cosine, say)[1]
         results = []
         for sub in variants.values():
             with open_policy(sub, backend) as step:
@@ -433,14 +450,14 @@ def bench(subject: str, backend: str, precision: str = "fp32", config: MeasureCo
           plan: Callable[[int], None] = lambda n: None) -> BenchResult:
     """`bench`: one backend on an ONNX file or export folder (prepared at `precision` first), FLOPs attached; no
     report written. say() names each phase, plan() is told how many there are."""
-    check_backends([backend], False, say, config)
+    backend_plan = check_backends([backend], False, say, config)
     check_bindings(load_subject(subject), config.dims, config.shapes)
-    plan((precision != "fp32") + sum(map(len, graph_modes([backend], config)[0].values())) * len(config.batches))
+    plan((precision != "fp32") + backend_plan.runs_per_batch() * len(config.batches))
     if precision != "fp32":
         say(f"preparing {precision}")
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
         runs, _ = measure_subject(load_subject(prepare_precision(subject, precision, Path(tmp) / precision, calib)),
-                                  [backend], config, say)
+                                  [backend], backend_plan.modes, config, say)
     return BenchResult(subject=str(subject), backend=backend, precision=precision, settings=config, runs=tuple(runs))
 
 
