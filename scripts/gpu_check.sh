@@ -32,7 +32,7 @@ if "$PY" -c "$HAS_TRT" 2>/dev/null; then
   step "native TensorRT: first-contact self-test (3-layer engine, fp32/fp16, vs ONNX Runtime, cache, IProfiler)" "$PY" -m deployprof backends --self-test
   step "native TensorRT: fp32, fp16, int8 engines (first build)" "$PY" -m deployprof profile "$OUTDIR/tiny" --out "$OUTDIR/trt" --backends trt,ort-cpu --precisions fp16,int8 --duration 2 --provider-option layer_profile_runs=20
   step "native TensorRT: second run reuses the cached engines" bash -c "$PY -m deployprof profile $OUTDIR/tiny --out $OUTDIR/trt2 --backends trt --duration 2 && grep -c '\"reused_from_cache\": true' $OUTDIR/trt2/report.json"
-  step "native TensorRT: CUDA graph" "$PY" -m deployprof bench "$OUTDIR/tiny" --backend trt --provider-option cuda_graph=1 --duration 2
+  step "native TensorRT: CUDA graph" "$PY" -m deployprof bench "$OUTDIR/tiny" --backend trt --cuda-graph on --duration 2
   if command -v trtexec >/dev/null || [ -x /usr/src/tensorrt/bin/trtexec ]; then
     step "native TensorRT: trtexec re-times the same engines (witness)" "$PY" -m deployprof bench "$OUTDIR/tiny" --backend trt --cross-check trtexec --max-duration 5
   else

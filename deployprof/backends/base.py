@@ -308,6 +308,10 @@ BACKENDS: Registry[type[Backend]] = Registry("backend")
 
 def check_provider_options(names: list[str], provider_options: dict) -> None:
     """A --provider-option key that none of the chosen backends understands is an error, never silently dropped."""
+    own = {"cuda_graph": "--cuda-graph on"}  # settings with an option of their own: one way to say them
+    for key in provider_options:
+        if key in own:
+            raise ConfigError(f"--provider-option {key}: use {own[key]} (the run then records it)")
     classes = {n: BACKENDS.get(n) for n in names}
     unknown = [k for k in provider_options if not any(c.accepts_option(k) for c in classes.values())]
     if unknown:

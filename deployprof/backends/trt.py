@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 @BACKENDS.register("trt")
 class TensorRT(TorchDeviceArrays, Backend):
     name = "trt"
-    provider_option_keys = (*SETTING_KEYS, "device_id")
+    # cuda_graph is a BuildSettings key, set from --cuda-graph alone (a provider option once captured graphs while
+    # the run recorded cuda_graph: false)
+    provider_option_keys = (*(k for k in SETTING_KEYS if k != "cuda_graph"), "device_id")
     runtime = "tensorrt"
     supports_concurrency = False   # an execution context must not be shared by threads
 
@@ -166,7 +168,7 @@ class TensorRT(TorchDeviceArrays, Backend):
         try:
             graph = self.cuda.capture(self.stream, self._enqueue)
         except Exception as exc:
-            raise BuildError(f"{self.stage.name}: CUDA graph capture failed ({exc}); run without cuda_graph=1") from None
+            raise BuildError(f"{self.stage.name}: CUDA graph capture failed ({exc}); run without --cuda-graph") from None
         cuda, stream = self.cuda, self.stream
         return lambda: cuda.launch(graph, stream)
 

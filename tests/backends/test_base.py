@@ -148,3 +148,12 @@ def test_torch_device_arrays_on_the_cpu_stand_in_for_a_device():
     off = Arrays(False)
     a = np.ones(2)
     assert not off.has_device_arrays() and off.to_device(a) is a and off.to_host(a) is a
+
+
+def test_a_cuda_graph_is_asked_for_one_way():
+    """`--provider-option cuda_graph=1` once captured graphs while the run recorded cuda_graph: false."""
+    from deployprof.backends.base import check_provider_options
+    from deployprof.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--provider-option cuda_graph: use --cuda-graph on"):
+        check_provider_options(["trt"], {"cuda_graph": "1"})

@@ -37,7 +37,7 @@ def test_run_backend_reports_device_time_copies_and_layers(tiny_export, tmp_path
     assert all(r.device_latency is not None and r.transfers is not None and r.layers for r in stages)
     assert all(r.build.engine is not None for r in runs)
     graph = run_backend(dataclasses.replace(spec, config=dataclasses.replace(spec.config, backend_options=BackendOptions(
-        cache_dir=str(tmp_path), provider_options={"cuda_graph": "1"}))))
+        cache_dir=str(tmp_path), cuda_graph=True))))
     assert graph[0].latency.count == 50
 
 
