@@ -1,11 +1,13 @@
-"""One line per configuration that names what bounds it, from what was measured: launch-bound (the GPU idle
-between kernels), copy-bound (host<->device copies against compute), or memory/compute-bound against the
-roofline. Shown first in the terminal summary and the HTML report."""
+"""Every sentence a report tells its reader about the runs. Findings: one line per configuration naming what bounds
+it, from what was measured: launch-bound (the GPU idle between kernels), copy-bound (host<->device copies against
+compute), or memory/compute-bound against the roofline (shown first in the terminal summary and the HTML report).
+Warnings: what the reader must know to trust the numbers (fallbacks, throttling, noise, caps, precision surprises,
+a device not at spec), one line per cause."""
 from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from .results import RooflinePrediction, RunResult, main_runs
+from .results import POLICY_STEP, FlopReport, RooflinePrediction, RunResult, main_runs, stop_of
 
 LAUNCH_BOUND_BUSY = 0.50   # GPU busy under half the step: kernels wait on launches (NVML utilisation)
 
@@ -52,3 +54,108 @@ def finding(r: RunResult, runs: Sequence[RunResult], roofline: Sequence[Roofline
 
 def findings(runs: Sequence[RunResult], roofline: Sequence[RooflinePrediction] = ()) -> tuple[str, ...]:
     return tuple(f for f in (finding(r, runs, roofline) for r in main_runs(runs)) if f)
+
+
+def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport], calls: Optional[dict[str, int]] = None) -> list[str]:
+    """What the reader must know about the runs; a cause shared by several stages of one configuration is one line
+    listing them (a pi0 report once had two lines per stage and the summary below the first screen)."""
+    out: list[str] = []
+    grouped: dict[tuple, list[str]] = {}
+    for r in runs:
+        tag = f"{r.backend}/{r.precision} {r.stage}"
+        config = (r.backend + (" (CUDA graph)" if r.cuda_graph else ""), r.precision, r.batch)
+        if r.build.fallback:
+            out.append(f"{tag}: FALLBACK: asked for {r.build.providers_requested[0]}, ran on {list(r.build.providers_active)}")
+        if r.build.speed_only:
+            out.append(f"{tag}: SPEED ONLY: INT8 engine without calibration data or Q/DQ nodes; its latency is real, "
+                       "its outputs are not (use --precisions int8 for a calibrated engine)")
+        if r.telemetry is not None and r.telemetry.throttled:
+            out.append(f"{tag}: THROTTLING or clock changes during the run ({'; '.join(r.telemetry.notes)})")
+        elif r.telemetry is not None and r.telemetry.clocks_locked is False:
+            grouped.setdefault((*config, "clocks not locked (sudo jetson_clocks): latency may vary with DVFS"),
+                               []).append(r.stage)
+        if r.latency.noisy:
+            grouped.setdefault((*config, "the load changed during the run (median of the last third apart from the "
+                                "first's); close other load and measure again"), []).append(
+                f"{r.stage} {r.latency.drift_ratio:+.1%}")
+        if r.witness is not None and r.witness.agrees is False:
+            out.append(f"{tag}: trtexec disagrees: our device p50 {r.witness.ours_device_p50_ms:.4f} ms against its GPU "
+                       f"compute median {r.witness.gpu_compute_median_ms:.4f} ms (ratio {r.witness.ratio:.3f}, outside "
+                       "0.98-1.02)")
+        if stop_of(r) == "time_cap":
+            grouped.setdefault((*config, f"did not converge within the time cap ({r.loop_wall_s:.0f} s): raise "
+                                "--max-duration (report.json says how far each got)"), []).append(r.stage)
+        elif "p99" in r.latency.too_few_samples:
+            grouped.setdefault((*config, "too few samples for a bounded p99 confidence interval: run longer (or leave "
+                                "out --iterations/--duration: runs then last until the p99 is bounded)"),
+                               []).append(f"{r.stage} ({r.latency.count})")
+    out += [f"{backend}/{precision} b{batch} {', '.join(stages)}: {cause}"
+            for (backend, precision, batch, cause), stages in grouped.items()]
+    out += _step_slower_than_stages(runs, calls or {})
+    for name, f in flops.items():
+        if f.lower_bound:
+            out.append(f"{name}: FLOPs are a lower bound ({sum(f.unknown_ops.values())} unknown-op nodes, "
+                       f"{len(f.unresolved_nodes)} unresolved)")
+    return out
+
+
+STEP_SLOWDOWN = 1.5  # a stage inside the policy step over 1.5x its standalone mean x calls is worth a line
+
+
+def _step_slower_than_stages(runs: list[RunResult], calls: dict[str, int]) -> list[str]:
+    """Stages that run much slower inside the policy step than alone: threads fighting for the cores (spinning pools
+    of several sessions, another process), caches evicted between stages. stage_mean_ms is per step (all calls)."""
+    alone = {(r.backend, r.precision, r.batch, r.cuda_graph, r.stage): r.latency.mean_ms for r in runs}
+    out = []
+    for r in runs:
+        if r.stage != POLICY_STEP or not r.stage_mean_ms:
+            continue
+        ratios = {stage: ms / (own * calls.get(stage, 1)) for stage, ms in r.stage_mean_ms.items()
+                  if (own := alone.get((r.backend, r.precision, r.batch, r.cuda_graph, stage)))}
+        slow = [f"{stage} {x:.1f}x" for stage, x in ratios.items() if x > STEP_SLOWDOWN]
+        if slow:
+            out.append(f"{r.backend}/{r.precision} b{r.batch} policy_step: stages slower inside the step than alone "
+                       f"({', '.join(slow)}): threads fighting for the cores (another process, --spin, more --threads "
+                       "than free cores) or caches evicted between stages")
+    return out
+
+
+def precision_warnings(runs: list[RunResult]) -> list[str]:
+    out = []
+    p50 = {(r.backend, r.cuda_graph, r.stage, r.batch, r.precision): r.latency for r in runs}
+    whole = {r.stage for r in runs if r.stage == POLICY_STEP} or {r.stage for r in runs}  # judge the whole step
+    for (backend, graph, stage, batch, prec), lat in p50.items():
+        if not prec.startswith("int8") or stage not in whole:
+            continue
+        for other in ("fp16", "fp32"):
+            o = p50.get((backend, graph, stage, batch, other))
+            # Only when the confidence intervals do not overlap: a difference inside the noise is no finding.
+            if o is not None and lat.ci_ms["p50"][0] > o.ci_ms["p50"][1]:
+                out.append(f"{backend} {stage}: {prec.upper()} is SLOWER than {other.upper()} "
+                           f"(p50 {lat.p50_ms:.3f} vs {o.p50_ms:.3f} ms): layers fall back or Q/DQ overhead dominates")
+    for r in runs:
+        a = r.accuracy
+        if a is not None and a.verdict != "PASS":
+            out.append(f"{r.backend}/{r.precision} batch {r.batch}: accuracy {a.verdict} against {a.reference} (max abs "
+                       f"{a.action.max_abs:.4g}, min cosine {a.action.cosine_min:.5f}; {a.rule})")
+    return out
+
+
+SHAPES_ONLY = "shapes-only export (weights without data): static cost only, no latency measured"
+STEP_WITHOUT_GRAPHS = ("--cuda-graph times each stage as a graph replay; the policy step feeds its stages from the host, "
+                       "so it is measured only without graphs")
+
+
+def not_at_precision(backend: str, precision: str, runs_at: Sequence[str]) -> str:
+    return f"{backend} has no {precision} here (it runs {', '.join(runs_at)}): not measured at {precision}"
+
+
+def faster_than_floor(roofline: Sequence[RooflinePrediction]) -> list[str]:
+    return [f"roofline on {p.target}, {p.precision}: measured faster than the floor ({p.step_efficiency:.0%} of it): "
+            "the FLOP count, the bytes or the target's peak is wrong, not a result"
+            for p in roofline if p.step_efficiency is not None and p.step_efficiency > 1.0]
+
+
+def not_at_spec(check) -> str:
+    """A board self-check (results.SelfCheck) that found the device below its datasheet."""
+    return f"this {check.device} is not at spec against {check.target}: {check.notes[-1]}"

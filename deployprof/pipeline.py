@@ -18,14 +18,15 @@ from .files import run_marked
 from .flops.summary import policy_step_total, stage_reports
 from .manifest import Subject, check_bindings, load_subject, sha256_file
 from .precision import prepare_precision
-from .results import AccuracyReport, BenchResult, FlopReport, ModelInfo, ProfileReport, RunResult, Witness, stop_of
-from .runner import POLICY_STEP, RunSpec, check_concurrency
+from .results import POLICY_STEP, AccuracyReport, BenchResult, FlopReport, ModelInfo, ProfileReport, RunResult, Witness
+from .runner import RunSpec, check_concurrency
 from .worker import launch
 from .devices import cuda_device_count, is_jetson
 from .doctor import default_probe, doctor
 from .engine.trtexec import AGREE, find_trtexec, witness
 from .export import export_preset
-from .findings import findings
+from .findings import (SHAPES_ONLY, STEP_WITHOUT_GRAPHS, faster_than_floor, findings, not_at_precision, not_at_spec,
+                       precision_warnings, run_warnings)
 from .policy import open_policy
 from .presets import load_preset
 from .qualify.roofline import predict_measured
@@ -118,70 +119,6 @@ def attach_flops(run: RunResult, cost: StaticCost) -> RunResult:
         (cost.flops[run.stage].flops_total if run.stage in cost.flops else None)
     achieved = total / (run.latency.p50_ms / 1e3) / 1e9 if total and run.latency.p50_ms > 0 else None
     return dataclasses.replace(run, flops_per_run=total, achieved_gflop_per_s=achieved)
-
-
-def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport], calls: Optional[dict[str, int]] = None) -> list[str]:
-    """What the reader must know about the runs; a cause shared by several stages of one configuration is one line
-    listing them (a pi0 report once had two lines per stage and the summary below the first screen)."""
-    out: list[str] = []
-    grouped: dict[tuple, list[str]] = {}
-    for r in runs:
-        tag = f"{r.backend}/{r.precision} {r.stage}"
-        config = (r.backend + (" (CUDA graph)" if r.cuda_graph else ""), r.precision, r.batch)
-        if r.build.fallback:
-            out.append(f"{tag}: FALLBACK: asked for {r.build.providers_requested[0]}, ran on {list(r.build.providers_active)}")
-        if r.build.speed_only:
-            out.append(f"{tag}: SPEED ONLY: INT8 engine without calibration data or Q/DQ nodes; its latency is real, "
-                       "its outputs are not (use --precisions int8 for a calibrated engine)")
-        if r.telemetry is not None and r.telemetry.throttled:
-            out.append(f"{tag}: THROTTLING or clock changes during the run ({'; '.join(r.telemetry.notes)})")
-        elif r.telemetry is not None and r.telemetry.clocks_locked is False:
-            grouped.setdefault((*config, "clocks not locked (sudo jetson_clocks): latency may vary with DVFS"),
-                               []).append(r.stage)
-        if r.latency.noisy:
-            grouped.setdefault((*config, "the load changed during the run (median of the last third apart from the "
-                                "first's); close other load and measure again"), []).append(
-                f"{r.stage} {r.latency.drift_ratio:+.1%}")
-        if r.witness is not None and r.witness.agrees is False:
-            out.append(f"{tag}: trtexec disagrees: our device p50 {r.witness.ours_device_p50_ms:.4f} ms against its GPU "
-                       f"compute median {r.witness.gpu_compute_median_ms:.4f} ms (ratio {r.witness.ratio:.3f}, outside "
-                       "0.98-1.02)")
-        if stop_of(r) == "time_cap":
-            grouped.setdefault((*config, f"did not converge within the time cap ({r.loop_wall_s:.0f} s): raise "
-                                "--max-duration (report.json says how far each got)"), []).append(r.stage)
-        elif "p99" in r.latency.too_few_samples:
-            grouped.setdefault((*config, "too few samples for a bounded p99 confidence interval: run longer (or leave "
-                                "out --iterations/--duration: runs then last until the p99 is bounded)"),
-                               []).append(f"{r.stage} ({r.latency.count})")
-    out += [f"{backend}/{precision} b{batch} {', '.join(stages)}: {cause}"
-            for (backend, precision, batch, cause), stages in grouped.items()]
-    out += _step_slower_than_stages(runs, calls or {})
-    for name, f in flops.items():
-        if f.lower_bound:
-            out.append(f"{name}: FLOPs are a lower bound ({sum(f.unknown_ops.values())} unknown-op nodes, "
-                       f"{len(f.unresolved_nodes)} unresolved)")
-    return out
-
-
-STEP_SLOWDOWN = 1.5  # a stage inside the policy step over 1.5x its standalone mean x calls is worth a line
-
-
-def _step_slower_than_stages(runs: list[RunResult], calls: dict[str, int]) -> list[str]:
-    """Stages that run much slower inside the policy step than alone: threads fighting for the cores (spinning pools
-    of several sessions, another process), caches evicted between stages. stage_mean_ms is per step (all calls)."""
-    alone = {(r.backend, r.precision, r.batch, r.cuda_graph, r.stage): r.latency.mean_ms for r in runs}
-    out = []
-    for r in runs:
-        if r.stage != POLICY_STEP or not r.stage_mean_ms:
-            continue
-        ratios = {stage: ms / (own * calls.get(stage, 1)) for stage, ms in r.stage_mean_ms.items()
-                  if (own := alone.get((r.backend, r.precision, r.batch, r.cuda_graph, stage)))}
-        slow = [f"{stage} {x:.1f}x" for stage, x in ratios.items() if x > STEP_SLOWDOWN]
-        if slow:
-            out.append(f"{r.backend}/{r.precision} b{r.batch} policy_step: stages slower inside the step than alone "
-                       f"({', '.join(slow)}): threads fighting for the cores (another process, --spin, more --threads "
-                       "than free cores) or caches evicted between stages")
-    return out
 
 
 def graph_modes(names: list[str], config: MeasureConfig) -> tuple[dict[str, tuple[bool, ...]], list[str]]:
@@ -289,27 +226,6 @@ def _with_speedups(runs: list[RunResult]) -> list[RunResult]:
     return out
 
 
-def precision_warnings(runs: list[RunResult]) -> list[str]:
-    out = []
-    p50 = {(r.backend, r.cuda_graph, r.stage, r.batch, r.precision): r.latency for r in runs}
-    whole = {r.stage for r in runs if r.stage == POLICY_STEP} or {r.stage for r in runs}  # judge the whole step
-    for (backend, graph, stage, batch, prec), lat in p50.items():
-        if not prec.startswith("int8") or stage not in whole:
-            continue
-        for other in ("fp16", "fp32"):
-            o = p50.get((backend, graph, stage, batch, other))
-            # Only when the confidence intervals do not overlap: a difference inside the noise is no finding.
-            if o is not None and lat.ci_ms["p50"][0] > o.ci_ms["p50"][1]:
-                out.append(f"{backend} {stage}: {prec.upper()} is SLOWER than {other.upper()} "
-                           f"(p50 {lat.p50_ms:.3f} vs {o.p50_ms:.3f} ms): layers fall back or Q/DQ overhead dominates")
-    for r in runs:
-        a = r.accuracy
-        if a is not None and a.verdict != "PASS":
-            out.append(f"{r.backend}/{r.precision} batch {r.batch}: accuracy {a.verdict} against {a.reference} (max abs "
-                       f"{a.action.max_abs:.4g}, min cosine {a.action.cosine_min:.5f}; {a.rule})")
-    return out
-
-
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -364,11 +280,10 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
         base = load_subject(resolved)  # each manifest is read once from here on
         check_bindings(base, config.dims, config.shapes)
         if config.cuda_graph != "off" and len(base.manifest.stages) > 1:
-            warnings.append("--cuda-graph times each stage as a graph replay; the policy step feeds its stages from "
-                            "the host, so it is measured only without graphs")
+            warnings.append(STEP_WITHOUT_GRAPHS)
         if base.manifest.static_only:
-            say("warning: shapes-only export (no weights): counting FLOPs, measuring nothing")
-            warnings.append("shapes-only export (weights without data): static cost only, no latency measured")
+            say(f"warning: {SHAPES_ONLY}")
+            warnings.append(SHAPES_ONLY)
             usable, precisions = [], ["fp32"]
         subjects = prepare_variants(base, precisions, out, calib, say)
         runs: list[RunResult] = []
@@ -380,7 +295,7 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
             for p, sub in subjects.items():
                 names = [n for n in usable if p in BACKENDS.get(n).artifact_precisions]
                 for n in (n for n in usable if n not in names):
-                    w = f"{n} has no {p} here (it runs {', '.join(BACKENDS.get(n).artifact_precisions)}): not measured at {p}"
+                    w = not_at_precision(n, p, BACKENDS.get(n).artifact_precisions)
                     warnings.append(w)
                     say(f"warning: {w}")
                 runs_p, costs_p = measure_subject(sub, names, backend_plan.modes, config, say, checks)
@@ -388,37 +303,40 @@ def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConf
                 if p == "fp32":
                     cost = costs_p[batches[0]]
             cost = cost or static_cost(base, batches[0], config.dims)  # the FP32 graph's, also when not measured
-        environment = capture()
-        runs = list(with_devices(_with_speedups(runs), environment))
-        warnings += run_warnings(runs, cost.flops, {st.name: st.calls_per_step for st in base.manifest.stages}) \
-            + precision_warnings(runs)
-        manifest, root = base
-        roofline = ()
-        if target is not None:
-            roofline, elsewhere = predict_measured(manifest, root, cost.flops, runs, target, list(subjects), batches[0],
-                                                   config.dims)
-            warnings += elsewhere
-            warnings += [f"roofline on {p.target}, {p.precision}: measured faster than the floor ({p.step_efficiency:.0%} "
-                         "of it): the FLOP count, the bytes or the target's peak is wrong, not a result"
-                         for p in roofline if p.step_efficiency is not None and p.step_efficiency > 1.0]
-
-        if check is not None:
-            environment = dataclasses.replace(environment, self_check=check)
-            if check.at_spec is False:
-                warnings.append(f"this {check.device} is not at spec against {check.target}: " + check.notes[-1])
-        report = ProfileReport(
-            created_utc=_now(),
-            model=ModelInfo(source=str(subject), preset=manifest.preset, family=manifest.family,
-                            stages=tuple(s.name for s in manifest.stages),
-                            stage_sha256={s.name: sha256_file(root / s.file) for s in manifest.stages},
-                            calls_per_step={s.name: s.calls_per_step for s in manifest.stages}, exporter=manifest.exporter),
-            environment=environment, settings=config, flops=cost.flops, policy_step_flops=cost.step_flops,
-            runs=tuple(runs), warnings=tuple(warnings), findings=findings(runs, roofline),
-            precision_info={p: s.manifest.precision_info for p, s in subjects.items() if p != "fp32"},
-            roofline=roofline)
+        report = _assemble(subject, base, subjects, runs, cost, warnings, config, target, check)
         say("writing report.json, report.md, report.html")
         _write(report, out)
     return report
+
+
+def _assemble(subject: str, base: Subject, subjects: dict[str, Subject], runs: list[RunResult], cost: StaticCost,
+              warnings: list[str], config: MeasureConfig, target, check) -> ProfileReport:
+    """The report of a profile from what was measured: where it ran, speed-ups, every warning and finding, the
+    roofline on the target (and on the device that ran), the board's self-check."""
+    environment = capture()
+    runs = list(with_devices(_with_speedups(runs), environment))
+    warnings = warnings + run_warnings(runs, cost.flops, {st.name: st.calls_per_step for st in base.manifest.stages}) \
+        + precision_warnings(runs)
+    manifest, root = base
+    roofline = ()
+    if target is not None:
+        roofline, elsewhere = predict_measured(manifest, root, cost.flops, runs, target, list(subjects),
+                                               config.batches[0], config.dims)
+        warnings = warnings + elsewhere + faster_than_floor(roofline)
+    if check is not None:
+        environment = dataclasses.replace(environment, self_check=check)
+        if check.at_spec is False:
+            warnings.append(not_at_spec(check))
+    return ProfileReport(
+        created_utc=_now(),
+        model=ModelInfo(source=str(subject), preset=manifest.preset, family=manifest.family,
+                        stages=tuple(s.name for s in manifest.stages),
+                        stage_sha256={s.name: sha256_file(root / s.file) for s in manifest.stages},
+                        calls_per_step={s.name: s.calls_per_step for s in manifest.stages}, exporter=manifest.exporter),
+        environment=environment, settings=config, flops=cost.flops, policy_step_flops=cost.step_flops,
+        runs=tuple(runs), warnings=tuple(warnings), findings=findings(runs, roofline),
+        precision_info={p: s.manifest.precision_info for p, s in subjects.items() if p != "fp32"},
+        roofline=roofline)
 
 
 def _write(report: ProfileReport, out: Path) -> None:

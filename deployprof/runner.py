@@ -21,9 +21,8 @@ from .measure.memory import MemorySampler, current_rss_bytes, peak_rss_bytes
 from .measure.stats import compute_stats
 from .measure.telemetry import Sampler, make_sampler
 from .policy import open_policy
-from .results import ColdStart, ControlLoopStats, LayerTime, MemoryStats, RunResult, TransferTimes
+from .results import POLICY_STEP, ColdStart, ControlLoopStats, LayerTime, MemoryStats, RunResult, TransferTimes
 
-POLICY_STEP = "policy_step"
 DEFAULT_RATE_DURATION_S = 10.0
 
 

@@ -78,7 +78,7 @@ def test_runs_made_elsewhere_are_never_set_against_the_targets_roofline(tiny_exp
 
 def test_a_cause_shared_by_stages_is_one_warning_listing_them():
     """pi0-small's report had two warnings per stage and pushed the summary off the first screen."""
-    from deployprof.pipeline import run_warnings
+    from deployprof.findings import run_warnings
 
     base = make_report().runs[0]
     runs = [dataclasses.replace(base, stage=s, stop="time_cap", stopped_by="time cap 30 s, not converged: x",
@@ -97,7 +97,7 @@ def test_progress_says_time_left():
 
 
 def test_stages_much_slower_inside_the_step_than_alone_are_said():
-    from deployprof.pipeline import run_warnings
+    from deployprof.findings import run_warnings
 
     base = _run(telemetry=None, stop=None, stopped_by=None)
     lat = lambda ms: dataclasses.replace(base.latency, mean_ms=ms)  # noqa: E731

@@ -1,8 +1,8 @@
 """Frozen result records, one module per domain; every name is re-exported here, so `from deployprof.results
 import X` is the one way in. Units live in field names; JSON round-trips exactly (floats via repr)."""
-from .runs import (ColdStart, ControlLoopStats, KEPT_SAMPLES, LatencyStats, LayerTime, MeasuredDevice, MemoryStats,
-                   RunResult, Stop, TelemetryStats, TransferTimes, Witness, main_runs, main_stage, main_stage_of,
-                   stop_of, thin_samples)
+from .runs import (KEPT_SAMPLES, POLICY_STEP, ColdStart, ControlLoopStats, LatencyStats, LayerTime, MeasuredDevice,
+                   MemoryStats, RunResult, Stop, TelemetryStats, TransferTimes, Witness, main_runs, main_stage,
+                   main_stage_of, stop_of, thin_samples)
 from .build import BuildInfo, EngineProvenance
 from .static import (FlopReport, FlopSummary, MemoryNeed, NodeCost, OpTypeCost, Prediction, RooflinePrediction,
                      RooflineStage)
@@ -19,7 +19,7 @@ __all__ = ["AccuracyReport", "AccuracyResult", "BenchResult", "BuildInfo", "Cold
            "ControlLoopStats", "Criterion", "DOCUMENTS", "DeviceCheck", "EngineProvenance", "Environment",
            "FlopReport", "FlopSummary", "History", "HistoryRow", "KEPT_SAMPLES", "LatencyStats", "LayerTime",
            "MAX_REPORT_BYTES", "MeasuredDevice", "MemoryNeed", "MemoryStats", "MetricDelta", "ModelInfo", "NodeCost",
-           "OpTypeCost", "OutputError", "Prediction", "ProfileReport", "Qualification", "Regression",
+           "OpTypeCost", "OutputError", "POLICY_STEP", "Prediction", "ProfileReport", "Qualification", "Regression",
            "RooflinePrediction", "RooflineStage", "RunDelta", "RunResult", "SCHEMA_VERSION", "SelfCheck", "Stop",
            "SweepEntry", "SweepReport", "TelemetryStats", "TrainResult", "TransferTimes", "Witness", "document",
            "document_def", "json_schema", "main_runs", "main_stage", "main_stage_of", "report_from_data", "stop_of",

@@ -218,11 +218,14 @@ def stop_of(r: RunResult) -> Optional[Stop]:
     return next((kind for prefix, kind in _STOP_PREFIXES if r.stopped_by.startswith(prefix)), None)
 
 
+POLICY_STEP = "policy_step"  # RunResult.stage of a whole policy step (every stage, as the robot calls them)
+
+
 def main_stage_of(stages) -> Optional[str]:
     """The one rule for what a summary, a verdict, a sweep cell or a history row is about, given the stages of a
     result in order: the whole policy step when it was measured, else the first (a single graph's only) stage."""
     stages = list(stages)
-    return "policy_step" if "policy_step" in stages else (stages[0] if stages else None)
+    return POLICY_STEP if POLICY_STEP in stages else (stages[0] if stages else None)
 
 
 def main_stage(runs) -> Optional[str]:

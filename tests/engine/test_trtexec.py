@@ -12,7 +12,8 @@ from deployprof.cli import cli
 from deployprof.engine.trtexec import command, parse
 from deployprof.errors import ConfigError
 from deployprof.measure.stats import compute_stats
-from deployprof.pipeline import cross_check, run_warnings
+from deployprof.findings import run_warnings
+from deployprof.pipeline import cross_check
 
 from ..test_results import make_report
 
