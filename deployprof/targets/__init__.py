@@ -146,8 +146,20 @@ def load_target_profile(name_or_path: str) -> TargetProfile:
         path = targets_dir() / f"{name}.yaml"
         if not path.exists():
             raise ConfigError(f"unknown target {name!r}; known: {', '.join(list_targets())}, or a path to a YAML profile")
-    data = parse_yaml(read_document(path, "target profile YAML"), f"{path} (a target profile)")
-    profile = _parse(data, str(path))
+    try:
+        st = path.stat()
+        version = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        version = None
+    return _load(str(path), version, mode)
+
+
+@functools.lru_cache(maxsize=64)
+def _load(path: str, version: Optional[tuple[int, int]], mode: str) -> TargetProfile:
+    """A profile read once per process and file version: a command that consults its target several times (a sweep
+    validates, profiles and judges each configuration) sees one reading of a Jetson's live clock cap, not several."""
+    data = parse_yaml(read_document(Path(path), "target profile YAML"), f"{path} (a target profile)")
+    profile = _parse(data, path)
     if mode:
         return profile.in_mode(mode)
     live = live_jetson_clock_ratio(profile) if profile.kind == "jetson" else None
