@@ -159,3 +159,11 @@ def faster_than_floor(roofline: Sequence[RooflinePrediction]) -> list[str]:
 def not_at_spec(check) -> str:
     """A board self-check (results.SelfCheck) that found the device below its datasheet."""
     return f"this {check.device} is not at spec against {check.target}: {check.notes[-1]}"
+
+
+def skipped_backend(backend: str, reason: str) -> str:
+    return f"skipped backend {backend}: {reason}"
+
+
+def no_cuda_graph(backend: str, blocker: str, measured_without: bool) -> str:
+    return f"{backend}: no CUDA graph ({blocker}); " + ("measured without" if measured_without else "not measured")

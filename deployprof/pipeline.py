@@ -25,8 +25,8 @@ from .devices import cuda_device_count, is_jetson
 from .doctor import default_probe, doctor
 from .engine.trtexec import AGREE, find_trtexec, witness
 from .export import export_preset
-from .findings import (SHAPES_ONLY, STEP_WITHOUT_GRAPHS, faster_than_floor, findings, not_at_precision, not_at_spec,
-                       precision_warnings, run_warnings)
+from .findings import (SHAPES_ONLY, STEP_WITHOUT_GRAPHS, faster_than_floor, findings, no_cuda_graph, not_at_precision,
+                       not_at_spec, precision_warnings, run_warnings, skipped_backend)
 from .policy import open_policy
 from .presets import load_preset
 from .qualify.roofline import predict_measured
@@ -81,8 +81,8 @@ def check_backends(names: list[str], skip_unavailable: bool, say: Say,
         if avail.ok:
             usable.append(name)
         elif skip_unavailable:
-            warnings.append(f"skipped backend {name}: {avail.reason}")
-            say(f"warning: skipped backend {name}: {avail.reason}")
+            warnings.append(skipped_backend(name, avail.reason))
+            say(f"warning: {warnings[-1]}")
         else:
             hint = " (pass --skip-unavailable to profile the others)" if len(names) > 1 else ""
             raise BackendUnavailableError(f"backend {name} is unavailable: {avail.reason}{hint}")
@@ -129,8 +129,7 @@ def graph_modes(names: list[str], config: MeasureConfig) -> tuple[dict[str, tupl
         blocker = BACKENDS.get(name).cuda_graph_blocker(config.backend_options) if True in wanted else None
         modes[name] = tuple(g for g in wanted if not (g and blocker))
         if blocker:
-            warnings.append(f"{name}: no CUDA graph ({blocker}); " +
-                            ("measured without" if modes[name] else "not measured"))
+            warnings.append(no_cuda_graph(name, blocker, bool(modes[name])))
     if names and not any(modes.values()):
         raise ConfigError("--cuda-graph on: " + "; ".join(warnings))
     return modes, warnings
