@@ -162,7 +162,7 @@ def is_own_export(folder: Path) -> bool:
     """A folder deployprof wrote as an export: a manifest.json and only the files it names (and their external
     data). Anything else in it is the user's, which a run never deletes."""
     try:
-        data = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
+        data = parse_json(read_document(Path(folder) / "manifest.json", "manifest"), "manifest")
         named = {"manifest.json", *(str(s["file"]) for s in data["stages"])}
         return all(p.is_file() and not p.is_symlink() and any(p.name == n or p.name.startswith(n + ".") for n in named)
                    for p in Path(folder).iterdir())

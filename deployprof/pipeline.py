@@ -201,8 +201,6 @@ def reference_checks(base: Subject, reference: str, backend: str, folder: Path, 
     return checks
 
 
-
-
 def prepare_variants(base: Subject, precisions: list[str], out: Path, calib: CalibrationConfig,
                      say: Say = log.info) -> dict[str, Subject]:
     """Each precision's export, prepared from the loaded FP32 one into OUT/export-<precision> and loaded once."""

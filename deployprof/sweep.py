@@ -107,7 +107,7 @@ def _check_measure(where: str, raw: object) -> dict:
         if why:
             raise ConfigError(f"{where}: measure option {key} {why} (the range of its command-line option)")
         if kind is dict and (len(value) > 64 or not all(isinstance(k, str) and isinstance(v, (str, int, float, bool))
-                                                         and not isinstance(v, dict) for k, v in value.items())):
+                                                         for k, v in value.items())):
             raise ConfigError(f"{where}: measure option {key} is a mapping of names to plain values, got {value!r:.80}")
         out[key] = {str(k): str(v) for k, v in value.items()} if key == "provider_options" else value
     return out

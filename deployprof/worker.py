@@ -28,7 +28,7 @@ def run_isolated(spec: RunSpec, timeout_s: float | None = None) -> list[RunResul
         spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
         write_json_atomic(spec_path, to_dict(spec))
         data = run_child(["deployprof.worker", str(spec_path), str(out_path)], out_path,
-                         f"backend {spec.backend}: the measuring process", capture_output=True, text=True, timeout=timeout_s)
+                         f"backend {spec.backend}", capture_output=True, text=True, timeout=timeout_s)
     return [from_dict(RunResult, r) for r in data["runs"]]
 
 

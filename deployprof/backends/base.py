@@ -100,7 +100,7 @@ class TorchDeviceArrays:
     """The arrays of a device-resident policy step as torch tensors on the backend's device and stream: one copy of
     these helpers for torch itself and for the runtimes without an array type of their own (ONNX Runtime on CUDA,
     TensorRT). A backend says which torch (`_array_torch`: None when its arrays stay on the host), on which device
-    (`_array_device`) and stream (`_array_stream`: a torch stream, None for the default one). Put it before Backend
+    (`_array_device`) and stream (`_array_stream(torch)`: a torch stream, None for the default one). Put it before Backend
     in the bases: it overrides Backend's host versions."""
 
     def _array_torch(self):
@@ -109,7 +109,7 @@ class TorchDeviceArrays:
     def _array_device(self) -> str:
         return f"cuda:{self.options.device_id}"
 
-    def _array_stream(self):
+    def _array_stream(self, torch):
         return None
 
     def has_device_arrays(self) -> bool:
@@ -130,7 +130,7 @@ class TorchDeviceArrays:
             return super().device_context()
         stack = contextlib.ExitStack()
         stack.enter_context(torch.inference_mode())
-        stream = self._array_stream()
+        stream = self._array_stream(torch)  # entered per resident step (timed): torch is looked up once
         if stream is not None:
             stack.enter_context(torch.cuda.stream(stream))
         return stack

@@ -260,8 +260,8 @@ class OrtBackend(TorchDeviceArrays, Backend):
             return None
         return cuda_torch()
 
-    def _array_stream(self):
-        return self._array_torch().cuda.ExternalStream(self._cuda.handle(self._stream), device=self._array_device())
+    def _array_stream(self, torch):
+        return torch.cuda.ExternalStream(self._cuda.handle(self._stream), device=self._array_device())
 
     def device_run(self, feeds: dict) -> dict:
         self._check_open()

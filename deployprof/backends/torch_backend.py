@@ -94,7 +94,7 @@ class TorchEager(TorchDeviceArrays, Backend):
     def _array_device(self) -> str:
         return self.device
 
-    def _array_stream(self):
+    def _array_stream(self, torch):
         return self.stream
 
     def device_run(self, feeds):

@@ -180,8 +180,8 @@ class TensorRT(TorchDeviceArrays, Backend):
     def _array_torch(self):
         return cuda_torch() if self.build_info is not None else None
 
-    def _array_stream(self):
-        return cuda_torch().cuda.ExternalStream(self.cuda.handle(self.stream), device=self._array_device())
+    def _array_stream(self, torch):
+        return torch.cuda.ExternalStream(self.cuda.handle(self.stream), device=self._array_device())
 
     def device_run(self, feeds: dict) -> dict:
         self._check_open()

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 
-
 @dataclass(frozen=True)
 class OutputError:
     """Absolute errors over every element of the output, relative L2 over all of it, cosine per sample."""

@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 
-
 @dataclass(frozen=True)
 class EngineProvenance:
     """Exactly what a native TensorRT engine is: enough to rebuild it, and to refuse it on another GPU/version."""

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from typing import Optional, Union
 
 
-
 @dataclass(frozen=True)
 class MetricDelta:
     metric: str

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 
-
 @dataclass(frozen=True)
 class HistoryRow:
     """One stored run of the main stage (the policy step, else the single stage) of one stored result."""

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 
-
 @dataclass(frozen=True)
 class DeviceCheck:
     name: str                       # what was measured

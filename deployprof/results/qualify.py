@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 
-
 @dataclass(frozen=True)
 class Criterion:
     """One line of a qualification: limit, what was measured (or predicted), its CI, the margin and the verdict."""

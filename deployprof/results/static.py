@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 
-
 @dataclass(frozen=True)
 class OpTypeCost:
     count: int
