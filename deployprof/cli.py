@@ -55,8 +55,8 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 @cli.command()
 @click.option("--self-test/--no-self-test", "self_test", default=None,
               help="Build, run, compare and profile a 3-layer TensorRT engine (default: when TensorRT is usable here).")
-@click.option("--device-id", type=click.IntRange(min=0), default=0, show_default=True, help="CUDA device for the self-test.")
-def backends(self_test: Optional[bool], device_id: int) -> None:
+@click.option("--device", default="cuda:0", show_default=True, metavar="cuda:N", help="The GPU of the self-test.")
+def backends(self_test: Optional[bool], device: str) -> None:
     """List every backend with whether it can run here, and why not; with TensorRT, check it works end to end."""
     from .backends import BACKENDS
     from .report.terminal import print_backends, print_self_test
@@ -67,7 +67,7 @@ def backends(self_test: Optional[bool], device_id: int) -> None:
     if not trt.ok:
         raise BackendUnavailableError(f"--self-test needs the trt backend: {trt.reason}")
     from .engine.selftest import run_self_test
-    result = run_self_test("trt", device_id, say=logging.getLogger("deployprof.selftest").info)
+    result = run_self_test("trt", device, say=logging.getLogger("deployprof.selftest").info)
     print_self_test(result)
     if not result.ok:
         raise click.exceptions.Exit(1)

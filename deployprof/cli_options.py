@@ -157,8 +157,9 @@ def measure_options(f):
                           "with and without, side by side."),
         click.option("--cross-check", type=click.Choice(["trtexec"]), default=None,
                      help="Re-time each TensorRT engine deployprof built with trtexec and report the ratio (trt backend)."),
-        click.option("--torch-device", default=BackendOptions.torch_device, show_default=True,
-                     help="Device for the torch backend (cpu, cuda, cuda:1)."),
+        click.option("--device", default=BackendOptions.device, metavar="cpu|cuda|cuda:N",
+                     help="Where the backends run: the GPU of ort-cuda, ort-trt and trt (default cuda:0), and the "
+                          "torch backend's device (default cpu)."),
         click.option("--allow-fallback", is_flag=True, help="Record, instead of refusing, a provider that fell back to the CPU."),
         click.option("--in-process", is_flag=True, help="Measure in this process (default: a fresh process per backend)."),
         click.option("--no-telemetry", is_flag=True, help="Do not sample power/clocks/temperature (tegrastats, jtop, NVML)."),

@@ -3,6 +3,7 @@ whole in the report as `settings`, and read as is by the pipeline, the launcher,
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -64,14 +65,28 @@ class BackendOptions:
     execution_mode: str = "sequential"     # sequential | parallel
     provider_options: dict[str, str] = field(default_factory=dict)
     allow_fallback: bool = False
-    device_id: int = 0
-    torch_device: str = "cpu"
+    # The one device setting (--device): cpu, cuda or cuda:N. The GPU backends run on that GPU (cuda:0 when None)
+    # and refuse cpu; torch runs on it (the CPU when None); the CPU backends ignore it.
+    device: Optional[str] = None
     cache_dir: Optional[str] = None
     cuda_graph: bool = False               # capture each stage as a CUDA graph and time its replay
     # The shapes the backend will be fed, for runtimes that build for fixed shapes (TensorRT profiles).
     batch: int = 1
     dims: dict[str, int] = field(default_factory=dict)
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.device is not None and not re.fullmatch(r"cpu|cuda(:\d{1,3})?", self.device):
+            raise ConfigError(f"--device expects cpu, cuda or cuda:N (e.g. cuda:1), got {self.device!r}")
+
+    @property
+    def gpu_index(self) -> int:
+        """N of cuda:N: the GPU ONNX Runtime and TensorRT run on, and where memory and telemetry are read."""
+        return int(self.device.partition(":")[2] or 0) if self.device else 0
+
+    @property
+    def torch_device(self) -> str:
+        return self.device or "cpu"
 
 
 @dataclass(frozen=True)
@@ -165,7 +180,7 @@ class MeasureConfig:
                 intra_op_threads=o["threads"], inter_op_threads=o["inter_threads"], spin=o["spin"],
                 execution_mode=o["execution_mode"],
                 graph_optimization=o["graph_opt"], provider_options=popts, allow_fallback=o["allow_fallback"],
-                torch_device=o["torch_device"]))
+                device=o["device"]))
 
 
 def parse_batches(text: str) -> list[int]:

@@ -70,6 +70,9 @@ def check_backends(names: list[str], skip_unavailable: bool, say: Say,
                    config: MeasureConfig = MeasureConfig()) -> BackendPlan:
     """The backends that can run here (the others an error, or skipped with a warning), checked before any work."""
     check_provider_options(names, config.backend_options.provider_options)
+    if config.backend_options.device == "cpu" and any(BACKENDS.get(n).needs_gpu for n in names):
+        raise ConfigError(f"--device cpu: {', '.join(n for n in names if BACKENDS.get(n).needs_gpu)} run on a GPU "
+                          "(pass --device cuda:N, or leave --device out)")
     for name in names:
         check_concurrency(name, config.concurrency)
     usable, warnings = [], []
@@ -237,7 +240,7 @@ def board_self_check(target_profile: Optional[str], target, config: MeasureConfi
     here = "jetson" if is_jetson() else "gpu" if cuda_device_count() else "cpu"
     if kind != here:
         return None  # a prediction for another device: nothing to check here
-    device = "cpu" if kind == "cpu" else f"cuda:{config.backend_options.device_id}"
+    device = "cpu" if kind == "cpu" else f"cuda:{config.backend_options.gpu_index}"
     probe = default_probe(device)
     if not target.describes(probe.kind, probe.device_name()):
         return None  # another model of the same kind (qualification and the roofline say so)

@@ -43,8 +43,8 @@ class _Context:
 
     def __init__(self, spec: RunSpec, rss_before: int, uses_gpu: bool):
         self.spec, self.rss_before = spec, rss_before
-        self.device_id = spec.config.backend_options.device_id
-        self.dev_before, self.dev_method = device_used(self.device_id) if uses_gpu else (None, None)
+        self.gpu_index = spec.config.backend_options.gpu_index
+        self.dev_before, self.dev_method = device_used(self.gpu_index) if uses_gpu else (None, None)
 
     def result(self, stage: str, backend: Backend, timing: Timing, mem: MemorySampler, load_ms: float,
                stage_mean_ms: Optional[dict] = None, control: Optional[ControlLoopStats] = None,
@@ -59,7 +59,7 @@ class _Context:
         latency = compute_stats([ns / 1e6 for ns in timing.samples_ns])
         dev_bytes, dev_method = backend.device_memory()
         device_peak = max(filter(None, (mem.device_peak, dev_bytes)), default=None)
-        dev_after = device_used(self.device_id)[0] if self.dev_before is not None else None
+        dev_after = device_used(self.gpu_index)[0] if self.dev_before is not None else None
         return RunResult(
             stage=stage, backend=spec.backend, precision=backend.manifest.precision, batch=spec.batch,
             build=backend.build_info, latency=latency,
@@ -91,7 +91,7 @@ def _chunk_length(manifest: Manifest) -> Optional[int]:
 
 def _telemetry(spec: RunSpec, backend: Backend) -> Sampler:
     c = spec.config
-    return make_sampler(backend.uses_gpu(), c.backend_options.device_id) if c.telemetry else Sampler()
+    return make_sampler(backend.uses_gpu(), c.backend_options.gpu_index) if c.telemetry else Sampler()
 
 
 def _measure(ctx: _Context, make_fn: Callable[[], Callable[[], object]], sync, backend: Backend, timer=None,

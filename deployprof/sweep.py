@@ -54,7 +54,7 @@ MEASURE_KEYS: dict[str, tuple[str, type]] = {
     "min_duration": ("min_duration_s", float), "warmup": ("warmup_iterations", int), "seed": ("seed", int),
     "launcher": ("launcher", str), "cuda_graph": ("cuda_graph", str), "concurrency": ("concurrency", int),
     "rate": ("rate_hz", float), "dims": ("dims", dict), "threads": ("intra_op_threads", int),
-    "provider_options": ("provider_options", dict), "accuracy_samples": ("accuracy_samples", int)}
+    "provider_options": ("provider_options", dict), "device": ("device", str), "accuracy_samples": ("accuracy_samples", int)}
 CHOICES = {"launcher": LAUNCHERS, "cuda_graph": tuple(CUDA_GRAPH_MODES)}
 
 
@@ -200,7 +200,7 @@ def measure_config(cfg: Configuration) -> tuple[MeasureConfig, int]:
     """The configuration's MeasureConfig, and how many seeded steps its accuracy is judged on."""
     m = {k: dict(v) if MEASURE_KEYS[k][1] is dict else v for k, v in cfg.measure}  # mappings were frozen to hash
     samples = m.pop("accuracy_samples", 8)
-    backend = BackendOptions(**{MEASURE_KEYS[k][0]: m.pop(k) for k in ("threads", "provider_options") if k in m},
+    backend = BackendOptions(**{MEASURE_KEYS[k][0]: m.pop(k) for k in ("threads", "provider_options", "device") if k in m},
                              batch=cfg.batch)
     fields = {MEASURE_KEYS[k][0]: v for k, v in m.items()}
     if "duration_s" not in fields and "iterations" not in fields:

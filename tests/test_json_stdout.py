@@ -41,5 +41,5 @@ def test_every_json_command_that_loads_a_library_prints_only_json(tiny_export, t
     }
     for what, res in runs.items():
         doc = json.loads(res.stdout)  # the whole of stdout is one document
-        assert doc["schema_version"] == 2, what
+        assert doc["schema_version"] == 3, what
     assert "Finding optimal threshold" in runs["compare-precision"].stderr  # the noise went to stderr, not away

@@ -122,6 +122,19 @@ def test_a_schema_1_report_is_read_and_rendered(tmp_path):
     assert "Summary: policy_step" in con.export_text() and "Summary: policy_step" in render_markdown(rep)
 
 
+@pytest.mark.parametrize("old, device", [({"device_id": 0, "torch_device": "cpu"}, None),
+                                         ({"device_id": 1, "torch_device": "cpu"}, "cuda:1"),
+                                         ({"device_id": 0, "torch_device": "cuda"}, "cuda")])
+def test_a_schema_2_report_keeps_its_device(tmp_path, old, device):
+    """Schema 2 held the device as device_id and torch_device; schema 3 has one `device` field."""
+    doc = document(make_report())
+    options = doc["settings"]["backend_options"]
+    del options["device"]
+    options.update(old)
+    (tmp_path / "report.json").write_text(json.dumps({**doc, "schema_version": 2}))
+    assert ProfileReport.read(tmp_path / "report.json").settings.backend_options.device == device
+
+
 def test_from_dict_builds_nested_types():
     ms = from_dict(MemoryStats, {"host_peak_rss_bytes": 1, "host_rss_before_load_bytes": 0,
                                  "host_rss_sampled_peak_bytes": 1, "host_method": "x"})

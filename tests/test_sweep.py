@@ -28,7 +28,7 @@ def _write(tmp_path, text, name="s.yaml"):
 def test_the_matrix_expands_with_per_value_options_and_stable_keys(tmp_path):
     s = load_sweep(_write(tmp_path, """
 subjects: [tiny-vla, act-tiny]
-backends: [ort-cpu, {name: torch, measure: {duration: 0.5}}]
+backends: [ort-cpu, {name: torch, measure: {duration: 0.5, device: cuda:1}}]
 precisions: [fp32, fp16]
 batches: [1, 2]
 measure: {duration: 1, accuracy_samples: 3, threads: 2}
@@ -38,6 +38,7 @@ measure: {duration: 1, accuracy_samples: 3, threads: 2}
     config, samples = measure_config(torch_cfg)
     assert config.duration_s == 0.5 and config.batches == (2,) and samples == 3
     assert config.backend_options.intra_op_threads == 2 and config.backend_options.batch == 2
+    assert config.backend_options.device == "cuda:1"  # the command line's --device
     again = load_sweep(tmp_path / "s.yaml")
     assert [c.key("s") for c in again.configurations] == [c.key("s") for c in s.configurations]
     assert len({c.key("s") for c in s.configurations}) == 16 and s.configurations[0].key("other") != s.configurations[0].key("s")

@@ -107,7 +107,7 @@ class TorchDeviceArrays:
         return None
 
     def _array_device(self) -> str:
-        return f"cuda:{self.options.device_id}"
+        return f"cuda:{self.options.gpu_index}"
 
     def _array_stream(self, torch):
         return None
@@ -151,6 +151,7 @@ class Backend(ABC):
     runtime: ClassVar[str]
     provider_option_keys: ClassVar[tuple[str, ...]] = ()   # the --provider-option keys this backend understands
     supports_concurrency: ClassVar[bool] = True   # may threads share one loaded backend (--concurrency N)?
+    needs_gpu: ClassVar[bool] = False   # runs on a GPU only (--device cpu is refused)
     # Precisions of the artifact (the export folder's graphs) this backend can run.
     artifact_precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "fp16-naive", "int8", "int8-dynamic")
 
@@ -246,7 +247,7 @@ class Backend(ABC):
     @classmethod
     def cuda_graph_blocker(cls, options: BackendOptions) -> Optional[str]:
         """Why this backend cannot capture CUDA graphs with these options, or None."""
-        return f"{cls.name} runs on the CPU: CUDA graphs need ort-cuda, ort-trt, torch --torch-device cuda or trt"
+        return f"{cls.name} runs on the CPU: CUDA graphs need ort-cuda, ort-trt, torch --device cuda or trt"
 
     def bind(self, feeds: dict[str, np.ndarray]) -> Callable[[], object]:
         """The closure the harness times. GPU backends place inputs and outputs on the device first,
@@ -308,7 +309,7 @@ BACKENDS: Registry[type[Backend]] = Registry("backend")
 
 def check_provider_options(names: list[str], provider_options: dict) -> None:
     """A --provider-option key that none of the chosen backends understands is an error, never silently dropped."""
-    own = {"cuda_graph": "--cuda-graph on"}  # settings with an option of their own: one way to say them
+    own = {"cuda_graph": "--cuda-graph on", "device_id": "--device cuda:N"}  # settings with an option of their own: one way to say them
     for key in provider_options:
         if key in own:
             raise ConfigError(f"--provider-option {key}: use {own[key]} (the run then records it)")

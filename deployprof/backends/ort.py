@@ -30,7 +30,7 @@ ORT_TO_TORCH = {"tensor(float)": "float32", "tensor(float16)": "float16", "tenso
                 "tensor(uint8)": "uint8"}
 
 
-CUDA_OPTION_KEYS = ("device_id", "gpu_mem_limit", "arena_extend_strategy", "cudnn_conv_algo_search",
+CUDA_OPTION_KEYS = ("gpu_mem_limit", "arena_extend_strategy", "cudnn_conv_algo_search",
                     "do_copy_in_default_stream", "cudnn_conv_use_max_workspace", "cudnn_conv1d_pad_to_nc1d",
                     "enable_cuda_graph", "tunable_op_enable", "tunable_op_tuning_enable",
                     "tunable_op_max_tuning_duration_ms", "enable_skip_layer_norm_strict_mode", "prefer_nhwc",
@@ -101,7 +101,7 @@ def provider_library_problem(provider: str) -> Optional[str]:
 class OrtBackend(TorchDeviceArrays, Backend):
     runtime = "onnxruntime"
     provider: ClassVar[str]
-    needs_gpu: ClassVar[bool] = True
+    needs_gpu = True
     device_kind: ClassVar[str] = "cuda"
 
     @classmethod
@@ -145,7 +145,7 @@ class OrtBackend(TorchDeviceArrays, Backend):
     def _provider_options(self) -> dict:
         graph = {self.graph_option: "1"} if self.options.cuda_graph and self.graph_option else {}
         stream = {"user_compute_stream": str(self._cuda.handle(self._stream))} if self._stream is not None else {}
-        return {"device_id": str(self.options.device_id), **graph, **stream,
+        return {"device_id": str(self.options.gpu_index), **graph, **stream,
                 **{k: str(v) for k, v in self.options.provider_options.items()}}
 
     _cuda = _stream = _timer = None
@@ -161,7 +161,7 @@ class OrtBackend(TorchDeviceArrays, Backend):
             self._device_time_note = "no device time: --provider-option user_compute_stream is the user's stream"
             return
         try:
-            self._cuda = cuda.open_runtime(self.options.device_id)
+            self._cuda = cuda.open_runtime(self.options.gpu_index)
             self._stream = self._cuda.stream()
         except Exception as exc:  # a broken CUDA setup costs device time, not the run
             self._cuda = self._stream = None
@@ -210,7 +210,7 @@ class OrtBackend(TorchDeviceArrays, Backend):
         requested = tuple(p if isinstance(p, str) else p[0] for p in providers)
         version, location = ort_runtime()
         return BuildInfo(backend=self.name, runtime=self.runtime, runtime_version=version, runtime_location=location,
-                         device="cpu" if fallback or not self.needs_gpu else f"cuda:{o.device_id}",
+                         device="cpu" if fallback or not self.needs_gpu else f"cuda:{o.gpu_index}",
                          precision_requested=self.manifest.precision, precision_effective=self._effective_precision(),
                          providers_requested=requested, providers_active=active, fallback=fallback,
                          options={"graph_optimization": o.graph_optimization, "execution_mode": o.execution_mode,
@@ -236,11 +236,11 @@ class OrtBackend(TorchDeviceArrays, Backend):
         import onnxruntime as ort
 
         io = self.session.io_binding()
-        self._bound = [ort.OrtValue.ortvalue_from_numpy(v, "cuda", self.options.device_id) for v in feeds.values()]
+        self._bound = [ort.OrtValue.ortvalue_from_numpy(v, "cuda", self.options.gpu_index) for v in feeds.values()]
         for name, value in zip(feeds, self._bound):
             io.bind_ortvalue_input(name, value)
         for name in self.output_names:
-            io.bind_output(name, "cuda", self.options.device_id)
+            io.bind_output(name, "cuda", self.options.gpu_index)
         self._io = io
         run = self.session.run_with_iobinding
         return lambda: run(io)
@@ -265,7 +265,7 @@ class OrtBackend(TorchDeviceArrays, Backend):
 
     def device_run(self, feeds: dict) -> dict:
         self._check_open()
-        torch, dev = self._array_torch(), self.options.device_id
+        torch, dev = self._array_torch(), self.options.gpu_index
         io = self.session.io_binding()
         keep = []
         for name, t in feeds.items():
@@ -286,7 +286,7 @@ class OrtBackend(TorchDeviceArrays, Backend):
     def device_memory(self):
         if not self.needs_gpu or self.build_info is None or self.build_info.fallback:
             return None, None
-        used = process_device_memory(self.options.device_id)
+        used = process_device_memory(self.options.gpu_index)
         return used, ("nvml-process" if used is not None else None)
 
     def _close(self) -> None:
@@ -366,7 +366,7 @@ class OrtTrt(OrtBackend):
 
     def _provider_list(self) -> list:
         return [(self.provider, self._provider_options()),
-                ("CUDAExecutionProvider", {"device_id": str(self.options.device_id)}), "CPUExecutionProvider"]
+                ("CUDAExecutionProvider", {"device_id": str(self.options.gpu_index)}), "CPUExecutionProvider"]
 
     def _effective_precision(self) -> str:
         # TensorRT picks kernels per layer within what the graph and flags allow.

@@ -36,7 +36,7 @@ class TorchEager(TorchDeviceArrays, Backend):
     def _availability(cls) -> Availability:
         if importlib.util.find_spec("torch") is None:
             return Availability(False, "torch is not installed (pip install 'deployprof[export]')")
-        return Availability(True, f"torch {metadata.version('torch')} (CPU; CUDA with --torch-device cuda)")
+        return Availability(True, f"torch {metadata.version('torch')} (CPU; CUDA with --device cuda)")
 
     def _load(self) -> BuildInfo:
         import torch
@@ -48,7 +48,7 @@ class TorchEager(TorchDeviceArrays, Backend):
                               "a plain .onnx file has no PyTorch module to run")
         dev = self.options.torch_device
         if dev.startswith("cuda") and not torch.cuda.is_available():
-            raise BackendUnavailableError("torch: --torch-device cuda asked for, but torch.cuda.is_available() is False "
+            raise BackendUnavailableError("torch: --device cuda asked for, but torch.cuda.is_available() is False "
                                           f"(torch {torch.__version__}, built for CUDA {torch.version.cuda})")
         self.torch = torch
         self.device = torch.device(dev)
@@ -75,7 +75,7 @@ class TorchEager(TorchDeviceArrays, Backend):
     def cuda_graph_blocker(cls, options) -> Optional[str]:
         if options.torch_device.startswith("cuda"):
             return None
-        return f"torch on {options.torch_device} cannot capture CUDA graphs: pass --torch-device cuda"
+        return f"torch on {options.torch_device} cannot capture CUDA graphs: pass --device cuda"
 
     def _to_device(self, feeds: dict[str, np.ndarray]) -> list:
         return [self.torch.from_numpy(np.ascontiguousarray(feeds[t.name])).to(self.device) for t in self.stage.inputs]

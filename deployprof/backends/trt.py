@@ -28,9 +28,10 @@ log = logging.getLogger(__name__)
 @BACKENDS.register("trt")
 class TensorRT(TorchDeviceArrays, Backend):
     name = "trt"
+    needs_gpu = True
     # cuda_graph is a BuildSettings key, set from --cuda-graph alone (a provider option once captured graphs while
     # the run recorded cuda_graph: false)
-    provider_option_keys = (*(k for k in SETTING_KEYS if k != "cuda_graph"), "device_id")
+    provider_option_keys = tuple(k for k in SETTING_KEYS if k != "cuda_graph")
     runtime = "tensorrt"
     supports_concurrency = False   # an execution context must not be shared by threads
 
@@ -78,9 +79,9 @@ class TensorRT(TorchDeviceArrays, Backend):
                            int8_speed_only=settings.int8_speed_only)
         onnx_path = self._graph_path(mode.graph)
         profile = derive_profile(self.manifest, self.stage, o.batch, o.dims, o.shapes)
-        self.cuda = cuda.open_runtime(o.device_id)
+        self.cuda = cuda.open_runtime(o.gpu_index)
         self.buffers: dict[str, tuple[int, int]] = {}
-        loaded = load_or_build(trt, api, onnx_path, mode, profile, settings, self.cuda, o.device_id, o.cache_dir,
+        loaded = load_or_build(trt, api, onnx_path, mode, profile, settings, self.cuda, o.gpu_index, o.cache_dir,
                                self.stage.name)
         self._trt_runtime, self.engine, self.context = loaded.runtime, loaded.engine, loaded.context
         self._context_memory, self.layers, self.blog, prov = (loaded.context_memory, loaded.layers, loaded.log,
@@ -94,7 +95,7 @@ class TensorRT(TorchDeviceArrays, Backend):
             self.io[name] = (is_input, np.dtype(trt.nptype(self.engine.get_tensor_dtype(name))))
         return BuildInfo(
             backend=self.name, runtime=self.runtime, runtime_version=api.version,
-            device=f"cuda:{o.device_id} ({prov.gpu_name})",
+            device=f"cuda:{o.gpu_index} ({prov.gpu_name})",
             precision_requested=self.manifest.precision,
             precision_effective=mode.precision + (" (SPEED ONLY: uncalibrated)" if mode.speed_only else ""),
             providers_requested=("tensorrt",), providers_active=("tensorrt",),
@@ -185,7 +186,7 @@ class TensorRT(TorchDeviceArrays, Backend):
 
     def device_run(self, feeds: dict) -> dict:
         self._check_open()
-        torch, device = cuda_torch(), f"cuda:{self.options.device_id}"
+        torch, device = cuda_torch(), f"cuda:{self.options.gpu_index}"
         keep = []
         for name, (is_input, dtype) in self.io.items():
             if not is_input:
@@ -221,7 +222,7 @@ class TensorRT(TorchDeviceArrays, Backend):
     def device_memory(self):
         if is_jetson():
             return None, None  # unified memory: the runner reads MemAvailable instead
-        used = process_device_memory(self.options.device_id)
+        used = process_device_memory(self.options.gpu_index)
         return used, ("nvml-process" if used is not None else None)
 
     def transfer_times(self, feeds: dict[str, np.ndarray], repeats: int = 20) -> Optional[TransferTimes]:

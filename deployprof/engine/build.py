@@ -41,7 +41,7 @@ class BuildSettings:
 
     @classmethod
     def from_options(cls, options: dict) -> "BuildSettings":
-        unknown = sorted(set(options) - set(SETTING_KEYS) - {"device_id"})
+        unknown = sorted(set(options) - set(SETTING_KEYS))
         if unknown:
             raise ConfigError(f"unknown trt provider option(s) {', '.join(unknown)}; known: {', '.join(SETTING_KEYS)}")
 

@@ -99,7 +99,7 @@ def _versions(info) -> tuple[tuple[str, str], ...]:
     return tuple(rows)
 
 
-def run_self_test(backend: str = "trt", device_id: int = 0, work: Optional[Path] = None,
+def run_self_test(backend: str = "trt", device: str = "cuda:0", work: Optional[Path] = None,
                   say: Callable[[str], None] = lambda s: None) -> SelfTest:
     """Every check runs even when an earlier one fails; a failure carries the runtime's last error lines."""
     cls = BACKENDS.get(backend)
@@ -108,7 +108,7 @@ def run_self_test(backend: str = "trt", device_id: int = 0, work: Optional[Path]
         subjects = _subjects(root)
         x = np.random.default_rng(0).standard_normal(SHAPES["x"]).astype(np.float32)
         ref = _reference(Path(subjects["fp32"].path), x)
-        options = BackendOptions(device_id=device_id, cache_dir=str(root / "cache"))
+        options = BackendOptions(device=device, cache_dir=str(root / "cache"))
         checks: list[Check] = []
         info = None
         for precision, subject in subjects.items():

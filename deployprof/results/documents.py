@@ -21,7 +21,8 @@ from .static import FlopReport, FlopSummary, Prediction, RooflinePrediction
 from .training import TrainResult
 
 
-SCHEMA_VERSION = 2  # 2: one envelope (schema_version, kind) for every --json; RunResult.stage; settings = MeasureConfig
+SCHEMA_VERSION = 3  # 2: one envelope (schema_version, kind) for every --json; RunResult.stage; settings = MeasureConfig
+# 3: settings.backend_options.device (cpu | cuda | cuda:N) replaces device_id and torch_device
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,17 @@ def json_schema() -> dict:
             "oneOf": [{"$ref": f"#/$defs/{names[kind]}"} for kind in DOCUMENTS], "$defs": defs}
 
 
+def _upgrade_v2(data: dict) -> dict:
+    """Schema 2 reports held the device twice: device_id (the GPU backends') and torch_device (torch's)."""
+    settings = data.get("settings")
+    options = settings.get("backend_options") if isinstance(settings, dict) else None
+    if not isinstance(options, dict) or "device" in options:
+        return data
+    torch_device, gpu = options.get("torch_device", "cpu"), options.get("device_id", 0)
+    device = torch_device if torch_device != "cpu" else f"cuda:{gpu}" if gpu else None
+    return dict(data, settings=dict(settings, backend_options={**options, "device": device}))
+
+
 def _upgrade_v1(data: dict) -> dict:
     """Schema 1 reports: runs named their stage `target`; settings were a smaller record with `in_process`; accuracy
     was one list by precision, always measured on ort-cpu (so it belongs to the ort-cpu rows only)."""
@@ -148,9 +160,11 @@ def report_from_data(data: object, origin: str) -> ProfileReport:
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version == 1:
         data = _upgrade_v1(data)
-    if not isinstance(data, dict) or data.get("schema_version") not in (1, SCHEMA_VERSION) or data.get("kind") != "profile":
+    elif version == 2:
+        data = _upgrade_v2(data)
+    if not isinstance(data, dict) or version not in (1, 2, SCHEMA_VERSION) or data.get("kind") != "profile":
         found = (version, data.get("kind")) if isinstance(data, dict) else type(data).__name__
-        raise ModelError(f"{origin} is not a deployprof report of schema_version 1 or {SCHEMA_VERSION} (found {found!r}); "
+        raise ModelError(f"{origin} is not a deployprof report of schema_version 1 to {SCHEMA_VERSION} (found {found!r}); "
                          "pass a report.json made by `deployprof profile`")
     try:
         report = from_dict(ProfileReport, data, "report")

@@ -157,3 +157,24 @@ def test_a_cuda_graph_is_asked_for_one_way():
 
     with pytest.raises(ConfigError, match="--provider-option cuda_graph: use --cuda-graph on"):
         check_provider_options(["trt"], {"cuda_graph": "1"})
+
+
+def test_the_device_is_one_setting():
+    """--device is the GPU backends' GPU and torch's device; the old second and third spellings are refused."""
+    from deployprof.backends.base import check_provider_options
+    from deployprof.config import BackendOptions, MeasureConfig
+    from deployprof.errors import ConfigError
+    from deployprof.pipeline import check_backends
+
+    assert (BackendOptions().gpu_index, BackendOptions().torch_device) == (0, "cpu")
+    assert (BackendOptions(device="cuda:2").gpu_index, BackendOptions(device="cuda:2").torch_device) == (2, "cuda:2")
+    assert BackendOptions(device="cuda").gpu_index == 0
+    for bad in ("gpu", "cuda:", "cuda:x", "cuda:1:2", ""):
+        with pytest.raises(ConfigError, match="--device expects cpu, cuda or cuda:N"):
+            BackendOptions(device=bad)
+    with pytest.raises(ConfigError, match="--provider-option device_id: use --device cuda:N"):
+        check_provider_options(["ort-cuda"], {"device_id": "1"})
+    cpu = MeasureConfig(backend_options=BackendOptions(device="cpu"))
+    with pytest.raises(ConfigError, match="--device cpu: ort-cuda, trt run on a GPU"):
+        check_backends(["ort-cpu", "ort-cuda", "trt"], False, lambda s: None, cpu)
+    assert check_backends(["ort-cpu"], False, lambda s: None, cpu).names == ("ort-cpu",)

@@ -17,7 +17,7 @@ def test_torch_cuda_matches_cpu_and_times_with_events(tiny_export):
     manifest, root = load_subject(tiny_export)
     stage = manifest.stage("prefix")
     feeds = make_inputs(stage.inputs, batch=2, seed=1)
-    with BACKENDS.get("torch")(stage, root, manifest, BackendOptions(torch_device="cuda")) as gb, \
+    with BACKENDS.get("torch")(stage, root, manifest, BackendOptions(device="cuda")) as gb, \
             BACKENDS.get("ort-cpu")(stage, root, manifest, BackendOptions()) as cb:
         for name in ("kv_k", "kv_v"):
             np.testing.assert_allclose(gb.run(feeds)[name], cb.run(feeds)[name], atol=2e-3, rtol=2e-3)
