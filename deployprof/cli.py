@@ -171,7 +171,7 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
     stored = store_from(o)
     with _progress() as bar:
         result = run_bench(str(model), backend, parse_precisions(precision)[0], MeasureConfig.from_options(o),
-                           calibration(o), say=bar, plan=bar.plan)
+                           calibration(o), say=bar, phases=bar.plan)
     if as_json:
         _emit(result)
     else:
@@ -200,16 +200,17 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
 def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, exporter, precisions: str,
             target_profile: Optional[str], reference: str, accuracy_samples: int, **o) -> None:
     """Export (for a preset), count, and measure each backend; write OUT/report.json and print a summary."""
-    from .pipeline import profile as run_profile
+    from .pipeline import plan_profile, profile as run_profile
     from .report.terminal import print_profile
 
     stored = store_from(o)
     config = MeasureConfig.from_options(o)
     with _progress() as bar:
-        report = run_profile(subject, out, split_list(backend_names), config=config, precisions=parse_precisions(precisions),
-                             calib=calibration(o), atol=o["atol"], min_cosine=o["min_cosine"], reference=reference,
-                             accuracy_samples=accuracy_samples, skip_unavailable=skip_unavailable, exporter=exporter, say=bar, plan=bar.plan,
-                             target_profile=target_profile)
+        plan = plan_profile(subject, split_list(backend_names), config=config, precisions=parse_precisions(precisions),
+                            calib=calibration(o), atol=o["atol"], min_cosine=o["min_cosine"], reference=reference,
+                            accuracy_samples=accuracy_samples, skip_unavailable=skip_unavailable, exporter=exporter,
+                            target_profile=target_profile, say=bar)
+        report = run_profile(plan, out, say=bar, phases=bar.plan)
     print_profile(report)
     click.echo(f"report: {out / 'report.json'} (+ report.md, report.html)")
     _store(report, stored)
@@ -400,7 +401,7 @@ def train_bench_cmd(preset: str, out: Path, target_name: Optional[str], **o) -> 
 
     stored = store_from(o)
     with _progress() as bar:
-        report = train_profile(preset, out, TrainConfig(**o), target_name, say=bar, plan=bar.plan)
+        report = train_profile(preset, out, TrainConfig(**o), target_name, say=bar, phases=bar.plan)
     print_profile(report)
     click.echo(f"report: {out / 'report.json'} (+ report.md, report.html)")
     _store(report, stored)

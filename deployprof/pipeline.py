@@ -31,7 +31,7 @@ from .policy import open_policy
 from .presets import load_preset
 from .qualify.roofline import predict_measured
 from .report.render import render_all
-from .targets import load_target_profile
+from .targets import TargetProfile, load_target_profile
 from .train import mfu_problem, train_bench, with_mfu
 
 log = logging.getLogger(__name__)
@@ -230,89 +230,141 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def board_self_check(target_profile: Optional[str], target, config: MeasureConfig, say: Say):
+@dataclasses.dataclass(frozen=True)
+class ProfilePlan:
+    """What `profile` will do, resolved and checked once before any work (before --out is touched): every later
+    step reads it. The subject's graphs are not known yet (a preset is exported by the first step)."""
+    subject: str
+    preset: bool
+    precisions: tuple[str, ...]      # fp32 first when it is measured beside the others
+    backends: BackendPlan
+    config: MeasureConfig
+    calib: CalibrationConfig
+    reference: str                   # BACKEND:fp32, and its backend parsed once
+    reference_backend: str
+    accuracy_samples: int
+    atol: Optional[float]
+    min_cosine: Optional[float]
+    exporter: Optional[str]
+    target_name: Optional[str]
+    target: Optional[TargetProfile]  # read once: a Jetson's live clocks, the cpu's measured ceilings
+
+    def phases(self, self_check: bool) -> int:
+        """How many steps say() will announce (a progress bar's length)."""
+        runs = self.backends.runs_per_batch() * len(self.config.batches) * len(self.precisions)
+        return self_check + self.preset + len(self.precisions) + 1 + bool(self.accuracy_samples) + runs
+
+
+def plan_profile(subject: str, backends: list[str], *, config: MeasureConfig = MeasureConfig(),
+                 precisions: list[str] = ("fp32",), calib: CalibrationConfig = CalibrationConfig(),
+                 atol: Optional[float] = None, min_cosine: Optional[float] = None,
+                 reference: str = DEFAULT_REFERENCE, accuracy_samples: int = 8, skip_unavailable: bool = False,
+                 exporter: Optional[str] = None, target_profile: Optional[str] = None, with_fp32: bool = True,
+                 say: Say = log.info) -> ProfilePlan:
+    """Every check that needs no work: backends, options, reference, preset, target. with_fp32: FP32 is measured
+    beside every other precision (its speed-up); a sweep's fp16 configuration leaves it out."""
+    backend_plan = check_backends(backends, skip_unavailable, say, config)
+    ref_backend = parse_reference(reference)
+    if accuracy_samples and ref_backend not in backend_plan.names:
+        check_backends([ref_backend], False, say)
+    preset = is_preset(subject)
+    if preset:
+        load_preset(subject)  # an unknown or broken preset fails here
+    return ProfilePlan(
+        subject=subject, preset=preset, backends=backend_plan, config=config, calib=calib, reference=reference,
+        precisions=tuple(dict.fromkeys(["fp32", *precisions] if with_fp32 else precisions)),
+        reference_backend=ref_backend, accuracy_samples=accuracy_samples, atol=atol, min_cosine=min_cosine,
+        exporter=exporter, target_name=target_profile,
+        target=load_target_profile(target_profile) if target_profile else None)
+
+
+def board_self_check(plan: ProfilePlan, say: Say):
     """`doctor` as the first step of `profile --target T` when T is this kind of device (a GPU target with a CUDA
     device here, a Jetson target on a Jetson, `cpu`): its result goes in the report's environment."""
-    if not target_profile:
+    target = plan.target
+    if target is None:
         return None
 
     kind = target.kind
     here = "jetson" if is_jetson() else "gpu" if cuda_device_count() else "cpu"
     if kind != here:
         return None  # a prediction for another device: nothing to check here
-    device = "cpu" if kind == "cpu" else f"cuda:{config.backend_options.gpu_index}"
+    device = "cpu" if kind == "cpu" else f"cuda:{plan.config.backend_options.gpu_index}"
     probe = default_probe(device)
     if not target.describes(probe.kind, probe.device_name()):
         return None  # another model of the same kind (qualification and the roofline say so)
-    say(f"checking this device against {target_profile} (deployprof doctor)")
-    return doctor(None if kind == "cpu" else target_profile, device, probe)
+    say(f"checking this device against {plan.target_name} (deployprof doctor)")
+    return doctor(None if kind == "cpu" else plan.target_name, device, probe)
 
 
-def profile(subject: str, out: Path, backends: list[str], *, config: MeasureConfig = MeasureConfig(),
-            precisions: list[str] = ("fp32",), calib: CalibrationConfig = CalibrationConfig(),
-            atol: Optional[float] = None, min_cosine: Optional[float] = None,
-            reference: str = DEFAULT_REFERENCE, accuracy_samples: int = 8,
-            skip_unavailable: bool = False, exporter: Optional[str] = None,
-            say: Say = log.info, plan: Callable[[int], None] = lambda n: None,
-            target_profile: Optional[str] = None, with_fp32: bool = True) -> ProfileReport:
-    """say() announces each phase; plan() is told how many phases there will be (for a progress bar). with_fp32:
-    FP32 is measured beside every other precision (its speed-up); a sweep's fp16 configuration leaves it out."""
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """The plan made concrete: the FP32 export loaded, each precision's variant, the backends that will run."""
+    base: Subject
+    subjects: dict[str, Subject]
+    backends: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def prepare(plan: ProfilePlan, out: Path, say: Say) -> Prepared:
+    """Export (a preset), load, check the bindings, prepare each precision."""
+    base = load_subject(resolve_subject(plan.subject, out, plan.exporter, say))  # each manifest is read once
+    check_bindings(base, plan.config.dims, plan.config.shapes)
+    warnings, usable, precisions = [], plan.backends.names, plan.precisions
+    if plan.config.cuda_graph != "off" and len(base.manifest.stages) > 1:
+        warnings.append(STEP_WITHOUT_GRAPHS)
+    if base.manifest.static_only:
+        say(f"warning: {SHAPES_ONLY}")
+        warnings.append(SHAPES_ONLY)
+        usable, precisions = (), ("fp32",)
+    return Prepared(base, prepare_variants(base, list(precisions), out, plan.calib, say), usable, tuple(warnings))
+
+
+def measure_prepared(plan: ProfilePlan, prep: Prepared, say: Say) -> tuple[list[RunResult], StaticCost, list[str]]:
+    """Every precision's runs (each judged against the reference's actions), the FP32 graph's static cost, and a
+    warning for each backend that cannot run a precision."""
+    config, batches = plan.config, plan.config.batches
+    runs: list[RunResult] = []
+    warnings: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="deployprof-ref-") as refs:
+        checks = reference_checks(prep.base, plan.reference, plan.reference_backend, Path(refs), batches,
+                                  plan.accuracy_samples, config.dims, plan.atol, plan.min_cosine, say) \
+            if prep.backends and plan.accuracy_samples else None
+        say("counting FLOPs")
+        cost = None
+        for p, sub in prep.subjects.items():
+            names = [n for n in prep.backends if p in BACKENDS.get(n).artifact_precisions]
+            for n in (n for n in prep.backends if n not in names):
+                warnings.append(not_at_precision(n, p, BACKENDS.get(n).artifact_precisions))
+                say(f"warning: {warnings[-1]}")
+            runs_p, costs_p = measure_subject(sub, names, plan.backends.modes, config, say, checks)
+            runs += runs_p
+            if p == "fp32":
+                cost = costs_p[batches[0]]
+    return runs, cost or static_cost(prep.base, batches[0], config.dims), warnings  # the FP32 graph's, measured or not
+
+
+def profile(plan: ProfilePlan, out: Path, say: Say = log.info,
+            phases: Callable[[int], None] = lambda n: None) -> ProfileReport:
+    """(plan_profile, before any work) -> self-check -> prepare -> measure -> assemble -> write. say() announces each
+    phase; phases() is told how many there will be (for a progress bar)."""
     out = Path(out)
-    batches = list(config.batches)
-    precisions = list(dict.fromkeys(["fp32", *precisions] if with_fp32 else precisions))
-    backend_plan = check_backends(backends, skip_unavailable, say, config)  # before any work
-    usable, warnings = list(backend_plan.names), list(backend_plan.warnings)
-    ref_backend = parse_reference(reference)
-    if accuracy_samples and ref_backend not in usable:
-        check_backends([ref_backend], False, say)
-    preset = is_preset(subject)
-    if preset:
-        load_preset(subject)  # an unknown or broken preset fails here, before --out is touched
-    target = None
-    if target_profile:
-        target = load_target_profile(target_profile)  # read once (a Jetson's live clocks, the cpu's ceilings)
-    check = board_self_check(target_profile, target, config, say)  # before the run: judge the board, then the policy
-    with run_marked(out, f"deployprof profile {subject}"):  # marked INCOMPLETE until the report is written
-        runs_per_precision = backend_plan.runs_per_batch() * len(batches)
-        plan((check is not None) + preset + len(precisions) + 1 + bool(accuracy_samples)
-             + runs_per_precision * len(precisions))
-        resolved = resolve_subject(subject, out, exporter, say)
-        base = load_subject(resolved)  # each manifest is read once from here on
-        check_bindings(base, config.dims, config.shapes)
-        if config.cuda_graph != "off" and len(base.manifest.stages) > 1:
-            warnings.append(STEP_WITHOUT_GRAPHS)
-        if base.manifest.static_only:
-            say(f"warning: {SHAPES_ONLY}")
-            warnings.append(SHAPES_ONLY)
-            usable, precisions = [], ["fp32"]
-        subjects = prepare_variants(base, precisions, out, calib, say)
-        runs: list[RunResult] = []
-        with tempfile.TemporaryDirectory(prefix="deployprof-ref-") as refs:
-            checks = reference_checks(base, reference, ref_backend, Path(refs), batches, accuracy_samples, config.dims,
-                                      atol, min_cosine, say) if usable and accuracy_samples else None
-            say("counting FLOPs")
-            cost = None
-            for p, sub in subjects.items():
-                names = [n for n in usable if p in BACKENDS.get(n).artifact_precisions]
-                for n in (n for n in usable if n not in names):
-                    w = not_at_precision(n, p, BACKENDS.get(n).artifact_precisions)
-                    warnings.append(w)
-                    say(f"warning: {w}")
-                runs_p, costs_p = measure_subject(sub, names, backend_plan.modes, config, say, checks)
-                runs += runs_p
-                if p == "fp32":
-                    cost = costs_p[batches[0]]
-            cost = cost or static_cost(base, batches[0], config.dims)  # the FP32 graph's, also when not measured
-        report = _assemble(subject, base, subjects, runs, cost, warnings, config, target, check)
+    check = board_self_check(plan, say)  # before the run: judge the board, then the policy
+    with run_marked(out, f"deployprof profile {plan.subject}"):  # marked INCOMPLETE until the report is written
+        phases(plan.phases(check is not None))
+        prep = prepare(plan, out, say)
+        runs, cost, warnings = measure_prepared(plan, prep, say)
+        report = _assemble(plan, prep, runs, cost, [*plan.backends.warnings, *prep.warnings, *warnings], check)
         say("writing report.json, report.md, report.html")
         _write(report, out)
     return report
 
 
-def _assemble(subject: str, base: Subject, subjects: dict[str, Subject], runs: list[RunResult], cost: StaticCost,
-              warnings: list[str], config: MeasureConfig, target, check) -> ProfileReport:
+def _assemble(plan: ProfilePlan, prep: Prepared, runs: list[RunResult], cost: StaticCost, warnings: list[str],
+              check) -> ProfileReport:
     """The report of a profile from what was measured: where it ran, speed-ups, every warning and finding, the
     roofline on the target (and on the device that ran), the board's self-check."""
+    base, subjects, config, target = prep.base, prep.subjects, plan.config, plan.target
     environment = capture()
     runs = list(with_devices(_with_speedups(runs), environment))
     warnings = warnings + run_warnings(runs, cost.flops, {st.name: st.calls_per_step for st in base.manifest.stages}) \
@@ -329,7 +381,7 @@ def _assemble(subject: str, base: Subject, subjects: dict[str, Subject], runs: l
             warnings.append(not_at_spec(check))
     return ProfileReport(
         created_utc=_now(),
-        model=ModelInfo(source=str(subject), preset=manifest.preset, family=manifest.family,
+        model=ModelInfo(source=str(plan.subject), preset=manifest.preset, family=manifest.family,
                         stages=tuple(s.name for s in manifest.stages),
                         stage_sha256={s.name: sha256_file(root / s.file) for s in manifest.stages},
                         calls_per_step={s.name: s.calls_per_step for s in manifest.stages}, exporter=manifest.exporter),
@@ -365,12 +417,12 @@ def compare_precisions(export: Path, precisions: list[str], *, backend: str = "o
 
 def bench(subject: str, backend: str, precision: str = "fp32", config: MeasureConfig = MeasureConfig(),
           calib: CalibrationConfig = CalibrationConfig(), say: Say = log.info,
-          plan: Callable[[int], None] = lambda n: None) -> BenchResult:
+          phases: Callable[[int], None] = lambda n: None) -> BenchResult:
     """`bench`: one backend on an ONNX file or export folder (prepared at `precision` first), FLOPs attached; no
-    report written. say() names each phase, plan() is told how many there are."""
+    report written. say() names each phase, phases() is told how many there are."""
     backend_plan = check_backends([backend], False, say, config)
     check_bindings(load_subject(subject), config.dims, config.shapes)
-    plan((precision != "fp32") + backend_plan.runs_per_batch() * len(config.batches))
+    phases((precision != "fp32") + backend_plan.runs_per_batch() * len(config.batches))
     if precision != "fp32":
         say(f"preparing {precision}")
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
@@ -380,11 +432,11 @@ def bench(subject: str, backend: str, precision: str = "fp32", config: MeasureCo
 
 
 def train_profile(preset: str, out: Path, cfg, target_profile: Optional[str] = None,
-                  say: Say = log.info, plan: Callable[[int], None] = lambda n: None) -> ProfileReport:
+                  say: Say = log.info, phases: Callable[[int], None] = lambda n: None) -> ProfileReport:
     """`train-bench`: train on the synthetic task, then write OUT/report.json (+ .md, .html) like a profile."""
     p = load_preset(preset)
     with run_marked(out, f"deployprof train-bench {preset}"):  # marked INCOMPLETE until the report is written
-        plan(2)
+        phases(2)
         result = train_bench(preset, cfg, say=say)
         if target_profile:  # after training: the cpu profile's bandwidth probe must not land in the training peak RSS
 

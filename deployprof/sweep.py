@@ -226,14 +226,15 @@ def run_configuration(cfg: Configuration, key: str, out: Path, spec: Optional[Pa
                       say: Say = log.info) -> dict:
     """Profile one configuration into OUT/runs/KEY (fresh each attempt); with a spec, qualify it. Returns what the
     launcher stores: the profile document, its environment, the verdict. Runs wherever it is called (a Ray worker)."""
-    from .pipeline import profile
+    from .pipeline import plan_profile, profile
 
     config, samples = measure_config(cfg)
     subject = _export_once(cfg.subject, out / "exports", say)
     run_dir = out / "runs" / key
     shutil.rmtree(run_dir, ignore_errors=True)
-    report = profile(subject, run_dir, [cfg.backend], config=config, precisions=[cfg.precision],
-                     accuracy_samples=samples, target_profile=cfg.target, say=say, with_fp32=False)
+    plan = plan_profile(subject, [cfg.backend], config=config, precisions=[cfg.precision], accuracy_samples=samples,
+                        target_profile=cfg.target, with_fp32=False, say=say)
+    report = profile(plan, run_dir, say=say)
     verdict, _ = judge(cfg, document(report), spec)
     return {"document": document(report), "environment": to_dict(report.environment), "verdict": verdict}
 
