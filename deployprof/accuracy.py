@@ -14,10 +14,8 @@ from .errors import ConfigError
 from .inputs import make_inputs
 from .manifest import Manifest, Subject, load_subject
 from .results import AccuracyResult, OutputError
-from .backends import BACKENDS
 from .policy import open_policy
 
-DEFAULT_REFERENCE = "ort-cpu:fp32"
 SEED = 1000  # of the accuracy samples: apart from the timing inputs' --seed, so that they are other inputs
 
 
@@ -31,15 +29,6 @@ class AccuracyCheck:
     seed: int = SEED
     atol: Optional[float] = None
     min_cosine: Optional[float] = None
-
-
-def parse_reference(text: str) -> str:
-    """`BACKEND:fp32` -> the backend name. The reference is FP32 by definition; any backend may produce it."""
-    backend, sep, precision = text.partition(":")
-    if not sep or precision != "fp32":
-        raise ConfigError(f"--reference expects BACKEND:fp32 (e.g. {DEFAULT_REFERENCE} or torch:fp32), got {text!r}")
-    BACKENDS.get(backend)  # an unknown backend lists the known ones
-    return backend
 
 
 def action_name(manifest: Manifest) -> str:

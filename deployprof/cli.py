@@ -9,9 +9,9 @@ from typing import Optional
 import click
 
 from . import __version__
-from .cli_options import (COUNT, Finite, Group, calibration, emit_json, json_option, measure_options, precision_options,
+from .cli_options import (COUNT, Finite, Group, accuracy, calibration, emit_json, json_option, measure_options, precision_options,
                           reference_option, shape_options, store_from, store_options, train_options, within)
-from .config import MeasureConfig, parse_dim_bindings, parse_precisions, parse_shape_bindings, split_list
+from .config import AccuracyConfig, MeasureConfig, parse_dim_bindings, parse_precisions, parse_shape_bindings, split_list
 from .errors import BackendUnavailableError, ConfigError
 from .qualify.spec import EXAMPLE
 from .report.progress import PhaseBar
@@ -192,7 +192,7 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
 @click.option("--target", "target_profile", default=None,
               help="Target profile for the roofline (predicted vs measured): see `deployprof targets`; `cpu` for this machine.")
 @reference_option
-@click.option("--accuracy-samples", type=within("accuracy_samples"), default=8, show_default=True,
+@click.option("--accuracy-samples", type=within("accuracy_samples"), default=AccuracyConfig.samples, show_default=True,
               help="Seeded policy steps each configuration's actions are compared on (0: no accuracy).")
 @measure_options
 @precision_options
@@ -207,8 +207,8 @@ def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, expo
     config = MeasureConfig.from_options(o)
     with _progress() as bar:
         plan = plan_profile(subject, split_list(backend_names), config=config, precisions=parse_precisions(precisions),
-                            calib=calibration(o), atol=o["atol"], min_cosine=o["min_cosine"], reference=reference,
-                            accuracy_samples=accuracy_samples, skip_unavailable=skip_unavailable, exporter=exporter,
+                            calib=calibration(o), accuracy=accuracy(o, reference, accuracy_samples),
+                            skip_unavailable=skip_unavailable, exporter=exporter,
                             target_profile=target_profile, say=bar)
         report = run_profile(plan, out, say=bar, phases=bar.plan)
     print_profile(report)
@@ -221,7 +221,8 @@ def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, expo
 @click.option("--precisions", default="fp16,int8", show_default=True, help="Comma list of precisions to compare.")
 @click.option("--backend", default="ort-cpu", show_default=True, help="The backend each precision runs on.")
 @reference_option
-@click.option("--samples", type=within("samples"), default=8, show_default=True, help="Seeded policy steps to compare on.")
+@click.option("--samples", type=within("samples"), default=AccuracyConfig.samples, show_default=True,
+              help="Seeded policy steps to compare on.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Keep the prepared exports here.")
 @json_option
 @precision_options
@@ -233,9 +234,8 @@ def compare_precision(ctx, export_dir: Path, precisions: str, backend: str, refe
     exits 3 as qualify's INCONCLUSIVE does)."""
     from .pipeline import compare_precisions
 
-    result = compare_precisions(export_dir, parse_precisions(precisions), backend=backend, reference=reference,
-                                samples=samples, out=out, calib=calibration(o), atol=o["atol"],
-                                min_cosine=o["min_cosine"])
+    result = compare_precisions(export_dir, parse_precisions(precisions), backend=backend,
+                                accuracy=accuracy(o, reference, samples), out=out, calib=calibration(o))
     if as_json:
         _emit(result)
     else:

@@ -12,7 +12,7 @@ from typing import Optional
 import click
 
 from .config import (CALIBRATION_METHODS, CUDA_GRAPH_MODES, EXECUTION_MODES, GRAPH_OPTIMIZATIONS, LIMITS,
-                     BackendOptions, CalibrationConfig, MeasureConfig)
+                     AccuracyConfig, BackendOptions, CalibrationConfig, MeasureConfig)
 from .errors import DeployprofError
 
 
@@ -180,8 +180,12 @@ def precision_options(f):
 
 
 def reference_option(f):
-    return click.option("--reference", default="ort-cpu:fp32", show_default=True, metavar="BACKEND:fp32",
+    return click.option("--reference", default=AccuracyConfig.reference, show_default=True, metavar="BACKEND:fp32",
                         help="The runtime whose FP32 actions every configuration is compared with (e.g. torch:fp32).")(f)
+
+
+def accuracy(o: dict, reference: str, samples: int) -> AccuracyConfig:
+    return AccuracyConfig(reference=reference, samples=samples, atol=o["atol"], min_cosine=o["min_cosine"])
 
 
 def calibration(o: dict):

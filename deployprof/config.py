@@ -52,6 +52,29 @@ class CalibrationConfig:
     fp16_block_ops: tuple[str, ...] = FP32_KEPT_OPS
 
 
+DEFAULT_REFERENCE = "ort-cpu:fp32"
+
+
+@dataclass(frozen=True)
+class AccuracyConfig:
+    """How each configuration's actions are judged (profile, compare-precision, a sweep): against the reference
+    runtime's FP32 actions on `samples` seeded policy steps; atol / min_cosine replace the default bands."""
+    reference: str = DEFAULT_REFERENCE   # BACKEND:fp32 (the reference is FP32 by definition; any backend may make it)
+    samples: int = 8                     # 0: no accuracy
+    atol: Optional[float] = None
+    min_cosine: Optional[float] = None
+
+    def __post_init__(self):
+        backend, sep, precision = self.reference.partition(":")
+        if not backend or not sep or precision != "fp32":
+            raise ConfigError(f"--reference expects BACKEND:fp32 (e.g. {DEFAULT_REFERENCE} or torch:fp32), "
+                              f"got {self.reference!r}")
+
+    @property
+    def reference_backend(self) -> str:
+        return self.reference.partition(":")[0]
+
+
 @dataclass(frozen=True)
 class BackendOptions:
     """How a backend builds its session or engine."""

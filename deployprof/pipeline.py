@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
-from .accuracy import AccuracyCheck, DEFAULT_REFERENCE, SEED, measure, parse_reference, write_reference
+from .accuracy import AccuracyCheck, SEED, measure, write_reference
 from .backends import BACKENDS, check_provider_options
-from .config import CUDA_GRAPH_MODES, CalibrationConfig, MeasureConfig
+from .config import CUDA_GRAPH_MODES, AccuracyConfig, CalibrationConfig, MeasureConfig
 from .environment import capture, with_devices
 from .errors import BackendUnavailableError, ConfigError
 from .files import run_marked
@@ -190,17 +190,16 @@ def cross_check(runs: list[RunResult], say: Say = log.info) -> list[RunResult]:
     return out
 
 
-def reference_checks(base: Subject, reference: str, backend: str, folder: Path, batches, samples: int,
-                     dims: dict[str, int], atol: Optional[float], min_cosine: Optional[float], say: Say
+def reference_checks(base: Subject, accuracy: AccuracyConfig, folder: Path, batches, dims: dict[str, int], say: Say
                      ) -> dict[int, AccuracyCheck]:
-    """The reference's actions at each batch (`backend`: the reference parsed once), written once into `folder` for
-    every configuration to be judged on."""
-    say(f"reference actions ({reference}, {samples} seeded policy steps)")
+    """The reference's actions at each batch, written once into `folder` for every configuration to be judged on."""
+    say(f"reference actions ({accuracy.reference}, {accuracy.samples} seeded policy steps)")
     checks = {}
     for batch in batches:
         path = folder / f"reference-b{batch}.npz"
-        write_reference(base, backend, path, batch, samples, SEED, dims)
-        checks[batch] = AccuracyCheck(reference, str(path), samples, SEED, atol, min_cosine)
+        write_reference(base, accuracy.reference_backend, path, batch, accuracy.samples, SEED, dims)
+        checks[batch] = AccuracyCheck(accuracy.reference, str(path), accuracy.samples, SEED, accuracy.atol,
+                                      accuracy.min_cosine)
     return checks
 
 
@@ -240,11 +239,7 @@ class ProfilePlan:
     backends: BackendPlan
     config: MeasureConfig
     calib: CalibrationConfig
-    reference: str                   # BACKEND:fp32, and its backend parsed once
-    reference_backend: str
-    accuracy_samples: int
-    atol: Optional[float]
-    min_cosine: Optional[float]
+    accuracy: AccuracyConfig
     exporter: Optional[str]
     target_name: Optional[str]
     target: Optional[TargetProfile]  # read once: a Jetson's live clocks, the cpu's measured ceilings
@@ -252,28 +247,25 @@ class ProfilePlan:
     def phases(self, self_check: bool) -> int:
         """How many steps say() will announce (a progress bar's length)."""
         runs = self.backends.runs_per_batch() * len(self.config.batches) * len(self.precisions)
-        return self_check + self.preset + len(self.precisions) + 1 + bool(self.accuracy_samples) + runs
+        return self_check + self.preset + len(self.precisions) + 1 + bool(self.accuracy.samples) + runs
 
 
 def plan_profile(subject: str, backends: list[str], *, config: MeasureConfig = MeasureConfig(),
                  precisions: list[str] = ("fp32",), calib: CalibrationConfig = CalibrationConfig(),
-                 atol: Optional[float] = None, min_cosine: Optional[float] = None,
-                 reference: str = DEFAULT_REFERENCE, accuracy_samples: int = 8, skip_unavailable: bool = False,
-                 exporter: Optional[str] = None, target_profile: Optional[str] = None, with_fp32: bool = True,
+                 accuracy: AccuracyConfig = AccuracyConfig(), skip_unavailable: bool = False, exporter: Optional[str] = None, target_profile: Optional[str] = None, with_fp32: bool = True,
                  say: Say = log.info) -> ProfilePlan:
     """Every check that needs no work: backends, options, reference, preset, target. with_fp32: FP32 is measured
     beside every other precision (its speed-up); a sweep's fp16 configuration leaves it out."""
     backend_plan = check_backends(backends, skip_unavailable, say, config)
-    ref_backend = parse_reference(reference)
-    if accuracy_samples and ref_backend not in backend_plan.names:
-        check_backends([ref_backend], False, say)
+    BACKENDS.get(accuracy.reference_backend)  # an unknown backend lists the known ones
+    if accuracy.samples and accuracy.reference_backend not in backend_plan.names:
+        check_backends([accuracy.reference_backend], False, say)
     preset = is_preset(subject)
     if preset:
         load_preset(subject)  # an unknown or broken preset fails here
     return ProfilePlan(
-        subject=subject, preset=preset, backends=backend_plan, config=config, calib=calib, reference=reference,
+        subject=subject, preset=preset, backends=backend_plan, config=config, calib=calib, accuracy=accuracy,
         precisions=tuple(dict.fromkeys(["fp32", *precisions] if with_fp32 else precisions)),
-        reference_backend=ref_backend, accuracy_samples=accuracy_samples, atol=atol, min_cosine=min_cosine,
         exporter=exporter, target_name=target_profile,
         target=load_target_profile(target_profile) if target_profile else None)
 
@@ -327,9 +319,8 @@ def measure_prepared(plan: ProfilePlan, prep: Prepared, say: Say) -> tuple[list[
     runs: list[RunResult] = []
     warnings: list[str] = []
     with tempfile.TemporaryDirectory(prefix="deployprof-ref-") as refs:
-        checks = reference_checks(prep.base, plan.reference, plan.reference_backend, Path(refs), batches,
-                                  plan.accuracy_samples, config.dims, plan.atol, plan.min_cosine, say) \
-            if prep.backends and plan.accuracy_samples else None
+        checks = reference_checks(prep.base, plan.accuracy, Path(refs), batches, config.dims, say) \
+            if prep.backends and plan.accuracy.samples else None
         say("counting FLOPs")
         cost = None
         for p, sub in prep.subjects.items():
@@ -397,22 +388,21 @@ def _write(report: ProfileReport, out: Path) -> None:
 
 
 def compare_precisions(export: Path, precisions: list[str], *, backend: str = "ort-cpu",
-                       reference: str = DEFAULT_REFERENCE, samples: int = 8, out: Optional[Path] = None,
-                       calib: CalibrationConfig = CalibrationConfig(), atol: Optional[float] = None,
-                       min_cosine: Optional[float] = None, say: Say = log.info) -> AccuracyReport:
+                       accuracy: AccuracyConfig = AccuracyConfig(), out: Optional[Path] = None,
+                       calib: CalibrationConfig = CalibrationConfig(), say: Say = log.info) -> AccuracyReport:
     """`compare-precision`: each precision on `backend` against the reference, at batch 1, in this process; the
     prepared exports kept under `out` if given."""
-    ref_backend = parse_reference(reference)
-    check_backends(list(dict.fromkeys([backend, ref_backend])), False, say)
+    check_backends(list(dict.fromkeys([backend, accuracy.reference_backend])), False, say)
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
         base = load_subject(export)
         variants = prepare_variants(base, precisions, Path(out or tmp), calib, say)
-        check = reference_checks(base, reference, ref_backend, Path(tmp), (1,), samples, {}, atol, min_cosine, say)[1]
+        check = reference_checks(base, accuracy, Path(tmp), (1,), {}, say)[1]
         results = []
         for sub in variants.values():
             with open_policy(sub, backend) as step:
                 results.append(measure(check, step, backend, 1, {}))
-    return AccuracyReport(subject=str(export), reference=reference, samples=samples, accuracy=tuple(results))
+    return AccuracyReport(subject=str(export), reference=accuracy.reference, samples=accuracy.samples,
+                          accuracy=tuple(results))
 
 
 def bench(subject: str, backend: str, precision: str = "fp32", config: MeasureConfig = MeasureConfig(),

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .config import CUDA_GRAPH_MODES, LAUNCHERS, LIMITS, BackendOptions, MeasureConfig, limit_error
+from .config import CUDA_GRAPH_MODES, LAUNCHERS, LIMITS, AccuracyConfig, BackendOptions, MeasureConfig, limit_error
 from .errors import ConfigError, DeployprofError
 from .files import (RUN_MARKER, confine, folder_lock, output_dir, parse_yaml, read_document, run_marked,
                     write_json_atomic, write_text_atomic)
@@ -196,16 +196,16 @@ def load_sweep(path: Path) -> Sweep:
     return Sweep(name, tuple(configs), confine(path.parent, spec, f"{path.name}: spec") if spec else None)
 
 
-def measure_config(cfg: Configuration) -> tuple[MeasureConfig, int]:
-    """The configuration's MeasureConfig, and how many seeded steps its accuracy is judged on."""
+def measure_config(cfg: Configuration) -> tuple[MeasureConfig, AccuracyConfig]:
+    """The configuration's MeasureConfig, and how its accuracy is judged."""
     m = {k: dict(v) if MEASURE_KEYS[k][1] is dict else v for k, v in cfg.measure}  # mappings were frozen to hash
-    samples = m.pop("accuracy_samples", 8)
+    accuracy = AccuracyConfig(samples=m.pop("accuracy_samples", AccuracyConfig.samples))
     backend = BackendOptions(**{MEASURE_KEYS[k][0]: m.pop(k) for k in ("threads", "provider_options", "device") if k in m},
                              batch=cfg.batch)
     fields = {MEASURE_KEYS[k][0]: v for k, v in m.items()}
     if "duration_s" not in fields and "iterations" not in fields:
         fields.setdefault("max_duration_s", 10.0)  # adaptive, but a sweep's configurations are bounded
-    return MeasureConfig(batches=(cfg.batch,), backend_options=backend, **fields), samples
+    return MeasureConfig(batches=(cfg.batch,), backend_options=backend, **fields), accuracy
 
 
 def _export_once(subject: str, exports: Path, say: Say) -> str:
@@ -228,11 +228,11 @@ def run_configuration(cfg: Configuration, key: str, out: Path, spec: Optional[Pa
     launcher stores: the profile document, its environment, the verdict. Runs wherever it is called (a Ray worker)."""
     from .pipeline import plan_profile, profile
 
-    config, samples = measure_config(cfg)
+    config, accuracy = measure_config(cfg)
     subject = _export_once(cfg.subject, out / "exports", say)
     run_dir = out / "runs" / key
     shutil.rmtree(run_dir, ignore_errors=True)
-    plan = plan_profile(subject, [cfg.backend], config=config, precisions=[cfg.precision], accuracy_samples=samples,
+    plan = plan_profile(subject, [cfg.backend], config=config, precisions=[cfg.precision], accuracy=accuracy,
                         target_profile=cfg.target, with_fp32=False, say=say)
     report = profile(plan, run_dir, say=say)
     verdict, _ = judge(cfg, document(report), spec)

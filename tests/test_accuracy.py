@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from deployprof.accuracy import parse_reference
 from deployprof.bands import BANDS, verdict
 from deployprof.backends import BACKENDS
 from deployprof.cli import cli
@@ -79,10 +78,15 @@ def test_default_bands_and_given_limits():
 
 
 def test_reference_must_be_fp32_on_a_known_backend():
-    assert parse_reference("torch:fp32") == "torch"
-    for bad in ("ort-cpu", "ort-cpu:fp16", "nope:fp32"):
-        with pytest.raises(ConfigError):
-            parse_reference(bad)
+    from deployprof.config import AccuracyConfig
+    from deployprof.pipeline import plan_profile
+
+    assert AccuracyConfig("torch:fp32").reference_backend == "torch"
+    for bad in ("ort-cpu", "ort-cpu:fp16", ":fp32"):
+        with pytest.raises(ConfigError, match="--reference expects BACKEND:fp32"):
+            AccuracyConfig(bad)
+    with pytest.raises(ConfigError, match="unknown backend 'nope'"):
+        plan_profile("tiny-vla", ["ort-cpu"], accuracy=AccuracyConfig("nope:fp32"), say=lambda s: None)
 
 
 def test_compare_precision_on_a_chosen_backend(tiny_export, perturbed):

@@ -35,8 +35,8 @@ measure: {duration: 1, accuracy_samples: 3, threads: 2}
 """))
     assert s.name == "s" and len(s.configurations) == 16
     torch_cfg = next(c for c in s.configurations if c.backend == "torch" and c.batch == 2)
-    config, samples = measure_config(torch_cfg)
-    assert config.duration_s == 0.5 and config.batches == (2,) and samples == 3
+    config, accuracy = measure_config(torch_cfg)
+    assert config.duration_s == 0.5 and config.batches == (2,) and accuracy.samples == 3
     assert config.backend_options.intra_op_threads == 2 and config.backend_options.batch == 2
     assert config.backend_options.device == "cuda:1"  # the command line's --device
     again = load_sweep(tmp_path / "s.yaml")
