@@ -150,7 +150,7 @@ def measure_options(f):
         click.option("--graph-opt", type=click.Choice(GRAPH_OPTIMIZATIONS), default=BackendOptions.graph_optimization,
                      show_default=True),
         click.option("--provider-option", "provider_options", multiple=True, metavar="KEY=VALUE",
-                     help="Pass an option to the execution provider (e.g. enable_cuda_graph=1)."),
+                     help="Pass an option to the execution provider (e.g. cudnn_conv_algo_search=HEURISTIC)."),
         click.option("--cuda-graph", type=click.Choice(tuple(CUDA_GRAPH_MODES)), default=MeasureConfig.cuda_graph,
                      show_default=True,
                      help="Time each stage as a captured CUDA graph (ort-cuda, ort-trt, torch on CUDA, trt); both: "

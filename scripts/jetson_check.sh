@@ -37,7 +37,7 @@ step "tegrastats (2 samples)" timeout 3 tegrastats --interval 1000
 step "deployprof backends" $DP backends --no-self-test
 step "TensorRT first-contact self-test (3-layer engine, fp32/fp16, vs ONNX Runtime, cache, IProfiler)" $DP backends --self-test
 step "profile $PRESET (fp32 + fp16, every backend available here)" $DP profile "$PRESET" --out "$OUT/profile" \
-  --backends trt,ort-trt,ort-cuda,torch,ort-cpu --skip-unavailable --precisions fp16 --torch-device cuda \
+  --backends trt,ort-trt,ort-cuda,torch,ort-cpu --skip-unavailable --precisions fp16 --device cuda \
   --duration 10 --target "$TARGET"
 step "roofline floor for $PRESET on $TARGET" $DP predict "$OUT/profile/export" --target "$TARGET" --precisions fp32,fp16
 step "control loop at 10 Hz for 20 s (deadline misses, latency after idle)" $DP profile "$OUT/profile/export" \

@@ -309,7 +309,10 @@ BACKENDS: Registry[type[Backend]] = Registry("backend")
 
 def check_provider_options(names: list[str], provider_options: dict) -> None:
     """A --provider-option key that none of the chosen backends understands is an error, never silently dropped."""
-    own = {"cuda_graph": "--cuda-graph on", "device_id": "--device cuda:N"}  # settings with an option of their own: one way to say them
+    # Settings with an option of their own: one way to say them (a provider option once captured CUDA graphs while
+    # the run recorded cuda_graph: false).
+    own = {"cuda_graph": "--cuda-graph on", "enable_cuda_graph": "--cuda-graph on",
+           "trt_cuda_graph_enable": "--cuda-graph on", "device_id": "--device cuda:N"}
     for key in provider_options:
         if key in own:
             raise ConfigError(f"--provider-option {key}: use {own[key]} (the run then records it)")

@@ -32,7 +32,7 @@ ORT_TO_TORCH = {"tensor(float)": "float32", "tensor(float16)": "float16", "tenso
 
 CUDA_OPTION_KEYS = ("gpu_mem_limit", "arena_extend_strategy", "cudnn_conv_algo_search",
                     "do_copy_in_default_stream", "cudnn_conv_use_max_workspace", "cudnn_conv1d_pad_to_nc1d",
-                    "enable_cuda_graph", "tunable_op_enable", "tunable_op_tuning_enable",
+                    "tunable_op_enable", "tunable_op_tuning_enable",
                     "tunable_op_max_tuning_duration_ms", "enable_skip_layer_norm_strict_mode", "prefer_nhwc",
                     "use_ep_level_unified_stream", "use_tf32", "sdpa_kernel", "fuse_conv_bias", "user_compute_stream")
 # The shared library ONNX Runtime loads for each provider it lists (they live next to the module, in capi/).
@@ -130,17 +130,6 @@ class OrtBackend(TorchDeviceArrays, Backend):
     @classmethod
     def cuda_graph_blocker(cls, options: BackendOptions) -> Optional[str]:
         return None if cls.graph_option else super().cuda_graph_blocker(options)
-
-    @classmethod
-    def policy_step_blocker(cls, options: BackendOptions) -> Optional[str]:
-        if options.cuda_graph:
-            return super().policy_step_blocker(options)
-        if not cls.needs_gpu or str(options.provider_options.get("enable_cuda_graph", "0")).lower() not in ("1", "true"):
-            return None
-        return (f"{cls.name} with enable_cuda_graph=1 times single stages only: once ONNX Runtime has captured a CUDA "
-                "graph it replays it into IO-bound device buffers and returns nothing to host-fed calls, which is how "
-                "the policy step still runs its stages; time one stage under CUDA graphs with `deployprof bench "
-                f"EXPORT/STAGE.onnx --backend {cls.name} --provider-option enable_cuda_graph=1`")
 
     def _provider_options(self) -> dict:
         graph = {self.graph_option: "1"} if self.options.cuda_graph and self.graph_option else {}

@@ -103,15 +103,19 @@ def test_outputs_a_runtime_kept_to_itself_are_an_error_not_a_keyerror(tiny_expor
             b.run(feeds)
 
 
-def test_cuda_graph_policy_step_is_refused_before_any_work(tiny_export):
+def test_cuda_graphs_are_asked_for_with_cuda_graph_only(tiny_export):
+    """enable_cuda_graph=1 as a provider option once captured graphs while the run recorded cuda_graph: false."""
+    from deployprof.backends import check_provider_options
     from deployprof.config import MeasureConfig
     from deployprof.errors import ConfigError
     from deployprof.runner import RunSpec, run_backend
 
-    graph = BackendOptions(provider_options={"enable_cuda_graph": "1"})
-    assert BACKENDS.get("ort-cpu").policy_step_blocker(graph) is None
+    for key in ("enable_cuda_graph", "trt_cuda_graph_enable"):
+        with pytest.raises(ConfigError, match=f"--provider-option {key}: use --cuda-graph on"):
+            check_provider_options(["ort-cuda", "ort-trt"], {key: "1"})
     assert BACKENDS.get("ort-cuda").policy_step_blocker(BackendOptions()) is None
-    with pytest.raises(ConfigError, match="enable_cuda_graph=1 times single stages only.*bench EXPORT/STAGE.onnx"):
+    graph = BackendOptions(cuda_graph=True)
+    with pytest.raises(ConfigError, match="ort-cuda under --cuda-graph times each stage's graph replay"):
         run_backend(RunSpec(subject=str(tiny_export), backend="ort-cuda", config=MeasureConfig(backend_options=graph)))
 
 
