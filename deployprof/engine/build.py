@@ -127,13 +127,14 @@ class BuildLog:
 
 
 def _placeholder_ranges(network: "trt.INetworkDefinition") -> None:
-    """What trtexec --int8 does without calibration: every tensor gets a made-up range. Timings only."""
+    """What trtexec --int8 does without calibration: every tensor gets a made-up range. Timings only; TensorRT <= 10
+    (select_mode refuses int8_speed_only where there is no INT8 flag; 11 has no dynamic ranges either)."""
     for i in range(network.num_layers):
         layer = network.get_layer(i)
         for j in range(layer.num_outputs):
-            layer.get_output(j).set_dynamic_range(-4.0, 4.0)
+            layer.get_output(j).set_dynamic_range(-4.0, 4.0)  # type: ignore[attr-defined, unused-ignore]
     for i in range(network.num_inputs):
-        network.get_input(i).set_dynamic_range(-4.0, 4.0)
+        network.get_input(i).set_dynamic_range(-4.0, 4.0)  # type: ignore[attr-defined, unused-ignore]
 
 
 def _dla_core(core: int):

@@ -3,7 +3,7 @@ over runs and mapped to ONNX nodes and the policy stage."""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, SupportsFloat
 
 from ..results import LayerTime
 from .inspect import EngineLayers
@@ -20,8 +20,8 @@ def make_profiler():
             trt.IProfiler.__init__(self)
             self.totals: defaultdict[str, float] = defaultdict(float)
 
-        def report_layer_time(self, layer_name: str, ms: float) -> None:
-            self.totals[layer_name] += ms
+        def report_layer_time(self, layer_name: str, ms: SupportsFloat) -> None:  # 11.4 types it SupportsFloat
+            self.totals[layer_name] += float(ms)
 
     return _Profiler()
 

@@ -1,5 +1,7 @@
 """A stand-in `tensorrt` module that records the builder calls our code makes, per API generation. It checks that
-we call the documented API the way each version wants; it proves nothing about real engines."""
+we call the documented API the way each version wants; it proves nothing about real engines. What it offers for a
+generation is checked against NVIDIA's own bindings of 8.6, 10.13 and 11.4 (test_real_trt.py): names, enum values,
+parameter names."""
 from __future__ import annotations
 
 import contextlib
@@ -10,17 +12,19 @@ import types
 
 def make(version: str, calls: list, *, parse_ok: bool = True, build_ok: bool = True, inputs=(("x", (-1, 4)),),
          dla_cores: int = 0):
-    major = int(version.split(".")[0])
+    major, minor = (int(v) for v in version.split(".")[:2])
     m = types.ModuleType("tensorrt")
     m.__version__ = version
-    flags = ["TF32", "GPU_FALLBACK", "PREFER_PRECISION_CONSTRAINTS"] + (["FP16", "INT8"] if major <= 10 else [])
+    # 11 removed the precision flags and EXPLICIT_BATCH (always strongly typed; STRONGLY_TYPED became member 0).
+    flags = ["TF32", "GPU_FALLBACK"] + (["FP16", "INT8", "PREFER_PRECISION_CONSTRAINTS"] if major <= 10 else [])
     m.BuilderFlag = enum.Enum("BuilderFlag", flags)
     m.NetworkDefinitionCreationFlag = enum.IntEnum(
-        "NetworkDefinitionCreationFlag", {"EXPLICIT_BATCH": 0, **({"STRONGLY_TYPED": 1} if major >= 9 else {})})
+        "NetworkDefinitionCreationFlag", {"EXPLICIT_BATCH": 0} if major < 9 else
+        {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1} if major < 11 else {"STRONGLY_TYPED": 0})
     m.MemoryPoolType = enum.Enum("MemoryPoolType", ["WORKSPACE"])
     m.ProfilingVerbosity = enum.Enum("ProfilingVerbosity", ["LAYER_NAMES_ONLY", "DETAILED", "NONE"])
     m.DeviceType = enum.Enum("DeviceType", ["GPU", "DLA"])
-    m.EngineStat = enum.Enum("EngineStat", ["TOTAL_WEIGHTS_SIZE"]) if major >= 10 else None
+    m.EngineStat = enum.Enum("EngineStat", ["TOTAL_WEIGHTS_SIZE"]) if (major, minor) >= (10, 14) else None
     if major >= 10:
         m.ExecutionContextAllocationStrategy = enum.Enum("ExecutionContextAllocationStrategy", ["STATIC", "USER_MANAGED"])
     m.ICudaEngine = type("ICudaEngine", (), {"device_memory_size_v2": 0} if major >= 10 else {"device_memory_size": 0})
@@ -51,18 +55,20 @@ def make(version: str, calls: list, *, parse_ok: bool = True, build_ok: bool = T
         def __init__(self, name, shape=()):
             self.name, self.shape, self.dtype = name, shape, m.DataType.FLOAT
 
-        def set_dynamic_range(self, lo, hi):
-            calls.append(("dynamic_range", self.name, lo, hi))
+        def set_dynamic_range(self, min, max):
+            calls.append(("dynamic_range", self.name, min, max))
+
+    if major >= 11:
+        del Tensor.set_dynamic_range   # 11: Q/DQ graphs only
 
     class Layer:
         num_outputs = 1
-        precision_is_set = False
         type = m.LayerType.MATRIX_MULTIPLY
 
         def __init__(self, i):
             self.out = Tensor(f"layer{i}_out")
 
-        def get_output(self, j):
+        def get_output(self, index):
             return self.out
 
     class Network:
@@ -74,11 +80,11 @@ def make(version: str, calls: list, *, parse_ok: bool = True, build_ok: bool = T
         num_inputs = property(lambda self: len(self.ins))
         num_layers = property(lambda self: len(self.layers))
 
-        def get_input(self, i):
-            return self.ins[i]
+        def get_input(self, index):
+            return self.ins[index]
 
-        def get_layer(self, i):
-            return self.layers[i]
+        def get_layer(self, index):
+            return self.layers[index]
 
         def __getitem__(self, i):
             return self.layers[i]
@@ -87,8 +93,8 @@ def make(version: str, calls: list, *, parse_ok: bool = True, build_ok: bool = T
             return len(self.layers)
 
     class Profile:
-        def set_shape(self, name, lo, opt, hi):
-            calls.append(("set_shape", name, tuple(lo), tuple(opt), tuple(hi)))
+        def set_shape(self, input, min, opt, max):
+            calls.append(("set_shape", input, tuple(min), tuple(opt), tuple(max)))
 
     class TimingCache:
         def __init__(self, data):
@@ -110,8 +116,8 @@ def make(version: str, calls: list, *, parse_ok: bool = True, build_ok: bool = T
             self.cache = None
             self.flags = set()
 
-        def set_memory_pool_limit(self, pool, n):
-            calls.append(("workspace", n))
+        def set_memory_pool_limit(self, pool, pool_size):
+            calls.append(("workspace", pool_size))
 
         def __setattr__(self, key, value):
             if key not in ("cache", "flags"):
@@ -129,13 +135,13 @@ def make(version: str, calls: list, *, parse_ok: bool = True, build_ok: bool = T
         def get_flag(self, flag):
             return flag in self.flags
 
-        def add_optimization_profile(self, p):
+        def add_optimization_profile(self, profile):
             calls.append(("add_profile",))
             object.__setattr__(self, "num_optimization_profiles", self.num_optimization_profiles + 1)
 
-        def create_timing_cache(self, data):
-            calls.append(("timing_cache_in", bytes(data)))
-            return TimingCache(bytes(data))
+        def create_timing_cache(self, serialized_timing_cache):
+            calls.append(("timing_cache_in", bytes(serialized_timing_cache)))
+            return TimingCache(bytes(serialized_timing_cache))
 
         def set_timing_cache(self, cache, ignore_mismatch):
             calls.append(("timing_cache_set", cache.data))
@@ -171,11 +177,11 @@ def make(version: str, calls: list, *, parse_ok: bool = True, build_ok: bool = T
         def __init__(self, network, logger):
             self.num_errors = 0 if parse_ok else 1
 
-        def parse_from_file(self, path):
-            calls.append(("parse", path))
+        def parse_from_file(self, model):
+            calls.append(("parse", model))
             return parse_ok
 
-        def get_error(self, i):
+        def get_error(self, index):
             return "In node 3 (importFoo): UNSUPPORTED_NODE: No importer registered for op: Foo"
 
     m.ILogger, m.Logger, m.IHostMemory, m.Builder, m.OnnxParser = ILogger, Logger, IHostMemory, Builder, OnnxParser

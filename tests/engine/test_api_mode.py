@@ -17,7 +17,8 @@ def test_probe_reads_features_not_version_strings():
     assert (a8.explicit_batch_flag, a8.strongly_typed_flag, a8.fp16_flag, a8.device_memory_v2) == (True, False, True, False)
     assert (a10.explicit_batch_flag, a10.strongly_typed_flag, a10.fp16_flag, a10.device_memory_v2) == (False, True, True, True)
     assert a11.strongly_typed_only and not a10.strongly_typed_only and not a8.strongly_typed_only
-    assert a10.user_managed_memory and a10.weights_stat and not a8.weights_stat
+    # EngineStat came with 10.14 (NVIDIA's 10.13 bindings have none; 11.4's have it)
+    assert a10.user_managed_memory and not a10.weights_stat and a11.weights_stat and not a8.weights_stat
 
 
 def test_fp32_never_sets_precision_flags(api):
@@ -63,7 +64,8 @@ def test_ort_only_precisions_are_refused(api):
 
 
 class _Engine:
-    """What the engine offers per generation: 8.5 device_memory_size only; 10.x the _v2 size and USER_MANAGED."""
+    """What the engine offers per generation: 8.5 device_memory_size only; 10.x the _v2 size and USER_MANAGED;
+    10.14+ the engine stats."""
     def __init__(self, calls):
         self.calls, self.device_memory_size, self.device_memory_size_v2 = calls, 100, 200
 
@@ -80,7 +82,8 @@ class _Engine:
 
 @pytest.mark.parametrize("version,context,owned,weights", [
     ("8.5.2", [("context", ())], None, None),
-    ("10.3.0", [("context", ("USER_MANAGED",)), ("memory", 7, 200)], 7, 4096),
+    ("10.3.0", [("context", ("USER_MANAGED",)), ("memory", 7, 200)], 7, None),
+    ("10.14.1", [("context", ("USER_MANAGED",)), ("memory", 7, 200)], 7, 4096),
     ("11.4.1", [("context", ("USER_MANAGED",)), ("memory", 7, 200)], 7, 4096)])
 def test_engine_calls_that_differ_per_generation(version, context, owned, weights):
     from deployprof.engine.api import open_context, shape_of, weights_bytes
