@@ -123,12 +123,25 @@ def export_preset(preset_name: str, out: Path, *, exporter: Optional[str] = None
 
 def _export_stages(preset, out: Path, exporter: Optional[str], seed: int, atol: float, rtol: float,
                    meta: bool) -> tuple[Manifest, dict[str, float]]:
-    import onnx
-    import torch
-
     from .vla import build_stages
 
     build = build_stages(preset, device="meta" if meta else "cpu")
+    specs, used, timings = export_build(build, out, exporter, seed, atol, rtol, meta)
+    manifest = Manifest(schema_version=MANIFEST_VERSION, stages=tuple(specs), schedule=build.schedule,
+                        action_output=build.action_output, action_shape=build.action_shape, preset=preset.name,
+                        preset_config=preset.config, family=preset.family, exporter="+".join(sorted(used)), opset=OPSET,
+                        default_dims=build.default_dims, static_only=meta)
+    manifest.write(out)
+    return manifest, timings
+
+
+def export_build(build, out: Path, exporter: Optional[str], seed: int, atol: float, rtol: float, meta: bool = False
+                 ) -> tuple[list[StageSpec], set[str], dict[str, float]]:
+    """Each stage of a FamilyBuild into `out` (a private staging folder), checked and compared with PyTorch: the
+    stage specs, the exporters used, seconds per stage."""
+    import onnx
+    import torch
+
     calls = {c.stage: c.repeat for c in build.schedule}
     specs, used, timings = [], set(), {}
     for stage in build.stages:
@@ -162,12 +175,7 @@ def _export_stages(preset, out: Path, exporter: Optional[str], seed: int, atol: 
             weight_inputs = tuple(i.name for i in graph.input if i.name not in declared)
         specs.append(StageSpec(name=stage.name, file=path.name, inputs=stage.inputs, outputs=stage.outputs,
                                calls_per_step=calls.get(stage.name, 1), weight_inputs=weight_inputs, parity_max_abs_err=err))
-    manifest = Manifest(schema_version=MANIFEST_VERSION, stages=tuple(specs), schedule=build.schedule,
-                        action_output=build.action_output, action_shape=build.action_shape, preset=preset.name,
-                        preset_config=preset.config, family=preset.family, exporter="+".join(sorted(used)), opset=OPSET,
-                        default_dims=build.default_dims, static_only=meta)
-    manifest.write(out)
-    return manifest, timings
+    return specs, used, timings
 
 
 def load_factory(ref: str):

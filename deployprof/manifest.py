@@ -39,6 +39,21 @@ class StageSpec:
 
 
 @dataclass(frozen=True)
+class SchedulerSpec:
+    """A diffusers noise scheduler as the policy's own inference runs it (LeRobot's Diffusion Policy), read off the
+    scheduler object at export: the timesteps in order, alpha_bar at each and at the step after it, what the network
+    predicts, the clip range of the predicted sample. DDPM adds noise of variance beta~_t after every step but t = 0,
+    drawn from a numpy generator seeded with noise_seed (the same noise every policy step: runs compare)."""
+    type: str                        # DDPM | DDIM
+    timesteps: tuple[int, ...]
+    alpha_bar: tuple[float, ...]
+    alpha_bar_prev: tuple[float, ...]
+    prediction: str = "epsilon"      # epsilon | sample
+    clip: Optional[float] = None
+    noise_seed: int = 0
+
+
+@dataclass(frozen=True)
 class LoopSpec:
     """How a stage called repeatedly in one policy step is glued on the host.
 
@@ -46,7 +61,8 @@ class LoopSpec:
     ddim: diffusion, deterministic DDIM update of state from the predicted noise `output`, time steps..1.
     autoregressive: greedy token over the last `bins` ids of `output` (logits), fed back through `state` with the
         `cache` (input, output) pairs; the cache grows along `growing_dim`; the decode stage runs steps - 1 times
-        (the prefill's logits give the first token). `result` receives the de-binned actions in [-1, 1]."""
+        (the prefill's logits give the first token). `result` receives the de-binned actions in [-1, 1].
+    diffusers: a diffusers scheduler's steps as exported with the policy (`scheduler`), `time` given each timestep."""
     kind: str
     steps: int
     state: str
@@ -56,6 +72,7 @@ class LoopSpec:
     growing_dim: Optional[str] = None
     bins: Optional[int] = None
     result: Optional[str] = None
+    scheduler: Optional[SchedulerSpec] = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,16 @@ class CallSpec:
     stage: str
     repeat: int = 1
     loop: Optional[LoopSpec] = None
+
+
+@dataclass(frozen=True)
+class StepParity:
+    """The exported policy step against its source's own inference (LeRobot's select_action between its processors)
+    on the same observations and noise: the largest |difference| per action dimension over the samples."""
+    reference: str
+    samples: int
+    tolerance: float
+    max_abs_err_per_dim: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -83,6 +110,8 @@ class Manifest:
     precision: str = "fp32"                # what the graphs carry: fp32, fp16, fp16-naive, int8, int8-dynamic
     precision_info: dict = field(default_factory=dict)  # block list, calibration provenance, ...
     notes: tuple[str, ...] = ()            # what the export had to decide, e.g. a batch the model's code fixed
+    source: dict[str, str] = field(default_factory=dict)  # where a checkpoint came from (kind, version, type, sha256)
+    step_parity: Optional[StepParity] = None
 
     def stage(self, name: str) -> StageSpec:
         for s in self.stages:
@@ -120,7 +149,8 @@ def external_inputs(stages: Iterable, schedule: Iterable[CallSpec] = (), loop_st
 
 
 MAX_CALLS = 10_000   # stage repeats, loop steps and calls per step a manifest may ask for: work bounded by the file
-LOOP_KINDS = ("euler", "ddim", "autoregressive")
+LOOP_KINDS = ("euler", "ddim", "autoregressive", "diffusers")
+SCHEDULERS = ("DDPM", "DDIM")
 DISTS = ("normal", "uniform", "int", "ones")
 
 
@@ -149,6 +179,20 @@ def _check_tensor(where: str, t: TensorSpec) -> None:
         if not all(float(v).is_integer() and info.min <= v <= info.max + 1 for v in bounds):
             raise ModelError(f"{where}: tensor {t.name!r} has integer range [{t.low:g}, {t.high:g}); expected whole numbers "
                              f"within {t.dtype} ([{info.min}, {info.max}])")
+
+
+def _check_scheduler(path: Path, stage: str, loop: "LoopSpec") -> None:
+    s, where = loop.scheduler, f"{path}: stage {stage!r} diffusers loop"
+    if s is None:
+        raise ModelError(f"{where} has no scheduler; re-run `deployprof export`")
+    n = len(s.timesteps)
+    ok = (s.type in SCHEDULERS and s.prediction in ("epsilon", "sample") and n == loop.steps
+          and len(s.alpha_bar) == n == len(s.alpha_bar_prev) and all(_int_in(t, 0, 10**6) for t in s.timesteps)
+          and all(isinstance(a, (int, float)) and 0.0 < a <= 1.0 for a in (*s.alpha_bar, *s.alpha_bar_prev))
+          and (s.clip is None or (isinstance(s.clip, (int, float)) and s.clip > 0)) and _int_in(s.noise_seed, 0, 2**63))
+    if not ok:
+        raise ModelError(f"{where}: the scheduler must be DDPM or DDIM with one timestep and two alpha_bar values in "
+                         f"(0, 1] per step ({loop.steps}), prediction epsilon or sample; re-run `deployprof export`")
 
 
 def _check_loop_tensors(path: Path, stage: "StageSpec", loop: "LoopSpec") -> None:
@@ -187,6 +231,8 @@ def validate_manifest(m: Manifest, path: Path) -> None:
                              f"got {c.loop.kind!r} x {c.loop.steps!r}")
         if c.loop is not None and c.loop.kind == "autoregressive" and not _int_in(c.loop.bins, 1, 2**31):
             raise ModelError(f"{path}: stage {c.stage!r} autoregressive loop needs bins >= 1, got {c.loop.bins!r}")
+        if c.loop is not None and c.loop.kind == "diffusers":
+            _check_scheduler(path, c.stage, c.loop)
         if c.loop is not None:
             _check_loop_tensors(path, next(s for s in m.stages if s.name == c.stage), c.loop)
     bad = {k: v for k, v in m.default_dims.items() if not _int_in(v, 1, 2**62)}

@@ -28,6 +28,7 @@ from .export import export_preset
 from .findings import (SHAPES_ONLY, STEP_WITHOUT_GRAPHS, faster_than_floor, findings, no_cuda_graph, not_at_precision,
                        not_at_spec, precision_warnings, run_warnings, skipped_backend)
 from .policy import open_policy
+from .lerobot import is_checkpoint, lerobot_version
 from .presets import load_preset
 from .qualify.roofline import predict_measured
 from .report.render import render_all
@@ -44,13 +45,24 @@ def is_preset(subject: str) -> bool:
     return not path.exists() or (path.is_file() and path.suffix in (".yaml", ".yml"))
 
 
+def needs_export(subject: str) -> bool:
+    """A preset, or a LeRobot checkpoint folder: exported into OUT/export before it is measured."""
+    return is_preset(subject) or is_checkpoint(Path(subject))
+
+
 def resolve_subject(subject: str, out: Path, exporter: Optional[str] = None, say: Say = log.info) -> str:
-    """The export folder or .onnx file to measure: the given path, or the preset exported into out/export."""
-    if not is_preset(subject):
+    """The export folder or .onnx file to measure: the given path, or the preset or LeRobot checkpoint exported into
+    out/export (this run's own folder, never the user's)."""
+    if not needs_export(subject):
         return subject
 
     say(f"exporting {subject} to {out / 'export'}")
-    export_preset(subject, out / "export", exporter=exporter, own=True)  # this run's own folder, never the user's
+    if is_checkpoint(Path(subject)):
+        from .lerobot.export import export_lerobot
+
+        export_lerobot(Path(subject), out / "export", exporter=exporter, own=True)
+    else:
+        export_preset(subject, out / "export", exporter=exporter, own=True)
     return str(out / "export")
 
 
@@ -234,7 +246,7 @@ class ProfilePlan:
     """What `profile` will do, resolved and checked once before any work (before --out is touched): every later
     step reads it. The subject's graphs are not known yet (a preset is exported by the first step)."""
     subject: str
-    preset: bool
+    exported: bool                   # a preset or LeRobot checkpoint: exported into OUT/export first
     precisions: tuple[str, ...]      # fp32 first when it is measured beside the others
     backends: BackendPlan
     config: MeasureConfig
@@ -247,7 +259,7 @@ class ProfilePlan:
     def phases(self, self_check: bool) -> int:
         """How many steps say() will announce (a progress bar's length)."""
         runs = self.backends.runs_per_batch() * len(self.config.batches) * len(self.precisions)
-        return self_check + self.preset + len(self.precisions) + 1 + bool(self.accuracy.samples) + runs
+        return self_check + self.exported + len(self.precisions) + 1 + bool(self.accuracy.samples) + runs
 
 
 def plan_profile(subject: str, backends: list[str], *, config: MeasureConfig = MeasureConfig(),
@@ -260,11 +272,12 @@ def plan_profile(subject: str, backends: list[str], *, config: MeasureConfig = M
     BACKENDS.get(accuracy.reference_backend)  # an unknown backend lists the known ones
     if accuracy.samples and accuracy.reference_backend not in backend_plan.names:
         check_backends([accuracy.reference_backend], False, say)
-    preset = is_preset(subject)
-    if preset:
+    if is_checkpoint(Path(subject)):
+        lerobot_version()  # no LeRobot, or another release: one line here, before --out is touched
+    elif is_preset(subject):
         load_preset(subject)  # an unknown or broken preset fails here
     return ProfilePlan(
-        subject=subject, preset=preset, backends=backend_plan, config=config, calib=calib, accuracy=accuracy,
+        subject=subject, exported=needs_export(subject), backends=backend_plan, config=config, calib=calib, accuracy=accuracy,
         precisions=tuple(dict.fromkeys(["fp32", *precisions] if with_fp32 else precisions)),
         exporter=exporter, target_name=target_profile,
         target=load_target_profile(target_profile) if target_profile else None)

@@ -25,6 +25,13 @@ def cosine_alpha_bar(steps: int, s: float = 0.008) -> np.ndarray:
     return np.clip(f / f[0], 1e-5, 1.0)
 
 
+def scheduler_noise(s, shape: tuple[int, ...]) -> list[np.ndarray]:
+    """The noise a DDPM loop adds after each step (float64, one array per timestep), the same every policy step so
+    that runs and precisions compare; the export's parity check hands LeRobot the same draws."""
+    rng = np.random.default_rng(s.noise_seed)
+    return [rng.standard_normal(shape).astype(np.float32).astype(np.float64) for _ in s.timesteps]
+
+
 class PolicyStep(ScheduleWalker):
     """A policy step from host arrays (`step(external)`), or, on a backend whose arrays live on a device,
     device-resident (`step.resident(to_device(external))`): stage outputs feed the next stage where they are and
@@ -105,6 +112,35 @@ class PolicyStep(ScheduleWalker):
             eps = xp.astype(self.call(stage, env)[loop.output], xp.float64)  # the update in float64, as always
             x0 = xp.clip((xp.astype(x, xp.float64) - math.sqrt(1 - ab[t]) * eps) / math.sqrt(ab[t]), -1.0, 1.0)
             x = env[loop.state] = xp.astype(math.sqrt(ab[t - 1]) * x0 + math.sqrt(1 - ab[t - 1]) * eps, x.dtype)
+            if self.trace is not None:
+                self.trace.append(x)
+
+    def diffusers(self, stage: str, loop, env: dict) -> None:
+        """A diffusers DDPM or DDIM scheduler's steps (SchedulerSpec), in float64 as the other loops: x0 from the
+        prediction (clipped), then DDPM's posterior mean plus sigma_t * noise (t > 0), or DDIM's eta = 0 update."""
+        s = loop.scheduler
+        x = env[loop.state]
+        xp = array_namespace(x)
+        noise = scheduler_noise(s, tuple(x.shape))
+        for i, t in enumerate(s.timesteps):
+            env[loop.time] = self._time(stage, loop, x, t)
+            out = xp.astype(self.call(stage, env)[loop.output], xp.float64)
+            xs, ab, abp = xp.astype(x, xp.float64), s.alpha_bar[i], s.alpha_bar_prev[i]
+            if s.prediction == "epsilon":
+                x0, eps = (xs - math.sqrt(1 - ab) * out) / math.sqrt(ab), out
+            else:
+                x0, eps = out, (xs - math.sqrt(ab) * out) / math.sqrt(1 - ab)
+            if s.clip is not None:
+                x0 = xp.clip(x0, -s.clip, s.clip)
+            if s.type == "DDPM":
+                alpha, beta = ab / abp, 1 - ab / abp
+                new = math.sqrt(abp) * beta / (1 - ab) * x0 + math.sqrt(alpha) * (1 - abp) / (1 - ab) * xs
+                if t > 0:
+                    sigma = math.sqrt(max((1 - abp) / (1 - ab) * beta, 1e-20))
+                    new = new + sigma * xp.asarray(noise[i], device=device(x))
+            else:
+                new = math.sqrt(abp) * x0 + math.sqrt(1 - abp) * eps
+            x = env[loop.state] = xp.astype(new, x.dtype)
             if self.trace is not None:
                 self.trace.append(x)
 

@@ -38,3 +38,6 @@ class ScheduleWalker:
     def ddim(self, stage: str, loop: LoopSpec, env: dict) -> None: ...
 
     def autoregressive(self, stage: str, loop: LoopSpec, env: dict) -> None: ...
+
+    def diffusers(self, stage: str, loop: LoopSpec, env: dict) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not run a diffusers scheduler loop")

@@ -20,6 +20,10 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
     echo "warning: chromium/chromedriver missing and not root: the browser test will fail (apt-get install chromium chromium-driver)" >&2
   fi
 fi
+# The LeRobot tests export and profile checkpoints in a second environment (torch 2.14 + LeRobot 0.4.4, Route A).
+if ! scripts/lerobot_venv.sh; then
+  echo "warning: the LeRobot environment could not be built: the LeRobot tests will fail" >&2
+fi
 # The store tests start a throwaway PostgreSQL server from Debian's package, installed here like Chromium.
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -30,5 +34,5 @@ if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev
     echo "warning: postgresql missing and not root: the PostgreSQL store test will fail (apt-get install postgresql)" >&2
   fi
 fi
-export DEPLOYPROF_REQUIRE_BROWSER=1 DEPLOYPROF_REQUIRE_TRT_STUBS=1 DEPLOYPROF_REQUIRE_POSTGRES=1 DEPLOYPROF_REQUIRE_RAY=1 DEPLOYPROF_ARTIFACTS="${DEPLOYPROF_ARTIFACTS:-$PWD/docs/artifacts}"
+export DEPLOYPROF_REQUIRE_BROWSER=1 DEPLOYPROF_REQUIRE_TRT_STUBS=1 DEPLOYPROF_REQUIRE_POSTGRES=1 DEPLOYPROF_REQUIRE_RAY=1 DEPLOYPROF_REQUIRE_LEROBOT=1 DEPLOYPROF_ARTIFACTS="${DEPLOYPROF_ARTIFACTS:-$PWD/docs/artifacts}"
 .venv/bin/python -m pytest "$@"

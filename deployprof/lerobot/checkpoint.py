@@ -1,0 +1,90 @@
+"""A LeRobot checkpoint folder loaded with LeRobot's own classes: the policy (its weights checked against the
+safetensors file: LeRobot prints "Returning model without loading pretrained weights" and goes on when loading
+fails), and the normaliser and unnormaliser steps of its processors, which the export puts into the graphs."""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError
+from . import UNSUPPORTED, lerobot_version
+
+# Processor steps that change nothing a fixed graph must reproduce: device moves, batching, an empty rename.
+PASSIVE_STEPS = ("RenameObservationsProcessorStep", "AddBatchDimensionProcessorStep", "DeviceProcessorStep")
+
+
+@dataclass
+class Checkpoint:
+    folder: Path
+    version: str                 # LeRobot's
+    policy: object               # a PreTrainedPolicy, eval mode, CPU
+    normalizer: object           # NormalizerProcessorStep
+    unnormalizer: object         # UnnormalizerProcessorStep
+    pre: object                  # the pipelines themselves, for the parity check
+    post: object
+
+    @property
+    def type(self) -> str:
+        return self.policy.config.type
+
+
+def load_checkpoint(folder: Path, supported: tuple[str, ...]) -> Checkpoint:
+    """Every failure is one ConfigError line naming the folder and what to do."""
+    version = lerobot_version()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")   # a checkpoint folder is read as it is: never the hub
+    import torch
+    from lerobot.configs.policies import PreTrainedConfig
+    from lerobot.policies.factory import get_policy_class, make_pre_post_processors
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    try:
+        config = PreTrainedConfig.from_pretrained(str(folder))
+    except Exception as exc:  # LeRobot's own refusal, whatever its type: one line
+        raise ConfigError(f"{folder}: LeRobot {version} cannot read config.json ({_line(exc)}); is it a checkpoint of "
+                          "LeRobot 0.4?") from None
+    kind = config.type
+    if kind not in supported:
+        why = UNSUPPORTED.get(kind, "no export is written for it yet")
+        raise ConfigError(f"{folder}: LeRobot policy type {kind!r} is not supported ({why}); supported: "
+                          f"{', '.join(supported)}")
+    config.device = "cpu"
+    with contextlib.redirect_stdout(io.StringIO()):   # LeRobot prints as it loads
+        try:
+            policy = get_policy_class(kind).from_pretrained(str(folder), config=config)
+            pre, post = make_pre_post_processors(policy.config, pretrained_path=str(folder))
+        except Exception as exc:
+            raise ConfigError(f"{folder}: LeRobot {version} cannot load this {kind} checkpoint ({_line(exc)})") from None
+    try:
+        saved = load_file(str(folder / "model.safetensors"))
+    except Exception as exc:
+        raise ConfigError(f"{folder}/model.safetensors cannot be read ({_line(exc)})") from None
+    ours = policy.state_dict()
+    unused = [k for k in saved if k not in ours]          # in the file, not in the policy
+    unloaded = [k for k in ours if k not in saved]        # in the policy, left at its random init
+    differ = [k for k in saved if k in ours and (saved[k].shape != ours[k].shape
+                                                 or not torch.equal(saved[k].to(ours[k].dtype), ours[k]))]
+    if unused or unloaded or differ:
+        bad = (differ or unloaded or unused)[:3]
+        raise ConfigError(f"{folder}: LeRobot did not load the checkpoint's weights ({len(unloaded)} of the policy's "
+                          f"tensors not in model.safetensors, {len(unused)} of the file's unused, {len(differ)} "
+                          f"different, e.g. {', '.join(bad)}); the folder and LeRobot {version}'s {kind} class disagree")
+    policy.eval()
+    steps = {type(s).__name__: s for s in (*pre.steps, *post.steps)}
+    extra = [type(s).__name__ for s in (*pre.steps, *post.steps) if type(s).__name__ not in
+             (*PASSIVE_STEPS, "NormalizerProcessorStep", "UnnormalizerProcessorStep")]
+    renames = getattr(steps.get("RenameObservationsProcessorStep"), "rename_map", {})
+    if extra or renames or "NormalizerProcessorStep" not in steps or "UnnormalizerProcessorStep" not in steps:
+        raise ConfigError(f"{folder}: the processors hold steps a fixed graph cannot reproduce yet "
+                          f"({', '.join(extra) if extra else 'a rename map' if renames else 'no normaliser'}); supported: "
+                          "normalise -> policy -> unnormalise")
+    return Checkpoint(folder, version, policy, steps["NormalizerProcessorStep"], steps["UnnormalizerProcessorStep"],
+                      pre, post)
+
+
+def _line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:240]}" if text else type(exc).__name__

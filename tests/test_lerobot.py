@@ -1,0 +1,129 @@
+"""LeRobot checkpoints as users hold them: small random-init policies saved by LeRobot's own save_pretrained
+(tests/lerobot/checkpoints.py), exported and profiled as a user would (`deployprof export --lerobot DIR`,
+`deployprof profile DIR`) in the LeRobot environment scripts/lerobot_venv.sh builds (torch 2.14 + LeRobot 0.4.4).
+Without that environment these skip; scripts/test.sh sets DEPLOYPROF_REQUIRE_LEROBOT=1, which makes them fail."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = ROOT / ".venv-lerobot" / "bin" / "python"
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+
+
+def _run(*args, cwd=ROOT, timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run([str(PYTHON), *map(str, args)], cwd=cwd, env=ENV, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _deployprof(*args, timeout=600) -> subprocess.CompletedProcess:
+    return _run("-m", "deployprof", *args, timeout=timeout)
+
+
+def _one_error_line(r: subprocess.CompletedProcess, *words: str) -> str:
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert r.returncode != 0 and lines and lines[-1].startswith("error: "), r.stderr[-2000:]
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert all(w in lines[-1] for w in words), lines[-1]
+    return lines[-1]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> Path:
+    if not PYTHON.exists():
+        why = "the LeRobot environment is not built (scripts/lerobot_venv.sh)"
+        if os.environ.get("DEPLOYPROF_REQUIRE_LEROBOT") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    out = tmp_path_factory.mktemp("lerobot")
+    r = _run("-m", "tests.lerobot.checkpoints", out, "act", "diffusion", "diffusion-ddim", "vqbet")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+@pytest.mark.parametrize("kind,stages,steps", [("act", ["policy"], None), ("diffusion", ["encoder", "denoise", "actions"], 20),
+                                                ("diffusion-ddim", ["encoder", "denoise", "actions"], 5)])
+def test_export_matches_lerobots_own_select_action(checkpoints, tmp_path, kind, stages, steps):
+    r = _deployprof("export", "--lerobot", checkpoints / kind, "--out", tmp_path / "export")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "policy step vs lerobot 0.4.4" in r.stdout, r.stdout
+    m = json.loads((tmp_path / "export" / "manifest.json").read_text())
+    assert [s["name"] for s in m["stages"]] == stages
+    p = m["step_parity"]
+    assert p["samples"] == 2 and len(p["max_abs_err_per_dim"]) == 6 and max(p["max_abs_err_per_dim"]) <= p["tolerance"] <= 1e-3
+    assert m["source"]["policy_type"] == kind.split("-")[0] and m["source"]["lerobot"] == "0.4.4"
+    # raw observations in, robot-unit actions out: the graphs take LeRobot's own keys
+    assert {t["name"] for s in m["stages"] for t in s["inputs"]} >= {"observation.state", "observation.images.top"}
+    loops = [c["loop"] for c in m["schedule"] if c["loop"]]
+    if steps is None:
+        assert not loops
+    else:
+        assert loops[0]["kind"] == "diffusers" and len(loops[0]["scheduler"]["timesteps"]) == steps
+        assert loops[0]["scheduler"]["type"] == ("DDIM" if kind.endswith("ddim") else "DDPM")
+
+
+@pytest.mark.parametrize("kind", ["act", "diffusion"])
+def test_profile_a_lerobot_folder(checkpoints, tmp_path, kind):
+    r = _deployprof("profile", checkpoints / kind, "--out", tmp_path / "p", "--duration", "0.5", "--accuracy-samples",
+                    "2", "--warmup", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads((tmp_path / "p" / "report.json").read_text())
+    assert report["model"]["family"] == f"lerobot-{kind}"
+    main = [x for x in report["runs"] if x["stage"] == ("policy" if kind == "act" else "policy_step")]
+    assert main and main[0]["latency"]["p50_ms"] > 0 and main[0]["accuracy"]["verdict"] == "PASS"
+    assert (tmp_path / "p" / "export" / "manifest.json").exists()
+
+
+def test_an_unsupported_type_is_one_line(checkpoints, tmp_path):
+    r = _deployprof("export", "--lerobot", checkpoints / "vqbet", "--out", tmp_path / "x")
+    _one_error_line(r, "'vqbet' is not supported", "multinomial", "supported: act, diffusion")
+    assert not (tmp_path / "x").exists()
+
+
+def test_weights_lerobot_did_not_load_are_one_line(checkpoints, tmp_path):
+    """LeRobot prints "Returning model without loading pretrained weights" and goes on; the export refuses."""
+    import shutil
+
+    bad = tmp_path / "act"
+    shutil.copytree(checkpoints / "act", bad)
+    code = ("import sys; from safetensors.torch import load_file, save_file; f = sys.argv[1]; d = load_file(f); "
+            "d.pop(sorted(d)[0]); save_file(d, f)")
+    assert _run("-c", code, bad / "model.safetensors").returncode == 0
+    r = _deployprof("profile", bad, "--out", tmp_path / "p", "--duration", "0.5")
+    _one_error_line(r, "did not load the checkpoint's weights", "1 of the policy's tensors not in model.safetensors")
+    assert not (tmp_path / "p" / "report.json").exists()
+
+
+def test_a_broken_config_is_one_line(checkpoints, tmp_path):
+    import shutil
+
+    bad = tmp_path / "act"
+    shutil.copytree(checkpoints / "act", bad)
+    (bad / "config.json").write_text(json.dumps({"type": "act", "chunk_size": "ten"}))
+    _one_error_line(_deployprof("export", "--lerobot", bad, "--out", tmp_path / "x"), "cannot read config.json")
+
+
+def test_without_lerobot_or_with_another_release_is_one_line(monkeypatch):
+    """In this (main) environment LeRobot is absent; another release is refused by version."""
+    import importlib.metadata
+
+    from deployprof.errors import ConfigError
+    from deployprof.lerobot import lerobot_version
+
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda name: "0.3.3" if name == "lerobot" else real(name))
+    with pytest.raises(ConfigError, match=r"LeRobot 0.3.3 is installed; deployprof reads checkpoints of LeRobot >=0.4.4,<0.5"):
+        lerobot_version()
+
+    def absent(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", absent)
+    with pytest.raises(ConfigError, match=r"needs LeRobot >=0.4.4,<0.5: pip install 'deployprof\[lerobot\]'"):
+        lerobot_version()
