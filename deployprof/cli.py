@@ -115,13 +115,15 @@ def targets() -> None:
               help="Your own model: a callable returning (torch module, example inputs tuple or dict).")
 @click.option("--lerobot", "lerobot_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="A LeRobot checkpoint folder (pretrained_model: config.json, model.safetensors, processors).")
+@click.option("--task", default="", metavar="TEXT",
+              help="The instruction of a LeRobot policy that takes one (SmolVLA), tokenised and fixed in the graph.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the ONNX stages and manifest.json.")
 @click.option("--exporter", type=click.Choice(["dynamo", "torchscript"]), default=None,
               help="Force one torch.onnx exporter (default: dynamo, falling back to torchscript).")
 @click.option("--weights", type=click.Choice(["auto", "real", "meta"]), default="auto", show_default=True,
               help="real: random fp32 weights, parity-checked; meta: shapes only, for counting; auto: meta above 4 GiB.")
 @click.option("--force", is_flag=True, help="Replace a non-empty --out folder (it is swapped out whole, never mixed).")
-def export(preset: Optional[str], module_ref: Optional[str], lerobot_dir: Optional[Path], out: Path,
+def export(preset: Optional[str], module_ref: Optional[str], lerobot_dir: Optional[Path], task: str, out: Path,
            exporter: Optional[str], weights: str, force: bool) -> None:
     """Export a preset (name or YAML path), your own model with --module, or a LeRobot checkpoint with --lerobot, to
     one ONNX graph per stage, checked against PyTorch in ONNX Runtime (a LeRobot policy step also against LeRobot's
@@ -135,7 +137,7 @@ def export(preset: Optional[str], module_ref: Optional[str], lerobot_dir: Option
     if lerobot_dir is not None:
         from .lerobot.export import export_lerobot
 
-        manifest, timings = export_lerobot(lerobot_dir, out, exporter=exporter, force=force)
+        manifest, timings = export_lerobot(lerobot_dir, out, task=task, exporter=exporter, force=force)
     elif module_ref:
         manifest, timings = export_module_isolated(module_ref, out, exporter=exporter, force=force)
     else:
@@ -202,6 +204,8 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
               help="Comma-separated backends to measure.")
 @click.option("--skip-unavailable", is_flag=True, help="Skip backends that cannot run here, with a warning.")
 @click.option("--exporter", type=click.Choice(["dynamo", "torchscript"]), default=None)
+@click.option("--task", default="", metavar="TEXT",
+              help="A LeRobot checkpoint that takes an instruction (SmolVLA): the instruction, fixed at export.")
 @click.option("--precisions", default="fp32", show_default=True,
               help="Comma list: fp32, fp16, fp16-naive, int8, int8-dynamic (each measured, and compared with FP32).")
 @click.option("--target", "target_profile", default=None,
@@ -212,9 +216,10 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
 @measure_options
 @precision_options
 @store_options
-def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, exporter, precisions: str,
+def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, exporter, task: str, precisions: str,
             target_profile: Optional[str], reference: str, accuracy_samples: int, **o) -> None:
-    """Export (for a preset), count, and measure each backend; write OUT/report.json and print a summary."""
+    """Export (a preset or a LeRobot checkpoint folder), count, and measure each backend; write OUT/report.json and
+    print a summary."""
     from .pipeline import plan_profile, profile as run_profile
     from .report.terminal import print_profile
 
@@ -223,7 +228,7 @@ def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, expo
     with _progress() as bar:
         plan = plan_profile(subject, split_list(backend_names), config=config, precisions=parse_precisions(precisions),
                             calib=calibration(o), accuracy=accuracy(o, reference, accuracy_samples),
-                            skip_unavailable=skip_unavailable, exporter=exporter,
+                            skip_unavailable=skip_unavailable, exporter=exporter, task=task,
                             target_profile=target_profile, say=bar)
         report = run_profile(plan, out, say=bar, phases=bar.plan)
     print_profile(report)

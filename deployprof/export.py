@@ -4,6 +4,7 @@ graph inputs without data, for static analysis (the manifest marks such an expor
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 from pathlib import Path
@@ -32,7 +33,8 @@ def _export_stage(stage, args, path: Path, exporter: str, meta: bool) -> None:
 
     names_in = [t.name for t in stage.inputs]
     names_out = [t.name for t in stage.outputs]
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # exporter chatter (e.g. missing torchvision ops)
+    for chatty in ("torch.onnx", "onnxscript"):  # exporter chatter (missing torchvision ops, skipped constant folds)
+        logging.getLogger(chatty).setLevel(logging.ERROR)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         if exporter == "dynamo":
@@ -40,7 +42,8 @@ def _export_stage(stage, args, path: Path, exporter: str, meta: bool) -> None:
             dyn = tuple({i: dims.setdefault(d, torch.export.Dim(d, min=1, max=1 << 16)) for i, d in stage.dynamic_axes(t).items()}
                         for t in stage.inputs)
             prog = torch.onnx.export(stage.module, args, dynamo=True, input_names=names_in, output_names=names_out,
-                                     dynamic_shapes=dyn, opset_version=OPSET, optimize=not meta, verbose=False)
+                                     dynamic_shapes=_shaped_like_forward(stage.module, dyn), opset_version=OPSET,
+                                     optimize=not meta, verbose=False)
             if meta:
                 prog.save(str(path), include_initializers=False, keep_initializers_as_inputs=True, external_data=False)
             else:
@@ -51,6 +54,17 @@ def _export_stage(stage, args, path: Path, exporter: str, meta: bool) -> None:
             axes = {t.name: stage.dynamic_axes(t) for t in (*stage.inputs, *stage.outputs)}
             torch.onnx.export(stage.module, args, str(path), dynamo=False, input_names=names_in, output_names=names_out,
                               dynamic_axes={k: v for k, v in axes.items() if v}, opset_version=OPSET, do_constant_folding=True)
+
+
+def _shaped_like_forward(module, dyn: tuple) -> tuple:
+    """torch.export wants dynamic_shapes in forward's own structure: a `*args` forward takes its tail as one tuple."""
+    import inspect
+
+    params = inspect.signature(module.forward).parameters.values()
+    if not any(p.kind == p.VAR_POSITIONAL for p in params):
+        return dyn
+    n = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+    return (*dyn[:n], tuple(dyn[n:]))
 
 
 def _parity(stage, path: Path, seed: int, dims: dict[str, int], atol: float, rtol: float,
@@ -77,7 +91,10 @@ def _parity(stage, path: Path, seed: int, dims: dict[str, int], atol: float, rto
             r = r.numpy()
             if r.shape != g.shape:
                 raise ExportError(f"stage {stage.name}: output {spec.name} has shape {g.shape} in ONNX Runtime, {r.shape} in PyTorch (batch {batch})")
-            err = float(np.max(np.abs(r - g))) if r.size else 0.0
+            if r.dtype.kind in "biu":   # masks and indices: equal or wrong
+                err = 0.0 if np.array_equal(r, g) else math.inf
+            else:
+                err = float(np.max(np.abs(r - g))) if r.size else 0.0
             if not np.isfinite(err) or err > atol + rtol * float(np.max(np.abs(r))):
                 raise ExportError(f"stage {stage.name}: ONNX Runtime differs from PyTorch by {err:.3g} on {spec.name} "
                                   f"(batch {batch}; tolerance {atol} + {rtol} x max|ref|); the export is wrong")

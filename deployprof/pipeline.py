@@ -50,7 +50,8 @@ def needs_export(subject: str) -> bool:
     return is_preset(subject) or is_checkpoint(Path(subject))
 
 
-def resolve_subject(subject: str, out: Path, exporter: Optional[str] = None, say: Say = log.info) -> str:
+def resolve_subject(subject: str, out: Path, exporter: Optional[str] = None, say: Say = log.info,
+                    task: str = "") -> str:
     """The export folder or .onnx file to measure: the given path, or the preset or LeRobot checkpoint exported into
     out/export (this run's own folder, never the user's)."""
     if not needs_export(subject):
@@ -60,7 +61,7 @@ def resolve_subject(subject: str, out: Path, exporter: Optional[str] = None, say
     if is_checkpoint(Path(subject)):
         from .lerobot.export import export_lerobot
 
-        export_lerobot(Path(subject), out / "export", exporter=exporter, own=True)
+        export_lerobot(Path(subject), out / "export", task=task, exporter=exporter, own=True)
     else:
         export_preset(subject, out / "export", exporter=exporter, own=True)
     return str(out / "export")
@@ -253,6 +254,7 @@ class ProfilePlan:
     calib: CalibrationConfig
     accuracy: AccuracyConfig
     exporter: Optional[str]
+    task: str                        # a LeRobot checkpoint's instruction (SmolVLA), fixed at export
     target_name: Optional[str]
     target: Optional[TargetProfile]  # read once: a Jetson's live clocks, the cpu's measured ceilings
 
@@ -264,7 +266,8 @@ class ProfilePlan:
 
 def plan_profile(subject: str, backends: list[str], *, config: MeasureConfig = MeasureConfig(),
                  precisions: list[str] = ("fp32",), calib: CalibrationConfig = CalibrationConfig(),
-                 accuracy: AccuracyConfig = AccuracyConfig(), skip_unavailable: bool = False, exporter: Optional[str] = None, target_profile: Optional[str] = None, with_fp32: bool = True,
+                 accuracy: AccuracyConfig = AccuracyConfig(), skip_unavailable: bool = False, exporter: Optional[str] = None,
+                 task: str = "", target_profile: Optional[str] = None, with_fp32: bool = True,
                  say: Say = log.info) -> ProfilePlan:
     """Every check that needs no work: backends, options, reference, preset, target. with_fp32: FP32 is measured
     beside every other precision (its speed-up); a sweep's fp16 configuration leaves it out."""
@@ -279,7 +282,7 @@ def plan_profile(subject: str, backends: list[str], *, config: MeasureConfig = M
     return ProfilePlan(
         subject=subject, exported=needs_export(subject), backends=backend_plan, config=config, calib=calib, accuracy=accuracy,
         precisions=tuple(dict.fromkeys(["fp32", *precisions] if with_fp32 else precisions)),
-        exporter=exporter, target_name=target_profile,
+        exporter=exporter, task=task, target_name=target_profile,
         target=load_target_profile(target_profile) if target_profile else None)
 
 
@@ -313,7 +316,7 @@ class Prepared:
 
 def prepare(plan: ProfilePlan, out: Path, say: Say) -> Prepared:
     """Export (a preset), load, check the bindings, prepare each precision."""
-    base = load_subject(resolve_subject(plan.subject, out, plan.exporter, say))  # each manifest is read once
+    base = load_subject(resolve_subject(plan.subject, out, plan.exporter, say, plan.task))  # each manifest is read once
     check_bindings(base, plan.config.dims, plan.config.shapes)
     warnings, usable, precisions = [], plan.backends.names, plan.precisions
     if plan.config.cuda_graph != "off" and len(base.manifest.stages) > 1:

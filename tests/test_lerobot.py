@@ -41,47 +41,60 @@ def checkpoints(tmp_path_factory) -> Path:
             pytest.fail(why)
         pytest.skip(why)
     out = tmp_path_factory.mktemp("lerobot")
-    r = _run("-m", "tests.lerobot.checkpoints", out, "act", "diffusion", "diffusion-ddim", "vqbet")
+    r = _run("-m", "tests.lerobot.checkpoints", out, "act", "diffusion", "diffusion-ddim", "smolvla", "vqbet")
     assert r.returncode == 0, r.stderr[-3000:]
     return out
 
 
-@pytest.mark.parametrize("kind,stages,steps", [("act", ["policy"], None), ("diffusion", ["encoder", "denoise", "actions"], 20),
-                                                ("diffusion-ddim", ["encoder", "denoise", "actions"], 5)])
-def test_export_matches_lerobots_own_select_action(checkpoints, tmp_path, kind, stages, steps):
-    r = _deployprof("export", "--lerobot", checkpoints / kind, "--out", tmp_path / "export")
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert "policy step vs lerobot 0.4.4" in r.stdout, r.stdout
-    m = json.loads((tmp_path / "export" / "manifest.json").read_text())
+TASK = "pick up the red cube"
+
+
+def _check_export(m: dict, kind: str, stages: list[str], steps) -> None:
+    """The manifest of a LeRobot export: its stages, LeRobot's own input keys (raw observations in, robot-unit actions
+    out), the policy step's parity against LeRobot's select_action, and the loop as LeRobot runs it."""
     assert [s["name"] for s in m["stages"]] == stages
     p = m["step_parity"]
     assert p["samples"] == 2 and len(p["max_abs_err_per_dim"]) == 6 and max(p["max_abs_err_per_dim"]) <= p["tolerance"] <= 1e-3
     assert m["source"]["policy_type"] == kind.split("-")[0] and m["source"]["lerobot"] == "0.4.4"
-    # raw observations in, robot-unit actions out: the graphs take LeRobot's own keys
     assert {t["name"] for s in m["stages"] for t in s["inputs"]} >= {"observation.state", "observation.images.top"}
     loops = [c["loop"] for c in m["schedule"] if c["loop"]]
     if steps is None:
         assert not loops
+    elif kind == "smolvla":   # the prompt tokenised once, recorded; flow matching as sample_actions runs it
+        assert loops[0]["kind"] == "euler" and loops[0]["steps"] == steps and m["source"]["task"] == TASK
+        assert any("batch: fixed at 1" in n for n in m["notes"])
     else:
         assert loops[0]["kind"] == "diffusers" and len(loops[0]["scheduler"]["timesteps"]) == steps
         assert loops[0]["scheduler"]["type"] == ("DDIM" if kind.endswith("ddim") else "DDPM")
 
 
-@pytest.mark.parametrize("kind", ["act", "diffusion"])
-def test_profile_a_lerobot_folder(checkpoints, tmp_path, kind):
-    r = _deployprof("profile", checkpoints / kind, "--out", tmp_path / "p", "--duration", "0.5", "--accuracy-samples",
-                    "2", "--warmup", "2")
+@pytest.mark.parametrize("kind,stages,steps", [("act", ["policy"], None),
+                                                ("diffusion", ["encoder", "denoise", "actions"], 20),
+                                                ("smolvla", ["prefix", "denoise", "actions"], 3)])
+def test_profile_a_lerobot_folder(checkpoints, tmp_path, kind, stages, steps):
+    """`deployprof profile DIR`: exported into OUT/export (parity against LeRobot's own select_action), measured."""
+    r = _deployprof("profile", checkpoints / kind, "--out", tmp_path / "p", "--duration", "0.3", "--accuracy-samples",
+                    "2", "--warmup", "2", "--task", TASK)
     assert r.returncode == 0, r.stderr[-3000:]
+    _check_export(json.loads((tmp_path / "p" / "export" / "manifest.json").read_text()), kind, stages, steps)
     report = json.loads((tmp_path / "p" / "report.json").read_text())
     assert report["model"]["family"] == f"lerobot-{kind}"
     main = [x for x in report["runs"] if x["stage"] == ("policy" if kind == "act" else "policy_step")]
     assert main and main[0]["latency"]["p50_ms"] > 0 and main[0]["accuracy"]["verdict"] == "PASS"
-    assert (tmp_path / "p" / "export" / "manifest.json").exists()
+
+
+def test_export_lerobot_with_a_ddim_scheduler(checkpoints, tmp_path):
+    """`deployprof export --lerobot DIR`: a DDIM checkpoint predicting the sample, 5 inference steps."""
+    r = _deployprof("export", "--lerobot", checkpoints / "diffusion-ddim", "--out", tmp_path / "export")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "policy step vs lerobot 0.4.4 DiffusionPolicy.select_action" in r.stdout, r.stdout
+    _check_export(json.loads((tmp_path / "export" / "manifest.json").read_text()), "diffusion-ddim",
+                  ["encoder", "denoise", "actions"], 5)
 
 
 def test_an_unsupported_type_is_one_line(checkpoints, tmp_path):
     r = _deployprof("export", "--lerobot", checkpoints / "vqbet", "--out", tmp_path / "x")
-    _one_error_line(r, "'vqbet' is not supported", "multinomial", "supported: act, diffusion")
+    _one_error_line(r, "'vqbet' is not supported", "multinomial", "supported: act, diffusion, smolvla")
     assert not (tmp_path / "x").exists()
 
 

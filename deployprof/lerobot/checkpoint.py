@@ -12,8 +12,10 @@ from pathlib import Path
 from ..errors import ConfigError
 from . import UNSUPPORTED, lerobot_version
 
-# Processor steps that change nothing a fixed graph must reproduce: device moves, batching, an empty rename.
-PASSIVE_STEPS = ("RenameObservationsProcessorStep", "AddBatchDimensionProcessorStep", "DeviceProcessorStep")
+# Processor steps that change nothing a fixed graph must reproduce: device moves, batching, an empty rename; and the
+# prompt's (a newline appended, tokenised), which the export runs once and fixes in the graph.
+PASSIVE_STEPS = ("RenameObservationsProcessorStep", "AddBatchDimensionProcessorStep", "DeviceProcessorStep",
+                 "SmolVLANewLineProcessor", "TokenizerProcessorStep")
 
 
 @dataclass

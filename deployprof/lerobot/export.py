@@ -24,10 +24,15 @@ PARITY_SAMPLES = 2
 PARITY_TOLERANCE = 1e-3   # robot units; float32 graphs against float32 PyTorch (the loop in float64)
 
 
-def export_lerobot(folder: Path, out: Path, *, exporter: Optional[str] = None, force: bool = False,
+# The policy step's input that holds the initial noise, per type; LeRobot's select_action takes it as `noise`.
+NOISE_INPUT = {"diffusion": "sample", "smolvla": "x_t"}
+
+
+def export_lerobot(folder: Path, out: Path, *, task: str = "", exporter: Optional[str] = None, force: bool = False,
                    own: bool = False) -> tuple[Manifest, dict[str, float]]:
+    """`task`: the language prompt of a policy that takes one (SmolVLA), tokenised now and fixed in the graph."""
     ck = load_checkpoint(Path(folder), tuple(POLICY_TYPES))
-    build = POLICY_TYPES.get(ck.type)(ck)
+    build = POLICY_TYPES.get(ck.type)(ck, task)
     with staged_folder(Path(out), force, own) as staging:
         specs, used, timings = export_build(build, staging, exporter, seed=0, atol=1e-4, rtol=1e-4)
         digest = hashlib.sha256((Path(folder) / "model.safetensors").read_bytes()).hexdigest()
@@ -36,16 +41,26 @@ def export_lerobot(folder: Path, out: Path, *, exporter: Optional[str] = None, f
                             family=f"lerobot-{ck.type}", exporter="+".join(sorted(used)), opset=OPSET,
                             default_dims=build.default_dims,
                             source={"kind": "lerobot", "lerobot": ck.version, "policy_type": ck.type,
-                                    "checkpoint": Path(folder).resolve().name, "model_sha256": digest})
+                                    "checkpoint": Path(folder).resolve().name, "model_sha256": digest,
+                                    **({"task": task} if ck.type == "smolvla" else {})},
+                            notes=_notes(ck.type, task))
         manifest.write(staging)
         t0 = time.perf_counter()
-        manifest = replace(manifest, step_parity=step_parity(ck, manifest, staging))
+        manifest = replace(manifest, step_parity=step_parity(ck, manifest, staging, task))
         timings["policy step parity"] = time.perf_counter() - t0
         manifest.write(staging)
     return manifest, timings
 
 
-def step_parity(ck: Checkpoint, manifest: Manifest, root: Path) -> StepParity:
+def _notes(kind: str, task: str) -> tuple[str, ...]:
+    if kind != "smolvla":
+        return ()
+    from .stages import SMOLVLA_BATCH_NOTE
+
+    return (SMOLVLA_BATCH_NOTE,) + (() if task else ("the prompt is empty: pass --task with the robot's instruction",))
+
+
+def step_parity(ck: Checkpoint, manifest: Manifest, root: Path, task: str = "") -> StepParity:
     """Our policy step on ONNX Runtime against LeRobot's own select_action, PARITY_SAMPLES seeded observations; over
     the tolerance is an ExportError (the export is wrong)."""
     from ..policy import open_policy
@@ -58,7 +73,7 @@ def step_parity(ck: Checkpoint, manifest: Manifest, root: Path) -> StepParity:
                 for key in ck.policy.config.input_features:
                     feeds[key] = np.repeat(feeds[key][:, -1:], feeds[key].shape[1], axis=1)
             ours = np.asarray(step(dict(feeds))[manifest.action_output])
-            theirs = lerobot_actions(ck, manifest, feeds)
+            theirs = lerobot_actions(ck, manifest, feeds, task)
             err = np.abs(ours[:, :theirs.shape[1]].astype(np.float64) - theirs).reshape(-1, ours.shape[-1]).max(axis=0)
             worst = err if worst is None else np.maximum(worst, err)
     per_dim = tuple(float(e) for e in worst)
@@ -70,7 +85,7 @@ def step_parity(ck: Checkpoint, manifest: Manifest, root: Path) -> StepParity:
     return StepParity(reference, PARITY_SAMPLES, PARITY_TOLERANCE, per_dim)
 
 
-def lerobot_actions(ck: Checkpoint, manifest: Manifest, feeds: dict) -> np.ndarray:
+def lerobot_actions(ck: Checkpoint, manifest: Manifest, feeds: dict, task: str = "") -> np.ndarray:
     """`post(policy.select_action(pre(obs)))` called once per action of the chunk (it serves them one at a time),
     from a reset policy: [batch, n, action_dim] in robot units. Diffusion Policy gets our initial noise and our
     DDPM step noise; its observation history is the one frame repeated, as select_action fills it on a reset."""
@@ -80,7 +95,9 @@ def lerobot_actions(ck: Checkpoint, manifest: Manifest, feeds: dict) -> np.ndarr
     for key in policy.config.input_features:
         x = torch.from_numpy(np.ascontiguousarray(feeds[key]))
         frames[key] = x[:, -1] if ck.type == "diffusion" else x   # the current frame (the history repeats it)
-    noise = torch.from_numpy(feeds["sample"]) if ck.type == "diffusion" else None
+    if ck.type == "smolvla":
+        frames["task"] = [task] * len(feeds[next(iter(policy.config.input_features))])
+    noise = torch.from_numpy(feeds[NOISE_INPUT[ck.type]]) if ck.type in NOISE_INPUT else None
     policy.reset()
     out = []
     with torch.no_grad(), _ddpm_noise(manifest, feeds):

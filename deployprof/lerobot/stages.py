@@ -33,13 +33,13 @@ def _unnormalize(ck: Checkpoint, actions: torch.Tensor) -> torch.Tensor:
     return ck.unnormalizer._apply_transform(actions, ACTION, FeatureType.ACTION, inverse=True)
 
 
-def _observation_specs(ck: Checkpoint, frames: tuple = ()) -> tuple[list[str], list]:
+def _observation_specs(ck: Checkpoint, frames: tuple = (), batch="batch") -> tuple[list[str], list]:
     """LeRobot's input keys in its order, and a TensorSpec each ((batch, *frames, *shape)); images in [0, 1]."""
     from lerobot.configs.types import FeatureType
 
     keys, specs = [], []
     for key, feature in ck.policy.config.input_features.items():
-        shape = ("batch", *frames, *feature.shape)
+        shape = (batch, *frames, *feature.shape)
         if feature.type == FeatureType.VISUAL:
             specs.append(spec(key, shape, "uniform", 0.0, 1.0, role="image"))
         elif feature.type in (FeatureType.STATE, FeatureType.ENV):
@@ -65,8 +65,9 @@ class _ActChunk(nn.Module):
         return _unnormalize(self.ck, self.policy.predict_action_chunk(batch))
 
 
-def build_act(ck: Checkpoint) -> FamilyBuild:
-    """ACT in one pass: observations -> the whole action chunk (select_action serves it one action at a time)."""
+def build_act(ck: Checkpoint, task: str = "") -> FamilyBuild:
+    """ACT in one pass: observations -> the whole action chunk (select_action serves it one action at a time). No
+    language input: `task` is not used."""
     cfg = ck.policy.config
     if cfg.temporal_ensemble_coeff is not None:
         raise ConfigError(f"{ck.folder}: ACT with temporal ensembling mixes chunks across calls in select_action; "
@@ -136,9 +137,9 @@ def scheduler_spec(model) -> SchedulerSpec:
                          c.prediction_type, float(c.clip_sample_range) if c.clip_sample else None)
 
 
-def build_diffusion(ck: Checkpoint) -> FamilyBuild:
+def build_diffusion(ck: Checkpoint, task: str = "") -> FamilyBuild:
     """Diffusion Policy: observation encoder, one UNet denoising step (called once per scheduler timestep), and the
-    executed actions unnormalised; the scheduler's own numbers in the manifest's loop."""
+    executed actions unnormalised; the scheduler's own numbers in the manifest's loop. No language input."""
     cfg = ck.policy.config
     keys, inputs = _observation_specs(ck, (cfg.n_obs_steps,))
     with torch.no_grad():   # the conditioning width, as the encoder makes it
@@ -160,3 +161,90 @@ def build_diffusion(ck: Checkpoint) -> FamilyBuild:
 
 POLICY_TYPES.add("act", build_act)
 POLICY_TYPES.add("diffusion", build_diffusion)
+
+
+class _SmolPrefix(nn.Module):
+    """Observations (normalised, images resized and padded as SmolVLA does) and the prompt tokenised at export ->
+    the prefix's padding mask and every VLM layer's key and value cache."""
+
+    def __init__(self, ck: Checkpoint, keys: list[str], tokens: torch.Tensor, mask: torch.Tensor):
+        super().__init__()
+        self.ck, self.keys, self.norm, self.policy = ck, keys, _Normalize(ck), ck.policy
+        self.register_buffer("tokens", tokens)
+        self.register_buffer("mask", mask)
+
+    def forward(self, *observations: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        from lerobot.policies.smolvla.modeling_smolvla import make_att_2d_masks
+
+        batch = {k: self.norm(k, x) for k, x in zip(self.keys, observations)}
+        images, img_masks = self.policy.prepare_images(batch)
+        state = self.policy.prepare_state(batch)
+        b, model = state.shape[0], self.policy.model
+        tokens, mask = self.tokens.expand(b, -1), self.mask.expand(b, -1)
+        embs, pad, att = model.embed_prefix(images, img_masks, tokens, mask, state=state)
+        _, cache = model.vlm_with_expert.forward(attention_mask=make_att_2d_masks(pad, att),
+                                                 position_ids=torch.cumsum(pad, dim=1) - 1, past_key_values=None,
+                                                 inputs_embeds=[embs, None], use_cache=True, fill_kv_cache=True)
+        return (pad, *(cache[i][n] for i in sorted(cache) for n in ("key_states", "value_states")))
+
+
+class _SmolDenoise(nn.Module):
+    """One flow-matching step of the action expert over the cached prefix."""
+
+    def __init__(self, ck: Checkpoint):
+        super().__init__()
+        self.model = ck.policy.model
+
+    def forward(self, x_t: torch.Tensor, timestep: torch.Tensor, prefix_pad_masks: torch.Tensor,
+                *cache: torch.Tensor) -> torch.Tensor:
+        past = {i: {"key_states": cache[2 * i], "value_states": cache[2 * i + 1]} for i in range(len(cache) // 2)}
+        return self.model.denoise_step(prefix_pad_masks, past, x_t, timestep)
+
+
+class _SmolActions(nn.Module):
+    def __init__(self, ck: Checkpoint):
+        super().__init__()
+        self.ck, self.dim = ck, _action_dim(ck)
+
+    def forward(self, x_t: torch.Tensor) -> torch.Tensor:
+        return _unnormalize(self.ck, x_t[:, :, :self.dim])
+
+
+# SmolVLM's vision embeddings loop over the batch in Python, which torch.export specialises: SmolVLA is exported at
+# batch 1 (the manifest's notes say so; --batch other than 1 is refused).
+SMOLVLA_BATCH_NOTE = ("batch: fixed at 1 (SmolVLM's vision embeddings loop over the batch in Python, which the "
+                      "exporter specialises)")
+
+
+def build_smolvla(ck: Checkpoint, task: str = "") -> FamilyBuild:
+    """SmolVLA: prefix (vision + language + state, the VLM's KV cache) once, the action expert's flow-matching step
+    num_steps times (Euler, time 1 -> 0, as sample_actions), the chunk unpadded and unnormalised. Batch 1."""
+    from lerobot.utils.constants import OBS_LANGUAGE_ATTENTION_MASK, OBS_LANGUAGE_TOKENS
+
+    cfg = ck.policy.config
+    if cfg.adapt_to_pi_aloha:
+        raise ConfigError(f"{ck.folder}: adapt_to_pi_aloha flips joints in Python around the network; not exported")
+    keys, inputs = _observation_specs(ck, batch=1)
+    # The prompt, tokenised once by the checkpoint's own tokenizer step: a constant of the prefix graph.
+    zeros = {s.name: torch.zeros((1, *s.shape[1:])) for s in inputs}
+    batch = ck.pre({**zeros, "task": [task]})
+    tokens, mask = batch[OBS_LANGUAGE_TOKENS].long(), batch[OBS_LANGUAGE_ATTENTION_MASK].bool()
+    prefix = _SmolPrefix(ck, keys, tokens, mask)
+    with torch.no_grad():
+        outs = prefix(*(batch[k] for k in keys))
+    pad = spec("prefix_pad_masks", tuple(outs[0].shape), "ones", dtype="bool")
+    cache = [spec(f"{n}_{i // 2}", tuple(t.shape)) for i, (t, n) in
+             enumerate(zip(outs[1:], ("key", "value") * (len(outs) // 2)))]
+    x_t = spec("x_t", (1, cfg.chunk_size, cfg.max_action_dim), role="noise")
+    timestep = spec("timestep", (1,), "uniform", 0.0, 1.0)
+    v_t = spec("v_t", (1, cfg.chunk_size, cfg.max_action_dim))
+    action = spec("action", (1, cfg.chunk_size, _action_dim(ck)), role="action")
+    stages = [StageModule("prefix", prefix, tuple(inputs), (pad, *cache)),
+              StageModule("denoise", _SmolDenoise(ck), (x_t, timestep, pad, *cache), (v_t,)),
+              StageModule("actions", _SmolActions(ck), (x_t,), (action,))]
+    loop = LoopSpec("euler", cfg.num_steps, state="x_t", output="v_t", time="timestep")
+    schedule = (CallSpec("prefix"), CallSpec("denoise", repeat=cfg.num_steps, loop=loop), CallSpec("actions"))
+    return FamilyBuild(stages, schedule, "action", action.shape)
+
+
+POLICY_TYPES.add("smolvla", build_smolvla)

@@ -2,7 +2,7 @@
 of its pre/post processors, with dataset statistics): what a user's `pretrained_model` folder holds. Run in the
 LeRobot environment (scripts/test.sh builds it):
 
-    python -m tests.lerobot.checkpoints OUT KIND...      # KIND: act, diffusion (DDPM), diffusion-ddim, vqbet
+    python -m tests.lerobot.checkpoints OUT KIND...   # KIND: act, diffusion (DDPM), diffusion-ddim, smolvla, vqbet
 """
 from __future__ import annotations
 
@@ -59,6 +59,14 @@ def config(kind: str):
                                crop_shape=None, use_group_norm=True, down_dims=(32, 64), kernel_size=3, n_groups=8,
                                diffusion_step_embed_dim=32, spatial_softmax_num_keypoints=8, horizon=16,
                                n_action_steps=8, num_train_timesteps=20, device="cpu", **ddim), 64
+    if kind == "smolvla":
+        from lerobot.policies.smolvla.configuration_smolvla import SmolVLAConfig
+
+        inputs, outputs = _features(64)
+        return SmolVLAConfig(input_features=inputs, output_features=outputs, vlm_model_name=str(VLM),
+                             load_vlm_weights=False, resize_imgs_with_padding=(32, 32), chunk_size=8, n_action_steps=8,
+                             num_steps=3, num_vlm_layers=2, tokenizer_max_length=12, max_state_dim=8, max_action_dim=8,
+                             device="cpu"), 64
     if kind == "vqbet":   # a type the export refuses (its head samples with torch.multinomial)
         from lerobot.policies.vqbet.configuration_vqbet import VQBeTConfig
 
@@ -69,7 +77,41 @@ def config(kind: str):
     raise SystemExit(f"unknown policy type {kind!r}")
 
 
+VLM = Path()   # the tiny SmolVLM folder a smolvla checkpoint names (set by make)
+
+
+def tiny_smolvlm(out: Path) -> Path:
+    """A SmolVLM config, processor and word-level tokenizer saved to a folder: what SmolVLA's constructor reads from
+    the hub by default (even with load_vlm_weights=False); 2 text layers of width 64, a 1-layer ViT on 32x32."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import (PreTrainedTokenizerFast, SmolVLMConfig, SmolVLMImageProcessor, SmolVLMProcessor,
+                              SmolVLMVideoProcessor)
+
+    special = ["<|endoftext|>", "<image>", "<fake_token_around_image>", "<global-img>", "<end_of_utterance>", "<unk>"]
+    vocab = {t: i for i, t in enumerate(special + [f"w{i}" for i in range(100)] + "pick up the red cube".split())}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", pad_token="<|endoftext|>", eos_token="<end_of_utterance>",
+        extra_special_tokens={"image_token": "<image>", "fake_image_token": "<fake_token_around_image>",
+                              "global_image_token": "<global-img>", "end_of_utterance_token": "<end_of_utterance>"})
+    SmolVLMConfig(vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                     image_size=32, patch_size=8),
+                  text_config=dict(model_type="llama", hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2, vocab_size=len(vocab),
+                                   max_position_embeddings=512),
+                  scale_factor=2, image_token_id=vocab["<image>"], vocab_size=len(vocab)).save_pretrained(out)
+    image = SmolVLMImageProcessor(size={"longest_edge": 32}, max_image_size={"longest_edge": 32},
+                                  do_image_splitting=False)
+    SmolVLMProcessor(image_processor=image, tokenizer=tokenizer, video_processor=SmolVLMVideoProcessor(),
+                     image_seq_len=4).save_pretrained(out)
+    return out
+
+
 def make(kind: str, out: Path) -> Path:
+    global VLM
+    if kind == "smolvla":
+        VLM = tiny_smolvlm(out / "smolvlm")
     cfg, image = config(kind)
     torch.manual_seed(0)
     with contextlib.redirect_stdout(io.StringIO()):   # LeRobot prints parameter counts
