@@ -18,7 +18,7 @@ from ..files import staged_folder
 from ..inputs import make_inputs
 from ..manifest import MANIFEST_VERSION, Manifest, StepParity, Subject
 from .checkpoint import Checkpoint, load_checkpoint
-from .stages import POLICY_TYPES
+from .stages import POLICY_TYPES, SMOLVLA_BATCH_NOTE
 
 PARITY_SAMPLES = 2
 PARITY_TOLERANCE = 1e-3   # robot units; float32 graphs against float32 PyTorch (the loop in float64)
@@ -55,8 +55,6 @@ def export_lerobot(folder: Path, out: Path, *, task: str = "", exporter: Optiona
 def _notes(kind: str, task: str) -> tuple[str, ...]:
     if kind != "smolvla":
         return ()
-    from .stages import SMOLVLA_BATCH_NOTE
-
     return (SMOLVLA_BATCH_NOTE,) + (() if task else ("the prompt is empty: pass --task with the robot's instruction",))
 
 
