@@ -140,3 +140,13 @@ def test_without_lerobot_or_with_another_release_is_one_line(monkeypatch):
     monkeypatch.setattr(importlib.metadata, "version", absent)
     with pytest.raises(ConfigError, match=r"needs LeRobot >=0.4.4,<0.5: pip install 'deployprof\[lerobot\]'"):
         lerobot_version()
+
+
+def test_a_checkpoint_without_lerobot_installed_is_one_line(checkpoints, tmp_path):
+    """`deployprof profile DIR` where LeRobot is not installed (this suite's own environment): refused before --out."""
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "deployprof", "profile", str(checkpoints / "act"), "--out",
+                        str(tmp_path / "p")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    _one_error_line(r, "needs LeRobot >=0.4.4,<0.5", "pip install 'deployprof[lerobot]'")
+    assert not (tmp_path / "p").exists()
