@@ -3,7 +3,6 @@ each stage is exported and compared with PyTorch, and the whole policy step is c
 (`post(policy.select_action(pre(obs)))`) on the same observations and noise, per action dimension."""
 from __future__ import annotations
 
-import hashlib
 import time
 from contextlib import contextmanager
 from dataclasses import replace
@@ -16,7 +15,7 @@ from ..errors import ExportError
 from ..export import OPSET, export_build
 from ..files import staged_folder
 from ..inputs import make_inputs
-from ..manifest import MANIFEST_VERSION, Manifest, StepParity, Subject
+from ..manifest import MANIFEST_VERSION, Manifest, StepParity, Subject, sha256_file
 from .checkpoint import Checkpoint, load_checkpoint
 from .stages import POLICY_TYPES, SMOLVLA_BATCH_NOTE
 
@@ -35,7 +34,7 @@ def export_lerobot(folder: Path, out: Path, *, task: str = "", exporter: Optiona
     build = POLICY_TYPES.get(ck.type)(ck, task)
     with staged_folder(Path(out), force, own) as staging:
         specs, used, timings = export_build(build, staging, exporter, seed=0, atol=1e-4, rtol=1e-4)
-        digest = hashlib.sha256((Path(folder) / "model.safetensors").read_bytes()).hexdigest()
+        digest = sha256_file(Path(folder) / "model.safetensors")   # streamed: a real SmolVLA file is 1.8 GB
         manifest = Manifest(schema_version=MANIFEST_VERSION, stages=tuple(specs), schedule=build.schedule,
                             action_output=build.action_output, action_shape=build.action_shape,
                             family=f"lerobot-{ck.type}", exporter="+".join(sorted(used)), opset=OPSET,
