@@ -37,10 +37,9 @@ def load_checkpoint(folder: Path, supported: tuple[str, ...]) -> Checkpoint:
     """Every failure is one ConfigError line naming the folder and what to do."""
     version = lerobot_version()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")   # a checkpoint folder is read as it is: never the hub
-    import torch
     from lerobot.configs.policies import PreTrainedConfig
     from lerobot.policies.factory import get_policy_class, make_pre_post_processors
-    from safetensors.torch import load_file
+    from safetensors import safe_open
 
     folder = Path(folder)
     try:
@@ -60,15 +59,15 @@ def load_checkpoint(folder: Path, supported: tuple[str, ...]) -> Checkpoint:
             pre, post = make_pre_post_processors(policy.config, pretrained_path=str(folder))
         except Exception as exc:
             raise ConfigError(f"{folder}: LeRobot {version} cannot load this {kind} checkpoint ({_line(exc)})") from None
-    try:
-        saved = load_file(str(folder / "model.safetensors"))
+    ours = policy.state_dict()
+    try:  # one tensor at a time: a second copy of every weight is not needed to compare them
+        with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+            saved = list(f.keys())
+            differ = [k for k in saved if k in ours and not _same(f.get_tensor(k), ours[k])]
     except Exception as exc:
         raise ConfigError(f"{folder}/model.safetensors cannot be read ({_line(exc)})") from None
-    ours = policy.state_dict()
     unused = [k for k in saved if k not in ours]          # in the file, not in the policy
-    unloaded = [k for k in ours if k not in saved]        # in the policy, left at its random init
-    differ = [k for k in saved if k in ours and (saved[k].shape != ours[k].shape
-                                                 or not torch.equal(saved[k].to(ours[k].dtype), ours[k]))]
+    unloaded = sorted(set(ours) - set(saved))             # in the policy, left at its random init
     if unused or unloaded or differ:
         bad = (differ or unloaded or unused)[:3]
         raise ConfigError(f"{folder}: LeRobot did not load the checkpoint's weights ({len(unloaded)} of the policy's "
@@ -85,6 +84,12 @@ def load_checkpoint(folder: Path, supported: tuple[str, ...]) -> Checkpoint:
                           "normalise -> policy -> unnormalise")
     return Checkpoint(folder, version, policy, steps["NormalizerProcessorStep"], steps["UnnormalizerProcessorStep"],
                       pre, post)
+
+
+def _same(saved, loaded) -> bool:
+    import torch
+
+    return saved.shape == loaded.shape and torch.equal(saved.to(loaded.dtype), loaded)
 
 
 def _line(exc: BaseException) -> str:
