@@ -167,3 +167,8 @@ def skipped_backend(backend: str, reason: str) -> str:
 
 def no_cuda_graph(backend: str, blocker: str, measured_without: bool) -> str:
     return f"{backend}: no CUDA graph ({blocker}); " + ("measured without" if measured_without else "not measured")
+
+
+def partial_quantization(precision: str, stage: str, why: str) -> str:
+    """A stage the quantizer could not take whole (precision_info's stages_quantized_at_compute_ops_only)."""
+    return f"{precision}: stage {stage} {why}; its other ops stay in FP32"

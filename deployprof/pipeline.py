@@ -26,7 +26,7 @@ from .doctor import default_probe, doctor
 from .engine.trtexec import AGREE, find_trtexec, witness
 from .export import export_preset
 from .findings import (SHAPES_ONLY, STEP_WITHOUT_GRAPHS, faster_than_floor, findings, no_cuda_graph, not_at_precision,
-                       not_at_spec, precision_warnings, run_warnings, skipped_backend)
+                       not_at_spec, partial_quantization, precision_warnings, run_warnings, skipped_backend)
 from .policy import open_policy
 from .lerobot import is_checkpoint, lerobot_version
 from .presets import load_preset
@@ -375,7 +375,8 @@ def _assemble(plan: ProfilePlan, prep: Prepared, runs: list[RunResult], cost: St
     environment = capture()
     runs = list(with_devices(_with_speedups(runs), environment))
     warnings = warnings + run_warnings(runs, cost.flops, {st.name: st.calls_per_step for st in base.manifest.stages}) \
-        + precision_warnings(runs)
+        + precision_warnings(runs) + [partial_quantization(p, stage, why) for p, s in subjects.items() for stage, why
+                                      in s.manifest.precision_info.get("stages_quantized_at_compute_ops_only", {}).items()]
     manifest, root = base
     roofline = ()
     if target is not None:

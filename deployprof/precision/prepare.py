@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import shutil
 import warnings
+from typing import Optional
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -69,7 +70,13 @@ def _retarget_casts(model) -> None:
                     a.i = TensorProto.FLOAT16
 
 
-def _int8_static(src: Path, dst: Path, feeds: list[dict], method: str) -> None:
+COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+SHARED_WEIGHT = "Quantization parameter shared mode is not supported for weight"
+
+
+def _int8_static(src: Path, dst: Path, feeds: list[dict], method: str) -> Optional[str]:
+    """Q/DQ around every op ONNX Runtime's quantizer handles; when it cannot (a weight whose op shares its input's
+    quantization parameters, as in LeRobot's Diffusion UNet), around the compute ops only. Returns why, if so."""
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):
@@ -80,11 +87,23 @@ def _int8_static(src: Path, dst: Path, feeds: list[dict], method: str) -> None:
             return next(self.it, None)
 
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
-    with _quiet_root_logger():
-        quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=methods[method],
-                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
-                                       "CalibTensorRangeSymmetric": True})
+
+    def run(**only) -> None:
+        with _quiet_root_logger():
+            quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=methods[method], **only,
+                            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                                           "CalibTensorRangeSymmetric": True})
+    try:
+        run()
+        return None
+    except ValueError as exc:
+        if SHARED_WEIGHT not in str(exc):
+            raise
+    run(op_types_to_quantize=list(COMPUTE_OPS))
+    return (f"quantized at {', '.join(COMPUTE_OPS)} only: ONNX Runtime's quantizer refused the whole graph "
+            f"({SHARED_WEIGHT.lower()})")
 
 
 def _int8_dynamic(src: Path, dst: Path) -> None:
@@ -135,7 +154,9 @@ def _write_variant(manifest, export_dir: Path, precision: str, out_dir: Path, ca
                 private = out_dir / f".source-{s.file}"
                 shutil.copyfile(src, private)
                 if precision == "int8":
-                    _int8_static(private, dst, samples.get(s.name, []), calib.method)
+                    why = _int8_static(private, dst, samples.get(s.name, []), calib.method)
+                    if why:
+                        info.setdefault("stages_quantized_at_compute_ops_only", {})[s.name] = why
                 else:
                     _int8_dynamic(private, dst)
                 private.unlink()
