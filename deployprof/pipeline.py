@@ -266,8 +266,8 @@ class ProfilePlan:
 
 def plan_profile(subject: str, backends: list[str], *, config: MeasureConfig = MeasureConfig(),
                  precisions: list[str] = ("fp32",), calib: CalibrationConfig = CalibrationConfig(),
-                 accuracy: AccuracyConfig = AccuracyConfig(), skip_unavailable: bool = False, exporter: Optional[str] = None,
-                 task: str = "", target_profile: Optional[str] = None, with_fp32: bool = True,
+                 accuracy: AccuracyConfig = AccuracyConfig(), skip_unavailable: bool = False,
+                 exporter: Optional[str] = None, task: str = "", target_profile: Optional[str] = None, with_fp32: bool = True,
                  say: Say = log.info) -> ProfilePlan:
     """Every check that needs no work: backends, options, reference, preset, target. with_fp32: FP32 is measured
     beside every other precision (its speed-up); a sweep's fp16 configuration leaves it out."""
@@ -280,8 +280,8 @@ def plan_profile(subject: str, backends: list[str], *, config: MeasureConfig = M
     elif is_preset(subject):
         load_preset(subject)  # an unknown or broken preset fails here
     return ProfilePlan(
-        subject=subject, exported=needs_export(subject), backends=backend_plan, config=config, calib=calib, accuracy=accuracy,
-        precisions=tuple(dict.fromkeys(["fp32", *precisions] if with_fp32 else precisions)),
+        subject=subject, exported=needs_export(subject), backends=backend_plan, config=config, calib=calib,
+        accuracy=accuracy, precisions=tuple(dict.fromkeys(["fp32", *precisions] if with_fp32 else precisions)),
         exporter=exporter, task=task, target_name=target_profile,
         target=load_target_profile(target_profile) if target_profile else None)
 
@@ -374,9 +374,10 @@ def _assemble(plan: ProfilePlan, prep: Prepared, runs: list[RunResult], cost: St
     base, subjects, config, target = prep.base, prep.subjects, plan.config, plan.target
     environment = capture()
     runs = list(with_devices(_with_speedups(runs), environment))
+    partial = [partial_quantization(p, stage, why) for p, s in subjects.items()
+               for stage, why in s.manifest.precision_info.get("stages_quantized_at_compute_ops_only", {}).items()]
     warnings = warnings + run_warnings(runs, cost.flops, {st.name: st.calls_per_step for st in base.manifest.stages}) \
-        + precision_warnings(runs) + [partial_quantization(p, stage, why) for p, s in subjects.items() for stage, why
-                                      in s.manifest.precision_info.get("stages_quantized_at_compute_ops_only", {}).items()]
+        + precision_warnings(runs) + partial
     manifest, root = base
     roofline = ()
     if target is not None:

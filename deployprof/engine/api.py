@@ -99,7 +99,8 @@ def open_context(api: TrtApi, engine: "trt.ICudaEngine", malloc: Callable[[int],
         ptr = malloc(nbytes)
         context.set_device_memory(ptr, nbytes)  # type: ignore[attr-defined, unused-ignore]
         return context, nbytes, ptr
-    return engine.create_execution_context(), int(engine.device_memory_size), None  # type: ignore[attr-defined, unused-ignore]
+    size = engine.device_memory_size  # type: ignore[attr-defined, unused-ignore]  # 8.x (11.4 has only _v2)
+    return engine.create_execution_context(), int(size), None
 
 
 def shape_of(dims: "trt.Dims") -> tuple[int, ...]:

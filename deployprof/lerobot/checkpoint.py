@@ -58,7 +58,8 @@ def load_checkpoint(folder: Path, supported: tuple[str, ...]) -> Checkpoint:
             policy = get_policy_class(kind).from_pretrained(str(folder), config=config)
             pre, post = make_pre_post_processors(policy.config, pretrained_path=str(folder))
         except Exception as exc:
-            raise ConfigError(f"{folder}: LeRobot {version} cannot load this {kind} checkpoint ({_line(exc)})") from None
+            raise ConfigError(f"{folder}: LeRobot {version} cannot load this {kind} checkpoint "
+                              f"({_line(exc)})") from None
     ours = policy.state_dict()
     try:  # one tensor at a time: a second copy of every weight is not needed to compare them
         with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
@@ -72,16 +73,17 @@ def load_checkpoint(folder: Path, supported: tuple[str, ...]) -> Checkpoint:
         bad = (differ or unloaded or unused)[:3]
         raise ConfigError(f"{folder}: LeRobot did not load the checkpoint's weights ({len(unloaded)} of the policy's "
                           f"tensors not in model.safetensors, {len(unused)} of the file's unused, {len(differ)} "
-                          f"different, e.g. {', '.join(bad)}); the folder and LeRobot {version}'s {kind} class disagree")
+                          f"different, e.g. {', '.join(bad)}); the folder and LeRobot {version}'s {kind} class "
+                          "disagree")
     policy.eval()
     steps = {type(s).__name__: s for s in (*pre.steps, *post.steps)}
     extra = [type(s).__name__ for s in (*pre.steps, *post.steps) if type(s).__name__ not in
              (*PASSIVE_STEPS, "NormalizerProcessorStep", "UnnormalizerProcessorStep")]
     renames = getattr(steps.get("RenameObservationsProcessorStep"), "rename_map", {})
     if extra or renames or "NormalizerProcessorStep" not in steps or "UnnormalizerProcessorStep" not in steps:
-        raise ConfigError(f"{folder}: the processors hold steps a fixed graph cannot reproduce yet "
-                          f"({', '.join(extra) if extra else 'a rename map' if renames else 'no normaliser'}); supported: "
-                          "normalise -> policy -> unnormalise")
+        what = ", ".join(extra) if extra else "a rename map" if renames else "no normaliser"
+        raise ConfigError(f"{folder}: the processors hold steps a fixed graph cannot reproduce yet ({what}); "
+                          "supported: normalise -> policy -> unnormalise")
     return Checkpoint(folder, version, policy, steps["NormalizerProcessorStep"], steps["UnnormalizerProcessorStep"],
                       pre, post)
 

@@ -122,7 +122,8 @@ def _ddpm_noise(manifest: Manifest, feeds: dict):
     draws = [n for n, t in zip(scheduler_noise(s, tuple(feeds[loops[0].state].shape)), s.timesteps) if t > 0]
     it = iter(draws)
     saved = ddpm.randn_tensor
-    ddpm.randn_tensor = lambda shape, generator=None, device=None, dtype=None, **kw: torch.from_numpy(next(it)).to(dtype)
+    ddpm.randn_tensor = lambda shape, generator=None, device=None, dtype=None, **kw: \
+        torch.from_numpy(next(it)).to(dtype)
     try:
         yield
     finally:
