@@ -118,6 +118,14 @@ def test_weights_lerobot_did_not_load_are_one_line(checkpoints, tmp_path):
     assert not (tmp_path / "p" / "report.json").exists()
 
 
+def test_a_path_that_is_no_checkpoint_is_one_line(checkpoints, tmp_path):
+    """LeRobot would read any other path as a hub repository id."""
+    (tmp_path / "file.txt").write_text("x")
+    for path in (tmp_path / "missing", tmp_path / "file.txt", tmp_path):
+        _one_error_line(_deployprof("export", "--lerobot", path, "--out", tmp_path / "x"), "not a LeRobot checkpoint folder")
+    assert not (tmp_path / "x").exists()
+
+
 def test_a_broken_config_is_one_line(checkpoints, tmp_path):
     import shutil
 

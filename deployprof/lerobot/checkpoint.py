@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
-from . import UNSUPPORTED, lerobot_version
+from . import UNSUPPORTED, is_checkpoint, lerobot_version
 
 # Processor steps that change nothing a fixed graph must reproduce: device moves, batching, an empty rename; and the
 # prompt's (a newline appended, tokenised), which the export runs once and fixes in the graph.
@@ -35,6 +35,9 @@ class Checkpoint:
 
 def load_checkpoint(folder: Path, supported: tuple[str, ...]) -> Checkpoint:
     """Every failure is one ConfigError line naming the folder and what to do."""
+    if not is_checkpoint(folder):   # LeRobot would take any other path for a hub repository id
+        raise ConfigError(f"--lerobot {folder}: not a LeRobot checkpoint folder (expected config.json naming a policy "
+                          "type beside model.safetensors: the pretrained_model folder LeRobot's save_pretrained writes)")
     version = lerobot_version()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")   # a checkpoint folder is read as it is: never the hub
     from lerobot.configs.policies import PreTrainedConfig
