@@ -188,11 +188,13 @@ def _check_scheduler(path: Path, stage: str, loop: "LoopSpec") -> None:
     n = len(s.timesteps)
     ok = (s.type in SCHEDULERS and s.prediction in ("epsilon", "sample") and n == loop.steps
           and len(s.alpha_bar) == n == len(s.alpha_bar_prev) and all(_int_in(t, 0, 10**6) for t in s.timesteps)
-          and all(isinstance(a, (int, float)) and 0.0 < a <= 1.0 for a in (*s.alpha_bar, *s.alpha_bar_prev))
+          and all(isinstance(a, (int, float)) and 0.0 < a < 1.0 for a in s.alpha_bar)      # 1 - alpha_bar divides
+          and all(isinstance(a, (int, float)) and 0.0 < a <= 1.0 for a in s.alpha_bar_prev)
           and (s.clip is None or (isinstance(s.clip, (int, float)) and s.clip > 0)) and _int_in(s.noise_seed, 0, 2**63))
     if not ok:
-        raise ModelError(f"{where}: the scheduler must be DDPM or DDIM with one timestep and two alpha_bar values in "
-                         f"(0, 1] per step ({loop.steps}), prediction epsilon or sample; re-run `deployprof export`")
+        raise ModelError(f"{where}: the scheduler must be DDPM or DDIM with, per step ({loop.steps}), a timestep, "
+                         "alpha_bar in (0, 1) and the next one in (0, 1], prediction epsilon or sample; re-run "
+                         "`deployprof export`")
 
 
 def _check_loop_tensors(path: Path, stage: "StageSpec", loop: "LoopSpec") -> None:

@@ -316,6 +316,14 @@ CASES: list[Case] = [
          manifest_edit(_set("schedule.0.repeat", 10**9)), message="repeat must be"),
     Case("manifest-loop-steps-1e9", "a loop of 10^9 steps is refused", manifest_edit(_set("schedule.2.loop.steps", 10**9)),
          message="loop must have"),
+    Case("manifest-diffusers-loop-without-scheduler", "a diffusers loop without its scheduler is refused",
+         manifest_edit(_set("schedule.2.loop.kind", "diffusers")), message="has no scheduler"),
+    Case("manifest-diffusers-alpha-bar-1", "a diffusers scheduler with alpha_bar 1 (a division by 1 - 1) is refused",
+         manifest_edit(lambda m: [_set(k, v)(m) for k, v in (
+             ("schedule.2.loop.kind", "diffusers"), ("schedule.2.loop.steps", 1),
+             ("schedule.2.loop.scheduler", {"type": "DDPM", "timesteps": [1], "alpha_bar": [1.0],
+                                            "alpha_bar_prev": [1.0]}))]),
+         message="alpha_bar in \\(0, 1\\)"),
     Case("manifest-calls-per-step", "calls_per_step 0 is refused", manifest_edit(_set("stages.0.calls_per_step", 0), "flops"),
          message="calls_per_step"),
     # malformed files: one line, never a traceback
