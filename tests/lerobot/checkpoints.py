@@ -41,7 +41,8 @@ def _stats(image: int) -> dict:
                      "min": torch.zeros(3, 1, 1), "max": torch.ones(3, 1, 1)}}
 
 
-def config(kind: str):
+def config(kind: str, vlm: Path = Path()):
+    """A small config of the kind; `vlm`: the SmolVLM folder a smolvla checkpoint names."""
     if kind == "act":
         from lerobot.policies.act.configuration_act import ACTConfig
 
@@ -63,7 +64,7 @@ def config(kind: str):
         from lerobot.policies.smolvla.configuration_smolvla import SmolVLAConfig
 
         inputs, outputs = _features(64)
-        return SmolVLAConfig(input_features=inputs, output_features=outputs, vlm_model_name=str(VLM),
+        return SmolVLAConfig(input_features=inputs, output_features=outputs, vlm_model_name=str(vlm),
                              load_vlm_weights=False, resize_imgs_with_padding=(32, 32), chunk_size=8, n_action_steps=8,
                              num_steps=3, num_vlm_layers=2, tokenizer_max_length=12, max_state_dim=8, max_action_dim=8,
                              device="cpu"), 64
@@ -75,9 +76,6 @@ def config(kind: str):
                            crop_shape=None, gpt_n_layer=1, gpt_n_head=2, gpt_hidden_dim=32, gpt_input_dim=32,
                            gpt_output_dim=32, device="cpu"), 64
     raise SystemExit(f"unknown policy type {kind!r}")
-
-
-VLM = Path()   # the tiny SmolVLM folder a smolvla checkpoint names (set by make)
 
 
 def tiny_smolvlm(out: Path) -> Path:
@@ -109,10 +107,7 @@ def tiny_smolvlm(out: Path) -> Path:
 
 
 def make(kind: str, out: Path) -> Path:
-    global VLM
-    if kind == "smolvla":
-        VLM = tiny_smolvlm(out / "smolvlm")
-    cfg, image = config(kind)
+    cfg, image = config(kind, tiny_smolvlm(out / "smolvlm") if kind == "smolvla" else Path())
     torch.manual_seed(0)
     with contextlib.redirect_stdout(io.StringIO()):   # LeRobot prints parameter counts
         policy = get_policy_class(cfg.type)(cfg)
