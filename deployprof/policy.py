@@ -45,6 +45,7 @@ class PolicyStep(ScheduleWalker):
         self.device = next(iter(backends.values()))  # every stage of a step shares one backend class and device
         self.input_names = {s.name: [t.name for t in s.inputs if t.name not in s.weight_inputs] for s in manifest.stages}
         self._run_stage = "run"
+        self._noise: dict = {}   # a DDPM loop's step noise per shape and device (_step_noise)
         self.reset()
 
     def reset(self) -> None:
@@ -121,7 +122,7 @@ class PolicyStep(ScheduleWalker):
         s = loop.scheduler
         x = env[loop.state]
         xp = array_namespace(x)
-        noise = scheduler_noise(s, tuple(x.shape))
+        noise = self._step_noise(s, x, xp) if s.type == "DDPM" else None
         for i, t in enumerate(s.timesteps):
             env[loop.time] = self._time(stage, loop, x, t)
             out = xp.astype(self.call(stage, env)[loop.output], xp.float64)
@@ -137,12 +138,20 @@ class PolicyStep(ScheduleWalker):
                 new = math.sqrt(abp) * beta / (1 - ab) * x0 + math.sqrt(alpha) * (1 - abp) / (1 - ab) * xs
                 if t > 0:
                     sigma = math.sqrt(max((1 - abp) / (1 - ab) * beta, 1e-20))
-                    new = new + sigma * xp.asarray(noise[i], device=device(x))
+                    new = new + sigma * noise[i]
             else:
                 new = math.sqrt(abp) * x0 + math.sqrt(1 - abp) * eps
             x = env[loop.state] = xp.astype(new, x.dtype)
             if self.trace is not None:
                 self.trace.append(x)
+
+    def _step_noise(self, s, x, xp) -> list:
+        """scheduler_noise drawn and placed on x's device once per shape, outside later timed steps (it is the same
+        every policy step)."""
+        key = (s.noise_seed, s.timesteps, tuple(x.shape), str(device(x)))
+        if key not in self._noise:
+            self._noise[key] = [xp.asarray(n, device=device(x)) for n in scheduler_noise(s, tuple(x.shape))]
+        return self._noise[key]
 
     def autoregressive(self, stage: str, loop, env: dict) -> None:
         bins, picked = loop.bins, []
