@@ -163,6 +163,11 @@ def measure_options(f):
         click.option("--allow-fallback", is_flag=True, help="Record, instead of refusing, a provider that fell back to the CPU."),
         click.option("--in-process", is_flag=True, help="Measure in this process (default: a fresh process per backend)."),
         click.option("--no-telemetry", is_flag=True, help="Do not sample power/clocks/temperature (tegrastats, jtop, NVML)."),
+        click.option("--layer-profile/--no-layer-profile", default=MeasureConfig.layer_profile, show_default=True,
+                     help="After each stage's latency pass, a profiling pass of its own: time per node and per model "
+                          "component beside its FLOPs, bytes and roofline bound (ort-cpu, torch, trt)."),
+        click.option("--depth", type=within("layer_depth"), default=MeasureConfig.layer_depth, show_default=True,
+                     help="Module depth of the layer-time tables (1: the stage's top-level modules)."),
     ]))
 
 

@@ -22,7 +22,7 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 LIMITS: dict[str, tuple[float, float]] = {
     "iterations": (1, 10**7), "duration_s": (0.0, 86_400.0), "max_duration_s": (0.0, 86_400.0),
     "min_duration_s": (0.0, 86_400.0), "warmup_iterations": (0, 10**6), "warmup_min_s": (0.0, 3_600.0),
-    "seed": (0, 2**32 - 1), "concurrency": (1, 256), "rate_hz": (0.0, 100_000.0), "intra_op_threads": (1, 1024),
+    "seed": (0, 2**32 - 1), "concurrency": (1, 256), "layer_depth": (1, 64), "rate_hz": (0.0, 100_000.0), "intra_op_threads": (1, 1024),
     "inter_op_threads": (1, 1024), "accuracy_samples": (0, 10_000), "calibration_samples": (1, 10_000),
     "samples": (1, 10_000), "idle_gap_s": (0.0, 3_600.0)}
 
@@ -135,6 +135,8 @@ class MeasureConfig:
     launcher: str = "process"
     cuda_graph: str = "off"              # off | on | both (each GPU configuration measured with and without)
     cross_check: Optional[str] = None    # "trtexec": NVIDIA's tool re-times each engine deployprof built
+    layer_profile: bool = True           # a layer-time pass per stage after its latency pass (issue 33)
+    layer_depth: int = 2                 # module depth the tables show (the JSON holds every depth)
     backend_options: BackendOptions = field(default_factory=BackendOptions)
 
     def __post_init__(self):
@@ -160,6 +162,8 @@ class MeasureConfig:
             raise ConfigError("--cuda-graph times stages back to back; it does not combine with --rate")
         if self.cross_check not in (None, "trtexec"):
             raise ConfigError(f"--cross-check takes trtexec, got {self.cross_check!r}")
+        if limit_error("layer_depth", self.layer_depth):
+            raise ConfigError(f"--depth {limit_error('layer_depth', self.layer_depth)}")
         if self.launcher not in LAUNCHERS:
             raise ConfigError(f"launcher must be one of {', '.join(LAUNCHERS)}, got {self.launcher!r}")
 
@@ -198,7 +202,7 @@ class MeasureConfig:
             dims=parse_dim_bindings(o["dims"]), shapes=parse_shape_bindings(o["shapes"]), inputs_npz=o["inputs_npz"],
             concurrency=o["concurrency"], rate_hz=o["rate_hz"], idle_gaps_s=gaps, telemetry=not o["no_telemetry"],
             launcher="inline" if o["in_process"] else "process", cuda_graph=o["cuda_graph"],
-            cross_check=o["cross_check"],
+            cross_check=o["cross_check"], layer_profile=o["layer_profile"], layer_depth=o["depth"],
             backend_options=BackendOptions(
                 intra_op_threads=o["threads"], inter_op_threads=o["inter_threads"], spin=o["spin"],
                 execution_mode=o["execution_mode"],

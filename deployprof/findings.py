@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from .results import POLICY_STEP, FlopReport, RooflinePrediction, RunResult, main_runs, stop_of
+from .results import (POLICY_STEP, Breakdown, ComponentTime, FlopReport, RooflinePrediction, RunResult, main_runs,
+                      stop_of)
 
 LAUNCH_BOUND_BUSY = 0.50   # GPU busy under half the step: kernels wait on launches (NVML utilisation)
 
@@ -52,8 +53,41 @@ def finding(r: RunResult, runs: Sequence[RunResult], roofline: Sequence[Roofline
     return None
 
 
+def top_modules(b: Breakdown, n: int = 3, max_depth: int = 4) -> list[ComponentTime]:
+    """The n slowest modules at the shallowest depth that has n of them (a stage wrapped in one module looks one
+    level in)."""
+    for depth in range(1, max_depth + 1):
+        rows = [c for c in b.modules if c.depth == depth]
+        if len(rows) >= n or depth == max_depth or not any(c.depth > depth for c in b.modules):
+            return rows[:n]
+    return []
+
+
+def _component(c: ComponentTime) -> str:
+    if c.bound == "unknown":
+        return f"{c.name} {c.share:.0%}"
+    return f"{c.name} {c.share:.0%} ({c.bound}-bound, {c.floor_ms / c.mean_ms:.0%} of its roofline)"
+
+
+def breakdown_finding(r: RunResult, runs: Sequence[RunResult]) -> Optional[str]:
+    """Where the time of this configuration's slowest stage goes: its top three modules and what bounds each."""
+    same = [o for o in runs if o.breakdown is not None and o.stage != POLICY_STEP and
+            (o.backend, o.precision, o.batch, o.cuda_graph) == (r.backend, r.precision, r.batch, r.cuda_graph)]
+    if not same:
+        return None
+    per_step = lambda o: r.stage_mean_ms.get(o.stage, o.latency.p50_ms)  # noqa: E731  (a stage's time in one step)
+    slowest = max(same, key=per_step)
+    b = slowest.breakdown
+    top = ", ".join(_component(c) for c in top_modules(b))
+    return (f"{r.backend}/{r.precision} b{r.batch}: in {slowest.stage}, the slowest stage, {top} of the node time "
+            f"(layer-time pass: {b.coverage:.0%} of the stage in nodes, profiling cost {b.overhead:.1f}x)")
+
+
 def findings(runs: Sequence[RunResult], roofline: Sequence[RooflinePrediction] = ()) -> tuple[str, ...]:
-    return tuple(f for f in (finding(r, runs, roofline) for r in main_runs(runs)) if f)
+    lines = []
+    for r in main_runs(runs):
+        lines += [f for f in (finding(r, runs, roofline), breakdown_finding(r, runs)) if f]
+    return tuple(lines)
 
 
 def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport], calls: Optional[dict[str, int]] = None) -> list[str]:

@@ -15,6 +15,7 @@ from .config import CUDA_GRAPH_MODES, AccuracyConfig, CalibrationConfig, Measure
 from .environment import capture, with_devices
 from .errors import BackendUnavailableError, ConfigError
 from .files import run_marked
+from .breakdown import with_ceilings
 from .flops.summary import policy_step_total, stage_reports
 from .manifest import Subject, check_bindings, load_subject, sha256_file
 from .precision import prepare_precision
@@ -373,7 +374,7 @@ def _assemble(plan: ProfilePlan, prep: Prepared, runs: list[RunResult], cost: St
     roofline on the target (and on the device that ran), the board's self-check."""
     base, subjects, config, target = prep.base, prep.subjects, plan.config, plan.target
     environment = capture()
-    runs = list(with_devices(_with_speedups(runs), environment))
+    runs = with_ceilings(list(with_devices(_with_speedups(runs), environment)), target)
     partial = [partial_quantization(p, stage, why) for p, s in subjects.items()
                for stage, why in s.manifest.precision_info.get("stages_quantized_at_compute_ops_only", {}).items()]
     warnings = warnings + run_warnings(runs, cost.flops, {st.name: st.calls_per_step for st in base.manifest.stages}) \
@@ -436,6 +437,7 @@ def bench(subject: str, backend: str, precision: str = "fp32", config: MeasureCo
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
         runs, _ = measure_subject(load_subject(prepare_precision(subject, precision, Path(tmp) / precision, calib)),
                                   [backend], backend_plan.modes, config, say)
+    runs = with_ceilings(list(with_devices(runs, capture())), None) if config.layer_profile else runs
     return BenchResult(subject=str(subject), backend=backend, precision=precision, settings=config, runs=tuple(runs))
 
 

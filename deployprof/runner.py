@@ -10,6 +10,7 @@ from typing import Callable, Optional
 from .accuracy import AccuracyCheck, measure as measure_accuracy
 from .backends import BACKENDS
 from .backends.base import Backend
+from .breakdown import breakdown, static_nodes
 from .config import MeasureConfig
 from .devices import device_used
 from .errors import ConfigError
@@ -17,6 +18,7 @@ from .inputs import make_inputs
 from .manifest import Manifest, Subject, load_subject
 from .measure.control import idle_gap_latencies, summarize_rate, time_at_rate
 from .measure.harness import Timing, time_callable, time_concurrent
+from .measure.layer_pass import LAYER_PASS_BUDGET_S, LAYER_PASS_RUNS
 from .measure.memory import MemorySampler, current_rss_bytes, peak_rss_bytes
 from .measure.stats import compute_stats
 from .measure.telemetry import Sampler, make_sampler
@@ -123,6 +125,17 @@ def _measure_rate(ctx: _Context, fn, sync, chunk: Optional[int], backend: Backen
     return timing, mem, control, tel
 
 
+def _with_breakdown(r: RunResult, b: Backend, feeds: dict, root: Path, dims: dict[str, int], c: MeasureConfig) -> RunResult:
+    """The stage's layer-time pass, after its latency pass, joined with the graph's static cost (issue 33)."""
+    why = b.layer_times_unavailable()
+    if why:
+        return dataclasses.replace(r, breakdown_unavailable=why)
+    timed = b.layer_times(feeds, LAYER_PASS_RUNS, LAYER_PASS_BUDGET_S)
+    own = {t.name for t in b.stage.inputs}
+    graph = static_nodes(root / b.stage.file, dims, {k: v for k, v in c.shapes.items() if k in own}, b.stage.weight_inputs)
+    return dataclasses.replace(r, breakdown=breakdown(b.stage.name, timed, graph, r.latency.p50_ms))
+
+
 def check_concurrency(backend: str, concurrency: int) -> None:
     if concurrency > 1 and not BACKENDS.get(backend).supports_concurrency:
         raise ConfigError(f"backend {backend} cannot share one loaded engine between threads (a TensorRT execution "
@@ -167,8 +180,9 @@ def run_backend(spec: RunSpec, subject: Optional[Subject] = None) -> list[RunRes
                     results.append(ctx.result(stage.name, b, timing, mem, b.load_ms, control=control, tel=tel))
                     continue
                 timing, mem, tel = _measure(ctx, lambda: b.bind(feeds), b.synchronize, b, b.device_timer())
-                results.append(ctx.result(stage.name, b, timing, mem, b.load_ms, tel=tel,
-                                          transfers=b.transfer_times(feeds), layers=b.layer_profile(feeds)))
+                r = ctx.result(stage.name, b, timing, mem, b.load_ms, tel=tel,
+                               transfers=b.transfer_times(feeds), layers=b.layer_profile(feeds))
+                results.append(_with_breakdown(r, b, feeds, root, dims, c) if c.layer_profile else r)
         if spec.policy_step and multi:
             external = make_inputs(manifest.external_inputs(), batch=spec.batch, seed=c.seed,
                                    dims=dims, shapes=c.shapes, npz=npz)

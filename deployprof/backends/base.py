@@ -15,6 +15,7 @@ from ..config import BackendOptions
 from ..errors import BackendUnavailableError, BuildError, ConfigError
 from ..manifest import Manifest, StageSpec
 from ..registry import Registry
+from ..measure.layer_pass import Timed
 from ..results import BuildInfo, LayerTime, TransferTimes
 
 
@@ -276,8 +277,16 @@ class Backend(ABC):
         return None
 
     def layer_profile(self, feeds: dict[str, np.ndarray]) -> tuple[LayerTime, ...]:
-        """Slowest layers, from a profiling pass after the latency pass, where the runtime has a profiler."""
+        """Slowest engine layers with their precisions (TensorRT), from a profiling pass after the latency pass."""
         return ()
+
+    def layer_times_unavailable(self) -> Optional[str]:
+        """Why this backend, as configured, has no layer-time pass (None: it has one)."""
+        return f"{self.name} has no per-node profiler"
+
+    def layer_times(self, feeds: dict[str, np.ndarray], runs: int, budget_s: float) -> Timed:
+        """Issue 33's layer-time pass, after the latency pass: time per node, layer or operator."""
+        raise NotImplementedError(self.name)
 
     def allocator_peak_bytes(self) -> Optional[int]:
         """Peak of the runtime's own allocator, where it exposes one (torch)."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import re
 import sys
+import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Callable, ClassVar, Optional
@@ -20,6 +22,8 @@ from ..results import BuildInfo
 from .base import BACKENDS, Availability, Backend, BackendOptions, EventPoolTimer, TorchDeviceArrays, cuda_torch
 from ..engine import cuda  # as a module: its probes are looked up at each call (tests stand in for them)
 from ..manifest import sha256_file
+from ..measure.layer_pass import PROFILE_WARMUP, Timed, timed_calls
+from ..measure.ort_profile import timed_from_trace
 
 OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 
@@ -164,7 +168,7 @@ class OrtBackend(TorchDeviceArrays, Backend):
             self._timer = EventPoolTimer(c.event, c.record, c.elapsed_ms, c.destroy_event, self._stream)
         return self._timer
 
-    def _load(self) -> BuildInfo:
+    def _session_options(self):
         import onnxruntime as ort
 
         so = ort.SessionOptions()
@@ -179,6 +183,13 @@ class OrtBackend(TorchDeviceArrays, Backend):
         so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVELS[o.graph_optimization])
         so.execution_mode = ort.ExecutionMode.ORT_PARALLEL if o.execution_mode == "parallel" else ort.ExecutionMode.ORT_SEQUENTIAL
         so.log_severity_level = 3
+        return so
+
+    def _load(self) -> BuildInfo:
+        import onnxruntime as ort
+
+        so = self._session_options()
+        o = self.options
         if self.needs_gpu:
             self._own_stream()
         providers = self._provider_list()
@@ -211,6 +222,29 @@ class OrtBackend(TorchDeviceArrays, Backend):
 
     def _effective_precision(self) -> str:
         return self.manifest.precision
+
+    def layer_times_unavailable(self) -> Optional[str]:
+        if self.needs_gpu:
+            return (f"{self.name}: no device-accurate node times: ONNX Runtime's profiler times GPU nodes on the host "
+                    "(launches, not GPU time) unless the build has CUDA kernel profiling (--enable_cuda_profiling, "
+                    "not in the released wheels); profile the native trt backend or torch for GPU time per layer")
+        return None
+
+    def layer_times(self, feeds: dict[str, np.ndarray], runs: int, budget_s: float) -> Timed:
+        """A second session with ONNX Runtime's profiler on (the latency session stays as it was), its trace in a
+        temporary folder that is removed after reading."""
+        import onnxruntime as ort
+
+        so = self._session_options()
+        so.enable_profiling = True
+        with tempfile.TemporaryDirectory(prefix="deployprof-ort-profile-") as tmp:
+            so.profile_file_prefix = str(Path(tmp) / "trace")
+            session = ort.InferenceSession(str(self.root / self.stage.file), sess_options=so,
+                                           providers=self._provider_list())
+            walls = timed_calls(lambda: session.run(self.output_names, feeds), runs, budget_s, warmup=PROFILE_WARMUP)
+            with open(session.end_profiling(), encoding="utf-8") as f:
+                trace = json.load(f)
+        return timed_from_trace(trace, walls, skip=PROFILE_WARMUP)
 
     def uses_gpu(self) -> bool:
         return self.needs_gpu

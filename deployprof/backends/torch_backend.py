@@ -10,6 +10,8 @@ import numpy as np
 
 from ..devices import process_device_memory
 from ..errors import BackendUnavailableError, BuildError, ConfigError
+from ..measure.layer_pass import Timed
+from ..measure.torch_profile import torch_layer_times
 from ..results import BuildInfo
 from .base import BACKENDS, Availability, Backend, DeviceTimer, EventPoolTimer, TorchDeviceArrays
 from ..export import load_factory
@@ -136,6 +138,15 @@ class TorchEager(TorchDeviceArrays, Backend):
             with torch.cuda.stream(self.stream):
                 graph.replay()
         return replay
+
+    def layer_times_unavailable(self) -> Optional[str]:
+        if self.options.cuda_graph:
+            return "torch with --cuda-graph on replays one captured graph: no per-module times (measure without it)"
+        return None
+
+    def layer_times(self, feeds, runs: int, budget_s: float) -> Timed:
+        return torch_layer_times(self.module, self._bind(feeds), self.synchronize, runs, budget_s,
+                                 cuda=self.stream is not None)
 
     def synchronize(self) -> None:
         if self.stream is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import statistics
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -16,9 +17,10 @@ from ..engine.api import probe, shape_of, tensorrt_problem
 from ..engine.build import SETTING_KEYS, BuildSettings
 from ..engine.loader import load_or_build
 from ..engine.mode import select_mode
-from ..engine.profiler import profile_layers
+from ..engine.profiler import profile_layers, summarize_layers
 from ..engine.shapes import derive_profile
 from ..errors import BuildError, ConfigError
+from ..measure.layer_pass import Timed, Unit
 from ..results import BuildInfo, EngineProvenance, LayerTime, TransferTimes
 from .base import BACKENDS, Availability, Backend, DeviceTimer, EventPoolTimer, TorchDeviceArrays, cuda_torch
 
@@ -253,10 +255,33 @@ class TensorRT(TorchDeviceArrays, Backend):
                              h2d_bytes=sum(h.nbytes for _, h in hosts_in), d2h_bytes=sum(h.nbytes for _, h in hosts_out),
                              repeats=repeats, pinned_host_memory=True)
 
+    _layer_pass: Optional[tuple[dict[str, float], list[float]]] = None
+
+    def _profiled(self, feeds: dict[str, np.ndarray]) -> tuple[dict[str, float], list[float]]:
+        """One IProfiler pass serves both the engine-layer table and the layer-time breakdown."""
+        if self._layer_pass is None:
+            self._prepare(feeds)
+            self._layer_pass = profile_layers(self.context, self._enqueue, self.synchronize,
+                                              self.settings.layer_profile_runs)
+        return self._layer_pass
+
     def layer_profile(self, feeds: dict[str, np.ndarray]) -> tuple[LayerTime, ...]:
-        self._prepare(feeds)
-        return profile_layers(self.context, self._enqueue, self.synchronize,
-                              self.settings.layer_profile_runs, self.layers, self.stage.name)
+        totals, _ = self._profiled(feeds)
+        return summarize_layers(totals, self.settings.layer_profile_runs, self.layers, self.stage.name)
+
+    def layer_times_unavailable(self) -> Optional[str]:
+        return None
+
+    def layer_times(self, feeds: dict[str, np.ndarray], runs: int, budget_s: float) -> Timed:
+        """The engine's layers (IProfiler, GPU time per layer), each with the ONNX nodes it fused (the inspector);
+        the join splits a fused layer's time over its nodes by FLOPs. Its run count is the build's
+        layer_profile_runs, not the CPU pass's."""
+        totals, walls = self._profiled(feeds)
+        info = {layer.name: layer for layer in self.layers.layers}
+        n = max(len(walls), 1)
+        units = tuple(Unit(name, ms / n, onnx_nodes=info[name].onnx_nodes if name in info else (), op_type="(layer)")
+                      for name, ms in totals.items())
+        return Timed("tensorrt-iprofiler", len(walls), statistics.median(walls) if walls else 0.0, units)
 
     def _close(self) -> None:
         if self._timer is not None:
@@ -272,4 +297,5 @@ class TensorRT(TorchDeviceArrays, Backend):
                 runtime.free(self._context_memory)
             runtime.close()
         self.buffers = {}
+        self._layer_pass = None
         self.__dict__.pop("cuda", None)

@@ -2,6 +2,7 @@
 over runs and mapped to ONNX nodes and the policy stage."""
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Callable, SupportsFloat
 
@@ -37,15 +38,19 @@ def summarize_layers(totals: dict[str, float], runs: int, layers: EngineLayers, 
     return tuple(out)
 
 
-def profile_layers(context: "trt.IExecutionContext", enqueue: Callable[[], None], sync: Callable[[], None], runs: int,
-                   layers: EngineLayers, stage: str) -> tuple[LayerTime, ...]:
+def profile_layers(context: "trt.IExecutionContext", enqueue: Callable[[], None], sync: Callable[[], None],
+                   runs: int) -> tuple[dict[str, float], list[float]]:
     """Run after the latency pass: the profiler stays attached, but with enqueue_emits_profile off it only
-    reports when asked, so later enqueues are not slowed."""
+    reports when asked, so later enqueues are not slowed. Returns each layer's summed ms over the runs, and each
+    run's wall ms (enqueue to synchronised)."""
     prof = make_profiler()
     context.enqueue_emits_profile = False
     context.profiler = prof
+    walls = []
     for _ in range(runs):
+        t = time.perf_counter()
         enqueue()
         sync()
+        walls.append((time.perf_counter() - t) * 1e3)
         context.report_to_profiler()
-    return summarize_layers(prof.totals, runs, layers, stage)
+    return dict(prof.totals), walls

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 import numpy as np
 
-from ..results import SCHEMA_VERSION, ProfileReport, main_runs, main_stage
+from ..results import SCHEMA_VERSION, Breakdown, ComponentTime, ProfileReport, main_runs, main_stage
 from . import svg
 from .sections import Table, op_type_flops, summary_table, tables
 from .summary import accuracies, headline
@@ -138,6 +138,52 @@ def roofline_plots(report: ProfileReport) -> list[str]:
     return out
 
 
+def _hover(c: ComponentTime) -> str:
+    rates = (f"{c.achieved_gflop_per_s:.3g} GFLOP/s, {c.achieved_gb_per_s:.3g} GB/s"
+             if c.achieved_gflop_per_s is not None and c.achieved_gb_per_s is not None else "no static cost")
+    roof = f", {c.floor_ms / c.mean_ms:.1%} of its roofline" if c.floor_ms is not None and c.mean_ms > 0 else ""
+    work = (f"{c.flops / 1e6:.4g} MFLOP, {c.bytes / 1e6:.4g} MB; " if c.flops is not None and c.bytes is not None else "")
+    return f"{c.name}: {c.mean_ms:.4f} ms ({c.share:.1%}), {c.nodes} nodes; {work}{rates}; {c.bound}-bound{roof}"
+
+
+def icicle_cells(b: Breakdown) -> tuple[list, int]:
+    """Lay the module tree out by time: children (slowest first) inside their parent's span, from the nodes' paths."""
+    info = {(c.name, c.depth): c for c in b.modules}
+    children: dict[tuple, list] = {}
+    for n in b.nodes:
+        path = n.module_path or (f"({n.op_type})",)
+        for d in range(len(path)):
+            kids = children.setdefault(path[:d], [])
+            if path[d] not in kids:
+                kids.append(path[d])
+    total = b.attributed_ms or 1.0
+    cells, deepest = [], 1
+
+    def place(prefix: tuple, start: float) -> None:
+        nonlocal deepest
+        kids = sorted(children.get(prefix, []), key=lambda m: -info[(m, len(prefix) + 1)].mean_ms)
+        for m in kids:
+            c = info[(m, len(prefix) + 1)]
+            width = c.mean_ms / total
+            cells.append((m, len(prefix) + 1, start, width, c.bound, _hover(c)))
+            deepest = max(deepest, len(prefix) + 1)
+            place(prefix + (m,), start)
+            start += width
+
+    place((), 0.0)
+    return cells, deepest
+
+
+def breakdown_plots(report: ProfileReport) -> list[str]:
+    out = []
+    for r in report.runs:
+        if r.breakdown is not None:
+            cells, depth = icicle_cells(r.breakdown)
+            out.append(svg.icicle(f"{r.backend}/{r.precision} b{r.batch}, {r.stage}: time per module "
+                                  f"({r.breakdown.coverage:.0%} of the stage in nodes)", cells, depth))
+    return [o for o in out if o]
+
+
 def training_plots(report: ProfileReport) -> list[str]:
     if not report.training:
         return []
@@ -175,7 +221,7 @@ def render_html(report: ProfileReport) -> str:
     if report.runs:
         parts.append(_table(summary_table(report)))
     sections = [("Latency distribution", latency_plots), ("Where a policy step's time goes", stage_plot),
-                ("Static cost", flops_plots), ("Roofline: measured against the target's floor", roofline_plots),
+                ("Static cost", flops_plots), ("Where each stage's time goes, by module (layer-time pass)", breakdown_plots), ("Roofline: measured against the target's floor", roofline_plots),
                 ("Accuracy of each configuration", accuracy_plots), ("Training", training_plots)]
     for name, fn in sections:
         plots = fn(report)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import NamedTuple, Optional
 
-from ..results import (AccuracyResult, Comparison, FlopReport, OpTypeCost, ProfileReport, Qualification,
-                       RooflinePrediction, RunResult, main_runs, main_stage, stop_of)
+from ..results import (OVERHEAD_FACTOR, AccuracyResult, Breakdown, Comparison, ComponentTime, FlopReport, OpTypeCost, ProfileReport,
+                       Qualification, RooflinePrediction, RunResult, main_runs, main_stage, stop_of)
 from ..serial import to_dict
 from .summary import accuracies, accuracy_cell, fmt_bytes, fmt_count, fmt_ms, pct_ci, pct_ci_stats
 
@@ -113,6 +113,61 @@ def layers_table(runs: tuple[RunResult, ...]) -> Table:
             for r in runs for l in r.layers[:8]]
     return Table("Slowest engine layers (separate profiling pass)",
                  ("run", "stage", "layer", "precision", "mean ms", "share", "ONNX nodes"), rows)
+
+
+def _work(v: Optional[int], scale: float) -> str:
+    return "-" if v is None else f"{v / scale:.3g}"
+
+
+def _component_row(c: ComponentTime) -> tuple[str, ...]:
+    return (c.name[:60], str(c.nodes), f"{c.mean_ms:.4f}", f"{c.share:.1%}", _work(c.flops, 1e6), _work(c.bytes, 1e6),
+            _opt(c.achieved_gflop_per_s, ".3g"), _opt(c.achieved_gb_per_s, ".3g"), c.bound,
+            "-" if c.floor_ms is None else f"{c.floor_ms / c.mean_ms:.1%}")
+
+
+COMPONENT_HEADER = ("nodes", "mean ms", "share", "MFLOP", "MB", "GFLOP/s", "GB/s", "bound", "of roofline")
+
+
+def _pass_caption(rs: list[RunResult]) -> str:
+    """Per stage: the pass, its cost and coverage; then the roofline the bounds were judged on (once)."""
+    parts = [f"{b.stage}: {b.source}, {b.runs} runs, {b.pass_stage_ms:.3f} ms profiled vs {b.latency_stage_ms:.3f} ms "
+             f"unprofiled ({b.overhead:.2f}x), {b.coverage:.0%} in nodes" for b in (r.breakdown for r in rs) if b]
+    c = next((r.breakdown.ceilings for r in rs if r.breakdown and r.breakdown.ceilings), None)
+    notes = sorted({n for r in rs if r.breakdown for n in r.breakdown.notes})
+    roof = (f"Bounds on the roofline of {c.device}: {c.peak_gflop_per_s:.4g} GFLOP/s {c.precision}, "
+            f"{c.bandwidth_gb_per_s:.4g} GB/s ({c.source}); overhead-bound: over {OVERHEAD_FACTOR:g}x the floor."
+            if c else "")
+    return "; ".join(parts) + ". " + roof + " ".join(notes)
+
+
+def breakdown_tables(runs: tuple[RunResult, ...], depth: int = 2, top: int = 8) -> list[Table]:
+    """Per configuration: the slowest modules at `depth` and op types per stage, from the layer-time pass; and one
+    table of the runs that have none, with why."""
+    configs: dict[str, list[RunResult]] = defaultdict(list)
+    for r in runs:
+        if r.breakdown is not None:
+            configs[f"{_backend(r)}/{_precision(r)} b{r.batch}"].append(r)
+    out = []
+    for key, rs in configs.items():
+        mod_rows, op_rows = [], []
+        for r in rs:
+            b = r.breakdown
+            rows, rest = b.at_depth(depth)
+            mod_rows += [(b.stage, *_component_row(c)) for c in rows[:top]]
+            hidden = rest + sum(c.mean_ms for c in rows[top:])
+            if hidden > 0:
+                mod_rows.append((b.stage, f"(rest: {len(rows[top:])} more modules, nodes above depth {depth})", "-",
+                                 f"{hidden:.4f}", f"{hidden / b.attributed_ms:.1%}" if b.attributed_ms else "-",
+                                 *("-",) * 6))
+            op_rows += [(b.stage, *_component_row(c)) for c in b.op_types[:top]]
+        caption = _pass_caption(rs)
+        out.append(Table(f"Where the time goes: {key}, modules at depth {depth} (layer-time pass)",
+                         ("stage", "module", *COMPONENT_HEADER), mod_rows, caption))
+        out.append(Table(f"Where the time goes: {key}, op types", ("stage", "op type", *COMPONENT_HEADER), op_rows))
+    none = [(f"{_backend(r)}/{_precision(r)} b{r.batch}", r.stage, r.breakdown_unavailable)
+            for r in runs if r.breakdown_unavailable]
+    out.append(Table("No layer times", ("run", "stage", "why"), none))
+    return out
 
 
 def transfers_table(runs: tuple[RunResult, ...]) -> Table:
@@ -401,7 +456,8 @@ def tables(report: ProfileReport, records: bool = True) -> list[Table]:
     records=False leaves out the provenance and environment records (the terminal's shorter view)."""
     runs = report.runs
     all_tables = [runs_table(runs), stage_table(runs), control_table(runs), telemetry_table(runs), transfers_table(runs),
-                  witness_table(runs), layers_table(runs), training_table(report.training),
+                  witness_table(runs), layers_table(runs), *breakdown_tables(runs, report.settings.layer_depth if report.settings else 2),
+                  training_table(report.training),
                   flops_table(report.flops, report.policy_step_flops, report.model.calls_per_step),
                   *roofline_tables(report.roofline), accuracy_table(accuracies(runs)),
                   *((provenance_table(report), environment_table(report)) if records else ())]

@@ -297,3 +297,27 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, flo
         if not best or y < best[-1][1]:
             best.append((x, y))
     return best
+
+
+BOUND_COLORS = {"compute": "#d62728", "memory": "#1f77b4", "overhead": "#ff7f0e", "unknown": "#9a9a9a"}
+
+
+def icicle(title: str, cells: Sequence[tuple[str, int, float, float, str, str]], depth: int) -> str:
+    """A module tree laid out left to right by time: each cell is (label, depth from 1, start, width as shares of the
+    stage's node time, bound, hover text); colour by roofline bound."""
+    if not cells:
+        return ""
+    row = 26
+    height = MT + MB + row * depth
+    left, right = 16, 16
+    span = W - left - right
+    body = []
+    for label, d, start, width, bound, hover in cells:
+        x, y, w = left + start * span, MT + (d - 1) * row, width * span
+        body.append(f'<rect x="{x:.1f}" y="{y}" width="{max(w - 1, 0.5):.1f}" height="{row - 2}" '
+                    f'fill="{BOUND_COLORS.get(bound, BOUND_COLORS["unknown"])}"><title>{escape(hover)}</title></rect>')
+        if w > 7 * min(len(label), 24):
+            body.append(f'<text x="{x + 3:.1f}" y="{y + row / 2 + 3}" class="k" fill="#fff">{escape(label[-24:])}</text>')
+    legend = [(f"{b}-bound" if b != "unknown" else "no roofline", c) for b, c in BOUND_COLORS.items()]
+    return _frame(title, "share of the stage's node time (hover: FLOPs, bytes, achieved rates)", "module depth", body,
+                  legend, height=height)

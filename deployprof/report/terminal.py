@@ -123,7 +123,8 @@ def print_profile(report: ProfileReport, out: Optional[Console] = None) -> None:
 def print_bench(result: BenchResult, out: Optional[Console] = None) -> None:
     out = out or console()
     show([t for t in (sections.runs_table(result.runs), sections.control_table(result.runs),
-                      sections.witness_table(result.runs)) if t.rows], out)
+                      sections.witness_table(result.runs),
+                      *sections.breakdown_tables(result.runs, result.settings.layer_depth)) if t.rows], out)
 
 
 def print_flops(s: FlopSummary, per_node: bool, out: Optional[Console] = None) -> None:

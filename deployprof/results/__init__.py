@@ -4,6 +4,7 @@ from .runs import (KEPT_SAMPLES, POLICY_STEP, ColdStart, ControlLoopStats, Laten
                    MemoryStats, RunResult, Stop, TelemetryStats, TransferTimes, Witness, main_runs, main_stage,
                    main_stage_of, stop_of, thin_samples)
 from .build import BuildInfo, EngineProvenance
+from .breakdown import OVERHEAD_FACTOR, Bound, Breakdown, Ceilings, ComponentTime, NodeTime
 from .static import (FlopReport, FlopSummary, MemoryNeed, NodeCost, OpTypeCost, Prediction, RooflinePrediction,
                      RooflineStage)
 from .accuracy import AccuracyReport, AccuracyResult, OutputError
@@ -15,10 +16,10 @@ from .history import History, HistoryRow, SweepEntry, SweepReport
 from .documents import (BenchResult, DOCUMENTS, MAX_REPORT_BYTES, ProfileReport, SCHEMA_VERSION, document,
                         document_def, json_schema, report_from_data)
 
-__all__ = ["AccuracyReport", "AccuracyResult", "BenchResult", "BuildInfo", "ColdStart", "Comparison", "ConfigVerdict",
+__all__ = ["AccuracyReport", "AccuracyResult", "BenchResult", "Bound", "Breakdown", "BuildInfo", "Ceilings", "ColdStart", "Comparison", "ComponentTime", "ConfigVerdict",
            "ControlLoopStats", "Criterion", "DOCUMENTS", "DeviceCheck", "EngineProvenance", "Environment",
            "FlopReport", "FlopSummary", "History", "HistoryRow", "KEPT_SAMPLES", "LatencyStats", "LayerTime",
-           "MAX_REPORT_BYTES", "MeasuredDevice", "MemoryNeed", "MemoryStats", "MetricDelta", "ModelInfo", "NodeCost",
+           "MAX_REPORT_BYTES", "MeasuredDevice", "MemoryNeed", "MemoryStats", "MetricDelta", "ModelInfo", "NodeCost", "NodeTime", "OVERHEAD_FACTOR",
            "OpTypeCost", "OutputError", "POLICY_STEP", "Prediction", "ProfileReport", "Qualification", "Regression",
            "RooflinePrediction", "RooflineStage", "RunDelta", "RunResult", "SCHEMA_VERSION", "SelfCheck", "Stop",
            "SweepEntry", "SweepReport", "TelemetryStats", "TrainResult", "TransferTimes", "Witness", "document",

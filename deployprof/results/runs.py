@@ -7,6 +7,7 @@ from typing import Literal, Optional
 
 from ..errors import ModelError
 from .accuracy import AccuracyResult
+from .breakdown import Breakdown
 from .build import BuildInfo
 
 
@@ -205,6 +206,8 @@ class RunResult:
     witness: Optional[Witness] = None          # --cross-check trtexec
     stop: Optional[Stop] = None                # stopped_by as data (None in reports before it was recorded)
     measured_on: Optional[MeasuredDevice] = None  # None only in reports before it was recorded
+    breakdown: Optional[Breakdown] = None      # time per node and model component, from a pass after the latency pass
+    breakdown_unavailable: Optional[str] = None  # why this run has none (--layer-profile on a backend without one)
 
 
 _STOP_PREFIXES: tuple[tuple[str, Stop], ...] = (("converged:", "converged"), ("time cap", "time_cap"))

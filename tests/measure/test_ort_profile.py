@@ -1,26 +1,37 @@
-"""ONNX Runtime's session profile read back as time per graph node."""
-import json
-
+"""ONNX Runtime's session profile read back as time per graph node, and the pass that takes it."""
 import numpy as np
 
-from deployprof.measure.ort_profile import node_times
+from deployprof.measure.ort_profile import timed_from_trace
 
 
-def test_fused_names_count_under_their_first_node_and_inserted_ones_apart():
-    events = [{"cat": "Node", "name": "a_kernel_time", "dur": 1000},
-              {"cat": "Node", "name": "a_kernel_time", "dur": 3000},
-              {"cat": "Node", "name": "b/MatmulTransposeFusion//MatMulScaleFusion/_kernel_time", "dur": 500},
-              {"cat": "Node", "name": "Squeeze_token_2_kernel_time", "dur": 200},
-              {"cat": "Node", "name": "a_fence_before", "dur": 9},
-              {"cat": "Session", "name": "model_run", "dur": 99999}, "not an event"]
-    t = node_times(events, runs=2, graph_nodes={"a", "b", "c"})
-    assert t.mean_ms == {"a": 2.0, "b": 0.25} and t.unattributed_ms == 0.1
+def _run(ts, dur):
+    return {"cat": "Session", "name": "model_run", "ts": ts, "dur": dur}
 
 
-def test_a_deliberately_slow_node_is_found_at_the_top(tmp_path):
-    """A real profile of a graph with a huge Transpose beside two tiny ops: it is the top node, by far."""
+def _node(name, ts, dur, op="MatMul"):
+    return {"cat": "Node", "name": f"{name}_kernel_time", "ts": ts, "dur": dur, "args": {"op_name": op}}
+
+
+def test_warm_up_calls_are_dropped_and_fused_names_count_under_their_first_node():
+    events = [_run(0, 100), _node("a", 10, 90_000),                              # warm-up call: dropped
+              _run(1000, 100), _node("a", 1010, 1000), _node("b/MatmulTransposeFusion//MatMulScaleFusion/", 1020, 500),
+              _run(2000, 100), _node("a", 2010, 3000), _node("Squeeze_token_2", 2020, 200, "Squeeze"),
+              {"cat": "Node", "name": "a_fence_before", "ts": 2030, "dur": 9}, "not an event", {"ts": "x"}]
+    t = timed_from_trace(events, walls_ms=[5.0, 7.0], skip=1)
+    units = {u.name: u for u in t.units}
+    assert t.runs == 2 and t.pass_stage_ms == 6.0 and t.source == "onnxruntime-profiler"
+    assert units["a"].mean_ms == 2.0 and units["a"].onnx_nodes == ("a",)
+    assert units["b/MatmulTransposeFusion//MatMulScaleFusion/"].onnx_nodes == ("b",)
+    assert units["Squeeze_token_2"].mean_ms == 0.1 and units["Squeeze_token_2"].op_type == "Squeeze"
+
+
+def test_a_trace_without_runs_gives_no_units():
+    t = timed_from_trace([{"cat": "Node", "name": "a_kernel_time", "ts": 1, "dur": 5}], [], skip=2)
+    assert t.runs == 0 and t.units == () and t.pass_stage_ms == 0.0
+
+
+def _slow_node_model(path):
     import onnx
-    import onnxruntime as ort
     from onnx import TensorProto, helper
 
     big, small = (256, 256, 64), (8,)
@@ -31,16 +42,41 @@ def test_a_deliberately_slow_node_is_found_at_the_top(tmp_path):
     nodes = [helper.make_node("Relu", ["s"], ["r"], name="small_relu"),
              helper.make_node("Transpose", ["x"], ["t"], perm=[2, 1, 0], name="huge_transpose"),
              helper.make_node("Neg", ["r"], ["y"], name="small_neg")]
-    model = helper.make_model(helper.make_graph(nodes, "g", inputs, outputs), opset_imports=[helper.make_opsetid("", 18)])
-    onnx.save(model, str(tmp_path / "m.onnx"))
-    so = ort.SessionOptions()
-    so.enable_profiling, so.profile_file_prefix = True, str(tmp_path / "prof")
-    so.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(tmp_path / "m.onnx"), so, providers=["CPUExecutionProvider"])
+    onnx.save(helper.make_model(helper.make_graph(nodes, "g", inputs, outputs),
+                                opset_imports=[helper.make_opsetid("", 18)]), str(path))
     rng = np.random.default_rng(0)
-    feed = {"x": rng.standard_normal(big).astype(np.float32), "s": rng.standard_normal(small).astype(np.float32)}
-    for _ in range(3):
-        session.run(None, feed)
-    t = node_times(json.loads(open(session.end_profiling()).read()), 3, {n.name for n in nodes})
-    assert t.mean_ms["huge_transpose"] > 10 * max(t.mean_ms["small_relu"], t.mean_ms["small_neg"]), t.mean_ms
-    assert set(t.mean_ms) == {n.name for n in nodes}
+    return {"x": rng.standard_normal(big).astype(np.float32), "s": rng.standard_normal(small).astype(np.float32)}
+
+
+def test_a_deliberately_slow_node_is_found_at_the_top(tmp_path):
+    """The ort-cpu backend's own pass (a second, profiling session) joined with the graph: the huge Transpose is the
+    top node and op type by far, the node times lie inside the stage's time (sequential execution), and the trace
+    leaves nothing behind."""
+    from deployprof.backends import BACKENDS, BackendOptions
+    from deployprof.breakdown import breakdown, static_nodes
+    from deployprof.manifest import load_subject
+
+    feeds = _slow_node_model(tmp_path / "m.onnx")
+    manifest, root = load_subject(tmp_path / "m.onnx")
+    stage = manifest.stages[0]
+    with BACKENDS.get("ort-cpu")(stage, root, manifest, BackendOptions(intra_op_threads=1)) as b:
+        assert b.layer_times_unavailable() is None
+        timed = b.layer_times(feeds, runs=5, budget_s=5.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+    bd = breakdown(stage.name, timed, static_nodes(root / stage.file, {}, {}), latency_stage_ms=1.0)
+    top = bd.nodes[0]
+    assert top.name == "huge_transpose" and top.op_type == "Transpose" and top.bytes == 2 * 256 * 256 * 64 * 4
+    assert top.mean_ms > 10 * max(n.mean_ms for n in bd.nodes[1:]), bd.nodes
+    assert bd.op_types[0].name == "Transpose" and bd.modules[0].name == "(Transpose)"
+    assert 0 < bd.coverage <= 1.0 and bd.runs == 5
+
+
+def test_gpu_providers_say_they_have_no_device_accurate_node_times(tmp_path):
+    from deployprof.backends import BACKENDS, BackendOptions
+    from deployprof.manifest import load_subject
+
+    _slow_node_model(tmp_path / "m.onnx")
+    manifest, root = load_subject(tmp_path / "m.onnx")
+    for name in ("ort-cuda", "ort-trt"):
+        why = BACKENDS.get(name)(manifest.stages[0], root, manifest, BackendOptions(device="cuda")).layer_times_unavailable()
+        assert "no device-accurate node times" in why and "enable_cuda_profiling" in why

@@ -1,0 +1,151 @@
+"""Issue 33's join: what a backend's profiling pass timed (ONNX nodes, TensorRT layers, torch operators) becomes a
+Breakdown: each unit's module path (the exporter's metadata or the node-name scope), its static FLOPs and bytes,
+modules at every depth of the tree and op types; then each component's roofline bound on the device that ran it."""
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional
+
+from .flops.analyze import analyze_graph
+from .graph import load_graph
+from .graph.scopes import module_path
+from .measure.layer_pass import Timed
+from .results import OVERHEAD_FACTOR, Breakdown, Ceilings, ComponentTime, NodeTime, RunResult
+from .targets import TargetProfile, profile_for
+
+
+
+@dataclass(frozen=True)
+class StaticNode:
+    op_type: str
+    module_path: tuple[str, ...]
+    flops: int
+    bytes: int
+
+
+def static_nodes(path: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ...]],
+                 weight_inputs: Iterable[str] = ()) -> dict[str, StaticNode]:
+    """Every node of a stage graph by name: op type, module path, FLOPs (total) and bytes in and out."""
+    g = load_graph(path, dims, shapes)
+    cost = {n.name: n for n in analyze_graph(g, per_node=True, weight_inputs=weight_inputs).nodes}
+    out = {}
+    for node in g.model.graph.node:
+        name = node.name or node.output[0]
+        c = cost.get(name)
+        out[name] = StaticNode(node.op_type, module_path(name, {p.key: p.value for p in node.metadata_props}),
+                               c.flops_total if c else 0, c.bytes if c else 0)
+    return out
+
+
+def node_times(timed: Timed, graph: dict[str, StaticNode]) -> list[NodeTime]:
+    """A unit that ran several ONNX nodes (a TensorRT layer) is split over them by FLOPs (evenly where none has any)."""
+    out = []
+    for u in timed.units:
+        known = [n for n in u.onnx_nodes if n in graph]
+        if not known:  # a torch operator, or a node the runtime inserted (a layout transform, a copy)
+            out.append(NodeTime(u.name, u.op_type or "(unknown)", u.module_path, u.mean_ms))
+            continue
+        total = sum(graph[n].flops for n in known)
+        for n in known:
+            s = graph[n]
+            part = s.flops / total if total else 1 / len(known)
+            out.append(NodeTime(n if len(known) == 1 else f"{u.name}:{n}", s.op_type, s.module_path,
+                                u.mean_ms * part, s.flops, s.bytes))
+    return sorted(out, key=lambda n: -n.mean_ms)
+
+
+def _component(name: str, depth: int, nodes: list[NodeTime], total_ms: float,
+               flops: Optional[int], nbytes: Optional[int]) -> ComponentTime:
+    ms = sum(n.mean_ms for n in nodes)
+    rate = lambda work: work / ms / 1e6 if work is not None and ms > 0 else None  # noqa: E731  (per ms -> G/s)
+    return ComponentTime(name, depth, len(nodes), ms, ms / total_ms if total_ms else 0.0, flops, nbytes,
+                         rate(flops), rate(nbytes))
+
+
+def modules(nodes: list[NodeTime], graph: dict[str, StaticNode]) -> list[ComponentTime]:
+    """The module tree at every depth: a module's time is every node under it; its static cost is every ONNX node
+    under it (so a torch operator's module gets the FLOPs of the graph nodes exported from it). A node without a
+    module path counts at depth 1 as `(OpType)`. The depth-1 entries sum to the stage's node time."""
+    total = sum(n.mean_ms for n in nodes)
+    timed: dict[tuple[str, int], list[NodeTime]] = defaultdict(list)
+    for n in nodes:
+        for d, m in enumerate(n.module_path or (f"({n.op_type})",), 1):
+            timed[(m, d)].append(n)
+    work: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+    for s in graph.values():
+        for d, m in enumerate(s.module_path or (f"({s.op_type})",), 1):
+            work[(m, d)][0] += s.flops
+            work[(m, d)][1] += s.bytes
+    out = [_component(m, d, ns, total, *(work[(m, d)] if (m, d) in work else (None, None)))
+           for (m, d), ns in timed.items()]
+    return sorted(out, key=lambda c: (-c.mean_ms, c.depth, c.name))
+
+
+def op_types(nodes: list[NodeTime]) -> list[ComponentTime]:
+    total = sum(n.mean_ms for n in nodes)
+    groups: dict[str, list[NodeTime]] = defaultdict(list)
+    for n in nodes:
+        groups[n.op_type].append(n)
+    out = []
+    for op, ns in groups.items():
+        known = all(n.flops is not None for n in ns)
+        out.append(_component(op, 0, ns, total, sum(n.flops or 0 for n in ns) if known else None,
+                              sum(n.bytes or 0 for n in ns) if known else None))
+    return sorted(out, key=lambda c: (-c.mean_ms, c.name))
+
+
+def breakdown(stage: str, timed: Timed, graph: dict[str, StaticNode], latency_stage_ms: float) -> Breakdown:
+    nodes = node_times(timed, graph)
+    attributed = sum(n.mean_ms for n in nodes)
+    return Breakdown(stage=stage, source=timed.source, runs=timed.runs, pass_stage_ms=timed.pass_stage_ms,
+                     latency_stage_ms=latency_stage_ms,
+                     overhead=timed.pass_stage_ms / latency_stage_ms if latency_stage_ms > 0 else 0.0,
+                     attributed_ms=attributed,
+                     coverage=attributed / timed.pass_stage_ms if timed.pass_stage_ms > 0 else 0.0,
+                     nodes=tuple(nodes), modules=tuple(modules(nodes, graph)), op_types=tuple(op_types(nodes)))
+
+
+def bound(c: ComponentTime, ceilings: Ceilings) -> ComponentTime:
+    if c.flops is None or c.bytes is None or c.mean_ms <= 0:
+        return c
+    compute_ms = c.flops / ceilings.peak_gflop_per_s / 1e6
+    memory_ms = c.bytes / ceilings.bandwidth_gb_per_s / 1e6
+    floor = max(compute_ms, memory_ms)
+    kind = "overhead" if c.mean_ms > OVERHEAD_FACTOR * floor else "compute" if compute_ms >= memory_ms else "memory"
+    return dataclasses.replace(c, floor_ms=floor, bound=kind)
+
+
+def judged(b: Breakdown, ceilings: Ceilings) -> Breakdown:
+    """Each component's floor and bound on the ceilings of the device that ran the pass."""
+    return dataclasses.replace(b, ceilings=ceilings, modules=tuple(bound(c, ceilings) for c in b.modules),
+                               op_types=tuple(bound(c, ceilings) for c in b.op_types))
+
+
+def with_ceilings(runs: list[RunResult], target: Optional[TargetProfile]) -> list[RunResult]:
+    """Each breakdown judged on the roofline of the device that ran it: the --target profile when it describes that
+    device, else the bundled profile naming it, else (a CPU) this machine's ceilings measured now, once."""
+    profiles: dict[tuple[str, str], Optional[TargetProfile]] = {}
+    out = []
+    for r in runs:
+        b, dev = r.breakdown, r.measured_on
+        if b is None or dev is None:
+            out.append(r)
+            continue
+        key = (dev.kind, dev.name)
+        if key not in profiles:
+            profiles[key] = target if target is not None and target.describes(*key) else profile_for(*key)
+        p = profiles[key]
+        precision = r.build.precision_effective
+        tflops = p.peak_tflops.get(precision) if p is not None else None
+        if p is None or not tflops:
+            note = f"no roofline for {dev.name} at {precision}: components are not labelled compute- or memory-bound"
+            out.append(dataclasses.replace(r, breakdown=dataclasses.replace(b, notes=b.notes + (note,))))
+            continue
+        source = p.sources.get("peak", "datasheet") if p.sources else "datasheet"
+        ceilings = Ceilings(device=dev.name, precision=precision, peak_gflop_per_s=tflops * 1e3,
+                            bandwidth_gb_per_s=p.memory_bandwidth_gbs, source=f"{p.name}: {source}")
+        out.append(dataclasses.replace(r, breakdown=judged(b, ceilings)))
+    return out

@@ -1,0 +1,44 @@
+"""A layer-time pass (issue 33): what each backend's profiler timed, before the join with the graph, and the loop
+that runs it. Profilers slow what they time, so this pass always runs after the latency pass, never inside it."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+PROFILE_WARMUP = 2        # calls run before the profiled ones are kept (first-call allocation, lazy kernels)
+MIN_RUNS = 3
+LAYER_PASS_RUNS = 20      # a stage's pass: up to this many profiled calls ...
+LAYER_PASS_BUDGET_S = 2.0  # ... or as many as fit in this (at least MIN_RUNS): a mean per node, not a latency
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One thing a profiler timed, mean ms per run."""
+    name: str
+    mean_ms: float
+    onnx_nodes: tuple[str, ...] = ()   # the ONNX nodes it ran (a TensorRT layer: every node it fused)
+    op_type: str = ""                  # for a unit that is no ONNX node (a torch operator, a node the runtime inserted)
+    module_path: tuple[str, ...] = ()  # where the profiler itself knows it (torch); else read off the graph
+
+
+@dataclass(frozen=True)
+class Timed:
+    source: str
+    runs: int
+    pass_stage_ms: float               # median wall time of one call in the pass
+    units: tuple[Unit, ...]
+
+
+def timed_calls(call: Callable[[], object], runs: int, budget_s: float, warmup: int = PROFILE_WARMUP,
+                clock: Callable[[], float] = time.perf_counter) -> list[float]:
+    """`warmup` calls, then `runs` timed ones or as many as fit in budget_s (at least MIN_RUNS): wall ms each."""
+    for _ in range(warmup):
+        call()
+    walls: list[float] = []
+    start = clock()
+    while len(walls) < runs and (len(walls) < MIN_RUNS or clock() - start < budget_s):
+        t = clock()
+        call()
+        walls.append((clock() - t) * 1e3)
+    return walls

@@ -1,0 +1,59 @@
+"""torch's layer-time pass (issue 33): torch.profiler over the eager module, with a record_function range per
+submodule call (forward hooks, by qualified name, so the paths match the dynamo exporter's name scopes). Each
+operator called directly by a module (not inside another operator) is one unit: its CPU time, or on CUDA the time
+of the kernels it launched (device time, not launch time)."""
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from typing import Callable
+
+from .layer_pass import PROFILE_WARMUP, Timed, Unit, timed_calls
+
+PREFIX = "deployprof.module:"
+
+
+def torch_layer_times(module, call: Callable[[], object], sync: Callable[[], None], runs: int, budget_s: float,
+                      cuda: bool) -> Timed:
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    names = {m: n for n, m in module.named_modules() if n}
+    ranges: list = []
+
+    def enter(m, args):
+        r = record_function(PREFIX + names[m])
+        r.__enter__()
+        ranges.append(r)
+
+    def leave(m, args, out):
+        ranges.pop().__exit__(None, None, None)
+
+    handles = [h for m in names for h in (m.register_forward_pre_hook(enter), m.register_forward_hook(leave))]
+    try:
+        for _ in range(PROFILE_WARMUP):
+            call()
+            sync()
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+        with profile(activities=activities) as prof:
+            walls = timed_calls(lambda: (call(), sync()), runs, budget_s, warmup=0)
+    finally:
+        for h in handles:
+            h.remove()
+        ranges.clear()
+    totals: defaultdict[tuple[tuple[str, ...], str], float] = defaultdict(float)
+    for e in prof.events():
+        if e.name.startswith(PREFIX):
+            continue
+        path: list[str] = []
+        parent = e.cpu_parent
+        while parent is not None and parent.name.startswith(PREFIX):
+            path.append(parent.name[len(PREFIX):])
+            parent = parent.cpu_parent
+        if parent is not None:  # inside another operator: counted in that one's time
+            continue
+        us = e.device_time_total if cuda else e.cpu_time_total
+        totals[(tuple(reversed(path)), e.name)] += us / 1e3
+    n = max(len(walls), 1)
+    units = tuple(Unit(f"{path[-1] if path else '(stage)'}/{op}", ms / n, op_type=op, module_path=path)
+                  for (path, op), ms in totals.items())
+    return Timed("torch-profiler", len(walls), statistics.median(walls) if walls else 0.0, units)

@@ -1,0 +1,74 @@
+"""Where a stage's measured time goes (issue 33): a profiling pass of its own after the latency pass (profilers slow
+what they time), its time per graph node and per model component beside the static cost, and the roofline bound of
+each component on the device that ran it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+# compute / memory: the larger of the two roofline floors (FLOPs / peak, bytes / bandwidth); overhead: the time is
+# more than OVERHEAD_FACTOR times that floor (dispatch, launches, layout work, small kernels); unknown: no static
+# cost or no ceilings for the device.
+Bound = Literal["compute", "memory", "overhead", "unknown"]
+OVERHEAD_FACTOR = 10.0
+
+
+@dataclass(frozen=True)
+class NodeTime:
+    """One timed unit: an ONNX node (a fused group counts under its first node), a share of a TensorRT layer
+    (split over its fused nodes by FLOPs), or a torch operator."""
+    name: str
+    op_type: str
+    module_path: tuple[str, ...]       # enclosing modules, outermost first; () where the export named none
+    mean_ms: float
+    flops: Optional[int] = None        # static cost of the ONNX node (None for a torch operator)
+    bytes: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class ComponentTime:
+    """A module of the model (at its depth in the module tree) or an op type, summed over its nodes."""
+    name: str                          # qualified module name, `(OpType)` for nodes without one, or the op type
+    depth: int                         # 1: a top-level child of the stage's module; 0: an op type
+    nodes: int
+    mean_ms: float
+    share: float                       # of the stage's summed node time
+    flops: Optional[int]               # static, from the ONNX graph (a module's: every node under it)
+    bytes: Optional[int]
+    achieved_gflop_per_s: Optional[float]
+    achieved_gb_per_s: Optional[float]
+    floor_ms: Optional[float] = None   # max(FLOPs / peak, bytes / bandwidth) on the device that ran it
+    bound: Bound = "unknown"
+
+
+@dataclass(frozen=True)
+class Ceilings:
+    """The roofline of the device that ran the pass: measured (a CPU: GEMM and copy bandwidth now) or datasheet."""
+    device: str
+    precision: str
+    peak_gflop_per_s: float
+    bandwidth_gb_per_s: float
+    source: str
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    stage: str
+    source: str                        # onnxruntime-profiler | torch-profiler | tensorrt-iprofiler
+    runs: int
+    pass_stage_ms: float               # median stage time in this pass (profiling on)
+    latency_stage_ms: float            # p50 of the latency pass (profiling off)
+    overhead: float                    # pass_stage_ms / latency_stage_ms: what profiling cost
+    attributed_ms: float               # node times summed (per run)
+    coverage: float                    # attributed_ms / pass_stage_ms: the rest is dispatch between nodes
+    nodes: tuple[NodeTime, ...]        # slowest first
+    modules: tuple[ComponentTime, ...]  # the whole module tree, every depth, slowest first
+    op_types: tuple[ComponentTime, ...]
+    ceilings: Optional[Ceilings] = None
+    notes: tuple[str, ...] = ()
+
+    def at_depth(self, depth: int) -> tuple[list[ComponentTime], float]:
+        """The modules a view shows at --depth N, slowest first, and the time of nodes whose module path ends above N
+        (the rows and that rest sum to the stage's node time)."""
+        rows = [c for c in self.modules if c.depth == depth]
+        return rows, max(self.attributed_ms - sum(c.mean_ms for c in rows), 0.0)

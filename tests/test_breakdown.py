@@ -1,0 +1,101 @@
+"""The join of a layer-time pass with the graph: attribution, the module tree, static cost and roofline bounds."""
+import dataclasses
+
+import pytest
+
+from deployprof.breakdown import StaticNode, breakdown, judged, with_ceilings
+from deployprof.findings import breakdown_finding, top_modules
+from deployprof.measure.layer_pass import Timed, Unit
+from deployprof.results import Ceilings, MeasuredDevice
+
+from .test_results import make_report
+
+GRAPH = {   # two decoder layers (attention + mlp), a final norm, and a node the exporter gave no module
+    "q0": StaticNode("MatMul", ("layers.0", "layers.0.attn"), 4_000_000, 100_000),
+    "sm0": StaticNode("Softmax", ("layers.0", "layers.0.attn"), 10_000, 400_000),
+    "up0": StaticNode("MatMul", ("layers.0", "layers.0.mlp"), 8_000_000, 200_000),
+    "q1": StaticNode("MatMul", ("layers.1", "layers.1.attn"), 4_000_000, 100_000),
+    "up1": StaticNode("MatMul", ("layers.1", "layers.1.mlp"), 8_000_000, 200_000),
+    "norm": StaticNode("LayerNormalization", ("norm",), 1_000, 8_000),
+    "shape": StaticNode("Reshape", (), 0, 64),
+}
+CEIL = Ceilings("test cpu", "fp32", peak_gflop_per_s=100.0, bandwidth_gb_per_s=10.0, source="given")
+
+
+def _timed(**ms):
+    return Timed("onnxruntime-profiler", 10, pass_stage_ms=sum(ms.values()) / 0.9,
+                 units=tuple(Unit(n, v, onnx_nodes=(n,)) for n, v in ms.items()))
+
+
+def test_module_tree_at_every_depth_sums_to_its_leaves():
+    b = breakdown("denoise", _timed(q0=0.1, sm0=0.05, up0=0.2, q1=0.1, up1=0.2, norm=0.01, shape=0.3),
+                  GRAPH, latency_stage_ms=0.8)
+    mods = {(c.name, c.depth): c for c in b.modules}
+    assert sum(c.mean_ms for c in b.modules if c.depth == 1) == pytest.approx(b.attributed_ms)
+    assert mods[("layers.0", 1)].mean_ms == pytest.approx(mods[("layers.0.attn", 2)].mean_ms + mods[("layers.0.mlp", 2)].mean_ms)
+    assert mods[("layers.0", 1)].flops == 12_010_000 and mods[("layers.0", 1)].nodes == 3
+    assert mods[("(Reshape)", 1)].mean_ms == 0.3               # no module path: its op type, at depth 1
+    rows, rest = b.at_depth(2)
+    assert {c.name for c in rows} == {"layers.0.attn", "layers.0.mlp", "layers.1.attn", "layers.1.mlp"}
+    assert sum(c.mean_ms for c in rows) + rest == pytest.approx(b.attributed_ms) and rest == pytest.approx(0.31)
+    assert b.coverage == pytest.approx(0.9) and b.overhead == pytest.approx(b.pass_stage_ms / 0.8)
+    assert [c.name for c in b.op_types][:2] == ["MatMul", "Reshape"]
+    assert b.op_types[0].flops == 24_000_000 and b.op_types[0].achieved_gflop_per_s == pytest.approx(24e6 / 0.6 / 1e6)
+
+
+def test_a_fused_layer_is_split_over_its_nodes_by_flops():
+    t = Timed("tensorrt-iprofiler", 5, 1.0, (Unit("fused_mlp_0", 0.9, onnx_nodes=("q0", "up0")),
+                                             Unit("myelin_copy", 0.1, onnx_nodes=("not_in_graph",), op_type="(layer)")))
+    b = breakdown("s", t, GRAPH, 1.0)
+    parts = {n.name: n for n in b.nodes}
+    assert parts["fused_mlp_0:up0"].mean_ms == pytest.approx(0.6) and parts["fused_mlp_0:q0"].mean_ms == pytest.approx(0.3)
+    assert parts["fused_mlp_0:up0"].module_path == ("layers.0", "layers.0.mlp")
+    assert parts["myelin_copy"].op_type == "(layer)" and parts["myelin_copy"].flops is None
+
+
+def test_bounds_compute_memory_overhead_and_unknown():
+    # up0: 8 MFLOP at 100 GFLOP/s = 0.08 ms, 0.2 MB at 10 GB/s = 0.02 ms -> compute floor 0.08 ms
+    # attn (every graph node under it, timed or not: q0 + sm0): 4.01 MFLOP -> 0.0401 ms, 0.5 MB -> 0.05 ms: memory
+    # norm: floor 0.0008 ms, measured 0.05 ms: over 10x -> overhead
+    b = judged(breakdown("s", _timed(up0=0.1, sm0=0.05, norm=0.05), GRAPH, 1.0), CEIL)
+    by = {c.name: c for c in b.modules}
+    assert by["layers.0.mlp"].bound == "compute" and by["layers.0.mlp"].floor_ms == pytest.approx(0.08)
+    assert by["layers.0.attn"].bound == "memory" and by["layers.0.attn"].floor_ms == pytest.approx(0.05)
+    assert by["norm"].bound == "overhead"
+    torch_op = Timed("torch-profiler", 3, 1.0, (Unit("x/aten::add", 0.1, op_type="aten::add", module_path=("x",)),))
+    b = judged(breakdown("s", torch_op, GRAPH, 1.0), CEIL)
+    assert b.op_types[0].bound == "unknown" and b.op_types[0].flops is None   # a torch operator has no static cost
+    assert b.modules[0].name == "x" and b.modules[0].bound == "unknown"        # a module the graph does not name
+
+
+def _stage(stage, b, p50=1.0, **kw):
+    r = make_report().runs[0]
+    return dataclasses.replace(r, stage=stage, breakdown=b, latency=dataclasses.replace(r.latency, p50_ms=p50), **kw)
+
+
+def test_the_device_that_ran_it_sets_the_ceilings_and_a_device_without_any_says_so():
+    b = breakdown("denoise", _timed(up0=0.1, sm0=0.05), GRAPH, 1.0)
+    ran = _stage("denoise", b, measured_on=MeasuredDevice("cpu", "test cpu"))
+    elsewhere = _stage("denoise", b, measured_on=MeasuredDevice("gpu", "Unknown GPU 9000"))
+    from deployprof.targets import TargetProfile
+
+    target = TargetProfile(name="mine", description="", kind="cpu", memory_gib=1.0, unified_memory=True,
+                           memory_bandwidth_gbs=10.0, peak_tflops={"fp32": 0.1})
+    mine, unknown = with_ceilings([ran, elsewhere], target)
+    assert mine.breakdown.ceilings == Ceilings("test cpu", "fp32", 100.0, 10.0, "mine: datasheet")
+    assert {c.bound for c in mine.breakdown.modules} == {"compute", "memory"}
+    assert unknown.breakdown.ceilings is None and "no roofline for Unknown GPU 9000" in unknown.breakdown.notes[0]
+
+
+def test_findings_name_the_top_three_modules_of_the_slowest_stage():
+    fast = judged(breakdown("vision", _timed(q0=0.01), GRAPH, 0.1), CEIL)
+    slow = judged(breakdown("denoise", _timed(q0=0.1, sm0=0.05, up0=0.2, q1=0.1, up1=0.2, norm=0.01), GRAPH, 1.0), CEIL)
+    assert [c.name for c in top_modules(slow)] == ["layers.0", "layers.1", "norm"]
+    one = judged(breakdown("s", Timed("t", 1, 1.0, (Unit("a", 0.5, module_path=("enc", "enc.a")),
+                                                    Unit("b", 0.4, module_path=("enc", "enc.b")))), {}, 1.0), CEIL)
+    assert [c.name for c in top_modules(one, n=2)] == ["enc.a", "enc.b"]   # one wrapper module: look one level in
+    runs = [_stage("vision", fast, p50=0.1), _stage("denoise", slow, p50=1.0), _stage("policy_step", None, p50=1.2)]
+    runs[-1] = dataclasses.replace(runs[-1], stage_mean_ms={"vision": 0.1, "denoise": 1.0})
+    line = breakdown_finding(runs[-1], runs)
+    assert line.startswith("trt/fp32 b1: in denoise, the slowest stage, layers.0 53% (compute-bound, 34% of its roofline)")
+    assert "90% of the stage in nodes" in line
