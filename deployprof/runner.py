@@ -133,7 +133,7 @@ def _with_breakdown(r: RunResult, b: Backend, feeds: dict, root: Path, dims: dic
     timed = b.layer_times(feeds, LAYER_PASS_RUNS, LAYER_PASS_BUDGET_S)
     own = {t.name for t in b.stage.inputs}
     graph = static_nodes(root / b.stage.file, dims, {k: v for k, v in c.shapes.items() if k in own}, b.stage.weight_inputs)
-    return dataclasses.replace(r, breakdown=breakdown(b.stage.name, timed, graph, r.latency.p50_ms))
+    return dataclasses.replace(r, breakdown=breakdown(b.stage.name, timed, graph, r.latency.mean_ms))
 
 
 def check_concurrency(backend: str, concurrency: int) -> None:

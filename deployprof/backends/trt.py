@@ -281,7 +281,7 @@ class TensorRT(TorchDeviceArrays, Backend):
         n = max(len(walls), 1)
         units = tuple(Unit(name, ms / n, onnx_nodes=info[name].onnx_nodes if name in info else (), op_type="(layer)")
                       for name, ms in totals.items())
-        return Timed("tensorrt-iprofiler", len(walls), statistics.median(walls) if walls else 0.0, units)
+        return Timed("tensorrt-iprofiler", len(walls), statistics.fmean(walls) if walls else 0.0, units)
 
     def _close(self) -> None:
         if self._timer is not None:

@@ -26,7 +26,7 @@ class Unit:
 class Timed:
     source: str
     runs: int
-    pass_stage_ms: float               # median wall time of one call in the pass
+    pass_stage_ms: float               # mean wall time of one call in the pass (node times are means too)
     units: tuple[Unit, ...]
 
 

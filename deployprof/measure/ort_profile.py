@@ -31,4 +31,4 @@ def timed_from_trace(events: list, walls_ms: list[float], skip: int) -> Timed:
         ops[name] = str(args.get("op_name", "")) if isinstance(args, dict) else ""
     n = max(len(kept), 1)
     units = tuple(Unit(name, ms / n, onnx_nodes=(name.split("/")[0],), op_type=ops[name]) for name, ms in totals.items())
-    return Timed("onnxruntime-profiler", len(kept), statistics.median(walls_ms) if walls_ms else 0.0, units)
+    return Timed("onnxruntime-profiler", len(kept), statistics.fmean(walls_ms) if walls_ms else 0.0, units)

@@ -1,7 +1,8 @@
 """torch's layer-time pass (issue 33): torch.profiler over the eager module, with a record_function range per
 submodule call (forward hooks, by qualified name, so the paths match the dynamo exporter's name scopes). Each
 operator called directly by a module (not inside another operator) is one unit: its CPU time, or on CUDA the time
-of the kernels it launched (device time, not launch time)."""
+of the kernels it launched (device time, not launch time). On the CPU, a module's own Python between its operators
+(the interpreter, the dispatcher) is a unit of its own, `(python)`: time the module's forward took."""
 from __future__ import annotations
 
 import statistics
@@ -11,6 +12,7 @@ from typing import Callable
 from .layer_pass import PROFILE_WARMUP, Timed, Unit, timed_calls
 
 PREFIX = "deployprof.module:"
+PYTHON = "(python)"
 
 
 def torch_layer_times(module, call: Callable[[], object], sync: Callable[[], None], runs: int, budget_s: float,
@@ -42,18 +44,20 @@ def torch_layer_times(module, call: Callable[[], object], sync: Callable[[], Non
         ranges.clear()
     totals: defaultdict[tuple[tuple[str, ...], str], float] = defaultdict(float)
     for e in prof.events():
-        if e.name.startswith(PREFIX):
-            continue
-        path: list[str] = []
+        path: list[str] = [e.name[len(PREFIX):]] if e.name.startswith(PREFIX) else []
         parent = e.cpu_parent
         while parent is not None and parent.name.startswith(PREFIX):
             path.append(parent.name[len(PREFIX):])
             parent = parent.cpu_parent
-        if parent is not None:  # inside another operator: counted in that one's time
+        if parent is not None:  # inside an operator: counted in that one's time
             continue
-        us = e.device_time_total if cuda else e.cpu_time_total
-        totals[(tuple(reversed(path)), e.name)] += us / 1e3
+        if not e.name.startswith(PREFIX):
+            us = e.device_time_total if cuda else e.cpu_time_total
+            totals[(tuple(reversed(path)), e.name)] += us / 1e3
+        elif not cuda:  # the module's own Python between its operators and submodules: its time too, on the CPU
+            own = e.cpu_time_total - sum(c.cpu_time_total for c in e.cpu_children)
+            totals[(tuple(reversed(path)), PYTHON)] += max(own, 0.0) / 1e3
     n = max(len(walls), 1)
     units = tuple(Unit(f"{path[-1] if path else '(stage)'}/{op}", ms / n, op_type=op, module_path=path)
                   for (path, op), ms in totals.items())
-    return Timed("torch-profiler", len(walls), statistics.median(walls) if walls else 0.0, units)
+    return Timed("torch-profiler", len(walls), statistics.fmean(walls) if walls else 0.0, units)

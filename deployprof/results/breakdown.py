@@ -56,8 +56,8 @@ class Breakdown:
     stage: str
     source: str                        # onnxruntime-profiler | torch-profiler | tensorrt-iprofiler
     runs: int
-    pass_stage_ms: float               # median stage time in this pass (profiling on)
-    latency_stage_ms: float            # p50 of the latency pass (profiling off)
+    pass_stage_ms: float               # mean stage time in this pass (profiling on)
+    latency_stage_ms: float            # mean of the latency pass (profiling off)
     overhead: float                    # pass_stage_ms / latency_stage_ms: what profiling cost
     attributed_ms: float               # node times summed (per run)
     coverage: float                    # attributed_ms / pass_stage_ms: the rest is dispatch between nodes

@@ -42,3 +42,20 @@ def test_timed_calls_keeps_at_least_three_runs_and_stops_at_the_budget():
     assert len(calls) == 2 + 3 and len(walls) == 3 and all(w == pytest.approx(1000.0) for w in walls)
     walls = timed_calls(lambda: clock.sleep(0.001), runs=5, budget_s=10.0, warmup=0, clock=seconds)
     assert len(walls) == 5
+
+
+def test_a_modules_own_python_is_its_time_too():
+    torch = pytest.importorskip("torch")
+
+    class Slow(torch.nn.Module):
+        def forward(self, x):
+            for _ in range(2000):   # interpreter work, no operator
+                pass
+            return x
+
+    net = torch.nn.Sequential(Slow())
+    x = torch.zeros(1)
+    t = torch_layer_times(net, lambda: net(x), lambda: None, runs=3, budget_s=5.0, cuda=False)
+    own = next(u for u in t.units if u.name == "0/(python)")
+    assert own.module_path == ("0",) and own.op_type == "(python)" and own.mean_ms > 0
+    assert own.mean_ms > 0.5 * sum(u.mean_ms for u in t.units)
