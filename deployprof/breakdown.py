@@ -13,7 +13,7 @@ from .flops.analyze import analyze_graph
 from .graph import load_graph
 from .graph.scopes import module_path
 from .measure.layer_pass import Timed
-from .results import OVERHEAD_FACTOR, Breakdown, Ceilings, ComponentTime, NodeTime, RunResult
+from .results import OVERHEAD_FACTOR, Bound, Breakdown, Ceilings, ComponentTime, NodeTime, RunResult
 from .targets import TargetProfile, profile_for
 
 
@@ -114,7 +114,7 @@ def bound(c: ComponentTime, ceilings: Ceilings) -> ComponentTime:
     compute_ms = c.flops / ceilings.peak_gflop_per_s / 1e6
     memory_ms = c.bytes / ceilings.bandwidth_gb_per_s / 1e6
     floor = max(compute_ms, memory_ms)
-    kind = "overhead" if c.mean_ms > OVERHEAD_FACTOR * floor else "compute" if compute_ms >= memory_ms else "memory"
+    kind: Bound = "overhead" if c.mean_ms > OVERHEAD_FACTOR * floor else "compute" if compute_ms >= memory_ms else "memory"
     return dataclasses.replace(c, floor_ms=floor, bound=kind)
 
 

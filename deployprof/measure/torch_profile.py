@@ -35,9 +35,13 @@ def torch_layer_times(module, call: Callable[[], object], sync: Callable[[], Non
         for _ in range(PROFILE_WARMUP):
             call()
             sync()
+        def step() -> None:
+            call()
+            sync()
+
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
         with profile(activities=activities) as prof:
-            walls = timed_calls(lambda: (call(), sync()), runs, budget_s, warmup=0)
+            walls = timed_calls(step, runs, budget_s, warmup=0)
     finally:
         for h in handles:
             h.remove()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import NamedTuple, Optional
 
-from ..results import (OVERHEAD_FACTOR, AccuracyResult, Breakdown, Comparison, ComponentTime, FlopReport, OpTypeCost, ProfileReport,
+from ..results import (OVERHEAD_FACTOR, AccuracyResult, Comparison, ComponentTime, FlopReport, OpTypeCost, ProfileReport,
                        Qualification, RooflinePrediction, RunResult, main_runs, main_stage, stop_of)
 from ..serial import to_dict
 from .summary import accuracies, accuracy_cell, fmt_bytes, fmt_count, fmt_ms, pct_ci, pct_ci_stats
