@@ -24,6 +24,14 @@ class StaticNode:
     module_path: tuple[str, ...]
     flops: int
     bytes: int
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+
+
+# Suffixes ONNX Runtime's layout transformer gives a node it rewrites, after the node's *output* name
+# (`relu_nchwc`: the NCHWc Conv that now also does the Relu writing `relu`).
+RENAMED_SUFFIXES = ("_nchwc",)
+UPSTREAM_HOPS = 3   # how far back a renamed node's op type is looked for (Conv <- BatchNorm <- Relu, fused)
 
 
 def static_nodes(path: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ...]],
@@ -36,15 +44,31 @@ def static_nodes(path: Path, dims: dict[str, int], shapes: dict[str, tuple[int, 
         name = node.name or node.output[0]
         c = cost.get(name)
         out[name] = StaticNode(node.op_type, module_path(name, {p.key: p.value for p in node.metadata_props}),
-                               c.flops_total if c else 0, c.bytes if c else 0)
+                               c.flops_total if c else 0, c.bytes if c else 0, tuple(node.input), tuple(node.output))
     return out
+
+
+def resolve(name: str, op_type: str, graph: dict[str, StaticNode], producers: dict[str, str]) -> Optional[str]:
+    """The graph node a runtime's node stands for: by name; else, for a node renamed after the tensor it writes
+    (`relu_nchwc`), the node of the runtime's op type that writes it or lies at most UPSTREAM_HOPS producers above
+    it (the ops fused into it); else that tensor's producer."""
+    if name in graph:
+        return name
+    tensor = next((name[:-len(s)] for s in RENAMED_SUFFIXES if name.endswith(s)), name)
+    first = node = producers.get(tensor)
+    for _ in range(UPSTREAM_HOPS + 1):
+        if node is None or not op_type or graph[node].op_type == op_type:
+            break
+        node = producers.get(graph[node].inputs[0]) if graph[node].inputs else None
+    return node if node is not None and graph[node].op_type == op_type else first
 
 
 def node_times(timed: Timed, graph: dict[str, StaticNode]) -> list[NodeTime]:
     """A unit that ran several ONNX nodes (a TensorRT layer) is split over them by FLOPs (evenly where none has any)."""
+    producers = {t: name for name, s in graph.items() for t in s.outputs}
     out = []
     for u in timed.units:
-        known = [n for n in u.onnx_nodes if n in graph]
+        known = [n for n in (resolve(n, u.op_type, graph, producers) for n in u.onnx_nodes) if n is not None]
         if not known:  # a torch operator, or a node the runtime inserted (a layout transform, a copy)
             out.append(NodeTime(u.name, u.op_type or "(unknown)", u.module_path, u.mean_ms))
             continue

@@ -3,6 +3,7 @@ in a fresh process so that memory figures belong to this backend alone."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -130,10 +131,12 @@ def _with_breakdown(r: RunResult, b: Backend, feeds: dict, root: Path, dims: dic
     why = b.layer_times_unavailable()
     if why:
         return dataclasses.replace(r, breakdown_unavailable=why)
+    start = time.perf_counter()
     timed = b.layer_times(feeds, LAYER_PASS_RUNS, LAYER_PASS_BUDGET_S)
     own = {t.name for t in b.stage.inputs}
     graph = static_nodes(root / b.stage.file, dims, {k: v for k, v in c.shapes.items() if k in own}, b.stage.weight_inputs)
-    return dataclasses.replace(r, breakdown=breakdown(b.stage.name, timed, graph, r.latency.mean_ms))
+    bd = breakdown(b.stage.name, timed, graph, r.latency.mean_ms)
+    return dataclasses.replace(r, breakdown=dataclasses.replace(bd, pass_wall_s=time.perf_counter() - start))
 
 
 def check_concurrency(backend: str, concurrency: int) -> None:

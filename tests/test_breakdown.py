@@ -99,3 +99,19 @@ def test_findings_name_the_top_three_modules_of_the_slowest_stage():
     line = breakdown_finding(runs[-1], runs)
     assert line.startswith("trt/fp32 b1: in denoise, the slowest stage, layers.0 53% (compute-bound, 34% of its roofline)")
     assert "90% of the stage in nodes" in line
+
+
+def test_a_node_the_runtime_renamed_after_its_output_finds_the_fused_graph_node():
+    """ONNX Runtime's NCHWc transformer names the Conv it rewrote (with the BatchNorm and Relu fused into it) after
+    the tensor it now writes: `relu_nchwc`. Its time goes to the graph's Conv, with the Conv's module and FLOPs."""
+    graph = {"conv": StaticNode("Conv", ("backbone", "backbone.conv"), 1000, 10, ("x", "w"), ("c",)),
+             "bn": StaticNode("BatchNormalization", ("backbone", "backbone.bn"), 10, 10, ("c",), ("b",)),
+             "act": StaticNode("Relu", ("backbone", "backbone.act"), 5, 10, ("b",), ("relu",)),
+             "pool": StaticNode("MaxPool", ("head",), 5, 10, ("relu",), ("p",))}
+    t = Timed("onnxruntime-profiler", 1, 2.0, (Unit("relu_nchwc", 1.0, onnx_nodes=("relu_nchwc",), op_type="Conv"),
+                                               Unit("p_nchwc", 0.5, onnx_nodes=("p_nchwc",), op_type="ReorderOutput"),
+                                               Unit("mystery", 0.1, onnx_nodes=("mystery",), op_type="Reorder")))
+    nodes = {n.name: n for n in breakdown("s", t, graph, 2.0).nodes}
+    assert nodes["conv"].mean_ms == 1.0 and nodes["conv"].flops == 1000 and nodes["conv"].module_path[-1] == "backbone.conv"
+    assert nodes["pool"].mean_ms == 0.5          # no node of its op type above: the tensor's producer
+    assert nodes["mystery"].op_type == "Reorder" and nodes["mystery"].module_path == ()

@@ -131,7 +131,7 @@ COMPONENT_HEADER = ("nodes", "mean ms", "share", "MFLOP", "MB", "GFLOP/s", "GB/s
 def _pass_caption(rs: list[RunResult]) -> str:
     """Per stage: the pass, its cost and coverage; then the roofline the bounds were judged on (once)."""
     parts = [f"{b.stage}: {b.source}, {b.runs} runs, {b.pass_stage_ms:.3f} ms profiled vs {b.latency_stage_ms:.3f} ms "
-             f"unprofiled ({b.overhead:.2f}x), {b.coverage:.0%} in nodes" for b in (r.breakdown for r in rs) if b]
+             f"unprofiled ({b.overhead:.2f}x), {b.coverage:.0%} in nodes, the pass {b.pass_wall_s:.1f} s" for b in (r.breakdown for r in rs) if b]
     c = next((r.breakdown.ceilings for r in rs if r.breakdown and r.breakdown.ceilings), None)
     notes = sorted({n for r in rs if r.breakdown for n in r.breakdown.notes})
     roof = (f"Bounds on the roofline of {c.device}: {c.peak_gflop_per_s:.4g} GFLOP/s {c.precision}, "

@@ -66,6 +66,7 @@ class Breakdown:
     op_types: tuple[ComponentTime, ...]
     ceilings: Optional[Ceilings] = None
     notes: tuple[str, ...] = ()
+    pass_wall_s: float = 0.0           # what the pass added to the run: profiling session, profiled calls, the join
 
     def at_depth(self, depth: int) -> tuple[list[ComponentTime], float]:
         """The modules a view shows at --depth N, slowest first, and the time of nodes whose module path ends above N
