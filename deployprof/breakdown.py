@@ -14,7 +14,7 @@ from .graph import load_graph
 from .graph.scopes import module_path
 from .measure.layer_pass import Timed
 from .results import OVERHEAD_FACTOR, Bound, Breakdown, Ceilings, ComponentTime, NodeTime, RunResult
-from .targets import TargetProfile, profile_for
+from .targets import TargetProfile, profile_for, recent_cpu_profile
 
 
 
@@ -150,7 +150,7 @@ def judged(b: Breakdown, ceilings: Ceilings) -> Breakdown:
 
 def with_ceilings(runs: list[RunResult], target: Optional[TargetProfile]) -> list[RunResult]:
     """Each breakdown judged on the roofline of the device that ran it: the --target profile when it describes that
-    device, else the bundled profile naming it, else (a CPU) this machine's ceilings measured now, once."""
+    device, else (a CPU) this machine's measured ceilings (recent_cpu_profile), else the bundled profile naming it."""
     profiles: dict[tuple[str, str], Optional[TargetProfile]] = {}
     out = []
     for r in runs:
@@ -160,7 +160,8 @@ def with_ceilings(runs: list[RunResult], target: Optional[TargetProfile]) -> lis
             continue
         key = (dev.kind, dev.name)
         if key not in profiles:
-            profiles[key] = target if target is not None and target.describes(*key) else profile_for(*key)
+            profiles[key] = (target if target is not None and target.describes(*key) else
+                             recent_cpu_profile() if dev.kind == "cpu" else profile_for(*key))
         p = profiles[key]
         precision = r.build.precision_effective
         tflops = p.peak_tflops.get(precision) if p is not None else None

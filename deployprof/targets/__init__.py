@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import glob
+import json
 import math
 import os
 import re
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import ConfigError
-from ..files import confine, parse_yaml, read_document
+from ..files import cache_root, confine, parse_yaml, read_document, write_json_atomic
 
 PRECISION_PEAK = {"fp32": ("tf32", "fp32"), "fp16": ("fp16",), "fp16-naive": ("fp16",), "int8": ("int8",),
                   "int8-dynamic": ("int8",)}
@@ -246,6 +247,39 @@ def measure_gemm_tflops(n: int = 2048, repeats: int = 5) -> tuple[float, str]:
     how, value = max(results.items(), key=lambda kv: kv[1])
     return value, f"FP32 GEMM {n}x{n}x{n}, best of {repeats}, {how}: " + ", ".join(
         f"{k.split(' ')[0]} {v * 1e3:.0f} GFLOP/s" for k, v in results.items())
+
+
+CEILINGS_TTL_S = 24 * 3600
+
+
+def recent_cpu_profile(now: Optional[float] = None) -> TargetProfile:
+    """cpu_profile() for labelling, measured at most once a day per machine and library (its GEMM and copy
+    bandwidth take ~3 s, which every `profile` would otherwise pay for its layer-time bounds); the source says when
+    it was measured. `--target cpu` and `doctor` measure now, always."""
+    import numpy as np
+
+    now = time.time() if now is None else now
+    key = f"{_cpuinfo().get('model name', 'unknown CPU')} | {os.cpu_count()} cores | numpy {np.__version__}"
+    path = cache_root() / "cpu-ceilings.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        fresh = data["key"] == key and 0 <= now - float(data["measured_unix"]) < CEILINGS_TTL_S
+        bw, gemm, when, how = float(data["bandwidth_gbs"]), float(data["gemm_tflops"]), data["measured_utc"], data["how"]
+        if fresh and _positive(bw) and _positive(gemm):
+            p = cpu_profile(bandwidth_gbs=bw, gemm_tflops=gemm)
+            return replace(p, sources={**p.sources, "peak": f"measured {when}: {how}",
+                                       "memory_bandwidth_gbs": f"measured {when}"})
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    p = cpu_profile()
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    try:
+        write_json_atomic(path, {"key": key, "measured_unix": now, "measured_utc": when,
+                                 "bandwidth_gbs": p.memory_bandwidth_gbs, "gemm_tflops": p.peak_tflops["fp32"],
+                                 "how": p.sources["peak"].removeprefix("measured now: ")})
+    except OSError:
+        pass  # an unwritable cache costs the next command a measurement, nothing else
+    return p
 
 
 def cpu_profile(bandwidth_gbs: Optional[float] = None, gemm_tflops: Optional[float] = None) -> TargetProfile:

@@ -54,3 +54,21 @@ def test_cpu_profile_divides_by_a_measured_ceiling():
     assert given.peak("fp32") == given.peak("fp16") == 0.1 and given.peak("int8") in (0.2, 0.4)
     assert "not measured" in given.sources["peak_int8"]
     assert live_jetson_clock_ratio(load_target_profile("jetson-agx-orin-64gb")) is None  # not a Jetson here
+
+
+def test_the_cpu_ceilings_for_labels_are_measured_once_a_day_and_a_corrupt_cache_is_remeasured(tmp_path, monkeypatch):
+    import deployprof.targets as targets
+
+    monkeypatch.setenv("DEPLOYPROF_CACHE", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(targets, "measure_gemm_tflops", lambda: (calls.append("gemm") or 0.5, "FP32 GEMM (test)"))
+    monkeypatch.setattr(targets, "measure_bandwidth_gbs", lambda: calls.append("bw") or 12.0)
+    first = targets.recent_cpu_profile(now=1_000_000.0)
+    assert calls == ["gemm", "bw"] and first.peak_tflops["fp32"] == 0.5 and first.memory_bandwidth_gbs == 12.0
+    again = targets.recent_cpu_profile(now=1_000_000.0 + 3600)
+    assert len(calls) == 2 and again.peak_tflops["fp32"] == 0.5
+    assert again.sources["peak"] == "measured 1970-01-12T13:46:40Z: FP32 GEMM (test)"
+    targets.recent_cpu_profile(now=1_000_000.0 + targets.CEILINGS_TTL_S + 1)       # a day later: measured again
+    assert len(calls) == 4
+    (tmp_path / "cpu-ceilings.json").write_text('{"key": 1, "gemm_tflops": "NaN"')
+    assert targets.recent_cpu_profile().peak_tflops["fp32"] == 0.5 and len(calls) == 6
