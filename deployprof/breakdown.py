@@ -72,6 +72,9 @@ def node_times(timed: Timed, graph: dict[str, StaticNode]) -> list[NodeTime]:
         if not known:  # a torch operator, or a node the runtime inserted (a layout transform, a copy)
             out.append(NodeTime(u.name, u.op_type or "(unknown)", u.module_path, u.mean_ms))
             continue
+        if u.op_type.startswith("("):  # time a runtime spent around a node, not in it: its module's, no static cost
+            out.append(NodeTime(u.name, u.op_type, graph[known[0]].module_path, u.mean_ms))
+            continue
         total = sum(graph[n].flops for n in known)
         for n in known:
             s = graph[n]

@@ -66,7 +66,9 @@ def top_modules(b: Breakdown, n: int = 3, max_depth: int = 4) -> list[ComponentT
 def _component(c: ComponentTime) -> str:
     if c.bound == "unknown":
         return f"{c.name} {c.share:.0%}"
-    return f"{c.name} {c.share:.0%} ({c.bound}-bound, {c.floor_ms / c.mean_ms:.0%} of its roofline)"
+    at = c.floor_ms / c.mean_ms
+    beyond = ": faster than the measured ceiling, which is below what this code reaches" if at > 1 else ""
+    return f"{c.name} {c.share:.0%} ({c.bound}-bound, {at:.0%} of its roofline{beyond})"
 
 
 def breakdown_finding(r: RunResult, runs: Sequence[RunResult]) -> Optional[str]:

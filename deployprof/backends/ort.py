@@ -244,7 +244,7 @@ class OrtBackend(TorchDeviceArrays, Backend):
             walls = timed_calls(lambda: session.run(self.output_names, feeds), runs, budget_s, warmup=PROFILE_WARMUP)
             with open(session.end_profiling(), encoding="utf-8") as f:
                 trace = json.load(f)
-        return timed_from_trace(trace, walls, skip=PROFILE_WARMUP)
+        return timed_from_trace(trace, walls, skip=PROFILE_WARMUP, sequential=self.options.execution_mode != "parallel")
 
     def uses_gpu(self) -> bool:
         return self.needs_gpu

@@ -279,7 +279,7 @@ class TensorRT(TorchDeviceArrays, Backend):
         totals, walls = self._profiled(feeds)
         info = {layer.name: layer for layer in self.layers.layers}
         n = max(len(walls), 1)
-        units = tuple(Unit(name, ms / n, onnx_nodes=info[name].onnx_nodes if name in info else (), op_type="(layer)")
+        units = tuple(Unit(name, ms / n, onnx_nodes=info[name].onnx_nodes if name in info else ())
                       for name, ms in totals.items())
         return Timed("tensorrt-iprofiler", len(walls), statistics.fmean(walls) if walls else 0.0, units)
 

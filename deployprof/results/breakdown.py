@@ -59,8 +59,8 @@ class Breakdown:
     pass_stage_ms: float               # mean stage time in this pass (profiling on)
     latency_stage_ms: float            # mean of the latency pass (profiling off)
     overhead: float                    # pass_stage_ms / latency_stage_ms: what profiling cost
-    attributed_ms: float               # node times summed (per run)
-    coverage: float                    # attributed_ms / pass_stage_ms: the rest is dispatch between nodes
+    attributed_ms: float               # node times summed (per run), (dispatch) and (python) units included
+    coverage: float                    # attributed_ms / pass_stage_ms: the rest is the runtime's own, outside any node
     nodes: tuple[NodeTime, ...]        # slowest first
     modules: tuple[ComponentTime, ...]  # the whole module tree, every depth, slowest first
     op_types: tuple[ComponentTime, ...]
