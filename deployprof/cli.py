@@ -265,6 +265,42 @@ def compare_precision(ctx, export_dir: Path, precisions: str, backend: str, refe
         ctx.exit(3)
 
 
+@cli.command("precision-debug")
+@click.argument("export_dir", type=click.Path(exists=True, path_type=Path))
+@click.option("--precision", type=click.Choice(["int8", "fp16"]), required=True, help="The low precision to debug.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Run folder: precision-debug.json, the evaluation cache (a rerun resumes), export-PRECISION-mixed/.")
+@click.option("--backend", default="ort-cpu", show_default=True, help="The backend each configuration runs on.")
+@reference_option
+@click.option("--samples", type=within("samples"), default=AccuracyConfig.samples, show_default=True,
+              help="Seeded policy steps each configuration is judged on.")
+@click.option("--depth", type=within("layer_depth"), default=1, show_default=True,
+              help="Module depth of the components (1: each stage's top-level modules).")
+@click.option("--max-evaluations", type=click.IntRange(2), default=None, help="Stop after this many evaluations.")
+@click.option("--max-time", type=Finite(0), default=None, help="Stop starting evaluations after this many seconds.")
+@json_option
+@precision_options
+@click.pass_context
+def precision_debug(ctx, export_dir: Path, precision: str, out: Path, backend: str, reference: str, samples: int,
+                    depth: int, max_evaluations: Optional[int], max_time: Optional[float], as_json: bool, **o) -> None:
+    """Which components break INT8 / FP16 in action space (each alone at the low precision, through whole policy
+    steps), and the smallest set kept in FP32 that PASSes (greedy by sensitivity, then pruned); writes the mixed
+    export. Exit 3 when nothing passes."""
+    from .precision.debug import debug_precision
+
+    with _progress() as bar:
+        result = debug_precision(export_dir, precision, out, backend=backend, depth=depth,
+                                 accuracy=accuracy(o, reference, samples), calib=calibration(o),
+                                 max_evaluations=max_evaluations, max_time_s=max_time, progress=bar)
+    if as_json:
+        _emit(result)
+    else:
+        from .report.terminal import print_precision_debug
+        print_precision_debug(result)
+    if not result.passed:
+        ctx.exit(3)
+
+
 @cli.command()
 @click.argument("folder", type=click.Path(path_type=Path))
 def report(folder: Path) -> None:

@@ -53,6 +53,8 @@ def test_every_json_output_validates(tiny_export, tmp_path):
         "history": _json("history", "--json"),
         "sweep": _sweep(tiny_export, tmp_path),
         "doctor": _json("doctor", "--json"),
+        "precision-debug": _json("precision-debug", tiny_export, "--precision", "fp16", "--samples", "2",
+                                 "--out", tmp_path / "debug", "--json"),
     }
     for what, doc in docs.items():
         assert doc["schema_version"] == SCHEMA_VERSION, what

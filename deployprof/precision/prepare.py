@@ -25,7 +25,7 @@ from ..manifest import Subject, TensorSpec, load_subject
 
 log = logging.getLogger(__name__)
 
-def _fp16(src: Path, dst: Path, keep_io: bool, block: tuple[str, ...]) -> None:
+def _fp16(src: Path, dst: Path, keep_io: bool, block: tuple[str, ...], keep_nodes: tuple[str, ...] = ()) -> None:
     import onnx
     from onnxconverter_common import float16
 
@@ -33,7 +33,8 @@ def _fp16(src: Path, dst: Path, keep_io: bool, block: tuple[str, ...]) -> None:
     blocked = list(float16.DEFAULT_OP_BLOCK_LIST) + list(block)
     with warnings.catch_warnings():  # one warning per weight clamped to fp16's range: the count is what matters
         warnings.simplefilter("ignore")
-        converted = float16.convert_float_to_float16(model, keep_io_types=keep_io, op_block_list=blocked)
+        converted = float16.convert_float_to_float16(model, keep_io_types=keep_io, op_block_list=blocked,
+                                                     node_block_list=list(keep_nodes) or None)
     _retarget_casts(converted)
     if keep_io:
         _restore_output_types(model, converted)
@@ -74,7 +75,7 @@ COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 SHARED_WEIGHT = "Quantization parameter shared mode is not supported for weight"
 
 
-def _int8_static(src: Path, dst: Path, feeds: list[dict], method: str) -> Optional[str]:
+def _int8_static(src: Path, dst: Path, feeds: list[dict], method: str, keep_nodes: tuple[str, ...] = ()) -> Optional[str]:
     """Q/DQ around every op ONNX Runtime's quantizer handles; when it cannot (a weight whose op shares its input's
     quantization parameters, as in LeRobot's Diffusion UNet), around the compute ops only. Returns why, if so."""
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -92,7 +93,7 @@ def _int8_static(src: Path, dst: Path, feeds: list[dict], method: str) -> Option
         with _quiet_root_logger():
             quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=methods[method], **only,
+                            calibrate_method=methods[method], nodes_to_exclude=list(keep_nodes), **only,
                             extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
                                            "CalibTensorRangeSymmetric": True})
     try:
@@ -125,8 +126,11 @@ def _quiet_root_logger():
         root.setLevel(level)
 
 
-def _write_variant(manifest, export_dir: Path, precision: str, out_dir: Path, calib: CalibrationConfig) -> None:
+def _write_variant(manifest, export_dir: Path, precision: str, out_dir: Path, calib: CalibrationConfig,
+                   keep: dict[str, tuple[str, ...]]) -> None:
     info: dict = {"source_export": str(export_dir)}
+    if keep:
+        info["kept_fp32_nodes"] = {stage: list(nodes) for stage, nodes in keep.items() if nodes}
     stages = list(manifest.stages)
     samples: dict[str, list[dict]] = {}
     if precision == "int8":
@@ -144,7 +148,7 @@ def _write_variant(manifest, export_dir: Path, precision: str, out_dir: Path, ca
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
             if precision == "fp16":
-                _fp16(src, dst, keep_io=True, block=calib.fp16_block_ops)
+                _fp16(src, dst, keep_io=True, block=calib.fp16_block_ops, keep_nodes=keep.get(s.name, ()))
             elif precision == "fp16-naive":
                 _fp16(src, dst, keep_io=False, block=())
                 stages[i] = dataclasses.replace(s, inputs=tuple(map(_fp16_io, s.inputs)), outputs=tuple(map(_fp16_io, s.outputs)))
@@ -154,7 +158,7 @@ def _write_variant(manifest, export_dir: Path, precision: str, out_dir: Path, ca
                 private = out_dir / f".source-{s.file}"
                 shutil.copyfile(src, private)
                 if precision == "int8":
-                    why = _int8_static(private, dst, samples.get(s.name, []), calib.method)
+                    why = _int8_static(private, dst, samples.get(s.name, []), calib.method, keep.get(s.name, ()))
                     if why:
                         info.setdefault("stages_quantized_at_compute_ops_only", {})[s.name] = why
                 else:
@@ -177,9 +181,14 @@ def _fp16_io(spec: TensorSpec) -> TensorSpec:
 
 
 def prepare_precision(export: "Path | Subject", precision: str, out_dir: Path,
-                      calib: CalibrationConfig = CalibrationConfig()) -> Path:
+                      calib: CalibrationConfig = CalibrationConfig(),
+                      keep: Optional[dict[str, tuple[str, ...]]] = None) -> Path:
     """Write `out_dir` (stage graphs + manifest) for `precision` from the FP32 export (a path, or already loaded);
-    FP32 itself is the given path."""
+    FP32 itself is the given path. `keep`: per stage, graph nodes left in FP32 (a mixed precision: INT8's
+    nodes_to_exclude, FP16's node_block_list), recorded in the manifest as kept_fp32_nodes."""
+    keep = {k: tuple(v) for k, v in (keep or {}).items() if v}
+    if keep and precision not in ("int8", "fp16"):
+        raise ConfigError(f"nodes kept in FP32 make a mixed int8 or fp16 variant, not {precision}")
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
     out_dir = Path(out_dir)
@@ -193,6 +202,6 @@ def prepare_precision(export: "Path | Subject", precision: str, out_dir: Path,
     if calib.method not in CALIBRATION_METHODS:
         raise ConfigError(f"--calibration-method must be minmax, entropy or percentile, got {calib.method!r}")
     with staged_folder(out_dir, own=True) as staging:  # the run's own folder: replaced whole, never mixed
-        _write_variant(manifest, export_dir, precision, staging, calib)
+        _write_variant(manifest, export_dir, precision, staging, calib, keep)
     return out_dir
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import NamedTuple, Optional
 
-from ..results import (OVERHEAD_FACTOR, AccuracyResult, Comparison, ComponentTime, FlopReport, OpTypeCost, ProfileReport,
+from ..results import (OVERHEAD_FACTOR, AccuracyResult, Comparison, Evaluation, PrecisionDebugReport, ComponentTime, FlopReport, OpTypeCost, ProfileReport,
                        Qualification, RooflinePrediction, RunResult, main_runs, main_stage, stop_of)
 from ..serial import to_dict
 from .summary import accuracies, accuracy_cell, fmt_bytes, fmt_count, fmt_ms, pct_ci, pct_ci_stats
@@ -224,6 +224,25 @@ def op_type_flops(report: ProfileReport) -> dict[str, float]:
         for op, c in f.by_op_type.items():
             out[op] += c.flops_total * report.model.calls_per_step.get(name, 1)
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def precision_debug_tables(r: PrecisionDebugReport) -> list[Table]:
+    """precision-debug: each component's share of the error (only it at the low precision / only it kept in FP32),
+    then every configuration the search judged."""
+    def cells(e: Evaluation) -> tuple[str, ...]:
+        return (e.verdict, f"{e.cosine_min:.5f}", f"{e.max_abs:.3g}", f"{e.rel_l2:.3g}")
+
+    rank = [(s.stage, s.component, str(s.nodes), f"{s.share:.1%}", *cells(s.only_low), *cells(s.only_kept)[:2])
+            for s in r.components]
+    search = [(str(i), ", ".join(e.kept) or f"(none: all {r.precision})", *cells(e), f"{e.seconds:.1f}")
+              for i, e in enumerate(r.search)]
+    outcome = (f"PASS keeping {', '.join(r.kept) or 'nothing'} in FP32" if r.passed else "no passing configuration")
+    return [Table(f"{r.precision} on {r.backend}: each component alone at {r.precision} (and alone kept in FP32), "
+                  f"against {r.reference}, {r.samples} policy steps, components at depth {r.depth}",
+                  ("stage", "component", "nodes", "share of error", "verdict", "cos min", "max |err|", "rel L2",
+                   "kept alone: verdict", "cos min"), rank),
+            Table(f"Search: {outcome} ({r.evaluations} evaluations made, {r.wall_s:.1f} s)",
+                  ("#", "kept in FP32", "verdict", "cos min", "max |err|", "rel L2", "s"), search, r.note)]
 
 
 def accuracy_table(accuracy: tuple[AccuracyResult, ...]) -> Table:

@@ -150,6 +150,15 @@ def print_accuracy(a: AccuracyReport, out: Optional[Console] = None) -> None:
     show([sections.accuracy_table(a.accuracy)], out or console())
 
 
+def print_precision_debug(r, out: Optional[Console] = None) -> None:
+    out = out or console()
+    show(sections.precision_debug_tables(r), out)
+    if r.mixed_export:
+        out.print(f"mixed precision: {r.mixed_export} (profile it like any export; its kept nodes are in its manifest)")
+    elif r.note:
+        out.print(f"[yellow]{r.note}[/yellow]")
+
+
 def print_predictions(p: Prediction, out: Optional[Console] = None) -> None:
     show(sections.roofline_tables(p.predictions), out or console())
 

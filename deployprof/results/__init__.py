@@ -12,16 +12,17 @@ from .machine import DeviceCheck, Environment, ModelInfo, SelfCheck
 from .training import TrainResult
 from .qualify import ConfigVerdict, Criterion, Qualification
 from .compare import Comparison, MetricDelta, Regression, RunDelta
+from .precision_debug import Evaluation, PrecisionDebugReport, Sensitivity
 from .history import History, HistoryRow, SweepEntry, SweepReport
 from .documents import (BenchResult, DOCUMENTS, MAX_REPORT_BYTES, ProfileReport, SCHEMA_VERSION, document,
                         document_def, json_schema, report_from_data)
 
 __all__ = ["AccuracyReport", "AccuracyResult", "BenchResult", "Bound", "Breakdown", "BuildInfo", "Ceilings", "ColdStart", "Comparison", "ComponentTime", "ConfigVerdict",
-           "ControlLoopStats", "Criterion", "DOCUMENTS", "DeviceCheck", "EngineProvenance", "Environment",
+           "ControlLoopStats", "Criterion", "DOCUMENTS", "DeviceCheck", "EngineProvenance", "Environment", "Evaluation",
            "FlopReport", "FlopSummary", "History", "HistoryRow", "KEPT_SAMPLES", "LatencyStats", "LayerTime",
            "MAX_REPORT_BYTES", "MeasuredDevice", "MemoryNeed", "MemoryStats", "MetricDelta", "ModelInfo", "NodeCost", "NodeTime", "OVERHEAD_FACTOR",
-           "OpTypeCost", "OutputError", "POLICY_STEP", "Prediction", "ProfileReport", "Qualification", "Regression",
-           "RooflinePrediction", "RooflineStage", "RunDelta", "RunResult", "SCHEMA_VERSION", "SelfCheck", "Stop",
+           "OpTypeCost", "OutputError", "POLICY_STEP", "PrecisionDebugReport", "Prediction", "ProfileReport", "Qualification", "Regression",
+           "RooflinePrediction", "RooflineStage", "RunDelta", "RunResult", "SCHEMA_VERSION", "SelfCheck", "Sensitivity", "Stop",
            "SweepEntry", "SweepReport", "TelemetryStats", "TrainResult", "TransferTimes", "Witness", "document",
            "document_def", "json_schema", "main_runs", "main_stage", "main_stage_of", "report_from_data", "stop_of",
            "thin_samples"]

@@ -15,6 +15,7 @@ from .accuracy import AccuracyReport, OutputError
 from .compare import Comparison
 from .history import History, SweepReport
 from .machine import Environment, ModelInfo, SelfCheck
+from .precision_debug import PrecisionDebugReport
 from .qualify import Qualification
 from .runs import KEPT_SAMPLES, RunResult, main_stage_of, thin_samples
 from .static import FlopReport, FlopSummary, Prediction, RooflinePrediction
@@ -63,7 +64,7 @@ class BenchResult:
 DOCUMENTS: dict[str, type] = {"profile": ProfileReport, "bench": BenchResult, "flops": FlopSummary,
                               "accuracy": AccuracyReport, "comparison": Comparison, "prediction": Prediction,
                               "qualification": Qualification, "history": History, "sweep": SweepReport,
-                              "selfcheck": SelfCheck}
+                              "selfcheck": SelfCheck, "precision-debug": PrecisionDebugReport}
 
 
 _KINDS = {cls: kind for kind, cls in DOCUMENTS.items()}

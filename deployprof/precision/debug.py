@@ -1,0 +1,223 @@
+"""`precision-debug` (issue 34): which model components break INT8 / FP16 in action space, and the smallest set kept
+in FP32 that passes. A component is a stage's module at --depth (the exporter's name scopes, graph/scopes.py; a node
+without one counts under its op type). Every evaluation is a mixed variant of the whole export (prepare_precision
+with the kept nodes excluded from quantization / blocked from FP16) judged through whole policy steps against the
+FP32 reference (accuracy.py: same observations, same noise, same bands as `qualify`), so an error in an early stage
+reaches the actions through the loop like it would on the robot.
+
+Search: rank the components by the error with only each at the low precision (sensitivity); add them to the kept
+set greedily in that order until the configuration passes; then drop, one at a time and least harmful first, each
+kept component whose removal still passes (one evaluation each). Cost: 2N + 1 evaluations for the ranking (N
+components), at most N for the greedy step and at most N for the pruning; each is one variant prepared (INT8:
+calibrated) and `samples` policy steps judged. Evaluations are cached in the run folder (evaluations.json, keyed by
+the export's digest, precision, backend, reference, samples and kept set), so an interrupted run resumes."""
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..accuracy import AccuracyCheck, SEED, measure, write_reference
+from ..config import AccuracyConfig, CalibrationConfig
+from ..errors import ConfigError
+from ..files import write_json_atomic
+from ..graph.scopes import module_at, module_path
+from ..manifest import Subject, load_subject
+from ..policy import open_policy
+from ..results import Evaluation, PrecisionDebugReport, Sensitivity, document
+from .prepare import prepare_precision
+
+LOW_PRECISIONS = ("int8", "fp16")
+
+
+class BudgetSpent(Exception):
+    """--max-evaluations or --max-time reached before an evaluation the search needs."""
+
+
+@dataclass(frozen=True)
+class Component:
+    stage: str
+    name: str
+    nodes: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.stage}:{self.name}"
+
+
+def components(subject: Subject, depth: int) -> list[Component]:
+    """Every stage's components at `depth`, in graph order."""
+    import onnx
+
+    out = []
+    for stage in subject.manifest.stages:
+        graph = onnx.load(str(subject.root / stage.file), load_external_data=False).graph
+        groups: dict[str, list[str]] = defaultdict(list)
+        for node in graph.node:
+            name = node.name or node.output[0]
+            groups[module_at(module_path(name, {p.key: p.value for p in node.metadata_props}), depth, node.op_type)].append(name)
+        out += [Component(stage.name, m, tuple(nodes)) for m, nodes in groups.items()]
+    return out
+
+
+def _digest(subject: Subject) -> str:
+    h = hashlib.sha256()
+    for stage in subject.manifest.stages:
+        h.update((subject.root / stage.file).read_bytes())
+    return h.hexdigest()[:16]
+
+
+class Evaluator:
+    """Judges a kept set once: cached in `cache_path` (written after every evaluation), counted, under a budget."""
+
+    def __init__(self, subject: Subject, precision: str, backend: str, check: AccuracyCheck, calib: CalibrationConfig,
+                 parts: list[Component], cache_path: Path, max_evaluations: Optional[int], max_time_s: Optional[float],
+                 progress: Callable[[str], None]):
+        self.subject, self.precision, self.backend, self.check, self.calib = subject, precision, backend, check, calib
+        self.parts = {c.key: c for c in parts}
+        self.cache_path = cache_path
+        self.prefix = f"{_digest(subject)}|{precision}|{backend}|{check.reference}|{check.samples}|{calib.method}|"
+        try:
+            self.cache = json.loads(cache_path.read_text(encoding="utf-8")) if cache_path.exists() else {}
+        except (OSError, ValueError):
+            self.cache = {}
+        if not isinstance(self.cache, dict):
+            self.cache = {}
+        self.max_evaluations, self.deadline = max_evaluations, (time.monotonic() + max_time_s if max_time_s else None)
+        self.made = 0
+        self.progress = progress
+
+    def budget_left(self) -> bool:
+        return ((self.max_evaluations is None or self.made < self.max_evaluations)
+                and (self.deadline is None or time.monotonic() < self.deadline))
+
+    def __call__(self, kept: frozenset[str], force: bool = False) -> Evaluation:
+        key = self.prefix + ",".join(sorted(kept))
+        hit = self.cache.get(key)
+        if isinstance(hit, dict):
+            try:
+                return Evaluation(kept=tuple(sorted(kept)), verdict=str(hit["verdict"]), cosine_min=float(hit["cosine_min"]),
+                                  max_abs=float(hit["max_abs"]), rel_l2=float(hit["rel_l2"]), seconds=float(hit["seconds"]))
+            except (KeyError, TypeError, ValueError):
+                pass
+        if not force and not self.budget_left():
+            raise BudgetSpent
+        start = time.monotonic()
+        keep: dict[str, list[str]] = defaultdict(list)
+        for k in kept:
+            keep[self.parts[k].stage] += self.parts[k].nodes
+        with tempfile.TemporaryDirectory(prefix="deployprof-mixed-") as tmp:
+            variant = prepare_precision(self.subject, self.precision, Path(tmp) / "variant", self.calib,
+                                        {s: tuple(n) for s, n in keep.items()})
+            with open_policy(load_subject(variant), self.backend) as step:
+                acc = measure(self.check, step, self.backend, 1, {})
+        e = Evaluation(kept=tuple(sorted(kept)), verdict=acc.verdict, cosine_min=acc.action.cosine_min,
+                       max_abs=acc.action.max_abs, rel_l2=acc.action.rel_l2, seconds=time.monotonic() - start)
+        self.made += 1
+        self.cache[key] = {"verdict": e.verdict, "cosine_min": e.cosine_min, "max_abs": e.max_abs, "rel_l2": e.rel_l2,
+                           "seconds": e.seconds}
+        write_json_atomic(self.cache_path, self.cache)
+        self.progress(f"evaluation {self.made}: {len(kept)} kept in FP32 -> {e.verdict} (cos min {e.cosine_min:.5f})")
+        return e
+
+
+def _harm(e: Evaluation) -> float:
+    return max(1.0 - e.cosine_min, 0.0)
+
+
+def debug_precision(export: Path, precision: str, out: Path, backend: str = "ort-cpu", depth: int = 1,
+                    accuracy: AccuracyConfig = AccuracyConfig(), calib: CalibrationConfig = CalibrationConfig(),
+                    max_evaluations: Optional[int] = None, max_time_s: Optional[float] = None,
+                    progress: Callable[[str], None] = lambda line: None) -> PrecisionDebugReport:
+    """Rank the components, search the smallest FP32-kept set that passes, write OUT/precision-debug.json and, when
+    one passes, OUT/export-PRECISION-mixed (a precision variant like the others, its kept nodes in the manifest)."""
+    if precision not in LOW_PRECISIONS:
+        raise ConfigError(f"precision-debug takes --precision int8 or fp16, got {precision!r}")
+    subject = load_subject(export)
+    if subject.manifest.precision != "fp32":
+        raise ConfigError(f"{export} is {subject.manifest.precision}; precision-debug starts from the FP32 export")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; expected a run folder (a new one, or this command's earlier one "
+                          "to resume it)")
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    parts = components(subject, depth)
+    everything = frozenset(c.key for c in parts)
+    samples = accuracy.samples
+    if samples < 1:
+        raise ConfigError("precision-debug judges actions: --samples must be at least 1")
+    ref = out / "reference.npz"
+    write_reference(subject, accuracy.reference_backend, ref, 1, samples, SEED, {})
+    check = AccuracyCheck(accuracy.reference, str(ref), samples, SEED, accuracy.atol, accuracy.min_cosine)
+    ev = Evaluator(subject, precision, backend, check, calib, parts, out / "evaluations.json", max_evaluations,
+                   max_time_s, progress)
+    low = ev(frozenset(), force=True)   # these two whatever the budget: without them nothing can be said
+    searched = [low]
+    rule = "limits" if accuracy.atol is not None or accuracy.min_cosine is not None else "bands"
+    base = dict(subject=str(export), precision=precision, backend=backend, reference=check.reference, depth=depth,
+                rule=rule, samples=samples, low=low)
+
+    def report(sens, kept, passed, note, mixed=None) -> PrecisionDebugReport:
+        r = PrecisionDebugReport(**base, components=tuple(sens), search=tuple(searched), kept=tuple(sorted(kept)),
+                                 passed=passed, evaluations=ev.made, wall_s=time.monotonic() - started,
+                                 mixed_export=mixed, note=note)
+        write_json_atomic(out / "precision-debug.json", document(r))
+        return r
+
+    if low.verdict == "PASS":
+        return report([], frozenset(), True, f"{precision} already passes: nothing needs to stay in FP32")
+    all_kept = ev(everything, force=True)
+    searched.append(all_kept)
+    if all_kept.verdict != "PASS":
+        return report([], frozenset(), False,
+                      f"{precision} cannot be rescued at depth {depth}: even with every component in FP32 the actions "
+                      f"{all_kept.verdict} (cos min {all_kept.cosine_min:.5f}); the error is in what the variant does not "
+                      "keep (graph inputs/outputs, the host loop) or in the reference")
+    sens: list = []
+    ranked: list[Sensitivity] = []
+    kept: frozenset[str] = frozenset()
+    try:
+        for c in parts:
+            sens.append((c, ev(everything - {c.key}), ev(frozenset({c.key}))))
+        total = sum(_harm(o) for _, o, _ in sens) or 1.0
+        ranked = sorted((Sensitivity(c.stage, c.name, len(c.nodes), o, k, _harm(o) / total) for c, o, k in sens),
+                        key=lambda s: (-s.share, s.stage, s.component))
+        last = low
+        for s in ranked:
+            if last.verdict == "PASS":
+                break
+            kept = kept | {f"{s.stage}:{s.component}"}
+            last = ev(kept)
+            searched.append(last)
+        if last.verdict != "PASS":  # cannot happen while everything kept passes; said, never hidden
+            return report(ranked, frozenset(), False, "the greedy step did not pass with every ranked component kept")
+        for s in reversed(ranked):  # least harmful first: drop what is not needed
+            key = f"{s.stage}:{s.component}"
+            if key in kept and len(kept) > 1:
+                trial = ev(kept - {key})
+                searched.append(trial)
+                if trial.verdict == "PASS":
+                    kept = kept - {key}
+    except BudgetSpent:
+        if not ranked:
+            return report([], frozenset(), False, f"budget spent after {ev.made} evaluations, ranking {len(sens)} of "
+                                                  f"{len(parts)} components: raise --max-evaluations / --max-time")
+        if searched[-1].verdict != "PASS" and not any(e.verdict == "PASS" and e.kept == tuple(sorted(kept))
+                                                      for e in searched):
+            return report(ranked, frozenset(), False, f"budget spent after {ev.made} evaluations, before the greedy "
+                                                      "step passed: raise --max-evaluations / --max-time")
+        note = f"budget spent after {ev.made} evaluations while dropping components: the kept set may be larger than needed"
+    else:
+        note = ""
+    keep: dict[str, list[str]] = defaultdict(list)
+    for k in kept:
+        keep[ev.parts[k].stage] += ev.parts[k].nodes
+    mixed = prepare_precision(subject, precision, out / f"export-{precision}-mixed", calib,
+                              {s: tuple(n) for s, n in keep.items()})
+    return report(ranked, kept, True, note, str(mixed))

@@ -1,0 +1,49 @@
+"""`precision-debug` (issue 34): which model components break a low precision's actions, and the smallest set kept
+in FP32 that brings the configuration to PASS, judged through whole policy steps like every accuracy check."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One policy-step accuracy check of one mixed configuration (its kept set)."""
+    kept: tuple[str, ...]              # components in FP32, as `stage:component`
+    verdict: str                       # PASS | WARN | FAIL under the rule
+    cosine_min: float
+    max_abs: float
+    rel_l2: float
+    seconds: float                     # to prepare and judge it
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """A component's share of the error: the configuration with only it at the low precision, and with only it
+    kept in FP32."""
+    stage: str
+    component: str
+    nodes: int
+    only_low: Evaluation
+    only_kept: Evaluation
+    share: float                       # of the summed (1 - cosine_min) of every component's only_low
+
+
+@dataclass(frozen=True)
+class PrecisionDebugReport:
+    subject: str
+    precision: str                     # int8 | fp16
+    backend: str
+    reference: str
+    depth: int                         # module depth of the components
+    rule: str                          # the verdict rule (bands or the user's limits)
+    samples: int
+    low: Evaluation                    # the whole configuration at the low precision
+    components: tuple[Sensitivity, ...]  # most harmful first
+    search: tuple[Evaluation, ...]     # every configuration the search judged, in order
+    kept: tuple[str, ...]              # the smallest PASSing set found (empty with verdict not PASS)
+    passed: bool
+    evaluations: int                   # policy-step accuracy checks made (the cache's included)
+    wall_s: float
+    mixed_export: Optional[str]        # the mixed graph's folder, when one passed
+    note: str = ""                     # why nothing passed, or what the budget cut

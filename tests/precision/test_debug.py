@@ -1,0 +1,99 @@
+"""precision-debug: a graph whose one component breaks INT8 (an activation with one huge channel, per-tensor
+quantised, wipes out the others) is found, kept in FP32, and the mixed variant passes."""
+import json
+
+import numpy as np
+import pytest
+
+from deployprof.config import AccuracyConfig
+from deployprof.precision.debug import components, debug_precision
+from deployprof.manifest import load_subject
+
+
+def _policy(path, outlier: float = 1e4):
+    """x[1,32] -> /small/MatMul -> /big/Mul (one channel x outlier) -> /big/MatMul (that row / outlier) -> /head/MatMul.
+    In FP32 the outlier cancels; INT8 with one scale for the Mul's output rounds every other channel to zero."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    ws = rng.standard_normal((32, 32)).astype(np.float32) / 6
+    scale = np.ones(32, np.float32)
+    scale[3] = outlier
+    wb = (rng.standard_normal((32, 32)) / 6 / scale[:, None]).astype(np.float32)
+    wh = rng.standard_normal((32, 8)).astype(np.float32) / 6
+    inits = [numpy_helper.from_array(a, n) for a, n in ((ws, "ws"), (scale, "scale"), (wb, "wb"), (wh, "wh"))]
+    nodes = [helper.make_node("MatMul", ["x", "ws"], ["s"], name="/small/MatMul"),
+             helper.make_node("Mul", ["s", "scale"], ["m"], name="/big/Mul"),
+             helper.make_node("MatMul", ["m", "wb"], ["b"], name="/big/MatMul"),
+             helper.make_node("MatMul", ["b", "wh"], ["action"], name="/head/MatMul")]
+    graph = helper.make_graph(nodes, "policy", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 32])],
+                              [helper.make_tensor_value_info("action", TensorProto.FLOAT, [1, 8])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_components_follow_the_name_scopes(tmp_path):
+    subject = load_subject(_policy(tmp_path / "p.onnx"))
+    parts = {c.name: c.nodes for c in components(subject, 1)}
+    assert parts == {"small": ("/small/MatMul",), "big": ("/big/Mul", "/big/MatMul"), "head": ("/head/MatMul",)}
+
+
+def test_the_breaking_component_is_ranked_first_kept_alone_and_the_mixed_graph_passes(tmp_path):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "debug"
+    lines = []
+    r = debug_precision(_policy(tmp_path / "p.onnx"), "int8", out, accuracy=AccuracyConfig(samples=4), progress=lines.append)
+    assert r.low.verdict == "FAIL", r.low
+    assert r.components[0].component == "big" and r.components[0].share > 0.9, r.components
+    assert r.passed and r.kept == ("p:big",), r.kept                  # the stage of a plain .onnx is named after it
+    mixed = load_subject(out / "export-int8-mixed")
+    assert mixed.manifest.precision == "int8"
+    assert mixed.manifest.precision_info["kept_fp32_nodes"] == {"p": ["/big/Mul", "/big/MatMul"]}
+    assert [e.kept for e in r.search][:2] == [(), ("p:big", "p:head", "p:small")]    # int8 alone, then all kept
+    doc = json.loads((out / "precision-debug.json").read_text())
+    assert doc["kind"] == "precision-debug" and doc["kept"] == list(r.kept)
+    made = r.evaluations
+    assert made == len(lines) and made <= 2 * 3 + 2 + 3 + 3
+
+    # Resumed: every evaluation comes from the run folder's cache, none is made again.
+    again = debug_precision(tmp_path / "p.onnx", "int8", out, accuracy=AccuracyConfig(samples=4))
+    assert again.evaluations == 0 and again.kept == r.kept
+
+
+def test_a_configuration_nothing_rescues_says_so_in_one_line(tmp_path, monkeypatch):
+    """When even every component in FP32 fails (here: a backend whose every answer is judged FAIL, as a runtime that
+    differs from the reference would be), the run ends after two evaluations with one sentence, and no mixed graph."""
+    import dataclasses
+
+    import deployprof.precision.debug as debug
+
+    real = debug.measure
+    monkeypatch.setattr(debug, "measure", lambda *a, **k: dataclasses.replace(real(*a, **k), verdict="FAIL"))
+    r = debug_precision(_policy(tmp_path / "p.onnx"), "int8", tmp_path / "d", accuracy=AccuracyConfig(samples=2))
+    assert not r.passed and r.kept == () and r.evaluations == 2 and r.mixed_export is None
+    assert r.note.startswith("int8 cannot be rescued at depth 1: even with every component in FP32 the actions FAIL")
+    assert not (tmp_path / "d" / "export-int8-mixed").exists()
+
+
+def test_a_budget_stops_the_search_and_says_where(tmp_path):
+    r = debug_precision(_policy(tmp_path / "p.onnx"), "int8", tmp_path / "d", accuracy=AccuracyConfig(samples=2),
+                        max_evaluations=3)
+    assert not r.passed and r.evaluations == 3 and r.note.startswith("budget spent after 3 evaluations, ranking 0 of 3")
+
+
+def test_a_precision_that_already_passes_keeps_nothing_and_a_non_fp32_export_is_refused(tmp_path):
+    from deployprof.errors import ConfigError
+    from deployprof.precision import prepare_precision
+
+    policy = _policy(tmp_path / "p.onnx")
+    r = debug_precision(policy, "fp16", tmp_path / "d", accuracy=AccuracyConfig(samples=2))
+    assert r.passed and r.kept == () and r.evaluations == 1 and "already passes" in r.note
+    half = prepare_precision(policy, "fp16", tmp_path / "half")
+    with pytest.raises(ConfigError, match="starts from the FP32 export"):
+        debug_precision(half, "int8", tmp_path / "e")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file; expected a run folder"):
+        debug_precision(policy, "int8", tmp_path / "file")
+    with pytest.raises(ConfigError, match="int8 or fp16"):
+        debug_precision(policy, "int8-dynamic", tmp_path / "e")
