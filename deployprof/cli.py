@@ -175,8 +175,9 @@ def flops(model: Path, dims, shapes, per_node: bool, as_json: bool, strict: bool
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--backend", default="ort-cpu", show_default=True, help="One backend (see `deployprof backends`).")
-@click.option("--precision", default="fp32", show_default=True,
-              help="Prepare this precision from the FP32 model first (fp16, fp16-naive, int8, int8-dynamic).")
+@click.option("--precision", default=None,
+              help="Prepare this precision from the FP32 model first (fp16, fp16-naive, int8, int8-dynamic); default: "
+                   "the export as it is (a prepared or mixed variant included).")
 @json_option
 @measure_options
 @precision_options
@@ -187,8 +188,8 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
 
     stored = store_from(o)
     with _progress() as bar:
-        result = run_bench(str(model), backend, parse_precisions(precision)[0], MeasureConfig.from_options(o),
-                           calibration(o), say=bar, phases=bar.plan)
+        result = run_bench(str(model), backend, parse_precisions(precision)[0] if precision else None,
+                           MeasureConfig.from_options(o), calibration(o), say=bar, phases=bar.plan)
     if as_json:
         _emit(result)
     else:

@@ -424,19 +424,24 @@ def compare_precisions(export: Path, precisions: list[str], *, backend: str = "o
                           accuracy=tuple(results))
 
 
-def bench(subject: str, backend: str, precision: str = "fp32", config: MeasureConfig = MeasureConfig(),
+def bench(subject: str, backend: str, precision: Optional[str] = None, config: MeasureConfig = MeasureConfig(),
           calib: CalibrationConfig = CalibrationConfig(), say: Say = log.info,
           phases: Callable[[int], None] = lambda n: None) -> BenchResult:
-    """`bench`: one backend on an ONNX file or export folder (prepared at `precision` first), FLOPs attached; no
-    report written. say() names each phase, phases() is told how many there are."""
+    """`bench`: one backend on an ONNX file or export folder, FLOPs attached; no report written. With `precision`
+    other than the export's own, that variant is prepared from the FP32 export first; without, the export is measured
+    as it is (a variant `profile` or `precision-debug` wrote included). say() names each phase, phases() is told how
+    many there are."""
     backend_plan = check_backends([backend], False, say, config)
-    check_bindings(load_subject(subject), config.dims, config.shapes)
-    phases((precision != "fp32") + backend_plan.runs_per_batch() * len(config.batches))
-    if precision != "fp32":
+    loaded = load_subject(subject)
+    check_bindings(loaded, config.dims, config.shapes)
+    as_is = precision is None or precision == loaded.manifest.precision
+    precision = loaded.manifest.precision if precision is None else precision
+    phases((not as_is) + backend_plan.runs_per_batch() * len(config.batches))
+    if not as_is:
         say(f"preparing {precision}")
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
-        runs, _ = measure_subject(load_subject(prepare_precision(subject, precision, Path(tmp) / precision, calib)),
-                                  [backend], backend_plan.modes, config, say)
+        prepared = loaded if as_is else load_subject(prepare_precision(loaded, precision, Path(tmp) / precision, calib))
+        runs, _ = measure_subject(prepared, [backend], backend_plan.modes, config, say)
     runs = with_ceilings(list(with_devices(runs, capture())), None) if config.layer_profile else runs
     return BenchResult(subject=str(subject), backend=backend, precision=precision, settings=config, runs=tuple(runs))
 

@@ -56,6 +56,18 @@ def test_the_breaking_component_is_ranked_first_kept_alone_and_the_mixed_graph_p
     made = r.evaluations
     assert made == len(lines) and made <= 2 * 3 + 2 + 3 + 3
 
+    # The mixed export is measured as it is, like any export (bench without --precision).
+    from click.testing import CliRunner
+
+    from deployprof.cli import cli
+
+    res = CliRunner().invoke(cli, ["bench", str(out / "export-int8-mixed"), "--iterations", "3", "--warmup", "1",
+                                   "--no-layer-profile", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["precision"] == "int8"
+    res = CliRunner().invoke(cli, ["bench", str(out / "export-int8-mixed"), "--precision", "fp16"])
+    assert res.exit_code == 1 and "is already int8; prepare precisions from the FP32 export" in res.output
+
     # Resumed: every evaluation comes from the run folder's cache, none is made again.
     again = debug_precision(tmp_path / "p.onnx", "int8", out, accuracy=AccuracyConfig(samples=4))
     assert again.evaluations == 0 and again.kept == r.kept
