@@ -11,7 +11,7 @@ from typing import Iterable, Optional
 
 from .flops.analyze import analyze_graph
 from .graph import load_graph
-from .graph.scopes import module_path
+from .graph.scopes import module_at, module_path
 from .measure.layer_pass import Timed
 from .results import OVERHEAD_FACTOR, Bound, Breakdown, Ceilings, ComponentTime, NodeTime, RunResult
 from .targets import TargetProfile, profile_for, recent_cpu_profile
@@ -99,11 +99,11 @@ def modules(nodes: list[NodeTime], graph: dict[str, StaticNode]) -> list[Compone
     total = sum(n.mean_ms for n in nodes)
     timed: dict[tuple[str, int], list[NodeTime]] = defaultdict(list)
     for n in nodes:
-        for d, m in enumerate(n.module_path or (f"({n.op_type})",), 1):
+        for d, m in enumerate(n.module_path or (module_at((), 1, n.op_type),), 1):
             timed[(m, d)].append(n)
     work: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
     for s in graph.values():
-        for d, m in enumerate(s.module_path or (f"({s.op_type})",), 1):
+        for d, m in enumerate(s.module_path or (module_at((), 1, s.op_type),), 1):
             work[(m, d)][0] += s.flops
             work[(m, d)][1] += s.bytes
     out = [_component(m, d, ns, total, *(work[(m, d)] if (m, d) in work else (None, None)))

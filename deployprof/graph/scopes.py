@@ -27,5 +27,5 @@ def module_at(path: tuple[str, ...], depth: int, op_type: str) -> str:
     """The module a node counts under at `depth` (1: the stage's top-level children; deeper than its path: its
     innermost module); `(OpType)` for a node without one."""
     if not path:
-        return f"({op_type})"
+        return op_type if op_type.startswith("(") else f"({op_type})"  # `(dispatch)` is already a label
     return path[min(max(depth, 1), len(path)) - 1]

@@ -6,6 +6,7 @@ from html import escape
 import numpy as np
 
 from ..results import SCHEMA_VERSION, Breakdown, ComponentTime, ProfileReport, main_runs, main_stage
+from ..graph.scopes import module_at
 from . import svg
 from .sections import Table, op_type_flops, summary_table, tables
 from .summary import accuracies, headline
@@ -151,7 +152,7 @@ def icicle_cells(b: Breakdown) -> tuple[list, int]:
     info = {(c.name, c.depth): c for c in b.modules}
     children: dict[tuple, list] = {}
     for n in b.nodes:
-        path = n.module_path or (f"({n.op_type})",)
+        path = n.module_path or (module_at((), 1, n.op_type),)
         for d in range(len(path)):
             kids = children.setdefault(path[:d], [])
             if path[d] not in kids:

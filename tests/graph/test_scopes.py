@@ -32,3 +32,7 @@ def test_a_zoo_export_is_attributed(tmp_path):
     paths = [module_path(n.name, {p.key: p.value for p in n.metadata_props}) for n in graph.node]
     assert sum(bool(p) for p in paths) >= 0.8 * len(paths)
     assert {module_at(p, 1, "") for p in paths if p} >= {"layers.0", "layers.1"}
+
+
+def test_a_label_is_not_wrapped_twice():
+    assert module_at((), 1, "(dispatch)") == "(dispatch)" and module_at((), 3, "Mul") == "(Mul)"
