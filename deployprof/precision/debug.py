@@ -81,7 +81,8 @@ class Evaluator:
         self.subject, self.precision, self.backend, self.check, self.calib = subject, precision, backend, check, calib
         self.parts = {c.key: c for c in parts}
         self.cache_path = cache_path
-        self.prefix = f"{_digest(subject)}|{precision}|{backend}|{check.reference}|{check.samples}|{calib.method}|"
+        self.prefix = (f"{_digest(subject)}|{precision}|{backend}|{check.reference}|{check.samples}|{check.atol}|"
+                       f"{check.min_cosine}|{calib.method}|{calib.samples}|{calib.seed}|{calib.source}|")
         try:
             self.cache = json.loads(cache_path.read_text(encoding="utf-8")) if cache_path.exists() else {}
         except (OSError, ValueError):
