@@ -110,9 +110,11 @@ def test_every_stage_has_a_module_and_op_type_breakdown(exported, backend):
     for r in runs:
         b = r.breakdown
         assert b is not None and b.op_types and b.nodes, r.stage
-        named = sum(c.mean_ms for c in b.modules if c.depth == 1 and not c.name.startswith("("))
-        assert named > 0.25 * b.attributed_ms, (r.stage, [(c.name, c.mean_ms) for c in b.modules if c.depth == 1])
+        # kernel and operator time only: (dispatch) / (python) grow with the machine's load, not with attribution
+        work = [n for n in b.nodes if not n.op_type.startswith("(")]
+        named = sum(n.mean_ms for n in work if n.module_path)
+        assert named > 0.25 * sum(n.mean_ms for n in work), (r.stage, [(c.name, c.mean_ms) for c in b.modules if c.depth == 1])
         assert sum(c.mean_ms for c in b.modules if c.depth == 1) == pytest.approx(b.attributed_ms)
         assert 0 < b.coverage <= 1.0 and b.overhead > 0
-        costed = sum(c.mean_ms for c in b.modules if c.depth == 1 and c.flops)
-        assert costed > 0.25 * b.attributed_ms, (r.stage, [(c.name, c.flops) for c in b.modules if c.depth == 1])
+        costed = {c.name for c in b.modules if c.depth == 1 and c.flops}
+        assert sum(n.mean_ms for n in work if n.module_path and n.module_path[0] in costed) > 0.25 * named, r.stage

@@ -6,7 +6,8 @@ have names of their own (resolved against the graph by the join, else counted un
 
 With sequential execution the time from one kernel's end to the next one's start is the executor getting that node
 going (and, in this pass, the profiler recording it): it is kept apart as the node's `(dispatch)` unit, never added
-to its kernel time, so a graph of many small nodes shows how much of its time is dispatch."""
+to its kernel time, so a graph of many small nodes shows how much of its time is dispatch. What comes before the
+first kernel and after the last (feeding inputs, fetching outputs) is the session's, counted under no node."""
 from __future__ import annotations
 
 import statistics
@@ -37,14 +38,14 @@ def timed_from_trace(events: list, walls_ms: list[float], skip: int, sequential:
     kernel: dict[str, float] = {}
     dispatch: dict[str, float] = {}
     ops: dict[str, str] = {}
-    for (start, _), nodes in zip(kept, per_run):
-        previous_end = float(start)
+    for nodes in per_run:
+        previous_end = None  # before the first kernel: the session's own work (inputs, allocation), no node's
         for ts, dur, name, op in sorted(nodes):
             kernel[name] = kernel.get(name, 0.0) + dur / 1e3
             ops[name] = op
-            if sequential:
+            if sequential and previous_end is not None:
                 dispatch[name] = dispatch.get(name, 0.0) + max(ts - previous_end, 0.0) / 1e3
-            previous_end = max(previous_end, ts + dur)
+            previous_end = ts + dur if previous_end is None else max(previous_end, ts + dur)
     n = max(len(kept), 1)
     units = [Unit(name, ms / n, onnx_nodes=(name.split("/")[0],), op_type=ops[name]) for name, ms in kernel.items()]
     units += [Unit(f"{name}/{DISPATCH}", ms / n, onnx_nodes=(name.split("/")[0],), op_type=DISPATCH)
