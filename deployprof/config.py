@@ -22,8 +22,8 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 LIMITS: dict[str, tuple[float, float]] = {
     "iterations": (1, 10**7), "duration_s": (0.0, 86_400.0), "max_duration_s": (0.0, 86_400.0),
     "min_duration_s": (0.0, 86_400.0), "warmup_iterations": (0, 10**6), "warmup_min_s": (0.0, 3_600.0),
-    "seed": (0, 2**32 - 1), "concurrency": (1, 256), "layer_depth": (1, 64), "rate_hz": (0.0, 100_000.0), "intra_op_threads": (1, 1024),
-    "inter_op_threads": (1, 1024), "accuracy_samples": (0, 10_000), "calibration_samples": (1, 10_000),
+    "seed": (0, 2**32 - 1), "concurrency": (1, 256), "rate_hz": (0.0, 100_000.0), "intra_op_threads": (1, 1024),
+    "inter_op_threads": (1, 1024), "layer_depth": (1, 64), "accuracy_samples": (0, 10_000), "calibration_samples": (1, 10_000),
     "samples": (1, 10_000), "idle_gap_s": (0.0, 3_600.0)}
 
 

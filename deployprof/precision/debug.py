@@ -27,7 +27,7 @@ from ..config import AccuracyConfig, CalibrationConfig
 from ..errors import ConfigError
 from ..files import write_json_atomic
 from ..graph.scopes import module_at, module_path
-from ..manifest import Subject, load_subject
+from ..manifest import Subject, load_subject, sha256_file
 from ..policy import open_policy
 from ..results import Evaluation, PrecisionDebugReport, Sensitivity, document
 from .prepare import prepare_precision
@@ -66,10 +66,8 @@ def components(subject: Subject, depth: int) -> list[Component]:
 
 
 def _digest(subject: Subject) -> str:
-    h = hashlib.sha256()
-    for stage in subject.manifest.stages:
-        h.update((subject.root / stage.file).read_bytes())
-    return h.hexdigest()[:16]
+    stages = "".join(sha256_file(subject.root / s.file) for s in subject.manifest.stages)
+    return hashlib.sha256(stages.encode()).hexdigest()[:16]
 
 
 class Evaluator:
