@@ -208,7 +208,8 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
 @click.option("--task", default="", metavar="TEXT",
               help="A LeRobot checkpoint that takes an instruction (SmolVLA): the instruction, fixed at export.")
 @click.option("--precisions", default="fp32", show_default=True,
-              help="Comma list: fp32, fp16, fp16-naive, int8, int8-dynamic (each measured, and compared with FP32).")
+              help="Comma list: fp32, fp16, fp16-naive, int8, int8-dynamic, int8-mixed, fp16-mixed (each measured, and "
+                   "compared with FP32; a -mixed one is found first by precision-debug's search, on ort-cpu).")
 @click.option("--target", "target_profile", default=None,
               help="Target profile for the roofline (predicted vs measured): see `deployprof targets`; `cpu` for this machine.")
 @reference_option
@@ -270,7 +271,8 @@ def compare_precision(ctx, export_dir: Path, precisions: str, backend: str, refe
 @click.argument("export_dir", type=click.Path(exists=True, path_type=Path))
 @click.option("--precision", type=click.Choice(["int8", "fp16"]), required=True, help="The low precision to debug.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="Run folder: precision-debug.json, the evaluation cache (a rerun resumes), export-PRECISION-mixed/.")
+              help="Run folder: precision-debug.json and .html, the evaluation cache (a rerun resumes), "
+                   "export-PRECISION-mixed/.")
 @click.option("--backend", default="ort-cpu", show_default=True, help="The backend each configuration runs on.")
 @reference_option
 @click.option("--samples", type=within("samples"), default=AccuracyConfig.samples, show_default=True,
@@ -289,10 +291,13 @@ def precision_debug(ctx, export_dir: Path, precision: str, out: Path, backend: s
     export. Exit 3 when nothing passes."""
     from .precision.debug import debug_precision
 
+    from .report.render import render_precision_debug
+
     with _progress() as bar:
         result = debug_precision(export_dir, precision, out, backend=backend, depth=depth,
                                  accuracy=accuracy(o, reference, samples), calib=calibration(o),
-                                 max_evaluations=max_evaluations, max_time_s=max_time, progress=bar)
+                                 max_evaluations=max_evaluations, max_time_s=max_time, progress=bar, phases=bar.plan)
+    render_precision_debug(result, out)
     if as_json:
         _emit(result)
     else:

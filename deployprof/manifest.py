@@ -9,6 +9,7 @@ from typing import Iterable, Optional, Union
 
 from .errors import ConfigError, ModelError
 from .files import confine, parse_json, read_document, write_json_atomic
+from .precisions import PRECISIONS
 from .serial import from_dict, to_dict
 
 MANIFEST_VERSION = 1
@@ -107,11 +108,15 @@ class Manifest:
     default_dims: dict[str, int] = field(default_factory=dict)  # values for symbolic dims other than batch
     static_only: bool = False  # weights are graph inputs without data (full-size meta export): count, don't run
     module_factory: Optional[str] = None  # 'pkg.mod:factory' of a user's own model (export --module)
-    precision: str = "fp32"                # what the graphs carry: fp32, fp16, fp16-naive, int8, int8-dynamic
+    precision: str = "fp32"                # what the graphs carry: one of precisions.PRECISIONS
     precision_info: dict = field(default_factory=dict)  # block list, calibration provenance, ...
     notes: tuple[str, ...] = ()            # what the export had to decide, e.g. a batch the model's code fixed
     source: dict[str, str] = field(default_factory=dict)  # where a checkpoint came from (kind, version, type, sha256)
     step_parity: Optional[StepParity] = None
+
+    def kept_fp32(self, stage: str) -> tuple[str, ...]:
+        """A mixed precision's nodes of `stage` kept in FP32 (checked when the manifest was read)."""
+        return tuple(self.precision_info.get("kept_fp32_nodes", {}).get(stage, ()))
 
     def stage(self, name: str) -> StageSpec:
         for s in self.stages:
@@ -240,6 +245,13 @@ def validate_manifest(m: Manifest, path: Path) -> None:
     bad = {k: v for k, v in m.default_dims.items() if not _int_in(v, 1, 2**62)}
     if bad:
         raise ModelError(f"{path}: default_dims must be positive integers, got {bad}")
+    if m.precision not in PRECISIONS:
+        raise ModelError(f"{path}: precision {m.precision!r} is not one of {', '.join(PRECISIONS)}")
+    kept = m.precision_info.get("kept_fp32_nodes", {}) if isinstance(m.precision_info, dict) else None
+    if not isinstance(kept, dict) or not all(k in names and isinstance(v, list) and all(isinstance(n, str) for n in v)
+                                             for k, v in kept.items()):
+        raise ModelError(f"{path}: precision_info.kept_fp32_nodes must map stage names to lists of node names; "
+                         "re-run `deployprof precision-debug`")
 
 
 def read_manifest(folder: Path) -> Manifest:

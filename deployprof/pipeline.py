@@ -19,7 +19,10 @@ from .breakdown import with_ceilings
 from .flops.summary import policy_step_total, stage_reports
 from .manifest import Subject, check_bindings, load_subject, sha256_file
 from .precision import prepare_precision
-from .results import POLICY_STEP, AccuracyReport, BenchResult, FlopReport, ModelInfo, ProfileReport, RunResult, Witness
+from .precision.debug import debug_precision
+from .precisions import MIXED
+from .results import (POLICY_STEP, AccuracyReport, BenchResult, FlopReport, ModelInfo, PrecisionDebugReport, ProfileReport,
+                      RunResult, Witness)
 from .runner import RunSpec, check_concurrency
 from .worker import launch
 from .devices import cuda_device_count, is_jetson
@@ -218,16 +221,31 @@ def reference_checks(base: Subject, accuracy: AccuracyConfig, folder: Path, batc
 
 
 def prepare_variants(base: Subject, precisions: list[str], out: Path, calib: CalibrationConfig,
-                     say: Say = log.info) -> dict[str, Subject]:
-    """Each precision's export, prepared from the loaded FP32 one into OUT/export-<precision> and loaded once."""
-    variants = {}
+                     accuracy: AccuracyConfig = AccuracyConfig(), say: Say = log.info
+                     ) -> tuple[dict[str, Subject], list[PrecisionDebugReport], list[str]]:
+    """Each precision's export, prepared from the loaded FP32 one into OUT/export-<precision> and loaded once. A
+    mixed precision is found by precision-debug's search first (OUT/precision-debug-<base>/, on ort-cpu, judged
+    like the profile's accuracy check); when nothing passes, it is not measured and a warning says why.
+    Returns the variants, the searches, the warnings."""
+    variants, searches, warnings = {}, [], []
     for p in precisions:
         if p == "fp32":
             variants[p] = base
-            continue
-        say(f"preparing {p} from the FP32 export" + (f" (calibrating, {calib.method})" if p == "int8" else ""))
-        variants[p] = load_subject(prepare_precision(base, p, out / f"export-{p}", calib))
-    return variants
+        elif p in MIXED:
+            low = MIXED[p]
+            say(f"searching {p}: the fewest components {low} keeps in FP32 to pass (precision-debug on ort-cpu)")
+            found = debug_precision(base, low, out / f"precision-debug-{low}", accuracy=accuracy, calib=calib,
+                                    progress=log.info)
+            searches.append(found)
+            if found.mixed_export is None:
+                warnings.append(f"{p} not measured: {found.note} (precision-debug-{low}/precision-debug.json)")
+                say(f"warning: {warnings[-1]}")
+            else:
+                variants[p] = load_subject(found.mixed_export)
+        else:
+            say(f"preparing {p} from the FP32 export" + (f" (calibrating, {calib.method})" if p == "int8" else ""))
+            variants[p] = load_subject(prepare_precision(base, p, out / f"export-{p}", calib))
+    return variants, searches, warnings
 
 
 def _with_speedups(runs: list[RunResult]) -> list[RunResult]:
@@ -272,6 +290,10 @@ def plan_profile(subject: str, backends: list[str], *, config: MeasureConfig = M
                  say: Say = log.info) -> ProfilePlan:
     """Every check that needs no work: backends, options, reference, preset, target. with_fp32: FP32 is measured
     beside every other precision (its speed-up); a sweep's fp16 configuration leaves it out."""
+    mixed = [p for p in precisions if p in MIXED]
+    if mixed and not accuracy.samples:
+        raise ConfigError(f"{mixed[0]} is found by judging actions (precision-debug's search): it needs the accuracy "
+                          "check: drop --accuracy-samples 0 (or the sweep's / spec's samples: 0)")
     backend_plan = check_backends(backends, skip_unavailable, say, config)
     BACKENDS.get(accuracy.reference_backend)  # an unknown backend lists the known ones
     if accuracy.samples and accuracy.reference_backend not in backend_plan.names:
@@ -313,6 +335,7 @@ class Prepared:
     subjects: dict[str, Subject]
     backends: tuple[str, ...]
     warnings: tuple[str, ...]
+    searches: tuple[PrecisionDebugReport, ...] = ()   # precision-debug's, one per mixed precision
 
 
 def prepare(plan: ProfilePlan, out: Path, say: Say) -> Prepared:
@@ -326,7 +349,8 @@ def prepare(plan: ProfilePlan, out: Path, say: Say) -> Prepared:
         say(f"warning: {SHAPES_ONLY}")
         warnings.append(SHAPES_ONLY)
         usable, precisions = (), ("fp32",)
-    return Prepared(base, prepare_variants(base, list(precisions), out, plan.calib, say), usable, tuple(warnings))
+    variants, searches, more = prepare_variants(base, list(precisions), out, plan.calib, plan.accuracy, say)
+    return Prepared(base, variants, usable, tuple(warnings + more), tuple(searches))
 
 
 def measure_prepared(plan: ProfilePlan, prep: Prepared, say: Say) -> tuple[list[RunResult], StaticCost, list[str]]:
@@ -398,7 +422,7 @@ def _assemble(plan: ProfilePlan, prep: Prepared, runs: list[RunResult], cost: St
         environment=environment, settings=config, flops=cost.flops, policy_step_flops=cost.step_flops,
         runs=tuple(runs), warnings=tuple(warnings), findings=findings(runs, roofline),
         precision_info={p: s.manifest.precision_info for p, s in subjects.items() if p != "fp32"},
-        roofline=roofline)
+        roofline=roofline, precision_debug=prep.searches)
 
 
 def _write(report: ProfileReport, out: Path) -> None:
@@ -414,7 +438,9 @@ def compare_precisions(export: Path, precisions: list[str], *, backend: str = "o
     check_backends(list(dict.fromkeys([backend, accuracy.reference_backend])), False, say)
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
         base = load_subject(export)
-        variants = prepare_variants(base, precisions, Path(out or tmp), calib, say)
+        variants, _, warnings = prepare_variants(base, precisions, Path(out or tmp), calib, accuracy, say)
+        if warnings:
+            raise ConfigError(warnings[0])
         check = reference_checks(base, accuracy, Path(tmp), (1,), {}, say)[1]
         results = []
         for sub in variants.values():

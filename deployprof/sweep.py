@@ -54,7 +54,8 @@ MEASURE_KEYS: dict[str, tuple[str, type]] = {
     "min_duration": ("min_duration_s", float), "warmup": ("warmup_iterations", int), "seed": ("seed", int),
     "launcher": ("launcher", str), "cuda_graph": ("cuda_graph", str), "concurrency": ("concurrency", int),
     "rate": ("rate_hz", float), "dims": ("dims", dict), "threads": ("intra_op_threads", int),
-    "provider_options": ("provider_options", dict), "device": ("device", str), "accuracy_samples": ("accuracy_samples", int)}
+    "provider_options": ("provider_options", dict), "device": ("device", str), "accuracy_samples": ("accuracy_samples", int),
+    "layer_profile": ("layer_profile", bool), "depth": ("layer_depth", int)}
 CHOICES = {"launcher": LAUNCHERS, "cuda_graph": tuple(CUDA_GRAPH_MODES)}
 
 
@@ -95,7 +96,7 @@ def _check_measure(where: str, raw: object) -> dict:
         if key not in MEASURE_KEYS:
             raise ConfigError(f"{where}: unknown measure option {key!r}; known: {', '.join(MEASURE_KEYS)}")
         kind = MEASURE_KEYS[key][1]
-        ok = isinstance(value, dict) if kind is dict else (
+        ok = isinstance(value, dict) if kind is dict else isinstance(value, bool) if kind is bool else (
             isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
             isinstance(value, int) and not isinstance(value, bool) if kind is int else isinstance(value, str))
         if not ok:

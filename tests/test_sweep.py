@@ -31,12 +31,13 @@ subjects: [tiny-vla, act-tiny]
 backends: [ort-cpu, {name: torch, measure: {duration: 0.5, device: cuda:1}}]
 precisions: [fp32, fp16]
 batches: [1, 2]
-measure: {duration: 1, accuracy_samples: 3, threads: 2}
+measure: {duration: 1, accuracy_samples: 3, threads: 2, layer_profile: false, depth: 3}
 """))
     assert s.name == "s" and len(s.configurations) == 16
     torch_cfg = next(c for c in s.configurations if c.backend == "torch" and c.batch == 2)
     config, accuracy = measure_config(torch_cfg)
     assert config.duration_s == 0.5 and config.batches == (2,) and accuracy.samples == 3
+    assert (config.layer_profile, config.layer_depth) == (False, 3)
     assert config.backend_options.intra_op_threads == 2 and config.backend_options.batch == 2
     assert config.backend_options.device == "cuda:1"  # the command line's --device
     again = load_sweep(tmp_path / "s.yaml")
@@ -51,6 +52,8 @@ measure: {duration: 1, accuracy_samples: 3, threads: 2}
     ("subjects: [tiny-vla]\ncolour: red", "unknown key"),
     ("subjects: [tiny-vla]\nmeasure: {duration: fast}", "duration expects float"),
     ("subjects: [tiny-vla]\nmeasure: {warp: 9}", "unknown measure option 'warp'"),
+    ("subjects: [tiny-vla]\nmeasure: {layer_profile: 1}", "layer_profile expects bool"),
+    ("subjects: [tiny-vla]\nmeasure: {depth: 0}", "measure option depth"),
     ("subjects: [tiny-vla]\nmeasure: {launcher: thread}", "launcher is one of process, inline"),
     ("subjects: [tiny-vla]\nbackends: [{name: trt, extra: 1}]", "a value or \\{name"),
     ("subjects: [tiny-vla, tiny-vla]", "repeats a configuration"),

@@ -12,6 +12,7 @@ from typing import Callable, ClassVar, Optional
 import numpy as np
 
 from ..config import BackendOptions
+from ..precisions import PRECISIONS
 from ..errors import BackendUnavailableError, BuildError, ConfigError
 from ..manifest import Manifest, StageSpec
 from ..registry import Registry
@@ -154,7 +155,7 @@ class Backend(ABC):
     supports_concurrency: ClassVar[bool] = True   # may threads share one loaded backend (--concurrency N)?
     needs_gpu: ClassVar[bool] = False   # runs on a GPU only (--device cpu is refused)
     # Precisions of the artifact (the export folder's graphs) this backend can run.
-    artifact_precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "fp16-naive", "int8", "int8-dynamic")
+    artifact_precisions: ClassVar[tuple[str, ...]] = PRECISIONS
 
     def __init__(self, stage: StageSpec, root: Path, manifest: Manifest, options: BackendOptions):
         self.stage, self.root, self.manifest, self.options = stage, Path(root), manifest, options

@@ -40,7 +40,7 @@ class TensorRT(TorchDeviceArrays, Backend):
     @classmethod
     def cuda_graph_blocker(cls, options: BackendOptions) -> Optional[str]:
         return None
-    artifact_precisions = ("fp32", "fp16", "int8")  # int8-dynamic's MatMulInteger is not a TensorRT op
+    artifact_precisions = ("fp32", "fp16", "int8", "int8-mixed", "fp16-mixed")  # int8-dynamic's MatMulInteger is not a TensorRT op
 
     @classmethod
     def _availability(cls) -> Availability:
@@ -78,7 +78,8 @@ class TensorRT(TorchDeviceArrays, Backend):
         self.settings = settings = BuildSettings.from_options(
             {**o.provider_options, **({"cuda_graph": "1"} if o.cuda_graph else {})})
         mode = select_mode(api, self.manifest.precision, explicit=settings.explicit_precision,
-                           int8_speed_only=settings.int8_speed_only)
+                           int8_speed_only=settings.int8_speed_only,
+                           kept_fp32=self.manifest.kept_fp32(self.stage.name))
         onnx_path = self._graph_path(mode.graph)
         profile = derive_profile(self.manifest, self.stage, o.batch, o.dims, o.shapes)
         self.cuda = cuda.open_runtime(o.gpu_index)

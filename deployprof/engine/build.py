@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Iterator, Optional
 
 from ..errors import BuildError, ConfigError
 from .api import TrtApi
+from .inspect import layer_origin
 from .mode import BuildMode
 from .shapes import Profile
 
@@ -137,6 +138,31 @@ def _placeholder_ranges(network: "trt.INetworkDefinition") -> None:
         network.get_input(i).set_dynamic_range(-4.0, 4.0)  # type: ignore[attr-defined, unused-ignore]
 
 
+def _hold_fp32(nodes: tuple[str, ...]):
+    """Weakly typed mixed precision (TensorRT <= 10; 11 has no layer precision): every floating-point layer the ONNX parser made for a kept node (its name, or
+    its "[ONNX Layer: name]" metadata) computes and outputs FP32; the config obeys it. A kept set that matches no
+    layer is refused rather than built unconstrained."""
+    wanted = set(nodes)
+
+    def apply(network: "trt.INetworkDefinition") -> None:
+        import tensorrt as trt
+
+        held = 0
+        for i in range(network.num_layers):
+            layer = network.get_layer(i)
+            origin = layer_origin(layer.name, getattr(layer, "metadata", None))  # metadata: TensorRT 8.6+
+            outputs = [layer.get_output(j) for j in range(layer.num_outputs)]
+            if wanted & origin and outputs and all(o.dtype in (trt.float32, trt.float16) for o in outputs):
+                layer.precision = trt.float32  # type: ignore[attr-defined, unused-ignore]
+                for j in range(layer.num_outputs):
+                    layer.set_output_type(j, trt.float32)  # type: ignore[attr-defined, unused-ignore]
+                held += 1
+        if not held:
+            raise ConfigError(f"none of the {len(wanted)} FP32-kept nodes matched a TensorRT layer (first: "
+                              f"{sorted(wanted)[0]}): the mixed export does not fit this graph; rerun precision-debug")
+    return apply
+
+
 def _dla_core(core: int):
     """Polygraphy's use_dla always picks core 0 and only warns when there is none; we name the core and refuse."""
     def apply(builder: "trt.Builder", network: "trt.INetworkDefinition", config: "trt.IBuilderConfig") -> None:
@@ -172,13 +198,18 @@ def build_engine(api: TrtApi, onnx_path: Path, mode: BuildMode, profile: Profile
         builder_optimization_level=settings.opt_level,
         # Layer names and ONNX metadata for the inspector (inspect.py maps layers back to nodes).
         profiling_verbosity=trt.ProfilingVerbosity.DETAILED,
+        precision_constraints="obey" if mode.fp32_nodes else None,
         load_timing_cache=str(timing_cache) if timing_cache is not None and timing_cache.exists() else None,
         use_dla=settings.dla_core is not None, allow_gpu_fallback=settings.dla_core is not None)
     if settings.dla_core is not None:
         config = PostprocessConfig(config, _dla_core(settings.dla_core))
     with blog.polygraphy():
         try:
-            parsed = (PostprocessNetwork(network, _placeholder_ranges) if mode.speed_only else network)()
+            if mode.speed_only:
+                network = PostprocessNetwork(network, _placeholder_ranges)
+            elif mode.fp32_nodes:
+                network = PostprocessNetwork(network, _hold_fp32(mode.fp32_nodes))
+            parsed = network()
         except PolygraphyException as exc:
             errs = [l for l in blog.errors() if "parse ONNX" not in l and "Could not parse" not in l]
             raise BuildError(f"TensorRT could not parse {onnx_path.name}: {_text(errs[0]) if errs else exc}") from None

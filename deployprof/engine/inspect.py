@@ -43,6 +43,11 @@ def _dtype(tensor: dict) -> Optional[str]:
     return None
 
 
+def layer_origin(name: str, metadata: Optional[str]) -> set[str]:
+    """ONNX nodes a network layer (before fusion) came from: its name, and its "[ONNX Layer: ...]" metadata."""
+    return {name, *_ONNX_META.findall(metadata or "")}
+
+
 def map_to_onnx(layer_name: str, metadata: str, onnx_order: Sequence[str]) -> tuple[str, ...]:
     """ONNX nodes behind one engine layer: the parser's metadata when built with DETAILED verbosity, else the
     fused name ("a + b"), or a Myelin span ("{ForeignNode[first...last]}") expanded in graph order."""

@@ -1,11 +1,17 @@
 """How a precision reaches the engine, per TensorRT generation. Builder flags let TensorRT choose per layer
 (<= 10, the way trtexec --fp16 works, built from the FP32 graph); strongly typed networks take every type from
-the ONNX graph (the FP16 or Q/DQ export of the precision step): the only way on TensorRT 11."""
+the ONNX graph (the FP16 or Q/DQ export of the precision step): the only way on TensorRT 11.
+
+A mixed precision (int8-mixed, fp16-mixed: precision-debug's result) strongly typed needs nothing more: the kept
+nodes are FP32 in the graph (no Q/DQ around them, or casts around them). Weakly typed, the flags would let TensorRT
+run them in FP16, so its layers are held in FP32 by per-layer precision constraints that the build obeys."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from ..precisions import MIXED
 from .api import TrtApi
 
 
@@ -16,11 +22,15 @@ class BuildMode:
     strongly_typed: bool
     flags: tuple[str, ...]          # BuilderFlag member names
     speed_only: bool
-    description: str
+    description: str                # also part of the engine cache key
+    fp32_nodes: tuple[str, ...] = ()  # ONNX nodes whose layers the build holds in FP32 (obeyed precision constraints)
 
 
-def select_mode(api: TrtApi, artifact_precision: str, *, explicit: bool = False,
-                int8_speed_only: bool = False) -> BuildMode:
+def select_mode(api: TrtApi, artifact_precision: str, *, explicit: bool = False, int8_speed_only: bool = False,
+                kept_fp32: tuple[str, ...] = ()) -> BuildMode:
+    """`kept_fp32`: a mixed precision's FP32-kept ONNX nodes (its manifest's kept_fp32_nodes)."""
+    if artifact_precision in MIXED:
+        return _mixed(select_mode(api, MIXED[artifact_precision], explicit=explicit), artifact_precision, kept_fp32)
     typed = api.strongly_typed_only or explicit
     if explicit and not api.strongly_typed_only and not api.strongly_typed_flag:
         raise ConfigError(f"explicit precision needs strongly typed networks (TensorRT 9+); TensorRT {api.version} "
@@ -47,3 +57,13 @@ def select_mode(api: TrtApi, artifact_precision: str, *, explicit: bool = False,
         return BuildMode("int8", "artifact", False, ("INT8", "FP16"), False,
                          "INT8+FP16 flags on the calibrated Q/DQ graph (explicit quantization)")
     raise ConfigError(f"the trt backend builds fp32, fp16 and int8 (Q/DQ) exports, not {artifact_precision!r}")
+
+
+def _mixed(base: BuildMode, precision: str, kept: tuple[str, ...]) -> BuildMode:
+    if base.strongly_typed:
+        return BuildMode(precision, base.graph, True, base.flags, False,
+                         f"{base.description}; {len(kept)} nodes FP32 by the graph's own types")
+    digest = hashlib.sha256("\n".join(sorted(kept)).encode()).hexdigest()[:12]  # the same FP32 source, another set
+    return BuildMode(precision, base.graph, False, base.flags, False,
+                     f"{base.description}; {len(kept)} nodes held in FP32 by obeyed precision constraints (set {digest})",
+                     tuple(sorted(kept)))

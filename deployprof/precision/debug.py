@@ -9,20 +9,23 @@ Search: rank the components by the error with only each at the low precision (se
 set greedily in that order until the configuration passes; then drop, one at a time and least harmful first, each
 kept component whose removal still passes (one evaluation each). Cost: 2N + 1 evaluations for the ranking (N
 components), at most N for the greedy step and at most N for the pruning; each is one variant prepared (INT8:
-calibrated) and `samples` policy steps judged. Evaluations are cached in the run folder (evaluations.json, keyed by
-the export's digest, precision, backend, reference, samples and kept set), so an interrupted run resumes."""
+calibrated), `samples` policy steps judged and STEP_TIMINGS more timed (the latency axis of the report's
+latency-vs-error plot: indicative, in the search's own process; `profile` measures the result properly).
+Evaluations are cached in the run folder (evaluations.json, keyed by the export's digest, precision, backend,
+reference, samples and kept set), so an interrupted run resumes."""
 from __future__ import annotations
 
 import hashlib
 import json
+import statistics
 import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
-from ..accuracy import AccuracyCheck, SEED, measure, write_reference
+from ..accuracy import AccuracyCheck, SEED, measure, policy_inputs, write_reference
 from ..config import AccuracyConfig, CalibrationConfig
 from ..errors import ConfigError
 from ..files import write_json_atomic
@@ -33,6 +36,19 @@ from ..results import Evaluation, PrecisionDebugReport, Sensitivity, document
 from .prepare import prepare_precision
 
 LOW_PRECISIONS = ("int8", "fp16")
+STEP_TIMINGS = 5
+
+
+def step_ms(step, clock: Callable[[], float] = time.perf_counter) -> float:
+    """Median wall time of STEP_TIMINGS policy steps on the seeded first observation, after one untimed step."""
+    x = policy_inputs(step.manifest, 1, 1, SEED, {})[0]
+    step(x)
+    times = []
+    for _ in range(STEP_TIMINGS):
+        t0 = clock()
+        step(x)
+        times.append(clock() - t0)
+    return 1e3 * statistics.median(times)
 
 
 class BudgetSpent(Exception):
@@ -44,6 +60,7 @@ class Component:
     stage: str
     name: str
     nodes: tuple[str, ...]
+    ops: frozenset[str]                # the op types of its nodes
 
     @property
     def key(self) -> str:
@@ -57,11 +74,13 @@ def components(subject: Subject, depth: int) -> list[Component]:
     out = []
     for stage in subject.manifest.stages:
         graph = onnx.load(str(subject.root / stage.file), load_external_data=False).graph
-        groups: dict[str, list[str]] = defaultdict(list)
+        groups: dict[str, list] = defaultdict(list)
         for node in graph.node:
             name = node.name or node.output[0]
-            groups[module_at(module_path(name, {p.key: p.value for p in node.metadata_props}), depth, node.op_type)].append(name)
-        out += [Component(stage.name, m, tuple(nodes)) for m, nodes in groups.items()]
+            groups[module_at(module_path(name, {p.key: p.value for p in node.metadata_props}), depth, node.op_type)].append(
+                (name, node.op_type))
+        out += [Component(stage.name, m, tuple(n for n, _ in nodes), frozenset(op for _, op in nodes))
+                for m, nodes in groups.items()]
     return out
 
 
@@ -71,7 +90,8 @@ def _digest(subject: Subject) -> str:
 
 
 class Evaluator:
-    """Judges a kept set once: cached in `cache_path` (written after every evaluation), counted, under a budget."""
+    """Judges and times a kept set once: cached in `cache_path` (written after every evaluation), counted, under a
+    budget."""
 
     def __init__(self, subject: Subject, precision: str, backend: str, check: AccuracyCheck, calib: CalibrationConfig,
                  parts: list[Component], cache_path: Path, max_evaluations: Optional[int], max_time_s: Optional[float],
@@ -95,82 +115,147 @@ class Evaluator:
         return ((self.max_evaluations is None or self.made < self.max_evaluations)
                 and (self.deadline is None or time.monotonic() < self.deadline))
 
+    def _store(self, key: str, value: object) -> None:
+        self.cache[key] = value
+        write_json_atomic(self.cache_path, self.cache)
+
+    def cached(self, kept: frozenset[str]) -> Optional[Evaluation]:
+        hit = self.cache.get(self.prefix + ",".join(sorted(kept)))
+        if not isinstance(hit, dict):
+            return None
+        try:
+            return Evaluation(kept=tuple(sorted(kept)), verdict=str(hit["verdict"]), cosine_min=float(hit["cosine_min"]),
+                              max_abs=float(hit["max_abs"]), rel_l2=float(hit["rel_l2"]), seconds=float(hit["seconds"]),
+                              step_ms=float(hit["step_ms"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def fp32_step_ms(self) -> float:
+        """The FP32 export timed like every evaluation: the other end of the latency axis."""
+        hit = self.cache.get(self.prefix + "fp32")
+        if isinstance(hit, (int, float)):
+            return float(hit)
+        with open_policy(self.subject, self.backend) as step:
+            ms = step_ms(step)
+        self._store(self.prefix + "fp32", ms)
+        return ms
+
     def __call__(self, kept: frozenset[str], force: bool = False) -> Evaluation:
-        key = self.prefix + ",".join(sorted(kept))
-        hit = self.cache.get(key)
-        if isinstance(hit, dict):
-            try:
-                return Evaluation(kept=tuple(sorted(kept)), verdict=str(hit["verdict"]), cosine_min=float(hit["cosine_min"]),
-                                  max_abs=float(hit["max_abs"]), rel_l2=float(hit["rel_l2"]), seconds=float(hit["seconds"]))
-            except (KeyError, TypeError, ValueError):
-                pass
+        hit = self.cached(kept)
+        if hit is not None:
+            self.progress(f"{len(kept)} kept in FP32 -> {hit.verdict} (cached)")
+            return hit
         if not force and not self.budget_left():
             raise BudgetSpent
         start = time.monotonic()
-        keep: dict[str, list[str]] = defaultdict(list)
-        for k in kept:
-            keep[self.parts[k].stage] += self.parts[k].nodes
         with tempfile.TemporaryDirectory(prefix="deployprof-mixed-") as tmp:
-            variant = prepare_precision(self.subject, self.precision, Path(tmp) / "variant", self.calib,
-                                        {s: tuple(n) for s, n in keep.items()})
+            variant = prepare_precision(self.subject, self.precision, Path(tmp) / "variant", self.calib, self.nodes(kept))
             with open_policy(load_subject(variant), self.backend) as step:
                 acc = measure(self.check, step, self.backend, 1, {})
+                ms = step_ms(step)
         e = Evaluation(kept=tuple(sorted(kept)), verdict=acc.verdict, cosine_min=acc.action.cosine_min,
-                       max_abs=acc.action.max_abs, rel_l2=acc.action.rel_l2, seconds=time.monotonic() - start)
+                       max_abs=acc.action.max_abs, rel_l2=acc.action.rel_l2, seconds=time.monotonic() - start,
+                       step_ms=ms)
         self.made += 1
-        self.cache[key] = {"verdict": e.verdict, "cosine_min": e.cosine_min, "max_abs": e.max_abs, "rel_l2": e.rel_l2,
-                           "seconds": e.seconds}
-        write_json_atomic(self.cache_path, self.cache)
-        self.progress(f"evaluation {self.made}: {len(kept)} kept in FP32 -> {e.verdict} (cos min {e.cosine_min:.5f})")
+        self._store(self.prefix + ",".join(e.kept), {k: getattr(e, k) for k in ("verdict", "cosine_min", "max_abs",
+                                                                              "rel_l2", "seconds", "step_ms")})
+        self.progress(f"{len(kept)} kept in FP32 -> {e.verdict} (cos min {e.cosine_min:.5f}, {ms:.1f} ms/step)")
         return e
+
+    def nodes(self, kept: frozenset[str]) -> dict[str, tuple[str, ...]]:
+        """The kept components' graph nodes, per stage."""
+        keep: dict[str, list[str]] = defaultdict(list)
+        for k in sorted(kept):
+            keep[self.parts[k].stage] += self.parts[k].nodes
+        return {s: tuple(n) for s, n in keep.items()}
 
 
 def _harm(e: Evaluation) -> float:
     return max(1.0 - e.cosine_min, 0.0)
 
 
-def debug_precision(export: Path, precision: str, out: Path, backend: str = "ort-cpu", depth: int = 1,
+def lowered_ops(precision: str, calib: CalibrationConfig) -> Callable[[str], bool]:
+    """Does the low precision change an op of this type? INT8: the op types ONNX Runtime's static quantizer puts
+    Q/DQ around; FP16: every op the converter does not block. A component with none is not worth two evaluations."""
+    if precision == "int8":
+        from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+        quantized = set(QDQRegistry) | set(QLinearOpsRegistry)
+        return quantized.__contains__
+    from onnxconverter_common import float16
+
+    blocked = set(float16.DEFAULT_OP_BLOCK_LIST) | set(calib.fp16_block_ops)
+    return lambda op: op not in blocked
+
+
+def kept_costs(ev: Evaluator, kept: frozenset[str]) -> dict[str, float]:
+    """What keeping each component costs per policy step: the kept set's time minus the time without it, where the
+    search judged that set (the pruning step judges each one's removal)."""
+    final = ev.cached(kept)
+    out = {}
+    for k in sorted(kept):
+        without = ev.cached(kept - {k})
+        if final is not None and without is not None:
+            out[k] = final.step_ms - without.step_ms
+    return out
+
+
+def debug_precision(export: "Path | Subject", precision: str, out: Path, backend: str = "ort-cpu", depth: int = 1,
                     accuracy: AccuracyConfig = AccuracyConfig(), calib: CalibrationConfig = CalibrationConfig(),
                     max_evaluations: Optional[int] = None, max_time_s: Optional[float] = None,
-                    progress: Callable[[str], None] = lambda line: None) -> PrecisionDebugReport:
+                    progress: Callable[[str], None] = lambda line: None,
+                    phases: Callable[[int], None] = lambda n: None) -> PrecisionDebugReport:
     """Rank the components, search the smallest FP32-kept set that passes, write OUT/precision-debug.json and, when
-    one passes, OUT/export-PRECISION-mixed (a precision variant like the others, its kept nodes in the manifest)."""
+    one passes, OUT/export-PRECISION-mixed (the precision PRECISION-mixed, its kept nodes in the manifest).
+    phases() is told the most evaluations the search can take (a progress bar's length)."""
     if precision not in LOW_PRECISIONS:
         raise ConfigError(f"precision-debug takes --precision int8 or fp16, got {precision!r}")
     subject = load_subject(export)
     if subject.manifest.precision != "fp32":
-        raise ConfigError(f"{export} is {subject.manifest.precision}; precision-debug starts from the FP32 export")
+        raise ConfigError(f"{subject.path} is {subject.manifest.precision}; precision-debug starts from the FP32 export")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; expected a run folder (a new one, or this command's earlier one "
                           "to resume it)")
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    parts = components(subject, depth)
-    everything = frozenset(c.key for c in parts)
     samples = accuracy.samples
     if samples < 1:
         raise ConfigError("precision-debug judges actions: --samples must be at least 1")
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    lowered = lowered_ops(precision, calib)
+    every = components(subject, depth)
+    parts = [c for c in every if any(lowered(op) for op in c.ops)]
+    untouched = tuple(c.key for c in every if c not in parts)
+    everything = frozenset(c.key for c in parts)
+    phases(4 + 4 * len(parts))  # reference, fp32 timing, low, all kept; ranking 2N, greedy <= N, pruning <= N
+    progress(f"reference actions ({accuracy.reference}, {samples} seeded policy steps)")
     ref = out / "reference.npz"
     write_reference(subject, accuracy.reference_backend, ref, 1, samples, SEED, {})
     check = AccuracyCheck(accuracy.reference, str(ref), samples, SEED, accuracy.atol, accuracy.min_cosine)
     ev = Evaluator(subject, precision, backend, check, calib, parts, out / "evaluations.json", max_evaluations,
                    max_time_s, progress)
+    fp32_ms = ev.fp32_step_ms()
+    progress(f"fp32 timed on {backend}: {fp32_ms:.1f} ms/step")
     low = ev(frozenset(), force=True)   # these two whatever the budget: without them nothing can be said
     searched = [low]
     rule = "limits" if accuracy.atol is not None or accuracy.min_cosine is not None else "bands"
-    base = dict(subject=str(export), precision=precision, backend=backend, reference=check.reference, depth=depth,
-                rule=rule, samples=samples, low=low)
+    base: dict[str, Any] = dict(subject=subject.path, precision=precision, backend=backend, reference=check.reference, depth=depth,
+                rule=rule, samples=samples, low=low, fp32_step_ms=fp32_ms, untouched=untouched)
 
     def report(sens, kept, passed, note, mixed=None) -> PrecisionDebugReport:
         r = PrecisionDebugReport(**base, components=tuple(sens), search=tuple(searched), kept=tuple(sorted(kept)),
                                  passed=passed, evaluations=ev.made, wall_s=time.monotonic() - started,
-                                 mixed_export=mixed, note=note)
+                                 kept_cost_ms=kept_costs(ev, kept) if passed else {}, mixed_export=mixed, note=note)
         write_json_atomic(out / "precision-debug.json", document(r))
         return r
 
+    def finish(kept: frozenset[str], note: str) -> PrecisionDebugReport:
+        mixed = prepare_precision(subject, f"{precision}-mixed", out / f"export-{precision}-mixed", calib, ev.nodes(kept))
+        return report(ranked, kept, True, note, str(mixed))
+
+    ranked: list[Sensitivity] = []
     if low.verdict == "PASS":
-        return report([], frozenset(), True, f"{precision} already passes: nothing needs to stay in FP32")
+        return finish(frozenset(), f"{precision} already passes: nothing needs to stay in FP32")
     all_kept = ev(everything, force=True)
     searched.append(all_kept)
     if all_kept.verdict != "PASS":
@@ -179,7 +264,6 @@ def debug_precision(export: Path, precision: str, out: Path, backend: str = "ort
                       f"{all_kept.verdict} (cos min {all_kept.cosine_min:.5f}); the error is in what the variant does not "
                       "keep (graph inputs/outputs, the host loop) or in the reference")
     sens: list = []
-    ranked: list[Sensitivity] = []
     kept: frozenset[str] = frozenset()
     try:
         for c in parts:
@@ -211,12 +295,6 @@ def debug_precision(export: Path, precision: str, out: Path, backend: str = "ort
                                                       for e in searched):
             return report(ranked, frozenset(), False, f"budget spent after {ev.made} evaluations, before the greedy "
                                                       "step passed: raise --max-evaluations / --max-time")
-        note = f"budget spent after {ev.made} evaluations while dropping components: the kept set may be larger than needed"
-    else:
-        note = ""
-    keep: dict[str, list[str]] = defaultdict(list)
-    for k in kept:
-        keep[ev.parts[k].stage] += ev.parts[k].nodes
-    mixed = prepare_precision(subject, precision, out / f"export-{precision}-mixed", calib,
-                              {s: tuple(n) for s, n in keep.items()})
-    return report(ranked, kept, True, note, str(mixed))
+        return finish(kept, f"budget spent after {ev.made} evaluations while dropping components: the kept set may "
+                            "be larger than needed")
+    return finish(kept, "")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..config import CALIBRATION_METHODS, CalibrationConfig
-from ..precisions import PRECISIONS
+from ..precisions import MIXED, PRECISIONS, base_precision
 from ..files import staged_folder
 from ..manifest import Subject, TensorSpec, load_subject
 
@@ -129,8 +129,9 @@ def _quiet_root_logger():
 def _write_variant(manifest, export_dir: Path, precision: str, out_dir: Path, calib: CalibrationConfig,
                    keep: dict[str, tuple[str, ...]]) -> None:
     info: dict = {"source_export": str(export_dir)}
-    if keep:
+    if keep or precision in MIXED:
         info["kept_fp32_nodes"] = {stage: list(nodes) for stage, nodes in keep.items() if nodes}
+    named, precision = precision, base_precision(precision)
     stages = list(manifest.stages)
     samples: dict[str, list[dict]] = {}
     if precision == "int8":
@@ -173,7 +174,7 @@ def _write_variant(manifest, export_dir: Path, precision: str, out_dir: Path, ca
             raise ConfigError(f"{precision} preparation of stage {s.name} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     for stray in (*out_dir.glob("*-augmented.onnx"), *out_dir.glob(".source-*")):
         stray.unlink()
-    dataclasses.replace(manifest, stages=tuple(stages), precision=precision, precision_info=info).write(out_dir)
+    dataclasses.replace(manifest, stages=tuple(stages), precision=named, precision_info=info).write(out_dir)
 
 
 def _fp16_io(spec: TensorSpec) -> TensorSpec:
@@ -184,10 +185,15 @@ def prepare_precision(export: "Path | Subject", precision: str, out_dir: Path,
                       calib: CalibrationConfig = CalibrationConfig(),
                       keep: Optional[dict[str, tuple[str, ...]]] = None) -> Path:
     """Write `out_dir` (stage graphs + manifest) for `precision` from the FP32 export (a path, or already loaded);
-    FP32 itself is the given path. `keep`: per stage, graph nodes left in FP32 (a mixed precision: INT8's
-    nodes_to_exclude, FP16's node_block_list), recorded in the manifest as kept_fp32_nodes."""
+    FP32 itself is the given path. `keep`: per stage, graph nodes left in FP32 (INT8's nodes_to_exclude, FP16's
+    node_block_list), recorded in the manifest as kept_fp32_nodes; a mixed precision (int8-mixed) needs it, and so
+    does precision-debug's trial of its base precision with some nodes kept."""
+    if precision in MIXED and keep is None:
+        raise ConfigError(f"{precision} is {MIXED[precision]} with the components `deployprof precision-debug` keeps "
+                          f"in FP32: run it (profile --precisions ...,{precision} runs it for you) and measure its "
+                          f"export-{precision}/ folder")
     keep = {k: tuple(v) for k, v in (keep or {}).items() if v}
-    if keep and precision not in ("int8", "fp16"):
+    if keep and base_precision(precision) not in ("int8", "fp16"):
         raise ConfigError(f"nodes kept in FP32 make a mixed int8 or fp16 variant, not {precision}")
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")

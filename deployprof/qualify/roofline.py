@@ -6,6 +6,7 @@ from typing import Optional, Sequence
 
 from ..environment import device_text
 from ..results import FlopReport, MemoryNeed, Prediction, RooflinePrediction, RooflineStage, RunResult
+from ..precisions import base_precision
 from ..targets import BYTES_PER_PARAM, TargetProfile, load_target_profile, profile_for
 from ..manifest import load_subject
 
@@ -17,7 +18,7 @@ ASSUMPTIONS = ("dense peak of the precision (FP32 may use TF32 where the GPU has
 
 def stage_floor(name: str, f: FlopReport, calls: int, target: TargetProfile, precision: str) -> RooflineStage:
     peak = target.peak(precision) * 1e12
-    bytes_min = f.params * BYTES_PER_PARAM.get(precision, 4) + f.io_bytes
+    bytes_min = f.params * BYTES_PER_PARAM.get(base_precision(precision), 4) + f.io_bytes
     compute_ms = f.flops_total / peak * 1e3
     memory_ms = bytes_min / (target.memory_bandwidth_gbs * 1e9) * 1e3
     return RooflineStage(stage=name, calls_per_step=calls, flops=f.flops_total, min_bytes=bytes_min, compute_ms=compute_ms,
@@ -29,7 +30,7 @@ def predict(flops: dict[str, FlopReport], calls: dict[str, int], target: TargetP
             batch: int = 1, kv_cache_bytes: Optional[int] = None, params: Optional[int] = None) -> RooflinePrediction:
     stages = tuple(stage_floor(n, f, calls.get(n, 1), target, precision) for n, f in flops.items())
     n_params = params if params is not None else sum(f.params for f in flops.values())
-    weights = n_params * BYTES_PER_PARAM.get(precision, 4)
+    weights = n_params * BYTES_PER_PARAM.get(base_precision(precision), 4)
     kv = kv_cache_bytes or 0
     act = max((f.peak_activation_bytes for f in flops.values()), default=0)
     total = weights + kv + act

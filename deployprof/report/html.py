@@ -5,7 +5,8 @@ from __future__ import annotations
 from html import escape
 import numpy as np
 
-from ..results import SCHEMA_VERSION, Breakdown, ComponentTime, ProfileReport, main_runs, main_stage
+from ..results import (SCHEMA_VERSION, Breakdown, ComponentTime, PrecisionDebugReport, ProfileReport, main_runs,
+                       main_stage)
 from ..graph.scopes import module_at
 from . import svg
 from .sections import Table, op_type_flops, summary_table, tables
@@ -185,6 +186,24 @@ def breakdown_plots(report: ProfileReport) -> list[str]:
     return [o for o in out if o]
 
 
+def precision_debug_plot(d: PrecisionDebugReport) -> str:
+    """Latency against action error for fp32, the low precision, every configuration the search judged and the
+    mixed result: the Pareto front says which are worth having."""
+    final = next((e for e in reversed(d.search) if e.kept == d.kept and e.verdict == "PASS"), None) if d.passed else None
+    points = [("fp32", d.fp32_step_ms, 0.0), (d.precision, d.low.step_ms, 1.0 - d.low.cosine_min)]
+    points += [(f"{len(e.kept)} kept", e.step_ms, 1.0 - e.cosine_min) for e in d.search[1:] if e is not final]
+    points += [(f"{s.stage}:{s.component} alone kept", s.only_kept.step_ms, 1.0 - s.only_kept.cosine_min)
+               for s in d.components]
+    if final is not None:
+        points.append((f"{d.precision}-mixed", final.step_ms, 1.0 - final.cosine_min))
+    return svg.scatter(f"{d.precision} on {d.backend}: policy step vs action error (search timings)", points,
+                       "ms per policy step", "1 - min action cosine", frontier=True)
+
+
+def precision_debug_plots(report: ProfileReport) -> list[str]:
+    return [p for p in map(precision_debug_plot, report.precision_debug) if p]
+
+
 def training_plots(report: ProfileReport) -> list[str]:
     if not report.training:
         return []
@@ -223,7 +242,8 @@ def render_html(report: ProfileReport) -> str:
         parts.append(_table(summary_table(report)))
     sections = [("Latency distribution", latency_plots), ("Where a policy step's time goes", stage_plot),
                 ("Static cost", flops_plots), ("Where each stage's time goes, by module (layer-time pass)", breakdown_plots), ("Roofline: measured against the target's floor", roofline_plots),
-                ("Accuracy of each configuration", accuracy_plots), ("Training", training_plots)]
+                ("Accuracy of each configuration", accuracy_plots),
+                ("Mixed precision: latency against action error", precision_debug_plots), ("Training", training_plots)]
     for name, fn in sections:
         plots = fn(report)
         if plots:

@@ -228,21 +228,32 @@ def op_type_flops(report: ProfileReport) -> dict[str, float]:
 
 def precision_debug_tables(r: PrecisionDebugReport) -> list[Table]:
     """precision-debug: each component's share of the error (only it at the low precision / only it kept in FP32),
-    then every configuration the search judged."""
+    every configuration the search judged, and what each kept component costs."""
     def cells(e: Evaluation) -> tuple[str, ...]:
         return (e.verdict, f"{e.cosine_min:.5f}", f"{e.max_abs:.3g}", f"{e.rel_l2:.3g}")
 
     rank = [(s.stage, s.component, str(s.nodes), f"{s.share:.1%}", *cells(s.only_low), *cells(s.only_kept)[:2])
             for s in r.components]
-    search = [(str(i), ", ".join(e.kept) or f"(none: all {r.precision})", *cells(e), f"{e.seconds:.1f}")
-              for i, e in enumerate(r.search)]
+    search = [(str(i), ", ".join(e.kept) or f"(none: all {r.precision})", *cells(e), f"{e.step_ms:.2f}",
+               f"{e.seconds:.1f}") for i, e in enumerate(r.search)]
+    share = {f"{s.stage}:{s.component}": s for s in r.components}
+    kept = [(k.split(":", 1)[0], k.split(":", 1)[1], str(share[k].nodes) if k in share else "-",
+             f"{share[k].share:.1%}" if k in share else "-", _opt(r.kept_cost_ms.get(k), "+.2f")) for k in r.kept]
     outcome = (f"PASS keeping {', '.join(r.kept) or 'nothing'} in FP32" if r.passed else "no passing configuration")
+    final = next((e for e in reversed(r.search) if e.kept == r.kept and e.verdict == "PASS"), None)
+    timing = (f"ms per policy step on {r.backend}, timed by the search (indicative; `profile` measures it properly): fp32 {r.fp32_step_ms:.2f}, "
+              f"{r.precision} {r.low.step_ms:.2f}" + (f", {r.precision}-mixed {final.step_ms:.2f}" if final else ""))
+    untouched = (f"; {len(r.untouched)} components without an op {r.precision} changes were not evaluated"
+                 if r.untouched else "")
     return [Table(f"{r.precision} on {r.backend}: each component alone at {r.precision} (and alone kept in FP32), "
-                  f"against {r.reference}, {r.samples} policy steps, components at depth {r.depth}",
+                  f"against {r.reference}, {r.samples} policy steps, components at depth {r.depth}{untouched}",
                   ("stage", "component", "nodes", "share of error", "verdict", "cos min", "max |err|", "rel L2",
                    "kept alone: verdict", "cos min"), rank),
             Table(f"Search: {outcome} ({r.evaluations} evaluations made, {r.wall_s:.1f} s)",
-                  ("#", "kept in FP32", "verdict", "cos min", "max |err|", "rel L2", "s"), search, r.note)]
+                  ("#", "kept in FP32", "verdict", "cos min", "max |err|", "rel L2", "ms/step", "s"), search,
+                  "; ".join(t for t in (r.note, timing) if t)),
+            Table(f"Kept in FP32 for {r.precision}-mixed: each component's share of the error and what keeping it costs",
+                  ("stage", "component", "nodes", "share of error", "ms/step kept vs not"), kept, timing)]
 
 
 def accuracy_table(accuracy: tuple[AccuracyResult, ...]) -> Table:
@@ -479,5 +490,6 @@ def tables(report: ProfileReport, records: bool = True) -> list[Table]:
                   training_table(report.training),
                   flops_table(report.flops, report.policy_step_flops, report.model.calls_per_step),
                   *roofline_tables(report.roofline), accuracy_table(accuracies(runs)),
+                  *(t for d in report.precision_debug for t in precision_debug_tables(d)),
                   *((provenance_table(report), environment_table(report)) if records else ())]
     return [t for t in all_tables if t.rows]

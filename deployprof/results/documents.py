@@ -41,6 +41,7 @@ class ProfileReport:
     precision_info: dict[str, dict] = field(default_factory=dict)
     roofline: tuple[RooflinePrediction, ...] = ()
     training: tuple[TrainResult, ...] = ()
+    precision_debug: tuple[PrecisionDebugReport, ...] = ()  # the search behind each mixed precision measured
 
     def write(self, path: Path) -> None:
         write_json_atomic(path, document(self))

@@ -14,7 +14,8 @@ class Evaluation:
     cosine_min: float
     max_abs: float
     rel_l2: float
-    seconds: float                     # to prepare and judge it
+    seconds: float                     # to prepare, judge and time it
+    step_ms: float                     # median policy step on the search's backend (indicative: the search's process)
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,14 @@ class PrecisionDebugReport:
     rule: str                          # the verdict rule (bands or the user's limits)
     samples: int
     low: Evaluation                    # the whole configuration at the low precision
+    fp32_step_ms: float                # the FP32 export timed like every evaluation
+    untouched: tuple[str, ...]         # components without an op the low precision changes: not evaluated
     components: tuple[Sensitivity, ...]  # most harmful first
     search: tuple[Evaluation, ...]     # every configuration the search judged, in order
     kept: tuple[str, ...]              # the smallest PASSing set found (empty with verdict not PASS)
     passed: bool
     evaluations: int                   # policy-step accuracy checks made (the cache's included)
     wall_s: float
-    mixed_export: Optional[str]        # the mixed graph's folder, when one passed
+    kept_cost_ms: dict[str, float]     # per kept component: policy-step time with it kept minus without (judged sets)
+    mixed_export: Optional[str]        # the mixed graph's folder (precision PRECISION-mixed), when one passed
     note: str = ""                     # why nothing passed, or what the budget cut

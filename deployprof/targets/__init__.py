@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import ConfigError
+from ..precisions import base_precision
 from ..files import cache_root, confine, parse_yaml, read_document, write_json_atomic
 
 PRECISION_PEAK = {"fp32": ("tf32", "fp32"), "fp16": ("fp16",), "fp16-naive": ("fp16",), "int8": ("int8",),
@@ -52,7 +53,7 @@ class TargetProfile:
 
     def peak(self, precision: str) -> float:
         """The highest dense rate a precision may use (FP32 layers may run as TF32 where the GPU has it)."""
-        keys = PRECISION_PEAK.get(precision, (precision,))
+        keys = PRECISION_PEAK.get(base_precision(precision), (precision,))  # a mixed precision's floor: its base's
         values = [self.peak_tflops[k] for k in keys if k in self.peak_tflops]
         if not values:
             raise ConfigError(f"target {self.name} has no peak figure for {precision}")

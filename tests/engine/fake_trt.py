@@ -16,7 +16,8 @@ def make(version: str, calls: list, *, parse_ok: bool = True, build_ok: bool = T
     m = types.ModuleType("tensorrt")
     m.__version__ = version
     # 11 removed the precision flags and EXPLICIT_BATCH (always strongly typed; STRONGLY_TYPED became member 0).
-    flags = ["TF32", "GPU_FALLBACK"] + (["FP16", "INT8", "PREFER_PRECISION_CONSTRAINTS"] if major <= 10 else [])
+    flags = ["TF32", "GPU_FALLBACK"] + (["FP16", "INT8", "PREFER_PRECISION_CONSTRAINTS", "OBEY_PRECISION_CONSTRAINTS"]
+                                        if major <= 10 else [])
     m.BuilderFlag = enum.Enum("BuilderFlag", flags)
     m.NetworkDefinitionCreationFlag = enum.IntEnum(
         "NetworkDefinitionCreationFlag", {"EXPLICIT_BATCH": 0} if major < 9 else
@@ -29,7 +30,8 @@ def make(version: str, calls: list, *, parse_ok: bool = True, build_ok: bool = T
         m.ExecutionContextAllocationStrategy = enum.Enum("ExecutionContextAllocationStrategy", ["STATIC", "USER_MANAGED"])
     m.ICudaEngine = type("ICudaEngine", (), {"device_memory_size_v2": 0} if major >= 10 else {"device_memory_size": 0})
     m.LayerType = enum.Enum("LayerType", ["CONVOLUTION", "MATRIX_MULTIPLY", "QUANTIZE", "DEQUANTIZE", "SHAPE"])
-    m.DataType = enum.Enum("DataType", ["FLOAT", "HALF", "INT8"])
+    m.DataType = enum.Enum("DataType", ["FLOAT", "HALF", "INT8", "INT32"])
+    m.float32, m.float16 = m.DataType.FLOAT, m.DataType.HALF
     m.init_libnvinfer_plugins = lambda logger, namespace: True
 
     class ILogger:
@@ -58,24 +60,39 @@ def make(version: str, calls: list, *, parse_ok: bool = True, build_ok: bool = T
         def set_dynamic_range(self, min, max):
             calls.append(("dynamic_range", self.name, min, max))
 
-    if major >= 11:
-        del Tensor.set_dynamic_range   # 11: Q/DQ graphs only
 
     class Layer:
+        """Named like the ONNX parser names them: after their node (layer 1 has only the metadata of 8.6+)."""
         num_outputs = 1
         type = m.LayerType.MATRIX_MULTIPLY
+        precision_is_set = False
 
         def __init__(self, i):
             self.out = Tensor(f"layer{i}_out")
+            self.name, self.metadata = (f"/node{i}", "") if i != 1 else ("(Unnamed Layer* 1)", "[ONNX Layer: /node1]")
+            if i == 2:
+                self.out.dtype = m.DataType.INT32
 
         def get_output(self, index):
             return self.out
+
+        def __setattr__(self, key, value):
+            if key == "precision":
+                calls.append(("layer_precision", self.name, value.name))
+            object.__setattr__(self, key, value)
+
+        def set_output_type(self, index, dtype):
+            calls.append(("output_type", self.name, index, dtype.name))
+
+    if major >= 11:
+        del Tensor.set_dynamic_range   # 11: Q/DQ graphs only
+        del Layer.set_output_type, Layer.precision_is_set  # 11: strongly typed, no per-layer precision
 
     class Network:
         def __init__(self, flags):
             self.flags = flags
             self.ins = [Tensor(n, s) for n, s in inputs]
-            self.layers = [Layer(0), Layer(1)]
+            self.layers = [Layer(0), Layer(1), Layer(2)]
 
         num_inputs = property(lambda self: len(self.ins))
         num_layers = property(lambda self: len(self.layers))

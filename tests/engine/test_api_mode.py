@@ -98,3 +98,16 @@ def test_engine_calls_that_differ_per_generation(version, context, owned, weight
         assert calls == context and ptr == owned and nbytes == (100 if version.startswith("8") else 200)
         assert weights_bytes(api, engine) == weights
     assert shape_of([2, 3]) == (2, 3)
+
+
+@pytest.mark.parametrize("precision,base", [("int8-mixed", "int8"), ("fp16-mixed", "fp16")])
+def test_mixed_precision_is_typed_by_the_graph_or_held_by_constraints(api, precision, base):
+    kept = ("/head/MatMul", "/head/Add")
+    m, b = select_mode(api, precision, kept_fp32=kept), select_mode(api, base)
+    assert (m.precision, m.graph, m.flags, m.strongly_typed) == (precision, b.graph, b.flags, b.strongly_typed)
+    if api.strongly_typed_only:  # the casts / missing Q/DQ are in the graph: nothing to hold
+        assert m.fp32_nodes == () and "by the graph's own types" in m.description
+    else:
+        assert m.fp32_nodes == tuple(sorted(kept)) and "obeyed precision constraints" in m.description
+        # another kept set on the same FP32 source graph is another engine (the description is in the cache key)
+        assert select_mode(api, precision, kept_fp32=kept[:1]).description != m.description

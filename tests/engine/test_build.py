@@ -88,7 +88,7 @@ def test_speed_only_int8_sets_placeholder_ranges(tmp_path):
         api = probe(trt)
         mode = select_mode(api, "fp32", int8_speed_only=True)
         build_engine(api, Path("m.onnx"), mode, DYNAMIC, BuildSettings(), None, BuildLog())
-    assert {c[1] for c in calls if c[0] == "dynamic_range"} == {"layer0_out", "layer1_out", "x"}
+    assert {c[1] for c in calls if c[0] == "dynamic_range"} == {"layer0_out", "layer1_out", "layer2_out", "x"}
 
 
 def test_parse_and_build_failures_are_one_clear_line(tmp_path):
@@ -111,3 +111,24 @@ def test_the_build_log_is_captured_and_shown_with_verbose(tmp_path, caplog):
         with pytest.raises(BuildError):
             _build("10.3.0", "fp32", tmp_path, build_ok=False)
     assert any("no implementation for node /bad" in r.getMessage() for r in caplog.records)
+
+
+def test_weakly_typed_mixed_precision_holds_the_kept_layers_in_fp32(tmp_path):
+    calls = []
+    with installed(make("10.3.0", calls)) as trt:
+        api = probe(trt)
+        mode = select_mode(api, "int8-mixed", kept_fp32=("/node1", "/node2"))
+        build_engine(api, Path("m.onnx"), mode, DYNAMIC, BuildSettings(), None, BuildLog())
+        # layer 1 is known by its metadata only; layer 2 (an int32 output) is left alone; layer 0 is not kept
+        assert _of(calls, "layer_precision") == [("(Unnamed Layer* 1)", "FLOAT")]
+        assert _of(calls, "output_type") == [("(Unnamed Layer* 1)", 0, "FLOAT")]
+        assert ("OBEY_PRECISION_CONSTRAINTS",) in _of(calls, "set_flag")
+        assert _of(calls, "build") == [(("FP16", "INT8", "OBEY_PRECISION_CONSTRAINTS", "TF32"),)]
+        with pytest.raises(ConfigError, match="none of the 1 FP32-kept nodes matched"):
+            build_engine(api, Path("m.onnx"), select_mode(api, "int8-mixed", kept_fp32=("/gone",)), DYNAMIC,
+                         BuildSettings(), None, BuildLog())
+
+
+def test_strongly_typed_mixed_precision_sets_no_constraints(tmp_path):
+    _, calls = _build("11.4.1", "int8-mixed", tmp_path)
+    assert not _of(calls, "layer_precision") and _of(calls, "build") == [(("TF32",),)]

@@ -326,6 +326,12 @@ CASES: list[Case] = [
          message="alpha_bar in \\(0, 1\\)"),
     Case("manifest-calls-per-step", "calls_per_step 0 is refused", manifest_edit(_set("stages.0.calls_per_step", 0), "flops"),
          message="calls_per_step"),
+    Case("manifest-unknown-precision", "a manifest claiming precision `int4` is refused",
+         manifest_edit(_set("precision", "int4")), message="precision 'int4' is not one of"),
+    Case("manifest-kept-nodes-not-a-map", "a mixed precision's kept_fp32_nodes that is not stage -> node names is refused",
+         manifest_edit(lambda m: [_set("precision", "int8-mixed")(m),
+                                  _set("precision_info", {"kept_fp32_nodes": ["/a/MatMul"]})(m)]),
+         message="kept_fp32_nodes must map stage names"),
     # malformed files: one line, never a traceback
     Case("manifest-binary", "a binary manifest.json is one error line", binary_manifest, message="manifest"),
     Case("manifest-json-list", "a manifest that is a JSON list is refused", manifest_list, message="not a deployprof manifest"),

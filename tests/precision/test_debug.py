@@ -48,13 +48,17 @@ def test_the_breaking_component_is_ranked_first_kept_alone_and_the_mixed_graph_p
     assert r.components[0].component == "big" and r.components[0].share > 0.9, r.components
     assert r.passed and r.kept == ("p:big",), r.kept                  # the stage of a plain .onnx is named after it
     mixed = load_subject(out / "export-int8-mixed")
-    assert mixed.manifest.precision == "int8"
+    assert mixed.manifest.precision == "int8-mixed"
     assert mixed.manifest.precision_info["kept_fp32_nodes"] == {"p": ["/big/Mul", "/big/MatMul"]}
     assert [e.kept for e in r.search][:2] == [(), ("p:big", "p:head", "p:small")]    # int8 alone, then all kept
     doc = json.loads((out / "precision-debug.json").read_text())
     assert doc["kind"] == "precision-debug" and doc["kept"] == list(r.kept)
     made = r.evaluations
-    assert made == len(lines) and made <= 2 * 3 + 2 + 3 + 3
+    assert made == sum("kept in FP32 ->" in l and "(cached)" not in l for l in lines) and made <= 2 * 3 + 2 + 3 + 3
+    # Every configuration judged was timed too, fp32 as well: the latency axis, and what keeping `big` costs
+    assert r.fp32_step_ms > 0 and all(e.step_ms > 0 for e in r.search) and set(r.kept_cost_ms) == {"p:big"}
+    final = next(e for e in r.search if e.kept == ("p:big",))
+    assert r.kept_cost_ms["p:big"] == pytest.approx(final.step_ms - r.low.step_ms)   # kept vs not (all int8)
 
     # The mixed export is measured as it is, like any export (bench without --precision).
     from click.testing import CliRunner
@@ -64,13 +68,21 @@ def test_the_breaking_component_is_ranked_first_kept_alone_and_the_mixed_graph_p
     res = CliRunner().invoke(cli, ["bench", str(out / "export-int8-mixed"), "--iterations", "3", "--warmup", "1",
                                    "--no-layer-profile", "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout)["precision"] == "int8"
+    assert json.loads(res.stdout)["precision"] == "int8-mixed"
     res = CliRunner().invoke(cli, ["bench", str(out / "export-int8-mixed"), "--precision", "fp16"])
-    assert res.exit_code == 1 and "is already int8; prepare precisions from the FP32 export" in res.output
+    assert res.exit_code == 1 and "is already int8-mixed; prepare precisions from the FP32 export" in res.output
+    res = CliRunner().invoke(cli, ["bench", str(tmp_path / "p.onnx"), "--precision", "int8-mixed"])
+    assert res.exit_code == 1 and "int8-mixed is int8 with the components `deployprof precision-debug` keeps" in res.output
 
-    # Resumed: every evaluation comes from the run folder's cache, none is made again.
-    again = debug_precision(tmp_path / "p.onnx", "int8", out, accuracy=AccuracyConfig(samples=4))
-    assert again.evaluations == 0 and again.kept == r.kept
+    # Resumed: every evaluation comes from the run folder's cache, none is made again (here through the command,
+    # which also writes the HTML page: the latency-vs-error plot and the tables).
+    res = CliRunner().invoke(cli, ["precision-debug", str(tmp_path / "p.onnx"), "--precision", "int8", "--samples", "4",
+                                   "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    again = json.loads(res.stdout)
+    assert again["evaluations"] == 0 and again["kept"] == list(r.kept)
+    page = (out / "precision-debug.html").read_text()
+    assert "<svg" in page and "policy step vs action error" in page and "Kept in FP32 for int8-mixed" in page
 
 
 def test_a_configuration_nothing_rescues_says_so_in_one_line(tmp_path, monkeypatch):
@@ -109,3 +121,45 @@ def test_a_precision_that_already_passes_keeps_nothing_and_a_non_fp32_export_is_
         debug_precision(policy, "int8", tmp_path / "file")
     with pytest.raises(ConfigError, match="int8 or fp16"):
         debug_precision(policy, "int8-dynamic", tmp_path / "e")
+
+
+def test_only_components_the_low_precision_changes_are_searched():
+    from deployprof.config import CalibrationConfig
+    from deployprof.precision.debug import lowered_ops
+
+    int8, fp16 = lowered_ops("int8", CalibrationConfig()), lowered_ops("fp16", CalibrationConfig())
+    assert int8("MatMul") and int8("Conv") and not int8("Shape") and not int8("Range")
+    assert fp16("MatMul") and not fp16("Range") and not fp16(CalibrationConfig().fp16_block_ops[0])
+
+
+def test_int8_mixed_is_a_precision_like_the_others(tmp_path):
+    """`profile --precisions fp32,int8,int8-mixed`: the search runs first (its run folder inside OUT), the mixed
+    export is timed and judged like any precision, and the report carries the search (tables, latency-vs-error plot)."""
+    from click.testing import CliRunner
+
+    from deployprof.cli import cli
+    from deployprof.results import ProfileReport
+
+    from ..schema import validate
+
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, ["profile", str(_policy(tmp_path / "p.onnx")), "--out", str(out), "--precisions",
+                                   "int8,int8-mixed", "--iterations", "5", "--warmup", "1", "--warmup-time", "0",
+                                   "--in-process", "--accuracy-samples", "4", "--no-layer-profile", "--no-store"])
+    assert res.exit_code == 0, res.output
+    report = ProfileReport.read(out / "report.json")
+    verdicts = {r.precision: r.accuracy.verdict for r in report.runs if r.accuracy}
+    assert verdicts == {"fp32": "PASS", "int8": "FAIL", "int8-mixed": "PASS"}, verdicts
+    assert [d.kept for d in report.precision_debug] == [("p:big",)]
+    assert report.precision_info["int8-mixed"]["kept_fp32_nodes"] == {"p": ["/big/Mul", "/big/MatMul"]}
+    assert (out / "precision-debug-int8" / "export-int8-mixed" / "manifest.json").exists()
+    assert any(r.precision == "int8-mixed" and r.speedup_vs_fp32 for r in report.runs)
+    validate(json.loads((out / "report.json").read_text()))
+    html = (out / "report.html").read_text()
+    assert "policy step vs action error" in html and "Kept in FP32 for int8-mixed" in html
+    assert "Kept in FP32 for int8-mixed" in (out / "report.md").read_text()
+
+    # Without the accuracy check there is nothing to search with: refused before any work
+    res = CliRunner().invoke(cli, ["profile", str(tmp_path / "p.onnx"), "--out", str(tmp_path / "x"), "--precisions",
+                                   "int8-mixed", "--accuracy-samples", "0", "--no-store"])
+    assert res.exit_code == 1 and "drop --accuracy-samples 0" in res.output and not (tmp_path / "x").exists()
