@@ -163,3 +163,14 @@ def test_int8_mixed_is_a_precision_like_the_others(tmp_path):
     res = CliRunner().invoke(cli, ["profile", str(tmp_path / "p.onnx"), "--out", str(tmp_path / "x"), "--precisions",
                                    "int8-mixed", "--accuracy-samples", "0", "--no-store"])
     assert res.exit_code == 1 and "drop --accuracy-samples 0" in res.output and not (tmp_path / "x").exists()
+
+
+def test_fp16_overflow_in_one_component_is_found_and_fp16_mixed_passes(tmp_path):
+    """The same graph with a 1e6 channel: in FP16 `big`'s scale is clamped to 65504 (and its matching weights lose
+    their digits), so the cancellation breaks there and only there."""
+    r = debug_precision(_policy(tmp_path / "p.onnx", outlier=1e6), "fp16", tmp_path / "d",
+                        accuracy=AccuracyConfig(samples=2))
+    assert r.low.verdict != "PASS" and r.components[0].component == "big", r.components
+    assert r.passed and r.kept == ("p:big",)
+    mixed = load_subject(tmp_path / "d" / "export-fp16-mixed")
+    assert mixed.manifest.precision == "fp16-mixed" and mixed.manifest.kept_fp32("p") == ("/big/Mul", "/big/MatMul")
