@@ -354,11 +354,32 @@ def check_bindings(subject: Subject, dims: dict[str, int], shapes: dict[str, tup
 
 
 def sha256_file(path: Path) -> str:
-    """The identity of a stage graph in reports and engine cache keys."""
+    """A file's SHA-256, streamed (a weights file may be gigabytes)."""
     import hashlib
 
-    h = hashlib.sha256()
+    return _feed(hashlib.sha256(), path).hexdigest()
+
+
+def _feed(h, path: Path):
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
+    return h
+
+
+def graph_sha256(path: Path) -> str:
+    """The identity of a stage graph in reports, engine cache keys and precision-debug's evaluations: the .onnx file
+    and, when its weights are external data, each data file it names (new weights under the same graph file are
+    another graph). Without external data it is the file's SHA-256."""
+    import hashlib
+
+    import onnx
+
+    path = Path(path)
+    h = _feed(hashlib.sha256(), path)
+    graph = onnx.load(str(path), load_external_data=False).graph
+    locations = sorted({e.value for t in graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
+                        for e in t.external_data if e.key == "location"})
+    for location in locations:
+        _feed(h, confine(path.parent, location, f"{path.name}: external data"))
     return h.hexdigest()

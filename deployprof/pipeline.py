@@ -17,7 +17,7 @@ from .errors import BackendUnavailableError, ConfigError
 from .files import run_marked
 from .breakdown import with_ceilings
 from .flops.summary import policy_step_total, stage_reports
-from .manifest import Subject, check_bindings, load_subject, sha256_file
+from .manifest import Subject, check_bindings, graph_sha256, load_subject
 from .precision import prepare_precision
 from .precision.debug import debug_precision
 from .precisions import MIXED
@@ -417,7 +417,7 @@ def _assemble(plan: ProfilePlan, prep: Prepared, runs: list[RunResult], cost: St
         created_utc=_now(),
         model=ModelInfo(source=str(plan.subject), preset=manifest.preset, family=manifest.family,
                         stages=tuple(s.name for s in manifest.stages),
-                        stage_sha256={s.name: sha256_file(root / s.file) for s in manifest.stages},
+                        stage_sha256={s.name: graph_sha256(root / s.file) for s in manifest.stages},
                         calls_per_step={s.name: s.calls_per_step for s in manifest.stages}, exporter=manifest.exporter),
         environment=environment, settings=config, flops=cost.flops, policy_step_flops=cost.step_flops,
         runs=tuple(runs), warnings=tuple(warnings), findings=findings(runs, roofline),

@@ -22,7 +22,7 @@ from ..files import cache_root, write_json_atomic
 from ..results import BuildInfo
 from .base import BACKENDS, Availability, Backend, BackendOptions, EventPoolTimer, TorchDeviceArrays, cuda_torch
 from ..engine import cuda  # as a module: its probes are looked up at each call (tests stand in for them)
-from ..manifest import sha256_file
+from ..manifest import graph_sha256
 from ..measure.layer_pass import PROFILE_WARMUP, Timed, timed_calls
 from ..measure.ort_profile import timed_from_trace
 
@@ -370,7 +370,7 @@ class OrtTrt(OrtBackend):
         precision, the provider options, the runtime and the GPU. The provider names its engine files itself; this
         record, one per graph and precision, says which run made them."""
         onnx = self.root / self.stage.file
-        sha = sha256_file(onnx)
+        sha = graph_sha256(onnx)
         path = self._cache() / f"provenance-{sha[:16]}-{self.manifest.precision}.json"
         write_json_atomic(path, {"onnx_path": str(onnx), "onnx_sha256": sha, "precision": self.manifest.precision,
                                  "runtime": f"{info.runtime} {info.runtime_version}", "gpus": gpu_names()[0],

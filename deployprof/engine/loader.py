@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import BuildError
-from ..manifest import sha256_file
+from ..manifest import graph_sha256
 from ..results import EngineProvenance
 from .api import open_context, weights_bytes
 from .build import BuildLog, BuildSettings, build_engine
@@ -39,7 +39,7 @@ def load_or_build(trt, api, onnx_path: Path, mode, profile: dict, settings: Buil
 
     gpu, cc = runtime.device(device_id)
     cuda_rt, driver = runtime.versions()
-    sha = sha256_file(onnx_path)
+    sha = graph_sha256(onnx_path)
     key = cache_key(onnx_sha256=sha, precision=mode.precision, build_mode=mode.description, shape_profile=profile,
                     tensorrt_version=api.version, gpu_name=gpu, compute_capability=cc,
                     builder_settings=settings.engine_affecting())

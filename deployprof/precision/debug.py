@@ -9,12 +9,14 @@ Search: rank the components by the error with only each at the low precision (se
 set greedily in that order until the configuration passes; then drop, one at a time and least harmful first, each
 kept component whose removal still passes (one evaluation each). Cost: 2N + 1 evaluations for the ranking (N
 components), at most N for the greedy step and at most N for the pruning; each is one variant prepared (INT8:
-calibrated), `samples` policy steps judged and STEP_TIMINGS more timed (the latency axis of the report's
-latency-vs-error plot: indicative, in the search's own process; `profile` measures the result properly).
+calibrated), `samples` policy steps judged and STEP_TIMINGS more timed, each right after a step of the FP32 export
+(the latency axis of the report's plot, and what each kept component costs: a ratio of interleaved steps, so that load
+on a shared machine slows both alike, MEASUREMENT.md; indicative, `profile` measures the result properly).
 Evaluations are cached in the run folder (evaluations.json, keyed by the export's digest, precision, backend,
 reference, samples and kept set), so an interrupted run resumes."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import statistics
@@ -30,7 +32,7 @@ from ..config import AccuracyConfig, CalibrationConfig
 from ..errors import ConfigError
 from ..files import write_json_atomic
 from ..graph.scopes import module_at, module_path
-from ..manifest import Subject, load_subject, sha256_file
+from ..manifest import Subject, graph_sha256, load_subject
 from ..policy import open_policy
 from ..results import Evaluation, PrecisionDebugReport, Sensitivity, document
 from .prepare import prepare_precision
@@ -39,16 +41,38 @@ LOW_PRECISIONS = ("int8", "fp16")
 STEP_TIMINGS = 5
 
 
-def step_ms(step, clock: Callable[[], float] = time.perf_counter) -> float:
-    """Median wall time of STEP_TIMINGS policy steps on the seeded first observation, after one untimed step."""
+def seeded_step(step) -> Callable[[], object]:
+    """One policy step on the seeded first observation, as a call without arguments (what the timers time)."""
     x = policy_inputs(step.manifest, 1, 1, SEED, {})[0]
-    step(x)
+    return lambda: step(x)
+
+
+def step_ms(run: Callable[[], object], steps: int = 2 * STEP_TIMINGS + 1,
+            clock: Callable[[], float] = time.perf_counter) -> float:
+    """Median wall time of `steps` calls of `run`, after one untimed call."""
+    run()
     times = []
-    for _ in range(STEP_TIMINGS):
+    for _ in range(steps):
         t0 = clock()
-        step(x)
+        run()
         times.append(clock() - t0)
     return 1e3 * statistics.median(times)
+
+
+def paired_ms(run: Callable[[], object], reference: Callable[[], object], reference_ms: float,
+              clock: Callable[[], float] = time.perf_counter) -> float:
+    """`run`'s time as `reference_ms` times the median ratio of its calls to the reference's, each timed right after
+    one of the reference's (STEP_TIMINGS pairs, after one untimed call of each)."""
+    run()
+    reference()
+    ratios = []
+    for _ in range(STEP_TIMINGS):
+        t0 = clock()
+        reference()
+        t1 = clock()
+        run()
+        ratios.append((clock() - t1) / max(t1 - t0, 1e-9))
+    return reference_ms * statistics.median(ratios)
 
 
 class BudgetSpent(Exception):
@@ -85,13 +109,13 @@ def components(subject: Subject, depth: int) -> list[Component]:
 
 
 def _digest(subject: Subject) -> str:
-    stages = "".join(sha256_file(subject.root / s.file) for s in subject.manifest.stages)
+    stages = "".join(graph_sha256(subject.root / s.file) for s in subject.manifest.stages)
     return hashlib.sha256(stages.encode()).hexdigest()[:16]
 
 
 class Evaluator:
     """Judges and times a kept set once: cached in `cache_path` (written after every evaluation), counted, under a
-    budget."""
+    budget. A context manager: the FP32 policy every timing is paired with stays open until the search ends."""
 
     def __init__(self, subject: Subject, precision: str, backend: str, check: AccuracyCheck, calib: CalibrationConfig,
                  parts: list[Component], cache_path: Path, max_evaluations: Optional[int], max_time_s: Optional[float],
@@ -99,7 +123,7 @@ class Evaluator:
         self.subject, self.precision, self.backend, self.check, self.calib = subject, precision, backend, check, calib
         self.parts = {c.key: c for c in parts}
         self.cache_path = cache_path
-        self.prefix = (f"{_digest(subject)}|{precision}|{backend}|{check.reference}|{check.samples}|{check.atol}|"
+        self.prefix = (f"paired|{_digest(subject)}|{precision}|{backend}|{check.reference}|{check.samples}|{check.atol}|"
                        f"{check.min_cosine}|{calib.method}|{calib.samples}|{calib.seed}|{calib.source}|")
         try:
             self.cache = json.loads(cache_path.read_text(encoding="utf-8")) if cache_path.exists() else {}
@@ -110,6 +134,20 @@ class Evaluator:
         self.max_evaluations, self.deadline = max_evaluations, (time.monotonic() + max_time_s if max_time_s else None)
         self.made = 0
         self.progress = progress
+        self._stack = contextlib.ExitStack()
+        self._reference = None
+
+    def __enter__(self) -> "Evaluator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    def reference(self):
+        """A step of the FP32 policy, opened on first use (a search served from the cache never opens it)."""
+        if self._reference is None:
+            self._reference = seeded_step(self._stack.enter_context(open_policy(self.subject, self.backend)))
+        return self._reference
 
     def budget_left(self) -> bool:
         return ((self.max_evaluations is None or self.made < self.max_evaluations)
@@ -135,8 +173,7 @@ class Evaluator:
         hit = self.cache.get(self.prefix + "fp32")
         if isinstance(hit, (int, float)):
             return float(hit)
-        with open_policy(self.subject, self.backend) as step:
-            ms = step_ms(step)
+        ms = step_ms(self.reference())
         self._store(self.prefix + "fp32", ms)
         return ms
 
@@ -152,7 +189,7 @@ class Evaluator:
             variant = prepare_precision(self.subject, self.precision, Path(tmp) / "variant", self.calib, self.nodes(kept))
             with open_policy(load_subject(variant), self.backend) as step:
                 acc = measure(self.check, step, self.backend, 1, {})
-                ms = step_ms(step)
+                ms = paired_ms(seeded_step(step), self.reference(), self.fp32_step_ms())
         e = Evaluation(kept=tuple(sorted(kept)), verdict=acc.verdict, cosine_min=acc.action.cosine_min,
                        max_abs=acc.action.max_abs, rel_l2=acc.action.rel_l2, seconds=time.monotonic() - start,
                        step_ms=ms)
@@ -232,69 +269,70 @@ def debug_precision(export: "Path | Subject", precision: str, out: Path, backend
     ref = out / "reference.npz"
     write_reference(subject, accuracy.reference_backend, ref, 1, samples, SEED, {})
     check = AccuracyCheck(accuracy.reference, str(ref), samples, SEED, accuracy.atol, accuracy.min_cosine)
-    ev = Evaluator(subject, precision, backend, check, calib, parts, out / "evaluations.json", max_evaluations,
-                   max_time_s, progress)
-    fp32_ms = ev.fp32_step_ms()
-    progress(f"fp32 timed on {backend}: {fp32_ms:.1f} ms/step")
-    low = ev(frozenset(), force=True)   # these two whatever the budget: without them nothing can be said
-    searched = [low]
-    rule = "limits" if accuracy.atol is not None or accuracy.min_cosine is not None else "bands"
-    base: dict[str, Any] = dict(subject=subject.path, precision=precision, backend=backend, reference=check.reference, depth=depth,
-                rule=rule, samples=samples, low=low, fp32_step_ms=fp32_ms, untouched=untouched)
+    with Evaluator(subject, precision, backend, check, calib, parts, out / "evaluations.json", max_evaluations,
+                   max_time_s, progress) as ev:
+        fp32_ms = ev.fp32_step_ms()
+        progress(f"fp32 timed on {backend}: {fp32_ms:.1f} ms/step")
+        low = ev(frozenset(), force=True)   # these two whatever the budget: without them nothing can be said
+        searched = [low]
+        rule = "limits" if accuracy.atol is not None or accuracy.min_cosine is not None else "bands"
+        base: dict[str, Any] = dict(subject=subject.path, precision=precision, backend=backend,
+                                    reference=check.reference, depth=depth, rule=rule, samples=samples, low=low,
+                                    fp32_step_ms=fp32_ms, untouched=untouched)
 
-    def report(sens, kept, passed, note, mixed=None) -> PrecisionDebugReport:
-        r = PrecisionDebugReport(**base, components=tuple(sens), search=tuple(searched), kept=tuple(sorted(kept)),
-                                 passed=passed, evaluations=ev.made, wall_s=time.monotonic() - started,
-                                 kept_cost_ms=kept_costs(ev, kept) if passed else {}, mixed_export=mixed, note=note)
-        write_json_atomic(out / "precision-debug.json", document(r))
-        return r
+        def report(sens, kept, passed, note, mixed=None) -> PrecisionDebugReport:
+            r = PrecisionDebugReport(**base, components=tuple(sens), search=tuple(searched), kept=tuple(sorted(kept)),
+                                     passed=passed, evaluations=ev.made, wall_s=time.monotonic() - started,
+                                     kept_cost_ms=kept_costs(ev, kept) if passed else {}, mixed_export=mixed, note=note)
+            write_json_atomic(out / "precision-debug.json", document(r))
+            return r
 
-    def finish(kept: frozenset[str], note: str) -> PrecisionDebugReport:
-        mixed = prepare_precision(subject, f"{precision}-mixed", out / f"export-{precision}-mixed", calib, ev.nodes(kept))
-        return report(ranked, kept, True, note, str(mixed))
+        def finish(kept: frozenset[str], note: str) -> PrecisionDebugReport:
+            mixed = prepare_precision(subject, f"{precision}-mixed", out / f"export-{precision}-mixed", calib, ev.nodes(kept))
+            return report(ranked, kept, True, note, str(mixed))
 
-    ranked: list[Sensitivity] = []
-    if low.verdict == "PASS":
-        return finish(frozenset(), f"{precision} already passes: nothing needs to stay in FP32")
-    all_kept = ev(everything, force=True)
-    searched.append(all_kept)
-    if all_kept.verdict != "PASS":
-        return report([], frozenset(), False,
-                      f"{precision} cannot be rescued at depth {depth}: even with every component in FP32 the actions "
-                      f"{all_kept.verdict} (cos min {all_kept.cosine_min:.5f}); the error is in what the variant does not "
-                      "keep (graph inputs/outputs, the host loop) or in the reference")
-    sens: list = []
-    kept: frozenset[str] = frozenset()
-    try:
-        for c in parts:
-            sens.append((c, ev(everything - {c.key}), ev(frozenset({c.key}))))
-        total = sum(_harm(o) for _, o, _ in sens) or 1.0
-        ranked = sorted((Sensitivity(c.stage, c.name, len(c.nodes), o, k, _harm(o) / total) for c, o, k in sens),
-                        key=lambda s: (-s.share, s.stage, s.component))
-        last = low
-        for s in ranked:
-            if last.verdict == "PASS":
-                break
-            kept = kept | {f"{s.stage}:{s.component}"}
-            last = ev(kept)
-            searched.append(last)
-        if last.verdict != "PASS":  # cannot happen while everything kept passes; said, never hidden
-            return report(ranked, frozenset(), False, "the greedy step did not pass with every ranked component kept")
-        for s in reversed(ranked):  # least harmful first: drop what is not needed
-            key = f"{s.stage}:{s.component}"
-            if key in kept and len(kept) > 1:
-                trial = ev(kept - {key})
-                searched.append(trial)
-                if trial.verdict == "PASS":
-                    kept = kept - {key}
-    except BudgetSpent:
-        if not ranked:
-            return report([], frozenset(), False, f"budget spent after {ev.made} evaluations, ranking {len(sens)} of "
-                                                  f"{len(parts)} components: raise --max-evaluations / --max-time")
-        if searched[-1].verdict != "PASS" and not any(e.verdict == "PASS" and e.kept == tuple(sorted(kept))
-                                                      for e in searched):
-            return report(ranked, frozenset(), False, f"budget spent after {ev.made} evaluations, before the greedy "
-                                                      "step passed: raise --max-evaluations / --max-time")
-        return finish(kept, f"budget spent after {ev.made} evaluations while dropping components: the kept set may "
-                            "be larger than needed")
-    return finish(kept, "")
+        ranked: list[Sensitivity] = []
+        if low.verdict == "PASS":
+            return finish(frozenset(), f"{precision} already passes: nothing needs to stay in FP32")
+        all_kept = ev(everything, force=True)
+        searched.append(all_kept)
+        if all_kept.verdict != "PASS":
+            return report([], frozenset(), False,
+                          f"{precision} cannot be rescued at depth {depth}: even with every component in FP32 the actions "
+                          f"{all_kept.verdict} (cos min {all_kept.cosine_min:.5f}); the error is in what the variant does not "
+                          "keep (graph inputs/outputs, the host loop) or in the reference")
+        sens: list = []
+        kept: frozenset[str] = frozenset()
+        try:
+            for c in parts:
+                sens.append((c, ev(everything - {c.key}), ev(frozenset({c.key}))))
+            total = sum(_harm(o) for _, o, _ in sens) or 1.0
+            ranked = sorted((Sensitivity(c.stage, c.name, len(c.nodes), o, k, _harm(o) / total) for c, o, k in sens),
+                            key=lambda s: (-s.share, s.stage, s.component))
+            last = low
+            for s in ranked:
+                if last.verdict == "PASS":
+                    break
+                kept = kept | {f"{s.stage}:{s.component}"}
+                last = ev(kept)
+                searched.append(last)
+            if last.verdict != "PASS":  # cannot happen while everything kept passes; said, never hidden
+                return report(ranked, frozenset(), False, "the greedy step did not pass with every ranked component kept")
+            for s in reversed(ranked):  # least harmful first: drop what is not needed
+                key = f"{s.stage}:{s.component}"
+                if key in kept and len(kept) > 1:
+                    trial = ev(kept - {key})
+                    searched.append(trial)
+                    if trial.verdict == "PASS":
+                        kept = kept - {key}
+        except BudgetSpent:
+            if not ranked:
+                return report([], frozenset(), False, f"budget spent after {ev.made} evaluations, ranking {len(sens)} of "
+                                                      f"{len(parts)} components: raise --max-evaluations / --max-time")
+            if searched[-1].verdict != "PASS" and not any(e.verdict == "PASS" and e.kept == tuple(sorted(kept))
+                                                          for e in searched):
+                return report(ranked, frozenset(), False, f"budget spent after {ev.made} evaluations, before the greedy "
+                                                          "step passed: raise --max-evaluations / --max-time")
+            return finish(kept, f"budget spent after {ev.made} evaluations while dropping components: the kept set may "
+                                "be larger than needed")
+        return finish(kept, "")

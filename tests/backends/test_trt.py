@@ -38,4 +38,4 @@ def test_available_says_which_precision_api(fake_tensorrt):
 
 
 def test_trt_runs_only_exports_tensorrt_can_build():
-    assert BACKENDS.get("trt").artifact_precisions == ("fp32", "fp16", "int8")
+    assert BACKENDS.get("trt").artifact_precisions == ("fp32", "fp16", "int8", "int8-mixed", "fp16-mixed")

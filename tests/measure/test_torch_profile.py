@@ -14,7 +14,9 @@ def test_a_slow_submodule_is_found_at_the_top_and_nested_operators_count_once():
         def __init__(self):
             super().__init__()
             self.small = torch.nn.Linear(4, 4)
-            self.outer = torch.nn.Sequential(torch.nn.Linear(4, 512), torch.nn.Sequential(torch.nn.Linear(512, 512)))
+            # the nested Linear is ~1000x the work of any other op: a preempted small op (a loaded machine) cannot
+            # outlast it
+            self.outer = torch.nn.Sequential(torch.nn.Linear(4, 512), torch.nn.Sequential(torch.nn.Linear(512, 4096)))
 
         def forward(self, x):
             big = self.outer(x.repeat(256, 1))

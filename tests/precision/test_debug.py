@@ -174,3 +174,29 @@ def test_fp16_overflow_in_one_component_is_found_and_fp16_mixed_passes(tmp_path)
     assert r.passed and r.kept == ("p:big",)
     mixed = load_subject(tmp_path / "d" / "export-fp16-mixed")
     assert mixed.manifest.precision == "fp16-mixed" and mixed.manifest.kept_fp32("p") == ("/big/Mul", "/big/MatMul")
+
+
+def test_a_timing_is_its_ratio_to_the_fp32_step_right_before_it():
+    """Load that slows both steps of a pair alike (here: the clock running 3x slower for the last pairs) leaves the
+    ratio, and so the time, unchanged."""
+    from deployprof.precision.debug import STEP_TIMINGS, paired_ms, step_ms
+
+    now, speed = [0.0], [1.0]
+
+    def clock():
+        return now[0]
+
+    def cost(seconds):
+        return lambda: now.__setitem__(0, now[0] + seconds * speed[0])
+
+    calls = []
+
+    def reference():
+        calls.append("fp32")
+        cost(0.010)()
+        if len(calls) > 4:
+            speed[0] = 3.0   # the machine gets busy half-way
+
+    assert step_ms(cost(0.010), clock=clock) == pytest.approx(10.0)
+    assert paired_ms(cost(0.015), reference, 10.0, clock=clock) == pytest.approx(15.0)
+    assert calls.count("fp32") == STEP_TIMINGS + 1

@@ -1,0 +1,43 @@
+"""A stage graph's identity (graph_sha256): its file and the external weights it names."""
+import numpy as np
+import pytest
+
+from deployprof.errors import ModelError
+from deployprof.manifest import graph_sha256, sha256_file
+
+
+def _save(path, weights, external: bool):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="/m/MatMul")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])],
+                              [numpy_helper.from_array(weights, "w")])
+    onnx.save(helper.make_model(graph), str(path), save_as_external_data=external, all_tensors_to_one_file=True,
+              location="weights.bin", size_threshold=0)
+
+
+def test_new_external_weights_under_the_same_graph_file_are_another_graph(tmp_path):
+    w = np.ones((64, 64), np.float32)
+    _save(tmp_path / "g.onnx", w, external=True)
+    graph_bytes, first = (tmp_path / "g.onnx").read_bytes(), graph_sha256(tmp_path / "g.onnx")
+    (tmp_path / "weights.bin").unlink()  # onnx appends to an existing data file
+    _save(tmp_path / "g.onnx", w * 2, external=True)
+    assert (tmp_path / "g.onnx").read_bytes() == graph_bytes          # the .onnx alone cannot tell them apart
+    assert graph_sha256(tmp_path / "g.onnx") != first
+    _save(tmp_path / "e.onnx", w, external=False)
+    assert graph_sha256(tmp_path / "e.onnx") == sha256_file(tmp_path / "e.onnx")
+
+
+def test_external_data_outside_the_folder_is_refused(tmp_path):
+    import onnx
+
+    _save(tmp_path / "g.onnx", np.ones((64, 64), np.float32), external=True)
+    model = onnx.load(str(tmp_path / "g.onnx"), load_external_data=False)
+    for e in model.graph.initializer[0].external_data:
+        if e.key == "location":
+            e.value = "../outside.bin"
+    onnx.save(model, str(tmp_path / "g.onnx"))
+    with pytest.raises(ModelError, match="outside"):
+        graph_sha256(tmp_path / "g.onnx")
