@@ -234,26 +234,28 @@ def precision_debug_tables(r: PrecisionDebugReport) -> list[Table]:
 
     rank = [(s.stage, s.component, str(s.nodes), f"{s.share:.1%}", *cells(s.only_low), *cells(s.only_kept)[:2])
             for s in r.components]
-    search = [(str(i), ", ".join(e.kept) or f"(none: all {r.precision})", *cells(e), f"{e.step_ms:.2f}",
+    search = [(str(i), ", ".join(e.kept) or f"(none: all {r.precision})", *cells(e), fmt_ms(e.step_ms),
                f"{e.seconds:.1f}") for i, e in enumerate(r.search)]
     share = {f"{s.stage}:{s.component}": s for s in r.components}
-    kept = [(k.split(":", 1)[0], k.split(":", 1)[1], str(share[k].nodes) if k in share else "-",
-             f"{share[k].share:.1%}" if k in share else "-", _opt(r.kept_cost_ms.get(k), "+.2f")) for k in r.kept]
+    kept = [(*k.split(":", 1), str(share[k].nodes) if k in share else "-", f"{share[k].share:.1%}" if k in share else "-",
+             "-" if k not in r.kept_cost_ms else f"{r.kept_cost_ms[k]:+.3g}") for k in r.kept]
     outcome = (f"PASS keeping {', '.join(r.kept) or 'nothing'} in FP32" if r.passed else "no passing configuration")
     final = next((e for e in reversed(r.search) if e.kept == r.kept and e.verdict == "PASS"), None)
-    timing = (f"ms per policy step on {r.backend}, timed by the search (indicative; `profile` measures it properly): fp32 {r.fp32_step_ms:.2f}, "
-              f"{r.precision} {r.low.step_ms:.2f}" + (f", {r.precision}-mixed {final.step_ms:.2f}" if final else ""))
+    timing = (f"ms per policy step on {r.backend}: fp32 {fmt_ms(r.fp32_step_ms)}, {r.precision} {fmt_ms(r.low.step_ms)}"
+              + (f", {r.precision}-mixed {fmt_ms(final.step_ms)}" if final else "")
+              + " (the search's timings: each its median ratio to FP32 steps interleaved with it, times FP32's; "
+                "indicative, `profile` measures the result properly)")
     untouched = (f"; {len(r.untouched)} components without an op {r.precision} changes were not evaluated"
                  if r.untouched else "")
     return [Table(f"{r.precision} on {r.backend}: each component alone at {r.precision} (and alone kept in FP32), "
                   f"against {r.reference}, {r.samples} policy steps, components at depth {r.depth}{untouched}",
-                  ("stage", "component", "nodes", "share of error", "verdict", "cos min", "max |err|", "rel L2",
-                   "kept alone: verdict", "cos min"), rank),
+                  ("stage", "component", "nodes", "share of error", f"alone {r.precision}: verdict", "cos min",
+                   "max |err|", "rel L2", "alone kept: verdict", "cos min"), rank),
             Table(f"Search: {outcome} ({r.evaluations} evaluations made, {r.wall_s:.1f} s)",
-                  ("#", "kept in FP32", "verdict", "cos min", "max |err|", "rel L2", "ms/step", "s"), search,
-                  "; ".join(t for t in (r.note, timing) if t)),
-            Table(f"Kept in FP32 for {r.precision}-mixed: each component's share of the error and what keeping it costs",
-                  ("stage", "component", "nodes", "share of error", "ms/step kept vs not"), kept, timing)]
+                  ("#", "kept in FP32", "verdict", "cos min", "max |err|", "rel L2", "ms/step", "s"), search, r.note),
+            Table(f"Kept in FP32 for {r.precision}-mixed: each component's share of the error and what keeping it costs "
+                  "(ms per policy step, kept minus not kept)", ("stage", "component", "nodes", "share of error",
+                                                                "ms/step"), kept, timing)]
 
 
 def accuracy_table(accuracy: tuple[AccuracyResult, ...]) -> Table:

@@ -154,7 +154,9 @@ def print_precision_debug(r, out: Optional[Console] = None) -> None:
     out = out or console()
     show(sections.precision_debug_tables(r), out)
     if r.mixed_export:
-        out.print(f"mixed precision: {r.mixed_export} (profile it like any export; its kept nodes are in its manifest)")
+        out.print(f"{r.precision}-mixed: {r.mixed_export} (its kept nodes are in its manifest; measure it with "
+                  f"`deployprof bench {r.mixed_export}`, or as a precision: `profile --precisions fp32,{r.precision},"
+                  f"{r.precision}-mixed`)")
     elif r.note:
         out.print(f"[yellow]{r.note}[/yellow]")
 
