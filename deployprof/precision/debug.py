@@ -9,9 +9,10 @@ Search: rank the components by the error with only each at the low precision (se
 set greedily in that order until the configuration passes; then drop, one at a time and least harmful first, each
 kept component whose removal still passes (one evaluation each). Cost: 2N + 1 evaluations for the ranking (N
 components), at most N for the greedy step and at most N for the pruning; each is one variant prepared (INT8:
-calibrated), `samples` policy steps judged and STEP_TIMINGS more timed, each right after a step of the FP32 export
-(the latency axis of the report's plot, and what each kept component costs: a ratio of interleaved steps, so that load
-on a shared machine slows both alike, MEASUREMENT.md; indicative, `profile` measures the result properly).
+calibrated), `samples` policy steps judged and STEP_TIMINGS more timed, each right after a step of the FP32 export:
+its time is that ratio (load on a shared machine slows both steps of a pair alike: ratios of interleaved runs,
+MEASUREMENT.md), in ms at the FP32 time of the quietest window (best of several). The latency axis of the report's
+plot and what each kept component costs; indicative, `profile` measures the result properly.
 Evaluations are cached in the run folder (evaluations.json, keyed by the export's digest, precision, backend,
 reference, samples and kept set), so an interrupted run resumes."""
 from __future__ import annotations
@@ -47,32 +48,21 @@ def seeded_step(step) -> Callable[[], object]:
     return lambda: step(x)
 
 
-def step_ms(run: Callable[[], object], steps: int = 2 * STEP_TIMINGS + 1,
-            clock: Callable[[], float] = time.perf_counter) -> float:
-    """Median wall time of `steps` calls of `run`, after one untimed call."""
-    run()
-    times = []
-    for _ in range(steps):
-        t0 = clock()
-        run()
-        times.append(clock() - t0)
-    return 1e3 * statistics.median(times)
-
-
-def paired_ms(run: Callable[[], object], reference: Callable[[], object], reference_ms: float,
-              clock: Callable[[], float] = time.perf_counter) -> float:
-    """`run`'s time as `reference_ms` times the median ratio of its calls to the reference's, each timed right after
-    one of the reference's (STEP_TIMINGS pairs, after one untimed call of each)."""
+def paired(run: Callable[[], object], reference: Callable[[], object],
+           clock: Callable[[], float] = time.perf_counter) -> tuple[float, float]:
+    """`run`'s time as a ratio to `reference`'s: the median over STEP_TIMINGS pairs, each call of `run` timed right
+    after one of the reference's (after one untimed call of each), and the reference's median ms in that window."""
     run()
     reference()
-    ratios = []
+    ratios, ref_s = [], []
     for _ in range(STEP_TIMINGS):
         t0 = clock()
         reference()
         t1 = clock()
         run()
-        ratios.append((clock() - t1) / max(t1 - t0, 1e-9))
-    return reference_ms * statistics.median(ratios)
+        ref_s.append(max(t1 - t0, 1e-9))
+        ratios.append((clock() - t1) / ref_s[-1])
+    return statistics.median(ratios), 1e3 * statistics.median(ref_s)
 
 
 class BudgetSpent(Exception):
@@ -136,6 +126,7 @@ class Evaluator:
         self.progress = progress
         self._stack = contextlib.ExitStack()
         self._reference = None
+        self._windows: list[float] = []   # every evaluation's FP32 window (ms)
 
     def __enter__(self) -> "Evaluator":
         return self
@@ -164,23 +155,19 @@ class Evaluator:
         try:
             return Evaluation(kept=tuple(sorted(kept)), verdict=str(hit["verdict"]), cosine_min=float(hit["cosine_min"]),
                               max_abs=float(hit["max_abs"]), rel_l2=float(hit["rel_l2"]), seconds=float(hit["seconds"]),
-                              step_ms=float(hit["step_ms"]))
+                              vs_fp32=float(hit["vs_fp32"]), fp32_window_ms=float(hit["fp32_window_ms"]))
         except (KeyError, TypeError, ValueError):
             return None
 
-    def fp32_step_ms(self) -> float:
-        """The FP32 export timed like every evaluation: the other end of the latency axis."""
-        hit = self.cache.get(self.prefix + "fp32")
-        if isinstance(hit, (int, float)):
-            return float(hit)
-        ms = step_ms(self.reference())
-        self._store(self.prefix + "fp32", ms)
-        return ms
+    def fp32_ms(self) -> float:
+        """FP32's policy step in the quietest window seen so far (best of several)."""
+        return min(self._windows)
 
     def __call__(self, kept: frozenset[str], force: bool = False) -> Evaluation:
         hit = self.cached(kept)
         if hit is not None:
             self.progress(f"{len(kept)} kept in FP32 -> {hit.verdict} (cached)")
+            self._windows.append(hit.fp32_window_ms)
             return hit
         if not force and not self.budget_left():
             raise BudgetSpent
@@ -189,14 +176,15 @@ class Evaluator:
             variant = prepare_precision(self.subject, self.precision, Path(tmp) / "variant", self.calib, self.nodes(kept))
             with open_policy(load_subject(variant), self.backend) as step:
                 acc = measure(self.check, step, self.backend, 1, {})
-                ms = paired_ms(seeded_step(step), self.reference(), self.fp32_step_ms())
+                ratio, window = paired(seeded_step(step), self.reference())
         e = Evaluation(kept=tuple(sorted(kept)), verdict=acc.verdict, cosine_min=acc.action.cosine_min,
                        max_abs=acc.action.max_abs, rel_l2=acc.action.rel_l2, seconds=time.monotonic() - start,
-                       step_ms=ms)
+                       vs_fp32=ratio, fp32_window_ms=window)
         self.made += 1
+        self._windows.append(window)
         self._store(self.prefix + ",".join(e.kept), {k: getattr(e, k) for k in ("verdict", "cosine_min", "max_abs",
-                                                                              "rel_l2", "seconds", "step_ms")})
-        self.progress(f"{len(kept)} kept in FP32 -> {e.verdict} (cos min {e.cosine_min:.5f}, {ms:.1f} ms/step)")
+                                                                              "rel_l2", "seconds", "vs_fp32", "fp32_window_ms")})
+        self.progress(f"{len(kept)} kept in FP32 -> {e.verdict} (cos min {e.cosine_min:.5f}, {ratio:.2f}x FP32's step)")
         return e
 
     def nodes(self, kept: frozenset[str]) -> dict[str, tuple[str, ...]]:
@@ -233,7 +221,7 @@ def kept_costs(ev: Evaluator, kept: frozenset[str]) -> dict[str, float]:
     for k in sorted(kept):
         without = ev.cached(kept - {k})
         if final is not None and without is not None:
-            out[k] = final.step_ms - without.step_ms
+            out[k] = (final.vs_fp32 - without.vs_fp32) * ev.fp32_ms()
     return out
 
 
@@ -264,25 +252,24 @@ def debug_precision(export: "Path | Subject", precision: str, out: Path, backend
     parts = [c for c in every if any(lowered(op) for op in c.ops)]
     untouched = tuple(c.key for c in every if c not in parts)
     everything = frozenset(c.key for c in parts)
-    phases(4 + 4 * len(parts))  # reference, fp32 timing, low, all kept; ranking 2N, greedy <= N, pruning <= N
+    phases(3 + 4 * len(parts))  # reference, low, all kept; ranking 2N, greedy <= N, pruning <= N
     progress(f"reference actions ({accuracy.reference}, {samples} seeded policy steps)")
     ref = out / "reference.npz"
     write_reference(subject, accuracy.reference_backend, ref, 1, samples, SEED, {})
     check = AccuracyCheck(accuracy.reference, str(ref), samples, SEED, accuracy.atol, accuracy.min_cosine)
     with Evaluator(subject, precision, backend, check, calib, parts, out / "evaluations.json", max_evaluations,
                    max_time_s, progress) as ev:
-        fp32_ms = ev.fp32_step_ms()
-        progress(f"fp32 timed on {backend}: {fp32_ms:.1f} ms/step")
         low = ev(frozenset(), force=True)   # these two whatever the budget: without them nothing can be said
         searched = [low]
         rule = "limits" if accuracy.atol is not None or accuracy.min_cosine is not None else "bands"
         base: dict[str, Any] = dict(subject=subject.path, precision=precision, backend=backend,
                                     reference=check.reference, depth=depth, rule=rule, samples=samples, low=low,
-                                    fp32_step_ms=fp32_ms, untouched=untouched)
+                                    untouched=untouched)
 
         def report(sens, kept, passed, note, mixed=None) -> PrecisionDebugReport:
             r = PrecisionDebugReport(**base, components=tuple(sens), search=tuple(searched), kept=tuple(sorted(kept)),
                                      passed=passed, evaluations=ev.made, wall_s=time.monotonic() - started,
+                                     fp32_step_ms=ev.fp32_ms(),
                                      kept_cost_ms=kept_costs(ev, kept) if passed else {}, mixed_export=mixed, note=note)
             write_json_atomic(out / "precision-debug.json", document(r))
             return r

@@ -190,12 +190,12 @@ def precision_debug_plot(d: PrecisionDebugReport) -> str:
     """Latency against action error for fp32, the low precision, every configuration the search judged and the
     mixed result: the Pareto front says which are worth having."""
     final = next((e for e in reversed(d.search) if e.kept == d.kept and e.verdict == "PASS"), None) if d.passed else None
-    points = [("fp32", d.fp32_step_ms, 0.0), (d.precision, d.low.step_ms, 1.0 - d.low.cosine_min)]
-    points += [(f"{len(e.kept)} kept", e.step_ms, 1.0 - e.cosine_min) for e in d.search[1:] if e is not final]
-    points += [(f"{s.stage}:{s.component} alone kept", s.only_kept.step_ms, 1.0 - s.only_kept.cosine_min)
+    points = [("fp32", d.fp32_step_ms, 0.0), (d.precision, d.step_ms(d.low), 1.0 - d.low.cosine_min)]
+    points += [(f"{len(e.kept)} kept", d.step_ms(e), 1.0 - e.cosine_min) for e in d.search[1:] if e is not final]
+    points += [(f"{s.stage}:{s.component} alone kept", d.step_ms(s.only_kept), 1.0 - s.only_kept.cosine_min)
                for s in d.components]
     if final is not None:
-        points.append((f"{d.precision}-mixed", final.step_ms, 1.0 - final.cosine_min))
+        points.append((f"{d.precision}-mixed", d.step_ms(final), 1.0 - final.cosine_min))
     return svg.scatter(f"{d.precision} on {d.backend}: policy step vs action error (search timings)", points,
                        "ms per policy step", "1 - min action cosine", frontier=True)
 

@@ -234,17 +234,17 @@ def precision_debug_tables(r: PrecisionDebugReport) -> list[Table]:
 
     rank = [(s.stage, s.component, str(s.nodes), f"{s.share:.1%}", *cells(s.only_low), *cells(s.only_kept)[:2])
             for s in r.components]
-    search = [(str(i), ", ".join(e.kept) or f"(none: all {r.precision})", *cells(e), fmt_ms(e.step_ms),
+    search = [(str(i), ", ".join(e.kept) or f"(none: all {r.precision})", *cells(e), fmt_ms(r.step_ms(e)), f"{e.vs_fp32:.2f}x",
                f"{e.seconds:.1f}") for i, e in enumerate(r.search)]
     share = {f"{s.stage}:{s.component}": s for s in r.components}
     kept = [(*k.split(":", 1), str(share[k].nodes) if k in share else "-", f"{share[k].share:.1%}" if k in share else "-",
              "-" if k not in r.kept_cost_ms else f"{r.kept_cost_ms[k]:+.3g}") for k in r.kept]
     outcome = (f"PASS keeping {', '.join(r.kept) or 'nothing'} in FP32" if r.passed else "no passing configuration")
     final = next((e for e in reversed(r.search) if e.kept == r.kept and e.verdict == "PASS"), None)
-    timing = (f"ms per policy step on {r.backend}: fp32 {fmt_ms(r.fp32_step_ms)}, {r.precision} {fmt_ms(r.low.step_ms)}"
-              + (f", {r.precision}-mixed {fmt_ms(final.step_ms)}" if final else "")
-              + " (the search's timings: each its median ratio to FP32 steps interleaved with it, times FP32's; "
-                "indicative, `profile` measures the result properly)")
+    timing = (f"ms per policy step on {r.backend}: fp32 {fmt_ms(r.fp32_step_ms)}, {r.precision} {fmt_ms(r.step_ms(r.low))}"
+              + (f", {r.precision}-mixed {fmt_ms(r.step_ms(final))}" if final else "")
+              + " (the search's timings: each its median ratio to FP32 steps interleaved with it, times FP32's "
+                "in the quietest window; indicative, `profile` measures the result properly)")
     untouched = (f"; {len(r.untouched)} components without an op {r.precision} changes were not evaluated"
                  if r.untouched else "")
     return [Table(f"{r.precision} on {r.backend}: each component alone at {r.precision} (and alone kept in FP32), "
@@ -252,7 +252,7 @@ def precision_debug_tables(r: PrecisionDebugReport) -> list[Table]:
                   ("stage", "component", "nodes", "share of error", f"alone {r.precision}: verdict", "cos min",
                    "max |err|", "rel L2", "alone kept: verdict", "cos min"), rank),
             Table(f"Search: {outcome} ({r.evaluations} evaluations made, {r.wall_s:.1f} s)",
-                  ("#", "kept in FP32", "verdict", "cos min", "max |err|", "rel L2", "ms/step", "s"), search, r.note),
+                  ("#", "kept in FP32", "verdict", "cos min", "max |err|", "rel L2", "ms/step", "vs fp32", "s"), search, r.note),
             Table(f"Kept in FP32 for {r.precision}-mixed: each component's share of the error and what keeping it costs "
                   "(ms per policy step, kept minus not kept)", ("stage", "component", "nodes", "share of error",
                                                                 "ms/step"), kept, timing)]

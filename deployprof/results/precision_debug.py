@@ -15,7 +15,8 @@ class Evaluation:
     max_abs: float
     rel_l2: float
     seconds: float                     # to prepare, judge and time it
-    step_ms: float                     # median policy step on the search's backend (indicative: the search's process)
+    vs_fp32: float                     # policy-step time / FP32's: median of steps each timed right after an FP32 one
+    fp32_window_ms: float              # the median of those FP32 steps (the report's fp32_step_ms is the lowest)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class PrecisionDebugReport:
     rule: str                          # the verdict rule (bands or the user's limits)
     samples: int
     low: Evaluation                    # the whole configuration at the low precision
-    fp32_step_ms: float                # the FP32 export timed like every evaluation
+    fp32_step_ms: float                # FP32 policy step: the lowest of the evaluations' FP32 windows (best of several)
     untouched: tuple[str, ...]         # components without an op the low precision changes: not evaluated
     components: tuple[Sensitivity, ...]  # most harmful first
     search: tuple[Evaluation, ...]     # every configuration the search judged, in order
@@ -51,3 +52,7 @@ class PrecisionDebugReport:
     kept_cost_ms: dict[str, float]     # per kept component: policy-step time with it kept minus without (judged sets)
     mixed_export: Optional[str]        # the mixed graph's folder (precision PRECISION-mixed), when one passed
     note: str = ""                     # why nothing passed, or what the budget cut
+
+    def step_ms(self, e: Evaluation) -> float:
+        """An evaluation's policy-step time: its ratio to FP32, at the FP32 time of the quietest window."""
+        return e.vs_fp32 * self.fp32_step_ms

@@ -56,9 +56,11 @@ def test_the_breaking_component_is_ranked_first_kept_alone_and_the_mixed_graph_p
     made = r.evaluations
     assert made == sum("kept in FP32 ->" in l and "(cached)" not in l for l in lines) and made <= 2 * 3 + 2 + 3 + 3
     # Every configuration judged was timed too, fp32 as well: the latency axis, and what keeping `big` costs
-    assert r.fp32_step_ms > 0 and all(e.step_ms > 0 for e in r.search) and set(r.kept_cost_ms) == {"p:big"}
+    assert r.fp32_step_ms > 0 and all(e.vs_fp32 > 0 for e in r.search) and set(r.kept_cost_ms) == {"p:big"}
+    assert r.fp32_step_ms == min(e.fp32_window_ms for e in (*r.search, *(x for c in r.components
+                                                                          for x in (c.only_low, c.only_kept))))
     final = next(e for e in r.search if e.kept == ("p:big",))
-    assert r.kept_cost_ms["p:big"] == pytest.approx(final.step_ms - r.low.step_ms)   # kept vs not (all int8)
+    assert r.kept_cost_ms["p:big"] == pytest.approx(r.step_ms(final) - r.step_ms(r.low))   # kept vs not (all int8)
 
     # The mixed export is measured as it is, like any export (bench without --precision).
     from click.testing import CliRunner
@@ -178,25 +180,24 @@ def test_fp16_overflow_in_one_component_is_found_and_fp16_mixed_passes(tmp_path)
 
 def test_a_timing_is_its_ratio_to_the_fp32_step_right_before_it():
     """Load that slows both steps of a pair alike (here: the clock running 3x slower for the last pairs) leaves the
-    ratio, and so the time, unchanged."""
-    from deployprof.precision.debug import STEP_TIMINGS, paired_ms, step_ms
+    ratio unchanged; the FP32 window's median says how loaded that window was."""
+    from deployprof.precision.debug import STEP_TIMINGS, paired
 
-    now, speed = [0.0], [1.0]
-
-    def clock():
-        return now[0]
+    now, speed, calls = [0.0], [1.0], []
 
     def cost(seconds):
         return lambda: now.__setitem__(0, now[0] + seconds * speed[0])
 
-    calls = []
+    def run():
+        calls.append("run")
+        cost(0.015)()
+        if calls.count("run") == 3:
+            speed[0] = 3.0   # the machine gets busy after the untimed call and two pairs
 
     def reference():
         calls.append("fp32")
         cost(0.010)()
-        if len(calls) > 4:
-            speed[0] = 3.0   # the machine gets busy half-way
 
-    assert step_ms(cost(0.010), clock=clock) == pytest.approx(10.0)
-    assert paired_ms(cost(0.015), reference, 10.0, clock=clock) == pytest.approx(15.0)
+    ratio, window_ms = paired(run, reference, clock=lambda: now[0])
+    assert ratio == pytest.approx(1.5) and window_ms == pytest.approx(30.0)   # 3 of the 5 pairs ran loaded
     assert calls.count("fp32") == STEP_TIMINGS + 1
