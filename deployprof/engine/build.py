@@ -139,9 +139,9 @@ def _placeholder_ranges(network: "trt.INetworkDefinition") -> None:
 
 
 def _hold_fp32(nodes: tuple[str, ...]):
-    """Weakly typed mixed precision (TensorRT <= 10; 11 has no layer precision): every floating-point layer the ONNX parser made for a kept node (its name, or
-    its "[ONNX Layer: name]" metadata) computes and outputs FP32; the config obeys it. A kept set that matches no
-    layer is refused rather than built unconstrained."""
+    """Weakly typed mixed precision (TensorRT <= 10; 11 has no layer precision): every floating-point layer the ONNX
+    parser made for a kept node (its name, or its "[ONNX Layer: name]" metadata) computes and outputs FP32; the
+    config obeys it. A kept set that matches no layer is refused rather than built unconstrained."""
     wanted = set(nodes)
 
     def apply(network: "trt.INetworkDefinition") -> None:

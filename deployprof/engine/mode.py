@@ -17,7 +17,7 @@ from .api import TrtApi
 
 @dataclass(frozen=True)
 class BuildMode:
-    precision: str                  # fp32 | fp16 | int8
+    precision: str                  # fp32 | fp16 | int8 | int8-mixed | fp16-mixed
     graph: str                      # "artifact": the export being profiled; "fp32-source": the FP32 export it came from
     strongly_typed: bool
     flags: tuple[str, ...]          # BuilderFlag member names

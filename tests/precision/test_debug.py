@@ -161,6 +161,19 @@ def test_int8_mixed_is_a_precision_like_the_others(tmp_path):
     assert "policy step vs action error" in html and "Kept in FP32 for int8-mixed" in html
     assert "Kept in FP32 for int8-mixed" in (out / "report.md").read_text()
 
+    # compare-precision and a sweep name it like any precision
+    res = CliRunner().invoke(cli, ["compare-precision", str(tmp_path / "p.onnx"), "--precisions", "int8,int8-mixed",
+                                   "--samples", "4", "--json"])
+    assert res.exit_code == 3 and [(a["precision"], a["verdict"]) for a in json.loads(res.stdout)["accuracy"]] == [
+        ("int8", "FAIL"), ("int8-mixed", "PASS")]
+    (tmp_path / "s.yaml").write_text("subjects: [p.onnx]\nprecisions: [int8-mixed]\nmeasure: {iterations: 5, "
+                                      "accuracy_samples: 4, launcher: inline, layer_profile: false}\n")
+    res = CliRunner().invoke(cli, ["sweep", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "sweep"), "--store",
+                                   str(tmp_path / "s.sqlite"), "--json"])
+    assert res.exit_code == 0, res.output
+    cell = json.loads(res.stdout)["entries"][0]
+    assert (cell["precision"], cell["status"]) == ("int8-mixed", "done") and cell["accuracy_cosine_min"] > 0.99, cell
+
     # Without the accuracy check there is nothing to search with: refused before any work
     res = CliRunner().invoke(cli, ["profile", str(tmp_path / "p.onnx"), "--out", str(tmp_path / "x"), "--precisions",
                                    "int8-mixed", "--accuracy-samples", "0", "--no-store"])
