@@ -14,12 +14,15 @@ its time is that ratio (load on a shared machine slows both steps of a pair alik
 MEASUREMENT.md), in ms at the FP32 time of the quietest window (best of several). The latency axis of the report's
 plot and what each kept component costs; indicative, `profile` measures the result properly.
 Evaluations are cached in the run folder (evaluations.json, keyed by the export's digest, precision, backend,
-reference, samples and kept set), so an interrupted run resumes."""
+reference, samples, calibration and kept set), so an interrupted run resumes, and in the user's cache
+($DEPLOYPROF_CACHE/precision-debug/DIGEST.json), so that `profile --precisions ...,int8-mixed` or a sweep after a
+`precision-debug` of the same export (another run folder) does not search again."""
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+import logging
 import statistics
 import tempfile
 import time
@@ -31,13 +34,14 @@ from typing import Any, Callable, Optional
 from ..accuracy import AccuracyCheck, SEED, measure, policy_inputs, write_reference
 from ..config import AccuracyConfig, CalibrationConfig
 from ..errors import ConfigError
-from ..files import write_json_atomic
+from ..files import cache_root, write_json_atomic
 from ..graph.scopes import module_at, module_path
 from ..manifest import Subject, graph_sha256, load_subject
 from ..policy import open_policy
 from ..results import Evaluation, PrecisionDebugReport, Sensitivity, document
 from .prepare import prepare_precision
 
+log = logging.getLogger(__name__)
 LOW_PRECISIONS = ("int8", "fp16")
 STEP_TIMINGS = 5
 
@@ -110,17 +114,13 @@ class Evaluator:
     def __init__(self, subject: Subject, precision: str, backend: str, check: AccuracyCheck, calib: CalibrationConfig,
                  parts: list[Component], cache_path: Path, max_evaluations: Optional[int], max_time_s: Optional[float],
                  progress: Callable[[str], None]):
+        digest = _digest(subject)
         self.subject, self.precision, self.backend, self.check, self.calib = subject, precision, backend, check, calib
         self.parts = {c.key: c for c in parts}
-        self.cache_path = cache_path
-        self.prefix = (f"paired|{_digest(subject)}|{precision}|{backend}|{check.reference}|{check.samples}|{check.atol}|"
+        self.paths = (cache_path, cache_root() / "precision-debug" / f"{digest}.json")  # the run's, the user's
+        self.prefix = (f"paired|{digest}|{precision}|{backend}|{check.reference}|{check.samples}|{check.atol}|"
                        f"{check.min_cosine}|{calib.method}|{calib.samples}|{calib.seed}|{calib.source}|")
-        try:
-            self.cache = json.loads(cache_path.read_text(encoding="utf-8")) if cache_path.exists() else {}
-        except (OSError, ValueError):
-            self.cache = {}
-        if not isinstance(self.cache, dict):
-            self.cache = {}
+        self.caches = [_read_cache(p) for p in self.paths]
         self.max_evaluations, self.deadline = max_evaluations, (time.monotonic() + max_time_s if max_time_s else None)
         self.made = 0
         self.progress = progress
@@ -145,11 +145,18 @@ class Evaluator:
                 and (self.deadline is None or time.monotonic() < self.deadline))
 
     def _store(self, key: str, value: object) -> None:
-        self.cache[key] = value
-        write_json_atomic(self.cache_path, self.cache)
+        for path, cache in zip(self.paths, self.caches):
+            cache[key] = value
+            try:
+                write_json_atomic(path, cache)
+            except OSError as exc:  # the user's cache is a convenience; the run folder's is the record
+                if path == self.paths[0]:
+                    raise
+                log.debug("precision-debug: cannot write %s: %s", path, exc)
 
     def cached(self, kept: frozenset[str]) -> Optional[Evaluation]:
-        hit = self.cache.get(self.prefix + ",".join(sorted(kept)))
+        key = self.prefix + ",".join(sorted(kept))
+        hit = next((c[key] for c in self.caches if key in c), None)
         if not isinstance(hit, dict):
             return None
         try:
@@ -193,6 +200,15 @@ class Evaluator:
         for k in sorted(kept):
             keep[self.parts[k].stage] += self.parts[k].nodes
         return {s: tuple(n) for s, n in keep.items()}
+
+
+def _read_cache(path: Path) -> dict:
+    """An evaluation cache, or {} when missing or not one (each entry is checked again when used)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _harm(e: Evaluation) -> float:

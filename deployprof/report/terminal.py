@@ -153,12 +153,12 @@ def print_accuracy(a: AccuracyReport, out: Optional[Console] = None) -> None:
 def print_precision_debug(r, out: Optional[Console] = None) -> None:
     out = out or console()
     show(sections.precision_debug_tables(r), out)
+    if r.note and not r.mixed_export:  # why nothing passed (also the search table's caption): not to be missed
+        out.print(Text(r.note, style="yellow"))
     if r.mixed_export:
         out.print(f"{r.precision}-mixed: {r.mixed_export} (its kept nodes are in its manifest; measure it with "
                   f"`deployprof bench {r.mixed_export}`, or as a precision: `profile --precisions fp32,{r.precision},"
                   f"{r.precision}-mixed`)")
-    elif r.note:
-        out.print(f"[yellow]{r.note}[/yellow]")
 
 
 def print_predictions(p: Prediction, out: Optional[Console] = None) -> None:

@@ -33,6 +33,12 @@ def _policy(path, outlier: float = 1e4):
     return path
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """precision-debug also keeps its evaluations in the user's cache: each test gets its own."""
+    monkeypatch.setenv("DEPLOYPROF_CACHE", str(tmp_path / "cache"))
+
+
 def test_components_follow_the_name_scopes(tmp_path):
     subject = load_subject(_policy(tmp_path / "p.onnx"))
     parts = {c.name: c.nodes for c in components(subject, 1)}
@@ -83,6 +89,11 @@ def test_the_breaking_component_is_ranked_first_kept_alone_and_the_mixed_graph_p
     assert res.exit_code == 0, res.output
     again = json.loads(res.stdout)
     assert again["evaluations"] == 0 and again["kept"] == list(r.kept)
+    # Another run folder (a profile's, a sweep cell's) finds them in the user's cache: no search again
+    elsewhere = debug_precision(tmp_path / "p.onnx", "int8", tmp_path / "elsewhere", accuracy=AccuracyConfig(samples=4))
+    assert elsewhere.evaluations == 0 and elsewhere.kept == r.kept and elsewhere.fp32_step_ms == r.fp32_step_ms
+    # ... and with other settings (here: samples) it searches again
+    assert debug_precision(tmp_path / "p.onnx", "int8", tmp_path / "other", accuracy=AccuracyConfig(samples=2)).evaluations
     page = (out / "precision-debug.html").read_text()
     assert "<svg" in page and "policy step vs action error" in page and "Kept in FP32 for int8-mixed" in page
 
