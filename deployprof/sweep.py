@@ -6,11 +6,11 @@ latency-vs-accuracy Pareto plot per device and a PASS/FAIL matrix.
     name: nightly                    # optional; default: the file's name
     subjects: [pi0-small, exports/my_policy]
     backends: [ort-cpu, {name: trt, measure: {cuda_graph: on}}]   # an axis value may carry its own options
-    precisions: [fp32, fp16]
+    precisions: [fp32, fp16, int8-mixed]   # int8-mixed: precision-debug's search, reused from the user's cache
     batches: [1]
     targets: [jetson-agx-orin-64gb]  # optional: roofline target of each run (and the spec's target)
     devices: [jetson-agx-orin, rtx-4090]   # optional: fleet labels, dispatched with --ray
-    measure: {duration: 2, accuracy_samples: 8}
+    measure: {duration: 2, accuracy_samples: 8, layer_profile: false}
     spec: spec.yaml                  # optional: qualify every configuration against it
 """
 from __future__ import annotations

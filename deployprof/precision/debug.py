@@ -20,6 +20,7 @@ reference, samples, calibration and kept set), so an interrupted run resumes, an
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -108,8 +109,9 @@ def _digest(subject: Subject) -> str:
 
 
 class Evaluator:
-    """Judges and times a kept set once: cached in `cache_path` (written after every evaluation), counted, under a
-    budget. A context manager: the FP32 policy every timing is paired with stays open until the search ends."""
+    """Judges and times a kept set once: cached in the run folder's `cache_path` and the user's cache (both written
+    after every evaluation), counted, under a budget. A context manager: the FP32 policy every timing is paired with
+    stays open until the search ends."""
 
     def __init__(self, subject: Subject, precision: str, backend: str, check: AccuracyCheck, calib: CalibrationConfig,
                  parts: list[Component], cache_path: Path, max_evaluations: Optional[int], max_time_s: Optional[float],
@@ -119,7 +121,8 @@ class Evaluator:
         self.parts = {c.key: c for c in parts}
         self.paths = (cache_path, cache_root() / "precision-debug" / f"{digest}.json")  # the run's, the user's
         self.prefix = (f"paired|{digest}|{precision}|{backend}|{check.reference}|{check.samples}|{check.atol}|"
-                       f"{check.min_cosine}|{calib.method}|{calib.samples}|{calib.seed}|{calib.source}|")
+                       f"{check.min_cosine}|{calib.method}|{calib.samples}|{calib.seed}|{calib.source}|"
+                       f"{','.join(calib.fp16_block_ops)}|")
         self.caches = [_read_cache(p) for p in self.paths]
         self.max_evaluations, self.deadline = max_evaluations, (time.monotonic() + max_time_s if max_time_s else None)
         self.made = 0
@@ -189,8 +192,7 @@ class Evaluator:
                        vs_fp32=ratio, fp32_window_ms=window)
         self.made += 1
         self._windows.append(window)
-        self._store(self.prefix + ",".join(e.kept), {k: getattr(e, k) for k in ("verdict", "cosine_min", "max_abs",
-                                                                              "rel_l2", "seconds", "vs_fp32", "fp32_window_ms")})
+        self._store(self.prefix + ",".join(e.kept), {k: v for k, v in dataclasses.asdict(e).items() if k != "kept"})
         self.progress(f"{len(kept)} kept in FP32 -> {e.verdict} (cos min {e.cosine_min:.5f}, {ratio:.2f}x FP32's step)")
         return e
 
