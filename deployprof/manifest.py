@@ -373,12 +373,14 @@ def graph_sha256(path: Path) -> str:
     another graph). Without external data it is the file's SHA-256."""
     import hashlib
 
-    import onnx
+    from onnx import TensorProto
+
+    from .graph.load import parsed_model  # the one parse per graph (its external locations already confined)
 
     path = Path(path)
     h = _feed(hashlib.sha256(), path)
-    graph = onnx.load(str(path), load_external_data=False).graph
-    locations = sorted({e.value for t in graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
+    graph = parsed_model(path).graph
+    locations = sorted({e.value for t in graph.initializer if t.data_location == TensorProto.EXTERNAL
                         for e in t.external_data if e.key == "location"})
     for location in locations:
         _feed(h, confine(path.parent, location, f"{path.name}: external data"))

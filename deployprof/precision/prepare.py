@@ -130,7 +130,7 @@ def _write_variant(manifest, export_dir: Path, precision: str, out_dir: Path, ca
                    keep: dict[str, tuple[str, ...]]) -> None:
     info: dict = {"source_export": str(export_dir)}
     if keep or precision in MIXED:
-        info["kept_fp32_nodes"] = {stage: list(nodes) for stage, nodes in keep.items() if nodes}
+        info["kept_fp32_nodes"] = {stage: list(nodes) for stage, nodes in keep.items()}  # empty ones dropped already
     named, precision = precision, base_precision(precision)
     stages = list(manifest.stages)
     samples: dict[str, list[dict]] = {}

@@ -189,7 +189,7 @@ def breakdown_plots(report: ProfileReport) -> list[str]:
 def precision_debug_plot(d: PrecisionDebugReport) -> str:
     """Latency against action error for fp32, the low precision, every configuration the search judged and the
     mixed result: the Pareto front says which are worth having."""
-    final = next((e for e in reversed(d.search) if e.kept == d.kept and e.verdict == "PASS"), None) if d.passed else None
+    final = d.final()
     points = [("fp32", d.fp32_step_ms, 0.0), (d.precision, d.step_ms(d.low), 1.0 - d.low.cosine_min)]
     points += [(f"{len(e.kept)} kept", d.step_ms(e), 1.0 - e.cosine_min) for e in d.search[1:] if e is not final]
     points += [(f"{s.stage}:{s.component} alone kept", d.step_ms(s.only_kept), 1.0 - s.only_kept.cosine_min)

@@ -240,7 +240,7 @@ def precision_debug_tables(r: PrecisionDebugReport) -> list[Table]:
     kept = [(*k.split(":", 1), str(share[k].nodes) if k in share else "-", f"{share[k].share:.1%}" if k in share else "-",
              "-" if k not in r.kept_cost_ms else f"{r.kept_cost_ms[k]:+.3g}") for k in r.kept]
     outcome = (f"PASS keeping {', '.join(r.kept) or 'nothing'} in FP32" if r.passed else "no passing configuration")
-    final = next((e for e in reversed(r.search) if e.kept == r.kept and e.verdict == "PASS"), None)
+    final = r.final()
     timing = (f"ms per policy step on {r.backend}: fp32 {fmt_ms(r.fp32_step_ms)}, {r.precision} {fmt_ms(r.step_ms(r.low))}"
               + (f", {r.precision}-mixed {fmt_ms(r.step_ms(final))}" if final else "")
               + " (the search's timings: each its median ratio to FP32 steps interleaved with it, times FP32's "

@@ -53,6 +53,11 @@ class PrecisionDebugReport:
     mixed_export: Optional[str]        # the mixed graph's folder (precision PRECISION-mixed), when one passed
     note: str = ""                     # why nothing passed, or what the budget cut
 
+    def final(self) -> Optional[Evaluation]:
+        """The evaluation of the kept set that passed (the mixed precision), if one did."""
+        return next((e for e in reversed(self.search) if e.kept == self.kept and e.verdict == "PASS"), None) \
+            if self.passed else None
+
     def step_ms(self, e: Evaluation) -> float:
         """An evaluation's policy-step time: its ratio to FP32, at the FP32 time of the quietest window."""
         return e.vs_fp32 * self.fp32_step_ms
