@@ -325,29 +325,40 @@ def report(folder: Path) -> None:
 @cli.command()
 @click.argument("reports", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--baseline", default=None, metavar="store:QUERY",
-              help="Compare RUN against the newest stored profile matching QUERY (key=value,...: subject, backend, "
-                   "precision, batch, device, commit, since; default: RUN's policy on RUN's device). A regression "
-                   "exits 3 (a CI gate), with or without --fail-on-regression.")
+              help="Compare RUN against the stored history matching QUERY (key=value,...: subject, backend, "
+                   "precision, batch, device, commit, since; default: RUN's policy on RUN's device): the newest stored "
+                   "profile, judged against the spread of the newest stored runs. A regression exits 3 (a CI gate).")
 @click.option("--store", "store_where", default=None, metavar="PATH|URL", help="The results store for --baseline.")
+@click.option("--interleave", is_flag=True,
+              help="A and B are exports (or .onnx files): re-measure both here, in alternating blocks in one window, "
+                   "and judge the paired ratio (the comparison to trust on a shared machine).")
+@click.option("--backend", default="ort-cpu", show_default=True, help="With --interleave: the backend both run on.")
+@click.option("--max-duration", "max_s", type=Finite(0), default=60.0, show_default=True,
+              help="With --interleave: seconds at most (it stops earlier once the interval decides).")
 @click.option("--fail-on-regression", "threshold", type=Finite(0), default=None, metavar="PCT",
-              help="Exit 3 when a run is slower by more than PCT percent with the confidence intervals apart.")
+              help="Exit 3 when a run is slower by more than PCT percent with 95% confidence between runs.")
 @click.option("--metric", "metrics", default="p50,p99", show_default=True, help="Percentiles to compare (p50, p90, p95, p99).")
 @click.option("--ignore", "ignore", default="", help="Run fields not to match on: backend, precision, batch (comma list).")
 @json_option
 @click.pass_context
-def compare(ctx, reports: tuple[Path, ...], baseline: Optional[str], store_where: Optional[str],
-            threshold: Optional[float], metrics: str, ignore: str, as_json: bool) -> None:
-    """Compare two reports A B (another device, commit or precision), or one RUN against a stored baseline:
-    deltas with confidence intervals, regressions flagged only when the intervals do not overlap. Exit 3 with
-    --fail-on-regression when one exceeds PCT."""
+def compare(ctx, reports: tuple[Path, ...], baseline: Optional[str], store_where: Optional[str], interleave: bool,
+            backend: str, max_s: float, threshold: Optional[float], metrics: str, ignore: str, as_json: bool) -> None:
+    """Compare two reports A B (another device, commit or precision), one RUN against the stored history, or (with
+    --interleave) two exports re-measured side by side. A change is judged by the spread between runs (repeats,
+    stored history or interleaved blocks), never by one run's own intervals; without any, it is shown, not judged.
+    Exit 3 with --fail-on-regression (or --baseline) when a run is slower by more than PCT with 95% confidence."""
     from .compare import compare_paths, compare_to_stored
 
     metric_list, ignored = tuple(split_list((metrics,))), tuple(split_list((ignore,)))
-    if baseline is not None:
+    if interleave:
+        if baseline is not None or len(reports) != 2:
+            raise ConfigError("compare --interleave takes two exports (or .onnx files) A B, and no --baseline")
+        from .abtest import interleaved_compare
+        c = interleaved_compare(reports[0], reports[1], backend, threshold, max_s)
+    elif baseline is not None:
         if len(reports) != 1 or not baseline.startswith("store:"):
             raise ConfigError("compare --baseline store:QUERY takes one RUN (a report.json or its folder)")
         from .store import StoreOptions
-        threshold = 0.0 if threshold is None else threshold
         c = compare_to_stored(baseline[len("store:"):], reports[0], StoreOptions(where=store_where), metric_list,
                               ignored, threshold)
     else:
@@ -359,7 +370,7 @@ def compare(ctx, reports: tuple[Path, ...], baseline: Optional[str], store_where
     else:
         from .report.terminal import print_comparison
         print_comparison(c)
-    if threshold is not None and c.regressions:
+    if (threshold is not None or baseline is not None) and c.regressions:
         ctx.exit(3)
 
 

@@ -125,6 +125,9 @@ def measure_options(f):
         click.option("--max-duration", type=within("max_duration_s"), default=MeasureConfig.max_duration_s,
                      show_default=True,
                      help="Cap of a run without --iterations/--duration, per configuration (seconds)."),
+        click.option("--repeats", type=within("repeats"), default=MeasureConfig.repeats, show_default=True,
+                     help="Measure each configuration N times, each in a fresh process, in shuffled rounds: the "
+                          "between-run spread that `compare` judges changes by (3 or more to gate on)."),
         click.option("--warmup", type=within("warmup_iterations"), default=MeasureConfig.warmup_iterations,
                      show_default=True, help="Warm-up iterations (at least)."),
         click.option("--warmup-time", type=Finite(0, LIMITS["warmup_min_s"][1]), default=MeasureConfig.warmup_min_s,

@@ -24,7 +24,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "min_duration_s": (0.0, 86_400.0), "warmup_iterations": (0, 10**6), "warmup_min_s": (0.0, 3_600.0),
     "seed": (0, 2**32 - 1), "concurrency": (1, 256), "rate_hz": (0.0, 100_000.0), "intra_op_threads": (1, 1024),
     "inter_op_threads": (1, 1024), "layer_depth": (1, 64), "accuracy_samples": (0, 10_000), "calibration_samples": (1, 10_000),
-    "samples": (1, 10_000), "idle_gap_s": (0.0, 3_600.0)}
+    "samples": (1, 10_000), "idle_gap_s": (0.0, 3_600.0), "repeats": (1, 100)}
 
 
 def limit_error(key: str, value) -> Optional[str]:
@@ -137,6 +137,9 @@ class MeasureConfig:
     cross_check: Optional[str] = None    # "trtexec": NVIDIA's tool re-times each engine deployprof built
     layer_profile: bool = True           # a layer-time pass per stage after its latency pass (issue 33)
     layer_depth: int = 2                 # module depth the tables show (the JSON holds every depth)
+    # Independent repetitions of every configuration (each a fresh process unless inline, in shuffled rounds): the
+    # between-run spread that `compare` judges a change by (one run's own CI cannot see it).
+    repeats: int = 1
     backend_options: BackendOptions = field(default_factory=BackendOptions)
 
     def __post_init__(self):
@@ -162,6 +165,8 @@ class MeasureConfig:
             raise ConfigError("--cuda-graph times stages back to back; it does not combine with --rate")
         if self.cross_check not in (None, "trtexec"):
             raise ConfigError(f"--cross-check takes trtexec, got {self.cross_check!r}")
+        if limit_error("repeats", self.repeats):
+            raise ConfigError(f"--repeats {limit_error('repeats', self.repeats)}")
         if limit_error("layer_depth", self.layer_depth):
             raise ConfigError(f"--depth {limit_error('layer_depth', self.layer_depth)}")
         if self.launcher not in LAUNCHERS:
@@ -203,6 +208,7 @@ class MeasureConfig:
             concurrency=o["concurrency"], rate_hz=o["rate_hz"], idle_gaps_s=gaps, telemetry=not o["no_telemetry"],
             launcher="inline" if o["in_process"] else "process", cuda_graph=o["cuda_graph"],
             cross_check=o["cross_check"], layer_profile=o["layer_profile"], layer_depth=o["depth"],
+            repeats=o["repeats"],
             backend_options=BackendOptions(
                 intra_op_threads=o["threads"], inter_op_threads=o["inter_threads"], spin=o["spin"],
                 execution_mode=o["execution_mode"],

@@ -86,9 +86,16 @@ def write_history_html(h: History, path: Path) -> Path:
     return Path(path)
 
 
-def stored_baseline(filters: dict[str, str], run: ProfileReport, options: StoreOptions) -> tuple[ProfileReport, str]:
-    """The newest stored profile matching the filters (parse_filters of QUERY) that is not RUN itself. Unless they
-    say otherwise, it is of the same policy (preset or source) on the same device as RUN."""
+HISTORY_RUNS = 10   # stored runs of a configuration whose spread is the store gate's noise floor (the newest)
+
+
+def stored_baseline(filters: dict[str, str], run: ProfileReport, options: StoreOptions,
+                    fields: tuple[str, ...] = ("stage", "backend", "cuda_graph", "precision", "batch")
+                    ) -> tuple[ProfileReport, str, dict[tuple, dict[str, list[float]]]]:
+    """The newest stored profile matching the filters (parse_filters of QUERY) that is not RUN itself, and the
+    history of each configuration: the p50 and p99 of the newest HISTORY_RUNS matching stored profiles (not RUN),
+    keyed by `fields` as compare lines runs up. Unless the filters say otherwise, of the same policy (preset or
+    source) on the same device as RUN."""
     filters = dict(filters)
     if "kind" in filters and filters["kind"] != "profile":
         raise ConfigError("compare --baseline compares profile reports: drop kind= from the query")
@@ -99,10 +106,20 @@ def stored_baseline(filters: dict[str, str], run: ProfileReport, options: StoreO
         filters.setdefault("device", device)
     own = digest(document(run))
     with Store(options.url, read_only=True) as store:
-        for row in store.results_where(filters, newest_first=True):
-            if row["digest"] != own:
-                label = f"store result {row['id']} ({row['commit'] or 'no commit'}, {row['created_utc']})"
-                return report_from_data(store.document(row["id"]), label), label
+        rows = [row for row in store.results_where(filters, newest_first=True) if row["digest"] != own]
+        if rows:
+            row = rows[0]
+            label = f"store result {row['id']} ({row['commit'] or 'no commit'}, {row['created_utc']})"
+            recent = {r["id"]: r for r in rows[:HISTORY_RUNS]}
+            series: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+            for r in store.runs_of(recent, {k: v for k, v in filters.items() if k in ("backend", "precision", "batch")}):
+                r = {**r, "cuda_graph": bool(r["cuda_graph"])}
+                for metric in ("p50", "p99"):
+                    if r[f"{metric}_ms"]:
+                        series[tuple(r[f] for f in fields)][metric].append(r[f"{metric}_ms"])
+            if len(recent) > 1:
+                label += f", with the spread of {len(recent)} stored runs (results {min(recent)}-{max(recent)})"
+            return report_from_data(store.document(row["id"]), label), label, {k: dict(v) for k, v in series.items()}
     shown = ", ".join(f"{k}={v}" for k, v in filters.items())
     raise ConfigError(f"no stored profile matches {shown} in {redact(options.url)} (other than this run): "
                       "profile a baseline first, or widen the query")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +33,7 @@ from .export import export_preset
 from .findings import (SHAPES_ONLY, STEP_WITHOUT_GRAPHS, faster_than_floor, findings, no_cuda_graph, not_at_precision,
                        not_at_spec, partial_quantization, precision_warnings, run_warnings, skipped_backend)
 from .policy import open_policy
+from .measure.repeats import fold
 from .lerobot import is_checkpoint, lerobot_version
 from .presets import load_preset
 from .qualify.roofline import predict_measured
@@ -173,18 +175,28 @@ def measure_subject(subject: Subject, names: list[str], modes: dict[str, tuple[b
     FLOPs it executed and (with `checks`, per batch) the accuracy of its own actions."""
     check_batches(subject, config.batches)
     costs = {b: static_cost(subject, b, config.dims) for b in config.batches}
+    jobs = [(name, graph, batch) for name in names for graph in modes[name] for batch in config.batches]
+    done: dict[tuple, list[list[RunResult]]] = {job: [] for job in jobs}
+    rng = random.Random(config.seed)
+    for rep in range(config.repeats):
+        order = list(jobs)
+        if config.repeats > 1:
+            rng.shuffle(order)  # each round in its own order: a slow spell of the machine hits no configuration alone
+        for name, graph, batch in order:
+            # Only the first repetition judges accuracy and runs the layer-time pass: they do not vary between runs.
+            cfg = dataclasses.replace(config, layer_profile=config.layer_profile and rep == 0,
+                                      backend_options=dataclasses.replace(config.backend_options, cuda_graph=graph))
+            where = "in process" if config.launcher == "inline" else "own process"
+            again = f", repetition {rep + 1} of {config.repeats}" if config.repeats > 1 else ""
+            say(f"measuring {name} {subject.manifest.precision}{' (CUDA graphs)' if graph else ''}, batch {batch} "
+                f"({where}{again})")
+            spec = RunSpec(subject.path, name, batch, cfg, policy_step=not graph,
+                           accuracy=None if graph or rep else (checks or {}).get(batch))
+            done[(name, graph, batch)].append([attach_flops(r, costs[batch]) for r in launch(spec, subject)])
     runs: list[RunResult] = []
-    for name in names:
-        for graph in modes[name]:
-            cfg = dataclasses.replace(config, backend_options=dataclasses.replace(config.backend_options, cuda_graph=graph))
-            for batch in config.batches:
-                where = "in process" if config.launcher == "inline" else "own process"
-                say(f"measuring {name} {subject.manifest.precision}{' (CUDA graphs)' if graph else ''}, batch {batch} "
-                    f"({where})")
-                spec = RunSpec(subject.path, name, batch, cfg, policy_step=not graph,
-                               accuracy=None if graph else (checks or {}).get(batch))
-                measured = [attach_flops(r, costs[batch]) for r in launch(spec, subject)]
-                runs += cross_check(measured, say) if config.cross_check == "trtexec" else measured
+    for job in jobs:
+        measured = [fold([rep[i] for rep in done[job]]) for i in range(len(done[job][0]))]
+        runs += cross_check(measured, say) if config.cross_check == "trtexec" else measured
     return runs, costs
 
 
@@ -279,7 +291,7 @@ class ProfilePlan:
 
     def phases(self, self_check: bool) -> int:
         """How many steps say() will announce (a progress bar's length)."""
-        runs = self.backends.runs_per_batch() * len(self.config.batches) * len(self.precisions)
+        runs = self.backends.runs_per_batch() * len(self.config.batches) * len(self.precisions) * self.config.repeats
         return self_check + self.exported + len(self.precisions) + 1 + bool(self.accuracy.samples) + runs
 
 
@@ -462,7 +474,7 @@ def bench(subject: str, backend: str, precision: Optional[str] = None, config: M
     check_bindings(loaded, config.dims, config.shapes)
     as_is = precision is None or precision == loaded.manifest.precision
     precision = loaded.manifest.precision if precision is None else precision
-    phases((not as_is) + backend_plan.runs_per_batch() * len(config.batches))
+    phases((not as_is) + backend_plan.runs_per_batch() * len(config.batches) * config.repeats)
     if not as_is:
         say(f"preparing {precision}")
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:

@@ -20,6 +20,7 @@ from .manifest import Manifest, Subject, load_subject
 from .measure.control import idle_gap_latencies, summarize_rate, time_at_rate
 from .measure.harness import Timing, time_callable, time_concurrent
 from .measure.layer_pass import LAYER_PASS_BUDGET_S, LAYER_PASS_RUNS
+from .measure.load import LoadMeter
 from .measure.memory import MemorySampler, current_rss_bytes, peak_rss_bytes
 from .measure.stats import compute_stats
 from .measure.telemetry import Sampler, make_sampler
@@ -52,7 +53,7 @@ class _Context:
     def result(self, stage: str, backend: Backend, timing: Timing, mem: MemorySampler, load_ms: float,
                stage_mean_ms: Optional[dict] = None, control: Optional[ControlLoopStats] = None,
                transfers: Optional[TransferTimes] = None, layers: tuple[LayerTime, ...] = (),
-               tel: Optional[Sampler] = None) -> RunResult:
+               tel: Optional[Sampler] = None, load: Optional[LoadMeter] = None) -> RunResult:
         spec = self.spec
         telemetry = None
         if tel is not None:
@@ -84,7 +85,7 @@ class _Context:
             glue_overhead_ms=latency.mean_ms - sum(stage_mean_ms.values()) if stage_mean_ms else None,
             concurrency=spec.config.concurrency, stopped_by=timing.stopped_by or None, stop=timing.stop,
             cuda_graph=spec.config.backend_options.cuda_graph, control=control,
-            transfers=transfers, layers=layers, telemetry=telemetry)
+            transfers=transfers, layers=layers, telemetry=telemetry, load=load.result if load else None)
 
 
 def _chunk_length(manifest: Manifest) -> Optional[int]:
@@ -98,16 +99,16 @@ def _telemetry(spec: RunSpec, backend: Backend) -> Sampler:
 
 
 def _measure(ctx: _Context, make_fn: Callable[[], Callable[[], object]], sync, backend: Backend, timer=None,
-             before_measure=None) -> tuple[Timing, MemorySampler, Sampler]:
+             before_measure=None) -> tuple[Timing, MemorySampler, Sampler, LoadMeter]:
     spec = ctx.spec
     c = spec.config
     probe = (lambda: backend.device_memory()[0]) if backend.uses_gpu() else None
-    with MemorySampler(device_probe=probe) as mem, _telemetry(spec, backend) as tel:
+    with MemorySampler(device_probe=probe) as mem, _telemetry(spec, backend) as tel, LoadMeter() as load:
         if c.concurrency > 1:
             timing = time_concurrent([make_fn() for _ in range(c.concurrency)], sync, c)
         else:
             timing = time_callable(make_fn(), sync, c, timer, before_measure=before_measure)
-    return timing, mem, tel
+    return timing, mem, tel, load
 
 
 def _measure_rate(ctx: _Context, fn, sync, chunk: Optional[int], backend: Backend
@@ -182,8 +183,8 @@ def run_backend(spec: RunSpec, subject: Optional[Subject] = None) -> list[RunRes
                     timing, mem, control, tel = _measure_rate(ctx, b.bind(feeds), b.synchronize, chunk, b)
                     results.append(ctx.result(stage.name, b, timing, mem, b.load_ms, control=control, tel=tel))
                     continue
-                timing, mem, tel = _measure(ctx, lambda: b.bind(feeds), b.synchronize, b, b.device_timer())
-                r = ctx.result(stage.name, b, timing, mem, b.load_ms, tel=tel,
+                timing, mem, tel, load = _measure(ctx, lambda: b.bind(feeds), b.synchronize, b, b.device_timer())
+                r = ctx.result(stage.name, b, timing, mem, b.load_ms, tel=tel, load=load,
                                transfers=b.transfer_times(feeds), layers=b.layer_profile(feeds))
                 results.append(_with_breakdown(r, b, feeds, root, dims, c) if c.layer_profile else r)
         if spec.policy_step and multi:
@@ -196,16 +197,18 @@ def run_backend(spec: RunSpec, subject: Optional[Subject] = None) -> list[RunRes
             elif step.can_stay_on_device and c.concurrency == 1:
                 on_device = step.to_device(external)
                 first.synchronize()
-                timing, mem, tel = _measure(ctx, lambda: (lambda: step.resident(on_device)), first.synchronize, first,
-                                            before_measure=step.reset)
+                timing, mem, tel, load = _measure(ctx, lambda: (lambda: step.resident(on_device)), first.synchronize,
+                                                  first, before_measure=step.reset)
                 # No per-stage breakdown here: stage calls only launch work on the device, nothing waits for them.
                 results.append(dataclasses.replace(
-                    ctx.result(POLICY_STEP, first, timing, mem, load_ms, tel=tel, transfers=step.transfer_times(external)),
+                    ctx.result(POLICY_STEP, first, timing, mem, load_ms, tel=tel, load=load,
+                               transfers=step.transfer_times(external)),
                     device_resident=True))
             else:
-                timing, mem, tel = _measure(ctx, lambda: (lambda: step(external)), lambda: None, first, before_measure=step.reset)
+                timing, mem, tel, load = _measure(ctx, lambda: (lambda: step(external)), lambda: None, first,
+                                                  before_measure=step.reset)
                 stage_ms = step.stage_mean_ms() if c.concurrency == 1 else None
-                results.append(ctx.result(POLICY_STEP, first, timing, mem, load_ms, stage_ms, tel=tel))
+                results.append(ctx.result(POLICY_STEP, first, timing, mem, load_ms, stage_ms, tel=tel, load=load))
         main = next((r for r in results if r.stage == POLICY_STEP), results[-1] if len(results) == 1 else None)
         if spec.accuracy is not None and main is not None and not main.build.speed_only:
             acc = measure_accuracy(spec.accuracy, step, spec.backend, spec.batch, c.dims)

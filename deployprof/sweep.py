@@ -55,7 +55,7 @@ MEASURE_KEYS: dict[str, tuple[str, type]] = {
     "launcher": ("launcher", str), "cuda_graph": ("cuda_graph", str), "concurrency": ("concurrency", int),
     "rate": ("rate_hz", float), "dims": ("dims", dict), "threads": ("intra_op_threads", int),
     "provider_options": ("provider_options", dict), "device": ("device", str), "accuracy_samples": ("accuracy_samples", int),
-    "layer_profile": ("layer_profile", bool), "depth": ("layer_depth", int)}
+    "layer_profile": ("layer_profile", bool), "depth": ("layer_depth", int), "repeats": ("repeats", int)}
 CHOICES = {"launcher": LAUNCHERS, "cuda_graph": tuple(CUDA_GRAPH_MODES)}
 
 

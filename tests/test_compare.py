@@ -7,34 +7,71 @@ from click.testing import CliRunner
 
 from deployprof.cli import cli
 from deployprof.errors import ConfigError
+from deployprof.measure.repeats import fold
 from deployprof.measure.stats import compute_stats
 from deployprof.compare import compare_reports
+from deployprof.results import MachineLoad
 
 from .test_results import make_report
 
 
-def _rep(mean_ms, precision="fp32", sd=0.05, n=500, seed=0):
+def _run(mean_ms, sd=0.05, n=500, seed=0, **kw):
+    base = make_report().runs[0]
+    return dataclasses.replace(base, latency=compute_stats(list(np.random.default_rng(seed).normal(mean_ms, sd, n))), **kw)
+
+
+def _rep(mean_ms, precision="fp32", sd=0.05, n=500, seed=0, repeats=1, spread=0.03, **kw):
+    """A report of one run; with repeats > 1, that many independent runs folded as --repeats does, each shifted by
+    a between-run factor of sd `spread` (the noise one run's own CI cannot see)."""
+    rng = np.random.default_rng(seed + 1000)
+    reps = [_run(mean_ms * float(np.exp(rng.normal(0, spread))) if repeats > 1 else mean_ms, sd, n, seed + i, **kw)
+            for i in range(repeats)]
     base = make_report()
-    lat = compute_stats(list(np.random.default_rng(seed).normal(mean_ms, sd, n)))
-    return dataclasses.replace(base, runs=(dataclasses.replace(base.runs[0], precision=precision, latency=lat),))
+    return dataclasses.replace(base, runs=(dataclasses.replace(fold(reps), precision=precision),))
 
 
-def test_slower_run_is_a_regression_only_when_the_intervals_separate():
-    c = compare_reports(_rep(2.0), _rep(2.4, seed=1))
-    (run,) = c.runs
-    p50 = run.metrics[0]
-    assert p50.verdict == "regression" and 15 < p50.delta_pct < 25 and p50.delta_ci_pct[0] > 0
-    assert c.regressions and c.threshold_pct is None
-    assert compare_reports(_rep(2.0), _rep(2.4, seed=1), threshold_pct=10.0).regressions
-    assert not compare_reports(_rep(2.0), _rep(2.4, seed=1), threshold_pct=30.0).regressions
-    same = compare_reports(_rep(2.0), _rep(2.0, seed=1))
-    assert all(m.verdict == "within noise" for m in same.runs[0].metrics) and not same.regressions
-    assert compare_reports(_rep(2.4), _rep(2.0, seed=1)).runs[0].metrics[0].verdict == "improvement"
+def test_one_run_each_is_shown_but_never_judged():
+    """Identical work read +107% between two runs with both CIs apart: within-run CIs cannot judge that."""
+    c = compare_reports(_rep(2.0), _rep(4.14, seed=1), threshold_pct=5.0)
+    (m, _) = c.runs[0].metrics
+    assert m.verdict == "unknown" and m.basis == "within-run" and 100 < m.delta_pct < 110 and not c.regressions
+    assert "not judged" in c.conclusion and "--repeats" in c.conclusion and "--interleave" in c.conclusion
 
 
-def test_noisy_runs_with_few_samples_are_not_called_regressions():
-    c = compare_reports(_rep(2.0, sd=1.0, n=30), _rep(2.2, sd=1.0, n=30, seed=1))
-    assert all(m.verdict == "within noise" for m in c.runs[0].metrics)
+def test_repeated_runs_find_a_slowdown_and_pass_identical_work():
+    slow = compare_reports(_rep(2.0, repeats=5), _rep(2.5, repeats=5, seed=7))
+    p50 = slow.runs[0].metrics[0]
+    assert p50.verdict == "regression" and p50.basis == "repeats" and (p50.runs_a, p50.runs_b) == (5, 5)
+    assert 15 < p50.delta_pct < 35 and p50.delta_ci_pct[0] > 2 and p50.spread_pct > 0
+    assert slow.regressions and slow.conclusion.startswith("2 regression(s): slower by more than 2%") and "p50 +" in slow.conclusion
+    assert compare_reports(_rep(2.0, repeats=5), _rep(2.5, repeats=5, seed=7), threshold_pct=10.0).regressions
+    big = compare_reports(_rep(2.0, repeats=5), _rep(2.5, repeats=5, seed=7), threshold_pct=200.0)
+    # --fail-on-regression 200 beside +25%: no regression, and the sentence says exactly that.
+    assert not big.regressions and big.conclusion.startswith("no regression over 200%")
+    same = compare_reports(_rep(2.0, repeats=5), _rep(2.0, repeats=5, seed=7), threshold_pct=10.0)
+    assert not same.regressions and all(m.verdict in ("within noise", "inconclusive") for m in same.runs[0].metrics)
+    assert compare_reports(_rep(2.5, repeats=5), _rep(2.0, repeats=5, seed=7)).runs[0].metrics[0].verdict == "improvement"
+
+
+def test_a_flagged_single_run_never_makes_a_call_on_its_own():
+    busy = MachineLoad(1.9, 2.1, 1.4, 2)
+    c = compare_reports(_rep(2.0, repeats=5), _rep(3.0, seed=3, load=busy))
+    p50 = c.runs[0].metrics[0]
+    assert p50.verdict == "flagged" and not c.regressions
+    assert any("other processes took 1.4 of 2 cores" in f for f in c.runs[0].flags)
+    assert "flagged" in c.conclusion
+    # With repetitions, one flagged repetition is outvoted: the call stands and the flag is named.
+    reps = compare_reports(_rep(2.0, repeats=5), _rep(3.0, repeats=4, seed=3, load=busy))
+    assert reps.regressions and any(f.startswith("B: repetition 1:") for f in reps.runs[0].flags)
+
+
+def test_repetitions_are_kept_and_the_summary_shows_the_between_run_interval():
+    from deployprof.report.summary import pct_ci
+
+    r = _rep(2.0, repeats=4).runs[0]
+    assert r.repeats.count == 4 and len(r.repeats.values_ms["p50"]) == 4 and r.latency.count == 2000
+    lo, hi = r.repeats.between_ci_ms["p50"]
+    assert lo < 2.0 < hi and "(4 runs)" in pct_ci(r, "p50")
 
 
 def test_precisions_line_up_when_told_to_ignore_them():
@@ -46,15 +83,20 @@ def test_precisions_line_up_when_told_to_ignore_them():
 
 
 def test_cli_exit_codes_for_ci(tmp_path):
-    for name, rep in (("a", _rep(2.0)), ("b", _rep(2.4, seed=1)), ("c", _rep(2.0, seed=2))):
+    for name, rep in (("a", _rep(2.0, repeats=5)), ("b", _rep(2.6, repeats=5, seed=1)), ("c", _rep(2.0, repeats=5, seed=2)),
+                      ("one", _rep(4.1, seed=4))):
         (tmp_path / name).mkdir()
         rep.write(tmp_path / name / "report.json")
     r = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-on-regression", "5"])
-    assert r.exit_code == 3 and "regression" in r.output
+    assert r.exit_code == 3 and "regression(s): slower by more than 5%" in r.output
     r = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "c"), "--fail-on-regression", "5"])
-    assert r.exit_code == 0 and "no statistically meaningful slowdown" in r.output
+    assert r.exit_code == 0 and "no regression over 5% with 95% confidence" in r.output
+    r = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "one"), "--fail-on-regression", "5"])
+    # One run against five: B borrows A's spread, and +100% clears it.
+    assert r.exit_code == 3, r.output
     r = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json"])
-    assert r.exit_code == 0 and json.loads(r.stdout)["regressions"][0]["metric"] == "p50"
+    doc = json.loads(r.stdout)
+    assert r.exit_code == 0 and doc["regressions"][0]["metric"] == "p50" and doc["runs"][0]["metrics"][0]["basis"] == "repeats"
     r = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "missing")])
     assert r.exit_code == 1 and r.output.startswith("error: report not found")
 
@@ -68,4 +110,5 @@ def test_the_delta_interval_is_the_ratios_and_the_table_names_a_and_b():
     for m in c.runs[0].metrics:
         lo, hi = m.delta_ci_pct
         assert -100 <= lo <= m.delta_pct <= hi
-    assert "B = b/report.json; A = a/report.json" in comparison_table(c).title
+    t = comparison_table(c)
+    assert "B = b/report.json; A = a/report.json" in t.title and "one run each: not judged" in t.rows[0][4]

@@ -44,22 +44,40 @@ def _slowed(report: ProfileReport, factor: float, out, commit_note: str):
 
 
 def test_compare_against_the_stored_baseline_gates_a_slowdown_only(tiny_export, tmp_path):
+    from deployprof.results import document
+    from deployprof.store import Store
+
     store = tmp_path / "r.sqlite"
     base = _profile(tiny_export, tmp_path / "base", store, "c1")
     report = ProfileReport.read(base / "report.json")
     # The baseline is found in the store, and the run itself is never its own baseline:
     r = CliRunner().invoke(cli, ["compare", "--baseline", "store:", str(base), "--store", str(store)])
     assert r.exit_code == 1 and "no stored profile matches" in r.output
-    same = _slowed(report, 1.0, tmp_path / "same", "-rerun")
-    r = CliRunner().invoke(cli, ["compare", "--baseline", "store:commit=c1", str(same), "--store", str(store), "--json"])
-    assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["regressions"] == []
+    # One stored run says nothing of the spread between runs: a +30% run is shown, not judged, and does not fail.
     slow = _slowed(report, 1.3, tmp_path / "slow", "-slow")
+    r = CliRunner().invoke(cli, ["compare", "--baseline", "store:", str(slow), "--store", str(store), "--json",
+                                 "--fail-on-regression", "10"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["runs"][0]["metrics"][0]["verdict"] == "unknown"
+    # Four more stored runs of the same work, a few % apart: their spread is the noise floor.
+    with Store(f"sqlite:///{store}") as s:
+        for i, f in enumerate((0.97, 1.02, 0.99, 1.03)):
+            s.add(document(ProfileReport.read(_slowed(report, f, tmp_path / f"h{i}", f"-h{i}") / "report.json")),
+                  commit=f"c{i + 2}")
+    same = _slowed(report, 1.0, tmp_path / "same", "-rerun")
+    r = CliRunner().invoke(cli, ["compare", "--baseline", "store:", str(same), "--store", str(store), "--json"])
+    assert r.exit_code == 0, r.output
+    c = json.loads(r.stdout)
+    assert c["regressions"] == [] and c["runs"][0]["metrics"][0]["basis"] == "history"
+    assert c["runs"][0]["metrics"][0]["runs_a"] == 5 and "spread of 5 stored runs" in c["a"]
     r = CliRunner().invoke(cli, ["compare", "--baseline", "store:", str(slow), "--store", str(store), "--json",
                                  "--fail-on-regression", "10"])
     assert r.exit_code == 3, r.output
     c = json.loads(r.stdout)
-    assert c["a"].startswith("store result 1 (c1,") and {x["metric"] for x in c["regressions"]} >= {"p50"}
+    assert c["a"].startswith("store result 5 (c5,") and {x["metric"] for x in c["regressions"]} >= {"p50"}
+    # Without --fail-on-regression the store gate still gates, at the noise threshold.
+    r = CliRunner().invoke(cli, ["compare", "--baseline", "store:", str(slow), "--store", str(store)])
+    assert r.exit_code == 3 and "regression(s): slower by more than 2%" in r.output
 
 
 def test_compare_arguments_are_checked():

@@ -376,17 +376,28 @@ def run_label(key) -> str:
     return " ".join("CUDA graph" if k is True else str(k) for k in key if k is not False)
 
 
+BASIS = {"repeats": "between repeated runs", "history": "against the stored history's spread",
+         "interleaved": "interleaved blocks", "within-run": "one run each: not judged"}
+
+
 def comparison_table(c: Comparison) -> Table:
+    """One row per matched run: each percentile A -> B with the change and its 95% interval, the verdict and what
+    the interval rests on (repeats, stored history, interleaved blocks; or one run each, shown but not judged)."""
     metrics = c.runs[0].metrics if c.runs else ()
     rows = [(run_label(r.key),
              *(f"{fmt_ms(m.a_ms)} -> {fmt_ms(m.b_ms)} ({m.delta_pct:+.1f}% [{m.delta_ci_pct[0]:+.1f}, "
                f"{m.delta_ci_pct[1]:+.1f}])" for m in r.metrics),
-             ", ".join(f"{m.metric} {m.verdict}" for m in r.metrics), f"{r.throughput_pct:+.1f}%",
-             _opt(r.peak_rss_pct, "+.1f") + ("%" if r.peak_rss_pct is not None else ""))
+             ", ".join(f"{m.metric} {m.verdict}" for m in r.metrics),
+             "; ".join(dict.fromkeys(f"{BASIS.get(m.basis, m.basis)} ({m.runs_a} vs {m.runs_b}"
+                                     + (f", spread {m.spread_pct:.1f}%" if m.spread_pct is not None else "") + ")"
+                                     for m in r.metrics)),
+             f"{r.throughput_pct:+.1f}%", _opt(r.peak_rss_pct, "+.1f") + ("%" if r.peak_rss_pct is not None else ""))
             for r in c.runs]
-    return Table(f"B against A: B = {c.b}; A = {c.a} (delta % of B/A with its conservative 95% CI, from the two CIs' "
-                 "ends; 'regression' only when the CIs are apart)",
-                 ("run", *(f"{m.metric} A -> B ms" for m in metrics), "verdicts", "throughput", "peak RSS"), rows)
+    limit = c.noise_pct if c.threshold_pct is None else c.threshold_pct
+    return Table(f"B against A: B = {c.b}; A = {c.a} (change of B/A, % with its 95% interval between runs; "
+                 f"'regression': slower by more than {limit:g}% with 95% confidence)",
+                 ("run", *(f"{m.metric} A -> B ms" for m in metrics), "verdicts", "judged on", "throughput",
+                  "peak RSS"), rows)
 
 
 def qualification_tables(q: Qualification) -> list[Table]:

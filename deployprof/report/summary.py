@@ -31,6 +31,11 @@ def fmt_count(n: Optional[float]) -> str:
 
 
 def pct_ci(r: RunResult, p: str) -> str:
+    """A percentile with its 95% interval: between repetitions when the run was repeated (--repeats), else the
+    run's own order-statistic interval."""
+    if r.repeats is not None and p in r.repeats.between_ci_ms:
+        lo, hi = r.repeats.between_ci_ms[p]
+        return f"{fmt_ms(getattr(r.latency, f'{p}_ms'))} [{fmt_ms(lo)}, {fmt_ms(hi)}] ({r.repeats.count} runs)"
     return pct_ci_stats(r.latency, p)
 
 

@@ -174,13 +174,12 @@ def print_comparison(c: Comparison, out: Optional[Console] = None) -> None:
         out.print(Text(f"  only in A: {sections.run_label(k)}"))
     for k in c.only_b:
         out.print(Text(f"  only in B: {sections.run_label(k)}"))
+    for r in c.runs:
+        for f in r.flags:
+            out.print(Text(f"  flagged {sections.run_label(r.key)}: {f}"))
     if not c.runs:
         out.print("[yellow]no runs matched[/yellow]: try --ignore precision (or backend, batch)")
-    n = len(c.regressions)
-    if n and c.threshold_pct is not None:
-        out.print(f"[red]{n} regression(s) over {c.threshold_pct:g}%[/red]")
-    else:
-        out.print(f"{n} statistically meaningful slowdown(s)" if n else "no statistically meaningful slowdown")
+    out.print(Text(c.conclusion or "no runs compared", style="red" if c.regressions else ""))
 
 
 def print_qualification(q: Qualification, out: Optional[Console] = None) -> None:

@@ -177,6 +177,33 @@ class MeasuredDevice:
 
 
 @dataclass(frozen=True)
+class MachineLoad:
+    """What else the machine was doing while a run was timed: the 1-minute load average before and after, and the
+    CPU time of every other process during the timed loop, in cores (the machine's busy time minus this process's)."""
+    load_1m_before: float
+    load_1m_after: float
+    other_cores_during: float
+    cores: int
+
+    @property
+    def busy(self) -> bool:
+        """Other processes took at least half a core on average while this run was timed."""
+        return self.other_cores_during >= 0.5
+
+
+@dataclass(frozen=True)
+class Repeats:
+    """`--repeats N`: the configuration measured N times, each in a fresh process (fresh runtime sessions), in an
+    order shuffled with the other configurations. `latency` is then of every repetition's samples pooled; these are
+    the repetitions' own statistics, in the order they ran, and the between-run figures computed from them."""
+    count: int
+    values_ms: dict[str, tuple[float, ...]]         # p50, p90, p95, p99 of each repetition
+    between_ci_ms: dict[str, tuple[float, float]]  # 95% t interval of the geometric mean across repetitions
+    spread_pct: dict[str, float]                    # sd of the logs across repetitions, %
+    flagged: tuple[str, ...] = ()                   # "repetition 2: load changed", ...
+
+
+@dataclass(frozen=True)
 class RunResult:
     stage: str  # a stage name or "policy_step"
     backend: str
@@ -208,6 +235,8 @@ class RunResult:
     measured_on: Optional[MeasuredDevice] = None  # None only in reports before it was recorded
     breakdown: Optional[Breakdown] = None      # time per node and model component, from a pass after the latency pass
     breakdown_unavailable: Optional[str] = None  # why this run has none (--layer-profile on a backend without one)
+    load: Optional[MachineLoad] = None         # the machine's load before, during and after the timed loop
+    repeats: Optional[Repeats] = None          # --repeats N: every repetition, and the between-run interval
 
 
 _STOP_PREFIXES: tuple[tuple[str, Stop], ...] = (("converged:", "converged"), ("time cap", "time_cap"))
@@ -219,6 +248,23 @@ def stop_of(r: RunResult) -> Optional[Stop]:
     if r.stop is not None or not r.stopped_by:
         return r.stop
     return next((kind for prefix, kind in _STOP_PREFIXES if r.stopped_by.startswith(prefix)), None)
+
+
+def run_flags(r: RunResult, metrics=("p50", "p99")) -> list[str]:
+    """What makes one run's figures untrustworthy on their own (a repeated run: its repetitions' own flags)."""
+    out = []
+    if r.latency.noisy:
+        out.append(f"load changed during the run (median {r.latency.drift_ratio:+.0%} from first to last third)")
+    if stop_of(r) == "time_cap":
+        out.append("hit its time cap before its statistics converged")
+    few = [m for m in metrics if m in r.latency.too_few_samples]
+    if few:
+        out.append(f"too few samples to bound {', '.join(few)}")
+    if r.load is not None and r.load.busy:
+        out.append(f"other processes took {r.load.other_cores_during:.1f} of {r.load.cores} cores while it ran")
+    if r.repeats is not None:
+        out += list(r.repeats.flagged)
+    return out
 
 
 POLICY_STEP = "policy_step"  # RunResult.stage of a whole policy step (every stage, as the robot calls them)
