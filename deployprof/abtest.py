@@ -57,13 +57,15 @@ def interleaved_compare(a: Path, b: Path, backend: str = "ort-cpu", threshold_pc
             step = stack.enter_context(open_policy(s, backend, opts))
             timed.append(_timed(s, step, batch, seed))
         (stage_a, fa, sync_a), (stage_b, fb, sync_b) = timed
-        if stage_a != stage_b:
-            raise ConfigError(f"A times its {stage_a} and B its {stage_b}: compare two exports of the same structure")
+        if POLICY_STEP in (stage_a, stage_b) and stage_a != stage_b:
+            raise ConfigError(f"A times its {stage_a} and B its {stage_b}: compare two single graphs, or two exports "
+                              "with a policy step each")
         with LoadMeter() as load:
             t = interleave(fa, fb, lambda: (sync_a(), sync_b()), InterleaveConfig(threshold_pct=limit, max_s=max_s,
                                                                                      seed=seed))
     pa, pb = (s.manifest.precision for s in subjects)
-    key = (stage_a, backend, False, pa if pa == pb else f"{pa} vs {pb}", batch)
+    key = (stage_a if stage_a == stage_b else f"{stage_a} vs {stage_b}", backend, False,
+           pa if pa == pb else f"{pa} vs {pb}", batch)
     ma, mb = statistics.median(t.a_block_ms), statistics.median(t.b_block_ms)
     if t.ratio is None:
         delta = MetricDelta("p50", ma, mb, (mb - ma) / ma * 100, (-100.0, float("inf")), "unknown", "interleaved",

@@ -9,7 +9,7 @@ from typing import Optional
 
 import numpy as np
 
-from .bands import verdict
+from .bands import passes, verdict
 from .errors import ConfigError
 from .inputs import make_inputs
 from .manifest import Manifest, Subject, load_subject
@@ -102,11 +102,14 @@ def judge(check: AccuracyCheck, manifest: Manifest, backend: str, batch: int, ac
     loop = next((c.loop for c in manifest.schedule if c.loop is not None), None)
     agreement = float(np.mean(np.isclose(got, ref))) if loop is not None and loop.kind == "autoregressive" else None
     status, rule = verdict(err, check.atol, check.min_cosine)
+    worst = diff.reshape(n * batch, -1).max(axis=1)
+    outside = sum(not passes(c, float(w), check.atol, check.min_cosine) for c, w in zip(cos, worst))
     return AccuracyResult(
         backend=backend, precision=manifest.precision, batch=batch, reference=check.reference, samples=n,
         seed=check.seed, action=err, per_action_dim_mean_abs=tuple(map(float, per_dim)),
         per_chunk_step_mean_abs=tuple(map(float, per_chunk)), per_denoise_step_mean_abs=tuple(map(float, per_step)),
-        verdict=status, rule=rule, token_agreement=agreement, atol=check.atol, min_cosine=check.min_cosine)
+        verdict=status, rule=rule, token_agreement=agreement, atol=check.atol, min_cosine=check.min_cosine,
+        outside=int(outside))
 
 
 def measure(check: AccuracyCheck, step, backend: str, batch: int, dims: dict[str, int]) -> AccuracyResult:

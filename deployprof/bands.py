@@ -20,3 +20,13 @@ def verdict(err, atol: Optional[float], min_cosine: Optional[float]) -> tuple[st
         return ("PASS" if ok else "FAIL"), f"limits: {limits}"
     c = err.cosine_min
     return ("PASS" if c >= PASS_COSINE else "WARN" if c >= WARN_COSINE else "FAIL"), BANDS
+
+
+def passes(cosine: float, max_abs: float, atol: Optional[float], min_cosine: Optional[float],
+           margin: float = 0.0) -> bool:
+    """Do these errors pass: the given limits when there are any, else the PASS band; with `margin`, using at most
+    (1 - margin) of each error budget (1 - cosine, |error|), as precision-debug's search selects."""
+    keep = 1.0 - margin
+    if atol is not None or min_cosine is not None:
+        return (atol is None or max_abs <= atol * keep) and (min_cosine is None or 1 - cosine <= (1 - min_cosine) * keep)
+    return 1 - cosine <= (1 - PASS_COSINE) * keep

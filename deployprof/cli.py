@@ -279,16 +279,19 @@ def compare_precision(ctx, export_dir: Path, precisions: str, backend: str, refe
               help="Seeded policy steps each configuration is judged on.")
 @click.option("--depth", type=within("layer_depth"), default=1, show_default=True,
               help="Module depth of the components (1: each stage's top-level modules).")
+@click.option("--confirm-samples", type=within("samples"), default=None,
+              help="Fresh policy steps (another seed) the selected set must PASS too (default: 4x --samples, at least 16).")
 @click.option("--max-evaluations", type=click.IntRange(2), default=None, help="Stop after this many evaluations.")
 @click.option("--max-time", type=Finite(0), default=None, help="Stop starting evaluations after this many seconds.")
 @json_option
 @precision_options
 @click.pass_context
 def precision_debug(ctx, export_dir: Path, precision: str, out: Path, backend: str, reference: str, samples: int,
-                    depth: int, max_evaluations: Optional[int], max_time: Optional[float], as_json: bool, **o) -> None:
+                    depth: int, confirm_samples: Optional[int], max_evaluations: Optional[int],
+                    max_time: Optional[float], as_json: bool, **o) -> None:
     """Which components break INT8 / FP16 in action space (each alone at the low precision, through whole policy
-    steps), and the smallest set kept in FP32 that PASSes (greedy by sensitivity, then pruned); writes the mixed
-    export. Exit 3 when nothing passes."""
+    steps), and the smallest set kept in FP32 that PASSes with half the error budget to spare (greedy by
+    sensitivity, then pruned), confirmed on fresh samples; writes the mixed export. Exit 3 when nothing passes."""
     from .precision.debug import debug_precision
 
     from .report.render import render_precision_debug
@@ -296,7 +299,8 @@ def precision_debug(ctx, export_dir: Path, precision: str, out: Path, backend: s
     with _progress() as bar:
         result = debug_precision(export_dir, precision, out, backend=backend, depth=depth,
                                  accuracy=accuracy(o, reference, samples), calib=calibration(o),
-                                 max_evaluations=max_evaluations, max_time_s=max_time, progress=bar, phases=bar.plan)
+                                 max_evaluations=max_evaluations, max_time_s=max_time, confirm_samples=confirm_samples,
+                                 progress=bar, phases=bar.plan)
     render_precision_debug(result, out)
     if as_json:
         _emit(result)

@@ -101,3 +101,16 @@ def compute_stats(samples_ms: Sequence[float], ci_level: float = 0.95) -> Latenc
         max_ms=float(s[-1]), percentile_method=PERCENTILE_METHOD, ci_level=ci_level, ci_ms=ci,
         too_few_samples=tuple(too_few), cv=float(x.std(ddof=1) / mean) if n > 1 and mean > 0 else 0.0,
         iqr_over_median=iqr, drift_ratio=drift, noisy=bool(abs(drift) > NOISY_DRIFT))
+
+
+def binomial_upper(k: int, n: int, level: float = 0.95) -> float:
+    """One-sided Clopper-Pearson upper bound on a rate seen k times in n trials (0 of 32: 8.9% at 95%)."""
+    if n < 1 or not 0 <= k <= n:
+        raise ValueError(f"k={k} of n={n}")
+    if k == n:
+        return 1.0
+    lo, hi = k / n, 1.0
+    for _ in range(60):   # P(B <= k; p) falls as p grows: bisect for 1 - level
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _binom_cdf(n, mid)[k] > 1 - level else (lo, mid)
+    return hi

@@ -240,6 +240,17 @@ def precision_debug_tables(r: PrecisionDebugReport) -> list[Table]:
     kept = [(*k.split(":", 1), str(share[k].nodes) if k in share else "-", f"{share[k].share:.1%}" if k in share else "-",
              "-" if k not in r.kept_cost_ms else f"{r.kept_cost_ms[k]:+.3g}") for k in r.kept]
     outcome = (f"PASS keeping {', '.join(r.kept) or 'nothing'} in FP32" if r.passed else "no passing configuration")
+    if r.selection_margin:
+        outcome += f"; a set is selected only with {r.selection_margin:.0%} of the error budget to spare"
+    c = r.confirmation
+    confirmed = [] if c is None else [Table(
+        f"Confirmed on {c.samples} fresh policy steps (seed {c.seed}, none of them seen by the search): {c.verdict}",
+        ("kept in FP32", "verdict", "cos min", "max |err|", "fresh samples outside the rule",
+         "share of inputs outside it (95% upper bound)"),
+        [(", ".join(r.kept) or "(none)", c.verdict, f"{c.cosine_min:.5f}", f"{c.max_abs:.3g}",
+          f"{c.outside} of {c.samples}", f"{c.outside_bound:.1%}")],
+        "The search selects and this table confirms on different samples: a PASS judged on the samples that chose "
+        "the set is biased upward.")]
     final = r.final()
     timing = (f"ms per policy step on {r.backend}: fp32 {fmt_ms(r.fp32_step_ms)}, {r.precision} {fmt_ms(r.step_ms(r.low))}"
               + (f", {r.precision}-mixed {fmt_ms(r.step_ms(final))}" if final else "")
@@ -253,6 +264,7 @@ def precision_debug_tables(r: PrecisionDebugReport) -> list[Table]:
                    "max |err|", "rel L2", "alone kept: verdict", "cos min"), rank),
             Table(f"Search: {outcome} ({r.evaluations} evaluations made, {r.wall_s:.1f} s)",
                   ("#", "kept in FP32", "verdict", "cos min", "max |err|", "rel L2", "ms/step", "vs fp32", "s"), search, r.note),
+            *confirmed,
             Table(f"Kept in FP32 for {r.precision}-mixed: each component's share of the error and what keeping it costs "
                   "(ms per policy step, kept minus not kept)", ("stage", "component", "nodes", "share of error",
                                                                 "ms/step"), kept, timing)]

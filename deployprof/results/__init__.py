@@ -12,12 +12,12 @@ from .machine import DeviceCheck, Environment, ModelInfo, SelfCheck
 from .training import TrainResult
 from .qualify import ConfigVerdict, Criterion, Qualification
 from .compare import Comparison, Interleaved, MetricDelta, Regression, RunDelta
-from .precision_debug import Evaluation, PrecisionDebugReport, Sensitivity
+from .precision_debug import Confirmation, Evaluation, PrecisionDebugReport, Sensitivity
 from .history import History, HistoryRow, SweepEntry, SweepReport
 from .documents import (BenchResult, DOCUMENTS, MAX_REPORT_BYTES, ProfileReport, SCHEMA_VERSION, document,
                         document_def, json_schema, report_from_data)
 
-__all__ = ["Interleaved", "MachineLoad", "Repeats", "AccuracyReport", "AccuracyResult", "BenchResult", "Bound", "Breakdown", "BuildInfo", "Ceilings", "ColdStart", "Comparison", "ComponentTime", "ConfigVerdict",
+__all__ = ["Confirmation", "Interleaved", "MachineLoad", "Repeats", "AccuracyReport", "AccuracyResult", "BenchResult", "Bound", "Breakdown", "BuildInfo", "Ceilings", "ColdStart", "Comparison", "ComponentTime", "ConfigVerdict",
            "ControlLoopStats", "Criterion", "DOCUMENTS", "DeviceCheck", "EngineProvenance", "Environment", "Evaluation",
            "FlopReport", "FlopSummary", "History", "HistoryRow", "KEPT_SAMPLES", "LatencyStats", "LayerTime",
            "MAX_REPORT_BYTES", "MeasuredDevice", "MemoryNeed", "MemoryStats", "MetricDelta", "ModelInfo", "NodeCost", "NodeTime", "OVERHEAD_FACTOR",

@@ -37,6 +37,7 @@ class AccuracyResult:
     token_agreement: Optional[float] = None   # discrete-action policies: share of identical action bins
     atol: Optional[float] = None
     min_cosine: Optional[float] = None
+    outside: Optional[int] = None             # samples (x batch) outside the PASS rule on their own
 
 
 @dataclass(frozen=True)

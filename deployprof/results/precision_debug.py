@@ -32,6 +32,19 @@ class Sensitivity:
 
 
 @dataclass(frozen=True)
+class Confirmation:
+    """The selected kept set judged again on samples the search never saw (another seed, more of them): the
+    selection's PASS is biased upward, since the same samples chose the set and judged it."""
+    samples: int
+    seed: int
+    verdict: str                       # PASS | WARN | FAIL under the rule, on the worst fresh sample
+    cosine_min: float
+    max_abs: float
+    outside: int                       # fresh samples outside the PASS rule on their own
+    outside_bound: float               # 95% upper bound on the share of inputs outside it (one-sided Clopper-Pearson)
+
+
+@dataclass(frozen=True)
 class PrecisionDebugReport:
     subject: str
     precision: str                     # int8 | fp16
@@ -52,6 +65,8 @@ class PrecisionDebugReport:
     kept_cost_ms: dict[str, float]     # per kept component: policy-step time with it kept minus without (judged sets)
     mixed_export: Optional[str]        # the mixed graph's folder (precision PRECISION-mixed), when one passed
     note: str = ""                     # why nothing passed, or what the budget cut
+    selection_margin: float = 0.0      # share of the error budget the search leaves unused on its own samples
+    confirmation: Optional[Confirmation] = None  # the kept set on fresh samples (passed needs its PASS)
 
     def final(self) -> Optional[Evaluation]:
         """The evaluation of the kept set that passed (the mixed precision), if one did."""

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from deployprof.config import AccuracyConfig
-from deployprof.precision.debug import components, debug_precision
+from deployprof.config import AccuracyConfig, CalibrationConfig
+from deployprof.precision.debug import CONFIRM_SEED, components, debug_precision
 from deployprof.manifest import load_subject
 
 
@@ -49,7 +49,11 @@ def test_the_breaking_component_is_ranked_first_kept_alone_and_the_mixed_graph_p
     pytest.importorskip("onnxruntime")
     out = tmp_path / "debug"
     lines = []
-    r = debug_precision(_policy(tmp_path / "p.onnx"), "int8", out, accuracy=AccuracyConfig(samples=4), progress=lines.append)
+    # INT8 ranges from 64 calibration samples: from the default 8, 4.5% of fresh inputs fall outside them and
+    # below cosine 0.99 even with `big` kept, which the confirmation on fresh samples catches (next test but one).
+    calib = CalibrationConfig(samples=64)
+    r = debug_precision(_policy(tmp_path / "p.onnx"), "int8", out, accuracy=AccuracyConfig(samples=4), calib=calib,
+                        progress=lines.append)
     assert r.low.verdict == "FAIL", r.low
     assert r.components[0].component == "big" and r.components[0].share > 0.9, r.components
     assert r.passed and r.kept == ("p:big",), r.kept                  # the stage of a plain .onnx is named after it
@@ -67,6 +71,14 @@ def test_the_breaking_component_is_ranked_first_kept_alone_and_the_mixed_graph_p
                                                                           for x in (c.only_low, c.only_kept))))
     final = next(e for e in r.search if e.kept == ("p:big",))
     assert r.kept_cost_ms["p:big"] == pytest.approx(r.step_ms(final) - r.step_ms(r.low))   # kept vs not (all int8)
+    # Selected on 4 seeded samples, confirmed on 16 others (another seed), with the rate that puts on its PASS
+    c = r.confirmation
+    assert (c.samples, c.seed, c.verdict, c.outside) == (16, CONFIRM_SEED, "PASS", 0) and r.selection_margin == 0.5
+    assert c.outside_bound == pytest.approx(1 - 0.05 ** (1 / 16))
+    # ... and the rate holds on yet more fresh samples (64, a third seed): none outside the band
+    from deployprof.accuracy import compare as accuracy_of
+    more = accuracy_of(tmp_path / "p.onnx", out / "export-int8-mixed", samples=64, seed=CONFIRM_SEED + 10_000)
+    assert more.outside / 64 <= c.outside_bound and more.verdict == "PASS"
 
     # The mixed export is measured as it is, like any export (bench without --precision).
     from click.testing import CliRunner
@@ -85,15 +97,17 @@ def test_the_breaking_component_is_ranked_first_kept_alone_and_the_mixed_graph_p
     # Resumed: every evaluation comes from the run folder's cache, none is made again (here through the command,
     # which also writes the HTML page: the latency-vs-error plot and the tables).
     res = CliRunner().invoke(cli, ["precision-debug", str(tmp_path / "p.onnx"), "--precision", "int8", "--samples", "4",
-                                   "--out", str(out), "--json"])
+                                   "--calibration-samples", "64", "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
     again = json.loads(res.stdout)
     assert again["evaluations"] == 0 and again["kept"] == list(r.kept)
     # Another run folder (a profile's, a sweep cell's) finds them in the user's cache: no search again
-    elsewhere = debug_precision(tmp_path / "p.onnx", "int8", tmp_path / "elsewhere", accuracy=AccuracyConfig(samples=4))
+    elsewhere = debug_precision(tmp_path / "p.onnx", "int8", tmp_path / "elsewhere", accuracy=AccuracyConfig(samples=4),
+                                calib=calib)
     assert elsewhere.evaluations == 0 and elsewhere.kept == r.kept and elsewhere.fp32_step_ms == r.fp32_step_ms
     # ... and with other settings (here: samples) it searches again
-    assert debug_precision(tmp_path / "p.onnx", "int8", tmp_path / "other", accuracy=AccuracyConfig(samples=2)).evaluations
+    assert debug_precision(tmp_path / "p.onnx", "int8", tmp_path / "other", accuracy=AccuracyConfig(samples=2),
+                           calib=calib).evaluations
     page = (out / "precision-debug.html").read_text()
     assert "<svg" in page and "policy step vs action error" in page and "Kept in FP32 for int8-mixed" in page
 
@@ -111,6 +125,57 @@ def test_a_configuration_nothing_rescues_says_so_in_one_line(tmp_path, monkeypat
     assert not r.passed and r.kept == () and r.evaluations == 2 and r.mixed_export is None
     assert r.note.startswith("int8 cannot be rescued at depth 1: even with every component in FP32 the actions FAIL")
     assert not (tmp_path / "d" / "export-int8-mixed").exists()
+
+
+def _judged(monkeypatch, rule):
+    """Every accuracy check's result passed through rule(check, result): a stand-in for inputs that behave
+    differently, on the real graph and runtime."""
+    import dataclasses
+
+    import deployprof.precision.debug as debug
+
+    real = debug.measure
+    monkeypatch.setattr(debug, "measure", lambda check, *a, **k: rule(check, real(check, *a, **k), dataclasses.replace))
+
+
+def test_a_set_that_fails_on_fresh_samples_grows_or_is_not_the_mixed_precision(tmp_path, monkeypatch):
+    """The selection's PASS is biased upward (the same samples chose and judged the set): fresh samples decide. A set
+    failing them grows by the next most harmful component and is confirmed on another fresh set; when every round
+    fails, nothing is the mixed precision."""
+    calib = CalibrationConfig(samples=64)
+    failing = {CONFIRM_SEED}
+
+    def rule(check, acc, replace):
+        if check.seed in failing:
+            return replace(acc, verdict="WARN", outside=3, action=replace(acc.action, cosine_min=0.97))
+        return acc
+    _judged(monkeypatch, rule)
+    r = debug_precision(_policy(tmp_path / "p.onnx"), "int8", tmp_path / "d", accuracy=AccuracyConfig(samples=2),
+                        calib=calib)
+    assert r.passed and len(r.kept) == 2 and "p:big" in r.kept and r.confirmation.seed == CONFIRM_SEED + 100_000
+    assert "after 1 confirmation(s) on fresh samples failed" in r.note and r.mixed_export
+    failing.update(CONFIRM_SEED + k * 100_000 for k in range(3))
+    monkeypatch.setenv("DEPLOYPROF_CACHE", str(tmp_path / "cache2"))   # not the first run's confirmations
+    r = debug_precision(_policy(tmp_path / "p.onnx"), "int8", tmp_path / "e", accuracy=AccuracyConfig(samples=2),
+                        calib=calib)
+    assert not r.passed and len(r.kept) == 3 and r.mixed_export is None and r.final() is None
+    assert r.confirmation.verdict == "WARN" and r.confirmation.outside == 3 and r.confirmation.samples == 16
+    assert "passed the search's 2 samples but not 16 fresh ones" in r.note and "--calibration-samples" in r.note
+    assert not (tmp_path / "e" / "export-int8-mixed").exists()
+
+
+def test_the_search_selects_only_with_a_margin(tmp_path, monkeypatch):
+    """A set at cosine 0.993 PASSes the 0.99 band but uses 70% of its error budget: the search keeps looking (here:
+    keeps every component, the one configuration given a margin)."""
+    def rule(check, acc, replace):
+        if check.seed != CONFIRM_SEED and acc.verdict == "PASS" and acc.action.cosine_min < 0.9999:
+            return replace(acc, action=replace(acc.action, cosine_min=0.993))
+        return acc
+    _judged(monkeypatch, rule)
+    r = debug_precision(_policy(tmp_path / "p.onnx"), "int8", tmp_path / "d", accuracy=AccuracyConfig(samples=2),
+                        calib=CalibrationConfig(samples=64))
+    assert any(e.verdict == "PASS" and e.cosine_min == 0.993 for e in r.search)   # seen, PASS, not taken
+    assert r.passed and r.final().cosine_min > 0.995
 
 
 def test_a_budget_stops_the_search_and_says_where(tmp_path):
@@ -158,7 +223,8 @@ def test_int8_mixed_is_a_precision_like_the_others(tmp_path):
     out = tmp_path / "run"
     res = CliRunner().invoke(cli, ["profile", str(_policy(tmp_path / "p.onnx")), "--out", str(out), "--precisions",
                                    "int8,int8-mixed", "--iterations", "5", "--warmup", "1", "--warmup-time", "0",
-                                   "--in-process", "--accuracy-samples", "4", "--no-layer-profile", "--no-store"])
+                                   "--in-process", "--accuracy-samples", "4", "--no-layer-profile", "--no-store",
+                                   "--calibration-samples", "64"])
     assert res.exit_code == 0, res.output
     report = ProfileReport.read(out / "report.json")
     verdicts = {r.precision: r.accuracy.verdict for r in report.runs if r.accuracy}
