@@ -26,10 +26,12 @@ HOW_TO_JUDGE = ("profile both with --repeats 3 (or keep 3 or more stored runs of
 Series = dict[tuple, dict[str, list[float]]]   # a stored history: run key -> metric -> values, one per stored run
 
 
-def _index(report: ProfileReport, fields: tuple[str, ...], which: str) -> dict[tuple, RunResult]:
+def _index(report: ProfileReport, fields: tuple[str, ...], which: str, stage_as: Optional[str] = None
+           ) -> dict[tuple, RunResult]:
+    """Runs by key; `stage_as`: the name a single graph's stage is matched under (the other report's)."""
     out: dict[tuple, RunResult] = {}
     for r in report.runs:
-        key = tuple(getattr(r, f) for f in fields)
+        key = tuple(stage_as if f == "stage" and stage_as else getattr(r, f) for f in fields)
         if key in out:
             raise ConfigError(f"report {which} has several runs for {dict(zip(fields, key))}; ignore fewer fields")
         out[key] = r
@@ -108,7 +110,9 @@ def compare_reports(a: ProfileReport, b: ProfileReport, metrics: tuple[str, ...]
     if bad:
         raise ConfigError(f"--ignore takes backend, precision or batch, not {', '.join(sorted(bad))}")
     fields = tuple(f for f in KEY_FIELDS if f not in ignore)
-    ra, rb = _index(a, fields, "A"), _index(b, fields, "B")
+    # Two single graphs (each .onnx file's stage is named after the file) line up whatever their names.
+    single = len(a.model.stages) == 1 and len(b.model.stages) == 1
+    ra, rb = _index(a, fields, "A"), _index(b, fields, "B", a.model.stages[0] if single else None)
     runs = []
     for key in (k for k in ra if k in rb):
         x, y = ra[key], rb[key]

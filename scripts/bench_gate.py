@@ -4,7 +4,7 @@ switching on and off. The work is a chain of MatMul+Relu layers; the slower mode
 (their true ratios are measured and printed too, best of several interleaved windows).
 Each trial is what a user runs, in its own process:
   interleave: deployprof compare --interleave A.onnx B.onnx --fail-on-regression PCT --json
-  repeats:    deployprof bench A.onnx --repeats R (and B) --json, then deployprof compare A.json B.json --fail-on-regression PCT
+  repeats:    deployprof profile A.onnx --repeats R --out a (and B), then deployprof compare a b --fail-on-regression PCT
 Trials of the three kinds are interleaved (identical, +10%, +25%, identical, ...) so the neighbour hits each alike.
 Usage: python scripts/bench_gate.py [--gate interleave|repeats] [--trials 20] [--threshold 5] [--no-neighbour]"""
 import argparse
@@ -67,15 +67,15 @@ def trial_interleave(a: Path, b: Path, pct: float, max_s: float) -> dict:
 
 def trial_repeats(a: Path, b: Path, pct: float, repeats: int, tmp: Path) -> dict:
     t0 = time.time()
-    docs = []
+    outs = []
     for i, model in enumerate((a, b)):
-        p = deployprof("bench", str(model), "--backend", "ort-cpu", "--repeats", str(repeats), "--no-layer-profile",
-                       "--max-duration", "5", "--json")
+        outs.append(tmp / f"run{i}")
+        shutil.rmtree(outs[-1], ignore_errors=True)
+        p = deployprof("-q", "profile", str(model), "--out", str(outs[-1]), "--backends", "ort-cpu", "--repeats",
+                       str(repeats), "--no-layer-profile", "--accuracy-samples", "0", "--no-store", "--max-duration", "5")
         if p.returncode != 0:
-            raise SystemExit(f"bench failed ({p.returncode}): {p.stderr[-2000:]}")
-        docs.append(tmp / f"{i}.json")
-        docs[-1].write_text(p.stdout)
-    p = deployprof("compare", str(docs[0]), str(docs[1]), "--fail-on-regression", str(pct), "--json", "--metric", "p50")
+            raise SystemExit(f"profile failed ({p.returncode}): {p.stderr[-2000:]}")
+    p = deployprof("compare", str(outs[0]), str(outs[1]), "--fail-on-regression", str(pct), "--json", "--metric", "p50")
     if p.returncode not in (0, 3):
         raise SystemExit(f"compare failed ({p.returncode}): {p.stderr[-2000:]}")
     m = json.loads(p.stdout)["runs"][0]["metrics"][0]

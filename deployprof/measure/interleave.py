@@ -17,7 +17,8 @@ MAX_BLOCKS = 400
 
 @dataclass(frozen=True)
 class InterleaveConfig:
-    threshold_pct: float = 2.0    # stop once the interval lies wholly above or below +threshold
+    threshold_pct: Optional[float] = 2.0  # stop once the interval lies wholly above or below +threshold, ...
+    width_pct: Optional[float] = None     # ... or once it is this narrow (hi / lo - 1): a ratio to report, no gate
     block_s: float = 0.05         # target length of one block (calls per block chosen from the warm-up)
     warmup_s: float = 0.5         # alternating warm-up of both before the first block
     max_s: float = 60.0           # the whole measurement's cap (warm-up included)
@@ -74,7 +75,8 @@ def interleave(fa: Callable[[], object], fb: Callable[[], object], sync: Callabl
         b_first.append(first)
         if len(a) >= cfg.min_blocks:
             ratio = paired(a, b)
-            if decided(ratio, cfg.threshold_pct):
+            if (cfg.threshold_pct is not None and decided(ratio, cfg.threshold_pct)) or \
+                    (cfg.width_pct is not None and ratio is not None and ratio.hi / ratio.lo - 1 <= cfg.width_pct / 100):
                 stop = "decided"
                 break
         if clock() - start >= cfg.max_s * 1e9:

@@ -9,9 +9,9 @@ Search: rank the components by the error with only each at the low precision (se
 set greedily in that order until the configuration passes; then drop, one at a time and least harmful first, each
 kept component whose removal still passes (one evaluation each). Cost: 2N + 1 evaluations for the ranking (N
 components), at most N for the greedy step and at most N for the pruning; each is one variant prepared (INT8:
-calibrated), `samples` policy steps judged and STEP_TIMINGS more timed, each right after a step of the FP32 export:
-its time is that ratio (load on a shared machine slows both steps of a pair alike: ratios of interleaved runs,
-MEASUREMENT.md), in ms at the FP32 time of the quietest window (best of several). The latency axis of the report's
+calibrated), `samples` policy steps judged, then timed in short blocks alternating with the FP32 export's (TIMING):
+its time is the median block ratio with its 95% interval (load on a shared machine slows both blocks of a pair
+alike: MEASUREMENT.md), in ms at the FP32 time of the quietest window (best of several). The latency axis of the report's
 plot and what each kept component costs; indicative, `profile` measures the result properly.
 Selection and confirmation are different samples (MEASUREMENT.md): the search selects a set only when it passes
 its `samples` seeded steps with SELECT_MARGIN of the error budget to spare (half: cosine >= 0.995 for the 0.99
@@ -48,13 +48,13 @@ from ..files import cache_root, write_json_atomic
 from ..graph.scopes import module_at, module_path
 from ..manifest import Subject, graph_sha256, load_subject
 from ..policy import open_policy
+from ..measure.interleave import InterleaveConfig, interleave
 from ..measure.stats import binomial_upper
 from ..results import Confirmation, Evaluation, PrecisionDebugReport, Sensitivity, document
 from .prepare import prepare_precision
 
 log = logging.getLogger(__name__)
 LOW_PRECISIONS = ("int8", "fp16")
-STEP_TIMINGS = 5
 SELECT_MARGIN = 0.5        # the search's sets use at most half the error budget on the samples that chose them
 CONFIRM_FACTOR, CONFIRM_MIN = 4, 16   # fresh samples to confirm on: 4x the search's, at least 16
 CONFIRM_SEED = SEED + 1_000_000       # apart from the search's seeds (SEED .. SEED + samples - 1) ...
@@ -68,21 +68,23 @@ def seeded_step(step) -> Callable[[], object]:
     return lambda: step(x)
 
 
-def paired(run: Callable[[], object], reference: Callable[[], object],
-           clock: Callable[[], float] = time.perf_counter) -> tuple[float, float]:
-    """`run`'s time as a ratio to `reference`'s: the median over STEP_TIMINGS pairs, each call of `run` timed right
-    after one of the reference's (after one untimed call of each), and the reference's median ms in that window."""
-    run()
-    reference()
-    ratios, ref_s = [], []
-    for _ in range(STEP_TIMINGS):
-        t0 = clock()
-        reference()
-        t1 = clock()
-        run()
-        ref_s.append(max(t1 - t0, 1e-9))
-        ratios.append((clock() - t1) / ref_s[-1])
-    return statistics.median(ratios), 1e3 * statistics.median(ref_s)
+# Each evaluation is timed interleaved with FP32 (measure/interleave.py, as `compare --interleave`): short blocks
+# alternating until the ratio's 95% interval is within 10% wide, for 3 s at most. Five single pairs, the first way,
+# priced identical configurations from 0.36x to 5.07x FP32 on a loaded machine.
+TIMING = InterleaveConfig(threshold_pct=None, width_pct=10.0, block_s=0.02, warmup_s=0.2, max_s=3.0)
+
+
+def paired(run: Callable[[], object], reference: Callable[[], object], clock=time.perf_counter_ns
+           ) -> tuple[float, Optional[tuple[float, float]], float]:
+    """`run`'s time as a ratio to `reference`'s, timed in alternating blocks: (median block ratio, its 95% interval,
+    the reference's median block ms in that window)."""
+    t = interleave(reference, run, cfg=TIMING, clock=clock)
+    r = t.ratio
+    window = statistics.median(t.a_block_ms)
+    if r is None:   # fewer than 6 pairs of blocks in the time allowed: the median ratio, unbounded
+        med = statistics.median(b / a for a, b in zip(t.a_block_ms, t.b_block_ms))
+        return med, None, window
+    return r.ratio, (r.lo, r.hi), window
 
 
 class BudgetSpent(Exception):
@@ -135,7 +137,7 @@ class Evaluator:
         self.subject, self.precision, self.backend, self.check, self.calib = subject, precision, backend, check, calib
         self.parts = {c.key: c for c in parts}
         self.paths = (cache_path, cache_root() / "precision-debug" / f"{digest}.json")  # the run's, the user's
-        self.prefix = (f"paired|{digest}|{precision}|{backend}|{check.reference}|{check.samples}|{check.atol}|"
+        self.prefix = (f"interleaved|{digest}|{precision}|{backend}|{check.reference}|{check.samples}|{check.atol}|"
                        f"{check.min_cosine}|{calib.method}|{calib.samples}|{calib.seed}|{calib.source}|"
                        f"{','.join(calib.fp16_block_ops)}|")
         self.caches = [_read_cache(p) for p in self.paths]
@@ -180,7 +182,8 @@ class Evaluator:
         try:
             return Evaluation(kept=tuple(sorted(kept)), verdict=str(hit["verdict"]), cosine_min=float(hit["cosine_min"]),
                               max_abs=float(hit["max_abs"]), rel_l2=float(hit["rel_l2"]), seconds=float(hit["seconds"]),
-                              vs_fp32=float(hit["vs_fp32"]), fp32_window_ms=float(hit["fp32_window_ms"]))
+                              vs_fp32=float(hit["vs_fp32"]), fp32_window_ms=float(hit["fp32_window_ms"]),
+                              vs_fp32_ci=tuple(map(float, hit["vs_fp32_ci"])) if hit.get("vs_fp32_ci") else None)
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -225,10 +228,10 @@ class Evaluator:
             variant = prepare_precision(self.subject, self.precision, Path(tmp) / "variant", self.calib, self.nodes(kept))
             with open_policy(load_subject(variant), self.backend) as step:
                 acc = measure(self.check, step, self.backend, 1, {})
-                ratio, window = paired(seeded_step(step), self.reference())
+                ratio, ci, window = paired(seeded_step(step), self.reference())
         e = Evaluation(kept=tuple(sorted(kept)), verdict=acc.verdict, cosine_min=acc.action.cosine_min,
                        max_abs=acc.action.max_abs, rel_l2=acc.action.rel_l2, seconds=time.monotonic() - start,
-                       vs_fp32=ratio, fp32_window_ms=window)
+                       vs_fp32=ratio, fp32_window_ms=window, vs_fp32_ci=ci)
         self.made += 1
         self._windows.append(window)
         self._store(self.prefix + ",".join(e.kept), {k: v for k, v in dataclasses.asdict(e).items() if k != "kept"})
@@ -272,13 +275,16 @@ def lowered_ops(precision: str, calib: CalibrationConfig) -> Callable[[str], boo
 
 def kept_costs(ev: Evaluator, kept: frozenset[str]) -> dict[str, float]:
     """What keeping each component costs per policy step: the kept set's time minus the time without it, where the
-    search judged that set (the pruning step judges each one's removal)."""
+    search judged that set (the pruning step judges each one's removal) and the two timings' intervals are apart;
+    a cost their intervals cannot tell from zero is 0.0 (within noise), never a noisy sign."""
     final = ev.cached(kept)
     out = {}
     for k in sorted(kept):
         without = ev.cached(kept - {k})
         if final is not None and without is not None:
-            out[k] = (final.vs_fp32 - without.vs_fp32) * ev.fp32_ms()
+            a, b = final.vs_fp32_ci, without.vs_fp32_ci
+            apart = a is not None and b is not None and (a[0] > b[1] or b[0] > a[1])
+            out[k] = (final.vs_fp32 - without.vs_fp32) * ev.fp32_ms() if apart else 0.0
     return out
 
 

@@ -234,11 +234,13 @@ def precision_debug_tables(r: PrecisionDebugReport) -> list[Table]:
 
     rank = [(s.stage, s.component, str(s.nodes), f"{s.share:.1%}", *cells(s.only_low), *cells(s.only_kept)[:2])
             for s in r.components]
-    search = [(str(i), ", ".join(e.kept) or f"(none: all {r.precision})", *cells(e), fmt_ms(r.step_ms(e)), f"{e.vs_fp32:.2f}x",
+    search = [(str(i), ", ".join(e.kept) or f"(none: all {r.precision})", *cells(e), fmt_ms(r.step_ms(e)),
+               f"{e.vs_fp32:.2f}x" + (f" [{e.vs_fp32_ci[0]:.2f}, {e.vs_fp32_ci[1]:.2f}]" if e.vs_fp32_ci else " (unbounded)"),
                f"{e.seconds:.1f}") for i, e in enumerate(r.search)]
     share = {f"{s.stage}:{s.component}": s for s in r.components}
     kept = [(*k.split(":", 1), str(share[k].nodes) if k in share else "-", f"{share[k].share:.1%}" if k in share else "-",
-             "-" if k not in r.kept_cost_ms else f"{r.kept_cost_ms[k]:+.3g}") for k in r.kept]
+             "-" if k not in r.kept_cost_ms else
+             f"{r.kept_cost_ms[k]:+.3g}" if r.kept_cost_ms[k] else "within noise") for k in r.kept]
     outcome = (f"PASS keeping {', '.join(r.kept) or 'nothing'} in FP32" if r.passed else "no passing configuration")
     if r.selection_margin:
         outcome += f"; a set is selected only with {r.selection_margin:.0%} of the error budget to spare"
@@ -254,8 +256,8 @@ def precision_debug_tables(r: PrecisionDebugReport) -> list[Table]:
     final = r.final()
     timing = (f"ms per policy step on {r.backend}: fp32 {fmt_ms(r.fp32_step_ms)}, {r.precision} {fmt_ms(r.step_ms(r.low))}"
               + (f", {r.precision}-mixed {fmt_ms(r.step_ms(final))}" if final else "")
-              + " (the search's timings: each its median ratio to FP32 steps interleaved with it, times FP32's "
-                "in the quietest window; indicative, `profile` measures the result properly)")
+              + " (the search's timings: each its median ratio to FP32 in blocks interleaved with FP32's, with its 95% "
+                "interval, times FP32's in the quietest window; `profile` measures the result properly)")
     untouched = (f"; {len(r.untouched)} components without an op {r.precision} changes were not evaluated"
                  if r.untouched else "")
     return [Table(f"{r.precision} on {r.backend}: each component alone at {r.precision} (and alone kept in FP32), "

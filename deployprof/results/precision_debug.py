@@ -15,8 +15,9 @@ class Evaluation:
     max_abs: float
     rel_l2: float
     seconds: float                     # to prepare, judge and time it
-    vs_fp32: float                     # policy-step time / FP32's: median of steps each timed right after an FP32 one
-    fp32_window_ms: float              # the median of those FP32 steps (the report's fp32_step_ms is the lowest)
+    vs_fp32: float                     # policy-step time / FP32's: the median ratio of blocks interleaved with FP32's
+    fp32_window_ms: float              # the median of those FP32 blocks (the report's fp32_step_ms is the lowest)
+    vs_fp32_ci: Optional[tuple[float, float]] = None   # its 95% interval (order statistics of the block ratios)
 
 
 @dataclass(frozen=True)

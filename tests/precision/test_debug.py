@@ -268,26 +268,21 @@ def test_fp16_overflow_in_one_component_is_found_and_fp16_mixed_passes(tmp_path)
     assert mixed.manifest.precision == "fp16-mixed" and mixed.manifest.kept_fp32("p") == ("/big/Mul", "/big/MatMul")
 
 
-def test_a_timing_is_its_ratio_to_the_fp32_step_right_before_it():
-    """Load that slows both steps of a pair alike (here: the clock running 3x slower for the last pairs) leaves the
-    ratio unchanged; the FP32 window's median says how loaded that window was."""
-    from deployprof.precision.debug import STEP_TIMINGS, paired
+def test_a_timing_is_its_ratio_to_fp32_in_interleaved_blocks():
+    """Load that slows both sides of a pair alike (here: everything 3x slower in every other second of simulated
+    time) leaves the ratio and its interval where they are; the FP32 window's median says how loaded it was."""
+    from deployprof.precision.debug import paired
 
-    now, speed, calls = [0.0], [1.0], []
+    from ..measure.fake_clock import FakeClock
 
-    def cost(seconds):
-        return lambda: now.__setitem__(0, now[0] + seconds * speed[0])
+    clock = FakeClock()
 
-    def run():
-        calls.append("run")
-        cost(0.015)()
-        if calls.count("run") == 3:
-            speed[0] = 3.0   # the machine gets busy after the untimed call and two pairs
+    def cost(ms):
+        def call():
+            slow = 3.0 if (clock.now_ns // 1_000_000_000) % 2 else 1.0
+            clock.sleep(ms * slow / 1e3)
+        return call
 
-    def reference():
-        calls.append("fp32")
-        cost(0.010)()
-
-    ratio, window_ms = paired(run, reference, clock=lambda: now[0])
-    assert ratio == pytest.approx(1.5) and window_ms == pytest.approx(30.0)   # 3 of the 5 pairs ran loaded
-    assert calls.count("fp32") == STEP_TIMINGS + 1
+    ratio, ci, window_ms = paired(cost(1.5), cost(1.0), clock=clock)
+    assert ratio == pytest.approx(1.5, rel=1e-2) and ci[0] <= ratio <= ci[1] and ci[1] / ci[0] - 1 <= 0.10
+    assert 1.0 <= window_ms <= 3.0
