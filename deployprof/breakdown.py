@@ -12,10 +12,12 @@ from typing import Iterable, Optional
 from .flops.analyze import analyze_graph
 from .graph import load_graph
 from .graph.scopes import module_at, module_path
+import numpy as np
+
 from .measure.layer_pass import Timed
+from .measure.stats import order_statistic_ci
 from .results import OVERHEAD_FACTOR, Bound, Breakdown, Ceilings, ComponentTime, NodeTime, RunResult
 from .targets import TargetProfile, profile_for, recent_cpu_profile
-
 
 
 @dataclass(frozen=True)
@@ -63,44 +65,60 @@ def resolve(name: str, op_type: str, graph: dict[str, StaticNode], producers: di
     return node if node is not None and graph[node].op_type == op_type else first
 
 
-def node_times(timed: Timed, graph: dict[str, StaticNode]) -> list[NodeTime]:
+Timed_ = tuple[NodeTime, tuple[float, ...]]   # a node's time and its time in each run of the pass (() if unknown)
+
+
+def node_times(timed: Timed, graph: dict[str, StaticNode]) -> list[Timed_]:
     """A unit that ran several ONNX nodes (a TensorRT layer) is split over them by FLOPs (evenly where none has any)."""
     producers = {t: name for name, s in graph.items() for t in s.outputs}
     out = []
     for u in timed.units:
         known = [n for n in (resolve(n, u.op_type, graph, producers) for n in u.onnx_nodes) if n is not None]
         if not known:  # a torch operator, or a node the runtime inserted (a layout transform, a copy)
-            out.append(NodeTime(u.name, u.op_type or "(unknown)", u.module_path, u.mean_ms))
+            out.append((NodeTime(u.name, u.op_type or "(unknown)", u.module_path, u.mean_ms), u.per_run_ms))
             continue
         if u.op_type.startswith("("):  # time a runtime spent around a node, not in it: its module's, no static cost
-            out.append(NodeTime(u.name, u.op_type, graph[known[0]].module_path, u.mean_ms))
+            out.append((NodeTime(u.name, u.op_type, graph[known[0]].module_path, u.mean_ms), u.per_run_ms))
             continue
         total = sum(graph[n].flops for n in known)
         for n in known:
             s = graph[n]
             part = s.flops / total if total else 1 / len(known)
-            out.append(NodeTime(n if len(known) == 1 else f"{u.name}:{n}", s.op_type, s.module_path,
-                                u.mean_ms * part, s.flops, s.bytes))
-    return sorted(out, key=lambda n: -n.mean_ms)
+            out.append((NodeTime(n if len(known) == 1 else f"{u.name}:{n}", s.op_type, s.module_path,
+                                 u.mean_ms * part, s.flops, s.bytes), tuple(v * part for v in u.per_run_ms)))
+    return sorted(out, key=lambda n: -n[0].mean_ms)
 
 
-def _component(name: str, depth: int, nodes: list[NodeTime], total_ms: float,
+def _spread(members: list[Timed_]) -> tuple[Optional[float], Optional[tuple[float, float]]]:
+    """The median over runs of the members' summed time, and its 95% order-statistic interval (None: runs unknown,
+    or too few to bound it)."""
+    runs = {len(r) for _, r in members}
+    if len(runs) != 1 or not min(runs):
+        return None, None
+    per_run = np.sort(np.sum([r for _, r in members], axis=0))
+    lo, hi = order_statistic_ci(len(per_run), 0.5)
+    median = float(np.median(per_run))
+    return median, None if hi is None else (float(per_run[lo - 1]), float(per_run[hi - 1]))
+
+
+def _component(name: str, depth: int, members: list[Timed_], total_ms: float,
                flops: Optional[int], nbytes: Optional[int]) -> ComponentTime:
-    ms = sum(n.mean_ms for n in nodes)
+    ms = sum(n.mean_ms for n, _ in members)
     rate = lambda work: work / ms / 1e6 if work is not None and ms > 0 else None  # noqa: E731  (per ms -> G/s)
-    return ComponentTime(name, depth, len(nodes), ms, ms / total_ms if total_ms else 0.0, flops, nbytes,
-                         rate(flops), rate(nbytes))
+    median, ci = _spread(members)
+    return ComponentTime(name, depth, len(members), ms, ms / total_ms if total_ms else 0.0, flops, nbytes,
+                         rate(flops), rate(nbytes), median_ms=median, ci_ms=ci)
 
 
-def modules(nodes: list[NodeTime], graph: dict[str, StaticNode]) -> list[ComponentTime]:
+def modules(nodes: list[Timed_], graph: dict[str, StaticNode]) -> list[ComponentTime]:
     """The module tree at every depth: a module's time is every node under it; its static cost is every ONNX node
     under it (so a torch operator's module gets the FLOPs of the graph nodes exported from it). A node without a
     module path counts at depth 1 as `(OpType)`. The depth-1 entries sum to the stage's node time."""
-    total = sum(n.mean_ms for n in nodes)
-    timed: dict[tuple[str, int], list[NodeTime]] = defaultdict(list)
-    for n in nodes:
+    total = sum(n.mean_ms for n, _ in nodes)
+    timed: dict[tuple[str, int], list[Timed_]] = defaultdict(list)
+    for n, runs in nodes:
         for d, m in enumerate(n.module_path or (module_at((), 1, n.op_type),), 1):
-            timed[(m, d)].append(n)
+            timed[(m, d)].append((n, runs))
     work: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
     for s in graph.values():
         for d, m in enumerate(s.module_path or (module_at((), 1, s.op_type),), 1):
@@ -108,31 +126,33 @@ def modules(nodes: list[NodeTime], graph: dict[str, StaticNode]) -> list[Compone
             work[(m, d)][1] += s.bytes
     out = [_component(m, d, ns, total, *(work[(m, d)] if (m, d) in work else (None, None)))
            for (m, d), ns in timed.items()]
-    return sorted(out, key=lambda c: (-c.mean_ms, c.depth, c.name))
+    return sorted(out, key=lambda c: (-c.time_ms, c.depth, c.name))
 
 
-def op_types(nodes: list[NodeTime]) -> list[ComponentTime]:
-    total = sum(n.mean_ms for n in nodes)
-    groups: dict[str, list[NodeTime]] = defaultdict(list)
-    for n in nodes:
-        groups[n.op_type].append(n)
+def op_types(nodes: list[Timed_]) -> list[ComponentTime]:
+    total = sum(n.mean_ms for n, _ in nodes)
+    groups: dict[str, list[Timed_]] = defaultdict(list)
+    for n, runs in nodes:
+        groups[n.op_type].append((n, runs))
     out = []
     for op, ns in groups.items():
-        known = all(n.flops is not None for n in ns)
-        out.append(_component(op, 0, ns, total, sum(n.flops or 0 for n in ns) if known else None,
-                              sum(n.bytes or 0 for n in ns) if known else None))
-    return sorted(out, key=lambda c: (-c.mean_ms, c.name))
+        known = all(n.flops is not None for n, _ in ns)
+        out.append(_component(op, 0, ns, total, sum(n.flops or 0 for n, _ in ns) if known else None,
+                              sum(n.bytes or 0 for n, _ in ns) if known else None))
+    return sorted(out, key=lambda c: (-c.time_ms, c.name))
 
 
 def breakdown(stage: str, timed: Timed, graph: dict[str, StaticNode], latency_stage_ms: float) -> Breakdown:
-    nodes = node_times(timed, graph)
+    timed_nodes = node_times(timed, graph)
+    nodes = [n for n, _ in timed_nodes]
     attributed = sum(n.mean_ms for n in nodes)
     return Breakdown(stage=stage, source=timed.source, runs=timed.runs, pass_stage_ms=timed.pass_stage_ms,
                      latency_stage_ms=latency_stage_ms,
                      overhead=timed.pass_stage_ms / latency_stage_ms if latency_stage_ms > 0 else 0.0,
                      attributed_ms=attributed,
                      coverage=attributed / timed.pass_stage_ms if timed.pass_stage_ms > 0 else 0.0,
-                     nodes=tuple(nodes), modules=tuple(modules(nodes, graph)), op_types=tuple(op_types(nodes)))
+                     nodes=tuple(nodes), modules=tuple(modules(timed_nodes, graph)),
+                     op_types=tuple(op_types(timed_nodes)))
 
 
 def bound(c: ComponentTime, ceilings: Ceilings) -> ComponentTime:

@@ -104,6 +104,22 @@ def within(key: str) -> click.ParamType:
     return click.IntRange(lo, hi) if isinstance(lo, int) else Finite(lo, hi, open_lo=True)
 
 
+class _Depth(click.ParamType):
+    """--depth: auto (0 in MeasureConfig) or a module depth in [1, 64]."""
+    name = "auto|N"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "auto":
+            return 0 if value == "auto" else value
+        text = str(value)
+        if not text.isdigit() or not 1 <= int(text[:3]) <= LIMITS["layer_depth"][1] or len(text) > 3:
+            self.fail(f"expects auto or an integer in [1, {LIMITS['layer_depth'][1]}], got {value!r}", param, ctx)
+        return int(text)
+
+
+DEPTH = _Depth()
+
+
 def _apply(f, opts):
     for o in reversed(opts):
         f = o(f)
@@ -169,8 +185,9 @@ def measure_options(f):
         click.option("--layer-profile/--no-layer-profile", default=MeasureConfig.layer_profile, show_default=True,
                      help="After each stage's latency pass, a profiling pass of its own: time per node and per model "
                           "component beside its FLOPs, bytes and roofline bound (ort-cpu, torch, trt)."),
-        click.option("--depth", type=within("layer_depth"), default=MeasureConfig.layer_depth, show_default=True,
-                     help="Module depth of the layer-time tables (1: the stage's top-level modules)."),
+        click.option("--depth", type=DEPTH, default="auto", show_default=True,
+                     help="Module depth of the layer-time tables (1: the stage's top-level modules; auto: the deepest "
+                          "at which named modules hold 75% of each stage's time)."),
     ]))
 
 

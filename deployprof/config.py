@@ -23,7 +23,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "iterations": (1, 10**7), "duration_s": (0.0, 86_400.0), "max_duration_s": (0.0, 86_400.0),
     "min_duration_s": (0.0, 86_400.0), "warmup_iterations": (0, 10**6), "warmup_min_s": (0.0, 3_600.0),
     "seed": (0, 2**32 - 1), "concurrency": (1, 256), "rate_hz": (0.0, 100_000.0), "intra_op_threads": (1, 1024),
-    "inter_op_threads": (1, 1024), "layer_depth": (1, 64), "accuracy_samples": (0, 10_000), "calibration_samples": (1, 10_000),
+    "inter_op_threads": (1, 1024), "layer_depth": (0, 64), "accuracy_samples": (0, 10_000), "calibration_samples": (1, 10_000),
     "samples": (1, 10_000), "idle_gap_s": (0.0, 3_600.0), "repeats": (1, 100)}
 
 
@@ -136,7 +136,8 @@ class MeasureConfig:
     cuda_graph: str = "off"              # off | on | both (each GPU configuration measured with and without)
     cross_check: Optional[str] = None    # "trtexec": NVIDIA's tool re-times each engine deployprof built
     layer_profile: bool = True           # a layer-time pass per stage after its latency pass (issue 33)
-    layer_depth: int = 2                 # module depth the tables show (the JSON holds every depth)
+    layer_depth: int = 0                 # module depth the tables show, 0: auto, the deepest whose named modules
+                                         # hold 75% of the stage (the JSON holds every depth)
     # Independent repetitions of every configuration (each a fresh process unless inline, in shuffled rounds): the
     # between-run spread that `compare` judges a change by (one run's own CI cannot see it).
     repeats: int = 1

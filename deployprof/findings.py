@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from .results import (POLICY_STEP, Breakdown, ComponentTime, FlopReport, RooflinePrediction, RunResult, main_runs,
-                      stop_of)
+                      run_flags, stop_of)
 
 LAUNCH_BOUND_BUSY = 0.50   # GPU busy under half the step: kernels wait on launches (NVML utilisation)
 
@@ -85,11 +85,13 @@ def breakdown_finding(r: RunResult, runs: Sequence[RunResult]) -> Optional[str]:
             f"(layer-time pass: {b.coverage:.0%} of the stage in nodes, profiling cost {b.overhead:.1f}x)")
 
 
-def findings(runs: Sequence[RunResult], roofline: Sequence[RooflinePrediction] = ()) -> tuple[str, ...]:
+def findings(runs: Sequence[RunResult], roofline: Sequence[RooflinePrediction] = (),
+             calls: Optional[dict[str, int]] = None) -> tuple[str, ...]:
+    """What bounds each configuration, then the figures that contradict each other (contradictions)."""
     lines = []
     for r in main_runs(runs):
         lines += [f for f in (finding(r, runs, roofline), breakdown_finding(r, runs)) if f]
-    return tuple(lines)
+    return tuple(lines + contradictions(runs, calls))
 
 
 def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport], calls: Optional[dict[str, int]] = None) -> list[str]:
@@ -127,7 +129,6 @@ def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport], calls: Opt
                                []).append(f"{r.stage} ({r.latency.count})")
     out += [f"{backend}/{precision} b{batch} {', '.join(stages)}: {cause}"
             for (backend, precision, batch, cause), stages in grouped.items()]
-    out += _step_slower_than_stages(runs, calls or {})
     for name, f in flops.items():
         if f.lower_bound:
             out.append(f"{name}: FLOPs are a lower bound ({sum(f.unknown_ops.values())} unknown-op nodes, "
@@ -135,24 +136,66 @@ def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport], calls: Opt
     return out
 
 
-STEP_SLOWDOWN = 1.5  # a stage inside the policy step over 1.5x its standalone mean x calls is worth a line
+STEP_SLOWDOWN = 1.5   # a stage inside the policy step over 1.5x its standalone time (or under 1/1.5) is a contradiction
+PROFILED_SLOWER = 3.0  # a layer-time pass over 3x the latency pass: the shares are of a different run
+RUNTIMES_APART = 5.0   # the same stage on two runtimes over 5x apart
 
 
-def _step_slower_than_stages(runs: list[RunResult], calls: dict[str, int]) -> list[str]:
-    """Stages that run much slower inside the policy step than alone: threads fighting for the cores (spinning pools
-    of several sessions, another process), caches evicted between stages. stage_mean_ms is per step (all calls)."""
-    alone = {(r.backend, r.precision, r.batch, r.cuda_graph, r.stage): r.latency.mean_ms for r in runs}
+def contradictions(runs: Sequence[RunResult], calls: Optional[dict[str, int]] = None) -> list[str]:
+    """Figures of one report that disagree beyond a factor, each with which one to trust and why: a stage alone
+    against the same stage inside the policy step, the layer-time pass against the latency pass, one stage on two
+    runtimes. stage_mean_ms is per step (every call of the stage in it)."""
+    calls = calls or {}
+    alone = {(r.backend, r.precision, r.batch, r.cuda_graph, r.stage): r for r in runs}
     out = []
     for r in runs:
         if r.stage != POLICY_STEP or not r.stage_mean_ms:
             continue
-        ratios = {stage: ms / (own * calls.get(stage, 1)) for stage, ms in r.stage_mean_ms.items()
-                  if (own := alone.get((r.backend, r.precision, r.batch, r.cuda_graph, stage)))}
+        ratios = {stage: ms / (own.latency.mean_ms * calls.get(stage, 1)) for stage, ms in r.stage_mean_ms.items()
+                  if (own := alone.get((r.backend, r.precision, r.batch, r.cuda_graph, stage))) and own.latency.mean_ms}
+        tag = f"{r.backend}/{r.precision} b{r.batch}"
         slow = [f"{stage} {x:.1f}x" for stage, x in ratios.items() if x > STEP_SLOWDOWN]
+        fast = [f"{stage} {1 / x:.1f}x" for stage, x in ratios.items() if x < 1 / STEP_SLOWDOWN]
         if slow:
-            out.append(f"{r.backend}/{r.precision} b{r.batch} policy_step: stages slower inside the step than alone "
-                       f"({', '.join(slow)}): threads fighting for the cores (another process, --spin, more --threads "
-                       "than free cores) or caches evicted between stages")
+            out.append(f"{tag} policy_step: stages slower inside the step than alone ({', '.join(slow)}): trust the "
+                       "step's figure, it is what the robot runs; the stage alone is its best case. Threads fight for "
+                       "the cores (another process, --spin, more --threads than free cores) or caches are evicted "
+                       "between stages")
+        if fast:
+            flagged = [s for s in (x.split()[0] for x in fast) if run_flags(alone[(r.backend, r.precision, r.batch,
+                                                                                    r.cuda_graph, s)])]
+            why = (f"its run is flagged ({', '.join(flagged)}: see the warnings)" if flagged else
+                   "a slow spell of the machine while it ran, or a cold start")
+            out.append(f"{tag}: stages slower alone than inside the step ({', '.join(fast)}): trust the step's figure; "
+                       f"the standalone run was disturbed ({why}); --repeats 3 shows whether it reproduces")
+    for r in runs:
+        b = r.breakdown
+        if b is None or not b.latency_stage_ms:
+            continue
+        tag = f"{r.backend}/{r.precision} b{r.batch} {r.stage}"
+        if b.overhead > PROFILED_SLOWER:
+            out.append(f"{tag}: the profiler slowed the stage {b.overhead:.1f}x ({b.pass_stage_ms:.3f} ms profiled vs "
+                       f"{b.latency_stage_ms:.3f} ms): trust the latency figure for time; the module shares are of the "
+                       "profiled run, where small nodes weigh more")
+        elif b.overhead < 1 / STEP_SLOWDOWN:
+            out.append(f"{tag}: the profiled pass ran faster than the latency pass ({b.pass_stage_ms:.3f} ms profiled vs "
+                       f"{b.latency_stage_ms:.3f} ms unprofiled, {b.overhead:.2f}x): profiling never speeds a stage up, "
+                       "so the latency pass was disturbed (load, clocks); distrust its figure and measure again")
+    by_stage: dict[tuple, list[RunResult]] = {}
+    for r in runs:
+        by_stage.setdefault((r.stage, r.precision, r.batch, r.cuda_graph), []).append(r)
+    for (stage, precision, batch, _), rs in by_stage.items():
+        if len(rs) < 2:
+            continue
+        lo, hi = min(rs, key=lambda r: r.latency.p50_ms), max(rs, key=lambda r: r.latency.p50_ms)
+        if lo.latency.p50_ms > 0 and hi.latency.p50_ms / lo.latency.p50_ms > RUNTIMES_APART:
+            x = hi.latency.p50_ms / lo.latency.p50_ms
+            bad = [r.backend for r in (lo, hi) if run_flags(r)]
+            trust = ("both runs are flagged (see the warnings): trust neither, measure again" if len(bad) == 2 else
+                     f"{bad[0]} is flagged (see the warnings): trust the other" if bad else
+                     "neither run is flagged: a difference of the runtimes, not of the measurement")
+            out.append(f"{stage} {precision} b{batch}: {hi.backend} {x:.1f}x slower than {lo.backend} "
+                       f"({hi.latency.p50_ms:.3f} vs {lo.latency.p50_ms:.3f} ms p50): {trust}")
     return out
 
 

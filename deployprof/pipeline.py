@@ -432,7 +432,8 @@ def _assemble(plan: ProfilePlan, prep: Prepared, runs: list[RunResult], cost: St
                         stage_sha256={s.name: graph_sha256(root / s.file) for s in manifest.stages},
                         calls_per_step={s.name: s.calls_per_step for s in manifest.stages}, exporter=manifest.exporter),
         environment=environment, settings=config, flops=cost.flops, policy_step_flops=cost.step_flops,
-        runs=tuple(runs), warnings=tuple(warnings), findings=findings(runs, roofline),
+        runs=tuple(runs), warnings=tuple(warnings),
+        findings=findings(runs, roofline, {st.name: st.calls_per_step for st in base.manifest.stages}),
         precision_info={p: s.manifest.precision_info for p, s in subjects.items() if p != "fp32"},
         roofline=roofline, precision_debug=prep.searches)
 

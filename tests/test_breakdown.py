@@ -115,3 +115,59 @@ def test_a_node_the_runtime_renamed_after_its_output_finds_the_fused_graph_node(
     assert nodes["conv"].mean_ms == 1.0 and nodes["conv"].flops == 1000 and nodes["conv"].module_path[-1] == "backbone.conv"
     assert nodes["pool"].mean_ms == 0.5          # no node of its op type above: the tensor's producer
     assert nodes["mystery"].op_type == "Reorder" and nodes["mystery"].module_path == ()
+
+
+def _runs(**per_run):
+    """Units with their time in each of the pass's runs, as ONNX Runtime's trace gives them."""
+    return Timed("onnxruntime-profiler", len(next(iter(per_run.values()))), 1.0,
+                 tuple(Unit(n, sum(v) / len(v), onnx_nodes=(n,), per_run_ms=tuple(v)) for n, v in per_run.items()))
+
+
+def test_modules_rank_by_their_median_over_runs_with_an_interval():
+    """One run in which a preemption lands inside q0 (10 ms) inflates its mean 20x over 20 runs; the median and the
+    ranking do not move, and two modules whose intervals overlap are marked as tied."""
+    from deployprof.report.sections import ranks
+
+    up = [0.2 + 0.001 * i for i in range(20)]
+    q = [0.1] * 19 + [10.0]
+    b = breakdown("s", _runs(q0=q, up0=up, q1=[0.099 + 0.001 * (i % 3) for i in range(20)],
+                             up1=[0.199 + 0.001 * (i % 3) for i in range(20)]), GRAPH, 1.0)
+    rows, _ = b.at_depth(2)
+    assert [c.name for c in rows] == ["layers.0.mlp", "layers.1.mlp", "layers.0.attn", "layers.1.attn"]
+    attn = next(c for c in rows if c.name == "layers.0.attn")
+    assert attn.median_ms == pytest.approx(0.1) and attn.mean_ms > 0.5 and attn.ci_ms == (0.1, 0.1)
+    mlp = rows[0]
+    assert mlp.ci_ms[0] <= mlp.median_ms <= mlp.ci_ms[1]
+    assert ranks(rows) == ["1", "2", "3", "3="]    # the two attn overlap: their order is no finding
+    few = breakdown("s", _runs(q0=[0.1, 0.2], up0=[0.3, 0.3]), GRAPH, 1.0)
+    assert few.modules[0].median_ms is not None and few.modules[0].ci_ms is None   # 2 runs bound no median
+    assert ranks(few.at_depth(1)[0]) == ["1"]
+
+
+def test_identical_siblings_are_compared_as_a_group():
+    from deployprof.report.sections import sibling_groups
+
+    b = breakdown("s", _runs(q0=[0.2] * 8, q1=[0.21] * 8, up0=[0.43] * 8, up1=[0.025] * 8), GRAPH, 1.0)
+    rows = {r[1]: r for r in sibling_groups(b)}
+    assert rows["layers.*.mlp"][2] == "2" and rows["layers.*.mlp"][-1] == "17.2x"
+    assert "layers.0.mlp" in rows["layers.*.mlp"][5]
+    # layers.0.attn holds a Softmax layers.1.attn has not: not the same work, not a group
+    assert "layers.*.attn" not in rows and "layers.*" not in rows
+
+
+def test_auto_depth_is_the_deepest_at_which_named_modules_hold_most_of_the_time():
+    deep = breakdown("s", _timed(q0=0.1, up0=0.2, q1=0.1, up1=0.2, norm=0.01), GRAPH, 1.0)
+    assert deep.auto_depth() == 2
+    # Most of the time in a node that sits directly in a layer, in no submodule: depth 2 would show a small part
+    g = {**GRAPH, "core": StaticNode("MatMul", ("layers.0",), 1, 1)}
+    shallow = breakdown("s", _timed(q0=0.1, up0=0.1, core=2.0), g, 1.0)
+    assert shallow.auto_depth() == 1
+
+
+def test_depth_auto_on_the_command_line():
+    from click.testing import CliRunner
+
+    from deployprof.cli import cli
+
+    r = CliRunner().invoke(cli, ["bench", "x.onnx", "--backend", "ort-cpu", "--depth", "deep"])
+    assert r.exit_code == 2 and "expects auto or an integer in [1, 64], got 'deep'" in r.output

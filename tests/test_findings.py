@@ -96,12 +96,31 @@ def test_progress_says_time_left():
     assert eta_text(30.0, 3, 9) == "30 s, ~60 s left" and eta_text(5.0, 0, 9) == "5 s" and eta_text(5.0, 9, 9) == "5 s"
 
 
-def test_stages_much_slower_inside_the_step_than_alone_are_said():
-    from deployprof.findings import run_warnings
+def test_figures_that_contradict_each_other_are_findings_that_say_which_to_trust():
+    from deployprof.findings import contradictions
+    from deployprof.results import Breakdown
 
     base = _run(telemetry=None, stop=None, stopped_by=None)
-    lat = lambda ms: dataclasses.replace(base.latency, mean_ms=ms)  # noqa: E731
+    base = dataclasses.replace(base, latency=dataclasses.replace(base.latency, too_few_samples=(), noisy=False))
+    lat = lambda ms, p50=None: dataclasses.replace(base.latency, mean_ms=ms, p50_ms=p50 or ms)  # noqa: E731
     alone = [dataclasses.replace(base, stage="a", latency=lat(0.1)), dataclasses.replace(base, stage="b", latency=lat(0.1))]
     step = dataclasses.replace(base, stage="policy_step", stage_mean_ms={"a": 0.12, "b": 1.2})  # b: 4 calls -> 3x
-    warnings = [w for w in run_warnings([*alone, step], {}, {"a": 1, "b": 4}) if "slower inside the step" in w]
-    assert len(warnings) == 1 and "(b 3.0x)" in warnings[0]
+    lines = contradictions([*alone, step], {"a": 1, "b": 4})
+    assert len(lines) == 1 and "slower inside the step than alone (b 3.0x): trust the step's figure" in lines[0]
+    # The demo once showed a prefix of 157.7 ms alone and 18.2 ms inside the step without a word:
+    prefix = dataclasses.replace(base, stage="prefix", latency=lat(157.7))
+    step = dataclasses.replace(base, stage="policy_step", stage_mean_ms={"prefix": 18.2})
+    (line,) = contradictions([prefix, step], {"prefix": 1})
+    assert "slower alone than inside the step (prefix 8.7x): trust the step's figure" in line
+    # "7.667 ms profiled vs 116.363 ms unprofiled (0.07x)": the latency pass was the disturbed one
+    b = Breakdown("a", "onnxruntime-profiler", 20, 7.667, 116.363, 7.667 / 116.363, 7.0, 0.9, (), (), ())
+    (line,) = contradictions([dataclasses.replace(alone[0], breakdown=b)])
+    assert "profiled pass ran faster than the latency pass" in line and "distrust its figure" in line
+    slow = dataclasses.replace(b, pass_stage_ms=2.0, latency_stage_ms=0.1, overhead=20.0)
+    assert "the profiler slowed the stage 20.0x" in contradictions([dataclasses.replace(alone[0], breakdown=slow)])[0]
+    # One stage on two runtimes, far apart: neither flagged, a difference of the runtimes
+    torch = dataclasses.replace(alone[0], backend="torch", latency=lat(0.1, p50=0.9))
+    (line,) = contradictions([alone[0], torch])
+    assert "torch 9.0x slower than" in line and "neither run is flagged" in line
+    flagged = dataclasses.replace(torch, latency=dataclasses.replace(torch.latency, noisy=True))
+    assert "torch is flagged (see the warnings): trust the other" in contradictions([alone[0], flagged])[0]

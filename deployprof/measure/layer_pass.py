@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 PROFILE_WARMUP = 2        # calls run before the profiled ones are kept (first-call allocation, lazy kernels)
-MIN_RUNS = 3
-LAYER_PASS_RUNS = 20      # a stage's pass: up to this many profiled calls ...
-LAYER_PASS_BUDGET_S = 2.0  # ... or as many as fit in this (at least MIN_RUNS): a mean per node, not a latency
+MIN_RUNS = 6              # a median's 95% interval needs 6 runs to be bounded
+LAYER_PASS_RUNS = 50      # a stage's pass: up to this many profiled calls (20 gave rankings that did not reproduce)
+LAYER_PASS_BUDGET_S = 2.0  # ... or as many as fit in this (at least MIN_RUNS): medians per node, not a latency
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class Unit:
     onnx_nodes: tuple[str, ...] = ()   # the ONNX nodes it ran (a TensorRT layer: every node it fused)
     op_type: str = ""                  # for a unit that is no ONNX node (a torch operator, a node the runtime inserted)
     module_path: tuple[str, ...] = ()  # where the profiler itself knows it (torch); else read off the graph
+    per_run_ms: tuple[float, ...] = ()  # its time in each profiled run, where the profiler tells runs apart
 
 
 @dataclass(frozen=True)

@@ -35,19 +35,20 @@ def timed_from_trace(events: list, walls_ms: list[float], skip: int, sequential:
             args = e.get("args")
             op = str(args.get("op_name", "")) if isinstance(args, dict) else ""
             per_run[i].append((float(ts), float(dur), e["name"][:-len(SUFFIX)], op))
-    kernel: dict[str, float] = {}
-    dispatch: dict[str, float] = {}
+    n = max(len(kept), 1)
+    kernel: dict[str, list[float]] = {}     # per node: its ms in each kept run
+    dispatch: dict[str, list[float]] = {}
     ops: dict[str, str] = {}
-    for nodes in per_run:
+    for i, nodes in enumerate(per_run):
         previous_end = None  # before the first kernel: the session's own work (inputs, allocation), no node's
         for ts, dur, name, op in sorted(nodes):
-            kernel[name] = kernel.get(name, 0.0) + dur / 1e3
+            kernel.setdefault(name, [0.0] * n)[i] += dur / 1e3
             ops[name] = op
             if sequential and previous_end is not None:
-                dispatch[name] = dispatch.get(name, 0.0) + max(ts - previous_end, 0.0) / 1e3
+                dispatch.setdefault(name, [0.0] * n)[i] += max(ts - previous_end, 0.0) / 1e3
             previous_end = ts + dur if previous_end is None else max(previous_end, ts + dur)
-    n = max(len(kept), 1)
-    units = [Unit(name, ms / n, onnx_nodes=(name.split("/")[0],), op_type=ops[name]) for name, ms in kernel.items()]
-    units += [Unit(f"{name}/{DISPATCH}", ms / n, onnx_nodes=(name.split("/")[0],), op_type=DISPATCH)
-              for name, ms in dispatch.items() if ms > 0]
+    units = [Unit(name, sum(ms) / n, onnx_nodes=(name.split("/")[0],), op_type=ops[name], per_run_ms=tuple(ms))
+             for name, ms in kernel.items()]
+    units += [Unit(f"{name}/{DISPATCH}", sum(ms) / n, onnx_nodes=(name.split("/")[0],), op_type=DISPATCH,
+                   per_run_ms=tuple(ms)) for name, ms in dispatch.items() if sum(ms) > 0]
     return Timed("onnxruntime-profiler", len(kept), statistics.fmean(walls_ms) if walls_ms else 0.0, tuple(units))

@@ -2,10 +2,11 @@
 these and nothing else of their own, so the three formats cannot disagree."""
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import NamedTuple, Optional
 
-from ..results import (OVERHEAD_FACTOR, AccuracyResult, Comparison, Evaluation, PrecisionDebugReport, ComponentTime, FlopReport, OpTypeCost, ProfileReport,
+from ..results import (OVERHEAD_FACTOR, AccuracyResult, Breakdown, Comparison, Evaluation, PrecisionDebugReport, ComponentTime, FlopReport, OpTypeCost, ProfileReport,
                        Qualification, RooflinePrediction, RunResult, main_runs, main_stage, stop_of)
 from ..serial import to_dict
 from .summary import accuracies, accuracy_cell, fmt_bytes, fmt_count, fmt_ms, pct_ci, pct_ci_stats
@@ -119,13 +120,20 @@ def _work(v: Optional[int], scale: float) -> str:
     return "-" if v is None else f"{v / scale:.3g}"
 
 
+def _time_cell(c: ComponentTime) -> str:
+    """A component's time per run: the median over the pass's runs with its 95% interval, else the mean."""
+    if c.median_ms is None:
+        return f"{c.mean_ms:.4f} (mean)"
+    return f"{c.median_ms:.4f}" + (f" [{c.ci_ms[0]:.4f}, {c.ci_ms[1]:.4f}]" if c.ci_ms else " (few runs)")
+
+
 def _component_row(c: ComponentTime) -> tuple[str, ...]:
-    return (c.name[:60], str(c.nodes), f"{c.mean_ms:.4f}", f"{c.share:.1%}", _work(c.flops, 1e6), _work(c.bytes, 1e6),
+    return (c.name[:60], str(c.nodes), _time_cell(c), f"{c.share:.1%}", _work(c.flops, 1e6), _work(c.bytes, 1e6),
             _opt(c.achieved_gflop_per_s, ".3g"), _opt(c.achieved_gb_per_s, ".3g"), c.bound,
             "-" if c.floor_ms is None else f"{c.floor_ms / c.mean_ms:.1%}")
 
 
-COMPONENT_HEADER = ("nodes", "mean ms", "share", "MFLOP", "MB", "GFLOP/s", "GB/s", "bound", "of roofline")
+COMPONENT_HEADER = ("nodes", "ms per run [95% CI]", "share", "MFLOP", "MB", "GFLOP/s", "GB/s", "bound", "of roofline")
 
 
 def _pass_caption(rs: list[RunResult]) -> str:
@@ -140,29 +148,72 @@ def _pass_caption(rs: list[RunResult]) -> str:
     return "; ".join(parts) + ". " + roof + " ".join(notes)
 
 
-def breakdown_tables(runs: tuple[RunResult, ...], depth: int = 2, top: int = 8) -> list[Table]:
-    """Per configuration: the slowest modules at `depth` and op types per stage, from the layer-time pass; and one
-    table of the runs that have none, with why."""
+def ranks(rows: list[ComponentTime]) -> list[str]:
+    """Rank of each row (slowest first); "N=" when its interval overlaps the row above's: the two cannot be told
+    apart from this pass, so their order is not a finding."""
+    out = []
+    for i, c in enumerate(rows):
+        above = rows[i - 1] if i else None
+        tied = above is not None and (c.ci_ms is None or above.ci_ms is None or c.ci_ms[1] >= above.ci_ms[0])
+        out.append(f"{out[-1].rstrip('=')}=" if tied else str(i + 1))
+    return out
+
+
+SIBLING = re.compile(r"(?<=\.)\d+(?=\.|$)")
+
+
+def sibling_groups(b: Breakdown, top: int = 8) -> list[tuple[str, ...]]:
+    """Modules that differ only by an index (layers.0.up, layers.1.up: the same code on the same shapes) compared as
+    a group: how many, the median member, the fastest and slowest, and their ratio (well above 1: the runtime, not
+    the module, makes the difference: first-call effects, thread wake-ups, the profiler)."""
+    groups: dict[str, list[ComponentTime]] = defaultdict(list)
+    for c in b.modules:
+        if c.depth > 0 and SIBLING.search(c.name):
+            groups[SIBLING.sub("*", c.name)].append(c)
+    rows = []
+    for name, cs in sorted(groups.items(), key=lambda kv: -sum(c.time_ms for c in kv[1])):
+        flops = {c.flops for c in cs}
+        if len(cs) < 2 or len(flops) > 1:   # one member, or not the same work
+            continue
+        t = sorted(c.time_ms for c in cs)
+        slowest = max(cs, key=lambda c: c.time_ms)
+        rows.append((b.stage, name, str(len(cs)), f"{t[len(t) // 2]:.4f}", f"{t[0]:.4f}", f"{t[-1]:.4f} ({slowest.name})",
+                     f"{t[-1] / t[0]:.1f}x" if t[0] > 0 else "-"))
+    return rows[:top]
+
+
+def breakdown_tables(runs: tuple[RunResult, ...], depth: int = 0, top: int = 8) -> list[Table]:
+    """Per configuration: the slowest modules at `depth` (0: each stage's auto depth) with their rank (ties marked),
+    identical siblings as groups, and op types per stage, from the layer-time pass; and one table of the runs that
+    have none, with why."""
     configs: dict[str, list[RunResult]] = defaultdict(list)
     for r in runs:
         if r.breakdown is not None:
             configs[f"{_backend(r)}/{_precision(r)} b{r.batch}"].append(r)
     out = []
     for key, rs in configs.items():
-        mod_rows, op_rows = [], []
+        mod_rows, op_rows, sib_rows, depths = [], [], [], []
         for r in rs:
             b = r.breakdown
-            rows, rest = b.at_depth(depth)
-            mod_rows += [(b.stage, *_component_row(c)) for c in rows[:top]]
+            d = depth or b.auto_depth()
+            depths.append(f"{b.stage} {d}")
+            rows, rest = b.at_depth(d)
+            mod_rows += [(b.stage, rank, *_component_row(c)) for rank, c in zip(ranks(rows[:top]), rows[:top])]
             hidden = rest + sum(c.mean_ms for c in rows[top:])
             if hidden > 0:
-                mod_rows.append((b.stage, f"(rest: {len(rows[top:])} more modules, nodes above depth {depth})", "-",
-                                 f"{hidden:.4f}", f"{hidden / b.attributed_ms:.1%}" if b.attributed_ms else "-",
+                mod_rows.append((b.stage, "-", f"(rest: {len(rows[top:])} more modules, nodes above depth {d})", "-",
+                                 f"{hidden:.4f} (mean)", f"{hidden / b.attributed_ms:.1%}" if b.attributed_ms else "-",
                                  *("-",) * 6))
             op_rows += [(b.stage, *_component_row(c)) for c in b.op_types[:top]]
-        caption = _pass_caption(rs)
-        out.append(Table(f"Where the time goes: {key}, modules at depth {depth} (layer-time pass)",
-                         ("stage", "module", *COMPONENT_HEADER), mod_rows, caption))
+            sib_rows += sibling_groups(b)
+        caption = _pass_caption(rs) + (" Rank N=: its interval overlaps the row above's (cannot be told apart)."
+                                       if any("=" in row[1] for row in mod_rows) else "")
+        how = f"depth {depth}" if depth else f"auto depth ({', '.join(depths)})"
+        out.append(Table(f"Where the time goes: {key}, modules at {how} (layer-time pass, median per run)",
+                         ("stage", "rank", "module", *COMPONENT_HEADER), mod_rows, caption))
+        out.append(Table(f"Identical siblings: {key} (modules that differ only by an index, same FLOPs)",
+                         ("stage", "modules", "count", "median ms", "fastest ms", "slowest ms", "slowest / fastest"),
+                         sib_rows))
         out.append(Table(f"Where the time goes: {key}, op types", ("stage", "op type", *COMPONENT_HEADER), op_rows))
     none = [(f"{_backend(r)}/{_precision(r)} b{r.batch}", r.stage, r.breakdown_unavailable)
             for r in runs if r.breakdown_unavailable]
@@ -513,7 +564,7 @@ def tables(report: ProfileReport, records: bool = True) -> list[Table]:
     records=False leaves out the provenance and environment records (the terminal's shorter view)."""
     runs = report.runs
     all_tables = [runs_table(runs), stage_table(runs), control_table(runs), telemetry_table(runs), transfers_table(runs),
-                  witness_table(runs), layers_table(runs), *breakdown_tables(runs, report.settings.layer_depth if report.settings else 2),
+                  witness_table(runs), layers_table(runs), *breakdown_tables(runs, report.settings.layer_depth if report.settings else 0),
                   training_table(report.training),
                   flops_table(report.flops, report.policy_step_flops, report.model.calls_per_step),
                   *roofline_tables(report.roofline), accuracy_table(accuracies(runs)),

@@ -11,6 +11,7 @@ from typing import Literal, Optional
 # cost or no ceilings for the device.
 Bound = Literal["compute", "memory", "overhead", "unknown"]
 OVERHEAD_FACTOR = 10.0
+AUTO_COVER = 0.75   # --depth auto: the deepest depth whose named modules hold 75% of a stage's node time
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,13 @@ class ComponentTime:
     achieved_gb_per_s: Optional[float]
     floor_ms: Optional[float] = None   # max(FLOPs / peak, bytes / bandwidth) on the device that ran it
     bound: Bound = "unknown"
+    median_ms: Optional[float] = None  # its time per run: the median over the pass's runs (where the profiler
+    ci_ms: Optional[tuple[float, float]] = None  # tells runs apart), and that median's 95% interval; rows rank by it
+
+    @property
+    def time_ms(self) -> float:
+        """What a ranking goes by: the median over runs where known (one slow run cannot move it), else the mean."""
+        return self.mean_ms if self.median_ms is None else self.median_ms
 
 
 @dataclass(frozen=True)
@@ -71,5 +79,15 @@ class Breakdown:
     def at_depth(self, depth: int) -> tuple[list[ComponentTime], float]:
         """The modules a view shows at --depth N, slowest first, and the time of nodes whose module path ends above N
         (the rows and that rest sum to the stage's node time)."""
-        rows = [c for c in self.modules if c.depth == depth]
+        rows = sorted((c for c in self.modules if c.depth == depth), key=lambda c: -c.time_ms)
         return rows, max(self.attributed_ms - sum(c.mean_ms for c in rows), 0.0)
+
+    def auto_depth(self, cover: float = AUTO_COVER) -> int:
+        """The deepest module depth whose named modules still hold `cover` of the node time (deeper views leave more
+        in nodes that sit directly in a parent module): 1 when none does."""
+        best = 1
+        for d in sorted({c.depth for c in self.modules if c.depth > 0}):
+            rows = [c for c in self.modules if c.depth == d and not c.name.startswith("(")]
+            if self.attributed_ms > 0 and sum(c.mean_ms for c in rows) >= cover * self.attributed_ms:
+                best = d
+        return best
