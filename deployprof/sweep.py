@@ -95,6 +95,11 @@ def _check_measure(where: str, raw: object) -> dict:
     for key, value in raw.items():
         if key not in MEASURE_KEYS:
             raise ConfigError(f"{where}: unknown measure option {key!r}; known: {', '.join(MEASURE_KEYS)}")
+        if key == "depth" and (value == "auto" or value == 0):   # 0 is auto inside MeasureConfig, not a depth
+            if value == 0:
+                raise ConfigError(f"{where}: measure option depth expects auto or an integer in [1, 64], got 0")
+            out[key] = 0
+            continue
         kind = MEASURE_KEYS[key][1]
         ok = isinstance(value, dict) if kind is dict else isinstance(value, bool) if kind is bool else (
             isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else

@@ -38,6 +38,8 @@ measure: {duration: 1, accuracy_samples: 3, threads: 2, layer_profile: false, de
     config, accuracy = measure_config(torch_cfg)
     assert config.duration_s == 0.5 and config.batches == (2,) and accuracy.samples == 3
     assert (config.layer_profile, config.layer_depth) == (False, 3)
+    auto = load_sweep(_write(tmp_path, "subjects: [tiny-vla]\nmeasure: {depth: auto}\n", "auto.yaml"))
+    assert measure_config(auto.configurations[0])[0].layer_depth == 0   # auto
     assert config.backend_options.intra_op_threads == 2 and config.backend_options.batch == 2
     assert config.backend_options.device == "cuda:1"  # the command line's --device
     again = load_sweep(tmp_path / "s.yaml")
