@@ -55,9 +55,10 @@ def finding(r: RunResult, runs: Sequence[RunResult], roofline: Sequence[Roofline
 
 def top_modules(b: Breakdown, n: int = 3, max_depth: int = 4) -> list[ComponentTime]:
     """The n slowest modules at the shallowest depth that has n of them (a stage wrapped in one module looks one
-    level in)."""
+    level in), identical siblings as one (their order among themselves is noise: pi0-small's six identical layers
+    ranked differently on every run)."""
     for depth in range(1, max_depth + 1):
-        rows = [c for c in b.modules if c.depth == depth]
+        rows = b.grouped_at(depth)
         if len(rows) >= n or depth == max_depth or not any(c.depth > depth for c in b.modules):
             return rows[:n]
     return []

@@ -171,3 +171,17 @@ def test_depth_auto_on_the_command_line():
 
     r = CliRunner().invoke(cli, ["bench", "x.onnx", "--backend", "ort-cpu", "--depth", "deep"])
     assert r.exit_code == 2 and "expects auto or an integer in [1, 64], got 'deep'" in r.output
+
+
+def test_the_finding_names_identical_siblings_as_one():
+    """pi0-small's six identical layers tie (their intervals overlap): a top three drawn from them changed on every
+    run. The finding names them as one group, which reproduces."""
+    g = {"a0": StaticNode("MatMul", ("layers.0",), 1000, 10), "a1": StaticNode("MatMul", ("layers.1",), 1000, 10),
+         "a2": StaticNode("MatMul", ("layers.2",), 1000, 10), "h": StaticNode("MatMul", ("head",), 10, 1),
+         "n": StaticNode("LayerNormalization", ("norm",), 5, 1)}
+    b = breakdown("s", _runs(a0=[0.31] * 8, a1=[0.30] * 8, a2=[0.32] * 8, h=[0.05] * 8, n=[0.01] * 8), g, 1.0)
+    names = [c.name for c in top_modules(b)]
+    assert names == ["layers.* (3 alike)", "head", "norm"]
+    group = b.grouped_at(1)[0]
+    assert group.nodes == 3 and group.mean_ms == pytest.approx(0.93) and group.flops == 3000
+    assert group.median_ms == pytest.approx(0.93) and group.ci_ms is None

@@ -2,7 +2,6 @@
 these and nothing else of their own, so the three formats cannot disagree."""
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from typing import NamedTuple, Optional
 
@@ -159,22 +158,12 @@ def ranks(rows: list[ComponentTime]) -> list[str]:
     return out
 
 
-SIBLING = re.compile(r"(?<=\.)\d+(?=\.|$)")
-
-
 def sibling_groups(b: Breakdown, top: int = 8) -> list[tuple[str, ...]]:
     """Modules that differ only by an index (layers.0.up, layers.1.up: the same code on the same shapes) compared as
     a group: how many, the median member, the fastest and slowest, and their ratio (well above 1: the runtime, not
     the module, makes the difference: first-call effects, thread wake-ups, the profiler)."""
-    groups: dict[str, list[ComponentTime]] = defaultdict(list)
-    for c in b.modules:
-        if c.depth > 0 and SIBLING.search(c.name):
-            groups[SIBLING.sub("*", c.name)].append(c)
     rows = []
-    for name, cs in sorted(groups.items(), key=lambda kv: -sum(c.time_ms for c in kv[1])):
-        flops = {c.flops for c in cs}
-        if len(cs) < 2 or len(flops) > 1:   # one member, or not the same work
-            continue
+    for name, cs in sorted(b.siblings().items(), key=lambda kv: -sum(c.time_ms for c in kv[1])):
         t = sorted(c.time_ms for c in cs)
         slowest = max(cs, key=lambda c: c.time_ms)
         rows.append((b.stage, name, str(len(cs)), f"{t[len(t) // 2]:.4f}", f"{t[0]:.4f}", f"{t[-1]:.4f} ({slowest.name})",

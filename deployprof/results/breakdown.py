@@ -3,7 +3,9 @@ what they time), its time per graph node and per model component beside the stat
 each component on the device that ran it."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections import defaultdict
+from dataclasses import dataclass, replace
 from typing import Literal, Optional
 
 # compute / memory: the larger of the two roofline floors (FLOPs / peak, bytes / bandwidth); overhead: the time is
@@ -12,6 +14,12 @@ from typing import Literal, Optional
 Bound = Literal["compute", "memory", "overhead", "unknown"]
 OVERHEAD_FACTOR = 10.0
 AUTO_COVER = 0.75   # --depth auto: the deepest depth whose named modules hold 75% of a stage's node time
+_INDEX = re.compile(r"(?<=\.)\d+(?=\.|$)")
+
+
+def sibling_key(name: str) -> Optional[str]:
+    """`layers.*.up` for `layers.3.up`: modules that differ only by an index (None: no index in the name)."""
+    return _INDEX.sub("*", name) if _INDEX.search(name) else None
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,34 @@ class Breakdown:
         (the rows and that rest sum to the stage's node time)."""
         rows = sorted((c for c in self.modules if c.depth == depth), key=lambda c: -c.time_ms)
         return rows, max(self.attributed_ms - sum(c.mean_ms for c in rows), 0.0)
+
+    def siblings(self) -> dict[str, list[ComponentTime]]:
+        """Groups of two or more modules, at any depth, that differ only by an index and do the same FLOPs: the same
+        code on the same shapes, which should take the same time."""
+        groups: dict[tuple, list[ComponentTime]] = defaultdict(list)
+        for c in self.modules:
+            key = sibling_key(c.name) if c.depth > 0 else None
+            if key:
+                groups[(key, c.flops)].append(c)
+        return {key: cs for (key, _), cs in groups.items() if len(cs) > 1}
+
+    def grouped_at(self, depth: int) -> list[ComponentTime]:
+        """The modules at `depth`, identical siblings merged into one row (`layers.* (6 alike)`: their times, shares
+        and work summed), slowest first: what a ranking can say when identical layers cannot be told apart."""
+        members = {id(c): key for key, cs in self.siblings().items() for c in cs if c.depth == depth}
+        rows, merged = [], defaultdict(list)
+        for c in (c for c in self.modules if c.depth == depth):
+            (merged[members[id(c)]] if id(c) in members else rows).append(c)
+        for key, cs in merged.items():
+            bounds = {c.bound for c in cs}
+            floors = [c.floor_ms for c in cs]
+            total = lambda f: sum(getattr(c, f) for c in cs) if all(getattr(c, f) is not None for c in cs) else None  # noqa: E731
+            rows.append(replace(cs[0], name=f"{key} ({len(cs)} alike)", nodes=sum(c.nodes for c in cs),
+                                mean_ms=sum(c.mean_ms for c in cs), share=sum(c.share for c in cs),
+                                flops=total("flops"), bytes=total("bytes"), median_ms=total("median_ms"), ci_ms=None,
+                                floor_ms=sum(floors) if None not in floors else None,
+                                bound=bounds.pop() if len(bounds) == 1 else "unknown"))
+        return sorted(rows, key=lambda c: -c.time_ms)
 
     def auto_depth(self, cover: float = AUTO_COVER) -> int:
         """The deepest module depth whose named modules still hold `cover` of the node time (deeper views leave more
