@@ -112,3 +112,41 @@ def test_the_delta_interval_is_the_ratios_and_the_table_names_a_and_b():
         assert -100 <= lo <= m.delta_pct <= hi
     t = comparison_table(c)
     assert "B = b/report.json; A = a/report.json" in t.title and "one run each: not judged" in t.rows[0][4]
+
+
+def _chain(path, layers, width=128, rows=32):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    nodes, inits, prev = [], [], "x"
+    for i in range(layers):
+        inits.append(numpy_helper.from_array((rng.standard_normal((width, width)) / 12).astype(np.float32), f"w{i}"))
+        nodes.append(helper.make_node("MatMul", [prev, f"w{i}"], [f"m{i}"]))
+        prev = f"m{i}"
+    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, width])],
+                              [helper.make_tensor_value_info(prev, TensorProto.FLOAT, [rows, width])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_interleaved_compare_of_two_models_re_measured_here(tmp_path):
+    """Two .onnx files timed in alternating blocks: the same model twice is no regression, twice the layers is one.
+    Thresholds far from both (20%) keep the test's verdicts safe on a loaded machine; scripts/bench_gate.py
+    measures the gate's rates at 5%."""
+    a, same, slow = (_chain(tmp_path / "a.onnx", 8), _chain(tmp_path / "a2.onnx", 8), _chain(tmp_path / "b.onnx", 16))
+    r = CliRunner().invoke(cli, ["compare", "--interleave", str(a), str(same), "--fail-on-regression", "20", "--json",
+                                 "--max-duration", "20"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    m = doc["runs"][0]["metrics"][0]
+    assert m["basis"] == "interleaved" and m["verdict"] in ("within noise", "inconclusive") and doc["regressions"] == []
+    assert doc["runs"][0]["key"][0] == "a vs a2" and len(doc["interleaved"]["a_block_ms"]) == m["runs_a"] >= 12
+    r = CliRunner().invoke(cli, ["compare", "--interleave", str(a), str(slow), "--fail-on-regression", "20",
+                                 "--max-duration", "20"])
+    assert r.exit_code == 3, r.output
+    assert "interleaved blocks" in r.output and "1 regression(s): slower by more than 20%" in r.output
+    r = CliRunner().invoke(cli, ["compare", "--interleave", str(a)])
+    assert r.exit_code == 1 and "compare --interleave takes two exports" in r.output
+    r = CliRunner().invoke(cli, ["compare", "--interleave", str(a), str(tmp_path / "missing.onnx")])
+    assert r.exit_code == 1 and r.output.startswith("error:") and "Traceback" not in r.output

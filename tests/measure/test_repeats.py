@@ -1,0 +1,25 @@
+"""--repeats N: independent repetitions of each configuration, folded into one result that keeps every repetition."""
+import json
+
+from click.testing import CliRunner
+
+from deployprof.cli import cli
+
+from ..test_compare import _chain
+
+
+def test_bench_repeats_keeps_every_repetition_and_its_between_run_interval(tmp_path):
+    model = _chain(tmp_path / "m.onnx", 4)
+    r = CliRunner().invoke(cli, ["bench", str(model), "--backend", "ort-cpu", "--repeats", "3", "--iterations", "30",
+                                 "--warmup", "2", "--no-layer-profile", "--in-process", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    (run,) = doc["runs"]
+    rep = run["repeats"]
+    assert rep["count"] == 3 and len(rep["values_ms"]["p50"]) == 3 and run["latency"]["count"] == 90
+    lo, hi = rep["between_ci_ms"]["p50"]
+    assert lo <= run["latency"]["p50_ms"] * 1.5 and lo <= hi and rep["spread_pct"]["p50"] >= 0
+    assert doc["settings"]["repeats"] == 3
+    assert run["load"]["cores"] >= 1 and run["load"]["other_cores_during"] >= 0   # the machine's load is recorded
+    r = CliRunner().invoke(cli, ["bench", str(model), "--backend", "ort-cpu", "--repeats", "0"])
+    assert r.exit_code == 2 and "--repeats" in r.output
