@@ -81,7 +81,7 @@ def interleaved_compare(a: Path, b: Path, backend: str = "ort-cpu", threshold_pc
     run = RunDelta(key, (delta,), 0.0, None, flags)
     context = (f"interleaved on {backend}: {len(t.a_block_ms)} pairs of blocks of {t.calls_per_block} call(s), "
                f"{t.wall_s:.1f} s, stopped: {t.stop}",)
-    regressions = tuple(Regression(key, "p50", delta.delta_pct) for _ in (1,) if delta.verdict == "regression")
+    regressions = (Regression(key, "p50", delta.delta_pct),) if delta.verdict == "regression" else ()
     record = Interleaved(backend, stage_a, t.calls_per_block, tuple(t.a_block_ms), tuple(t.b_block_ms),
                          tuple(t.b_first), t.stop, t.wall_s)
     return Comparison(str(a), str(b), (run,), (), (), context, threshold_pct, regressions, NOISE_PCT, record,

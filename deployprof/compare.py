@@ -65,13 +65,8 @@ def metric_delta(metric: str, a: RunResult, b: RunResult, threshold_pct: Optiona
     if call in ("regression", "improvement") and ((flagged[0] and ratio.n_a == 1) or (flagged[1] and ratio.n_b == 1)):
         call = "flagged"
     d, lo, hi = ratio.pct
-    va = getattr(a.latency, f"{metric}_ms") if not history and ratio.n_a == 1 else _geomean(xa)
-    vb = _geomean(xb)
-    return MetricDelta(metric, va, vb, d, (lo, hi), call, ratio.basis, ratio.n_a, ratio.n_b, ratio.spread_pct)
-
-
-def _geomean(values: list[float]) -> float:
-    return geometric_interval(values)[0]
+    return MetricDelta(metric, geometric_interval(xa)[0], geometric_interval(xb)[0], d, (lo, hi), call, ratio.basis,
+                       ratio.n_a, ratio.n_b, ratio.spread_pct)
 
 
 def conclusion(runs: Sequence[RunDelta], threshold_pct: Optional[float]) -> str:

@@ -85,9 +85,9 @@ def between_runs(a: Sequence[float], b: Sequence[float], basis: str = "repeats")
     of the difference of the log means. None when the runs carry no degree of freedom for their spread (fewer than
     MIN_RUNS in all), since the between-run variance would then be unknown."""
     xa, xb = _logs(a), _logs(b)
-    df = xa.size + xb.size - 2
-    if xa.size + xb.size < MIN_RUNS or df < 1:
+    if xa.size + xb.size < MIN_RUNS:
         return None
+    df = xa.size + xb.size - 2
     ss = float(((xa - xa.mean()) ** 2).sum() + ((xb - xb.mean()) ** 2).sum())
     s = math.sqrt(ss / df)
     d = float(xb.mean() - xa.mean())

@@ -11,15 +11,15 @@ kept component whose removal still passes (one evaluation each). Cost: 2N + 1 ev
 components), at most N for the greedy step and at most N for the pruning; each is one variant prepared (INT8:
 calibrated), `samples` policy steps judged, then timed in short blocks alternating with the FP32 export's (TIMING):
 its time is the median block ratio with its 95% interval (load on a shared machine slows both blocks of a pair
-alike: MEASUREMENT.md), in ms at the FP32 time of the quietest window (best of several). The latency axis of the report's
-plot and what each kept component costs; indicative, `profile` measures the result properly.
+alike: MEASUREMENT.md), in ms at the FP32 time of the quietest window (best of several). The latency axis of the
+report's plot and what each kept component costs; indicative, `profile` measures the result properly.
 Selection and confirmation are different samples (MEASUREMENT.md): the search selects a set only when it passes
 its `samples` seeded steps with SELECT_MARGIN of the error budget to spare (half: cosine >= 0.995 for the 0.99
 band), then the final set is judged again on CONFIRM_FACTOR times as many fresh steps from another seed; a set
 that fails them grows by the next most harmful component and is confirmed on another fresh set (CONFIRM_ROUNDS at
 most). Only a set that PASSes its fresh samples is the mixed precision; the report says how many fell outside the
-rule and the 95% upper bound that puts on the share of inputs outside it. (Without this, a set that passed at cosine 0.99009 on
-its 8 samples had 14% of 256 fresh samples below 0.99.)
+rule and the 95% upper bound that puts on the share of inputs outside it. (Without this, a set that passed at
+cosine 0.99009 on its 8 samples had 14% of 256 fresh samples below 0.99.)
 Evaluations are cached in the run folder (evaluations.json, keyed by the export's digest, precision, backend,
 reference, samples, calibration and kept set), so an interrupted run resumes, and in the user's cache
 ($DEPLOYPROF_CACHE/precision-debug/DIGEST.json), so that `profile --precisions ...,int8-mixed` or a sweep after a
