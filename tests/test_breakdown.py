@@ -142,6 +142,8 @@ def test_modules_rank_by_their_median_over_runs_with_an_interval():
     few = breakdown("s", _runs(q0=[0.1, 0.2], up0=[0.3, 0.3]), GRAPH, 1.0)
     assert few.modules[0].median_ms is not None and few.modules[0].ci_ms is None   # 2 runs bound no median
     assert ranks(few.at_depth(1)[0]) == ["1"]
+    means_only = breakdown("s", _timed(q0=0.1, up0=0.2), GRAPH, 1.0)   # a profiler without runs told apart
+    assert ranks(means_only.at_depth(2)[0]) == ["1", "2"]
 
 
 def test_identical_siblings_are_compared_as_a_group():

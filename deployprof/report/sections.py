@@ -148,12 +148,14 @@ def _pass_caption(rs: list[RunResult]) -> str:
 
 
 def ranks(rows: list[ComponentTime]) -> list[str]:
-    """Rank of each row (slowest first); "N=" when its interval overlaps the row above's: the two cannot be told
-    apart from this pass, so their order is not a finding."""
+    """Rank of each row (slowest first); "N=" when its interval overlaps the row above's (or either has too few runs
+    to bound one): the two cannot be told apart from this pass, so their order is not a finding. Rows of a profiler
+    that does not tell runs apart (median_ms None) get plain ranks."""
     out = []
     for i, c in enumerate(rows):
         above = rows[i - 1] if i else None
-        tied = above is not None and (c.ci_ms is None or above.ci_ms is None or c.ci_ms[1] >= above.ci_ms[0])
+        tied = (above is not None and c.median_ms is not None and above.median_ms is not None
+                and (c.ci_ms is None or above.ci_ms is None or c.ci_ms[1] >= above.ci_ms[0]))
         out.append(f"{out[-1].rstrip('=')}=" if tied else str(i + 1))
     return out
 
