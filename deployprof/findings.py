@@ -53,14 +53,17 @@ def finding(r: RunResult, runs: Sequence[RunResult], roofline: Sequence[Roofline
     return None
 
 
+MATERIAL = 0.05   # a module the finding names holds at least 5% of the stage's node time
+
+
 def top_modules(b: Breakdown, n: int = 3, max_depth: int = 4) -> list[ComponentTime]:
     """The n slowest modules at the shallowest depth that has n of them (a stage wrapped in one module looks one
-    level in), identical siblings as one (their order among themselves is noise: pi0-small's six identical layers
-    ranked differently on every run)."""
+    level in), identical siblings as one, and only those holding MATERIAL of the node time: pi0-small's six
+    identical layers, and its 1% modules after them, ranked differently on every run, which no reader can act on."""
     for depth in range(1, max_depth + 1):
         rows = b.grouped_at(depth)
         if len(rows) >= n or depth == max_depth or not any(c.depth > depth for c in b.modules):
-            return rows[:n]
+            return [c for c in rows[:n] if c.share >= MATERIAL]
     return []
 
 
@@ -81,7 +84,8 @@ def breakdown_finding(r: RunResult, runs: Sequence[RunResult]) -> Optional[str]:
     per_step = lambda o: r.stage_mean_ms.get(o.stage, o.latency.p50_ms)  # noqa: E731  (a stage's time in one step)
     slowest = max(same, key=per_step)
     b = slowest.breakdown
-    top = ", ".join(_component(c) for c in top_modules(b))
+    named = top_modules(b)
+    top = ", ".join(_component(c) for c in named) + ("" if len(named) == 3 else f"; no other module holds {MATERIAL:.0%}")
     return (f"{r.backend}/{r.precision} b{r.batch}: in {slowest.stage}, the slowest stage, {top} of the node time "
             f"(layer-time pass: {b.coverage:.0%} of the stage in nodes, profiling cost {b.overhead:.1f}x)")
 
