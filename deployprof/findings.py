@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
+from .measure.between import between_runs, verdict
 from .results import (POLICY_STEP, Breakdown, ComponentTime, FlopReport, RooflinePrediction, RunResult, main_runs,
                       run_flags, stop_of)
 
@@ -204,19 +205,34 @@ def contradictions(runs: Sequence[RunResult], calls: Optional[dict[str, int]] = 
     return out
 
 
+def _p50s(r: RunResult) -> list[float]:
+    return list(r.repeats.values_ms["p50"]) if r.repeats is not None else [r.latency.p50_ms]
+
+
 def precision_warnings(runs: list[RunResult]) -> list[str]:
+    """INT8 slower than FP16/FP32 (judged between runs with --repeats; with one run each, said with how to confirm
+    it: separate runs of a shared machine can differ by more than any precision), and accuracy below PASS."""
     out = []
-    p50 = {(r.backend, r.cuda_graph, r.stage, r.batch, r.precision): r.latency for r in runs}
+    by = {(r.backend, r.cuda_graph, r.stage, r.batch, r.precision): r for r in runs}
     whole = {r.stage for r in runs if r.stage == POLICY_STEP} or {r.stage for r in runs}  # judge the whole step
-    for (backend, graph, stage, batch, prec), lat in p50.items():
+    for (backend, graph, stage, batch, prec), r in by.items():
         if not prec.startswith("int8") or stage not in whole:
             continue
         for other in ("fp16", "fp32"):
-            o = p50.get((backend, graph, stage, batch, other))
-            # Only when the confidence intervals do not overlap: a difference inside the noise is no finding.
-            if o is not None and lat.ci_ms["p50"][0] > o.ci_ms["p50"][1]:
-                out.append(f"{backend} {stage}: {prec.upper()} is SLOWER than {other.upper()} "
-                           f"(p50 {lat.p50_ms:.3f} vs {o.p50_ms:.3f} ms): layers fall back or Q/DQ overhead dominates")
+            o = by.get((backend, graph, stage, batch, other))
+            if o is None:
+                continue
+            ratio = between_runs(_p50s(o), _p50s(r))
+            if ratio is not None:
+                if verdict(ratio) == "regression":
+                    out.append(f"{backend} {stage}: {prec.upper()} is SLOWER than {other.upper()} ({ratio.pct[0]:+.0f}% "
+                               f"[{ratio.pct[1]:+.0f}, {ratio.pct[2]:+.0f}] between {ratio.n_b} and {ratio.n_a} runs): "
+                               "layers fall back or Q/DQ overhead dominates")
+            elif r.latency.ci_ms["p50"][0] > o.latency.ci_ms["p50"][1]:
+                out.append(f"{backend} {stage}: {prec.upper()} measured slower than {other.upper()} (p50 "
+                           f"{r.latency.p50_ms:.3f} vs {o.latency.p50_ms:.3f} ms, one run each: separate runs differ "
+                           f"by more than that on a shared machine): confirm with `deployprof compare --interleave` of "
+                           f"the two exports, or profile with --repeats 3")
     for r in runs:
         a = r.accuracy
         if a is not None and a.verdict != "PASS":

@@ -124,3 +124,25 @@ def test_figures_that_contradict_each_other_are_findings_that_say_which_to_trust
     assert "torch 9.0x slower than" in line and "neither run is flagged" in line
     flagged = dataclasses.replace(torch, latency=dataclasses.replace(torch.latency, noisy=True))
     assert "torch is flagged (see the warnings): trust the other" in contradictions([alone[0], flagged])[0]
+
+
+def test_int8_slower_than_fp32_is_judged_between_runs():
+    import numpy as np
+
+    from deployprof.findings import precision_warnings
+    from deployprof.measure.repeats import fold
+    from deployprof.measure.stats import compute_stats
+
+    base = _run(telemetry=None, stop=None, stopped_by=None, accuracy=None)
+
+    def run(precision, ms, seed):
+        lat = compute_stats(list(np.random.default_rng(seed).normal(ms, 0.02, 400)))
+        return dataclasses.replace(base, stage="policy_step", precision=precision, latency=lat)
+
+    (one,) = precision_warnings([run("fp32", 2.0, 0), run("int8", 2.3, 1)])
+    assert "INT8 measured slower than FP32" in one and "one run each" in one and "compare --interleave" in one
+    fp32 = fold([run("fp32", m, i) for i, m in enumerate((2.0, 2.05, 1.97))])
+    int8 = fold([run("int8", m, 10 + i) for i, m in enumerate((2.6, 2.55, 2.62))])
+    (rep,) = precision_warnings([fp32, int8])
+    assert "INT8 is SLOWER than FP32" in rep and "between 3 and 3 runs" in rep
+    assert precision_warnings([fp32, fold([run("int8", m, 20 + i) for i, m in enumerate((2.0, 2.1, 1.95))])]) == []
