@@ -144,6 +144,9 @@ def measure_options(f):
         click.option("--repeats", type=within("repeats"), default=MeasureConfig.repeats, show_default=True,
                      help="Measure each configuration N times, each in a fresh process, in shuffled rounds: the "
                           "between-run spread that `compare` judges changes by (3 or more to gate on)."),
+        click.option("--cpus", default="", metavar="LIST",
+                     help="Pin each measuring process to these CPUs (Linux; e.g. 0,1 or 2-3): a neighbour kept on "
+                          "the other cores disturbs less. Recorded in the settings."),
         click.option("--warmup", type=within("warmup_iterations"), default=MeasureConfig.warmup_iterations,
                      show_default=True, help="Warm-up iterations (at least)."),
         click.option("--warmup-time", type=Finite(0, LIMITS["warmup_min_s"][1]), default=MeasureConfig.warmup_min_s,

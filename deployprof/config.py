@@ -141,6 +141,7 @@ class MeasureConfig:
     # Independent repetitions of every configuration (each a fresh process unless inline, in shuffled rounds): the
     # between-run spread that `compare` judges a change by (one run's own CI cannot see it).
     repeats: int = 1
+    cpus: tuple[int, ...] = ()           # pin the measuring process to these CPUs (Linux), () not pinned
     backend_options: BackendOptions = field(default_factory=BackendOptions)
 
     def __post_init__(self):
@@ -209,12 +210,32 @@ class MeasureConfig:
             concurrency=o["concurrency"], rate_hz=o["rate_hz"], idle_gaps_s=gaps, telemetry=not o["no_telemetry"],
             launcher="inline" if o["in_process"] else "process", cuda_graph=o["cuda_graph"],
             cross_check=o["cross_check"], layer_profile=o["layer_profile"], layer_depth=o["depth"],
-            repeats=o["repeats"],
+            repeats=o["repeats"], cpus=parse_cpus(o["cpus"]),
             backend_options=BackendOptions(
                 intra_op_threads=o["threads"], inter_op_threads=o["inter_threads"], spin=o["spin"],
                 execution_mode=o["execution_mode"],
                 graph_optimization=o["graph_opt"], provider_options=popts, allow_fallback=o["allow_fallback"],
                 device=o["device"]))
+
+
+def parse_cpus(text: str) -> tuple[int, ...]:
+    """--cpus 0,1 or 0-3: CPUs this process may run on here (sched_getaffinity), sorted; "" pins nothing."""
+    import os
+
+    if not text.strip():
+        return ()
+    cpus: set[int] = set()
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()) or len(lo) > 4 or len(hi) > 4:
+            raise ConfigError(f"--cpus expects CPU numbers or ranges separated by commas (e.g. 0,1 or 0-3), got {text!r}")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if allowed is None:
+        raise ConfigError("--cpus pins the measuring process with sched_setaffinity, which this OS does not have")
+    if not cpus or not cpus <= allowed:
+        raise ConfigError(f"--cpus {text}: this process may run on CPUs {', '.join(map(str, sorted(allowed)))} only")
+    return tuple(sorted(cpus))
 
 
 def parse_batches(text: str) -> list[int]:

@@ -20,7 +20,7 @@ from .manifest import Manifest, Subject, load_subject
 from .measure.control import idle_gap_latencies, summarize_rate, time_at_rate
 from .measure.harness import Timing, time_callable, time_concurrent
 from .measure.layer_pass import LAYER_PASS_BUDGET_S, LAYER_PASS_RUNS
-from .measure.load import LoadMeter
+from .measure.load import LoadMeter, pinned
 from .measure.memory import MemorySampler, current_rss_bytes, peak_rss_bytes
 from .measure.stats import compute_stats
 from .measure.telemetry import Sampler, make_sampler
@@ -149,7 +149,12 @@ def check_concurrency(backend: str, concurrency: int) -> None:
 
 def run_backend(spec: RunSpec, subject: Optional[Subject] = None) -> list[RunResult]:
     """Every stage on its own, then the whole policy step, then (with spec.accuracy) the actions of these same
-    loaded backends against the reference. `subject`: the already loaded export, when inline."""
+    loaded backends against the reference, on the CPUs of --cpus. `subject`: the already loaded export, when inline."""
+    with pinned(spec.config.cpus):
+        return _run_backend(spec, subject)
+
+
+def _run_backend(spec: RunSpec, subject: Optional[Subject]) -> list[RunResult]:
     c = spec.config
     check_concurrency(spec.backend, c.concurrency)
     subject = subject or load_subject(spec.subject)

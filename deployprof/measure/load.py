@@ -1,11 +1,13 @@
 """What else the machine does while a run is timed: the load average before and after, and the CPU time every other
 process took during the timed loop (the machine's busy time minus this process's), so that a comparison can name a
-run measured beside a busy neighbour instead of blaming the code."""
+run measured beside a busy neighbour instead of blaming the code; and `pinned`, which keeps the measuring process on
+chosen CPUs (--cpus)."""
 from __future__ import annotations
 
 import os
 import time
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 import psutil
 
@@ -44,3 +46,17 @@ class LoadMeter:
         self.result = MachineLoad(load_1m_before=self._load0, load_1m_after=_load_1m(),
                                   other_cores_during=max(0.0, others / wall) if wall > 0 else 0.0,
                                   cores=psutil.cpu_count() or 1)
+
+
+@contextmanager
+def pinned(cpus: tuple[int, ...]) -> Iterator[None]:
+    """This process (and the threads it starts) on `cpus` while inside; its former affinity after. () pins nothing."""
+    if not cpus:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)

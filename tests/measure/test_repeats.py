@@ -23,3 +23,17 @@ def test_bench_repeats_keeps_every_repetition_and_its_between_run_interval(tmp_p
     assert run["load"]["cores"] >= 1 and run["load"]["other_cores_during"] >= 0   # the machine's load is recorded
     r = CliRunner().invoke(cli, ["bench", str(model), "--backend", "ort-cpu", "--repeats", "0"])
     assert r.exit_code == 2 and "--repeats" in r.output
+
+
+def test_cpus_pins_the_measuring_process_and_bad_lists_are_one_error(tmp_path):
+    import os
+
+    model = _chain(tmp_path / "m.onnx", 2)
+    first = min(os.sched_getaffinity(0))
+    r = CliRunner().invoke(cli, ["bench", str(model), "--backend", "ort-cpu", "--iterations", "5", "--warmup", "1",
+                                 "--no-layer-profile", "--cpus", str(first), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["settings"]["cpus"] == [first]
+    for bad, says in (("x", "expects CPU numbers or ranges"), ("4096", "may run on CPUs")):
+        r = CliRunner().invoke(cli, ["bench", str(model), "--backend", "ort-cpu", "--cpus", bad])
+        assert r.exit_code == 1 and says in r.output and "Traceback" not in r.output
