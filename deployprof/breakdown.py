@@ -69,7 +69,9 @@ Timed_ = tuple[NodeTime, tuple[float, ...]]   # a node's time and its time in ea
 
 
 def node_times(timed: Timed, graph: dict[str, StaticNode]) -> list[Timed_]:
-    """A unit that ran several ONNX nodes (a TensorRT layer) is split over them by FLOPs (evenly where none has any)."""
+    """A unit that ran several ONNX nodes (a TensorRT layer) is split over them by FLOPs (evenly where none has any);
+    a node's (dispatch) loses what the profiler itself adds per node, where that was measured (it records each node
+    in the gap before the next one starts)."""
     producers = {t: name for name, s in graph.items() for t in s.outputs}
     out = []
     for u in timed.units:
@@ -78,7 +80,10 @@ def node_times(timed: Timed, graph: dict[str, StaticNode]) -> list[Timed_]:
             out.append((NodeTime(u.name, u.op_type or "(unknown)", u.module_path, u.mean_ms), u.per_run_ms))
             continue
         if u.op_type.startswith("("):  # time a runtime spent around a node, not in it: its module's, no static cost
-            out.append((NodeTime(u.name, u.op_type, graph[known[0]].module_path, u.mean_ms), u.per_run_ms))
+            cost = timed.profiler_node_ms if u.op_type == "(dispatch)" else None
+            runs = tuple(max(v - cost, 0.0) for v in u.per_run_ms) if cost else u.per_run_ms
+            mean = (sum(runs) / len(runs) if runs else max(u.mean_ms - cost, 0.0)) if cost else u.mean_ms
+            out.append((NodeTime(u.name, u.op_type, graph[known[0]].module_path, mean), runs))
             continue
         total = sum(graph[n].flops for n in known)
         for n in known:
@@ -146,13 +151,16 @@ def breakdown(stage: str, timed: Timed, graph: dict[str, StaticNode], latency_st
     timed_nodes = node_times(timed, graph)
     nodes = [n for n, _ in timed_nodes]
     attributed = sum(n.mean_ms for n in nodes)
+    notes = () if timed.profiler_node_ms is None else (
+        f"{stage}: the profiler's own cost, {timed.profiler_node_ms * 1e3:.1f} us per node (measured on a chain of "
+        "trivial nodes, profiler off and on), is taken out of each node's (dispatch) time",)
     return Breakdown(stage=stage, source=timed.source, runs=timed.runs, pass_stage_ms=timed.pass_stage_ms,
                      latency_stage_ms=latency_stage_ms,
                      overhead=timed.pass_stage_ms / latency_stage_ms if latency_stage_ms > 0 else 0.0,
                      attributed_ms=attributed,
                      coverage=attributed / timed.pass_stage_ms if timed.pass_stage_ms > 0 else 0.0,
                      nodes=tuple(nodes), modules=tuple(modules(timed_nodes, graph)),
-                     op_types=tuple(op_types(timed_nodes)))
+                     op_types=tuple(op_types(timed_nodes)), notes=notes, profiler_node_ms=timed.profiler_node_ms)
 
 
 def bound(c: ComponentTime, ceilings: Ceilings) -> ComponentTime:

@@ -187,3 +187,24 @@ def test_the_finding_names_identical_siblings_as_one():
     group = b.grouped_at(1)[0]
     assert group.nodes == 3 and group.mean_ms == pytest.approx(0.93) and group.flops == 3000
     assert group.median_ms == pytest.approx(0.93) and group.ci_ms is None
+
+
+def test_the_profilers_own_cost_per_node_is_taken_out_of_dispatch():
+    t = dataclasses.replace(_runs(q0=[0.1] * 6, up0=[0.2] * 6), profiler_node_ms=0.02)
+    t = dataclasses.replace(t, units=t.units + (Unit("up0/(dispatch)", 0.05, onnx_nodes=("up0",), op_type="(dispatch)",
+                                                     per_run_ms=(0.05,) * 6),
+                                                Unit("q0/(dispatch)", 0.01, onnx_nodes=("q0",), op_type="(dispatch)",
+                                                     per_run_ms=(0.01,) * 6)))
+    b = breakdown("s", t, GRAPH, 1.0)
+    nodes = {n.name: n for n in b.nodes}
+    assert nodes["up0/(dispatch)"].mean_ms == pytest.approx(0.03) and nodes["q0/(dispatch)"].mean_ms == 0.0
+    assert b.attributed_ms == pytest.approx(0.33) and b.profiler_node_ms == 0.02
+    assert any("20.0 us per node" in n for n in b.notes)
+
+
+def test_onnx_runtimes_profiler_cost_is_measured():
+    pytest.importorskip("onnxruntime")
+    from deployprof.backends.ort import profiler_node_cost_ms
+
+    cost = profiler_node_cost_ms()
+    assert 0.0 <= cost < 1.0   # ms per node: microseconds on any machine that runs the suite

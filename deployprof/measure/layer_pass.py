@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 PROFILE_WARMUP = 2        # calls run before the profiled ones are kept (first-call allocation, lazy kernels)
 MIN_RUNS = 6              # a median's 95% interval needs 6 runs to be bounded
@@ -29,6 +29,7 @@ class Timed:
     runs: int
     pass_stage_ms: float               # mean wall time of one call in the pass (node times are means too)
     units: tuple[Unit, ...]
+    profiler_node_ms: Optional[float] = None  # what the profiler itself adds per node run, where it was measured
 
 
 def timed_calls(call: Callable[[], object], runs: int, budget_s: float, warmup: int = PROFILE_WARMUP,

@@ -83,6 +83,7 @@ class Breakdown:
     ceilings: Optional[Ceilings] = None
     notes: tuple[str, ...] = ()
     pass_wall_s: float = 0.0           # what the pass added to the run: profiling session, profiled calls, the join
+    profiler_node_ms: Optional[float] = None  # the profiler's own cost per node (measured), taken out of (dispatch)
 
     def at_depth(self, depth: int) -> tuple[list[ComponentTime], float]:
         """The modules a view shows at --depth N, slowest first, and the time of nodes whose module path ends above N
