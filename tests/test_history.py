@@ -32,10 +32,15 @@ def test_two_commits_show_up_in_history_with_a_trend_plot(tiny_export, tmp_path)
 
 
 def _slowed(report: ProfileReport, factor: float, out, commit_note: str):
-    """The same run with every latency sample (and statistic) scaled: a controlled slowdown, or none with 1.0."""
+    """The same run with every latency sample (and statistic) scaled: a controlled slowdown, or none with 1.0. Not
+    flagged (a busy machine while the test profiled, load changed): the gate's arithmetic is under test here, and a
+    flagged run never makes a call on its own (tests/test_compare.py)."""
     from deployprof.measure.stats import compute_stats
 
-    runs = tuple(dataclasses.replace(r, latency=compute_stats([s * factor for s in r.latency.samples_ms]))
+    def steady(samples):
+        return dataclasses.replace(compute_stats(samples), noisy=False, drift_ratio=0.0, too_few_samples=())
+
+    runs = tuple(dataclasses.replace(r, latency=steady([s * factor for s in r.latency.samples_ms]), load=None)
                  for r in report.runs)
     slowed = dataclasses.replace(report, runs=runs, created_utc=report.created_utc + commit_note)
     out.mkdir()
