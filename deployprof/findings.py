@@ -58,13 +58,16 @@ MATERIAL = 0.05   # a module the finding names holds at least 5% of the stage's 
 
 
 def top_modules(b: Breakdown, n: int = 3, max_depth: int = 4) -> list[ComponentTime]:
-    """The n slowest modules at the shallowest depth that has n of them (a stage wrapped in one module looks one
-    level in), identical siblings as one, and only those holding MATERIAL of the node time: pi0-small's six
-    identical layers, and its 1% modules after them, ranked differently on every run, which no reader can act on."""
+    """The n slowest modules holding MATERIAL of the node time, identical siblings as one, at the shallowest depth
+    with n modules whose only material module is not a single wrapper (a stage wrapped in one module, like vision's
+    `encoder`, is looked into). pi0-small's six identical layers, and its 1% modules after them, ranked differently
+    on every run: a finding names what reproduces."""
     for depth in range(1, max_depth + 1):
         rows = b.grouped_at(depth)
-        if len(rows) >= n or depth == max_depth or not any(c.depth > depth for c in b.modules):
-            return [c for c in rows[:n] if c.share >= MATERIAL]
+        material = [c for c in rows[:n] if c.share >= MATERIAL]
+        wrapper = len(material) == 1 and "*" not in material[0].name
+        if depth == max_depth or not any(c.depth > depth for c in b.modules) or (len(rows) >= n and not wrapper):
+            return material
     return []
 
 
