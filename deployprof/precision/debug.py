@@ -71,7 +71,7 @@ def seeded_step(step) -> Callable[[], object]:
 # Each evaluation is timed interleaved with FP32 (measure/interleave.py, as `compare --interleave`): short blocks
 # alternating until the ratio's 95% interval is within 10% wide, for 3 s at most. Five single pairs, the first way,
 # priced identical configurations from 0.36x to 5.07x FP32 on a loaded machine.
-TIMING = InterleaveConfig(threshold_pct=None, width_pct=10.0, block_s=0.02, warmup_s=0.2, max_s=3.0)
+TIMING = InterleaveConfig(threshold_pct=None, width_pct=10.0, block_s=0.01, warmup_s=0.1, max_s=3.0)
 
 
 def paired(run: Callable[[], object], reference: Callable[[], object], clock=time.perf_counter_ns
