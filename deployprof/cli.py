@@ -215,11 +215,14 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
 @reference_option
 @click.option("--accuracy-samples", type=within("accuracy_samples"), default=AccuracyConfig.samples, show_default=True,
               help="Seeded policy steps each configuration's actions are compared on (0: no accuracy).")
+@click.option("--interleave", is_flag=True,
+              help="Also time each precision against FP32 on each backend in alternating blocks in one window (as "
+                   "compare --interleave): the speed-up to trust on a shared machine.")
 @measure_options
 @precision_options
 @store_options
 def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, exporter, task: str, precisions: str,
-            target_profile: Optional[str], reference: str, accuracy_samples: int, **o) -> None:
+            target_profile: Optional[str], reference: str, accuracy_samples: int, interleave: bool, **o) -> None:
     """Export (a preset or a LeRobot checkpoint folder), count, and measure each backend; write OUT/report.json and
     print a summary."""
     from .pipeline import plan_profile, profile as run_profile
@@ -231,7 +234,7 @@ def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, expo
         plan = plan_profile(subject, split_list(backend_names), config=config, precisions=parse_precisions(precisions),
                             calib=calibration(o), accuracy=accuracy(o, reference, accuracy_samples),
                             skip_unavailable=skip_unavailable, exporter=exporter, task=task,
-                            target_profile=target_profile, say=bar)
+                            target_profile=target_profile, interleave=interleave, say=bar)
         report = run_profile(plan, out, say=bar, phases=bar.plan)
     print_profile(report)
     click.echo(f"report: {out / 'report.json'} (+ report.md, report.html)")

@@ -22,7 +22,7 @@ from .manifest import Subject, check_bindings, graph_sha256, load_subject
 from .precision import prepare_precision
 from .precision.debug import debug_precision
 from .precisions import MIXED
-from .results import (POLICY_STEP, AccuracyReport, BenchResult, FlopReport, ModelInfo, PrecisionDebugReport, ProfileReport,
+from .results import (POLICY_STEP, AccuracyReport, Comparison, BenchResult, FlopReport, ModelInfo, PrecisionDebugReport, ProfileReport,
                       RunResult, Witness)
 from .runner import RunSpec, check_concurrency
 from .worker import launch
@@ -32,6 +32,7 @@ from .engine.trtexec import AGREE, find_trtexec, witness
 from .export import export_preset
 from .findings import (SHAPES_ONLY, STEP_WITHOUT_GRAPHS, faster_than_floor, findings, no_cuda_graph, not_at_precision,
                        not_at_spec, partial_quantization, precision_warnings, run_warnings, skipped_backend)
+from .abtest import interleaved_compare
 from .policy import open_policy
 from .measure.repeats import fold
 from .lerobot import is_checkpoint, lerobot_version
@@ -288,18 +289,20 @@ class ProfilePlan:
     task: str                        # a LeRobot checkpoint's instruction (SmolVLA), fixed at export
     target_name: Optional[str]
     target: Optional[TargetProfile]  # read once: a Jetson's live clocks, the cpu's measured ceilings
+    interleave: bool = False         # each precision against FP32, timed in alternating blocks (interleave_precisions)
 
     def phases(self, self_check: bool) -> int:
         """How many steps say() will announce (a progress bar's length)."""
         runs = self.backends.runs_per_batch() * len(self.config.batches) * len(self.precisions) * self.config.repeats
-        return self_check + self.exported + len(self.precisions) + 1 + bool(self.accuracy.samples) + runs
+        pairs = len(self.backends.names) * (len(self.precisions) - 1) if self.interleave else 0
+        return self_check + self.exported + len(self.precisions) + 1 + bool(self.accuracy.samples) + runs + pairs
 
 
 def plan_profile(subject: str, backends: list[str], *, config: MeasureConfig = MeasureConfig(),
                  precisions: list[str] = ("fp32",), calib: CalibrationConfig = CalibrationConfig(),
                  accuracy: AccuracyConfig = AccuracyConfig(), skip_unavailable: bool = False,
                  exporter: Optional[str] = None, task: str = "", target_profile: Optional[str] = None, with_fp32: bool = True,
-                 say: Say = log.info) -> ProfilePlan:
+                 interleave: bool = False, say: Say = log.info) -> ProfilePlan:
     """Every check that needs no work: backends, options, reference, preset, target. with_fp32: FP32 is measured
     beside every other precision (its speed-up); a sweep's fp16 configuration leaves it out."""
     mixed = [p for p in precisions if p in MIXED]
@@ -318,7 +321,7 @@ def plan_profile(subject: str, backends: list[str], *, config: MeasureConfig = M
         subject=subject, exported=needs_export(subject), backends=backend_plan, config=config, calib=calib,
         accuracy=accuracy, precisions=tuple(dict.fromkeys(["fp32", *precisions] if with_fp32 else precisions)),
         exporter=exporter, task=task, target_name=target_profile,
-        target=load_target_profile(target_profile) if target_profile else None)
+        target=load_target_profile(target_profile) if target_profile else None, interleave=interleave)
 
 
 def board_self_check(plan: ProfilePlan, say: Say):
@@ -399,9 +402,26 @@ def profile(plan: ProfilePlan, out: Path, say: Say = log.info,
         prep = prepare(plan, out, say)
         runs, cost, warnings = measure_prepared(plan, prep, say)
         report = _assemble(plan, prep, runs, cost, [*plan.backends.warnings, *prep.warnings, *warnings], check)
+        if plan.interleave:
+            report = dataclasses.replace(report, interleaved=interleave_precisions(plan, prep, say))
         say("writing report.json, report.md, report.html")
         _write(report, out)
     return report
+
+
+def interleave_precisions(plan: ProfilePlan, prep: Prepared, say: Say) -> tuple[Comparison, ...]:
+    """`profile --interleave`: each precision's export against the FP32 one on each backend that runs it, timed in
+    alternating blocks in one window (`compare --interleave`): the speed-up to trust on a shared machine, where two
+    separate runs can differ by more than any precision does."""
+    fp32, out = prep.subjects.get("fp32"), []
+    for name in prep.backends if fp32 is not None else ():
+        for p, sub in prep.subjects.items():
+            if p != "fp32" and p in BACKENDS.get(name).artifact_precisions:
+                say(f"interleaving {p} with fp32 on {name}")
+                out.append(interleaved_compare(Path(fp32.path), Path(sub.path), name, None,
+                                               min(plan.config.max_duration_s, 30.0), plan.config.batches[0],
+                                               options=plan.config.backend_options))
+    return tuple(out)
 
 
 def _assemble(plan: ProfilePlan, prep: Prepared, runs: list[RunResult], cost: StaticCost, warnings: list[str],

@@ -150,3 +150,23 @@ def test_interleaved_compare_of_two_models_re_measured_here(tmp_path):
     assert r.exit_code == 1 and "compare --interleave takes two exports" in r.output
     r = CliRunner().invoke(cli, ["compare", "--interleave", str(a), str(tmp_path / "missing.onnx")])
     assert r.exit_code == 1 and r.output.startswith("error:") and "Traceback" not in r.output
+
+
+def test_profile_interleave_times_each_precision_against_fp32_in_one_window(tmp_path):
+    from deployprof.results import ProfileReport
+
+    from .schema import validate
+
+    model = _chain(tmp_path / "m.onnx", 6)
+    r = CliRunner().invoke(cli, ["profile", str(model), "--out", str(tmp_path / "run"), "--precisions", "fp16",
+                                 "--interleave", "--iterations", "20", "--warmup", "2", "--in-process",
+                                 "--accuracy-samples", "0", "--no-layer-profile", "--no-store"])
+    assert r.exit_code == 0, r.output
+    report = ProfileReport.read(tmp_path / "run" / "report.json")
+    (c,) = report.interleaved
+    m = c.runs[0].metrics[0]
+    assert c.runs[0].key[3] == "fp32 vs fp16" and m.basis == "interleaved" and m.runs_a >= 12
+    assert c.interleaved.backend == "ort-cpu" and "export-fp16" in c.b
+    validate(json.loads((tmp_path / "run" / "report.json").read_text()))
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "Speed against FP32, interleaved" in md and "fp16" in md

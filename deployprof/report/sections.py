@@ -550,6 +550,27 @@ def _num(v: float) -> str:
     return "inf" if v == float("inf") else f"{v:.4g}"
 
 
+SPEED_VERDICT = {"regression": "slower than FP32", "improvement": "faster than FP32", "within noise": "the same",
+                 "inconclusive": "cannot tell yet", "unknown": "too few blocks"}
+
+
+def interleaved_table(comparisons: tuple[Comparison, ...]) -> Table:
+    """profile --interleave: each precision against FP32 from alternating blocks, as a speed-up with its interval."""
+    rows = []
+    for c in comparisons:
+        for r in c.runs:
+            m = r.metrics[0]
+            lo, hi = m.delta_ci_pct
+            bound = lambda pct: f"{100 / (100 + pct):.2f}" if pct > -100 else "inf"  # noqa: E731
+            rows.append((r.key[1], str(r.key[3]).split(" vs ")[-1], r.key[0], f"{fmt_ms(m.a_ms)} -> {fmt_ms(m.b_ms)}",
+                         f"{100 / (100 + m.delta_pct):.2f}x [{bound(hi) if hi != float('inf') else '0.00'}, {bound(lo)}]",
+                         SPEED_VERDICT.get(m.verdict, m.verdict), str(m.runs_a)))
+    return Table(f"Speed against FP32, interleaved (alternating blocks in one window: load hits both alike; "
+                 f"'the same': within +-{comparisons[0].noise_pct if comparisons else 2:g}%)",
+                 ("backend", "precision", "stage", "fp32 -> it, ms (median block)", "speed-up [95% CI]", "verdict",
+                  "pairs of blocks"), rows)
+
+
 def tables(report: ProfileReport, records: bool = True) -> list[Table]:
     """The non-empty tables of a report, in the order every format shows them (after the summary and warnings);
     records=False leaves out the provenance and environment records (the terminal's shorter view)."""
@@ -558,7 +579,7 @@ def tables(report: ProfileReport, records: bool = True) -> list[Table]:
                   witness_table(runs), layers_table(runs), *breakdown_tables(runs, report.settings.layer_depth if report.settings else 0),
                   training_table(report.training),
                   flops_table(report.flops, report.policy_step_flops, report.model.calls_per_step),
-                  *roofline_tables(report.roofline), accuracy_table(accuracies(runs)),
+                  *roofline_tables(report.roofline), interleaved_table(report.interleaved), accuracy_table(accuracies(runs)),
                   *(t for d in report.precision_debug for t in precision_debug_tables(d)),
                   *((provenance_table(report), environment_table(report)) if records else ())]
     return [t for t in all_tables if t.rows]

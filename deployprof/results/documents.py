@@ -42,6 +42,7 @@ class ProfileReport:
     roofline: tuple[RooflinePrediction, ...] = ()
     training: tuple[TrainResult, ...] = ()
     precision_debug: tuple[PrecisionDebugReport, ...] = ()  # the search behind each mixed precision measured
+    interleaved: tuple[Comparison, ...] = ()  # profile --interleave: each precision against FP32, alternating blocks
 
     def write(self, path: Path) -> None:
         write_json_atomic(path, document(self))
