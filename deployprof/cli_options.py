@@ -11,9 +11,9 @@ from typing import Optional
 
 import click
 
-from .config import (CALIBRATION_METHODS, CUDA_GRAPH_MODES, EXECUTION_MODES, GRAPH_OPTIMIZATIONS, LIMITS,
+from .config import (parse_depth, CALIBRATION_METHODS, CUDA_GRAPH_MODES, EXECUTION_MODES, GRAPH_OPTIMIZATIONS, LIMITS,
                      AccuracyConfig, BackendOptions, CalibrationConfig, MeasureConfig)
-from .errors import DeployprofError
+from .errors import ConfigError, DeployprofError
 
 
 _CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EPIPE, errno.EFBIG}
@@ -105,16 +105,14 @@ def within(key: str) -> click.ParamType:
 
 
 class _Depth(click.ParamType):
-    """--depth: auto (0 in MeasureConfig) or a module depth in [1, 64]."""
+    """--depth: config.parse_depth, its refusal as a usage error."""
     name = "auto|N"
 
     def convert(self, value, param, ctx):
-        if isinstance(value, int) or value == "auto":
-            return 0 if value == "auto" else value
-        text = str(value)
-        if not text.isdigit() or not 1 <= int(text[:3]) <= LIMITS["layer_depth"][1] or len(text) > 3:
-            self.fail(f"expects auto or an integer in [1, {LIMITS['layer_depth'][1]}], got {value!r}", param, ctx)
-        return int(text)
+        try:
+            return parse_depth(value)
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 DEPTH = _Depth()

@@ -218,6 +218,16 @@ class MeasureConfig:
                 device=o["device"]))
 
 
+def parse_depth(value) -> int:
+    """--depth / a sweep's `depth`: "auto" (0 in MeasureConfig: each stage's own depth) or a depth in [1, 64]."""
+    if value == "auto":
+        return 0
+    text = str(value)
+    if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text[:4]) <= LIMITS["layer_depth"][1]:
+        raise ConfigError(f"expects auto or an integer in [1, {LIMITS['layer_depth'][1]}], got {value!r}")
+    return int(text)
+
+
 def parse_cpus(text: str) -> tuple[int, ...]:
     """--cpus 0,1 or 0-3: CPUs this process may run on here (sched_getaffinity), sorted; "" pins nothing."""
     import os

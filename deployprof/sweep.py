@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .config import CUDA_GRAPH_MODES, LAUNCHERS, LIMITS, AccuracyConfig, BackendOptions, MeasureConfig, limit_error
+from .config import CUDA_GRAPH_MODES, LAUNCHERS, LIMITS, AccuracyConfig, BackendOptions, MeasureConfig, limit_error, parse_depth
 from .errors import ConfigError, DeployprofError
 from .files import (RUN_MARKER, confine, folder_lock, output_dir, parse_yaml, read_document, run_marked,
                     write_json_atomic, write_text_atomic)
@@ -95,10 +95,11 @@ def _check_measure(where: str, raw: object) -> dict:
     for key, value in raw.items():
         if key not in MEASURE_KEYS:
             raise ConfigError(f"{where}: unknown measure option {key!r}; known: {', '.join(MEASURE_KEYS)}")
-        if key == "depth" and (value == "auto" or value == 0):   # 0 is auto inside MeasureConfig, not a depth
-            if value == 0:
-                raise ConfigError(f"{where}: measure option depth expects auto or an integer in [1, 64], got 0")
-            out[key] = 0
+        if key == "depth":   # auto or a depth, read as --depth reads it (auto is 0 inside MeasureConfig)
+            try:
+                out[key] = parse_depth(value)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: measure option depth {exc}") from None
             continue
         kind = MEASURE_KEYS[key][1]
         ok = isinstance(value, dict) if kind is dict else isinstance(value, bool) if kind is bool else (

@@ -554,16 +554,22 @@ SPEED_VERDICT = {"regression": "slower than FP32", "improvement": "faster than F
                  "inconclusive": "cannot tell yet", "unknown": "too few blocks"}
 
 
+def _speedup(change_pct: float) -> str:
+    """FP32's time over this one's, from the change of the time in %: +inf % is 0x, -100 % unbounded."""
+    if change_pct <= -100:
+        return "inf"
+    return f"{100 / (100 + change_pct):.2f}" if change_pct != float("inf") else "0.00"
+
+
 def interleaved_table(comparisons: tuple[Comparison, ...]) -> Table:
     """profile --interleave: each precision against FP32 from alternating blocks, as a speed-up with its interval."""
     rows = []
     for c in comparisons:
         for r in c.runs:
             m = r.metrics[0]
-            lo, hi = m.delta_ci_pct
-            bound = lambda pct: f"{100 / (100 + pct):.2f}" if pct > -100 else "inf"  # noqa: E731
+            lo, hi = m.delta_ci_pct   # of the time; a speed-up is its inverse, so the ends swap
             rows.append((r.key[1], str(r.key[3]).split(" vs ")[-1], r.key[0], f"{fmt_ms(m.a_ms)} -> {fmt_ms(m.b_ms)}",
-                         f"{100 / (100 + m.delta_pct):.2f}x [{bound(hi) if hi != float('inf') else '0.00'}, {bound(lo)}]",
+                         f"{_speedup(m.delta_pct)}x [{_speedup(hi)}, {_speedup(lo)}]",
                          SPEED_VERDICT.get(m.verdict, m.verdict), str(m.runs_a)))
     return Table(f"Speed against FP32, interleaved (alternating blocks in one window: load hits both alike; "
                  f"'the same': within +-{comparisons[0].noise_pct if comparisons else 2:g}%)",
