@@ -11,6 +11,7 @@ import numpy as np
 
 from .bands import passes, verdict
 from .errors import ConfigError
+from .files import write_stream_atomic
 from .inputs import make_inputs
 from .manifest import Manifest, Subject, load_subject
 from .results import AccuracyResult, OutputError
@@ -63,7 +64,7 @@ def write_reference(subject: Subject, backend: str, path: Path, batch: int, samp
         actions, traces = run_samples(step, policy_inputs(subject.manifest, batch, samples, seed, dims))
     arrays = {f"action_{i}": a for i, a in enumerate(actions)}
     arrays.update({f"trace_{i}_{k}": t for i, ts in enumerate(traces) for k, t in enumerate(ts)})
-    np.savez(path, **arrays)
+    write_stream_atomic(path, lambda fh: np.savez(fh, **arrays))
 
 
 def read_reference(path: str, samples: int) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:

@@ -4,16 +4,17 @@ modules at every depth of the tree and op types; then each component's roofline 
 from __future__ import annotations
 
 import dataclasses
+from array import array
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
 
 from .flops.analyze import analyze_graph
 from .graph import load_graph
 from .graph.scopes import module_at, module_path
-import numpy as np
-
 from .measure.layer_pass import Timed
 from .measure.stats import order_statistic_ci
 from .results import OVERHEAD_FACTOR, Bound, Breakdown, Ceilings, ComponentTime, NodeTime, RunResult
@@ -65,7 +66,7 @@ def resolve(name: str, op_type: str, graph: dict[str, StaticNode], producers: di
     return node if node is not None and graph[node].op_type == op_type else first
 
 
-Timed_ = tuple[NodeTime, tuple[float, ...]]   # a node's time and its time in each run of the pass (() if unknown)
+Timed_ = tuple[NodeTime, Sequence[float]]   # a node's time and its time in each run of the pass (() if unknown)
 
 
 def node_times(timed: Timed, graph: dict[str, StaticNode]) -> list[Timed_]:
@@ -81,7 +82,7 @@ def node_times(timed: Timed, graph: dict[str, StaticNode]) -> list[Timed_]:
             continue
         if u.op_type.startswith("("):  # time a runtime spent around a node, not in it: its module's, no static cost
             cost = timed.profiler_node_ms if u.op_type == "(dispatch)" else None
-            runs = tuple(max(v - cost, 0.0) for v in u.per_run_ms) if cost else u.per_run_ms
+            runs = array("d", (max(v - cost, 0.0) for v in u.per_run_ms)) if cost else u.per_run_ms
             mean = (sum(runs) / len(runs) if runs else max(u.mean_ms - cost, 0.0)) if cost else u.mean_ms
             out.append((NodeTime(u.name, u.op_type, graph[known[0]].module_path, mean), runs))
             continue
@@ -90,7 +91,8 @@ def node_times(timed: Timed, graph: dict[str, StaticNode]) -> list[Timed_]:
             s = graph[n]
             part = s.flops / total if total else 1 / len(known)
             out.append((NodeTime(n if len(known) == 1 else f"{u.name}:{n}", s.op_type, s.module_path,
-                                 u.mean_ms * part, s.flops, s.bytes), tuple(v * part for v in u.per_run_ms)))
+                                 u.mean_ms * part, s.flops, s.bytes),
+                        u.per_run_ms if part == 1 else array("d", (v * part for v in u.per_run_ms))))
     return sorted(out, key=lambda n: -n[0].mean_ms)
 
 

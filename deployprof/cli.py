@@ -9,10 +9,10 @@ from typing import Optional
 import click
 
 from . import __version__
-from .cli_options import (COUNT, Finite, Group, accuracy, calibration, emit_json, json_option, measure_options, precision_options,
+from .cli_options import (COUNT, Finite, Group, accuracy, calibration, emit_json, force_option, json_option, measure_options, precision_options,
                           reference_option, shape_options, store_from, store_options, train_options, within)
 from .config import AccuracyConfig, MeasureConfig, parse_dim_bindings, parse_precisions, parse_shape_bindings, split_list
-from .errors import BackendUnavailableError, ConfigError
+from .errors import BackendUnavailableError, ConfigError, DeployprofError
 from .lerobot import is_checkpoint
 from .qualify.spec import EXAMPLE
 from .report.progress import PhaseBar
@@ -218,11 +218,13 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
 @click.option("--interleave", is_flag=True,
               help="Also time each precision against FP32 on each backend in alternating blocks in one window (as "
                    "compare --interleave): the speed-up to trust on a shared machine.")
+@force_option
 @measure_options
 @precision_options
 @store_options
 def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, exporter, task: str, precisions: str,
-            target_profile: Optional[str], reference: str, accuracy_samples: int, interleave: bool, **o) -> None:
+            target_profile: Optional[str], reference: str, accuracy_samples: int, interleave: bool, force: bool,
+            **o) -> None:
     """Export (a preset or a LeRobot checkpoint folder), count, and measure each backend; write OUT/report.json and
     print a summary."""
     from .pipeline import plan_profile, profile as run_profile
@@ -235,7 +237,7 @@ def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, expo
                             calib=calibration(o), accuracy=accuracy(o, reference, accuracy_samples),
                             skip_unavailable=skip_unavailable, exporter=exporter, task=task,
                             target_profile=target_profile, interleave=interleave, say=bar)
-        report = run_profile(plan, out, say=bar, phases=bar.plan)
+        report = run_profile(plan, out, say=bar, phases=bar.plan, force=force)
     print_profile(report)
     click.echo(f"report: {out / 'report.json'} (+ report.md, report.html)")
     _store(report, stored)
@@ -249,18 +251,19 @@ def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, expo
 @click.option("--samples", type=within("samples"), default=AccuracyConfig.samples, show_default=True,
               help="Seeded policy steps to compare on.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Keep the prepared exports here.")
+@force_option
 @json_option
 @precision_options
 @click.pass_context
 def compare_precision(ctx, export_dir: Path, precisions: str, backend: str, reference: str, samples: int,
-                      out: Optional[Path], as_json: bool, **o) -> None:
+                      out: Optional[Path], force: bool, as_json: bool, **o) -> None:
     """Accuracy alone: each precision's actions on BACKEND against the reference's FP32 actions, on the same seeded
     inputs and noise. Exit 3 unless every precision PASSes (its --atol / --min-cosine, else the default bands; a WARN
     exits 3 as qualify's INCONCLUSIVE does)."""
     from .pipeline import compare_precisions
 
     result = compare_precisions(export_dir, parse_precisions(precisions), backend=backend,
-                                accuracy=accuracy(o, reference, samples), out=out, calib=calibration(o))
+                                accuracy=accuracy(o, reference, samples), out=out, calib=calibration(o), force=force)
     if as_json:
         _emit(result)
     else:
@@ -285,13 +288,15 @@ def compare_precision(ctx, export_dir: Path, precisions: str, backend: str, refe
 @click.option("--confirm-samples", type=within("samples"), default=None,
               help="Fresh policy steps (another seed) the selected set must PASS too (default: 4x --samples, at least 16).")
 @click.option("--max-evaluations", type=click.IntRange(2), default=None, help="Stop after this many evaluations.")
-@click.option("--max-time", type=Finite(0), default=None, help="Stop starting evaluations after this many seconds.")
+@click.option("--max-time", type=Finite(0), default=None,
+              help="Stop starting evaluations after this many seconds (0: only the two every search needs).")
+@force_option
 @json_option
 @precision_options
 @click.pass_context
 def precision_debug(ctx, export_dir: Path, precision: str, out: Path, backend: str, reference: str, samples: int,
                     depth: int, confirm_samples: Optional[int], max_evaluations: Optional[int],
-                    max_time: Optional[float], as_json: bool, **o) -> None:
+                    max_time: Optional[float], force: bool, as_json: bool, **o) -> None:
     """Which components break INT8 / FP16 in action space (each alone at the low precision, through whole policy
     steps), and the smallest set kept in FP32 that PASSes with half the error budget to spare (greedy by
     sensitivity, then pruned), confirmed on fresh samples; writes the mixed export. Exit 3 when nothing passes."""
@@ -303,8 +308,14 @@ def precision_debug(ctx, export_dir: Path, precision: str, out: Path, backend: s
         result = debug_precision(export_dir, precision, out, backend=backend, depth=depth,
                                  accuracy=accuracy(o, reference, samples), calib=calibration(o),
                                  max_evaluations=max_evaluations, max_time_s=max_time, confirm_samples=confirm_samples,
-                                 progress=bar, phases=bar.plan)
-    render_precision_debug(result, out)
+                                 progress=bar, phases=bar.plan, force=force)
+    try:  # precision-debug.json is written; the page is one view of it
+        render_precision_debug(result, out)
+    except (OSError, DeployprofError):
+        raise
+    except Exception as exc:
+        click.echo(f"warning: precision-debug.html not written ({type(exc).__name__}: {str(exc)[:200]}); "
+                   "precision-debug.json holds every figure", err=True)
     if as_json:
         _emit(result)
     else:
@@ -324,9 +335,18 @@ def report(folder: Path) -> None:
 
     path = folder / "report.json" if folder.is_dir() else folder
     rep = ProfileReport.read(path)
-    print_profile(rep)
-    for p in render_all(rep, path.parent).values():
-        click.echo(f"wrote {p}")
+    problems = render_all(rep, path.parent)
+    try:
+        print_profile(rep)
+    except (OSError, DeployprofError):
+        raise
+    except Exception as exc:  # the files are written; the summary is one view of them
+        problems.append(f"the terminal summary failed ({type(exc).__name__}: {str(exc)[:200]})")
+    for name in ("report.md", "report.html"):
+        if not any(p.startswith(name) for p in problems):
+            click.echo(f"wrote {path.parent / name}")
+    for p in problems:
+        click.echo(f"warning: {p}", err=True)
 
 
 @cli.command()
@@ -385,12 +405,12 @@ def compare(ctx, reports: tuple[Path, ...], baseline: Optional[str], store_where
 @click.option("--subject", "--preset", "subject", default=None, help="A preset name or model path, as profiled.")
 @click.option("--backend", default=None)
 @click.option("--precision", default=None)
-@click.option("--batch", type=COUNT, default=None)
+@click.option("--batch", type=within("batch"), default=None)
 @click.option("--device", default=None, help="Device name as recorded (GPU, Jetson model or CPU).")
 @click.option("--commit", default=None)
 @click.option("--kind", type=click.Choice(["profile", "bench"]), default=None, help="Results of `profile` or `bench` only.")
 @click.option("--since", default=None, metavar="DATE", help="ISO date or time (UTC), e.g. 2026-11-01.")
-@click.option("--limit", type=COUNT, default=200, show_default=True, help="The newest N stored results.")
+@click.option("--limit", type=within("store_limit"), default=200, show_default=True, help="The newest N stored results.")
 @click.option("--store", "store_where", default=None, metavar="PATH|URL", help="The results store to read.")
 @click.option("--html", "html_path", type=click.Path(path_type=Path), default=None,
               help="Also write the trend plot (p50/p99 with CI bands, accuracy) to this HTML file.")
@@ -470,9 +490,10 @@ def qualify(ctx, source: Optional[Path], spec_path: Optional[Path], example_spec
 @cli.command("train-bench")
 @click.argument("preset")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder (report.json, .md, .html).")
+@force_option
 @train_options
 @store_options
-def train_bench_cmd(preset: str, out: Path, target_name: Optional[str], **o) -> None:
+def train_bench_cmd(preset: str, out: Path, target_name: Optional[str], force: bool, **o) -> None:
     """Fine-tuning cost of a reference preset: step time, samples/s, time per epoch, peak memory, MFU and
     convergence, with the loss its family trains with, on a seeded synthetic dataset."""
     from .pipeline import train_profile
@@ -481,7 +502,7 @@ def train_bench_cmd(preset: str, out: Path, target_name: Optional[str], **o) -> 
 
     stored = store_from(o)
     with _progress() as bar:
-        report = train_profile(preset, out, TrainConfig(**o), target_name, say=bar, phases=bar.plan)
+        report = train_profile(preset, out, TrainConfig(**o), target_name, say=bar, phases=bar.plan, force=force)
     print_profile(report)
     click.echo(f"report: {out / 'report.json'} (+ report.md, report.html)")
     _store(report, stored)
@@ -497,9 +518,10 @@ def train_bench_cmd(preset: str, out: Path, target_name: Optional[str], **o) -> 
 @click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
               help="Dispatch each configuration to the Ray cluster node labelled with its device (`devices:`).")
 @click.option("--dry-run", is_flag=True, help="Read and validate the whole matrix, list its configurations, run nothing.")
+@force_option
 @json_option
 def sweep(sweep_file: Path, out: Path, store_where: Optional[str], commit: Optional[str], ray_address: Optional[str],
-          dry_run: bool, as_json: bool) -> None:
+          dry_run: bool, force: bool, as_json: bool) -> None:
     """Run a matrix (subjects x backends x precisions x batches x targets [x fleet devices]) from SWEEP_FILE, checked
     whole before any work; each finished configuration is stored, so a rerun resumes. Writes OUT/sweep.html (Pareto
     plot, PASS/FAIL matrix linked to each run's report); exit 1 when a configuration failed.
@@ -515,7 +537,7 @@ def sweep(sweep_file: Path, out: Path, store_where: Optional[str], commit: Optio
         return
     with _progress() as bar:
         report = run_sweep(sweep_file, out, StoreOptions(where=store_where, commit=commit), say=bar, plan=bar.plan,
-                           ray_address=ray_address)
+                           ray_address=ray_address, force=force)
     if as_json:
         _emit(report)
     else:
@@ -530,6 +552,9 @@ def sweep(sweep_file: Path, out: Path, store_where: Optional[str], commit: Optio
 
 
 def main() -> None:
+    for stream in (sys.stdout, sys.stderr):   # a path holding a byte that is not UTF-8 is printed escaped
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     cli(prog_name="deployprof")
 
 

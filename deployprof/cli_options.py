@@ -210,6 +210,12 @@ def reference_option(f):
                         help="The runtime whose FP32 actions every configuration is compared with (e.g. torch:fp32).")(f)
 
 
+def force_option(f):
+    """--force for a command that writes a run folder (deployprof/runfolder.py decides what it may replace)."""
+    return click.option("--force", is_flag=True,
+                        help="Replace another run's files in --out (files deployprof did not write are never touched).")(f)
+
+
 def accuracy(o: dict, reference: str, samples: int) -> AccuracyConfig:
     return AccuracyConfig(reference=reference, samples=samples, atol=o["atol"], min_cosine=o["min_cosine"])
 

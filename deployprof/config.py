@@ -24,7 +24,11 @@ LIMITS: dict[str, tuple[float, float]] = {
     "min_duration_s": (0.0, 86_400.0), "warmup_iterations": (0, 10**6), "warmup_min_s": (0.0, 3_600.0),
     "seed": (0, 2**32 - 1), "concurrency": (1, 256), "rate_hz": (0.0, 100_000.0), "intra_op_threads": (1, 1024),
     "inter_op_threads": (1, 1024), "layer_depth": (0, 64), "accuracy_samples": (0, 10_000), "calibration_samples": (1, 10_000),
-    "samples": (1, 10_000), "idle_gap_s": (0.0, 3_600.0), "repeats": (1, 100)}
+    "samples": (1, 10_000), "idle_gap_s": (0.0, 3_600.0), "repeats": (1, 100),
+    "batch": (1, 2**31 - 1), "store_limit": (1, 10**9)}   # a stored batch or row count: within a SQL integer
+
+
+RATE_DURATION_S = 10.0   # a paced run (--rate) without --iterations or --duration lasts this long
 
 
 def limit_error(key: str, value) -> Optional[str]:
@@ -157,6 +161,10 @@ class MeasureConfig:
             raise ConfigError(f"--batch expects positive integers, got {list(self.batches)}")
         if self.concurrency < 1:
             raise ConfigError("--concurrency must be >= 1")
+        if self.rate_hz is not None and (self.rate_requests < 1 or (self.rate_requests + 1) / self.rate_hz > LIMITS["duration_s"][1]):
+            raise ConfigError(f"--rate {self.rate_hz:g} Hz makes {self.rate_requests} request(s) over "
+                              f"{(self.rate_requests + 1) / self.rate_hz:.3g} s; a paced run needs at least one request "
+                              "and ends within a day: raise --rate, or set --iterations / --duration to match it")
         if self.rate_hz is not None and self.concurrency > 1:
             raise ConfigError("--rate sends one request per tick; it does not combine with --concurrency")
         if "batch" in self.dims:
@@ -173,6 +181,11 @@ class MeasureConfig:
             raise ConfigError(f"--depth {limit_error('layer_depth', self.layer_depth)}")
         if self.launcher not in LAUNCHERS:
             raise ConfigError(f"launcher must be one of {', '.join(LAUNCHERS)}, got {self.launcher!r}")
+
+    @property
+    def rate_requests(self) -> int:
+        """The requests a paced run (--rate) sends: --iterations, else --duration (default 10 s) times the rate."""
+        return self.iterations or int((self.duration_s or RATE_DURATION_S) * (self.rate_hz or 0))
 
     @property
     def adaptive(self) -> bool:

@@ -10,7 +10,6 @@ import shutil
 import stat
 import tempfile
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -113,10 +112,14 @@ def confine(base: Path, relative: str, what: str) -> Path:
 
 def _atomic(path: Path, write, binary: bool = False) -> None:
     path = Path(path)
+    if path.is_symlink():  # replacing it would lose the user's link; writing through it, the file it points at
+        raise ConfigError(f"{path} is a link; deployprof writes only files of its own: remove the link, or choose "
+                          "another --out")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as fh:
+        # a path with a byte that is not UTF-8 (a surrogate escape in Python) is written as \udcXX, not a crash
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace")) as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
@@ -136,11 +139,23 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     _atomic(path, lambda fh: fh.write(data), binary=True)
 
 
+def write_stream_atomic(path: Path, write) -> None:
+    """`write(fh)` into a binary file, atomically (np.savez, which would otherwise follow a link at `path`)."""
+    _atomic(path, write, binary=True)
+
+
 def write_json_atomic(path: Path, payload: Any) -> None:
     def write(fh):
         json.dump(payload, fh, indent=1, sort_keys=False, allow_nan=True)
         fh.write("\n")
     _atomic(path, write)
+
+
+def cannot_create(path: Path, exc: OSError, option: str = "--out") -> ConfigError:
+    """Why a folder or file cannot be made at `path`, naming a file that stands where a folder must be."""
+    blocker = next((p for p in Path(path).parents if p.exists()), None)
+    why = f"{blocker} is a file" if blocker is not None and not blocker.is_dir() else (exc.strerror or str(exc))
+    return ConfigError(f"{option} {path} cannot be written ({why}); choose a folder you can write")
 
 
 def output_dir(out: Path, option: str = "--out") -> Path:
@@ -154,7 +169,7 @@ def output_dir(out: Path, option: str = "--out") -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise ConfigError(f"{option} {out} cannot be written ({exc.strerror or exc}); choose a folder you can write") from None
+        raise cannot_create(out, exc, option) from None
     return out
 
 
@@ -185,8 +200,11 @@ def staged_folder(dst: Path, force: bool = False, own: bool = False) -> Iterator
                               "(a run replaces only the exports it made there)")
         if not own:
             raise ConfigError(f"{dst} is not empty; pass --force to replace it, or choose another folder")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}.tmp-"))
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}.tmp-"))
+    except OSError as exc:  # a file where a folder must be, a read-only or virtual file system
+        raise cannot_create(dst, exc) from None
     try:
         yield tmp
     except BaseException:
@@ -237,20 +255,6 @@ def folder_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-@contextlib.contextmanager
-def run_marked(out: Path, what: str) -> Iterator[Path]:
-    """Mark `out` as incomplete for the length of a run (which holds its lock); the mark goes only when the run
-    completes, so an interrupted run's folder (and any report left in it from before) is never taken for a fresh
-    result."""
-    out = output_dir(out)
-    with folder_lock(out):
-        marker = out / RUN_MARKER
-        write_text_atomic(marker, f"{what} started {datetime.now(timezone.utc).isoformat(timespec='seconds')} "
-                                  "and has not completed: the files here may be partial or stale. Run it again.\n")
-        yield out
-        marker.unlink(missing_ok=True)
 
 
 def ensure_complete(folder: Path) -> None:

@@ -32,6 +32,8 @@ def run_child(argv: list[str], out_path: Path, what: str, **kw) -> dict:
         raise errors.DeployprofError(f"{what}: its process ended (exit {proc.returncode}) before it finished"
                                      + (f": {tail}" if tail else "; did the code it runs call os._exit() or crash?"))
     data = json.loads(out_path.read_text())
+    if data.get("in_context"):
+        data["error"] = f"{what}: {data['error']}"
     raise_error(data)
     return data
 
@@ -54,6 +56,9 @@ def main(argv: list[str]) -> int:
         payload = {"result": to_dict(getattr(importlib.import_module(module), name)(**args["kwargs"]))}
     except errors.DeployprofError as exc:
         payload = {"error": str(exc), "error_type": type(exc).__name__}
+    except (KeyboardInterrupt, SystemExit) as exc:  # raised by the code it runs (a real Ctrl-C stops the parent too)
+        code = f"exit({exc.code})" if isinstance(exc, SystemExit) else type(exc).__name__
+        payload = {"error": f"the code it runs raised {code}", "error_type": "ConfigError", "in_context": True}
     write_json_atomic(Path(argv[1]), payload)
     return 0
 

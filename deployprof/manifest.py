@@ -228,6 +228,11 @@ def validate_manifest(m: Manifest, path: Path) -> None:
             raise ModelError(f"{path}: stage {s.name!r} calls_per_step must be an integer in [1, {MAX_CALLS}], got {s.calls_per_step!r}")
         for t in (*s.inputs, *s.outputs):
             _check_tensor(f"{path}: stage {s.name!r}", t)
+    outputs = {t.name for s in m.stages for t in s.outputs} | {n for c in m.schedule if c.loop is not None
+                                                              for n in (c.loop.state, c.loop.result) if n}
+    if m.action_output is not None and (not isinstance(m.action_output, str) or m.action_output not in outputs):
+        raise ModelError(f"{path}: action_output {m.action_output!r:.60} is no stage's output; the outputs are "
+                         f"{', '.join(sorted(outputs)[:8])}")
     for c in m.schedule:
         if c.stage not in names:
             raise ModelError(f"{path}: the schedule calls stage {c.stage!r}, which is not among {names}")
@@ -252,6 +257,13 @@ def validate_manifest(m: Manifest, path: Path) -> None:
                                              for k, v in kept.items()):
         raise ModelError(f"{path}: precision_info.kept_fp32_nodes must map stage names to lists of node names; "
                          "re-run `deployprof precision-debug`")
+    partial = m.precision_info.get("stages_quantized_at_compute_ops_only", {})
+    if not isinstance(partial, dict) or not all(k in names and isinstance(v, str) for k, v in partial.items()):
+        raise ModelError(f"{path}: precision_info.stages_quantized_at_compute_ops_only must map stage names to "
+                         "reasons; prepare the variant again (`deployprof profile --precisions ...`)")
+    source = m.precision_info.get("source_export")
+    if source is not None and not isinstance(source, str):
+        raise ModelError(f"{path}: precision_info.source_export must be a path, got {source!r:.60}")
 
 
 def read_manifest(folder: Path) -> Manifest:

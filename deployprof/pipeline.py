@@ -2,6 +2,7 @@
 (once per variant and batch) -> each backend launched -> accuracy -> report.json. The CLI only parses and renders."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import random
@@ -15,7 +16,6 @@ from .backends import BACKENDS, check_provider_options
 from .config import CUDA_GRAPH_MODES, AccuracyConfig, CalibrationConfig, MeasureConfig
 from .environment import capture, with_devices
 from .errors import BackendUnavailableError, ConfigError
-from .files import run_marked
 from .breakdown import with_ceilings
 from .flops.summary import policy_step_total, stage_reports
 from .manifest import Subject, check_bindings, graph_sha256, load_subject
@@ -24,6 +24,7 @@ from .precision.debug import debug_precision
 from .precisions import MIXED
 from .results import (POLICY_STEP, AccuracyReport, Comparison, BenchResult, FlopReport, ModelInfo, PrecisionDebugReport, ProfileReport,
                       RunResult, Witness)
+from .runfolder import COMPARE_PRECISION, PROFILE, TRAIN_BENCH, run_folder
 from .runner import RunSpec, check_concurrency
 from .worker import launch
 from .devices import cuda_device_count, is_jetson
@@ -98,6 +99,8 @@ def check_backends(names: list[str], skip_unavailable: bool, say: Say,
     usable, warnings = [], []
     for name in names:
         avail = BACKENDS.get(name).availability()
+        blocker = BACKENDS.get(name).device_blocker(config.backend_options) if avail.ok else None
+        avail = dataclasses.replace(avail, ok=False, reason=blocker) if blocker else avail
         if avail.warning and avail.warning not in warnings:
             warnings.append(avail.warning)
             say(f"warning: {avail.warning}")
@@ -392,12 +395,12 @@ def measure_prepared(plan: ProfilePlan, prep: Prepared, say: Say) -> tuple[list[
 
 
 def profile(plan: ProfilePlan, out: Path, say: Say = log.info,
-            phases: Callable[[int], None] = lambda n: None) -> ProfileReport:
+            phases: Callable[[int], None] = lambda n: None, force: bool = False) -> ProfileReport:
     """(plan_profile, before any work) -> self-check -> prepare -> measure -> assemble -> write. say() announces each
     phase; phases() is told how many there will be (for a progress bar)."""
     out = Path(out)
     check = board_self_check(plan, say)  # before the run: judge the board, then the policy
-    with run_marked(out, f"deployprof profile {plan.subject}"):  # marked INCOMPLETE until the report is written
+    with run_folder(out, PROFILE, plan.subject, force, say):  # another run refused; INCOMPLETE until the report is written
         phases(plan.phases(check is not None))
         prep = prepare(plan, out, say)
         runs, cost, warnings = measure_prepared(plan, prep, say)
@@ -405,7 +408,7 @@ def profile(plan: ProfilePlan, out: Path, say: Say = log.info,
         if plan.interleave:
             report = dataclasses.replace(report, interleaved=interleave_precisions(plan, prep, say))
         say("writing report.json, report.md, report.html")
-        _write(report, out)
+        _write(report, out, say)
     return report
 
 
@@ -458,20 +461,24 @@ def _assemble(plan: ProfilePlan, prep: Prepared, runs: list[RunResult], cost: St
         roofline=roofline, precision_debug=prep.searches)
 
 
-def _write(report: ProfileReport, out: Path) -> None:
+def _write(report: ProfileReport, out: Path, say: Say) -> None:
+    """report.json first and whole; then the views, each of which may fail alone (a warning, the run complete)."""
     report.write(out / "report.json")
-    render_all(report, out)
+    for problem in render_all(report, out):
+        say(f"warning: {problem}")
 
 
 def compare_precisions(export: Path, precisions: list[str], *, backend: str = "ort-cpu",
                        accuracy: AccuracyConfig = AccuracyConfig(), out: Optional[Path] = None,
-                       calib: CalibrationConfig = CalibrationConfig(), say: Say = log.info) -> AccuracyReport:
+                       calib: CalibrationConfig = CalibrationConfig(), say: Say = log.info,
+                       force: bool = False) -> AccuracyReport:
     """`compare-precision`: each precision on `backend` against the reference, at batch 1, in this process; the
     prepared exports kept under `out` if given."""
     check_backends(list(dict.fromkeys([backend, accuracy.reference_backend])), False, say)
-    with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
-        base = load_subject(export)
-        variants, _, warnings = prepare_variants(base, precisions, Path(out or tmp), calib, accuracy, say)
+    base = load_subject(export)
+    with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp, \
+            (run_folder(out, COMPARE_PRECISION, export, force, say) if out else contextlib.nullcontext(Path(tmp))) as keep:
+        variants, _, warnings = prepare_variants(base, precisions, keep, calib, accuracy, say)
         if warnings:
             raise ConfigError(warnings[0])
         check = reference_checks(base, accuracy, Path(tmp), (1,), {}, say)[1]
@@ -505,11 +512,11 @@ def bench(subject: str, backend: str, precision: Optional[str] = None, config: M
     return BenchResult(subject=str(subject), backend=backend, precision=precision, settings=config, runs=tuple(runs))
 
 
-def train_profile(preset: str, out: Path, cfg, target_profile: Optional[str] = None,
-                  say: Say = log.info, phases: Callable[[int], None] = lambda n: None) -> ProfileReport:
+def train_profile(preset: str, out: Path, cfg, target_profile: Optional[str] = None, say: Say = log.info,
+                  phases: Callable[[int], None] = lambda n: None, force: bool = False) -> ProfileReport:
     """`train-bench`: train on the synthetic task, then write OUT/report.json (+ .md, .html) like a profile."""
     p = load_preset(preset)
-    with run_marked(out, f"deployprof train-bench {preset}"):  # marked INCOMPLETE until the report is written
+    with run_folder(out, TRAIN_BENCH, preset, force, say):  # another run refused; INCOMPLETE until the report is written
         phases(2)
         result = train_bench(preset, cfg, say=say)
         if target_profile:  # after training: the cpu profile's bandwidth probe must not land in the training peak RSS
@@ -520,5 +527,5 @@ def train_profile(preset: str, out: Path, cfg, target_profile: Optional[str] = N
             model=ModelInfo(source=preset, preset=p.name, family=p.family, stages=(), stage_sha256={}, calls_per_step={}),
             environment=capture(), settings=None, flops={}, policy_step_flops=None, runs=(), training=(result,),
             warnings=tuple(w for w in [mfu_problem(result)] if w))
-        _write(report, out)
+        _write(report, out, say)
     return report

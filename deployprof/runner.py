@@ -27,8 +27,6 @@ from .measure.telemetry import Sampler, make_sampler
 from .policy import open_policy
 from .results import POLICY_STEP, ColdStart, ControlLoopStats, LayerTime, MemoryStats, RunResult, TransferTimes
 
-DEFAULT_RATE_DURATION_S = 10.0
-
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -115,7 +113,7 @@ def _measure_rate(ctx: _Context, fn, sync, chunk: Optional[int], backend: Backen
                   ) -> tuple[Timing, MemorySampler, ControlLoopStats, Sampler]:
     spec = ctx.spec
     m = spec.config
-    requests = m.iterations or int((m.duration_s or DEFAULT_RATE_DURATION_S) * m.rate_hz)
+    requests = m.rate_requests
     warm = time_callable(fn, sync, dataclasses.replace(m, iterations=1, duration_s=None))
     with MemorySampler() as mem, _telemetry(spec, backend) as tel:
         rt = time_at_rate(fn, sync, m.rate_hz, requests)

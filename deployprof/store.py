@@ -10,14 +10,18 @@ import json
 import logging
 import math
 import os
+import random
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from . import __version__
+from .config import limit_error
 from .errors import ConfigError, DeployprofError
 from .environment import capture
-from .files import parse_json
+from .files import cannot_create, parse_json
 from .results import document
 from .serial import to_dict
 
@@ -161,6 +165,16 @@ def _sqlite_path(url: str) -> Optional[Path]:
     return Path(path) if path not in ("", ":memory:") else None
 
 
+MIGRATE_TRIES = 8
+# what a first use racing another one meets: SQLite's lock or a table the other made first; PostgreSQL's unique index
+# on type names (two CREATE TABLE at once) or a duplicate schema row
+RACE = re.compile(r"already exists|database is locked|duplicate key|UNIQUE constraint failed", re.I)
+
+
+class _Raced(Exception):
+    pass
+
+
 class Store:
     """`read_only` (history, a stored baseline): the store must exist already, and nothing is written to it, not
     even its schema or journal mode."""
@@ -174,7 +188,10 @@ class Store:
             if read_only and not path.is_file():
                 raise StoreError(f"no results store at {path}: check --store (a typo?), or store a result there first")
             if not read_only:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(str(cannot_create(path, exc, "--store"))) from None
         try:
             self.engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
         except Exception as exc:
@@ -187,7 +204,15 @@ class Store:
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
         _, self.meta, self.results, self.runs = _tables()
-        self._migrate()
+        for attempt in range(MIGRATE_TRIES):
+            try:
+                self._migrate()
+                break
+            except _Raced as raced:   # another process created or migrated the store at the same moment
+                if attempt == MIGRATE_TRIES - 1:
+                    raise StoreError(f"cannot open the results store {redact(url)}: {raced}; other processes kept "
+                                     "changing it") from None
+                time.sleep(random.uniform(0.05, 0.25) * (attempt + 1))
 
     def _migrate(self) -> None:
         from sqlalchemy import inspect, select
@@ -210,6 +235,12 @@ class Store:
                 if version > SCHEMA:
                     raise StoreError(f"the results store {redact(self.url)} has schema {version}, newer than this "
                                      f"deployprof's {SCHEMA}: upgrade deployprof, or pass another --store")
+                # read again: SQLite reads outside a write are each their own snapshot, so a store another process
+                # created between the first look and the version read shows its tables only now
+                missing = {"results", "runs"} - set(inspect(conn).get_table_names()) if version else set()
+                if missing:   # ours, at a version that has them: dropped by hand or a broken copy
+                    raise StoreError(f"the results store {redact(self.url)} has lost its {', '.join(sorted(missing))} "
+                                     "table(s); it is damaged: restore it from a copy, or pass another --store")
                 if self.read_only:
                     if version < SCHEMA:
                         raise StoreError(f"the results store {redact(self.url)} has schema {version}: a command that "
@@ -228,8 +259,10 @@ class Store:
         except StoreError:
             raise
         except Exception as exc:
-            raise StoreError(f"cannot open the results store {redact(self.url)}: {type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0]}") from None
+            first = (str(exc).splitlines() or [""])[0]
+            if RACE.search(first):   # the transaction rolled back: the next attempt sees what the other one made
+                raise _Raced(first) from None
+            raise StoreError(f"cannot open the results store {redact(self.url)}: {type(exc).__name__}: {first}") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -327,6 +360,8 @@ class Store:
         for col in ("p50_ms", "p50_lo_ms", "p50_hi_ms", "p99_ms", "p99_lo_ms", "p99_hi_ms", "throughput_per_s",
                     "host_peak_rss_bytes"):
             v = row.get(col)
+            if v is None and col in ("p50_ms", "p99_ms"):   # every stored run has its latency
+                raise bad(col, "expected a latency in ms")
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0):
                 raise bad(col, "expected a finite, non-negative number")
         for key in ("p50", "p99"):
@@ -369,6 +404,11 @@ def parse_filters(text: str) -> dict[str, str]:
     if unknown:
         raise ConfigError(f"unknown store filter(s) {', '.join(unknown)} in {text!r}; known: "
                           "subject, backend, precision, batch, device, commit, kind, since")
+    if "batch" in out:
+        value = out["batch"]
+        why = limit_error("batch", int(value)) if value.isdigit() and len(value) <= 18 else "expects a positive integer"
+        if why:
+            raise ConfigError(f"store query {text!r}: batch {why.replace('expects', 'must be')}, got {value!r}")
     return out
 
 

@@ -31,8 +31,8 @@ from typing import Any, Callable, Optional
 
 from .config import CUDA_GRAPH_MODES, LAUNCHERS, LIMITS, AccuracyConfig, BackendOptions, MeasureConfig, limit_error, parse_depth
 from .errors import ConfigError, DeployprofError
-from .files import (RUN_MARKER, confine, folder_lock, output_dir, parse_yaml, read_document, run_marked,
-                    write_json_atomic, write_text_atomic)
+from .files import RUN_MARKER, confine, parse_yaml, read_document, write_json_atomic, write_text_atomic
+from .runfolder import SWEEP, SWEEP_EXPORT, run_folder
 from .results import SweepEntry, SweepReport, document, main_stage_of, report_from_data
 from .targets import load_target_profile, target_named_in
 from .fleet import dispatch
@@ -225,7 +225,7 @@ def _export_once(subject: str, exports: Path, say: Say) -> str:
     if (folder / "export" / "manifest.json").exists() and not (folder / RUN_MARKER).exists():
         return str(folder / "export")
 
-    with run_marked(folder, f"deployprof sweep export {subject}"):
+    with run_folder(folder, SWEEP_EXPORT, subject, force=True):  # an interrupted export's files replaced
         return resolve_subject(subject, folder, None, say)
 
 
@@ -238,10 +238,9 @@ def run_configuration(cfg: Configuration, key: str, out: Path, spec: Optional[Pa
     config, accuracy = measure_config(cfg)
     subject = _export_once(cfg.subject, out / "exports", say)
     run_dir = out / "runs" / key
-    shutil.rmtree(run_dir, ignore_errors=True)
     plan = plan_profile(subject, [cfg.backend], config=config, precisions=[cfg.precision], accuracy=accuracy,
                         target_profile=cfg.target, with_fp32=False, say=say)
-    report = profile(plan, run_dir, say=say)
+    report = profile(plan, run_dir, say=say, force=True)  # fresh each attempt: a failed one's files replaced
     verdict, _ = judge(cfg, document(report), spec)
     return {"document": document(report), "environment": to_dict(report.environment), "verdict": verdict}
 
@@ -323,12 +322,11 @@ def _why(exc: BaseException) -> str:
 
 
 def run_sweep(path: Path, out: Path, store_options, say: Say = log.info, plan: Callable[[int], None] = lambda n: None,
-              ray_address: Optional[str] = None) -> SweepReport:
+              ray_address: Optional[str] = None, force: bool = False) -> SweepReport:
     """Run (or resume) a sweep. The store is the checkpoint: a configuration with a stored result is reused.
     say() announces each configuration with an ETA from those done; plan() is told how many will run."""
     sweep = checked_sweep(path, ray_address)
-    out = output_dir(Path(out))
-    with folder_lock(out):  # one sweep writes a folder at a time
+    with run_folder(Path(out), SWEEP, path, force, say) as out:  # one sweep writes a folder at a time
         return _run(sweep, out, store_options, say, plan, ray_address)
 
 

@@ -14,7 +14,7 @@ mkdir -p "$OUT"
 fails=0
 step() { echo; echo "=== $1"; shift; "$@" || { echo "!!! FAILED (exit $?): $*"; fails=$((fails + 1)); }; }
 
-model="$(tr -d '\0' </proc/device-tree/model 2>/dev/null || echo unknown)"
+model="$( { tr -d '\0' </proc/device-tree/model; } 2>/dev/null || echo unknown)"  # not a Jetson: no such file
 case "$model" in
   *"AGX Orin"*) TARGET=jetson-agx-orin-64gb ;;
   *"Orin NX"*) TARGET=jetson-orin-nx-16gb ;;

@@ -33,17 +33,22 @@ def _one_error_line(r: subprocess.CompletedProcess, *words: str) -> str:
     return lines[-1]
 
 
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> Path:
+def make_checkpoints(out: Path, *kinds: str) -> Path:
+    """LeRobot checkpoints of these kinds saved under `out` by the LeRobot environment (skipped without it, failed
+    where scripts/test.sh requires it)."""
     if not PYTHON.exists():
         why = "the LeRobot environment is not built (scripts/lerobot_venv.sh)"
         if os.environ.get("DEPLOYPROF_REQUIRE_LEROBOT") == "1":
             pytest.fail(why)
         pytest.skip(why)
-    out = tmp_path_factory.mktemp("lerobot")
-    r = _run("-m", "tests.lerobot.checkpoints", out, "act", "diffusion", "diffusion-ddim", "smolvla", "vqbet")
+    r = _run("-m", "tests.lerobot.checkpoints", out, *kinds)
     assert r.returncode == 0, r.stderr[-3000:]
     return out
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> Path:
+    return make_checkpoints(tmp_path_factory.mktemp("lerobot"), "act", "diffusion", "diffusion-ddim", "smolvla", "vqbet")
 
 
 TASK = "pick up the red cube"

@@ -174,6 +174,12 @@ class Backend(ABC):
     @abstractmethod
     def _availability(cls) -> Availability: ...
 
+    @classmethod
+    def device_blocker(cls, options) -> Optional[str]:
+        """Why the device these options ask for cannot run this backend here (None: it can), checked before any
+        work so that --skip-unavailable skips it instead of failing after the reference pass."""
+        return None
+
     def load(self) -> BuildInfo:
         if self.build_info is not None:
             raise BuildError(f"{self.name}: stage {self.stage.name} is already loaded; close it before loading again")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.util
-import json
 import re
 import sys
 import tempfile
@@ -19,14 +18,14 @@ import numpy as np
 
 from ..devices import cuda_device_count, gpu_names, process_device_memory
 from ..precisions import base_precision
-from ..errors import BackendUnavailableError, BuildError
+from ..errors import BackendUnavailableError, BuildError, ModelError
 from ..files import cache_root, write_json_atomic
 from ..results import BuildInfo
 from .base import BACKENDS, Availability, Backend, BackendOptions, EventPoolTimer, TorchDeviceArrays, cuda_torch
 from ..engine import cuda  # as a module: its probes are looked up at each call (tests stand in for them)
 from ..manifest import graph_sha256
 from ..measure.layer_pass import PROFILE_WARMUP, Timed, timed_calls
-from ..measure.ort_profile import timed_from_trace
+from ..measure.ort_profile import TraceFile, timed_from_trace
 
 OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 
@@ -198,6 +197,12 @@ class OrtBackend(TorchDeviceArrays, Backend):
         providers = self._provider_list()
         path = self.root / self.stage.file
         try:
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:  # a byte that is not UTF-8, held as a surrogate escape
+            raise ModelError(f"{str(path).encode('utf-8', 'backslashreplace').decode()}: ONNX Runtime opens only file "
+                             "names that are UTF-8, and this one holds a byte that is not; rename the file (or its "
+                             "folder)") from None
+        try:
             self.session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
         except Exception as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -209,6 +214,7 @@ class OrtBackend(TorchDeviceArrays, Backend):
             raise BackendUnavailableError(
                 f"{self.name}: asked for {self.provider} but ONNX Runtime activated only {list(active)}; "
                 "check the CUDA/cuDNN/TensorRT libraries match this onnxruntime build, or pass --allow-fallback to record it")
+        self._check_inputs(path.name)
         self.output_names = [o.name for o in self.session.get_outputs()]
         requested = tuple(p if isinstance(p, str) else p[0] for p in providers)
         version, location = ort_runtime()
@@ -233,6 +239,24 @@ class OrtBackend(TorchDeviceArrays, Backend):
                     "not in the released wheels); profile the native trt backend or torch for GPU time per layer")
         return None
 
+    def _check_inputs(self, file: str) -> None:
+        """The manifest's inputs against the graph's, before anything is fed: a dtype, rank or fixed dimension that
+        differs (a hand-edited manifest) is one error naming both, not ONNX Runtime's INVALID_ARGUMENT mid-run."""
+        graph = {i.name: i for i in self.session.get_inputs()}
+        for t in self.stage.inputs:
+            g = graph.get(t.name)
+            if g is None:
+                continue   # an input the graph does not take: the manifest checks names against the graph
+            dtype = g.type[len("tensor("):-1] if g.type.startswith("tensor(") else g.type
+            dtype = {"float": "float32", "double": "float64"}.get(dtype, dtype)
+            fixed = [d if isinstance(d, int) else None for d in g.shape]
+            ours = [d if isinstance(d, int) else None for d in t.shape]
+            if dtype != t.dtype or len(fixed) != len(ours) or any(a is not None and b is not None and a != b
+                                                                   for a, b in zip(fixed, ours)):
+                raise ModelError(f"{self.stage.name}: the manifest declares input {t.name!r} as {t.dtype} "
+                                 f"{list(t.shape)}, but {file} takes {dtype} {list(g.shape)}; the manifest and the "
+                                 "graph disagree (edited by hand?): export again, or correct the manifest")
+
     def layer_times(self, feeds: dict[str, np.ndarray], runs: int, budget_s: float) -> Timed:
         """A second session with ONNX Runtime's profiler on (the latency session stays as it was), its trace in a
         temporary folder that is removed after reading."""
@@ -245,9 +269,8 @@ class OrtBackend(TorchDeviceArrays, Backend):
             session = ort.InferenceSession(str(self.root / self.stage.file), sess_options=so,
                                            providers=self._provider_list())
             walls = timed_calls(lambda: session.run(self.output_names, feeds), runs, budget_s, warmup=PROFILE_WARMUP)
-            with open(session.end_profiling(), encoding="utf-8") as f:
-                trace = json.load(f)
-        timed = timed_from_trace(trace, walls, skip=PROFILE_WARMUP, sequential=self.options.execution_mode != "parallel")
+            timed = timed_from_trace(TraceFile(session.end_profiling()), walls, skip=PROFILE_WARMUP,
+                                     sequential=self.options.execution_mode != "parallel")
         return dataclasses.replace(timed, profiler_node_ms=profiler_node_cost_ms()) if timed.units else timed
 
     def uses_gpu(self) -> bool:

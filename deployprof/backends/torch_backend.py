@@ -40,6 +40,17 @@ class TorchEager(TorchDeviceArrays, Backend):
             return Availability(False, "torch is not installed (pip install 'deployprof[export]')")
         return Availability(True, f"torch {metadata.version('torch')} (CPU; CUDA with --device cuda)")
 
+    @classmethod
+    def device_blocker(cls, options) -> Optional[str]:
+        if not options.torch_device.startswith("cuda"):
+            return None
+        import torch
+
+        if torch.cuda.is_available():
+            return None
+        return (f"--device {options.torch_device} asked for, but torch.cuda.is_available() is False "
+                f"(torch {torch.__version__}, built for CUDA {torch.version.cuda})")
+
     def _load(self) -> BuildInfo:
         import torch
 
@@ -49,9 +60,9 @@ class TorchEager(TorchDeviceArrays, Backend):
             raise ConfigError("the torch backend needs an export made by `deployprof export` (a preset or --module); "
                               "a plain .onnx file has no PyTorch module to run")
         dev = self.options.torch_device
-        if dev.startswith("cuda") and not torch.cuda.is_available():
-            raise BackendUnavailableError("torch: --device cuda asked for, but torch.cuda.is_available() is False "
-                                          f"(torch {torch.__version__}, built for CUDA {torch.version.cuda})")
+        blocker = self.device_blocker(self.options)
+        if blocker:
+            raise BackendUnavailableError(f"torch: {blocker}")
         self.torch = torch
         self.device = torch.device(dev)
         if self.manifest.module_factory:

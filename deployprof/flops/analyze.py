@@ -123,6 +123,10 @@ class _Walker:
         graphs = {k: v for k, v in node.attrs.items() if isinstance(v, onnx.GraphProto)}
         name = node.name or node.output[0]
         acc.add(node.op_type, Cost(), times)
+        need = ("then_branch", "else_branch") if node.op_type == "If" else ("body",)
+        if any(k not in graphs for k in need):
+            raise ModelError(f"{self.g.path.name}: {node.op_type} {name!r} has no {' or '.join(need)} graph attribute; "
+                             "the graph is malformed (re-export it)")
         if node.op_type == "If":
             # Count the costlier branch: a static upper bound for either outcome.
             branches = []
@@ -144,15 +148,26 @@ class _Walker:
                 raise ModelError(f"{self.g.path.name}: Loop {name!r} has trip count {trips}; a trip count is >= 0")
             body = graphs["body"]
         else:  # Scan: trip count = length of the first scan input along its axis
-            n_state = len(node.input) - int(node.attrs["num_scan_inputs"])
-            axes = list(node.attrs.get("scan_input_axes", [0]))
-            shape = self.g.shapes.get(node.input[n_state])
-            trips = self.trip_counts.get(name, shape[axes[0] if axes else 0] if shape else None)
+            trips = self.trip_counts.get(name, self._scan_length(node, name))
             body = graphs["body"]
-        if trips is None:
+        if not isinstance(trips, int):
             acc.unresolved.append(f"{name} ({node.op_type}): dynamic trip count; bind it with --dim {name}=N")
             return
         self.walk(body, acc, times * trips, constant)
+
+    def _scan_length(self, node: NodeView, name: str) -> Optional[int]:
+        """The length of a Scan's first scan input along its axis (None: not static); malformed attributes are one
+        error naming them."""
+        k, axes = node.attrs.get("num_scan_inputs"), node.attrs.get("scan_input_axes") or [0]
+        if not isinstance(k, int) or not 1 <= k <= len(node.input):
+            raise ModelError(f"{self.g.path.name}: Scan {name!r} has num_scan_inputs {k!r}; expected 1 to its "
+                             f"{len(node.input)} inputs")
+        shape = self.g.shapes.get(node.input[len(node.input) - k])
+        axis = axes[0] if isinstance(axes, (list, tuple)) and isinstance(axes[0], int) else None
+        if axis is None or (shape is not None and not -len(shape) <= axis < len(shape)):
+            raise ModelError(f"{self.g.path.name}: Scan {name!r} has scan_input_axes {axes!r:.60}; expected an axis of "
+                             f"its first scan input (rank {len(shape) if shape is not None else 'unknown'})")
+        return shape[axis] if shape is not None else None
 
 
 def _merge(dst: _Acc, src: _Acc) -> None:

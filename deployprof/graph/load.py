@@ -364,7 +364,19 @@ def _symbolic_infer(model: onnx.ModelProto) -> Optional[onnx.ModelProto]:
     except Exception:
         return None
     try:
-        return SymbolicShapeInference.infer_shapes(model, auto_merge=True, guess_output_rank=False)
+        # SymbolicShapeInference.infer_shapes, less one thing: when inference is incomplete it saves
+        # `sym_shape_infer_temp.onnx` (with external data) into the current directory, outside any --out. Its steps are
+        # run here instead; should they change, the AttributeError below makes this pass give up, not write.
+        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+        if opset < 7:
+            return None
+        ssi = SymbolicShapeInference(2**31 - 1, True, False, 0)
+        complete = False
+        ssi._preprocess(model)
+        while ssi.run_:
+            complete = ssi._infer_impl()
+        ssi._update_output_from_vi()
+        return ssi.out_mp_ if complete else None
     except Exception as exc:
         log.debug("symbolic shape inference failed: %s", exc)
         return None

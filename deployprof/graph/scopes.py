@@ -7,15 +7,16 @@ from __future__ import annotations
 import ast
 
 SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+MAX_SCOPES_CHARS = 1 << 16   # a real scope list is under 1 KB; an 8 MB one parsed as a literal took 2.1 GB
 
 
 def module_path(name: str, metadata: dict[str, str]) -> tuple[str, ...]:
     """Enclosing modules, outermost first, each by its qualified name (`('layers.0', 'layers.0.norm1')`)."""
     text = metadata.get(SCOPES_KEY)
-    if text:
+    if text and len(text) <= MAX_SCOPES_CHARS:  # longer: not an exporter's, read as if absent
         try:
             scopes = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
             scopes = None
         if isinstance(scopes, list) and all(isinstance(s, str) for s in scopes):
             return tuple(s for s in scopes[1:-1] if s)

@@ -23,15 +23,19 @@ UNSUPPORTED = {
 INSTALL = ("pip install 'deployprof[lerobot]' (LeRobot's own torch pins), or into a venv with torch 2.14: "
            "pip install --no-deps 'lerobot" + SUPPORTED_TEXT + "' and its runtime deps (README, LeRobot checkpoints)")
 
+MAX_CONFIG_BYTES = 1 << 20
+
 
 def is_checkpoint(path: Path) -> bool:
     """A folder holding a LeRobot policy: config.json naming a policy `type`, beside model.safetensors."""
     path = Path(path)
     if not (path.is_dir() and (path / "config.json").is_file() and (path / "model.safetensors").is_file()):
         return False
-    try:
-        data = json.loads((path / "config.json").read_text()[:1 << 20])
-    except (OSError, ValueError):
+    try:  # a LeRobot config is a few KB: at most 1 MiB is read (a valid JSON with a 1 GiB tail once cost 2.3 GB)
+        with open(path / "config.json", "rb") as fh:
+            text = fh.read(MAX_CONFIG_BYTES + 1)
+        data = json.loads(text.decode("utf-8")) if len(text) <= MAX_CONFIG_BYTES else None
+    except (OSError, ValueError, RecursionError):
         return False
     return isinstance(data, dict) and isinstance(data.get("type"), str) and not (path / "manifest.json").exists()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 PROFILE_WARMUP = 2        # calls run before the profiled ones are kept (first-call allocation, lazy kernels)
 MIN_RUNS = 6              # a median's 95% interval needs 6 runs to be bounded
@@ -20,7 +20,8 @@ class Unit:
     onnx_nodes: tuple[str, ...] = ()   # the ONNX nodes it ran (a TensorRT layer: every node it fused)
     op_type: str = ""                  # for a unit that is no ONNX node (a torch operator, a node the runtime inserted)
     module_path: tuple[str, ...] = ()  # where the profiler itself knows it (torch); else read off the graph
-    per_run_ms: tuple[float, ...] = ()  # its time in each profiled run, where the profiler tells runs apart
+    per_run_ms: Sequence[float] = ()   # its time in each profiled run, where the profiler tells runs apart (an
+    #                                    array('d') from ONNX Runtime's trace: 8 bytes a run, not a float object)
 
 
 @dataclass(frozen=True)

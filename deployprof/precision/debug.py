@@ -31,6 +31,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import shutil
 import statistics
 import tempfile
@@ -38,23 +39,26 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, Optional
 
 from ..accuracy import AccuracyCheck, SEED, measure, policy_inputs, write_reference
-from ..bands import passes
+from ..bands import passes, verdict as bands_verdict
 from ..config import AccuracyConfig, CalibrationConfig
-from ..errors import ConfigError
-from ..files import cache_root, write_json_atomic
+from ..errors import ConfigError, DeployprofError
+from ..files import cache_root, parse_json, read_document, write_json_atomic
 from ..graph.scopes import module_at, module_path
 from ..manifest import Subject, graph_sha256, load_subject
 from ..policy import open_policy
 from ..measure.interleave import InterleaveConfig, interleave
 from ..measure.stats import binomial_upper
+from ..runfolder import PRECISION_DEBUG, run_folder, subject_id
 from ..results import Confirmation, Evaluation, PrecisionDebugReport, Sensitivity, document
 from .prepare import prepare_precision
 
 log = logging.getLogger(__name__)
 LOW_PRECISIONS = ("int8", "fp16")
+MAX_CACHE_BYTES = 64 << 20  # an evaluation cache: thousands of entries are well under
 SELECT_MARGIN = 0.5        # the search's sets use at most half the error budget on the samples that chose them
 CONFIRM_FACTOR, CONFIRM_MIN = 4, 16   # fresh samples to confirm on: 4x the search's, at least 16
 CONFIRM_SEED = SEED + 1_000_000       # apart from the search's seeds (SEED .. SEED + samples - 1) ...
@@ -141,7 +145,7 @@ class Evaluator:
                        f"{check.min_cosine}|{calib.method}|{calib.samples}|{calib.seed}|{calib.source}|"
                        f"{','.join(calib.fp16_block_ops)}|")
         self.caches = [_read_cache(p) for p in self.paths]
-        self.max_evaluations, self.deadline = max_evaluations, (time.monotonic() + max_time_s if max_time_s else None)
+        self.max_evaluations, self.deadline = max_evaluations, (time.monotonic() + max_time_s if max_time_s is not None else None)
         self.made = 0
         self.progress = progress
         self._stack = contextlib.ExitStack()
@@ -176,16 +180,8 @@ class Evaluator:
 
     def cached(self, kept: frozenset[str]) -> Optional[Evaluation]:
         key = self.prefix + ",".join(sorted(kept))
-        hit = next((c[key] for c in self.caches if key in c), None)
-        if not isinstance(hit, dict):
-            return None
-        try:
-            return Evaluation(kept=tuple(sorted(kept)), verdict=str(hit["verdict"]), cosine_min=float(hit["cosine_min"]),
-                              max_abs=float(hit["max_abs"]), rel_l2=float(hit["rel_l2"]), seconds=float(hit["seconds"]),
-                              vs_fp32=float(hit["vs_fp32"]), fp32_window_ms=float(hit["fp32_window_ms"]),
-                              vs_fp32_ci=tuple(map(float, hit["vs_fp32_ci"])) if hit.get("vs_fp32_ci") else None)
-        except (KeyError, TypeError, ValueError):
-            return None
+        hits = (_evaluation(c[key], kept, self.check) for c in self.caches if key in c)
+        return next((e for e in hits if e is not None), None)
 
     def selects(self, e: Evaluation) -> bool:
         """The search's rule: PASS with SELECT_MARGIN of the error budget to spare."""
@@ -195,12 +191,10 @@ class Evaluator:
     def confirm(self, kept: frozenset[str], mixed: Path, check: AccuracyCheck) -> Confirmation:
         """The kept set's export judged on `check`'s fresh samples (cached like an evaluation)."""
         key = f"confirm|{check.samples}|{check.seed}|" + self.prefix + ",".join(sorted(kept))
-        hit = next((c[key] for c in self.caches if key in c), None)
-        if isinstance(hit, dict):
-            try:
-                return Confirmation(**hit)
-            except TypeError:
-                pass
+        hits = (_confirmation(c[key], check) for c in self.caches if key in c)
+        hit = next((c for c in hits if c is not None), None)
+        if hit is not None:
+            return hit
         write_reference(self.subject, check.reference.partition(":")[0], Path(check.reference_npz), 1, check.samples,
                         check.seed, {})
         with open_policy(load_subject(mixed), self.backend) as step:
@@ -247,12 +241,58 @@ class Evaluator:
 
 
 def _read_cache(path: Path) -> dict:
-    """An evaluation cache, or {} when missing or not one (each entry is checked again when used)."""
+    """An evaluation cache, or {} when missing or not one: a folder or FIFO in its place, a file too large, nested
+    too deeply or not JSON is skipped unread (each entry is checked again when used)."""
+    if not path.exists():
+        return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    except (OSError, ValueError):
+        data = parse_json(read_document(path, "evaluation cache", max_bytes=MAX_CACHE_BYTES), str(path))
+    except DeployprofError as exc:
+        log.warning("precision-debug: %s; not used", exc)
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _number(value: Any, low: float = -math.inf, high: float = math.inf) -> float:
+    """A number read from a cache: finite and in range, else ValueError (the entry is dropped)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= float(value) <= high:
+        raise ValueError(value)   # NaN fails both comparisons
+    return float(value)
+
+
+def _judged(verdict: object, cosine_min: float, max_abs: float, check: AccuracyCheck) -> bool:
+    """A cached verdict must be what the rule makes of its own numbers (a PASS beside a NaN or a failing cosine is
+    not a PASS)."""
+    err = SimpleNamespace(cosine_min=cosine_min, max_abs=max_abs)
+    return verdict == bands_verdict(err, check.atol, check.min_cosine)[0]
+
+
+def _evaluation(hit: object, kept: frozenset[str], check: AccuracyCheck) -> Optional[Evaluation]:
+    """A cached evaluation, validated like a report read from disk; None (evaluated afresh) when any field is not
+    what a measurement can produce."""
+    try:
+        ci = hit.get("vs_fp32_ci")
+        e = Evaluation(kept=tuple(sorted(kept)), verdict=hit["verdict"], cosine_min=_number(hit["cosine_min"], -1, 1),
+                       max_abs=_number(hit["max_abs"], 0), rel_l2=_number(hit["rel_l2"], 0),
+                       seconds=_number(hit["seconds"], 0), vs_fp32=_number(hit["vs_fp32"], 1e-9),
+                       fp32_window_ms=_number(hit["fp32_window_ms"], 1e-9),
+                       vs_fp32_ci=None if ci is None else (_number(ci[0], 1e-9), _number(ci[1], 1e-9)))
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+        return None
+    ordered = e.vs_fp32_ci is None or e.vs_fp32_ci[0] <= e.vs_fp32_ci[1]
+    return e if ordered and _judged(e.verdict, e.cosine_min, e.max_abs, check) else None
+
+
+def _confirmation(hit: object, check: AccuracyCheck) -> Optional[Confirmation]:
+    try:
+        c = Confirmation(samples=hit["samples"], seed=hit["seed"], verdict=hit["verdict"],
+                         cosine_min=_number(hit["cosine_min"], -1, 1), max_abs=_number(hit["max_abs"], 0),
+                         outside=hit["outside"], outside_bound=_number(hit["outside_bound"], 0, 1))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+    whole = all(isinstance(v, int) and not isinstance(v, bool) for v in (c.samples, c.seed, c.outside))
+    ok = whole and (c.samples, c.seed) == (check.samples, check.seed) and 0 <= c.outside <= c.samples
+    return c if ok and _judged(c.verdict, c.cosine_min, c.max_abs, check) else None
 
 
 def _harm(e: Evaluation) -> float:
@@ -292,7 +332,7 @@ def debug_precision(export: "Path | Subject", precision: str, out: Path, backend
                     accuracy: AccuracyConfig = AccuracyConfig(), calib: CalibrationConfig = CalibrationConfig(),
                     max_evaluations: Optional[int] = None, max_time_s: Optional[float] = None,
                     confirm_samples: Optional[int] = None, progress: Callable[[str], None] = lambda line: None,
-                    phases: Callable[[int], None] = lambda n: None) -> PrecisionDebugReport:
+                    phases: Callable[[int], None] = lambda n: None, force: bool = False) -> PrecisionDebugReport:
     """Rank the components, search the smallest FP32-kept set that passes, write OUT/precision-debug.json and, when
     one passes, OUT/export-PRECISION-mixed (the precision PRECISION-mixed, its kept nodes in the manifest).
     phases() is told the most evaluations the search can take (a progress bar's length)."""
@@ -301,14 +341,19 @@ def debug_precision(export: "Path | Subject", precision: str, out: Path, backend
     subject = load_subject(export)
     if subject.manifest.precision != "fp32":
         raise ConfigError(f"{subject.path} is {subject.manifest.precision}; precision-debug starts from the FP32 export")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; expected a run folder (a new one, or this command's earlier one "
-                          "to resume it)")
-    samples = accuracy.samples
-    if samples < 1:
+    if accuracy.samples < 1:
         raise ConfigError("precision-debug judges actions: --samples must be at least 1")
-    out.mkdir(parents=True, exist_ok=True)
+    with run_folder(Path(out), PRECISION_DEBUG, f"{subject_id(subject.path)} at {precision}", force, progress) as out:
+        return _search(subject, precision, out, backend, depth, accuracy, calib, max_evaluations, max_time_s,
+                       confirm_samples, progress, phases)
+
+
+def _search(subject: Subject, precision: str, out: Path, backend: str, depth: int, accuracy: AccuracyConfig,
+            calib: CalibrationConfig, max_evaluations: Optional[int], max_time_s: Optional[float],
+            confirm_samples: Optional[int], progress: Callable[[str], None],
+            phases: Callable[[int], None]) -> PrecisionDebugReport:
+    """The search in a claimed run folder: reference, rank, greedy, prune, confirm; the report written each step."""
+    samples = accuracy.samples
     started = time.monotonic()
     lowered = lowered_ops(precision, calib)
     every = components(subject, depth)

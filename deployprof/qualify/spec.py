@@ -53,11 +53,15 @@ class Spec:
 
 
 def _number(where: str, value: Any, lo: float = 0.0, hi: Optional[float] = None, integer: bool = False) -> float:
-    ok = isinstance(value, int) if integer else isinstance(value, (int, float)) and math.isfinite(value)
+    try:  # a 400-digit integer is an int, but no float: too large for any limit
+        ok = (isinstance(value, int) if integer else isinstance(value, (int, float))) and math.isfinite(float(value))
+    except OverflowError:
+        ok = False
     if isinstance(value, bool) or not ok or value <= lo or (hi is not None and value > hi):
         kind = "an integer" if integer else "a number"
         bound = f" in ({lo:g}, {hi:g}]" if hi is not None else f" > {lo:g}"
-        raise ConfigError(f"spec: {where} must be {kind}{bound}, got {value!r}")
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:30] + f"... ({len(repr(value))} characters)"
+        raise ConfigError(f"spec: {where} must be {kind}{bound}, got {shown}")
     return value
 
 

@@ -148,31 +148,36 @@ def _hover(c: ComponentTime) -> str:
     return f"{c.name}: {c.mean_ms:.4f} ms ({c.share:.1%}), {c.nodes} nodes; {work}{rates}; {c.bound}-bound{roof}"
 
 
+ICICLE_DEPTH = 24   # rows drawn: a scope path thousands deep (a generated graph) is cut here, said in the title
+
+
 def icicle_cells(b: Breakdown) -> tuple[list, int]:
-    """Lay the module tree out by time: children (slowest first) inside their parent's span, from the nodes' paths."""
+    """Lay the module tree out by time: children (slowest first) inside their parent's span, from the nodes' paths.
+    Iterative and cut at ICICLE_DEPTH rows; a path naming a module the breakdown does not list (a tampered or
+    foreign report) is drawn only as deep as its listed modules go."""
     info = {(c.name, c.depth): c for c in b.modules}
     children: dict[tuple, list] = {}
     for n in b.nodes:
         path = n.module_path or (module_at((), 1, n.op_type),)
-        for d in range(len(path)):
+        for d in range(min(len(path), ICICLE_DEPTH)):
+            if (path[d], d + 1) not in info:
+                break
             kids = children.setdefault(path[:d], [])
             if path[d] not in kids:
                 kids.append(path[d])
-    total = b.attributed_ms or 1.0
+    total = b.attributed_ms if b.attributed_ms and b.attributed_ms > 0 else None
+    total = total or sum(c.mean_ms for c in b.modules if c.depth == 1) or 1.0
     cells, deepest = [], 1
-
-    def place(prefix: tuple, start: float) -> None:
-        nonlocal deepest
-        kids = sorted(children.get(prefix, []), key=lambda m: -info[(m, len(prefix) + 1)].mean_ms)
-        for m in kids:
+    todo = [((), 0.0)]
+    while todo:
+        prefix, start = todo.pop()
+        for m in sorted(children.get(prefix, []), key=lambda m: -info[(m, len(prefix) + 1)].mean_ms):
             c = info[(m, len(prefix) + 1)]
-            width = c.mean_ms / total
+            width = max(c.mean_ms, 0.0) / total
             cells.append((m, len(prefix) + 1, start, width, c.bound, _hover(c)))
             deepest = max(deepest, len(prefix) + 1)
-            place(prefix + (m,), start)
+            todo.append((prefix + (m,), start))
             start += width
-
-    place((), 0.0)
     return cells, deepest
 
 
@@ -181,8 +186,9 @@ def breakdown_plots(report: ProfileReport) -> list[str]:
     for r in report.runs:
         if r.breakdown is not None:
             cells, depth = icicle_cells(r.breakdown)
+            cut = f"; the first {ICICLE_DEPTH} levels" if depth >= ICICLE_DEPTH else ""
             out.append(svg.icicle(f"{r.backend}/{r.precision} b{r.batch}, {r.stage}: time per module "
-                                  f"({r.breakdown.coverage:.0%} of the stage in nodes)", cells, depth))
+                                  f"({r.breakdown.coverage:.0%} of the stage in nodes{cut})", cells, depth))
     return [o for o in out if o]
 
 
@@ -245,7 +251,11 @@ def render_html(report: ProfileReport) -> str:
                 ("Accuracy of each configuration", accuracy_plots),
                 ("Mixed precision: latency against action error", precision_debug_plots), ("Training", training_plots)]
     for name, fn in sections:
-        plots = fn(report)
+        try:
+            plots = fn(report)
+        except Exception as exc:  # one view that cannot be drawn: said in its place, the others still appear
+            plots = [f"<p class='warn'>{escape(name)} could not be drawn ({escape(type(exc).__name__)}: "
+                     f"{escape(str(exc)[:200])}); report.json holds every figure.</p>"]
         if plots:
             parts += [f"<h2>{escape(name)}</h2>", "<div class='grid'>", *plots, "</div>"]
     parts += [_table(t) for t in tables(report)]

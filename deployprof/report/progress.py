@@ -33,9 +33,10 @@ class PhaseBar:
             self.progress.update(self.task, total=total)
 
     def __call__(self, message: str) -> None:
-        if message.startswith("warning:"):
+        if message.startswith(("warning:", "note:")):   # said, not a phase of the bar
             # one line however long (a log reader matches it whole), its text never taken for rich markup
-            self.progress.console.print(message, style="yellow", markup=False, highlight=False, soft_wrap=True)
+            self.progress.console.print(message, style="yellow" if message.startswith("warning:") else "dim",
+                                        markup=False, highlight=False, soft_wrap=True)
             return
         if not self.progress.console.is_terminal:  # CI logs and pipes: one plain line per phase, no bar
             total = self.progress.tasks[self.task].total if self.task is not None else None

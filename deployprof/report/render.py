@@ -3,20 +3,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import DeployprofError
 from ..files import write_text_atomic
 from ..results import PrecisionDebugReport, ProfileReport
 from .markdown import render_markdown
 from .sections import precision_debug_tables
 
 
-def render_all(report: ProfileReport, out_dir: Path) -> dict[str, Path]:
+def render_all(report: ProfileReport, out_dir: Path) -> list[str]:
+    """report.md and report.html from a report whose report.json is already written; a view that fails is a
+    warning returned (the measurements are in report.json and the other view still appears)."""
     from .html import render_html
 
-    out_dir = Path(out_dir)
-    paths = {"md": out_dir / "report.md", "html": out_dir / "report.html"}
-    write_text_atomic(paths["md"], render_markdown(report))
-    write_text_atomic(paths["html"], render_html(report))
-    return paths
+    problems = []
+    for name, render in (("report.md", render_markdown), ("report.html", render_html)):
+        try:
+            write_text_atomic(Path(out_dir) / name, render(report))
+        except (OSError, DeployprofError):
+            raise
+        except Exception as exc:
+            problems.append(f"{name} not written ({type(exc).__name__}: {str(exc)[:200]}); report.json holds every "
+                            "measurement, and the other views were written")
+    return problems
 
 
 def render_precision_debug(report: PrecisionDebugReport, out_dir: Path) -> Path:

@@ -129,7 +129,7 @@ def _time_cell(c: ComponentTime) -> str:
 def _component_row(c: ComponentTime) -> tuple[str, ...]:
     return (c.name[:60], str(c.nodes), _time_cell(c), f"{c.share:.1%}", _work(c.flops, 1e6), _work(c.bytes, 1e6),
             _opt(c.achieved_gflop_per_s, ".3g"), _opt(c.achieved_gb_per_s, ".3g"), c.bound,
-            "-" if c.floor_ms is None else f"{c.floor_ms / c.mean_ms:.1%}")
+            "-" if c.floor_ms is None or c.mean_ms <= 0 else f"{c.floor_ms / c.mean_ms:.1%}")
 
 
 COMPONENT_HEADER = ("nodes", "ms per run [95% CI]", "share", "MFLOP", "MB", "GFLOP/s", "GB/s", "bound", "of roofline")

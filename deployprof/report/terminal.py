@@ -30,7 +30,8 @@ QUIET = False      # -q/--quiet: tables, warnings and progress left out; the clo
 def console(width: Optional[int] = None) -> Console:
     """stdout at the terminal's own width (a 100-column SSH session to a Jetson gets 100 columns)."""
     if width is None and not sys.stdout.isatty():
-        width = int(os.environ.get("COLUMNS", "0") or 0) or PIPED_WIDTH
+        columns = os.environ.get("COLUMNS", "")
+        width = int(columns) if columns.isdigit() and 20 <= int(columns) <= 10_000 else PIPED_WIDTH  # `abc`: ignored
     return Console(width=width)
 
 

@@ -197,7 +197,7 @@ def test_a_precision_that_already_passes_keeps_nothing_and_a_non_fp32_export_is_
     with pytest.raises(ConfigError, match="starts from the FP32 export"):
         debug_precision(half, "int8", tmp_path / "e")
     (tmp_path / "file").write_text("x")
-    with pytest.raises(ConfigError, match="is a file; expected a run folder"):
+    with pytest.raises(ConfigError, match="is a file; expected a folder"):
         debug_precision(policy, "int8", tmp_path / "file")
     with pytest.raises(ConfigError, match="int8 or fp16"):
         debug_precision(policy, "int8-dynamic", tmp_path / "e")
