@@ -22,17 +22,23 @@ def baseline_bad_query(sb: Sandbox) -> list[str]:
     return ["compare", "--baseline", "store:colour=red", str(report), "--store", str(sb.out / "r.sqlite")]
 
 
-def _store_edited(sql: str, command: str = "history"):
-    """A real store (one bench result), then edited with `sql`."""
+def _stored(command):
+    """A real store (one bench result) that `command(sb, store)` is then run on."""
     def make(sb: Sandbox) -> list[str]:
         store = sb.inp / "s.sqlite"
         sb.deployprof("bench", str(sb.matmul()), "--iterations", "5", "--in-process", "--store", str(store))
+        return command(sb, store)
+    return make
+
+
+def _store_edited(sql: str, command: str = "history"):
+    """A real store, edited with `sql`, then read by `history` (with --html)."""
+    def run(sb: Sandbox, store) -> list[str]:
         with sqlite3.connect(store) as conn:
             conn.executescript(sql)
         conn.close()
         return ["history", "--store", str(store), *(["--html", str(sb.out / "h.html")] if command == "html" else [])]
-    return make
-
+    return _stored(run)
 
 CASES: list[Case] = [
     Case("store-corrupt-file", "`history --store FILE` on a file that is not a database is one error line",
@@ -62,13 +68,13 @@ CASES: list[Case] = [
     Case("history-html-null-p50", "`history --html` on a row whose p50 is NULL is one line naming the row",
          _store_edited("UPDATE runs SET p50_ms = NULL;", "html"), message="p50_ms=None"),
     Case("history-batch-1e20", "`history --batch 10^20` is a usage error (once an OverflowError)",
-         lambda sb: ["history", "--store", str(sb.out / "s.sqlite"), "--batch", "1" + "0" * 20], code=2),
+         _stored(lambda sb, store: ["history", "--store", str(store), "--batch", "1" + "0" * 20]), code=2),
     Case("history-limit-1e20", "`history --limit 10^20` is a usage error",
-         lambda sb: ["history", "--store", str(sb.out / "s.sqlite"), "--limit", "1" + "0" * 20], code=2),
+         _stored(lambda sb, store: ["history", "--store", str(store), "--limit", "1" + "0" * 20]), code=2),
     Case("baseline-batch-abc", "`--baseline store:batch=abc` is one line naming the value",
-         lambda sb: ["compare", str(sb.report()), "--baseline", "store:batch=abc", "--store", str(sb.out / "s.sqlite")],
+         _stored(lambda sb, store: ["compare", str(sb.report()), "--baseline", "store:batch=abc", "--store", str(store)]),
          message="batch must be a positive integer"),
     Case("baseline-batch-1e20", "`--baseline store:batch=10^20` is one line (once an OverflowError)",
-         lambda sb: ["compare", str(sb.report()), "--baseline", "store:batch=1" + "0" * 20, "--store",
-                     str(sb.out / "s.sqlite")], message="batch must be a positive integer"),
+         _stored(lambda sb, store: ["compare", str(sb.report()), "--baseline", "store:batch=1" + "0" * 20, "--store",
+                                    str(store)]), message="batch must be a positive integer"),
 ]
