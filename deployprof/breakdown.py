@@ -57,6 +57,13 @@ def resolve(name: str, op_type: str, graph: dict[str, StaticNode], producers: di
     it (the ops fused into it); else that tensor's producer."""
     if name in graph:
         return name
+    # a node ONNX Runtime fused keeps its first original's name before the fusion's `/Suffix/` parts; a TorchScript
+    # export's own names hold `/` (`/encoder/layer.0/MatMul`): the longest `/`-prefix that is a node
+    cut = name
+    while "/" in cut:
+        cut = cut.rsplit("/", 1)[0]
+        if cut in graph:
+            return cut
     tensor = next((name[:-len(s)] for s in RENAMED_SUFFIXES if name.endswith(s)), name)
     first = node = producers.get(tensor)
     for _ in range(UPSTREAM_HOPS + 1):

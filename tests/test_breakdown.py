@@ -208,3 +208,41 @@ def test_onnx_runtimes_profiler_cost_is_measured():
 
     cost = profiler_node_cost_ms()
     assert 0.0 <= cost < 1.0   # ms per node: microseconds on any machine that runs the suite
+
+
+def test_fused_and_torchscript_node_names_resolve_to_their_graph_node():
+    """ONNX Runtime's trace names a fused node `first/FusionName//Other/`; a TorchScript export's nodes are named by
+    their module path (`/encoder/layer.0/MatMul`). Both once lost their module: every node of a TorchScript ViT fell
+    into one `(rest)` row."""
+    from deployprof.breakdown import StaticNode, resolve
+
+    graph = {"b": StaticNode("MatMul", (), 1, 1), "/encoder/layer.0/MatMul": StaticNode("MatMul", ("encoder",), 1, 1)}
+    assert resolve("b/MatmulTransposeFusion//MatMulScaleFusion/", "MatMul", graph, {}) == "b"
+    assert resolve("/encoder/layer.0/MatMul", "MatMul", graph, {}) == "/encoder/layer.0/MatMul"
+    assert resolve("/encoder/layer.0/MatMul/MatmulTransposeFusion//", "MatMul", graph, {}) == "/encoder/layer.0/MatMul"
+    assert resolve("/elsewhere/Add", "Add", graph, {}) is None
+
+
+def test_a_torchscript_named_graph_keeps_its_modules_through_onnx_runtimes_profiler(tmp_path):
+    """The whole path: ONNX Runtime's trace of a graph named as the TorchScript exporter names it, joined."""
+    import json
+
+    import numpy as np
+    import onnx
+    from click.testing import CliRunner
+    from onnx import TensorProto, helper, numpy_helper
+
+    from deployprof.cli import cli
+
+    w = [numpy_helper.from_array(np.ones((64, 64), np.float32), f"w{i}") for i in range(2)]
+    nodes = [helper.make_node("MatMul", ["x", "w0"], ["h"], name="/encoder/layer.0/MatMul"),
+             helper.make_node("Relu", ["h"], ["r"], name="/encoder/layer.0/Relu"),
+             helper.make_node("MatMul", ["r", "w1"], ["y"], name="/head/MatMul")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [16, 64])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [16, 64])], w)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "ts.onnx"))
+    res = CliRunner().invoke(cli, ["bench", str(tmp_path / "ts.onnx"), "--iterations", "20", "--warmup", "1",
+                                   "--warmup-time", "0", "--in-process", "--no-store", "--json"], catch_exceptions=False)
+    b = json.loads(res.stdout)["runs"][0]["breakdown"]
+    top = {m["name"] for m in b["modules"] if m["depth"] == 1}
+    assert {"encoder", "head"} <= top, top

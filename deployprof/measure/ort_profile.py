@@ -95,8 +95,10 @@ def timed_from_trace(events: Iterable, walls_ms: list[float], skip: int, sequent
             add(j)
     for j in sorted(pending):
         add(j)
-    units = [Unit(name, sum(ms) / n, onnx_nodes=(name.split("/")[0],), op_type=ops[name], per_run_ms=ms)
+    # the whole name: the join (breakdown.resolve) finds the node in it, fused (`a/MatMulScaleFusion/`) or a
+    # TorchScript export's own `/`-path (`/encoder/MatMul`, which splitting on `/` once turned into "")
+    units = [Unit(name, sum(ms) / n, onnx_nodes=(name,), op_type=ops[name], per_run_ms=ms)
              for name, ms in kernel.items()]
-    units += [Unit(f"{name}/{DISPATCH}", sum(ms) / n, onnx_nodes=(name.split("/")[0],), op_type=DISPATCH,
+    units += [Unit(f"{name}/{DISPATCH}", sum(ms) / n, onnx_nodes=(name,), op_type=DISPATCH,
                    per_run_ms=ms) for name, ms in dispatch.items() if sum(ms) > 0]
     return Timed("onnxruntime-profiler", len(kept), statistics.fmean(walls_ms) if walls_ms else 0.0, tuple(units))

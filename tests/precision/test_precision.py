@@ -124,3 +124,29 @@ def test_fp16_keeps_the_fp32_interface_of_every_stage(tmp_path):
         a, b = (onnx.load(str(d / s.file)).graph for d in (tmp_path / "fp32", out))
         assert [o.type.tensor_type.elem_type for o in a.output] == [o.type.tensor_type.elem_type for o in b.output]
     assert compare(tmp_path / "fp32", out, samples=2).action.cosine_min > 0.99
+
+
+@pytest.mark.parametrize("precision", ["int8", "int8-dynamic", "fp16"])
+def test_a_model_with_external_weights_gets_every_variant(tmp_path, monkeypatch, precision):
+    """torch's dynamo exporter writes weights to MODEL.onnx.data by default; preparing a variant once failed twice:
+    the quantizer's private copy lost its .data file, and onnx refused a .data name that existed in the working
+    directory (the user's own folder). Both reproduced here: run from the model's folder."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w1, w2 = (numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), n)
+              for n, s in (("w1", (64, 128)), ("w2", (128, 8))))
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "w1"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
+                           helper.make_node("MatMul", ["r", "w2"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])], [w1, w2])
+    model = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(model), save_as_external_data=True,
+              location="m.onnx.data", size_threshold=0)
+    monkeypatch.chdir(tmp_path)
+    out = prepare_precision(model, precision, tmp_path / "variant")
+    assert sorted(p.name for p in out.iterdir()) == ["m.onnx", "m.onnx.data", "manifest.json"]
+    y = ort.InferenceSession(str(out / "m.onnx")).run(None, {"x": np.ones((1, 64), np.float32)})[0]
+    assert y.shape == (1, 8) and np.isfinite(y).all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.data", "variant"]
