@@ -244,7 +244,7 @@ def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, expo
 
 
 @cli.command("compare-precision")
-@click.argument("export_dir", type=click.Path(exists=True, path_type=Path))
+@click.argument("export_dir", metavar="PRESET|DIR|MODEL.onnx")
 @click.option("--precisions", default="fp16,int8", show_default=True, help="Comma list of precisions to compare.")
 @click.option("--backend", default="ort-cpu", show_default=True, help="The backend each precision runs on.")
 @reference_option

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 import warnings
 from pathlib import Path
@@ -102,8 +103,17 @@ def _parity(stage, path: Path, seed: int, dims: dict[str, int], atol: float, rto
     return worst
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
+    """The cause in one line: the innermost exception of the chain (torch's exporter wraps the one that says what is
+    wrong, `No ONNX function found for aten._is_all_true`, in a ConversionError whose first line is "Next steps:")."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen and str(inner).strip():
+        exc = inner
+        seen.add(id(exc))
+    text = ANSI.sub("", str(exc)).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0][:300]}" if text else type(exc).__name__
 
 
@@ -173,7 +183,7 @@ def export_build(build, out: Path, exporter: Optional[str], seed: int, atol: flo
                 used.add(name)
                 break
             except Exception as exc:  # the fallback exporter is tried next; all failing is an error
-                errors.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+                errors.append(f"{name}: {_first_line(exc)}")
                 log.info("exporter %s failed on stage %s: %s", name, stage.name, exc)
         else:
             raise ExportError(f"stage {stage.name}: every exporter failed ({'; '.join(errors)})")

@@ -7,9 +7,9 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, ModelError
 from .files import regular_file
-from .manifest import TensorSpec
+from .manifest import GENERATED_DTYPES, TensorSpec
 
 FREE_FRACTION = 0.5  # generated inputs may take at most this share of the memory free when they are made
 
@@ -131,6 +131,10 @@ def make_inputs(specs: Iterable[TensorSpec], *, batch: int = 1, seed: int = 0,
     specs = list(specs)
     all_dims = {"batch": batch, **(dims or {})}
     given = read_npz(Path(npz), npz_option, specs, all_dims, shapes or {}) if npz is not None else {}
+    for s in specs:
+        if s.name not in given and s.dtype not in GENERATED_DTYPES:
+            raise ModelError(f"input {s.name!r} has element type {s.dtype}, which deployprof cannot generate; pass "
+                             f"{npz_option} FILE.npz holding it")
     wanted = {s.name: (resolve_shape(s, all_dims, shapes or {}), _itemsize(s)) for s in specs if s.name not in given}
     check_fits(wanted)
     rng = np.random.default_rng(seed)

@@ -286,10 +286,13 @@ def read_manifest(folder: Path) -> Manifest:
 
 
 _NP_DTYPES = {1: "float32", 10: "float16", 11: "float64", 7: "int64", 6: "int32", 9: "bool", 3: "int8", 2: "uint8", 16: "bfloat16"}
+GENERATED_DTYPES = frozenset(_NP_DTYPES.values())   # what inputs.make_inputs can make
 
 
 def manifest_for_onnx(path: Path) -> Manifest:
     """A single-stage manifest synthesised from the graph's declared inputs (no weights read)."""
+    import onnx
+
     from .graph.load import _read_model
 
     model = _read_model(path)
@@ -297,9 +300,9 @@ def manifest_for_onnx(path: Path) -> Manifest:
 
     def spec(vi) -> TensorSpec:
         tt = vi.type.tensor_type
-        dtype = _NP_DTYPES.get(tt.elem_type)
-        if dtype is None:
-            raise ModelError(f"{path.name}: input {vi.name!r} has element type {tt.elem_type}, which deployprof cannot generate; pass --inputs FILE.npz")
+        # a type deployprof cannot generate (a string) is kept by its ONNX name: counting needs no inputs, and
+        # generating one says what to pass (inputs.make_inputs)
+        dtype = _NP_DTYPES.get(tt.elem_type) or onnx.TensorProto.DataType.Name(tt.elem_type).lower()
         shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or f"{vi.name}_dim{k}")
                       for k, d in enumerate(tt.shape.dim))
         if any(isinstance(d, int) and d < 0 for d in shape):

@@ -15,10 +15,10 @@ from .accuracy import AccuracyCheck, SEED, measure, write_reference
 from .backends import BACKENDS, check_provider_options
 from .config import CUDA_GRAPH_MODES, AccuracyConfig, CalibrationConfig, MeasureConfig
 from .environment import capture, with_devices
-from .errors import BackendUnavailableError, ConfigError
+from .errors import BackendUnavailableError, ConfigError, DeployprofError
 from .breakdown import with_ceilings
 from .flops.summary import policy_step_total, stage_reports
-from .manifest import Subject, check_bindings, graph_sha256, load_subject
+from .manifest import Subject, check_bindings, graph_sha256, load_subject, read_manifest
 from .precision import prepare_precision
 from .precision.debug import debug_precision
 from .precisions import MIXED
@@ -87,9 +87,30 @@ class BackendPlan:
         return sum(len(self.modes[n]) for n in self.names)
 
 
+def torch_module_missing(subject: Optional[str]) -> Optional[str]:
+    """Why the torch backend cannot run `subject`: it builds the PyTorch module a preset or a --module export names,
+    which a LeRobot checkpoint's export or a plain graph does not have (once found at step 5 of 6, after 80 s)."""
+    if subject is None or is_preset(subject):
+        return None
+    path = Path(subject)
+    if is_checkpoint(path):
+        return ("a LeRobot checkpoint's policy runs inside LeRobot; its export holds the ONNX graphs, not a module "
+                "the torch backend can build (its parity with LeRobot's select_action is in the export's manifest)")
+    if path.is_file():
+        return f"{path.name} is a plain ONNX graph, with no PyTorch module to run"
+    try:
+        manifest = read_manifest(path)
+    except DeployprofError:
+        return None   # reading the export says what is wrong with it
+    if manifest.preset_config or manifest.module_factory:
+        return None
+    return f"{path} holds no PyTorch module (it was exported from a LeRobot checkpoint or a plain graph)"
+
+
 def check_backends(names: list[str], skip_unavailable: bool, say: Say,
-                   config: MeasureConfig = MeasureConfig()) -> BackendPlan:
-    """The backends that can run here (the others an error, or skipped with a warning), checked before any work."""
+                   config: MeasureConfig = MeasureConfig(), subject: Optional[str] = None) -> BackendPlan:
+    """The backends that can run here, on this subject (the others an error, or skipped with a warning), checked
+    before any work."""
     check_provider_options(names, config.backend_options.provider_options)
     if config.backend_options.device == "cpu" and any(BACKENDS.get(n).needs_gpu for n in names):
         raise ConfigError(f"--device cpu: {', '.join(n for n in names if BACKENDS.get(n).needs_gpu)} run on a GPU "
@@ -99,7 +120,8 @@ def check_backends(names: list[str], skip_unavailable: bool, say: Say,
     usable, warnings = [], []
     for name in names:
         avail = BACKENDS.get(name).availability()
-        blocker = BACKENDS.get(name).device_blocker(config.backend_options) if avail.ok else None
+        blocker = (BACKENDS.get(name).device_blocker(config.backend_options)
+                   or (torch_module_missing(subject) if name == "torch" else None)) if avail.ok else None
         avail = dataclasses.replace(avail, ok=False, reason=blocker) if blocker else avail
         if avail.warning and avail.warning not in warnings:
             warnings.append(avail.warning)
@@ -312,10 +334,10 @@ def plan_profile(subject: str, backends: list[str], *, config: MeasureConfig = M
     if mixed and not accuracy.samples:
         raise ConfigError(f"{mixed[0]} is found by judging actions (precision-debug's search): it needs the accuracy "
                           "check: drop --accuracy-samples 0 (or the sweep's / spec's samples: 0)")
-    backend_plan = check_backends(backends, skip_unavailable, say, config)
+    backend_plan = check_backends(backends, skip_unavailable, say, config, subject)
     BACKENDS.get(accuracy.reference_backend)  # an unknown backend lists the known ones
     if accuracy.samples and accuracy.reference_backend not in backend_plan.names:
-        check_backends([accuracy.reference_backend], False, say)
+        check_backends([accuracy.reference_backend], False, say, subject=subject)
     if is_checkpoint(Path(subject)):
         lerobot_version()  # no LeRobot, or another release: one line here, before --out is touched
     elif is_preset(subject):
@@ -474,10 +496,13 @@ def compare_precisions(export: Path, precisions: list[str], *, backend: str = "o
                        force: bool = False) -> AccuracyReport:
     """`compare-precision`: each precision on `backend` against the reference, at batch 1, in this process; the
     prepared exports kept under `out` if given."""
-    check_backends(list(dict.fromkeys([backend, accuracy.reference_backend])), False, say)
-    base = load_subject(export)
+    check_backends(list(dict.fromkeys([backend, accuracy.reference_backend])), False, say, subject=str(export))
+    preset = is_preset(str(export)) and not is_checkpoint(Path(export))
+    if preset:
+        load_preset(str(export))   # an unknown name is one line, before any work
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp, \
             (run_folder(out, COMPARE_PRECISION, export, force, say) if out else contextlib.nullcontext(Path(tmp))) as keep:
+        base = load_subject(resolve_subject(str(export), Path(tmp), say=say) if preset else export)
         variants, _, warnings = prepare_variants(base, precisions, keep, calib, accuracy, say)
         if warnings:
             raise ConfigError(warnings[0])
@@ -497,15 +522,21 @@ def bench(subject: str, backend: str, precision: Optional[str] = None, config: M
     other than the export's own, that variant is prepared from the FP32 export first; without, the export is measured
     as it is (a variant `profile` or `precision-debug` wrote included). say() names each phase, phases() is told how
     many there are."""
-    backend_plan = check_backends([backend], False, say, config)
-    loaded = load_subject(subject)
-    check_bindings(loaded, config.dims, config.shapes)
-    as_is = precision is None or precision == loaded.manifest.precision
-    precision = loaded.manifest.precision if precision is None else precision
-    phases((not as_is) + backend_plan.runs_per_batch() * len(config.batches) * config.repeats)
-    if not as_is:
-        say(f"preparing {precision}")
+    backend_plan = check_backends([backend], False, say, config, str(subject))
+    preset = is_preset(str(subject)) and not is_checkpoint(Path(subject))
+    if preset:
+        load_preset(str(subject))   # an unknown name is one line, before any work
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
+        if preset:   # a preset is measured as `profile` measures it: its export, made in a private folder
+            phases(1)
+            subject_path = resolve_subject(str(subject), Path(tmp), say=say)
+        loaded = load_subject(subject_path if preset else subject)
+        check_bindings(loaded, config.dims, config.shapes)
+        as_is = precision is None or precision == loaded.manifest.precision
+        precision = loaded.manifest.precision if precision is None else precision
+        phases(preset + (not as_is) + backend_plan.runs_per_batch() * len(config.batches) * config.repeats)
+        if not as_is:
+            say(f"preparing {precision}")
         prepared = loaded if as_is else load_subject(prepare_precision(loaded, precision, Path(tmp) / precision, calib))
         runs, _ = measure_subject(prepared, [backend], backend_plan.modes, config, say)
     runs = with_ceilings(list(with_devices(runs, capture())), None) if config.layer_profile else runs

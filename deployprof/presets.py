@@ -1,6 +1,7 @@
 """Preset YAML files: found in the package data (an installed wheel) or given as a path."""
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -100,8 +101,11 @@ def load_preset(name_or_path: str | Path) -> Preset:
     if not path.suffix:
         path = presets_dir() / f"{name_or_path}.yaml"
         if not path.exists():
-            known = ", ".join(p.stem for p in sorted(presets_dir().glob("*.yaml")))
-            raise ConfigError(f"unknown preset {str(name_or_path)!r}; known presets: {known} (or pass a path to a YAML file)")
+            names = [p.stem for p in sorted(presets_dir().glob("*.yaml"))]
+            close = difflib.get_close_matches(str(name_or_path).lower(), names, n=1, cutoff=0.75)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ConfigError(f"unknown preset {str(name_or_path)!r}; {hint}known presets: {', '.join(names)} (or pass "
+                              "a path to a YAML file)")
     cfg = parse_yaml(read_document(path, "preset YAML"), f"{path} (a preset YAML)")
     _validate(cfg, str(path))
     return Preset(name=cfg["name"], path=path, config=cfg)

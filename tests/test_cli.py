@@ -183,3 +183,32 @@ def test_ctrl_c_is_reported_as_an_interrupt_even_when_a_library_rewords_it(monke
     finally:
         signal.signal(signal.SIGINT, before)
     assert res.exit_code == 130 and res.output.strip().startswith("error: interrupted"), res.output
+
+
+def _quiet(*args):
+    from click.testing import CliRunner
+
+    from deployprof.cli import cli
+
+    return CliRunner().invoke(cli, ["-q", *args], catch_exceptions=False)
+
+
+def test_quiet_commands_keep_their_closing_line(tiny_export):
+    """`-q bench`, `-q predict` and `-q compare-precision` once printed nothing at all (the last exiting 3 silently)."""
+    r = _quiet("bench", str(tiny_export), "--iterations", "20", "--warmup", "1", "--warmup-time", "0", "--in-process",
+               "--no-store")
+    assert r.exit_code == 0 and r.stdout.strip().startswith("ort-cpu fp32 at batch 1: policy step p50"), r.stdout
+    r = _quiet("predict", str(tiny_export), "--target", "jetson-orin-nano-8gb")
+    assert r.exit_code == 0 and r.stdout.strip().startswith("Policy-step floor on jetson-orin-nano-8gb: fp32"), r.stdout
+    r = _quiet("compare-precision", str(tiny_export), "--precisions", "int8", "--samples", "2")
+    assert r.exit_code == 3, r.stdout
+    assert "int8 not PASS (exit 3). Next:" in r.stdout and f"deployprof precision-debug {tiny_export} --precision int8" \
+        in r.stdout, r.stdout
+
+
+def test_bench_and_compare_precision_take_a_preset_name_as_profile_does():
+    r = _quiet("bench", "tiny-vla", "--iterations", "5", "--warmup", "1", "--warmup-time", "0", "--in-process",
+               "--no-store", "--no-layer-profile")
+    assert r.exit_code == 0 and "policy step p50" in r.stdout, r.output
+    r = _quiet("compare-precision", "Tiny-VLA", "--precisions", "fp16")
+    assert r.exit_code == 1 and "did you mean tiny-vla?" in r.output, r.output

@@ -50,6 +50,7 @@ def test_named_outputs_keep_their_names(tmp_path):
 @pytest.mark.parametrize("factory,match", [
     ("broken", "the module's forward raised RuntimeError: forward is broken on the example inputs"),
     ("returns_number", "forward must return a tensor, a tuple of tensors or a dict of name -> tensor; it returned int"),
+    ("no_onnx_function", "No ONNX function found for <OpOverload(op='prims.bessel_j0'"),   # the cause, not "Next steps:"
 ])
 def test_a_failing_or_odd_module_is_one_line(tmp_path, factory, match):
     r, out = _export(tmp_path, factory)

@@ -169,3 +169,11 @@ def test_a_checkpoint_without_lerobot_installed_is_one_line(checkpoints, tmp_pat
                         str(tmp_path / "p")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     _one_error_line(r, "needs LeRobot >=0.4.4,<0.5", "pip install 'deployprof[lerobot]'")
     assert not (tmp_path / "p").exists()
+
+
+def test_the_torch_backend_on_a_checkpoint_is_refused_before_work(checkpoints, tmp_path):
+    """Once step 5 of 6, after 80 s: the export holds ONNX graphs, and LeRobot's policy is not a module deployprof
+    builds."""
+    r = _deployprof("profile", checkpoints / "act", "--backends", "ort-cpu,torch", "--out", tmp_path / "p")
+    _one_error_line(r, "backend torch is unavailable", "LeRobot checkpoint's policy runs inside LeRobot")
+    assert not (tmp_path / "p").exists()

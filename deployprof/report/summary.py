@@ -94,3 +94,41 @@ def qualification_basis(q) -> str:
         return f"predicted on {q.target}"
     where = f"measured on {'; '.join(q.measured_on)}" if q.measured_on else q.basis
     return where + (f"; target {q.target}" if q.target else "")
+
+
+def bench_closing(runs) -> str:
+    """`bench`'s closing line (it stays under -q): the main run at each batch."""
+    if not runs:
+        return "No latency measured."
+    return "; ".join(f"{label(r)}: {'policy step' if r.stage == 'policy_step' else r.stage} p50 "
+                     f"{fmt_ms(r.latency.p50_ms)} ms, p99 {fmt_ms(r.latency.p99_ms)} ms" for r in main_runs(runs)) + "."
+
+
+def accuracy_closing(a, export: str) -> str:
+    """compare-precision's closing line (it stays under -q): each verdict, and what to run when one is not PASS."""
+    verdicts = ", ".join(f"{r.precision} {r.verdict} (cos min {r.action.cosine_min:.4f})" for r in a.accuracy)
+    failed = [r.precision for r in a.accuracy if r.verdict != "PASS"]
+    if not failed:
+        return f"{verdicts} against {a.reference}."
+    nxt = next_step(failed, export)
+    return f"{verdicts} against {a.reference}: {', '.join(failed)} not PASS (exit 3).{' ' + nxt if nxt else ''}"
+
+
+def next_step(failed: list[str], subject: str) -> str:
+    """What to run when INT8 or FP16 is not PASS: precision-debug's search, or its mixed precision measured."""
+    low = next((p.split("-")[0] for p in failed if p.split("-")[0] in ("int8", "fp16") and not p.endswith("mixed")),
+               None)
+    if low is None:
+        return ""
+    return (f"Next: find the components that break {low} and keep them in FP32: `deployprof precision-debug {subject} "
+            f"--precision {low} --out RUN`, or measure the result directly: `deployprof profile {subject} "
+            f"--precisions fp32,{low},{low}-mixed --out DIR`.")
+
+
+def predict_closing(p) -> str:
+    """predict's closing line: each precision's step floor and whether it fits the device's memory."""
+    parts = [f"{x.precision} {x.step_lower_bound_ms:.3f} ms, {x.memory.fraction_of_device:.0%} of "
+             f"{fmt_bytes(x.memory.device_bytes)}{'' if x.memory.fraction_of_device <= 1 else ' (does not fit)'}"
+             for x in p.predictions]
+    target = p.predictions[0].target if p.predictions else "?"
+    return f"Policy-step floor on {target}: " + "; ".join(parts) + "."

@@ -14,7 +14,7 @@ from rich.text import Text
 from ..results import AccuracyReport, BenchResult, Comparison, FlopSummary, Prediction, ProfileReport, Qualification
 from . import sections
 from .sections import Table, history_table, self_test_table, selfcheck_table, sweep_matrix, sweep_table
-from .summary import headline, qualification_basis
+from .summary import accuracy_closing, bench_closing, headline, next_step, predict_closing, qualification_basis
 from ..presets import list_presets
 from ..targets import list_targets, load_target_profile
 
@@ -119,6 +119,10 @@ def print_profile(report: ProfileReport, out: Optional[Console] = None) -> None:
         show([sections.summary_table(report)], out)
     print_warnings(report.warnings, out)
     out.print(Text(headline(report), style="bold"))
+    nxt = next_step([r.precision for r in report.runs if r.accuracy is not None and r.accuracy.verdict != "PASS"],
+                    report.model.source)
+    if nxt:
+        out.print(Text(nxt), soft_wrap=True)
 
 
 def print_bench(result: BenchResult, out: Optional[Console] = None) -> None:
@@ -126,6 +130,7 @@ def print_bench(result: BenchResult, out: Optional[Console] = None) -> None:
     show([t for t in (sections.runs_table(result.runs), sections.control_table(result.runs),
                       sections.witness_table(result.runs),
                       *sections.breakdown_tables(result.runs, result.settings.layer_depth)) if t.rows], out)
+    out.print(Text(bench_closing(result.runs), style="bold"), soft_wrap=True)
 
 
 def print_flops(s: FlopSummary, per_node: bool, out: Optional[Console] = None) -> None:
@@ -148,7 +153,9 @@ def print_flops(s: FlopSummary, per_node: bool, out: Optional[Console] = None) -
 
 
 def print_accuracy(a: AccuracyReport, out: Optional[Console] = None) -> None:
-    show([sections.accuracy_table(a.accuracy)], out or console())
+    out = out or console()
+    show([sections.accuracy_table(a.accuracy)], out)
+    out.print(Text(accuracy_closing(a, a.subject), style="bold"), soft_wrap=True)  # a command: never cut
 
 
 def print_precision_debug(r, out: Optional[Console] = None) -> None:
@@ -163,7 +170,9 @@ def print_precision_debug(r, out: Optional[Console] = None) -> None:
 
 
 def print_predictions(p: Prediction, out: Optional[Console] = None) -> None:
-    show(sections.roofline_tables(p.predictions), out or console())
+    out = out or console()
+    show(sections.roofline_tables(p.predictions), out)
+    out.print(Text(predict_closing(p), style="bold"), soft_wrap=True)
 
 
 def print_comparison(c: Comparison, out: Optional[Console] = None) -> None:

@@ -37,6 +37,12 @@ class Broken(nn.Module):
         raise RuntimeError("forward is broken")
 
 
+class NoOnnxFunction(nn.Module):
+    """An op no ONNX exporter can translate: torch's message starts with "Next steps:", the cause is further down."""
+    def forward(self, obs):
+        return torch.special.bessel_j0(obs)
+
+
 class ReturnsNumber(nn.Module):
     def forward(self, obs):
         return 3
@@ -62,3 +68,7 @@ def broken():
 
 def returns_number():
     return ReturnsNumber(), {"obs": torch.randn(2, 6)}
+
+
+def no_onnx_function():
+    return NoOnnxFunction(), {"obs": torch.randn(2, 6)}

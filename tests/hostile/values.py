@@ -182,4 +182,13 @@ CASES: list[Case] = [
          message="afile is a file"),
     Case("precision-debug-max-time-zero", "`precision-debug --max-time 0` makes only the two evaluations every search "
          "needs (once: no limit); exit 3, nothing passed", _max_time_zero, code=3, check=_two_evaluations),
+    Case("profile-torch-on-a-plain-graph", "`profile m.onnx --backends ort-cpu,torch` is refused before any work: a "
+         "plain graph has no PyTorch module (once found after the reference pass)",
+         lambda sb: ["profile", str(sb.matmul()), "--backends", "ort-cpu,torch", "--out", str(sb.out / "p")],
+         message="no PyTorch module to run"),
+    Case("bench-string-input", "`bench` of a graph with a string input says to pass --inputs (counting it needs none)",
+         lambda sb: ["bench", str(sb.model("s.onnx", [helper.make_node("Identity", ["s"], ["t"])],
+                                           [helper.make_tensor_value_info("s", 8, [1])],
+                                           [helper.make_tensor_value_info("t", 8, [1])])), "--iterations", "2"],
+         message="element type string, which deployprof cannot generate; pass --inputs"),
 ]
