@@ -202,8 +202,8 @@ def test_quiet_commands_keep_their_closing_line(tiny_export):
     assert r.exit_code == 0 and r.stdout.strip().startswith("Policy-step floor on jetson-orin-nano-8gb: fp32"), r.stdout
     r = _quiet("compare-precision", str(tiny_export), "--precisions", "int8", "--samples", "2")
     assert r.exit_code == 3, r.stdout
-    assert "int8 not PASS (exit 3). Next:" in r.stdout and f"deployprof precision-debug {tiny_export} --precision int8" \
-        in r.stdout, r.stdout
+    assert "int8 not PASS (exit 3).\nNext:" in r.stdout, r.stdout
+    assert f"\n  deployprof precision-debug {tiny_export} --precision int8 --out RUN\n" in r.stdout, r.stdout
 
 
 def test_bench_and_compare_precision_take_a_preset_name_as_profile_does():

@@ -111,7 +111,7 @@ def accuracy_closing(a, export: str) -> str:
     if not failed:
         return f"{verdicts} against {a.reference}."
     nxt = next_step(failed, export)
-    return f"{verdicts} against {a.reference}: {', '.join(failed)} not PASS (exit 3).{' ' + nxt if nxt else ''}"
+    return f"{verdicts} against {a.reference}: {', '.join(failed)} not PASS (exit 3).{chr(10) + nxt if nxt else ''}"
 
 
 def next_step(failed: list[str], subject: str) -> str:
@@ -120,9 +120,10 @@ def next_step(failed: list[str], subject: str) -> str:
                None)
     if low is None:
         return ""
-    return (f"Next: find the components that break {low} and keep them in FP32: `deployprof precision-debug {subject} "
-            f"--precision {low} --out RUN`, or measure the result directly: `deployprof profile {subject} "
-            f"--precisions fp32,{low},{low}-mixed --out DIR`.")
+    return (f"Next: find the components that break {low} and keep them in FP32, or measure that mixed precision "
+            f"directly (each command on a line of its own, to copy whole):\n"
+            f"  deployprof precision-debug {subject} --precision {low} --out RUN\n"
+            f"  deployprof profile {subject} --precisions fp32,{low},{low}-mixed --out DIR")
 
 
 def predict_closing(p) -> str:

@@ -66,30 +66,36 @@ def rich_table(t: Table) -> RichTable:
 
 
 def fit(t: Table, width: int) -> list[Table]:
-    """A table wider than the terminal, as several tables of its columns, each repeating the row's name (its leading
-    text columns, at most three): every column shown in full, none dropped."""
+    """A table wider than the terminal, as several tables of its columns, each repeating the row's name: its leading
+    text columns, passing over a rank between them (stage, backend, precision; stage, module), at most three and two
+    thirds of the width (once the precision and the module were dropped, leaving rows that looked the same). Every
+    column shown in full, none dropped."""
     n = len(t.header)
     natural = [min(max([len(t.header[i])] + [len(r[i]) for r in t.rows if i < len(r)]), width // 2) + 3 for i in range(n)]
     if sum(natural) + 1 <= width or n <= 2:
         return [t]
-    keys = 1
-    while keys < min(3, n - 1) and not _numeric(t, keys) and sum(natural[:keys + 1]) < width // 3:
-        keys += 1
+    keys, i = [0], 1
+    while i < n - 1 and len(keys) < 3:
+        if t.header[i] != "rank":   # an ordinal among the names is not part of them
+            if _numeric(t, i) or sum(natural[k] for k in keys) + natural[i] > 2 * width // 3:
+                break
+            keys.append(i)
+        i += 1
     groups: list[list[int]] = [[]]
-    used = sum(natural[:keys]) + 1
-    for i in range(keys, n):
+    base = sum(natural[k] for k in keys) + 1
+    used = base
+    for i in (i for i in range(n) if i not in keys):
         if groups[-1] and used + natural[i] > width:
             groups.append([])
-            used = sum(natural[:keys]) + 1
+            used = base
         groups[-1].append(i)
         used += natural[i]
     if len(groups) == 1:
         return [t]
     return [Table(t.title if k == 0 else f"{t.title} (continued, {k + 1}/{len(groups)})",
-                  (*t.header[:keys], *(t.header[i] for i in g)),
-                  [(*r[:keys], *(r[i] if i < len(r) else "" for i in g)) for r in t.rows],
+                  tuple(t.header[i] for i in (*keys, *g)),
+                  [tuple(r[i] if i < len(r) else "" for i in (*keys, *g)) for r in t.rows],
                   t.caption if k == len(groups) - 1 else "") for k, g in enumerate(groups)]
-
 
 def show(tables: list[Table], out: Console) -> None:
     if QUIET:
@@ -122,7 +128,7 @@ def print_profile(report: ProfileReport, out: Optional[Console] = None) -> None:
     nxt = next_step([r.precision for r in report.runs if r.accuracy is not None and r.accuracy.verdict != "PASS"],
                     report.model.source)
     if nxt:
-        out.print(Text(nxt), soft_wrap=True)
+        out.print(Text(nxt))
 
 
 def print_bench(result: BenchResult, out: Optional[Console] = None) -> None:
@@ -130,7 +136,7 @@ def print_bench(result: BenchResult, out: Optional[Console] = None) -> None:
     show([t for t in (sections.runs_table(result.runs), sections.control_table(result.runs),
                       sections.witness_table(result.runs),
                       *sections.breakdown_tables(result.runs, result.settings.layer_depth)) if t.rows], out)
-    out.print(Text(bench_closing(result.runs), style="bold"), soft_wrap=True)
+    out.print(Text(bench_closing(result.runs), style="bold"))
 
 
 def print_flops(s: FlopSummary, per_node: bool, out: Optional[Console] = None) -> None:
@@ -155,7 +161,7 @@ def print_flops(s: FlopSummary, per_node: bool, out: Optional[Console] = None) -
 def print_accuracy(a: AccuracyReport, out: Optional[Console] = None) -> None:
     out = out or console()
     show([sections.accuracy_table(a.accuracy)], out)
-    out.print(Text(accuracy_closing(a, a.subject), style="bold"), soft_wrap=True)  # a command: never cut
+    out.print(Text(accuracy_closing(a, a.subject), style="bold"))
 
 
 def print_precision_debug(r, out: Optional[Console] = None) -> None:
@@ -172,7 +178,7 @@ def print_precision_debug(r, out: Optional[Console] = None) -> None:
 def print_predictions(p: Prediction, out: Optional[Console] = None) -> None:
     out = out or console()
     show(sections.roofline_tables(p.predictions), out)
-    out.print(Text(predict_closing(p), style="bold"), soft_wrap=True)
+    out.print(Text(predict_closing(p), style="bold"))
 
 
 def print_comparison(c: Comparison, out: Optional[Console] = None) -> None:

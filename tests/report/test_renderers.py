@@ -125,7 +125,8 @@ def test_tables_fit_the_terminal_and_never_drop_a_column():
         assert max(map(len, text.splitlines())) <= width
         runs = sections.runs_table(rep.runs)
         parts = fit(runs, width)
-        assert len(parts) > 1 and all(p.header[0] == "stage" for p in parts)
+        assert len(parts) > 1 and all(p.header[:3] == ("stage", "backend", "precision") for p in parts), \
+            [p.header[:3] for p in parts]   # each part names its rows whole (once: no precision after the first)
         assert {h for p in parts for h in p.header} == set(runs.header)  # every column somewhere
         for header in ("verdict", "noisy", "load / first ms"):
             assert header in text.replace("\n", " ") or any(header in p.header for p in parts)
@@ -181,3 +182,16 @@ def test_summary_cells_keep_to_one_line_and_long_text_wraps():
     html = render_html(_report_with())
     assert "white-space:nowrap" in html and "<div class='scroll'><table>" in html
     assert "<td class='w'>" in html  # provenance and notes may wrap
+
+
+def test_a_continued_table_repeats_the_rows_name_past_a_rank():
+    """The layer-time table (stage, rank, module, ...) at 100 columns once repeated only the stage: rows that looked
+    the same. Each part now carries stage and module."""
+    from deployprof.report.sections import Table
+    from deployprof.report.terminal import fit
+
+    header = ("stage", "rank", "module", *(f"figure {k}" for k in range(12)))
+    rows = [("vision", str(i + 1), f"encoder.layers.{i}.mlp", *(f"{i * k:.4f}" for k in range(12))) for i in range(3)]
+    parts = fit(Table("t", header, rows, ""), 100)
+    assert len(parts) > 1 and all(p.header[:2] == ("stage", "module") for p in parts)
+    assert {h for p in parts for h in p.header} == set(header)
