@@ -26,6 +26,11 @@ def history(options: StoreOptions, filters: dict[str, str], limit: Optional[int]
         results = store.results_where(filters, limit=limit, newest_first=True)[::-1]
         by_id = {r["id"]: r for r in results}
         runs = store.runs_of(by_id, filters)
+        if filters and not runs:   # a typo in a filter is not an empty history: say what the store holds
+            held = sorted({r["subject"] for r in store.results_where({}, limit=1000, newest_first=True) if r["subject"]})
+            raise ConfigError(f"no stored run matches {', '.join(f'{k}={v}' for k, v in filters.items())} in "
+                              f"{redact(options.url)}; its subjects: {', '.join(held[:8]) or 'none yet'}"
+                              + (f" and {len(held) - 8} more" if len(held) > 8 else ""))
     stages: dict[int, list] = defaultdict(list)
     for run in runs:
         stages[run["result_id"]].append(run["stage"])

@@ -77,4 +77,8 @@ CASES: list[Case] = [
     Case("baseline-batch-1e20", "`--baseline store:batch=10^20` is one line (once an OverflowError)",
          _stored(lambda sb, store: ["compare", str(sb.report()), "--baseline", "store:batch=1" + "0" * 20, "--store",
                                     str(store)]), message="batch must be a positive integer"),
+    Case("history-subject-nosuch", "`history --subject nosuch` says no stored run matches and names the subjects held "
+         "(once an empty table and exit 0)", _stored(lambda sb, store: ["history", "--store", str(store), "--subject",
+                                                                         "nosuch"]),
+         message="no stored run matches subject=nosuch .* its subjects: "),
 ]
