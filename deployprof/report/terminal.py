@@ -52,7 +52,7 @@ def _numeric(t: Table, i: int) -> bool:
 def rich_table(t: Table) -> RichTable:
     """Numbers right-aligned (a column whose every cell starts like a number), text left; a cell too wide for its
     column folds onto the next line, never cut short."""
-    out = RichTable(title=t.title, title_justify="left", caption=t.caption or None, caption_justify="left")
+    out = RichTable(title=t.title, title_justify="left")   # the caption is printed below at the console's width
     for i, col in enumerate(t.header):
         cells = [row[i] for row in t.rows if i < len(row) and row[i] not in ("", "-")]
         # Names (stage, backend, precision) are never cut short; long numbers and notes fold instead.
@@ -103,6 +103,8 @@ def show(tables: list[Table], out: Console) -> None:
     for t in tables:
         for part in fit(t, out.width):
             out.print(rich_table(part))
+            if part.caption:   # prose under a narrow table once wrapped at the table's 39 columns
+                out.print(Text(part.caption, style="dim"))
 
 
 def print_warnings(warnings, out: Console) -> None:

@@ -195,3 +195,17 @@ def test_a_continued_table_repeats_the_rows_name_past_a_rank():
     parts = fit(Table("t", header, rows, ""), 100)
     assert len(parts) > 1 and all(p.header[:2] == ("stage", "module") for p in parts)
     assert {h for p in parts for h in p.header} == set(header)
+
+
+def test_a_captions_prose_uses_the_consoles_width_not_the_tables():
+    """predict's closing prose once wrapped at its 39-column table; the compare-precision legend at 49."""
+    from rich.console import Console
+
+    from deployprof.report.sections import Table
+    from deployprof.report.terminal import show
+
+    caption = "policy step floor 0.020 ms. Memory: weights 1.2 MiB + KV 0 B + activations 80 KiB = 1.3 MiB, 0.0% of 8 GiB"
+    out = Console(width=160, record=True)
+    show([Table("t", ("stage", "ms"), [("vision", "0.01")], caption)], out)
+    text = out.export_text()
+    assert text.rstrip().splitlines()[-1] == caption   # one line: the console is wide enough
