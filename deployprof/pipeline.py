@@ -497,12 +497,11 @@ def compare_precisions(export: Path, precisions: list[str], *, backend: str = "o
     """`compare-precision`: each precision on `backend` against the reference, at batch 1, in this process; the
     prepared exports kept under `out` if given."""
     check_backends(list(dict.fromkeys([backend, accuracy.reference_backend])), False, say, subject=str(export))
-    preset = is_preset(str(export)) and not is_checkpoint(Path(export))
-    if preset:
-        load_preset(str(export))   # an unknown name is one line, before any work
+    if is_preset(str(export)):
+        load_preset(str(export))   # an unknown name is one line before --out is touched
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp, \
             (run_folder(out, COMPARE_PRECISION, export, force, say) if out else contextlib.nullcontext(Path(tmp))) as keep:
-        base = load_subject(resolve_subject(str(export), Path(tmp), say=say) if preset else export)
+        base = load_subject(resolve_subject(str(export), Path(tmp), say=say))  # a preset: exported privately first
         variants, _, warnings = prepare_variants(base, precisions, keep, calib, accuracy, say)
         if warnings:
             raise ConfigError(warnings[0])
@@ -523,18 +522,13 @@ def bench(subject: str, backend: str, precision: Optional[str] = None, config: M
     as it is (a variant `profile` or `precision-debug` wrote included). say() names each phase, phases() is told how
     many there are."""
     backend_plan = check_backends([backend], False, say, config, str(subject))
-    preset = is_preset(str(subject)) and not is_checkpoint(Path(subject))
-    if preset:
-        load_preset(str(subject))   # an unknown name is one line, before any work
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
-        if preset:   # a preset is measured as `profile` measures it: its export, made in a private folder
-            phases(1)
-            subject_path = resolve_subject(str(subject), Path(tmp), say=say)
-        loaded = load_subject(subject_path if preset else subject)
+        # a preset (or LeRobot checkpoint) is measured as `profile` measures it: its export, made in a private folder
+        loaded = load_subject(resolve_subject(str(subject), Path(tmp), say=say))
         check_bindings(loaded, config.dims, config.shapes)
         as_is = precision is None or precision == loaded.manifest.precision
         precision = loaded.manifest.precision if precision is None else precision
-        phases(preset + (not as_is) + backend_plan.runs_per_batch() * len(config.batches) * config.repeats)
+        phases((not as_is) + backend_plan.runs_per_batch() * len(config.batches) * config.repeats)
         if not as_is:
             say(f"preparing {precision}")
         prepared = loaded if as_is else load_subject(prepare_precision(loaded, precision, Path(tmp) / precision, calib))
