@@ -53,6 +53,14 @@ def is_preset(subject: str) -> bool:
     return not path.exists() or (path.is_file() and path.suffix in (".yaml", ".yml"))
 
 
+def names_a_preset_or_checkpoint(subject: str) -> bool:
+    """`bench` and `compare-precision` take a preset or checkpoint as profile does; a missing path (`m.onnx`,
+    `dir/x`) stays a missing model, not an unknown preset."""
+    if is_checkpoint(Path(subject)):
+        return True
+    return is_preset(subject) and (Path(subject).exists() or ("/" not in subject and Path(subject).suffix != ".onnx"))
+
+
 def needs_export(subject: str) -> bool:
     """A preset, or a LeRobot checkpoint folder: exported into OUT/export before it is measured."""
     return is_preset(subject) or is_checkpoint(Path(subject))
@@ -497,11 +505,12 @@ def compare_precisions(export: Path, precisions: list[str], *, backend: str = "o
     """`compare-precision`: each precision on `backend` against the reference, at batch 1, in this process; the
     prepared exports kept under `out` if given."""
     check_backends(list(dict.fromkeys([backend, accuracy.reference_backend])), False, say, subject=str(export))
-    if is_preset(str(export)):
+    exported = names_a_preset_or_checkpoint(str(export))
+    if exported and is_preset(str(export)):
         load_preset(str(export))   # an unknown name is one line before --out is touched
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp, \
             (run_folder(out, COMPARE_PRECISION, export, force, say) if out else contextlib.nullcontext(Path(tmp))) as keep:
-        base = load_subject(resolve_subject(str(export), Path(tmp), say=say))  # a preset: exported privately first
+        base = load_subject(resolve_subject(str(export), Path(tmp), say=say) if exported else export)
         variants, _, warnings = prepare_variants(base, precisions, keep, calib, accuracy, say)
         if warnings:
             raise ConfigError(warnings[0])
@@ -524,7 +533,8 @@ def bench(subject: str, backend: str, precision: Optional[str] = None, config: M
     backend_plan = check_backends([backend], False, say, config, str(subject))
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
         # a preset (or LeRobot checkpoint) is measured as `profile` measures it: its export, made in a private folder
-        loaded = load_subject(resolve_subject(str(subject), Path(tmp), say=say))
+        loaded = load_subject(resolve_subject(str(subject), Path(tmp), say=say)
+                              if names_a_preset_or_checkpoint(str(subject)) else subject)
         check_bindings(loaded, config.dims, config.shapes)
         as_is = precision is None or precision == loaded.manifest.precision
         precision = loaded.manifest.precision if precision is None else precision
