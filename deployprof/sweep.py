@@ -22,7 +22,6 @@ import json
 import logging
 import math
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
