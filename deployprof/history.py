@@ -42,7 +42,8 @@ def history(options: StoreOptions, filters: dict[str, str], limit: Optional[int]
         rows.append(HistoryRow(
             result_id=res["id"], created_utc=res["created_utc"], commit=res["commit"], subject=res["subject"],
             device=res["device"], kind=res["kind"], stage=run["stage"], backend=run["backend"],
-            precision=run["precision"], batch=run["batch"], cuda_graph=bool(run["cuda_graph"]), p50_ms=run["p50_ms"],
+            precision=run["precision"], batch=run["batch"], cuda_graph=bool(run["cuda_graph"]), mode=run["mode"],
+            p50_ms=run["p50_ms"],
             p50_ci_ms=_pair(run["p50_lo_ms"], run["p50_hi_ms"]), p99_ms=run["p99_ms"],
             p99_ci_ms=_pair(run["p99_lo_ms"], run["p99_hi_ms"]), throughput_per_s=run["throughput_per_s"],
             accuracy_cosine_min=run["accuracy_cosine_min"], accuracy_verdict=run["accuracy_verdict"]))
@@ -52,11 +53,11 @@ def history(options: StoreOptions, filters: dict[str, str], limit: Optional[int]
 
 def series_key(r: HistoryRow) -> str:
     graph = " graph" if r.cuda_graph else ""
-    return f"{r.subject} · {r.device} · {r.backend}{graph} {r.precision} b{r.batch} · {r.stage}"
+    return f"{r.subject} · {r.device} · {r.backend}{graph} {r.precision} b{r.batch} · {r.mode} · {r.stage}"
 
 
 def render_history_html(h: History) -> str:
-    """One pair of charts per series (same policy, device, backend, precision, batch): p50/p99 with CI bands along
+    """One pair of charts per series (same policy, device, backend, precision, batch, request mode): p50/p99 with CI bands along
     the stored results in time order, and the accuracy (worst-sample cosine) when measured."""
     from .report.html import page, table_html
 

@@ -27,7 +27,7 @@ from .serial import to_dict
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 1
+SCHEMA = 2
 FILTERS = ("subject", "backend", "precision", "batch", "device", "commit", "kind", "since", "sweep")
 
 
@@ -88,7 +88,7 @@ def _tables():
         Column("p99_ms", Float), Column("p99_lo_ms", Float), Column("p99_hi_ms", Float),
         Column("throughput_per_s", Float), Column("host_peak_rss_bytes", BigInteger),
         Column("device_peak_bytes", BigInteger), Column("accuracy_cosine_min", Float),
-        Column("accuracy_rel_l2", Float), Column("accuracy_verdict", String(16)),
+        Column("accuracy_rel_l2", Float), Column("accuracy_verdict", String(16)), Column("mode", String(32)),
         Index("ix_runs_result", "result_id"), Index("ix_runs_config", "backend", "precision", "batch"))
     return md, meta, results, runs
 
@@ -98,8 +98,22 @@ def _create_v1(conn) -> None:
     md.create_all(conn)
 
 
+def _add_mode(conn) -> None:
+    """Schema 2: each run's request mode, so that `history` tells --rate and --concurrency runs from back-to-back
+    ones. Filled from the stored documents (a run row per document run, in order)."""
+    from sqlalchemy import inspect, select
+
+    _, _, results, runs = _tables()
+    if "mode" not in {c["name"] for c in inspect(conn).get_columns("runs")}:   # made by schema 1's code
+        conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN mode VARCHAR(32)")
+    for rid, text in conn.execute(select(results.c.id, results.c.document)):
+        ids = conn.execute(select(runs.c.id).where(runs.c.result_id == rid).order_by(runs.c.id)).scalars().all()
+        for run_id, run in zip(ids, json.loads(text).get("runs") or ()):
+            conn.execute(runs.update().where(runs.c.id == run_id).values(mode=run_mode(run)))
+
+
 # MIGRATIONS[n] takes a store from schema n to n + 1 inside the opening transaction.
-MIGRATIONS: list[Callable[[Any], None]] = [_create_v1]
+MIGRATIONS: list[Callable[[Any], None]] = [_create_v1, _add_mode]
 
 
 def canonical(document: dict) -> str:
@@ -134,6 +148,14 @@ def _target(document: dict) -> Optional[str]:
     return document.get("target") or (roofline[0].get("target") if roofline else None)
 
 
+def run_mode(run: dict) -> str:
+    """How a run's requests came: at a fixed rate (--rate), several at once (--concurrency), or back to back."""
+    control = run.get("control") or {}
+    if control.get("rate_hz"):
+        return f"rate {control['rate_hz']:g} Hz"
+    return f"concurrency {run['concurrency']}" if (run.get("concurrency") or 1) > 1 else "back-to-back"
+
+
 def _run_row(run: dict) -> dict:
     lat, ci = run["latency"], run["latency"].get("ci_ms") or {}
     acc = run.get("accuracy") or {}
@@ -145,7 +167,7 @@ def _run_row(run: dict) -> dict:
                 p99_ms=lat["p99_ms"], p99_lo_ms=p99[0], p99_hi_ms=p99[1], throughput_per_s=run.get("throughput_per_s"),
                 host_peak_rss_bytes=mem.get("host_peak_rss_bytes"), device_peak_bytes=mem.get("device_peak_bytes"),
                 accuracy_cosine_min=action.get("cosine_min"), accuracy_rel_l2=action.get("rel_l2"),
-                accuracy_verdict=acc.get("verdict"))
+                accuracy_verdict=acc.get("verdict"), mode=run_mode(run))
 
 
 @dataclass(frozen=True)

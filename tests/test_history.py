@@ -31,6 +31,34 @@ def test_two_commits_show_up_in_history_with_a_trend_plot(tiny_export, tmp_path)
     assert r.exit_code == 0 and " c2 " in r.output and " c1 " not in r.output
 
 
+def test_history_tells_rate_runs_from_back_to_back_ones_also_in_a_schema_1_store(tiny_export, tmp_path):
+    """A --rate run beside back-to-back runs of the same configuration is its own series, with a mode column; a
+    store written before the column existed gets it filled from its documents."""
+    from sqlalchemy import text
+
+    from deployprof.store import Store, to_url
+
+    store = tmp_path / "r.sqlite"
+    base = _profile(tiny_export, tmp_path / "c1", store, "c1")
+    doc = json.loads((base / "report.json").read_text())
+    for run in doc["runs"]:
+        run["control"] = {"rate_hz": 30.0}
+    doc["created_utc"] += "x"
+    with Store(to_url(str(store))) as s:
+        s.add(doc, commit="c2")
+        with s.engine.begin() as conn:   # back to schema 1: no mode column
+            conn.execute(text("ALTER TABLE runs DROP COLUMN mode"))
+            conn.execute(text("UPDATE deployprof_meta SET value = '1' WHERE key = 'schema_version'"))
+    with Store(to_url(str(store))):
+        pass
+    r = CliRunner().invoke(cli, ["history", "--store", str(store), "--json"])
+    assert r.exit_code == 0, r.output
+    assert [(row["commit"], row["mode"]) for row in json.loads(r.stdout)["rows"]] == [("c1", "back-to-back"),
+                                                                                       ("c2", "rate 30 Hz")]
+    r = CliRunner().invoke(cli, ["history", "--store", str(store)], terminal_width=200)
+    assert " mode " in r.output and "rate 30 Hz" in r.output and "back-to-back" in r.output, r.output
+
+
 def _slowed(report: ProfileReport, factor: float, out, commit_note: str):
     """The same run with every latency sample (and statistic) scaled: a controlled slowdown, or none with 1.0. Not
     flagged (a busy machine while the test profiled, load changed): the gate's arithmetic is under test here, and a

@@ -52,3 +52,18 @@ def test_export_without_torch_is_a_clear_error():
         print('ok')
     """)
     assert res.returncode == 0, res.stderr + res.stdout
+
+
+def test_models_lists_presets_without_torch_compiler_imports():
+    """`deployprof models` builds every preset on the meta device; a random initialisation there used to load
+    torch's Python decompositions and dynamo (about 3 of its 5 seconds). Same listing, none of those imports."""
+    res = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import sys, io
+        from rich.console import Console
+        from deployprof.report.terminal import print_models
+        buf = io.StringIO()
+        print_models(Console(file=buf, width=200))
+        assert 'pi0-full' in buf.getvalue() and ' M ' in buf.getvalue(), buf.getvalue()
+        assert 'torch._dynamo' not in sys.modules, 'meta-device build imported torch._dynamo'
+    """)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr

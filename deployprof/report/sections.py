@@ -457,16 +457,28 @@ def comparison_table(c: Comparison) -> Table:
 
 
 def qualification_tables(q: Qualification) -> list[Table]:
+    """One table per configuration. A note shared by several criteria (the same caveat on every latency line of
+    every configuration) is numbered and written out once, under the first table that cites it."""
+    details = [k.detail for c in q.configs for k in c.criteria if k.detail]
+    shared = {d: i for i, d in enumerate(dict.fromkeys(d for d in details if details.count(d) > 1), 1)}
+    written: set[str] = set()
     out = []
     for c in q.configs:
-        rows = []
+        rows, caption = [], []
         for k in c.criteria:
             unit = f" {k.unit}" if k.unit and k.unit != "fraction" else ""
+            note = k.detail
+            if note in shared:
+                if note not in written:
+                    written.add(note)
+                    caption.append(f"note {shared[note]}: {note}")
+                note = f"note {shared[note]}"
             rows.append((k.name, f"{_num(k.limit)}{unit}", "-" if k.value is None else f"{_num(k.value)}{unit}",
                          "-" if k.ci is None else f"[{_num(k.ci[0])}, {_num(k.ci[1])}]",
-                         "-" if k.margin is None else f"{k.margin:+.4g}{unit}", k.status, k.detail))
+                         "-" if k.margin is None else f"{k.margin:+.4g}{unit}", k.status, note))
         out.append(Table(f"{c.backend} / {c.precision} / batch {c.batch}: {c.status}",
-                         ("criterion", "limit", "value", "95% CI", "margin", "verdict", "note"), rows))
+                         ("criterion", "limit", "value", "95% CI", "margin", "verdict", "note"), rows,
+                         "; ".join(caption)))
     return out
 
 
@@ -479,13 +491,13 @@ def _ci(v: Optional[float], ci) -> str:
 def history_table(h) -> Table:
     """`history`: stored runs, oldest first."""
     rows = [(str(r.result_id), r.created_utc[:19], r.commit or "-", r.subject or "-", r.device or "-",
-             f"{r.backend}{' graph' if r.cuda_graph else ''}", r.precision, str(r.batch), r.stage,
+             f"{r.backend}{' graph' if r.cuda_graph else ''}", r.precision, str(r.batch), r.mode, r.stage,
              _ci(r.p50_ms, r.p50_ci_ms), _ci(r.p99_ms, r.p99_ci_ms),
              f"{r.throughput_per_s:.1f}" if r.throughput_per_s else "-",
              f"{r.accuracy_cosine_min:.5f} {r.accuracy_verdict}" if r.accuracy_cosine_min is not None else "-")
             for r in h.rows]
     return Table("Stored results", ("id", "created (UTC)", "commit", "subject", "device", "backend", "precision",
-                                    "batch", "stage", "p50 ms [CI]", "p99 ms [CI]", "per s", "accuracy"), rows,
+                                    "batch", "mode", "stage", "p50 ms [CI]", "p99 ms [CI]", "per s", "accuracy"), rows,
                  f"store: {h.store}")
 
 

@@ -248,7 +248,7 @@ def print_models(out: Optional[Console] = None) -> None:
         params = stages = "(needs torch)"
         if build_stages is not None:
             build = build_stages(p, device="meta")
-            params = f"{sum(count_parameters(p).values()) / 1e6:,.1f} M"
+            params = f"{sum(count_parameters(p, build).values()) / 1e6:,.1f} M"
             shape = "x".join(str(d) for d in build.action_shape[1:])
             stages = ", ".join(f"{c.stage} x{c.repeat}" for c in build.schedule) + f" -> {build.action_output} {shape}"
         rows.append((p.name, p.family, params, stages, p.config["description"]))

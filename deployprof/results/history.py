@@ -19,6 +19,7 @@ class HistoryRow:
     precision: str
     batch: int
     cuda_graph: bool
+    mode: str          # how requests came: "back-to-back", "rate 30 Hz" (--rate), "concurrency 4"
     p50_ms: float
     p50_ci_ms: Optional[tuple[float, float]]
     p99_ms: float

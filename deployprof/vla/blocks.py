@@ -79,7 +79,9 @@ class VisionEncoder(nn.Module):
                  out_width: int | None):
         super().__init__()
         self.patch = nn.Conv2d(3, width, patch_size, stride=patch_size)
-        self.pos = nn.Parameter(torch.randn(1, (image_size // patch_size) ** 2, width) * 0.02)
+        pos = torch.empty(1, (image_size // patch_size) ** 2, width)
+        # No random draw on the meta device: there it loads torch's Python decompositions (~2 s of `models`).
+        self.pos = nn.Parameter(pos if pos.is_meta else torch.randn(pos.shape) * 0.02)
         self.blocks = nn.ModuleList(ViTBlock(width, heads, mlp) for _ in range(layers))
         self.norm = nn.LayerNorm(width)
         self.proj = nn.Linear(width, out_width) if out_width else nn.Identity()

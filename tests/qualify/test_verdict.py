@@ -141,3 +141,21 @@ def test_without_accuracy_limits_the_default_bands_judge_each_configuration():
         c = q.configs[0].criteria[-1]
         assert c.name == "accuracy: min cosine vs ort-cpu:fp32 (default bands)" and c.status == status
     assert len(_q({"latency_ms": {"p50": 1000}}, _report()).configs[0].criteria) == 1  # nothing measured, nothing added
+
+
+def test_a_note_shared_by_many_criteria_is_written_once():
+    """qualify once repeated one three-line caveat in every cell of its note column (10 cells for five
+    configurations); now it is numbered, written out once, and each cell cites it."""
+    from deployprof.report.sections import qualification_tables
+    from deployprof.results import Qualification
+    from deployprof.results.qualify import ConfigVerdict, Criterion
+
+    caveat = "measured on a shared CPU: the interval assumes the load stayed the same"
+    configs = tuple(ConfigVerdict("ort-cpu", p, 1, "PASS", (
+        Criterion("p99 latency", 50.0, "ms", 40.0, (39.0, 41.0), 10.0, "PASS", caveat),
+        Criterion("p50 latency", 45.0, "ms", 30.0, (29.0, 31.0), 15.0, "PASS", caveat),
+        Criterion("peak memory", 1.0, "GiB", 0.5, None, 0.5, "PASS", f"host RSS of {p}"))) for p in ("fp32", "int8"))
+    tables = qualification_tables(Qualification("spec.yaml", "report.json", "measured", None, "PASS", configs))
+    cells = [row[-1] for t in tables for row in t.rows]
+    assert cells.count("note 1") == 4 and "host RSS of int8" in cells and caveat not in cells
+    assert tables[0].caption == f"note 1: {caveat}" and tables[1].caption == ""
