@@ -33,14 +33,18 @@ def _one_error_line(r: subprocess.CompletedProcess, *words: str) -> str:
     return lines[-1]
 
 
-def make_checkpoints(out: Path, *kinds: str) -> Path:
-    """LeRobot checkpoints of these kinds saved under `out` by the LeRobot environment (skipped without it, failed
-    where scripts/test.sh requires it)."""
+def _require_environment() -> None:
     if not PYTHON.exists():
         why = "the LeRobot environment is not built (scripts/lerobot_venv.sh)"
         if os.environ.get("DEPLOYPROF_REQUIRE_LEROBOT") == "1":
             pytest.fail(why)
         pytest.skip(why)
+
+
+def make_checkpoints(out: Path, *kinds: str) -> Path:
+    """LeRobot checkpoints of these kinds saved under `out` by the LeRobot environment (skipped without it, failed
+    where scripts/test.sh requires it)."""
+    _require_environment()
     r = _run("-m", "tests.lerobot.checkpoints", out, *kinds)
     assert r.returncode == 0, r.stderr[-3000:]
     return out
@@ -73,8 +77,35 @@ def _check_export(m: dict, kind: str, stages: list[str], steps) -> None:
         assert loops[0]["scheduler"]["type"] == ("DDIM" if kind.endswith("ddim") else "DDPM")
 
 
-@pytest.mark.parametrize("kind,stages,steps", [("act", ["policy"], None),
-                                                ("diffusion", ["encoder", "denoise", "actions"], 20),
+def _readme_recipe() -> list[str]:
+    """The README's commands for a checkpoint made without the hub (its block after 'without the hub')."""
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("without the hub"):]
+    block = block[block.index("```sh\n") + 6:]
+    return block[:block.index("```")].strip().splitlines()
+
+
+def test_the_readme_recipe_without_the_hub(tmp_path):
+    """The README's recipe as written (in a scratch folder; its first line builds this very environment, which the
+    suite's set-up ran), with profile's defaults: ACT's export, parity and report."""
+    _require_environment()
+    setup, *commands = _readme_recipe()
+    assert setup == "scripts/lerobot_venv.sh" and len(commands) == 2
+    for line in commands:
+        exe, *args = line.split()
+        assert exe.startswith(".venv-lerobot/bin/"), line
+        r = subprocess.run([str(ROOT / exe), *args], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, f"{line}: {r.stderr[-3000:]}"
+    assert (tmp_path / "out" / "lerobot" / "act" / "model.safetensors").is_file()
+    out = tmp_path / "out" / "act-lerobot"
+    _check_export(json.loads((out / "export" / "manifest.json").read_text()), "act", ["policy"], None)
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"]["family"] == "lerobot-act"
+    main = [x for x in report["runs"] if x["stage"] == "policy"]
+    assert main and main[0]["accuracy"]["verdict"] == "PASS"
+
+
+@pytest.mark.parametrize("kind,stages,steps", [("diffusion", ["encoder", "denoise", "actions"], 20),
                                                 ("smolvla", ["prefix", "denoise", "actions"], 3)])
 def test_profile_a_lerobot_folder(checkpoints, tmp_path, kind, stages, steps):
     """`deployprof profile DIR`: exported into OUT/export (parity against LeRobot's own select_action), measured."""
