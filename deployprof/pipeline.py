@@ -31,7 +31,7 @@ from .devices import cuda_device_count, is_jetson
 from .doctor import default_probe, doctor
 from .engine.trtexec import AGREE, find_trtexec, witness
 from .export import export_preset
-from .findings import (SHAPES_ONLY, STEP_WITHOUT_GRAPHS, faster_than_floor, findings, no_cuda_graph, not_at_precision,
+from .findings import (SHAPES_ONLY, STEP_WITHOUT_GRAPHS, contradictions, faster_than_floor, findings, no_cuda_graph, not_at_precision,
                        not_at_spec, partial_quantization, precision_warnings, run_warnings, skipped_backend)
 from .abtest import interleaved_compare
 from .policy import open_policy
@@ -542,9 +542,13 @@ def bench(subject: str, backend: str, precision: Optional[str] = None, config: M
         if not as_is:
             say(f"preparing {precision}")
         prepared = loaded if as_is else load_subject(prepare_precision(loaded, precision, Path(tmp) / precision, calib))
-        runs, _ = measure_subject(prepared, [backend], backend_plan.modes, config, say)
+        runs, costs = measure_subject(prepared, [backend], backend_plan.modes, config, say)
+        calls = {st.name: st.calls_per_step for st in prepared.manifest.stages}
     runs = with_ceilings(list(with_devices(runs, capture())), None) if config.layer_profile else runs
-    return BenchResult(subject=str(subject), backend=backend, precision=precision, settings=config, runs=tuple(runs))
+    warnings = [*backend_plan.warnings, *run_warnings(runs, costs[config.batches[0]].flops, calls),
+                *contradictions(runs, calls)]
+    return BenchResult(subject=str(subject), backend=backend, precision=precision, settings=config, runs=tuple(runs),
+                       warnings=tuple(dict.fromkeys(warnings)))
 
 
 def train_profile(preset: str, out: Path, cfg, target_profile: Optional[str] = None, say: Say = log.info,

@@ -57,6 +57,18 @@ def test_bench_json_keys(tiny_export):
         assert key in step
     assert step["latency"]["count"] == 20 and step["memory"]["device_peak_bytes"] is None and step["stage"] == "policy_step"
     assert {r["stage"] for r in d["runs"]} == {"vision", "prefix", "denoise", "policy_step"}
+    # 20 samples bound no p99: said as a warning, as profile says it
+    assert any("too few samples for a bounded p99" in w for w in d["warnings"]), d["warnings"]
+
+
+def test_bench_explains_the_policy_step_and_lists_its_warnings(tiny_export):
+    """bench once printed the step's p50 beside stage rows summing to a fraction of it, with no warnings at all."""
+    res = invoke("bench", tiny_export, "--iterations", "20", "--warmup", "2", "--warmup-time", "0", "--in-process",
+                 "--no-store", "--no-layer-profile")
+    assert res.exit_code == 0, res.output
+    assert "Policy step breakdown" in res.output and "host glue" in res.output, res.output
+    assert "Warnings (" in res.output and "too few samples" in res.output, res.output
+    assert "policy step p50" in res.output.strip().splitlines()[-1]   # the closing line stays last
 
 
 def test_flops_json_on_export_dir(tiny_export):

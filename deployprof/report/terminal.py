@@ -107,9 +107,9 @@ def show(tables: list[Table], out: Console) -> None:
                 out.print(Text(part.caption, style="dim"))
 
 
-def print_warnings(warnings, out: Console) -> None:
+def print_warnings(warnings, out: Console, where: str = "see the report") -> None:
     if warnings and QUIET:
-        out.print(f"[yellow]{len(warnings)} warning(s): see the report[/yellow]")
+        out.print(f"[yellow]{len(warnings)} warning(s): {where}[/yellow]")
     elif warnings:
         out.print(f"[bold yellow]Warnings ({len(warnings)})[/bold yellow]")
         for w in warnings:
@@ -135,9 +135,10 @@ def print_profile(report: ProfileReport, out: Optional[Console] = None) -> None:
 
 def print_bench(result: BenchResult, out: Optional[Console] = None) -> None:
     out = out or console()
-    show([t for t in (sections.runs_table(result.runs), sections.control_table(result.runs),
-                      sections.witness_table(result.runs),
+    show([t for t in (sections.runs_table(result.runs), sections.stage_table(result.runs),
+                      sections.control_table(result.runs), sections.witness_table(result.runs),
                       *sections.breakdown_tables(result.runs, result.settings.layer_depth)) if t.rows], out)
+    print_warnings(result.warnings, out, "leave out -q, or --json, to read them")
     out.print(Text(bench_closing(result.runs), style="bold"))
 
 

@@ -60,6 +60,7 @@ class BenchResult:
     precision: str
     settings: MeasureConfig
     runs: tuple[RunResult, ...]
+    warnings: tuple[str, ...] = ()   # as a profile's: skipped modes, noisy or capped runs, contradictions between runs
 
 
 # Every --json output and report.json is one of these, under {"schema_version": SCHEMA_VERSION, "kind": KIND}.
