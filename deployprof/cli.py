@@ -33,9 +33,11 @@ def _store(result, options) -> None:
     record(result, options, say=lambda line: click.echo(line, err=True))
 
 
-def _progress():
+def _progress(live: bool = True):
+    """live=False where the timed work runs in this very process (--in-process, precision-debug, train-bench): the
+    bar then moves between phases only."""
     from .report.terminal import stderr_console
-    return PhaseBar(stderr_console())
+    return PhaseBar(stderr_console(), live=live)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -187,7 +189,7 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
     from .pipeline import bench as run_bench
 
     stored = store_from(o)
-    with _progress() as bar:
+    with _progress(live=not o["in_process"]) as bar:
         result = run_bench(str(model), backend, parse_precisions(precision)[0] if precision else None,
                            MeasureConfig.from_options(o), calibration(o), say=bar, phases=bar.plan)
     if as_json:
@@ -232,7 +234,7 @@ def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, expo
 
     stored = store_from(o)
     config = MeasureConfig.from_options(o)
-    with _progress() as bar:
+    with _progress(live=not o["in_process"]) as bar:
         plan = plan_profile(subject, split_list(backend_names), config=config, precisions=parse_precisions(precisions),
                             calib=calibration(o), accuracy=accuracy(o, reference, accuracy_samples),
                             skip_unavailable=skip_unavailable, exporter=exporter, task=task,
@@ -304,7 +306,7 @@ def precision_debug(ctx, export_dir: Path, precision: str, out: Path, backend: s
 
     from .report.render import render_precision_debug
 
-    with _progress() as bar:
+    with _progress(live=False) as bar:
         result = debug_precision(export_dir, precision, out, backend=backend, depth=depth,
                                  accuracy=accuracy(o, reference, samples), calib=calibration(o),
                                  max_evaluations=max_evaluations, max_time_s=max_time, confirm_samples=confirm_samples,
@@ -501,7 +503,7 @@ def train_bench_cmd(preset: str, out: Path, target_name: Optional[str], force: b
     from .train import TrainConfig
 
     stored = store_from(o)
-    with _progress() as bar:
+    with _progress(live=False) as bar:
         report = train_profile(preset, out, TrainConfig(**o), target_name, say=bar, phases=bar.plan, force=force)
     print_profile(report)
     click.echo(f"report: {out / 'report.json'} (+ report.md, report.html)")

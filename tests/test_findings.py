@@ -90,10 +90,33 @@ def test_a_cause_shared_by_stages_is_one_warning_listing_them():
                                   "cap (30 s)")
 
 
-def test_progress_says_time_left():
-    from deployprof.report.progress import eta_text
+def test_progress_says_time_left_only_from_phases_of_the_same_kind():
+    """A mean over unlike phases once said ~1 s left before a 20 s measurement and ~679 s for a run of 134 s: the
+    estimate now comes from finished phases of the running phase's kind, and there is none before one finished."""
+    import io
 
-    assert eta_text(30.0, 3, 9) == "30 s, ~60 s left" and eta_text(5.0, 0, 9) == "5 s" and eta_text(5.0, 9, 9) == "5 s"
+    from rich.console import Console
+
+    from deployprof.report.progress import PhaseBar, eta_text
+
+    assert eta_text(30.0, 3, 9, 10.0) == "30 s, ~60 s left" and eta_text(30.0, 3, 9) == "30 s"
+    now = [0.0]
+    buf = io.StringIO()
+    bar = PhaseBar(Console(file=buf, force_terminal=False, width=200), clock=lambda: now[0], live=False)
+    bar.plan(6)
+    for message, length in [("exporting", 100.0), ("reference actions", 1.0), ("measuring a", 20.0),
+                            ("measuring b", 30.0), ("measuring c", 25.0), ("writing reports", 0.0)]:
+        bar(message)
+        now[0] += length
+    lines = buf.getvalue().splitlines()
+    assert lines[0] == "[1/6] exporting" and lines[1] == "[2/6] reference actions (100 s)"
+    assert lines[2] == "[3/6] measuring a (101 s)"                        # no measuring phase finished: no guess
+    assert lines[3] == "[4/6] measuring b (121 s, ~60 s left)"            # 3 phases left at 20 s
+    assert lines[4] == "[5/6] measuring c (151 s, ~60 s left)"            # 2 left at the upper median of 20 and 30 s
+    assert lines[5] == "[6/6] writing reports (176 s)"
+    # on a terminal the clock ticks between phases (once a second), unless the timed loop shares this process
+    assert PhaseBar(Console(file=io.StringIO()), live=True).progress.live.auto_refresh
+    assert not PhaseBar(Console(file=io.StringIO()), live=False).progress.live.auto_refresh
 
 
 def test_figures_that_contradict_each_other_are_findings_that_say_which_to_trust():
