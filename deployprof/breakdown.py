@@ -85,7 +85,8 @@ def node_times(timed: Timed, graph: dict[str, StaticNode]) -> list[Timed_]:
     for u in timed.units:
         known = [n for n in (resolve(n, u.op_type, graph, producers) for n in u.onnx_nodes) if n is not None]
         if not known:  # a torch operator, or a node the runtime inserted (a layout transform, a copy)
-            out.append((NodeTime(u.name, u.op_type or "(unknown)", u.module_path, u.mean_ms), u.per_run_ms))
+            out.append((NodeTime(u.name, u.op_type or "(unknown)", u.module_path, u.mean_ms, u.flops, u.bytes),
+                        u.per_run_ms))
             continue
         if u.op_type.startswith("("):  # time a runtime spent around a node, not in it: its module's, no static cost
             cost = timed.profiler_node_ms if u.op_type == "(dispatch)" else None
@@ -163,6 +164,10 @@ def breakdown(stage: str, timed: Timed, graph: dict[str, StaticNode], latency_st
     notes = () if timed.profiler_node_ms is None else (
         f"{stage}: the profiler's own cost, {timed.profiler_node_ms * 1e3:.1f} us per node (measured on a chain of "
         "trivial nodes, profiler off and on), is taken out of each node's (dispatch) time",)
+    if any(u.flops is not None for u in timed.units):
+        notes += (f"{stage}: torch operators' FLOPs as torch.profiler counts them (matrix products and convolutions; "
+                  "0 for operators it has no formula for) and their bytes from their inputs only (it records no "
+                  "output shapes): their floors, bounds and roofline shares are lower bounds",)
     return Breakdown(stage=stage, source=timed.source, runs=timed.runs, pass_stage_ms=timed.pass_stage_ms,
                      latency_stage_ms=latency_stage_ms,
                      overhead=timed.pass_stage_ms / latency_stage_ms if latency_stage_ms > 0 else 0.0,

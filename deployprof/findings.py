@@ -129,6 +129,12 @@ def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport], calls: Opt
             out.append(f"{tag}: trtexec disagrees: our device p50 {r.witness.ours_device_p50_ms:.4f} ms against its GPU "
                        f"compute median {r.witness.gpu_compute_median_ms:.4f} ms (ratio {r.witness.ratio:.3f}, outside "
                        "0.98-1.02)")
+        above = _above_floor(r)
+        if above:
+            c = r.breakdown.ceilings
+            out.append(f"{tag}: faster than the roofline floor of {c.device if c else 'the device'} ({', '.join(above)}): "
+                       f"the static count or the ceilings ({c.source if c else 'unknown'}) are off there; those rows' "
+                       "bounds are not results")
         if stop_of(r) == "time_cap":
             grouped.setdefault((*config, f"did not converge within the time cap ({r.loop_wall_s:.0f} s): raise "
                                 "--max-duration (report.json says how far each got)"), []).append(r.stage)
@@ -143,6 +149,17 @@ def run_warnings(runs: list[RunResult], flops: dict[str, FlopReport], calls: Opt
             out.append(f"{name}: FLOPs are a lower bound ({sum(f.unknown_ops.values())} unknown-op nodes, "
                        f"{len(f.unresolved_nodes)} unresolved)")
     return out
+
+
+def _above_floor(r: RunResult, most: int = 5) -> list[str]:
+    """Components of a run's layer-time pass measured under their roofline floor (over 100% of it): impossible."""
+    b = r.breakdown
+    if b is None:
+        return []
+    rows = [(c.floor_ms / c.mean_ms, c.name) for c in (*b.modules, *b.op_types)
+            if c.floor_ms is not None and c.mean_ms > 0 and c.floor_ms > c.mean_ms]
+    rows.sort(reverse=True)
+    return [f"{name} {x:.1%}" for x, name in rows[:most]] + ([f"{len(rows) - most} more"] if len(rows) > most else [])
 
 
 STEP_SLOWDOWN = 1.5   # a stage inside the policy step over 1.5x its standalone time (or under 1/1.5) is a contradiction

@@ -64,8 +64,27 @@ def test_bounds_compute_memory_overhead_and_unknown():
     assert by["norm"].bound == "overhead"
     torch_op = Timed("torch-profiler", 3, 1.0, (Unit("x/aten::add", 0.1, op_type="aten::add", module_path=("x",)),))
     b = judged(breakdown("s", torch_op, GRAPH, 1.0), CEIL)
-    assert b.op_types[0].bound == "unknown" and b.op_types[0].flops is None   # a torch operator has no static cost
+    assert b.op_types[0].bound == "unknown" and b.op_types[0].flops is None   # a torch operator without counts
     assert b.modules[0].name == "x" and b.modules[0].bound == "unknown"        # a module the graph does not name
+    # torch's own count (with_flops) and input bytes give an op-type row its floor and bound (once '-', unknown)
+    counted = Timed("torch-profiler", 3, 1.0, (Unit("x/aten::linear", 0.1, op_type="aten::linear", module_path=("x",),
+                                                    flops=8_000_000, bytes=100_000),))
+    b = judged(breakdown("s", counted, GRAPH, 1.0), CEIL)
+    assert b.op_types[0].bound == "compute" and b.op_types[0].floor_ms == pytest.approx(0.08)
+    assert any("lower bounds" in n for n in b.notes)
+
+
+def test_a_component_faster_than_its_floor_is_flagged():
+    """A module at 104.9% of the roofline went by without a word: over 100% is a wrong count or ceiling."""
+    from deployprof.findings import run_warnings
+    from deployprof.report.sections import breakdown_tables
+
+    b = judged(breakdown("s", _timed(up0=0.07626, up1=0.2), GRAPH, 1.0), CEIL)   # up0's floor: 0.08 ms
+    run = _stage("s", b)
+    (line,) = [w for w in run_warnings([run], {}) if "roofline floor" in w]
+    assert "faster than the roofline floor of test cpu (" in line and "layers.0.mlp 104.9%" in line, line
+    cells = [row[-1] for t in breakdown_tables((run,)) for row in t.rows]
+    assert "104.9% (!)" in cells, cells
 
 
 def _stage(stage, b, p50=1.0, **kw):

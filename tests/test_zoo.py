@@ -118,3 +118,5 @@ def test_every_stage_has_a_module_and_op_type_breakdown(exported, backend):
         assert 0 < b.coverage <= 1.0 and b.overhead > 0
         costed = {c.name for c in b.modules if c.depth == 1 and c.flops}
         assert sum(n.mean_ms for n in work if n.module_path and n.module_path[0] in costed) > 0.25 * named, r.stage
+        if backend == "torch":   # op-type rows carry torch's own FLOP counts and input bytes (once '-' on every row)
+            assert any(c.flops and c.bytes for c in b.op_types), (r.stage, b.op_types)

@@ -22,6 +22,8 @@ class Unit:
     module_path: tuple[str, ...] = ()  # where the profiler itself knows it (torch); else read off the graph
     per_run_ms: Sequence[float] = ()   # its time in each profiled run, where the profiler tells runs apart (an
     #                                    array('d') from ONNX Runtime's trace: 8 bytes a run, not a float object)
+    flops: Optional[int] = None        # per run, where the profiler counts them itself (torch's with_flops)
+    bytes: Optional[int] = None        # per run: a torch operator's inputs (the profiler records no output shapes)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,25 @@ from .layer_pass import PROFILE_WARMUP, Timed, Unit, timed_calls
 
 PREFIX = "deployprof.module:"
 PYTHON = "(python)"
+# bytes per element of the dtypes torch.profiler names (record_shapes); an input of another type counts nothing
+DTYPE_BYTES = {"float": 4, "double": 8, "c10::Half": 2, "c10::BFloat16": 2, "long int": 8, "int": 4, "short int": 2,
+               "signed char": 1, "unsigned char": 1, "bool": 1, "c10::Float8_e4m3fn": 1, "c10::Float8_e5m2": 1}
+
+
+def _flops(event) -> int:
+    """What torch counted for an operator: its own and every operator it called (aten::linear's are its addmm's)."""
+    return int(event.flops or 0) + sum(_flops(c) for c in event.cpu_children)
+
+
+def _input_bytes(event) -> int:
+    total = 0
+    for shape, dtype in zip(event.input_shapes or (), event.input_dtypes or ()):
+        if isinstance(shape, (list, tuple)) and shape and all(isinstance(d, int) for d in shape):
+            numel = 1
+            for d in shape:
+                numel *= d
+            total += numel * DTYPE_BYTES.get(dtype, 0)
+    return total
 
 
 def torch_layer_times(module, call: Callable[[], object], sync: Callable[[], None], runs: int, budget_s: float,
@@ -40,13 +59,14 @@ def torch_layer_times(module, call: Callable[[], object], sync: Callable[[], Non
             sync()
 
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-        with profile(activities=activities) as prof:
+        with profile(activities=activities, record_shapes=True, with_flops=True) as prof:
             walls = timed_calls(step, runs, budget_s, warmup=0)
     finally:
         for h in handles:
             h.remove()
         ranges.clear()
     totals: defaultdict[tuple[tuple[str, ...], str], float] = defaultdict(float)
+    work: defaultdict[tuple[tuple[str, ...], str], list[int]] = defaultdict(lambda: [0, 0])
     for e in prof.events():
         path: list[str] = [e.name[len(PREFIX):]] if e.name.startswith(PREFIX) else []
         parent = e.cpu_parent
@@ -57,11 +77,15 @@ def torch_layer_times(module, call: Callable[[], object], sync: Callable[[], Non
             continue
         if not e.name.startswith(PREFIX):
             us = e.device_time_total if cuda else e.cpu_time_total
-            totals[(tuple(reversed(path)), e.name)] += us / 1e3
+            key = (tuple(reversed(path)), e.name)
+            totals[key] += us / 1e3
+            work[key][0] += _flops(e)
+            work[key][1] += _input_bytes(e)
         elif not cuda:  # the module's own Python between its operators and submodules: its time too, on the CPU
             own = e.cpu_time_total - sum(c.cpu_time_total for c in e.cpu_children)
             totals[(tuple(reversed(path)), PYTHON)] += max(own, 0.0) / 1e3
     n = max(len(walls), 1)
-    units = tuple(Unit(f"{path[-1] if path else '(stage)'}/{op}", ms / n, op_type=op, module_path=path)
+    units = tuple(Unit(f"{path[-1] if path else '(stage)'}/{op}", ms / n, op_type=op, module_path=path,
+                       **({} if op == PYTHON else {"flops": work[(path, op)][0] // n, "bytes": work[(path, op)][1] // n}))
                   for (path, op), ms in totals.items())
     return Timed("torch-profiler", len(walls), statistics.fmean(walls) if walls else 0.0, units)

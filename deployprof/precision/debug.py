@@ -425,7 +425,8 @@ def _search(subject: Subject, precision: str, out: Path, backend: str, depth: in
             for c in parts:
                 sens.append((c, ev(everything - {c.key}), ev(frozenset({c.key}))))
             total = sum(_harm(o) for _, o, _ in sens) or 1.0
-            ranked = sorted((Sensitivity(c.stage, c.name, len(c.nodes), o, k, _harm(o) / total) for c, o, k in sens),
+            ranked = sorted((Sensitivity(c.stage, c.name, len(c.nodes), o, k, _harm(o) / total,
+                                          c.nodes if c.name.startswith("(") else ()) for c, o, k in sens),
                             key=lambda s: (-s.share, s.stage, s.component))
             last = low
             for s in ranked:

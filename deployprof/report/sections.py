@@ -129,7 +129,8 @@ def _time_cell(c: ComponentTime) -> str:
 def _component_row(c: ComponentTime) -> tuple[str, ...]:
     return (c.name[:60], str(c.nodes), _time_cell(c), f"{c.share:.1%}", _work(c.flops, 1e6), _work(c.bytes, 1e6),
             _opt(c.achieved_gflop_per_s, ".3g"), _opt(c.achieved_gb_per_s, ".3g"), c.bound,
-            "-" if c.floor_ms is None or c.mean_ms <= 0 else f"{c.floor_ms / c.mean_ms:.1%}")
+            "-" if c.floor_ms is None or c.mean_ms <= 0 else f"{c.floor_ms / c.mean_ms:.1%}"
+            + (" (!)" if c.floor_ms > c.mean_ms else ""))
 
 
 COMPONENT_HEADER = ("nodes", "ms per run [95% CI]", "share", "MFLOP", "MB", "GFLOP/s", "GB/s", "bound", "of roofline")
@@ -142,7 +143,8 @@ def _pass_caption(rs: list[RunResult]) -> str:
     c = next((r.breakdown.ceilings for r in rs if r.breakdown and r.breakdown.ceilings), None)
     notes = sorted({n for r in rs if r.breakdown for n in r.breakdown.notes})
     roof = (f"Bounds on the roofline of {c.device}: {c.peak_gflop_per_s:.4g} GFLOP/s {c.precision}, "
-            f"{c.bandwidth_gb_per_s:.4g} GB/s ({c.source}); overhead-bound: over {OVERHEAD_FACTOR:g}x the floor."
+            f"{c.bandwidth_gb_per_s:.4g} GB/s ({c.source}); overhead-bound: over {OVERHEAD_FACTOR:g}x the floor; "
+            "(!) over 100% of the roofline: faster than its floor, so a count or a ceiling is off."
             if c else "")
     return "; ".join(parts) + ". " + roof + " ".join(notes)
 
@@ -268,19 +270,27 @@ def op_type_flops(report: ProfileReport) -> dict[str, float]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
+def _component_name(s, shown: int = 3) -> str:
+    """A component no module holds (`(Mul)`) with the names of its nodes, the first few and how many more."""
+    names = s.node_names
+    if not names:
+        return s.component
+    return f"{s.component}: {', '.join(names[:shown])}" + (f" (+{len(names) - shown} more)" if len(names) > shown else "")
+
+
 def precision_debug_tables(r: PrecisionDebugReport) -> list[Table]:
     """precision-debug: each component's share of the error (only it at the low precision / only it kept in FP32),
     every configuration the search judged, and what each kept component costs."""
     def cells(e: Evaluation) -> tuple[str, ...]:
         return (e.verdict, f"{e.cosine_min:.5f}", f"{e.max_abs:.3g}", f"{e.rel_l2:.3g}")
 
-    rank = [(s.stage, s.component, str(s.nodes), f"{s.share:.1%}", *cells(s.only_low), *cells(s.only_kept)[:2])
+    rank = [(s.stage, _component_name(s), str(s.nodes), f"{s.share:.1%}", *cells(s.only_low), *cells(s.only_kept)[:2])
             for s in r.components]
     search = [(str(i), ", ".join(e.kept) or f"(none: all {r.precision})", *cells(e), fmt_ms(r.step_ms(e)),
                f"{e.vs_fp32:.2f}x" + (f" [{e.vs_fp32_ci[0]:.2f}, {e.vs_fp32_ci[1]:.2f}]" if e.vs_fp32_ci else " (unbounded)"),
                f"{e.seconds:.1f}") for i, e in enumerate(r.search)]
     share = {f"{s.stage}:{s.component}": s for s in r.components}
-    kept = [(*k.split(":", 1), str(share[k].nodes) if k in share else "-", f"{share[k].share:.1%}" if k in share else "-",
+    kept = [(k.split(":", 1)[0], _component_name(share[k]) if k in share else k.split(":", 1)[1], str(share[k].nodes) if k in share else "-", f"{share[k].share:.1%}" if k in share else "-",
              "-" if k not in r.kept_cost_ms else
              f"{r.kept_cost_ms[k]:+.3g}" if r.kept_cost_ms[k] else "within noise") for k in r.kept]
     outcome = (f"PASS keeping {', '.join(r.kept) or 'nothing'} in FP32" if r.passed else "no passing configuration")

@@ -30,6 +30,7 @@ class Sensitivity:
     only_low: Evaluation
     only_kept: Evaluation
     share: float                       # of the summed (1 - cosine_min) of every component's only_low
+    node_names: tuple[str, ...] = ()   # a component of nodes no module holds (`(Mul)`): which nodes those are
 
 
 @dataclass(frozen=True)

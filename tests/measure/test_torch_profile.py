@@ -33,6 +33,8 @@ def test_a_slow_submodule_is_found_at_the_top_and_nested_operators_count_once():
     assert not any(u.op_type in ("aten::addmm", "aten::t") for u in t.units)   # inside aten::linear: counted there
     assert units["(stage)/aten::repeat"].module_path == ()                     # called by the stage module itself
     assert 0 < sum(u.mean_ms for u in t.units) <= t.pass_stage_ms
+    # FLOPs as torch counts them (aten::linear's are its addmm's: 2 x 256 x 512 x 4096), bytes of its inputs (float32)
+    assert inner.flops == 2 * 256 * 512 * 4096 and inner.bytes == 4 * (256 * 512 + 4096 * 512 + 4096)
     assert not net._forward_hooks and not net.outer._forward_pre_hooks           # hooks removed
 
 

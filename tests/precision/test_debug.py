@@ -288,3 +288,15 @@ def test_a_timing_is_its_ratio_to_fp32_in_interleaved_blocks():
     ratio, ci, window_ms = paired(cost(1.5), cost(1.0), clock=clock)
     assert ratio == pytest.approx(1.5, rel=1e-2) and ci[0] <= ratio <= ci[1] and ci[1] / ci[0] - 1 <= 0.10
     assert 1.0 <= window_ms <= 3.0
+
+
+def test_a_component_no_module_holds_is_shown_with_its_node_names():
+    """precision-debug once named its winner `denoise:(Mul)`: which Mul nodes, the reader could not tell."""
+    from deployprof.report.sections import _component_name
+    from deployprof.results.precision_debug import Evaluation, Sensitivity
+
+    e = Evaluation((), "FAIL", 0.5, 1.0, 1.0, 1.0, 1.0, 1.0)
+    names = tuple(f"Mul_{i}" for i in range(5))
+    assert _component_name(Sensitivity("denoise", "(Mul)", 5, e, e, 0.9, names)) == \
+        "(Mul): Mul_0, Mul_1, Mul_2 (+2 more)"
+    assert _component_name(Sensitivity("denoise", "big", 2, e, e, 0.1)) == "big"
