@@ -76,8 +76,11 @@ def latency_plots(report: ProfileReport) -> list[str]:
         cdf.append((_label(r), xs[keep].tolist(), ys[keep].tolist()))
         hist.append((_label(r), xs[keep].tolist()))
     what = main_stage(report.runs)
-    out = [svg.line_chart(f"Latency CDF: {what} (to p99.9)", cdf, "latency (ms)", "fraction of requests", step=True),
-           svg.histogram(f"Latency histogram: {what} (to p99.9)", hist, "latency (ms)")]
+    # backends 10x apart (1.6 ms beside 700 ms): log axes, or the fast one is a vertical line at zero
+    log = svg.spans_decades([r.latency.p50_ms for r in runs], decades=1.0)
+    out = [svg.line_chart(f"Latency CDF: {what} (to p99.9)", cdf, "latency (ms)" + (" (log)" if log else ""),
+                          "fraction of requests", step=True, logx=log),
+           svg.histogram(f"Latency histogram: {what} (to p99.9)", hist, "latency (ms)", logx=log)]
     return [o for o in out if o]
 
 
@@ -96,13 +99,15 @@ def flops_plots(report: ProfileReport) -> list[str]:
         return []
     calls = report.model.calls_per_step
     names = list(report.flops)
-    per_step = [report.flops[n].flops_total * calls.get(n, 1) / 1e9 for n in names]
+    per_step = [report.flops[n].flops_total * calls.get(n, 1) for n in names]
     ops = list(op_type_flops(report).items())[:12]
-    out = [svg.bar_chart("GFLOPs per policy step, by stage (x calls per step)", [f"{n} x{calls.get(n, 1)}" for n in names],
-                         [("GFLOPs", per_step)], "GFLOPs")]
+    div, unit = svg.flop_unit(per_step)
+    out = [svg.bar_chart(f"{unit} per policy step, by stage (x calls per step)", [f"{n} x{calls.get(n, 1)}" for n in names],
+                         [(unit, [v / div for v in per_step])], unit)]
     if ops:
-        out.append(svg.bar_chart("GFLOPs per policy step, by op type (top 12)", [o for o, _ in ops],
-                                 [("GFLOPs", [v / 1e9 for _, v in ops])], "GFLOPs"))
+        div, unit = svg.flop_unit([v for _, v in ops])
+        out.append(svg.bar_chart(f"{unit} per policy step, by op type (top 12)", [o for o, _ in ops],
+                                 [(unit, [v / div for _, v in ops])], unit))
     return out
 
 
@@ -188,7 +193,8 @@ def breakdown_plots(report: ProfileReport) -> list[str]:
             cells, depth = icicle_cells(r.breakdown)
             cut = f"; the first {ICICLE_DEPTH} levels" if depth >= ICICLE_DEPTH else ""
             out.append(svg.icicle(f"{r.backend}/{r.precision} b{r.batch}, {r.stage}: time per module "
-                                  f"({r.breakdown.coverage:.0%} of the stage in nodes{cut})", cells, depth))
+                                  f"({r.breakdown.coverage:.0%} of the stage in nodes{cut})", cells, depth,
+                                  r.breakdown.attributed_ms))
     return [o for o in out if o]
 
 

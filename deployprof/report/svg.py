@@ -158,31 +158,44 @@ def line_chart(title: str, series: Sequence[tuple[str, Sequence[float], Sequence
     return _frame(title, x_label, y_label, body, legend)
 
 
-def histogram(title: str, series: Sequence[tuple[str, Sequence[float]]], x_label: str, bins: int = 40) -> str:
-    values = [v for _, vs in series for v in vs]
+def histogram(title: str, series: Sequence[tuple[str, Sequence[float]]], x_label: str, bins: int = 40,
+              *, logx: bool = False) -> str:
+    """Share of each series' samples per bin; logx: bins of equal ratio on a log axis (a 1.6 ms backend beside a
+    700 ms one is then not one bar at zero)."""
+    values = [v for _, vs in series for v in vs if not logx or v > 0]
     if not values:
         return ""
     lo, hi = min(values), max(values)
-    width = (hi - lo) / bins or 1.0
+    f, inv = (math.log10, lambda v: 10 ** v) if logx else ((lambda v: v), (lambda v: v))
+    width = (f(hi) - f(lo)) / bins or 1.0
+    edges = [inv(f(lo) + j * width) for j in range(bins + 1)]
     counts = []
     for name, vs in series:
         c = [0] * bins
         for v in vs:
-            c[min(int((v - lo) / width), bins - 1)] += 1
+            if not logx or v > 0:
+                c[min(int((f(v) - f(lo)) / width), bins - 1)] += 1
         counts.append((name, [n / max(len(vs), 1) for n in c]))
-    ax = _Axes(lo, lo + width * bins, 0.0, max(max(c) for _, c in counts) * 1.05)
+    ax = _Axes(edges[0], edges[-1], 0.0, max(max(c) for _, c in counts) * 1.05, logx=logx)
     body = ax.grid()
     legend = []
     for i, (name, c) in enumerate(counts):
         color = PALETTE[i % len(PALETTE)]
         for j, share in enumerate(c):
             if share:
-                x0, x1 = ax.px(lo + j * width), ax.px(lo + (j + 1) * width)
+                x0, x1 = ax.px(edges[j]), ax.px(edges[j + 1])
                 body.append(f'<rect x="{x0:.1f}" y="{ax.py(share):.1f}" width="{max(x1 - x0 - 0.5, 0.5):.1f}" '
                             f'height="{ax.py(0) - ax.py(share):.1f}" fill="{color}" fill-opacity="0.55">'
-                            f'<title>{escape(name)}: {_fmt(lo + j * width)}-{_fmt(lo + (j + 1) * width)}: {share:.1%}</title></rect>')
+                            f'<title>{escape(name)}: {_fmt(edges[j])}-{_fmt(edges[j + 1])}: {share:.1%}</title></rect>')
         legend.append((name, color))
-    return _frame(title, x_label, "share of samples", body, legend)
+    return _frame(title, x_label + (" (log)" if logx else ""), "share of samples", body, legend)
+
+
+def flop_unit(values: Sequence[float]) -> tuple[float, str]:
+    """The divisor and unit that show FLOP counts as plain numbers (788 MFLOPs, not 788µ GFLOPs)."""
+    top = max(values, default=0.0)
+    return next(((d, u) for d, u in ((1e12, "TFLOPs"), (1e9, "GFLOPs"), (1e6, "MFLOPs"), (1e3, "kFLOPs"))
+                 if top >= d), (1.0, "FLOPs"))
 
 
 def bar_chart(title: str, labels: Sequence[str], stacks: Sequence[tuple[str, Sequence[float]]], value_label: str,
@@ -257,7 +270,9 @@ def scatter(title: str, points: Sequence[tuple[str, float, float]], x_label: str
     span_x, span_y = (max(xs) - min(xs)) or max(abs(max(xs)), 1e-9), (max(ys) - min(ys)) or max(abs(max(ys)), 1e-9)
     ax = _Axes(min(xs) - 0.08 * span_x, max(xs) + 0.08 * span_x, min(ys) / 2 if logy else min(0.0, min(ys)),
                max(ys) * 2 if logy else max(ys) + 0.12 * span_y, logy=logy)
-    placed: list[tuple[float, float, float, float]] = []
+    # every point's marker is taken before any label is placed: a label never covers another point
+    placed: list[tuple[float, float, float, float]] = [(ax.px(x) - 5, ax.py(y) - 5, ax.px(x) + 5, ax.py(y) + 5)
+                                                       for _, x, y in pts]
     body = ax.grid()
     front = pareto_front([(x, y) for _, x, y in pts]) if frontier else []
     if len(front) > 1:
@@ -278,8 +293,8 @@ def scatter(title: str, points: Sequence[tuple[str, float, float]], x_label: str
 
 def _place(text: str, x: float, y: float, placed: list[tuple[float, float, float, float]]) -> Optional[str]:
     """A point's label above or below, right or left of it, in the first place that overlaps no label already
-    placed (boxes estimated at 5.5 px a character, 11 px high); None when every place is taken."""
-    w, h = 5.5 * len(text), 11.0
+    placed (boxes estimated at 6.5 px a character of the 10 px font, 12 px high); None when every place is taken."""
+    w, h = 6.5 * len(text), 12.0
     for dx, dy in ((6, -6), (6, 14), (-6 - w, -6), (-6 - w, 14)):
         x0, y0 = x + dx, y + dy - h
         if x0 < ML or x0 + w > W - MR:
@@ -302,9 +317,11 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, flo
 BOUND_COLORS = {"compute": "#d62728", "memory": "#1f77b4", "overhead": "#ff7f0e", "unknown": "#9a9a9a"}
 
 
-def icicle(title: str, cells: Sequence[tuple[str, int, float, float, str, str]], depth: int) -> str:
+def icicle(title: str, cells: Sequence[tuple[str, int, float, float, str, str]], depth: int,
+           total_ms: Optional[float] = None) -> str:
     """A module tree laid out left to right by time: each cell is (label, depth from 1, start, width as shares of the
-    stage's node time, bound, hover text); colour by roofline bound."""
+    stage's node time, bound, hover text); colour by roofline bound. Under it, a scale in shares of that time (and
+    in ms per run, given `total_ms`)."""
     if not cells:
         return ""
     row = 26
@@ -318,6 +335,14 @@ def icicle(title: str, cells: Sequence[tuple[str, int, float, float, str, str]],
                     f'fill="{BOUND_COLORS.get(bound, BOUND_COLORS["unknown"])}"><title>{escape(hover)}</title></rect>')
         if w > 7 * min(len(label), 24):
             body.append(f'<text x="{x + 3:.1f}" y="{y + row / 2 + 3}" class="k" fill="#fff">{escape(label[-24:])}</text>')
+    base = MT + row * depth + 2
+    body.append(f'<line x1="{left}" y1="{base}" x2="{left + span}" y2="{base}" class="a"/>')
+    for share in (0.0, 0.25, 0.5, 0.75, 1.0):
+        x = left + share * span
+        ms = f" · {_fmt(share * total_ms)} ms" if total_ms else ""
+        anchor = "start" if share == 0 else "end" if share == 1 else "middle"
+        body.append(f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" class="a"/>'
+                    f'<text x="{x:.1f}" y="{base + 15}" text-anchor="{anchor}" class="k">{share:.0%}{ms}</text>')
     legend = [(f"{b}-bound" if b != "unknown" else "no roofline", c) for b, c in BOUND_COLORS.items()]
-    return _frame(title, "share of the stage's node time (hover: FLOPs, bytes, achieved rates)", "module depth", body,
-                  legend, height=height)
+    return _frame(title, "share of the stage's node time, ms per run (hover: FLOPs, bytes, achieved rates)",
+                  "module depth", body, legend, height=height + 16)

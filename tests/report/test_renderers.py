@@ -178,6 +178,40 @@ def test_plots_people_can_read():
     assert pile.count("<title>config") == 5 and ">far<" in pile
 
 
+def test_plots_round_4_axes_units_scales_and_labels():
+    """A 1.6 ms backend beside a 700 ms one lay flat on linear axes; op-type FLOPs read "788µ" GFLOPs; icicles had no
+    scale; precision-debug's labels covered other points; the accuracy verdict sat behind a scrollbar."""
+    from deployprof.report import svg
+    from deployprof.report.html import latency_plots
+
+    report = make_report()
+    fast, slow = report.runs[0], report.runs[0]
+    rng = np.random.default_rng(0)
+    runs = (dataclasses.replace(fast, backend="ort-cpu", latency=compute_stats(list(rng.normal(1.6, 0.05, 400)))),
+            dataclasses.replace(slow, backend="torch", latency=compute_stats(list(rng.normal(700, 20, 400)))))
+    cdf, hist = latency_plots(dataclasses.replace(report, runs=runs))
+    assert "latency (ms) (log)" in cdf and "latency (ms) (log)" in hist
+    bars = [float(w) for w in re.findall(r'<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)" height="[\d.]+" fill="#', hist)]
+    assert len(bars) > 4 and max(bars) < 100   # each backend spread over bins of its own, not one bar at zero
+    (same,) = latency_plots(dataclasses.replace(report, runs=runs[:1]))[:1]
+    assert "(log)" not in same
+    assert svg.flop_unit([7.88e8, 1e6]) == (1e6, "MFLOPs") and svg.flop_unit([3e9]) == (1e9, "GFLOPs")
+    ice = svg.icicle("t", [("a", 1, 0.0, 0.6, "compute", "a"), ("b", 1, 0.6, 0.4, "memory", "b")], 1, 2.0)
+    assert "50% · 1 ms" in ice and "100% · 2 ms" in ice
+    # precision-debug's points: close together, long labels
+    pts = [("fp32", 10.0, 0.0), ("int8", 6.0, 0.3), ("1 kept", 7.0, 0.02), ("2 kept", 7.3, 0.03),
+           ("denoise:big alone kept", 6.8, 0.04), ("denoise:(Mul) alone kept", 6.9, 0.05), ("int8-mixed", 7.1, 0.01)]
+    near = svg.scatter("s", pts, "x", "y")
+    labels = re.findall(r'<text x="([\d.]+)" y="([\d.]+)" class="k">([^<]+)</text>', near)
+    markers = [(float(x), float(y)) for x, y in re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)"', near)]
+    drawn = [(float(x), float(y), len(t)) for x, y, t in labels if t in {n for n, _, _ in pts}]
+    assert len(drawn) >= 4
+    for x, y, n in drawn:   # no label (6 px a character of the 10 px font, 10 px high) covers a marker
+        assert not any(x - 3 < px < x + 6 * n + 3 and y - 13 < py < y + 3 for px, py in markers), (x, y, n)
+    header = sections.accuracy_table(tuple(a for r in report.runs if (a := r.accuracy))).header
+    assert header.index("verdict") == 3
+
+
 def test_summary_cells_keep_to_one_line_and_long_text_wraps():
     html = render_html(_report_with())
     assert "white-space:nowrap" in html and "<div class='scroll'><table>" in html
