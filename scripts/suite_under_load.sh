@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test suite N times in a row while two busy processes keep both cores loaded (CI machines are shared).
-# Usage: scripts/suite_under_load.sh [N=5] [extra pytest args]. Prints one line per run and exits 1 if any failed.
+# The test suite N times in a row as CI runs it (scripts/test.sh, set-up included) while two busy processes keep
+# both cores loaded (CI machines are shared). Usage: scripts/suite_under_load.sh [N=5] [extra pytest args].
+# Prints one line per run (wall seconds, pytest's own summary) and exits 1 if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-5}"; shift || true
@@ -13,7 +14,7 @@ trap 'kill "${load[@]}" 2>/dev/null' EXIT
 fails=0
 for i in $(seq "$N"); do
   start=$(date +%s)
-  if DEPLOYPROF_REQUIRE_BROWSER=1 .venv/bin/python -m pytest -q -p no:cacheprovider "$@" >".venv/suite_under_load_$i.log" 2>&1; then
+  if ./scripts/test.sh -q -p no:cacheprovider "$@" >".venv/suite_under_load_$i.log" 2>&1; then
     status=passed
   else
     status=FAILED; fails=$((fails + 1))

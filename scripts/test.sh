@@ -35,4 +35,7 @@ if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev
   fi
 fi
 export DEPLOYPROF_REQUIRE_BROWSER=1 DEPLOYPROF_REQUIRE_TRT_STUBS=1 DEPLOYPROF_REQUIRE_POSTGRES=1 DEPLOYPROF_REQUIRE_RAY=1 DEPLOYPROF_REQUIRE_LEROBOT=1 DEPLOYPROF_ARTIFACTS="${DEPLOYPROF_ARTIFACTS:-$PWD/docs/artifacts}"
-.venv/bin/python -m pytest "$@"
+# Two workers (pytest-xdist), each taking whole test files (a module's fixtures, such as the LeRobot checkpoints,
+# are made once): much of the suite waits on subprocesses and timed windows, so two overlap well on two cores
+# (docs/BENCHMARKS.md, "The suite in CI"). DEPLOYPROF_TEST_WORKERS=0 runs it in one process; `-n N` overrides.
+.venv/bin/python -m pytest -n "${DEPLOYPROF_TEST_WORKERS:-2}" --dist loadfile "$@"

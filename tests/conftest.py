@@ -59,3 +59,15 @@ def _no_backend_left_open():
     for b in list(_OPEN):
         b.close()
     assert not leaked, f"backends left open: {leaked}"
+
+
+@pytest.fixture(autouse=True)
+def _loud_terminal():
+    """`-q` sets a global of the process (report.terminal.QUIET): a test that ran the CLI with it must not silence
+    the tables of the next test run in the same process (under pytest-xdist, any test)."""
+    yield
+    import sys
+
+    terminal = sys.modules.get("deployprof.report.terminal")
+    if terminal is not None:
+        terminal.QUIET = False

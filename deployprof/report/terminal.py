@@ -107,6 +107,12 @@ def show(tables: list[Table], out: Console) -> None:
                 out.print(Text(part.caption, style="dim"))
 
 
+def closing(out: Console, text: str, style: str = "bold") -> None:
+    """A command's closing line (it stays under -q): wrapped at word boundaries on a terminal, never broken into
+    lines in a log or a pipe, which then holds each of its lines whole for grep."""
+    out.print(Text(text, style=style), soft_wrap=not out.is_terminal)
+
+
 def print_warnings(warnings, out: Console, where: str = "see the report") -> None:
     if warnings and QUIET:
         out.print(f"[yellow]{len(warnings)} warning(s): {where}[/yellow]")
@@ -126,7 +132,7 @@ def print_profile(report: ProfileReport, out: Optional[Console] = None) -> None:
     if report.runs:
         show([sections.summary_table(report)], out)
     print_warnings(report.warnings, out)
-    out.print(Text(headline(report), style="bold"))
+    closing(out, headline(report))
     nxt = next_step([r.precision for r in report.runs if r.accuracy is not None and r.accuracy.verdict != "PASS"],
                     report.model.source)
     if nxt:
@@ -139,7 +145,7 @@ def print_bench(result: BenchResult, out: Optional[Console] = None) -> None:
                       sections.control_table(result.runs), sections.witness_table(result.runs),
                       *sections.breakdown_tables(result.runs, result.settings.layer_depth)) if t.rows], out)
     print_warnings(result.warnings, out, "leave out -q, or --json, to read them")
-    out.print(Text(bench_closing(result.runs), style="bold"))
+    closing(out, bench_closing(result.runs))
 
 
 def print_flops(s: FlopSummary, per_node: bool, out: Optional[Console] = None) -> None:
@@ -164,7 +170,7 @@ def print_flops(s: FlopSummary, per_node: bool, out: Optional[Console] = None) -
 def print_accuracy(a: AccuracyReport, out: Optional[Console] = None) -> None:
     out = out or console()
     show([sections.accuracy_table(a.accuracy)], out)
-    out.print(Text(accuracy_closing(a, a.subject), style="bold"))
+    closing(out, accuracy_closing(a, a.subject))
 
 
 def print_precision_debug(r, out: Optional[Console] = None) -> None:
@@ -181,7 +187,7 @@ def print_precision_debug(r, out: Optional[Console] = None) -> None:
 def print_predictions(p: Prediction, out: Optional[Console] = None) -> None:
     out = out or console()
     show(sections.roofline_tables(p.predictions), out)
-    out.print(Text(predict_closing(p), style="bold"))
+    closing(out, predict_closing(p))
 
 
 def print_comparison(c: Comparison, out: Optional[Console] = None) -> None:
@@ -198,7 +204,7 @@ def print_comparison(c: Comparison, out: Optional[Console] = None) -> None:
             out.print(Text(f"  flagged {sections.run_label(r.key)}: {f}"))
     if not c.runs:
         out.print("[yellow]no runs matched[/yellow]: try --ignore precision (or backend, batch)")
-    out.print(Text(c.conclusion or "no runs compared", style="red" if c.regressions else ""))
+    closing(out, c.conclusion or "no runs compared", "red" if c.regressions else "")
 
 
 def print_qualification(q: Qualification, out: Optional[Console] = None) -> None:
@@ -206,7 +212,7 @@ def print_qualification(q: Qualification, out: Optional[Console] = None) -> None
     show(sections.qualification_tables(q), out)
     for n in q.notes:
         out.print(Text(f"note: {n}"))
-    out.print(Text(f"{q.status} ({qualification_basis(q)}; spec {q.spec})", style=f"bold {STYLES[q.status]}"))
+    closing(out, f"{q.status} ({qualification_basis(q)}; spec {q.spec})", f"bold {STYLES[q.status]}")
 
 
 def print_backends(out: Optional[Console] = None) -> None:

@@ -119,7 +119,7 @@ def test_tables_fit_the_terminal_and_never_drop_a_column():
 
     rep = _report_with()
     for width in (100, 80):
-        out = Console(width=width, record=True)
+        out = Console(width=width, record=True, force_terminal=True)   # an SSH session's terminal
         print_profile(rep, out)
         text = out.export_text()
         assert max(map(len, text.splitlines())) <= width
