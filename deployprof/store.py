@@ -226,15 +226,19 @@ class Store:
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
         _, self.meta, self.results, self.runs = _tables()
-        for attempt in range(MIGRATE_TRIES):
-            try:
-                self._migrate()
-                break
-            except _Raced as raced:   # another process created or migrated the store at the same moment
-                if attempt == MIGRATE_TRIES - 1:
-                    raise StoreError(f"cannot open the results store {redact(url)}: {raced}; other processes kept "
-                                     "changing it") from None
-                time.sleep(random.uniform(0.05, 0.25) * (attempt + 1))
+        try:
+            for attempt in range(MIGRATE_TRIES):
+                try:
+                    self._migrate()
+                    break
+                except _Raced as raced:   # another process created or migrated the store at the same moment
+                    if attempt == MIGRATE_TRIES - 1:
+                        raise StoreError(f"cannot open the results store {redact(url)}: {raced}; other processes kept "
+                                         "changing it") from None
+                    time.sleep(random.uniform(0.05, 0.25) * (attempt + 1))
+        except BaseException:   # refused: its connections closed now (SQLite's -wal/-shm files go with them)
+            self.engine.dispose()
+            raise
 
     def _migrate(self) -> None:
         from sqlalchemy import inspect, select

@@ -71,3 +71,25 @@ def _loud_terminal():
     terminal = sys.modules.get("deployprof.report.terminal")
     if terminal is not None:
         terminal.QUIET = False
+
+
+# The longest files first (measured with --durations; docs/BENCHMARKS.md): scripts/test.sh gives whole files to two
+# xdist workers in collection order, and a long file collected last once ran alone for minutes at the end.
+LONGEST_FIRST = ("tests/test_readme.py", "tests/test_lerobot.py", "tests/hostile/test_hostile.py", "tests/test_zoo.py",
+                 "tests/test_cli_defaults.py", "tests/test_cli.py", "tests/test_fleet.py", "tests/test_sweep.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))   # stable: the rest keep their order
+
+
+def sampled(name: str, population: list[str], k: int) -> bool:
+    """Whether `name` is among today's k of an expensive end-to-end population: every member runs within
+    ceil(len/k) days, the same ones all day (a failure reproduces); DEPLOYPROF_FULL_SUITE=1 runs them all."""
+    import datetime
+
+    if os.environ.get("DEPLOYPROF_FULL_SUITE") == "1" or name not in population:
+        return True
+    start = (datetime.date.today().toordinal() * k) % len(population)
+    return name in [population[(start + i) % len(population)] for i in range(k)]

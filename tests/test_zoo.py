@@ -16,6 +16,8 @@ from deployprof.presets import list_presets, load_preset  # noqa: E402
 from deployprof.runner import RunSpec, run_backend  # noqa: E402
 from deployprof.vla import build_stages  # noqa: E402
 
+from .conftest import sampled  # noqa: E402
+
 TINY = ["openvla-tiny", "openvla-oft-tiny", "pi0-tiny", "smolvla-tiny", "groot-tiny", "octo-tiny", "act-tiny"]
 pytestmark = pytest.mark.slow
 
@@ -28,6 +30,9 @@ def test_every_family_has_a_ladder():
 
 @pytest.fixture(scope="module", params=TINY)
 def exported(request, tmp_path_factory):
+    if request.param == "openvla-tiny":   # the session's own export of it (read only here), not one more
+        out = request.getfixturevalue("openvla_tiny_export")
+        return request.param, out, load_subject(out).manifest
     out = tmp_path_factory.mktemp(request.param)
     manifest, _ = export_preset(request.param, out)
     return request.param, out, manifest
@@ -73,11 +78,11 @@ def test_dense_flops_match_torch_counter(exported):
         assert r.flops == fc.get_total_flops(), st.name
 
 
-def test_meta_export_counts_the_same_and_refuses_to_run(tmp_path):
-    real, _ = export_preset("openvla-tiny", tmp_path / "real")
+def test_meta_export_counts_the_same_and_refuses_to_run(tmp_path, openvla_tiny_export):
+    real = load_subject(openvla_tiny_export).manifest
     meta, _ = export_preset("openvla-tiny", tmp_path / "meta", weights="meta")
     assert meta.static_only and all(s.parity_max_abs_err is None and s.weight_inputs for s in meta.stages)
-    a, b = stage_reports(real, tmp_path / "real"), stage_reports(meta, tmp_path / "meta")
+    a, b = stage_reports(real, openvla_tiny_export), stage_reports(meta, tmp_path / "meta")
     for s in real.stages:
         assert a[s.name].flops == b[s.name].flops and not b[s.name].lower_bound, s.name
     assert b["decode"].params > 0
@@ -85,12 +90,12 @@ def test_meta_export_counts_the_same_and_refuses_to_run(tmp_path):
         run_backend(RunSpec(subject=str(tmp_path / "meta"), backend="ort-cpu"))
 
 
-def test_autoregressive_flops_follow_the_growing_cache(tmp_path):
+def test_autoregressive_flops_follow_the_growing_cache(openvla_tiny_export):
     from deployprof.flops.summary import policy_step_total
 
-    manifest, _ = export_preset("openvla-tiny", tmp_path)
-    reports = stage_reports(manifest, tmp_path)
-    total = policy_step_total(manifest, tmp_path, reports)
+    manifest = load_subject(openvla_tiny_export).manifest
+    reports = stage_reports(manifest, openvla_tiny_export)
+    total = policy_step_total(manifest, openvla_tiny_export, reports)
     naive = sum(reports[s.name].flops_total * s.calls_per_step for s in manifest.stages)
     assert total > naive  # each later decode step attends over one more cached token
 
@@ -103,7 +108,10 @@ def test_every_stage_has_a_module_and_op_type_breakdown(exported, backend):
     time embedding in its forward) have no module below the stage: they count under their op type."""
     from deployprof.config import MeasureConfig
 
-    _, out, manifest = exported
+    name, out, manifest = exported
+    if backend == "torch" and not sampled(name, TINY, 3):
+        pytest.skip(f"sampled out today (torch's layer pass, 3 of {len(TINY)} families a day; DEPLOYPROF_FULL_SUITE=1 "
+                    "runs all)")
     config = MeasureConfig(iterations=3, warmup_iterations=1, warmup_min_s=0.0, telemetry=False)
     runs = run_backend(RunSpec(subject=str(out), backend=backend, config=config, policy_step=False))
     assert [r.stage for r in runs] == [s.name for s in manifest.stages]

@@ -107,9 +107,9 @@ def show(tables: list[Table], out: Console) -> None:
                 out.print(Text(part.caption, style="dim"))
 
 
-def closing(out: Console, text: str, style: str = "bold") -> None:
-    """A command's closing line (it stays under -q): wrapped at word boundaries on a terminal, never broken into
-    lines in a log or a pipe, which then holds each of its lines whole for grep."""
+def whole_line(out: Console, text: str, style: str = "bold") -> None:
+    """A closing line (it stays under -q) or a note with a command in it: wrapped at word boundaries on a terminal,
+    never broken into lines in a log or a pipe, which then holds each of its lines whole for grep and copying."""
     out.print(Text(text, style=style), soft_wrap=not out.is_terminal)
 
 
@@ -132,7 +132,7 @@ def print_profile(report: ProfileReport, out: Optional[Console] = None) -> None:
     if report.runs:
         show([sections.summary_table(report)], out)
     print_warnings(report.warnings, out)
-    closing(out, headline(report))
+    whole_line(out, headline(report))
     nxt = next_step([r.precision for r in report.runs if r.accuracy is not None and r.accuracy.verdict != "PASS"],
                     report.model.source)
     if nxt:
@@ -145,7 +145,7 @@ def print_bench(result: BenchResult, out: Optional[Console] = None) -> None:
                       sections.control_table(result.runs), sections.witness_table(result.runs),
                       *sections.breakdown_tables(result.runs, result.settings.layer_depth)) if t.rows], out)
     print_warnings(result.warnings, out, "leave out -q, or --json, to read them")
-    closing(out, bench_closing(result.runs))
+    whole_line(out, bench_closing(result.runs))
 
 
 def print_flops(s: FlopSummary, per_node: bool, out: Optional[Console] = None) -> None:
@@ -170,7 +170,7 @@ def print_flops(s: FlopSummary, per_node: bool, out: Optional[Console] = None) -
 def print_accuracy(a: AccuracyReport, out: Optional[Console] = None) -> None:
     out = out or console()
     show([sections.accuracy_table(a.accuracy)], out)
-    closing(out, accuracy_closing(a, a.subject))
+    whole_line(out, accuracy_closing(a, a.subject))
 
 
 def print_precision_debug(r, out: Optional[Console] = None) -> None:
@@ -187,7 +187,7 @@ def print_precision_debug(r, out: Optional[Console] = None) -> None:
 def print_predictions(p: Prediction, out: Optional[Console] = None) -> None:
     out = out or console()
     show(sections.roofline_tables(p.predictions), out)
-    closing(out, predict_closing(p))
+    whole_line(out, predict_closing(p))
 
 
 def print_comparison(c: Comparison, out: Optional[Console] = None) -> None:
@@ -204,15 +204,15 @@ def print_comparison(c: Comparison, out: Optional[Console] = None) -> None:
             out.print(Text(f"  flagged {sections.run_label(r.key)}: {f}"))
     if not c.runs:
         out.print("[yellow]no runs matched[/yellow]: try --ignore precision (or backend, batch)")
-    closing(out, c.conclusion or "no runs compared", "red" if c.regressions else "")
+    whole_line(out, c.conclusion or "no runs compared", "red" if c.regressions else "")
 
 
 def print_qualification(q: Qualification, out: Optional[Console] = None) -> None:
     out = out or console()
     show(sections.qualification_tables(q), out)
     for n in q.notes:
-        out.print(Text(f"note: {n}"))
-    closing(out, f"{q.status} ({qualification_basis(q)}; spec {q.spec})", f"bold {STYLES[q.status]}")
+        whole_line(out, f"note: {n}", "")
+    whole_line(out, f"{q.status} ({qualification_basis(q)}; spec {q.spec})", f"bold {STYLES[q.status]}")
 
 
 def print_backends(out: Optional[Console] = None) -> None:

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from deployprof.cli import cli
 
 from .corpus import CASES, TOPICS
+from .forkserver import ForkServer
 from .sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,13 +81,26 @@ runpy.run_module("deployprof", run_name="__main__", alter_sys=True)
 """
 
 
-def run_cli(args: list[str], sb: Sandbox, timeout: float = 300, extra_env: Optional[dict] = None
-            ) -> tuple[int, str, str, int]:
-    """deployprof in a fresh process with a private HOME, TMPDIR and cache; returns (code, out, err, peak RSS MiB)."""
+@pytest.fixture(scope="module")
+def forks():
+    server = ForkServer(ROOT)
+    yield server
+    server.close()
+
+
+def run_cli(args: list[str], sb: Sandbox, timeout: float = 300, extra_env: Optional[dict] = None,
+            forks: Optional[ForkServer] = None) -> tuple[int, str, str, int]:
+    """deployprof with a private HOME, TMPDIR and cache, forked from `forks` or else in a fresh process (which
+    measures its peak memory); returns (code, out, err, peak RSS MiB, -1 when forked)."""
     hwm = sb.root / "hwm"
     env = {**os.environ, **(extra_env or {}), "HOME": str(sb.root / "home"), "TMPDIR": str(sb.root / "tmp"),
            "DEPLOYPROF_CACHE": str(sb.root / "home" / "cache"), "DEPLOYPROF_TEST_HWM": str(hwm),
            "PYTHONPATH": os.pathsep.join([str(sb.inp), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    if forks is not None:
+        done = forks.run(args, sb.cwd, env, [str(sb.inp), str(ROOT)], sb.root, timeout)
+        if done is None:
+            pytest.fail(f"deployprof {' '.join(args)} ran past {timeout} s")
+        return (*done, -1)
     try:
         proc = subprocess.run([sys.executable, "-c", LAUNCH, *args], cwd=sb.cwd, env=env, capture_output=True,
                               text=True, timeout=timeout)
@@ -98,11 +112,12 @@ def run_cli(args: list[str], sb: Sandbox, timeout: float = 300, extra_env: Optio
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_hostile_input(case, base, tmp_path):
+def test_hostile_input(case, base, tmp_path, forks):
     sb = Sandbox(tmp_path, base)
     args = case.make(sb)
     before = snapshot(sb.inp, sb.victim)
-    code, out, err, rss_mib = run_cli(args, sb, extra_env=case.env)
+    code, out, err, rss_mib = run_cli(args, sb, extra_env=case.env,
+                                      forks=None if case.max_rss_mib is not None else forks)
     shown = f"deployprof {' '.join(args)}\nexit {code}\nstdout: {out[-1500:]}\nstderr: {err[-1500:]}"
     assert "Traceback" not in out + err and "internal error" not in err, shown
     assert code == case.code, shown
