@@ -118,13 +118,14 @@ def test_every_stage_has_a_module_and_op_type_breakdown(exported, backend):
     for r in runs:
         b = r.breakdown
         assert b is not None and b.op_types and b.nodes, r.stage
-        # kernel and operator time only: (dispatch) / (python) grow with the machine's load, not with attribution
+        # kernel and operator time only: (dispatch) / (python) grow with the machine's load, not with attribution;
+        # counted in nodes, not milliseconds: under load a preempted top-level Concat once outweighed octo's blocks
         work = [n for n in b.nodes if not n.op_type.startswith("(")]
-        named = sum(n.mean_ms for n in work if n.module_path)
-        assert named > 0.25 * sum(n.mean_ms for n in work), (r.stage, [(c.name, c.mean_ms) for c in b.modules if c.depth == 1])
+        named = sum(1 for n in work if n.module_path)
+        assert named > 0.25 * len(work), (r.stage, [(c.name, c.mean_ms) for c in b.modules if c.depth == 1])
         assert sum(c.mean_ms for c in b.modules if c.depth == 1) == pytest.approx(b.attributed_ms)
         assert 0 < b.coverage <= 1.0 and b.overhead > 0
         costed = {c.name for c in b.modules if c.depth == 1 and c.flops}
-        assert sum(n.mean_ms for n in work if n.module_path and n.module_path[0] in costed) > 0.25 * named, r.stage
+        assert sum(1 for n in work if n.module_path and n.module_path[0] in costed) > 0.25 * named, r.stage
         if backend == "torch":   # op-type rows carry torch's own FLOP counts and input bytes (once '-' on every row)
             assert any(c.flops and c.bytes for c in b.op_types), (r.stage, b.op_types)
