@@ -31,8 +31,9 @@ from .devices import cuda_device_count, is_jetson
 from .doctor import default_probe, doctor
 from .engine.trtexec import AGREE, find_trtexec, witness
 from .export import export_preset
-from .findings import (SHAPES_ONLY, STEP_WITHOUT_GRAPHS, contradictions, faster_than_floor, findings, no_cuda_graph, not_at_precision,
-                       not_at_spec, partial_quantization, precision_warnings, run_warnings, skipped_backend)
+from .findings import (SHAPES_ONLY, STEP_WITHOUT_GRAPHS, contradictions, faster_than_floor, findings, no_cuda_graph,
+                       not_at_precision, not_at_spec, partial_quantization, precision_warnings, run_warnings,
+                       skipped_backend)
 from .abtest import interleaved_compare
 from .policy import open_policy
 from .measure.repeats import fold

@@ -5,6 +5,7 @@ of the kernels it launched (device time, not launch time). On the CPU, a module'
 (the interpreter, the dispatcher) is a unit of its own, `(python)`: time the module's forward took."""
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from typing import Callable
@@ -24,14 +25,10 @@ def _flops(event) -> int:
 
 
 def _input_bytes(event) -> int:
-    total = 0
-    for shape, dtype in zip(event.input_shapes or (), event.input_dtypes or ()):
-        if isinstance(shape, (list, tuple)) and shape and all(isinstance(d, int) for d in shape):
-            numel = 1
-            for d in shape:
-                numel *= d
-            total += numel * DTYPE_BYTES.get(dtype, 0)
-    return total
+    """The bytes of an operator's tensor inputs (record_shapes gives no outputs); scalars and lists count nothing."""
+    return sum(math.prod(shape) * DTYPE_BYTES.get(dtype, 0)
+               for shape, dtype in zip(event.input_shapes or (), event.input_dtypes or ())
+               if isinstance(shape, (list, tuple)) and shape and all(isinstance(d, int) for d in shape))
 
 
 def torch_layer_times(module, call: Callable[[], object], sync: Callable[[], None], runs: int, budget_s: float,

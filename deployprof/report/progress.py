@@ -39,6 +39,8 @@ class PhaseBar:
             self.lengths.setdefault(self.phase[0], []).append(now - self.phase[1])
         kind = message.split()[0] if message.split() else ""
         self.phase = (kind, now)
+        if not self.done:   # the first phase: nothing to say yet
+            return ""
         same = sorted(self.lengths.get(kind, ()))
         total = self.progress.tasks[self.task].total if self.task is not None else None
         return eta_text(now - self.t0, self.done, total, same[len(same) // 2] if same else None)
@@ -56,7 +58,6 @@ class PhaseBar:
                                         markup=False, highlight=False, soft_wrap=True)
             return
         timing = self._next_phase(message)
-        timing = timing if self.done else ""
         if not self.progress.console.is_terminal:  # CI logs and pipes: one plain line per phase, no bar
             total = self.progress.tasks[self.task].total if self.task is not None else None
             self.done += 1
