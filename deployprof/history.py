@@ -57,8 +57,8 @@ def series_key(r: HistoryRow) -> str:
 
 
 def render_history_html(h: History) -> str:
-    """One pair of charts per series (same policy, device, backend, precision, batch, request mode): p50/p99 with CI bands along
-    the stored results in time order, and the accuracy (worst-sample cosine) when measured."""
+    """One pair of charts per series (same policy, device, backend, precision, batch, request mode): p50/p99 with
+    CI bands along the stored results in time order, and the accuracy (worst-sample cosine) when measured."""
     from .report.html import page, table_html
 
     groups: dict[str, list[HistoryRow]] = defaultdict(list)

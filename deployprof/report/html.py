@@ -78,9 +78,9 @@ def latency_plots(report: ProfileReport) -> list[str]:
     what = main_stage(report.runs)
     # backends 10x apart (1.6 ms beside 700 ms): log axes, or the fast one is a vertical line at zero
     log = svg.spans_decades([r.latency.p50_ms for r in runs], decades=1.0)
-    out = [svg.line_chart(f"Latency CDF: {what} (to p99.9)", cdf, "latency (ms)" + (" (log)" if log else ""),
-                          "fraction of requests", step=True, logx=log),
-           svg.histogram(f"Latency histogram: {what} (to p99.9)", hist, "latency (ms)", logx=log)]
+    axis = "latency (ms)" + (" (log)" if log else "")
+    out = [svg.line_chart(f"Latency CDF: {what} (to p99.9)", cdf, axis, "fraction of requests", step=True, logx=log),
+           svg.histogram(f"Latency histogram: {what} (to p99.9)", hist, axis, logx=log)]
     return [o for o in out if o]
 
 

@@ -290,9 +290,14 @@ def precision_debug_tables(r: PrecisionDebugReport) -> list[Table]:
                f"{e.vs_fp32:.2f}x" + (f" [{e.vs_fp32_ci[0]:.2f}, {e.vs_fp32_ci[1]:.2f}]" if e.vs_fp32_ci else " (unbounded)"),
                f"{e.seconds:.1f}") for i, e in enumerate(r.search)]
     share = {f"{s.stage}:{s.component}": s for s in r.components}
-    kept = [(k.split(":", 1)[0], _component_name(share[k]) if k in share else k.split(":", 1)[1], str(share[k].nodes) if k in share else "-", f"{share[k].share:.1%}" if k in share else "-",
-             "-" if k not in r.kept_cost_ms else
-             f"{r.kept_cost_ms[k]:+.3g}" if r.kept_cost_ms[k] else "within noise") for k in r.kept]
+    kept = []
+    for k in r.kept:
+        stage, name = k.split(":", 1)
+        s = share.get(k)
+        cost = r.kept_cost_ms.get(k)
+        kept.append((stage, _component_name(s) if s else name, str(s.nodes) if s else "-",
+                     f"{s.share:.1%}" if s else "-",
+                     "-" if k not in r.kept_cost_ms else f"{cost:+.3g}" if cost else "within noise"))
     outcome = (f"PASS keeping {', '.join(r.kept) or 'nothing'} in FP32" if r.passed else "no passing configuration")
     if r.selection_margin:
         outcome += f"; a set is selected only with {r.selection_margin:.0%} of the error budget to spare"

@@ -188,7 +188,7 @@ def histogram(title: str, series: Sequence[tuple[str, Sequence[float]]], x_label
                             f'height="{ax.py(0) - ax.py(share):.1f}" fill="{color}" fill-opacity="0.55">'
                             f'<title>{escape(name)}: {_fmt(edges[j])}-{_fmt(edges[j + 1])}: {share:.1%}</title></rect>')
         legend.append((name, color))
-    return _frame(title, x_label + (" (log)" if logx else ""), "share of samples", body, legend)
+    return _frame(title, x_label, "share of samples", body, legend)
 
 
 def flop_unit(values: Sequence[float]) -> tuple[float, str]:
