@@ -26,7 +26,7 @@ def _timed(subject: Subject, step, batch: int, seed: int) -> tuple[str, Callable
     """What is timed: the one stage of a single-graph subject, else the whole policy step."""
     manifest = subject.manifest
     dims = manifest.binding(batch)
-    if len(manifest.stages) == 1 and not any(c.repeat > 1 or c.loop for c in manifest.schedule):
+    if not manifest.has_policy_step:
         stage = manifest.stages[0]
         b = step.backends[stage.name]
         return stage.name, b.bind(make_inputs(stage.inputs, batch=batch, seed=seed, dims=dims)), b.synchronize

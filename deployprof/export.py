@@ -9,15 +9,16 @@ import re
 import time
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
+from . import export_cache
 from .errors import ConfigError, ExportError
 from .files import staged_folder
 from .isolated import call_isolated
 from .inputs import make_inputs
-from .manifest import CallSpec, MANIFEST_VERSION, Manifest, StageSpec, TensorSpec
+from .manifest import CallSpec, MANIFEST_VERSION, Manifest, StageSpec, TensorSpec, read_manifest
 from .presets import load_preset
 from .serial import from_dict
 
@@ -126,8 +127,10 @@ def _as_outputs(result) -> tuple:
 
 def export_preset(preset_name: str, out: Path, *, exporter: Optional[str] = None, seed: int = 0,
                   atol: float = 1e-4, rtol: float = 1e-4, weights: str = "auto",
-                  force: bool = False, own: bool = False) -> tuple[Manifest, dict[str, float]]:
-    """Export every stage of a preset to `out`, validate it, and write manifest.json. Returns seconds per stage.
+                  force: bool = False, own: bool = False, cached: bool = False,
+                  say: Callable[[str], None] = log.info) -> tuple[Manifest, dict[str, float]]:
+    """Export every stage of a preset to `out`, validate it, and write manifest.json. Returns seconds per stage
+    (none when `cached` found the same export in the cache: export_cache.py; `say` tells which it is).
     weights: "real" (random fp32 weights, parity-checked), "meta" (shapes only), or "auto" (meta above 4 GiB).
     The folder is built aside and swapped in whole (files.staged_folder); a non-empty `out` needs `force`."""
     try:
@@ -144,8 +147,17 @@ def export_preset(preset_name: str, out: Path, *, exporter: Optional[str] = None
     meta = weights == "meta" or (weights == "auto" and 4 * sum(count_parameters(preset).values()) > META_ABOVE_BYTES)
     if meta and exporter == "torchscript":
         raise ConfigError("a shapes-only (meta) export needs the dynamo exporter; drop --exporter torchscript")
+    key = export_cache.key(preset, exporter=exporter, meta=meta, seed=seed, atol=atol, rtol=rtol) if cached else None
     with staged_folder(Path(out), force, own) as staging:
-        return _export_stages(preset, staging, exporter, seed, atol, rtol, meta)
+        if key and export_cache.restore(key, staging):
+            say(f"{preset_name}: the same export (preset, exporter, torch, deployprof) was in the cache: copied to "
+                f"{out}, each file checked by SHA-256 ({export_cache.root()})")
+            return read_manifest(staging), {}
+        say(f"exporting {preset_name} to {out}")
+        result = _export_stages(preset, staging, exporter, seed, atol, rtol, meta)
+        if key:
+            export_cache.keep(key, staging)
+        return result
 
 
 def _export_stages(preset, out: Path, exporter: Optional[str], seed: int, atol: float, rtol: float,

@@ -114,6 +114,12 @@ class Manifest:
     source: dict[str, str] = field(default_factory=dict)  # where a checkpoint came from (kind, version, type, sha256)
     step_parity: Optional[StepParity] = None
 
+    @property
+    def has_policy_step(self) -> bool:
+        """Whether a policy step is more than one call of one graph: several stages, or one stage called repeatedly
+        or in a loop. The one rule for timing a step, counting its FLOPs and warning about it."""
+        return len(self.stages) > 1 or any(c.repeat > 1 or c.loop for c in self.schedule)
+
     def kept_fp32(self, stage: str) -> tuple[str, ...]:
         """A mixed precision's nodes of `stage` kept in FP32 (checked when the manifest was read)."""
         return tuple(self.precision_info.get("kept_fp32_nodes", {}).get(stage, ()))

@@ -74,13 +74,13 @@ def resolve_subject(subject: str, out: Path, exporter: Optional[str] = None, say
     if not needs_export(subject):
         return subject
 
-    say(f"exporting {subject} to {out / 'export'}")
     if is_checkpoint(Path(subject)):
         from .lerobot.export import export_lerobot
 
+        say(f"exporting {subject} to {out / 'export'}")
         export_lerobot(Path(subject), out / "export", task=task, exporter=exporter, own=True)
     else:
-        export_preset(subject, out / "export", exporter=exporter, own=True)
+        export_preset(subject, out / "export", exporter=exporter, own=True, cached=True, say=say)
     return str(out / "export")
 
 
@@ -167,7 +167,7 @@ class StaticCost:
 def static_cost(subject: Subject, batch: int, dims: dict[str, int]) -> StaticCost:
     manifest, root = subject
     flops = stage_reports(manifest, root, batch, dims)
-    step = policy_step_total(manifest, root, flops, batch, dims) if len(manifest.stages) > 1 else None
+    step = policy_step_total(manifest, root, flops, batch, dims) if manifest.has_policy_step else None
     return StaticCost(flops, step)
 
 
@@ -392,7 +392,7 @@ def prepare(plan: ProfilePlan, out: Path, say: Say) -> Prepared:
     base = load_subject(resolve_subject(plan.subject, out, plan.exporter, say, plan.task))  # each manifest is read once
     check_bindings(base, plan.config.dims, plan.config.shapes)
     warnings, usable, precisions = [], plan.backends.names, plan.precisions
-    if plan.config.cuda_graph != "off" and len(base.manifest.stages) > 1:
+    if plan.config.cuda_graph != "off" and base.manifest.has_policy_step:
         warnings.append(STEP_WITHOUT_GRAPHS)
     if base.manifest.static_only:
         say(f"warning: {SHAPES_ONLY}")

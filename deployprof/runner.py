@@ -55,7 +55,7 @@ class _Context:
         spec = self.spec
         telemetry = None
         if tel is not None:
-            whole = stage == POLICY_STEP or len(backend.manifest.stages) == 1
+            whole = stage == POLICY_STEP or not backend.manifest.has_policy_step
             telemetry = tel.summary(timing.loop_wall_s, len(timing.samples_ns) * spec.batch,
                                               _chunk_length(backend.manifest) if whole else None)
         latency = compute_stats([ns / 1e6 for ns in timing.samples_ns])
@@ -163,7 +163,7 @@ def _run_backend(spec: RunSpec, subject: Optional[Subject]) -> list[RunResult]:
     dims = manifest.binding(spec.batch, c.dims)
     npz = Path(c.inputs_npz) if c.inputs_npz else None
     cls = BACKENDS.get(spec.backend)
-    multi = len(manifest.stages) > 1 or any(call.repeat > 1 or call.loop for call in manifest.schedule)
+    multi = manifest.has_policy_step
     blocker = cls.policy_step_blocker(c.backend_options) if spec.policy_step and multi else None
     if blocker:
         raise ConfigError(blocker)

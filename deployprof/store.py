@@ -201,10 +201,12 @@ class Store:
     """`read_only` (history, a stored baseline): the store must exist already, and nothing is written to it, not
     even its schema or journal mode."""
 
-    def __init__(self, url: str, read_only: bool = False):
+    def __init__(self, url: str, read_only: bool = False, older_ok: bool = False):
+        """read_only: never create or migrate; older_ok: a read-only look that accepts an older schema (the command
+        that looks stores a result after its work, which upgrades it)."""
         from sqlalchemy import create_engine, event
 
-        self.url, self.read_only = url, read_only
+        self.url, self.read_only, self.older_ok = url, read_only, older_ok
         path = _sqlite_path(url)
         if path is not None:
             if read_only and not path.is_file():
@@ -268,7 +270,7 @@ class Store:
                     raise StoreError(f"the results store {redact(self.url)} has lost its {', '.join(sorted(missing))} "
                                      "table(s); it is damaged: restore it from a copy, or pass another --store")
                 if self.read_only:
-                    if version < SCHEMA:
+                    if version < SCHEMA and not self.older_ok:
                         raise StoreError(f"the results store {redact(self.url)} has schema {version}: a command that "
                                          "stores a result upgrades it")
                     return
@@ -443,7 +445,7 @@ def check_before_work(options: StoreOptions) -> None:
     after it (a store that cannot be reached stays a warning at the end: the command's own output comes first)."""
     path = _sqlite_path(options.url) if options.enabled else None
     if path is not None and path.is_file() and path.stat().st_size:
-        Store(options.url, read_only=True).close()
+        Store(options.url, read_only=True, older_ok=True).close()
 
 
 def record(result: Any, options: StoreOptions, say: Callable[[str], None], environment: Optional[dict] = None,

@@ -1,4 +1,5 @@
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -7,6 +8,17 @@ pytest_plugins = ["tests.hardware", "tests.postgres", "pytester"]
 
 # Results made by the suite (and by commands it runs in subprocesses) go to a store of its own, never the user's.
 os.environ["DEPLOYPROF_STORE"] = os.path.join(tempfile.mkdtemp(prefix="deployprof-test-store-"), "results.sqlite")
+# ... and caches of its own (preset exports, CPU ceilings, precision-debug evaluations): never the user's, shared by
+# the xdist workers (they inherit the first process's environment) and removed by the process that made them.
+_OWNS_CACHE = "DEPLOYPROF_TEST_CACHE" not in os.environ
+if _OWNS_CACHE:
+    os.environ["DEPLOYPROF_TEST_CACHE"] = tempfile.mkdtemp(prefix="deployprof-test-cache-")
+os.environ["DEPLOYPROF_CACHE"] = os.environ["DEPLOYPROF_TEST_CACHE"]
+
+
+def pytest_unconfigure(config):
+    if _OWNS_CACHE:
+        shutil.rmtree(os.environ["DEPLOYPROF_TEST_CACHE"], ignore_errors=True)
 
 
 def _export(tmp_path_factory, preset: str, folder: str):
@@ -14,7 +26,7 @@ def _export(tmp_path_factory, preset: str, folder: str):
     from deployprof.export import export_preset
 
     out = tmp_path_factory.mktemp(folder)
-    export_preset(preset, out)
+    export_preset(preset, out, cached=True)
     return out
 
 

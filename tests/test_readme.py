@@ -1,5 +1,6 @@
 """The README walk: every command in the README's shell blocks, run as written, in order, in a fresh folder.
 A newcomer's first command once crashed because every test passed --duration; this test passes nothing."""
+import json
 import re
 import shlex
 import subprocess
@@ -57,3 +58,7 @@ def test_every_readme_command_runs_as_written(tmp_path):
             f"{cmd} failed, and not for missing hardware:\n{proc.stderr[-2000:]}"
         needs_hardware.update(o.rstrip("/") for o in _outputs(words))
     assert any(c.startswith("deployprof profile") for c in ran) and (tmp_path / "out/demo/report.html").exists()
+    report = json.loads((tmp_path / "out/demo/report.json").read_text())   # the first profile, with default lengths:
+    assert report["settings"]["iterations"] is None and report["settings"]["duration_s"] is None
+    for r in report["runs"]:   # adaptive: at least a second, until the statistics converge (or the 30 s cap)
+        assert r["loop_wall_s"] >= 1.0 and r["stopped_by"].startswith(("converged", "time cap 30 s")), r

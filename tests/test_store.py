@@ -7,7 +7,8 @@ import pytest
 
 from deployprof import store as store_mod
 from deployprof.results import document
-from deployprof.store import SCHEMA, Store, StoreError, StoreOptions, digest, parse_filters, record, to_url
+from deployprof.store import (SCHEMA, Store, StoreError, StoreOptions, check_before_work, digest, parse_filters, record,
+                              to_url)
 from deployprof.errors import ConfigError
 
 from .test_results import make_report
@@ -112,3 +113,21 @@ def test_documents_are_stored_as_written(tmp_path):
     with Store(to_url(str(tmp_path / "r.sqlite"))) as s:
         rid = s.add(doc)
         assert json.dumps(s.document(rid), sort_keys=True) == json.dumps(doc, sort_keys=True)
+
+
+def test_a_store_of_an_older_schema_is_upgraded_by_the_next_stored_result_not_refused_before_it(tmp_path):
+    """A user upgrading deployprof runs `profile --store` on their store of the previous schema: the check before the
+    work lets it through (it once said "a command that stores a result upgrades it" to exactly such a command)."""
+    from sqlalchemy import text
+
+    url = to_url(str(tmp_path / "r.sqlite"))
+    with Store(url) as s, s.engine.begin() as conn:   # back to schema 1
+        conn.execute(text("ALTER TABLE runs DROP COLUMN mode"))
+        conn.execute(text("UPDATE deployprof_meta SET value = '1' WHERE key = 'schema_version'"))
+    options = StoreOptions(where=str(tmp_path / "r.sqlite"))
+    with pytest.raises(StoreError, match="has schema 1: a command that stores a result upgrades it"):
+        Store(url, read_only=True)   # what history and compare (readers only) say
+    check_before_work(options)
+    assert record(_doc(), options, say=lambda s: None) is not None
+    with Store(url, read_only=True) as s:
+        assert len(s.results_where({})) == 1

@@ -115,6 +115,12 @@ class Sandbox:
                               text=True, timeout=600)
         assert proc.returncode in (0, 3), proc.stderr[-2000:]
 
+    def stored(self) -> Path:
+        """A real results store holding that report (written by the suite's fixture), this case's own copy."""
+        dst = self.inp / "s.sqlite"
+        shutil.copy(self.export_src.parent / "store.sqlite", dst)
+        return dst
+
     def report(self) -> Path:
         """A real, complete report folder of the tiny export (written by the suite's fixture)."""
         dst = self.inp / "rep"

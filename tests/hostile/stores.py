@@ -23,12 +23,8 @@ def baseline_bad_query(sb: Sandbox) -> list[str]:
 
 
 def _stored(command):
-    """A real store (one bench result) that `command(sb, store)` is then run on."""
-    def make(sb: Sandbox) -> list[str]:
-        store = sb.inp / "s.sqlite"
-        sb.deployprof("bench", str(sb.matmul()), "--iterations", "5", "--in-process", "--store", str(store))
-        return command(sb, store)
-    return make
+    """A real store (one profile result) that `command(sb, store)` is then run on."""
+    return lambda sb: command(sb, sb.stored())
 
 
 def _store_edited(sql: str, command: str = "history"):

@@ -26,11 +26,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def base(tiny_export, tmp_path_factory):
-    """The tiny export, a complete report of it and its batch-1 FLOPs, made once for the whole corpus."""
+    """The tiny export, a complete report of it, a store holding that report and its batch-1 FLOPs, made once for
+    the whole corpus."""
     base = tmp_path_factory.mktemp("hostile-base")
     shutil.copytree(tiny_export, base / "export")
     res = CliRunner().invoke(cli, ["profile", str(base / "export"), "--out", str(base / "report"), "--iterations", "20",
-                                   "--warmup", "1", "--warmup-time", "0", "--in-process"], catch_exceptions=False)
+                                   "--warmup", "1", "--warmup-time", "0", "--in-process", "--store",
+                                   str(base / "store.sqlite")], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     res = CliRunner().invoke(cli, ["flops", str(base / "export"), "--json"], catch_exceptions=False)
     (base / "flops_batch1.json").write_text(res.output)

@@ -58,10 +58,9 @@ def _compare_nan(sb: Sandbox) -> list[str]:
 
 
 def _store_row(value_sql: str):
-    """A store that holds one bench row whose p50 column is `value_sql`, read by `history`."""
+    """A store that holds one profile result whose p50 column is `value_sql` in every row, read by `history`."""
     def make(sb: Sandbox) -> list[str]:
-        store = sb.inp / "r.sqlite"
-        sb.deployprof("bench", str(sb.matmul()), "--iterations", "5", "--in-process", "--store", str(store))
+        store = sb.stored()
         with sqlite3.connect(store) as conn:
             conn.execute(f"UPDATE runs SET p50_ms = {value_sql}")
         conn.close()

@@ -68,7 +68,7 @@ def test_fp32_kept_loop_beats_all_fp16_on_flow_matching(tiny_export, variants):
 def test_discrete_action_token_agreement(tmp_path):
     from deployprof.export import export_preset
 
-    export_preset("openvla-tiny", tmp_path / "fp32")
+    export_preset("openvla-tiny", tmp_path / "fp32", cached=True)
     dyn = prepare_precision(tmp_path / "fp32", "fp16", tmp_path / "fp16")
     r = compare(tmp_path / "fp32", dyn, samples=4)
     assert r.token_agreement is not None and 0.0 <= r.token_agreement <= 1.0
@@ -118,7 +118,7 @@ def test_fp16_keeps_the_fp32_interface_of_every_stage(tmp_path):
     """Octo's trunk ends in a slice of a kept-FP32 norm; the converter left that output FP16 once."""
     from deployprof.export import export_preset
 
-    export_preset("octo-tiny", tmp_path / "fp32")
+    export_preset("octo-tiny", tmp_path / "fp32", cached=True)
     out = prepare_precision(tmp_path / "fp32", "fp16", tmp_path / "fp16")
     for s in load_subject(out).manifest.stages:
         a, b = (onnx.load(str(d / s.file)).graph for d in (tmp_path / "fp32", out))
