@@ -1,0 +1,88 @@
+"""The orchestrator on its own: plan -> prepare -> measure -> assemble for a two-stage graph built here, with a
+backend registered for the test and the inline launcher (no export, no subprocess: each step's output is seen)."""
+import numpy as np
+import pytest
+
+from deployprof.config import AccuracyConfig, MeasureConfig
+from deployprof.manifest import MANIFEST_VERSION, CallSpec, Manifest, StageSpec, TensorSpec
+from deployprof.pipeline import measure_prepared, plan_profile, prepare, profile
+from deployprof.results import POLICY_STEP
+
+
+def _stage(folder, name, node, inputs, outputs, weights=()):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([node], name, [helper.make_tensor_value_info(i, TensorProto.FLOAT, ["batch", 16]) for i in inputs],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, ["batch", 16]) for o in outputs],
+                              list(weights))
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(folder / f"{name}.onnx"))
+    spec = lambda n: TensorSpec(n, "float32", ("batch", 16))   # noqa: E731
+    return StageSpec(name=name, file=f"{name}.onnx", inputs=tuple(map(spec, inputs)), outputs=tuple(map(spec, outputs)))
+
+
+@pytest.fixture
+def two_stage(tmp_path):
+    """encode: relu(obs) -> h; act: h @ W -> action (W = 2 I: the action is 2 relu(obs))."""
+    from onnx import helper, numpy_helper
+
+    folder = tmp_path / "export"
+    folder.mkdir()
+    w = numpy_helper.from_array(2 * np.eye(16, dtype=np.float32), "w")
+    stages = (_stage(folder, "encode", helper.make_node("Relu", ["obs"], ["h"]), ["obs"], ["h"]),
+              _stage(folder, "act", helper.make_node("MatMul", ["h", "w"], ["action"]), ["h"], ["action"], [w]))
+    Manifest(schema_version=MANIFEST_VERSION, stages=stages, schedule=(CallSpec("encode"), CallSpec("act")),
+             action_output="action", action_shape=("batch", 16)).write(folder)
+    return folder
+
+
+@pytest.fixture
+def counted_backend(monkeypatch):
+    """ort-cpu under another name, counting the stage calls it serves."""
+    from deployprof.backends import BACKENDS
+
+    calls = {"run": 0}
+    base = BACKENDS.get("ort-cpu")
+
+    class Counted(base):
+        name = "counted-cpu"
+
+        def _run(self, feeds):
+            calls["run"] += 1
+            return super()._run(feeds)
+
+    monkeypatch.setitem(BACKENDS._items, "counted-cpu", Counted)
+    return calls
+
+
+def test_plan_prepare_measure_assemble_on_a_two_stage_graph(two_stage, counted_backend, tmp_path):
+    config = MeasureConfig(iterations=5, warmup_iterations=1, warmup_min_s=0.0, launcher="inline", telemetry=False,
+                           layer_profile=False)
+    said = []
+    plan = plan_profile(str(two_stage), ["counted-cpu"], config=config,
+                        accuracy=AccuracyConfig(reference="ort-cpu:fp32", samples=2), say=said.append)
+    assert plan.backends.names == ("counted-cpu",) and not plan.exported and plan.precisions == ("fp32",)
+
+    prep = prepare(plan, tmp_path / "run", said.append)
+    assert prep.base.manifest.has_policy_step and set(prep.subjects) == {"fp32"} and prep.warnings == ()
+    runs, cost, warnings = measure_prepared(plan, prep, said.append)
+    assert warnings == [] and counted_backend["run"] > 0   # the registered backend served the runs, in this process
+    assert sorted(r.stage for r in runs) == sorted(["encode", "act", POLICY_STEP])
+    assert cost.flops["act"].flops_total == 2 * 16 * 16 and cost.step_flops == sum(
+        cost.flops[s].flops_total for s in ("encode", "act"))
+    step = next(r for r in runs if r.stage == POLICY_STEP)
+    assert step.backend == "counted-cpu" and step.accuracy is not None and step.accuracy.verdict == "PASS"
+    assert len(step.latency.samples_ms) == 5
+
+
+def test_profile_announces_the_phases_it_planned_and_writes_the_assembled_report(two_stage, counted_backend, tmp_path):
+    config = MeasureConfig(iterations=5, warmup_iterations=1, warmup_min_s=0.0, launcher="inline", telemetry=False,
+                           layer_profile=False)
+    plan = plan_profile(str(two_stage), ["counted-cpu"], config=config,
+                        accuracy=AccuracyConfig(reference="ort-cpu:fp32", samples=2))
+    said, planned = [], []
+    report = profile(plan, tmp_path / "run", say=said.append, phases=planned.append)
+    assert planned == [len(said)], said   # the progress bar's length is the phases said, no more, no fewer
+    assert (tmp_path / "run" / "report.json").is_file()
+    step = next(r for r in report.runs if r.stage == POLICY_STEP)
+    assert step.flops_per_run == report.policy_step_flops > 0 and step.achieved_gflop_per_s > 0
