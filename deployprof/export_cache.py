@@ -66,6 +66,8 @@ def restore(k: str, dst: Path) -> bool:
     try:
         record = parse_json(read_document(entry / ENTRY, "export cache entry"), "export cache entry")
         files = {str(name): (int(v["bytes"]), str(v["sha256"])) for name, v in record["files"].items()}
+        if "manifest.json" not in files:
+            raise ValueError("it records no manifest.json")
         for name, (size, digest) in files.items():
             if Path(name).name != name or name in ("", ".", ".."):
                 raise ValueError(f"file name {name!r}")

@@ -70,7 +70,8 @@ def test_a_damaged_entry_is_removed_said_and_a_miss(cache, tmp_path, caplog):
     assert not (cache / "k").exists() and not any(dst.iterdir())
 
 
-@pytest.mark.parametrize("record", ['{"files": {"../x": {"bytes": 1, "sha256": "0"}}}', "not json", '{"files": 3}'])
+@pytest.mark.parametrize("record", ['{"files": {"../x": {"bytes": 1, "sha256": "0"}}}', "not json", '{"files": 3}',
+                                    '{"files": {}}'])
 def test_a_record_that_names_a_file_outside_or_is_not_one_is_a_miss(cache, tmp_path, record):
     export_cache.keep("k", _export_folder(tmp_path / "made"))
     (cache / "k" / export_cache.ENTRY).write_text(record)
