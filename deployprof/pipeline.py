@@ -54,17 +54,13 @@ def is_preset(subject: str) -> bool:
     return not path.exists() or (path.is_file() and path.suffix in (".yaml", ".yml"))
 
 
-def names_a_preset_or_checkpoint(subject: str) -> bool:
-    """`bench` and `compare-precision` take a preset or checkpoint as profile does; a missing path (`m.onnx`,
-    `dir/x`) stays a missing model, not an unknown preset."""
+def needs_export(subject: str) -> bool:
+    """A preset (a name or a YAML file) or a LeRobot checkpoint folder: exported before it is measured, by profile,
+    bench, compare-precision and sweeps alike. A missing path (`m.onnx`, `dir/x`) stays a missing model, not an
+    unknown preset."""
     if is_checkpoint(Path(subject)):
         return True
     return is_preset(subject) and (Path(subject).exists() or ("/" not in subject and Path(subject).suffix != ".onnx"))
-
-
-def needs_export(subject: str) -> bool:
-    """A preset, or a LeRobot checkpoint folder: exported into OUT/export before it is measured."""
-    return is_preset(subject) or is_checkpoint(Path(subject))
 
 
 def resolve_subject(subject: str, out: Path, exporter: Optional[str] = None, say: Say = log.info,
@@ -349,8 +345,10 @@ def plan_profile(subject: str, backends: list[str], *, config: MeasureConfig = M
         check_backends([accuracy.reference_backend], False, say, subject=subject)
     if is_checkpoint(Path(subject)):
         lerobot_version()  # no LeRobot, or another release: one line here, before --out is touched
-    elif is_preset(subject):
+    elif needs_export(subject):
         load_preset(subject)  # an unknown or broken preset fails here
+    elif not Path(subject).exists():
+        load_subject(subject)  # a missing model: the one line `bench` says too, before --out is touched
     return ProfilePlan(
         subject=subject, exported=needs_export(subject), backends=backend_plan, config=config, calib=calib,
         accuracy=accuracy, precisions=tuple(dict.fromkeys(["fp32", *precisions] if with_fp32 else precisions)),
@@ -506,7 +504,7 @@ def compare_precisions(export: Path, precisions: list[str], *, backend: str = "o
     """`compare-precision`: each precision on `backend` against the reference, at batch 1, in this process; the
     prepared exports kept under `out` if given."""
     check_backends(list(dict.fromkeys([backend, accuracy.reference_backend])), False, say, subject=str(export))
-    exported = names_a_preset_or_checkpoint(str(export))
+    exported = needs_export(str(export))
     if exported and is_preset(str(export)):
         load_preset(str(export))   # an unknown name is one line before --out is touched
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp, \
@@ -535,7 +533,7 @@ def bench(subject: str, backend: str, precision: Optional[str] = None, config: M
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp:
         # a preset (or LeRobot checkpoint) is measured as `profile` measures it: its export, made in a private folder
         loaded = load_subject(resolve_subject(str(subject), Path(tmp), say=say)
-                              if names_a_preset_or_checkpoint(str(subject)) else subject)
+                              if needs_export(str(subject)) else subject)
         check_bindings(loaded, config.dims, config.shapes)
         as_is = precision is None or precision == loaded.manifest.precision
         precision = loaded.manifest.precision if precision is None else precision

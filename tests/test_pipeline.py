@@ -86,3 +86,19 @@ def test_profile_announces_the_phases_it_planned_and_writes_the_assembled_report
     assert (tmp_path / "run" / "report.json").is_file()
     step = next(r for r in report.runs if r.stage == POLICY_STEP)
     assert step.flops_per_run == report.policy_step_flops > 0 and step.achieved_gflop_per_s > 0
+
+
+@pytest.mark.parametrize("subject", ["out/nope/export", "m.onnx"])
+def test_a_missing_path_is_a_missing_model_to_profile_as_to_bench(subject, tmp_path, monkeypatch):
+    """One rule for "is this a preset?" (pipeline.needs_export): profile once called `out/nope/export` an unknown
+    preset and listed the presets, where bench said the model is missing."""
+    from deployprof.errors import ModelError
+    from deployprof.pipeline import bench, needs_export
+
+    monkeypatch.chdir(tmp_path)
+    assert not needs_export(subject) and needs_export("tiny-vla")
+    with pytest.raises(ModelError, match="not found") as planned:
+        plan_profile(subject, ["ort-cpu"])
+    with pytest.raises(ModelError) as benched:
+        bench(subject, "ort-cpu")
+    assert str(planned.value) == str(benched.value) and "preset" not in str(planned.value).split("(")[0]
