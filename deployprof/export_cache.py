@@ -1,6 +1,6 @@
 """Preset exports kept in $DEPLOYPROF_CACHE/exports/KEY, so that the next `profile`, `bench`, `compare-precision` or
-sweep of the same preset copies its export instead of tracing and parity-checking every stage again (10 s of a
-tiny preset's 15 s profile on 2 cores). The key is everything that changes the export: the preset's configuration,
+sweep of the same preset copies its export instead of tracing and parity-checking every stage again (about 13 s of
+the 20 s of `profile tiny-vla --iterations 20 --backends ort-cpu` on 2 cores: docs/BENCHMARKS.md). The key is everything that changes the export: the preset's configuration,
 the exporter asked for, the weights mode, seed and tolerances, the torch / onnx / onnxscript / onnxruntime versions
 and the source of deployprof itself (a changed exporter or model family is another key). Each entry records its
 files' sizes and SHA-256; a copy that differs from them is discarded with a warning and the preset exported afresh.
@@ -69,8 +69,8 @@ def restore(k: str, dst: Path) -> bool:
         if "manifest.json" not in files:
             raise ValueError("it records no manifest.json")
         for name, (size, digest) in files.items():
-            if Path(name).name != name or name in ("", ".", ".."):
-                raise ValueError(f"file name {name!r}")
+            if Path(name).name != name or name in ("", ".", "..") or (entry / name).is_symlink():
+                raise ValueError(f"file name {name!r} (a plain file of the entry's own folder expected)")
             got_size, got_digest = _copy_hashed(entry / name, dst / name)
             if (got_size, got_digest) != (size, digest):
                 raise ValueError(f"{name} is {got_size} bytes with SHA-256 {got_digest[:12]}, the entry recorded "

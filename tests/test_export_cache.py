@@ -80,6 +80,16 @@ def test_a_record_that_names_a_file_outside_or_is_not_one_is_a_miss(cache, tmp_p
     assert not export_cache.restore("k", dst) and not (cache / "k").exists() and not (tmp_path / "x").exists()
 
 
+def test_a_file_of_the_entry_that_is_a_link_is_damage(cache, tmp_path):
+    export_cache.keep("k", _export_folder(tmp_path / "made"))
+    (tmp_path / "elsewhere.onnx").write_bytes(b"graph")   # the same bytes, through a link
+    (cache / "k" / "vision.onnx").unlink()
+    (cache / "k" / "vision.onnx").symlink_to(tmp_path / "elsewhere.onnx")
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    assert not export_cache.restore("k", dst) and not (cache / "k").exists() and (tmp_path / "elsewhere.onnx").exists()
+
+
 def test_a_whole_entry_restores_and_a_missing_one_is_a_plain_miss(cache, tmp_path):
     export_cache.keep("k", _export_folder(tmp_path / "made"))
     dst = tmp_path / "dst"
