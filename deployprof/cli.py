@@ -9,9 +9,11 @@ from typing import Optional
 import click
 
 from . import __version__
-from .cli_options import (COUNT, Finite, Group, accuracy, calibration, emit_json, force_option, json_option, measure_options, precision_options,
-                          reference_option, shape_options, store_from, store_options, train_options, within)
-from .config import AccuracyConfig, MeasureConfig, parse_dim_bindings, parse_precisions, parse_shape_bindings, split_list
+from .cli_options import (COUNT, Finite, Group, emit_json, export_options, force_option, json_option, measure_options, precision_options,
+                          profile_options, reference_option, shape_options, store_from, store_options, train_options,
+                          within)
+from .config import (AccuracyConfig, CalibrationConfig, MeasureConfig, Settings, parse_dim_bindings, parse_precisions,
+                     parse_shape_bindings, split_list)
 from .errors import BackendUnavailableError, ConfigError, DeployprofError
 from .lerobot import is_checkpoint
 from .qualify.spec import EXAMPLE
@@ -117,11 +119,8 @@ def targets() -> None:
               help="Your own model: a callable returning (torch module, example inputs tuple or dict).")
 @click.option("--lerobot", "lerobot_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="A LeRobot checkpoint folder (pretrained_model: config.json, model.safetensors, processors).")
-@click.option("--task", default="", metavar="TEXT",
-              help="The instruction of a LeRobot policy that takes one (SmolVLA), tokenised and fixed in the graph.")
+@export_options
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the ONNX stages and manifest.json.")
-@click.option("--exporter", type=click.Choice(["dynamo", "torchscript"]), default=None,
-              help="Force one torch.onnx exporter (default: dynamo, falling back to torchscript).")
 @click.option("--weights", type=click.Choice(["auto", "real", "meta"]), default="auto", show_default=True,
               help="real: random fp32 weights, parity-checked; meta: shapes only, for counting; auto: meta above 4 GiB.")
 @click.option("--force", is_flag=True, help="Replace a non-empty --out folder (it is swapped out whole, never mixed).")
@@ -163,11 +162,11 @@ def export(preset: Optional[str], module_ref: Optional[str], lerobot_dir: Option
 @click.option("--per-node", is_flag=True, help="Include every node's cost.")
 @json_option
 @click.option("--strict", is_flag=True, help="Unknown ops or unresolved shapes are an error, not a lower bound.")
-def flops(model: Path, dims, shapes, per_node: bool, as_json: bool, strict: bool) -> None:
+def flops(model: Path, dim, shape, per_node: bool, as_json: bool, strict: bool) -> None:
     """Count MACs, FLOPs, parameters and memory of an ONNX file or export folder, without loading weights."""
     from .flops.summary import summarize
 
-    summary = summarize(model, parse_dim_bindings(dims), parse_shape_bindings(shapes), per_node, strict)
+    summary = summarize(model, parse_dim_bindings(dim), parse_shape_bindings(shape), per_node, strict)
     if as_json:
         return _emit(summary)
     from .report.terminal import print_flops
@@ -191,7 +190,7 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
     stored = store_from(o)
     with _progress(live=not o["in_process"]) as bar:
         result = run_bench(str(model), backend, parse_precisions(precision)[0] if precision else None,
-                           MeasureConfig.from_options(o), calibration(o), say=bar, phases=bar.plan)
+                           MeasureConfig.from_options(o), CalibrationConfig.from_options(o), say=bar, phases=bar.plan)
     if as_json:
         _emit(result)
     else:
@@ -206,17 +205,13 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
 @click.option("--backends", "backend_names", multiple=True, default=("ort-cpu",), show_default=True,
               help="Comma-separated backends to measure.")
 @click.option("--skip-unavailable", is_flag=True, help="Skip backends that cannot run here, with a warning.")
-@click.option("--exporter", type=click.Choice(["dynamo", "torchscript"]), default=None)
-@click.option("--task", default="", metavar="TEXT",
-              help="A LeRobot checkpoint that takes an instruction (SmolVLA): the instruction, fixed at export.")
 @click.option("--precisions", default="fp32", show_default=True,
               help="Comma list: fp32, fp16, fp16-naive, int8, int8-dynamic, int8-mixed, fp16-mixed (each measured, and "
                    "compared with FP32; a -mixed one is found first by precision-debug's search, on ort-cpu).")
 @click.option("--target", "target_profile", default=None,
               help="Target profile for the roofline (predicted vs measured): see `deployprof targets`; `cpu` for this machine.")
 @reference_option
-@click.option("--accuracy-samples", type=within("accuracy_samples"), default=AccuracyConfig.samples, show_default=True,
-              help="Seeded policy steps each configuration's actions are compared on (0: no accuracy).")
+@profile_options
 @click.option("--interleave", is_flag=True,
               help="Also time each precision against FP32 on each backend in alternating blocks in one window (as "
                    "compare --interleave): the speed-up to trust on a shared machine.")
@@ -224,21 +219,19 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
 @measure_options
 @precision_options
 @store_options
-def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, exporter, task: str, precisions: str,
-            target_profile: Optional[str], reference: str, accuracy_samples: int, interleave: bool, force: bool,
-            **o) -> None:
+def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, precisions: str,
+            target_profile: Optional[str], interleave: bool, force: bool, **o) -> None:
     """Export (a preset or a LeRobot checkpoint folder), count, and measure each backend; write OUT/report.json and
     print a summary."""
     from .pipeline import plan_profile, profile as run_profile
     from .report.terminal import print_profile
 
     stored = store_from(o)
-    config = MeasureConfig.from_options(o)
+    settings = Settings.from_options(o)
     with _progress(live=not o["in_process"]) as bar:
-        plan = plan_profile(subject, split_list(backend_names), config=config, precisions=parse_precisions(precisions),
-                            calib=calibration(o), accuracy=accuracy(o, reference, accuracy_samples),
-                            skip_unavailable=skip_unavailable, exporter=exporter, task=task,
-                            target_profile=target_profile, interleave=interleave, say=bar)
+        plan = plan_profile(subject, split_list(backend_names), settings, precisions=parse_precisions(precisions),
+                            skip_unavailable=skip_unavailable, target_profile=target_profile, interleave=interleave,
+                            say=bar)
         report = run_profile(plan, out, say=bar, phases=bar.plan, force=force)
     print_profile(report)
     click.echo(f"report: {out / 'report.json'} (+ report.md, report.html)")
@@ -257,7 +250,7 @@ def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, expo
 @json_option
 @precision_options
 @click.pass_context
-def compare_precision(ctx, export_dir: Path, precisions: str, backend: str, reference: str, samples: int,
+def compare_precision(ctx, export_dir: Path, precisions: str, backend: str, samples: int,
                       out: Optional[Path], force: bool, as_json: bool, **o) -> None:
     """Accuracy alone: each precision's actions on BACKEND against the reference's FP32 actions, on the same seeded
     inputs and noise. Exit 3 unless every precision PASSes (its --atol / --min-cosine, else the default bands; a WARN
@@ -265,7 +258,8 @@ def compare_precision(ctx, export_dir: Path, precisions: str, backend: str, refe
     from .pipeline import compare_precisions
 
     result = compare_precisions(export_dir, parse_precisions(precisions), backend=backend,
-                                accuracy=accuracy(o, reference, samples), out=out, calib=calibration(o), force=force)
+                                accuracy=AccuracyConfig.from_options(o, samples), out=out,
+                                calib=CalibrationConfig.from_options(o), force=force)
     if as_json:
         _emit(result)
     else:
@@ -296,7 +290,7 @@ def compare_precision(ctx, export_dir: Path, precisions: str, backend: str, refe
 @json_option
 @precision_options
 @click.pass_context
-def precision_debug(ctx, export_dir: Path, precision: str, out: Path, backend: str, reference: str, samples: int,
+def precision_debug(ctx, export_dir: Path, precision: str, out: Path, backend: str, samples: int,
                     depth: int, confirm_samples: Optional[int], max_evaluations: Optional[int],
                     max_time: Optional[float], force: bool, as_json: bool, **o) -> None:
     """Which components break INT8 / FP16 in action space (each alone at the low precision, through whole policy
@@ -308,7 +302,8 @@ def precision_debug(ctx, export_dir: Path, precision: str, out: Path, backend: s
 
     with _progress(live=False) as bar:
         result = debug_precision(export_dir, precision, out, backend=backend, depth=depth,
-                                 accuracy=accuracy(o, reference, samples), calib=calibration(o),
+                                 accuracy=AccuracyConfig.from_options(o, samples),
+                                 calib=CalibrationConfig.from_options(o),
                                  max_evaluations=max_evaluations, max_time_s=max_time, confirm_samples=confirm_samples,
                                  progress=bar, phases=bar.plan, force=force)
     try:  # precision-debug.json is written; the page is one view of it
@@ -531,15 +526,18 @@ def sweep(sweep_file: Path, out: Path, store_where: Optional[str], commit: Optio
     from .store import StoreOptions
     from .sweep import checked_sweep, run_sweep
 
+    def warn(line: str) -> None:
+        click.echo(f"warning: {line}", err=True)
+
     if dry_run:
-        configurations = checked_sweep(sweep_file, ray_address).configurations
+        configurations = checked_sweep(sweep_file, ray_address, warn).configurations
         for c in configurations:
             click.echo(c.label())
         click.echo(f"{len(configurations)} configuration{'s' * (len(configurations) != 1)} valid; nothing run (--dry-run)")
         return
     with _progress() as bar:
         report = run_sweep(sweep_file, out, StoreOptions(where=store_where, commit=commit), say=bar, plan=bar.plan,
-                           ray_address=ray_address, force=force)
+                           ray_address=ray_address, force=force, warn=warn)
     if as_json:
         _emit(report)
     else:

@@ -1,5 +1,5 @@
-"""The command line's machinery: how errors become exit codes, the shared options and parameter types
-(`MeasureConfig.from_options` turns the measurement options into the one configuration object)."""
+"""The command line's machinery: how errors become exit codes, the shared options (generated from the option table,
+deployprof/options.py) and parameter types."""
 from __future__ import annotations
 
 import contextlib
@@ -11,9 +11,9 @@ from typing import Optional
 
 import click
 
-from .config import (parse_depth, CALIBRATION_METHODS, CUDA_GRAPH_MODES, EXECUTION_MODES, GRAPH_OPTIMIZATIONS, LIMITS,
-                     AccuracyConfig, BackendOptions, CalibrationConfig, MeasureConfig)
+from .config import LIMITS, parse_depth
 from .errors import ConfigError, DeployprofError
+from .options import OPTIONS, Option
 
 
 _CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EPIPE, errno.EFBIG}
@@ -124,105 +124,40 @@ def _apply(f, opts):
     return f
 
 
-def shape_options(f):
-    return _apply(f, [
-        click.option("--dim", "dims", multiple=True, metavar="NAME=N", help="Bind a symbolic dimension (repeatable)."),
-        click.option("--shape", "shapes", multiple=True, metavar="INPUT=AxBxC", help="Bind an input's shape (repeatable)."),
-    ])
+def table_option(opt: Option):
+    """The click option of one entry of the option table (deployprof/options.py)."""
+    kwargs: dict = dict(help=opt.help or None, metavar=opt.metavar)
+    if opt.kind == "flag":
+        return click.option(opt.flag, opt.name, is_flag=True, **kwargs)
+    if opt.kind == "repeat":
+        return click.option(opt.flag, opt.name, multiple=True, **kwargs)
+    lo, hi, open_lo = opt.range()
+    kinds = {"int": lambda: click.IntRange(lo, hi), "float": lambda: Finite(lo, hi, open_lo=open_lo),
+             "choice": lambda: click.Choice(opt.choices), "depth": lambda: DEPTH,
+             "path": lambda: click.Path(exists=True, dir_okay=opt.folder_ok)}
+    decl = f"{opt.flag}/--no-{opt.flag[2:]}" if opt.kind == "switch" else opt.flag
+    return click.option(decl, opt.name, type=kinds[opt.kind]() if opt.kind in kinds else None, default=opt.default,
+                        show_default=opt.default not in (None, ""), **kwargs)
 
 
-def measure_options(f):
-    return shape_options(_apply(f, [
-        click.option("--iterations", type=within("iterations"), default=None,
-                     help="Timed iterations (default: until the p50's 95% CI is within 1% and the p99's is bounded)."),
-        click.option("--duration", type=within("duration_s"), default=None, help="Seconds of timed iterations (a fixed length)."),
-        click.option("--max-duration", type=within("max_duration_s"), default=MeasureConfig.max_duration_s,
-                     show_default=True,
-                     help="Cap of a run without --iterations/--duration, per configuration (seconds)."),
-        click.option("--repeats", type=within("repeats"), default=MeasureConfig.repeats, show_default=True,
-                     help="Measure each configuration N times, each in a fresh process, in shuffled rounds: the "
-                          "between-run spread that `compare` judges changes by (3 or more to gate on)."),
-        click.option("--cpus", default="", metavar="LIST",
-                     help="Pin each measuring process to these CPUs (Linux; e.g. 0,1 or 2-3): a neighbour kept on "
-                          "the other cores disturbs less. Recorded in the settings."),
-        click.option("--warmup", type=within("warmup_iterations"), default=MeasureConfig.warmup_iterations,
-                     show_default=True, help="Warm-up iterations (at least)."),
-        click.option("--warmup-time", type=Finite(0, LIMITS["warmup_min_s"][1]), default=MeasureConfig.warmup_min_s,
-                     show_default=True, help="Warm-up seconds (at least)."),
-        click.option("--batch", "batches", default="1", show_default=True,
-                     help="Batch size(s) bound to the 'batch' axis, comma-separated (e.g. 1,2,4,8)."),
-        click.option("--concurrency", type=within("concurrency"), default=MeasureConfig.concurrency, show_default=True,
-                     help="Requests in flight at once (threads sharing one session)."),
-        click.option("--rate", "rate_hz", type=within("rate_hz"), default=None,
-                     help="Control-loop mode: one request per tick at this rate (Hz); reports deadline misses."),
-        click.option("--idle-gaps", default="", help="With --rate: seconds of idle before probe requests, e.g. 0.5,2."),
-        click.option("--seed", type=within("seed"), default=MeasureConfig.seed, show_default=True,
-                     help="Seed for generated inputs."),
-        click.option("--inputs", "inputs_npz", type=click.Path(exists=True, dir_okay=False), default=None,
-                     help="Inputs from an .npz file instead of generated ones."),
-        click.option("--threads", type=within("intra_op_threads"), default=None, help="ONNX Runtime intra-op threads."),
-        click.option("--inter-threads", type=within("inter_op_threads"), default=None, help="ONNX Runtime inter-op threads (parallel mode)."),
-        click.option("--spin/--no-spin", default=BackendOptions.spin, show_default=True,
-                     help="ONNX Runtime threads spin-wait between calls (faster on an idle machine with cores to spare; "
-                          "off: a policy step's sessions do not fight for the cores, nor other processes on a robot)."),
-        click.option("--execution-mode", type=click.Choice(EXECUTION_MODES), default=BackendOptions.execution_mode,
-                     show_default=True),
-        click.option("--graph-opt", type=click.Choice(GRAPH_OPTIMIZATIONS), default=BackendOptions.graph_optimization,
-                     show_default=True),
-        click.option("--provider-option", "provider_options", multiple=True, metavar="KEY=VALUE",
-                     help="Pass an option to the execution provider (e.g. cudnn_conv_algo_search=HEURISTIC)."),
-        click.option("--cuda-graph", type=click.Choice(tuple(CUDA_GRAPH_MODES)), default=MeasureConfig.cuda_graph,
-                     show_default=True,
-                     help="Time each stage as a captured CUDA graph (ort-cuda, ort-trt, torch on CUDA, trt); both: "
-                          "with and without, side by side."),
-        click.option("--cross-check", type=click.Choice(["trtexec"]), default=None,
-                     help="Re-time each TensorRT engine deployprof built with trtexec and report the ratio (trt backend)."),
-        click.option("--device", default=BackendOptions.device, metavar="cpu|cuda|cuda:N",
-                     help="Where the backends run: the GPU of ort-cuda, ort-trt and trt (default cuda:0), and the "
-                          "torch backend's device (default cpu)."),
-        click.option("--allow-fallback", is_flag=True, help="Record, instead of refusing, a provider that fell back to the CPU."),
-        click.option("--in-process", is_flag=True, help="Measure in this process (default: a fresh process per backend)."),
-        click.option("--no-telemetry", is_flag=True, help="Do not sample power/clocks/temperature (tegrastats, jtop, NVML)."),
-        click.option("--layer-profile/--no-layer-profile", default=MeasureConfig.layer_profile, show_default=True,
-                     help="After each stage's latency pass, a profiling pass of its own: time per node and per model "
-                          "component beside its FLOPs, bytes and roofline bound (ort-cpu, torch, trt)."),
-        click.option("--depth", type=DEPTH, default="auto", show_default=True,
-                     help="Module depth of the layer-time tables (1: the stage's top-level modules; auto: the deepest "
-                          "at which named modules hold 75% of each stage's time)."),
-    ]))
+def _table(group: str, names: Optional[set] = None):
+    def decorate(f):
+        return _apply(f, [table_option(o) for o in OPTIONS if o.group == group and (names is None or o.name in names)])
+    return decorate
 
 
-def precision_options(f):
-    return _apply(f, [
-        click.option("--calibration", type=click.Path(exists=True), default=None,
-                     help="INT8 calibration data: an .npz of policy inputs or a folder of them (default: generated, seeded)."),
-        click.option("--calibration-method", type=click.Choice(CALIBRATION_METHODS), default=CalibrationConfig.method,
-                     show_default=True),
-        click.option("--calibration-samples", type=within("calibration_samples"), default=CalibrationConfig.samples,
-                     show_default=True, help="Policy steps to calibrate on."),
-        click.option("--atol", type=Finite(0), default=None, help="Accuracy: fail when max |action - FP32 action| exceeds this."),
-        click.option("--min-cosine", type=Finite(-1, 1), default=None, help="Accuracy: fail when action cosine similarity drops below."),
-    ])
-
-
-def reference_option(f):
-    return click.option("--reference", default=AccuracyConfig.reference, show_default=True, metavar="BACKEND:fp32",
-                        help="The runtime whose FP32 actions every configuration is compared with (e.g. torch:fp32).")(f)
+shape_options = _table("measure", {"dim", "shape"})
+measure_options = _table("measure")
+precision_options = _table("precision")
+reference_option = _table("accuracy")
+profile_options = _table("profile")
+export_options = _table("profile", {"exporter", "task"})
 
 
 def force_option(f):
     """--force for a command that writes a run folder (deployprof/runfolder.py decides what it may replace)."""
     return click.option("--force", is_flag=True,
                         help="Replace another run's files in --out (files deployprof did not write are never touched).")(f)
-
-
-def accuracy(o: dict, reference: str, samples: int) -> AccuracyConfig:
-    return AccuracyConfig(reference=reference, samples=samples, atol=o["atol"], min_cosine=o["min_cosine"])
-
-
-def calibration(o: dict):
-    return CalibrationConfig(method=o["calibration_method"], samples=o["calibration_samples"], seed=o.get("seed", 0),
-                             source=o["calibration"])
 
 
 def store_options(f):

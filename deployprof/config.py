@@ -55,6 +55,11 @@ class CalibrationConfig:
     source: Optional[str] = None      # .npz file or folder of recorded observations
     fp16_block_ops: tuple[str, ...] = FP32_KEPT_OPS
 
+    @classmethod
+    def from_options(cls, o: dict) -> "CalibrationConfig":
+        return cls(method=o["calibration_method"], samples=o["calibration_samples"], seed=o.get("seed", 0),
+                   source=o["calibration"])
+
 
 DEFAULT_REFERENCE = "ort-cpu:fp32"
 
@@ -73,6 +78,11 @@ class AccuracyConfig:
         if not backend or not sep or precision != "fp32":
             raise ConfigError(f"--reference expects BACKEND:fp32 (e.g. {DEFAULT_REFERENCE} or torch:fp32), "
                               f"got {self.reference!r}")
+
+    @classmethod
+    def from_options(cls, o: dict, samples: int) -> "AccuracyConfig":
+        """samples: the command's own option (profile's --accuracy-samples, compare-precision's --samples)."""
+        return cls(reference=o["reference"], samples=samples, atol=o["atol"], min_cosine=o["min_cosine"])
 
     @property
     def reference_backend(self) -> str:
@@ -201,9 +211,9 @@ class MeasureConfig:
 
     @classmethod
     def from_options(cls, o: dict) -> "MeasureConfig":
-        """From the command line's measurement options (cli_options.measure_options), parsed and checked once."""
+        """From the option table's values (options.OPTIONS: the command line's or a sweep's), parsed and checked once."""
         popts = {}
-        for item in o["provider_options"]:
+        for item in o["provider_option"]:
             k, sep, v = item.partition("=")
             if not sep or not k:
                 raise ConfigError(f"--provider-option expects KEY=VALUE, got {item!r}")
@@ -214,13 +224,14 @@ class MeasureConfig:
             gaps = (math.nan,)
         if any(limit_error("idle_gap_s", g) for g in gaps):
             raise ConfigError(f"--idle-gaps expects seconds in (0, 3600] separated by commas, got {o['idle_gaps']!r}")
-        if gaps and o["rate_hz"] is None:
+        if gaps and o["rate"] is None:
             raise ConfigError("--idle-gaps probes a control loop: give --rate HZ too")
         return cls(
             warmup_iterations=o["warmup"], warmup_min_s=o["warmup_time"], iterations=o["iterations"],
-            duration_s=o["duration"], max_duration_s=o["max_duration"], batches=tuple(parse_batches(o["batches"])), seed=o["seed"],
-            dims=parse_dim_bindings(o["dims"]), shapes=parse_shape_bindings(o["shapes"]), inputs_npz=o["inputs_npz"],
-            concurrency=o["concurrency"], rate_hz=o["rate_hz"], idle_gaps_s=gaps, telemetry=not o["no_telemetry"],
+            duration_s=o["duration"], max_duration_s=o["max_duration"], min_duration_s=o["min_duration"],
+            batches=tuple(parse_batches(o["batch"])), seed=o["seed"], dims=parse_dim_bindings(o["dim"]),
+            shapes=parse_shape_bindings(o["shape"]), inputs_npz=o["inputs"], concurrency=o["concurrency"],
+            rate_hz=o["rate"], idle_gaps_s=gaps, telemetry=not o["no_telemetry"],
             launcher="inline" if o["in_process"] else "process", cuda_graph=o["cuda_graph"],
             cross_check=o["cross_check"], layer_profile=o["layer_profile"], layer_depth=o["depth"],
             repeats=o["repeats"], cpus=parse_cpus(o["cpus"]),
@@ -229,6 +240,22 @@ class MeasureConfig:
                 execution_mode=o["execution_mode"],
                 graph_optimization=o["graph_opt"], provider_options=popts, allow_fallback=o["allow_fallback"],
                 device=o["device"]))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a profile of one subject is configured by, built from the option table's values: `profile`'s
+    command line and a sweep's configuration build it by this one function."""
+    measure: MeasureConfig = field(default_factory=MeasureConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    accuracy: AccuracyConfig = field(default_factory=AccuracyConfig)
+    exporter: Optional[str] = None
+    task: str = ""
+
+    @classmethod
+    def from_options(cls, o: dict) -> "Settings":
+        return cls(measure=MeasureConfig.from_options(o), calibration=CalibrationConfig.from_options(o),
+                   accuracy=AccuracyConfig.from_options(o, o["accuracy_samples"]), exporter=o["exporter"], task=o["task"])
 
 
 def parse_depth(value) -> int:

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 
 from .accuracy import AccuracyCheck, SEED, measure, write_reference
 from .backends import BACKENDS, check_provider_options
-from .config import CUDA_GRAPH_MODES, AccuracyConfig, CalibrationConfig, MeasureConfig
+from .config import CUDA_GRAPH_MODES, AccuracyConfig, CalibrationConfig, MeasureConfig, Settings
 from .environment import capture, with_devices
 from .errors import BackendUnavailableError, ConfigError, DeployprofError
 from .breakdown import with_ceilings
@@ -328,13 +328,12 @@ class ProfilePlan:
         return self_check + self.exported + len(self.precisions) + 1 + bool(self.accuracy.samples) + runs + pairs
 
 
-def plan_profile(subject: str, backends: list[str], *, config: MeasureConfig = MeasureConfig(),
-                 precisions: list[str] = ("fp32",), calib: CalibrationConfig = CalibrationConfig(),
-                 accuracy: AccuracyConfig = AccuracyConfig(), skip_unavailable: bool = False,
-                 exporter: Optional[str] = None, task: str = "", target_profile: Optional[str] = None, with_fp32: bool = True,
-                 interleave: bool = False, say: Say = log.info) -> ProfilePlan:
+def plan_profile(subject: str, backends: list[str], settings: Settings = Settings(), *,
+                 precisions: list[str] = ("fp32",), skip_unavailable: bool = False, target_profile: Optional[str] = None,
+                 with_fp32: bool = True, interleave: bool = False, say: Say = log.info) -> ProfilePlan:
     """Every check that needs no work: backends, options, reference, preset, target. with_fp32: FP32 is measured
     beside every other precision (its speed-up); a sweep's fp16 configuration leaves it out."""
+    config, accuracy = settings.measure, settings.accuracy
     mixed = [p for p in precisions if p in MIXED]
     if mixed and not accuracy.samples:
         raise ConfigError(f"{mixed[0]} is found by judging actions (precision-debug's search): it needs the accuracy "
@@ -350,9 +349,10 @@ def plan_profile(subject: str, backends: list[str], *, config: MeasureConfig = M
     elif not Path(subject).exists():
         load_subject(subject)  # a missing model: the one line `bench` says too, before --out is touched
     return ProfilePlan(
-        subject=subject, exported=needs_export(subject), backends=backend_plan, config=config, calib=calib,
-        accuracy=accuracy, precisions=tuple(dict.fromkeys(["fp32", *precisions] if with_fp32 else precisions)),
-        exporter=exporter, task=task, target_name=target_profile,
+        subject=subject, exported=needs_export(subject), backends=backend_plan, config=config,
+        calib=settings.calibration, accuracy=accuracy,
+        precisions=tuple(dict.fromkeys(["fp32", *precisions] if with_fp32 else precisions)),
+        exporter=settings.exporter, task=settings.task, target_name=target_profile,
         target=load_target_profile(target_profile) if target_profile else None, interleave=interleave)
 
 

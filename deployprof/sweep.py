@@ -10,7 +10,8 @@ latency-vs-accuracy Pareto plot per device and a PASS/FAIL matrix.
     batches: [1]
     targets: [jetson-agx-orin-64gb]  # optional: roofline target of each run (and the spec's target)
     devices: [jetson-agx-orin, rtx-4090]   # optional: fleet labels, dispatched with --ray
-    measure: {duration: 2, accuracy_samples: 8, layer_profile: false}
+    measure: {duration: 2, accuracy_samples: 8, layer_profile: false}   # any option of `profile` that changes a
+                                     # measurement, under its name (--max-duration: max_duration): options.OPTIONS
     spec: spec.yaml                  # optional: qualify every configuration against it
 """
 from __future__ import annotations
@@ -28,13 +29,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .config import CUDA_GRAPH_MODES, LAUNCHERS, LIMITS, AccuracyConfig, BackendOptions, MeasureConfig, limit_error, parse_depth
+from .config import Settings
 from .errors import ConfigError, DeployprofError
 from .files import RUN_MARKER, confine, parse_yaml, read_document, write_json_atomic, write_text_atomic
 from .runfolder import SWEEP, SWEEP_EXPORT, run_folder
 from .results import SweepEntry, SweepReport, document, main_stage_of, report_from_data
 from .targets import load_target_profile, target_named_in
 from .fleet import dispatch
+from .options import BY_NAME, RENAMED, defaults
 from .precisions import PRECISIONS
 from .presets import load_preset
 from .qualify.spec import load_spec
@@ -47,15 +49,10 @@ Say = Callable[[str], None]
 
 AXES = {"subjects": "subject", "backends": "backend", "precisions": "precision", "batches": "batch",
         "targets": "target", "devices": "device"}
-# Measurement options a sweep may set (globally or per axis value): name -> (MeasureConfig field, type).
-MEASURE_KEYS: dict[str, tuple[str, type]] = {
-    "duration": ("duration_s", float), "iterations": ("iterations", int), "max_duration": ("max_duration_s", float),
-    "min_duration": ("min_duration_s", float), "warmup": ("warmup_iterations", int), "seed": ("seed", int),
-    "launcher": ("launcher", str), "cuda_graph": ("cuda_graph", str), "concurrency": ("concurrency", int),
-    "rate": ("rate_hz", float), "dims": ("dims", dict), "threads": ("intra_op_threads", int),
-    "provider_options": ("provider_options", dict), "device": ("device", str), "accuracy_samples": ("accuracy_samples", int),
-    "layer_profile": ("layer_profile", bool), "depth": ("layer_depth", int), "repeats": ("repeats", int)}
-CHOICES = {"launcher": LAUNCHERS, "cuda_graph": tuple(CUDA_GRAPH_MODES)}
+# The options a sweep may set (globally or per axis value): every option of the table a file can set, by its name.
+FILE_KEYS = tuple(o.name for o in BY_NAME.values() if o.file_ok)
+# A configuration without --iterations or --duration is adaptive, but a sweep's are bounded by this cap (seconds).
+SWEEP_MAX_DURATION_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,8 @@ class Configuration:
     batch: int
     target: Optional[str]
     device: Optional[str]
-    measure: tuple[tuple[str, Any], ...]     # merged options, sorted (mappings as sorted pairs): part of the identity
+    measure: tuple[tuple[str, Any], ...]     # merged options as the command line hands them over, sorted: part of
+                                             # the identity
 
     def key(self, sweep: str, spec_id: Optional[str] = None) -> str:
         """The checkpoint key: the sweep's name, everything that defines this measurement, and the spec's content."""
@@ -83,39 +81,29 @@ class Sweep:
     name: str
     configurations: tuple[Configuration, ...]
     spec: Optional[Path]
+    deprecated: tuple[str, ...] = ()         # old spellings read, each with what to write instead
 
 
-def _check_measure(where: str, raw: object) -> dict:
+def _check_measure(where: str, raw: object, folder: Path, deprecated: list[str]) -> dict:
+    """A `measure:` mapping as the command line's values (options.Option.read), old spellings renamed."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: `measure` must be a mapping of options, got {type(raw).__name__}")
     out = {}
     for key, value in raw.items():
-        if key not in MEASURE_KEYS:
-            raise ConfigError(f"{where}: unknown measure option {key!r}; known: {', '.join(MEASURE_KEYS)}")
-        if key == "depth":   # auto or a depth, read as --depth reads it (auto is 0 inside MeasureConfig)
-            try:
-                out[key] = parse_depth(value)
-            except ConfigError as exc:
-                raise ConfigError(f"{where}: measure option depth {exc}") from None
-            continue
-        kind = MEASURE_KEYS[key][1]
-        ok = isinstance(value, dict) if kind is dict else isinstance(value, bool) if kind is bool else (
-            isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
-            isinstance(value, int) and not isinstance(value, bool) if kind is int else isinstance(value, str))
-        if not ok:
-            raise ConfigError(f"{where}: measure option {key} expects {kind.__name__}, got {value!r}")
-        if key in CHOICES and value not in CHOICES[key]:
-            raise ConfigError(f"{where}: measure option {key} is one of {', '.join(CHOICES[key])}, got {value!r}")
-        field_name = MEASURE_KEYS[key][0]
-        why = limit_error(field_name, value) if field_name in LIMITS else None
-        if why:
-            raise ConfigError(f"{where}: measure option {key} {why} (the range of its command-line option)")
-        if kind is dict and (len(value) > 64 or not all(isinstance(k, str) and isinstance(v, (str, int, float, bool))
-                                                         for k, v in value.items())):
-            raise ConfigError(f"{where}: measure option {key} is a mapping of names to plain values, got {value!r:.80}")
-        out[key] = {str(k): str(v) for k, v in value.items()} if key == "provider_options" else value
+        if key in RENAMED:
+            new, values = RENAMED[key]
+            if values is not None and value not in values:
+                raise ConfigError(f"{where}: measure option {key} is one of {', '.join(values)}, got {value!r}")
+            value = values[value] if values is not None else value
+            note = f"{where}: measure option `{key}` is now `{new}`" + (f" ({new}: {str(value).lower()})" if values else "")
+            deprecated.append(note + "; the old spelling will be refused in a later release")
+            key = new
+        if key not in FILE_KEYS:
+            hint = " (a sweep's batches are its `batches` axis)" if key in BY_NAME else ""
+            raise ConfigError(f"{where}: unknown measure option {key!r}{hint}; known: {', '.join(FILE_KEYS)}")
+        out[key] = BY_NAME[key].read(value, where, folder)
     return out
 
 
@@ -124,7 +112,7 @@ _LABEL = re.compile(r"[A-Za-z0-9._-]+")
 DEFAULTS = {"backends": "ort-cpu", "precisions": "fp32", "batches": 1, "targets": None, "devices": None}
 
 
-def _axis(data: dict, name: str, path: Path) -> list[tuple[Any, dict]]:
+def _axis(data: dict, name: str, path: Path, deprecated: list[str]) -> list[tuple[Any, dict]]:
     raw = data.get(name)
     if raw is None:
         return [(DEFAULTS[name], {})]
@@ -138,7 +126,7 @@ def _axis(data: dict, name: str, path: Path) -> list[tuple[Any, dict]]:
             if "name" not in item or extra:
                 raise ConfigError(f"{path.name}: an entry of `{name}` is a value or {{name: ..., measure: {{...}}}}, "
                                   f"got {item!r}")
-            options = _check_measure(f"{path.name} {name}[{item['name']}]", item.get("measure"))
+            options = _check_measure(f"{path.name} {name}[{item['name']}]", item.get("measure"), path.parent, deprecated)
             item = item["name"]
         if name == "batches":
             if isinstance(item, bool) or not isinstance(item, int) or item < 1:
@@ -172,8 +160,9 @@ def load_sweep(path: Path) -> Sweep:
                           f"{', '.join(AXES)}, measure, spec")
     if "subjects" not in data:
         raise ConfigError(f"{path.name}: `subjects` (presets or export folders) is required")
-    base = _check_measure(path.name, data.get("measure"))
-    axes = {name: _axis(data, name, path) for name in AXES}
+    deprecated: list[str] = []
+    base = _check_measure(path.name, data.get("measure"), path.parent, deprecated)
+    axes = {name: _axis(data, name, path, deprecated) for name in AXES}
     axes["subjects"] = [(_subject(path, s), options) for s, options in axes["subjects"]]
     axes["targets"] = [(t if t is None else target_named_in(path.parent, t, f"{path.name}: target"), options)
                        for t, options in axes["targets"]]
@@ -187,9 +176,8 @@ def load_sweep(path: Path) -> Sweep:
         for _, options in combo:
             merged.update(options)
         values = {AXES[a]: v for a, (v, _) in zip(AXES, combo)}
-        frozen = tuple(sorted((k, tuple(sorted(v.items())) if isinstance(v, dict) else v) for k, v in merged.items()))
         configs.append(Configuration(values["subject"], values["backend"], values["precision"], values["batch"],
-                                     values["target"], values["device"], frozen))
+                                     values["target"], values["device"], tuple(sorted(merged.items()))))
     spec = data.get("spec")
     if spec is not None and not isinstance(spec, str):
         raise ConfigError(f"{path.name}: `spec` is the path of a qualification spec (YAML)")
@@ -199,33 +187,34 @@ def load_sweep(path: Path) -> Sweep:
     keys = [c.key(name) for c in configs]
     if len(set(keys)) != len(keys):
         raise ConfigError(f"{path.name}: the matrix repeats a configuration; list each axis value once")
-    return Sweep(name, tuple(configs), confine(path.parent, spec, f"{path.name}: spec") if spec else None)
+    return Sweep(name, tuple(configs), confine(path.parent, spec, f"{path.name}: spec") if spec else None,
+                 tuple(dict.fromkeys(deprecated)))
 
 
-def measure_config(cfg: Configuration) -> tuple[MeasureConfig, AccuracyConfig]:
-    """The configuration's MeasureConfig, and how its accuracy is judged."""
-    m = {k: dict(v) if MEASURE_KEYS[k][1] is dict else v for k, v in cfg.measure}  # mappings were frozen to hash
-    accuracy = AccuracyConfig(samples=m.pop("accuracy_samples", AccuracyConfig.samples))
-    backend = BackendOptions(**{MEASURE_KEYS[k][0]: m.pop(k) for k in ("threads", "provider_options", "device") if k in m},
-                             batch=cfg.batch)
-    fields = {MEASURE_KEYS[k][0]: v for k, v in m.items()}
-    if "duration_s" not in fields and "iterations" not in fields:
-        fields.setdefault("max_duration_s", 10.0)  # adaptive, but a sweep's configurations are bounded
-    return MeasureConfig(batches=(cfg.batch,), backend_options=backend, **fields), accuracy
+def settings_of(cfg: Configuration) -> Settings:
+    """The configuration's settings, built as `profile` builds them from its command line (config.Settings)."""
+    given = dict(cfg.measure)
+    o = {**defaults(), **given, "batch": str(cfg.batch)}
+    if not {"duration", "iterations", "max_duration"} & set(given):
+        o["max_duration"] = SWEEP_MAX_DURATION_S
+    return Settings.from_options(o)
 
 
-def _export_once(subject: str, exports: Path, say: Say) -> str:
-    """A preset exported once per machine and sweep folder (reused while complete); a path as is."""
+def _export_once(subject: str, exports: Path, settings: Settings, say: Say) -> str:
+    """A preset exported once per machine and sweep folder (reused while complete), per exporter and task; a path as
+    is."""
     from .pipeline import is_preset, resolve_subject
 
     if not is_preset(subject):
         return subject
-    folder = exports / Path(subject).stem
+    tag = "".join([f"-{settings.exporter}" if settings.exporter else "",
+                   f"-{hashlib.sha256(settings.task.encode()).hexdigest()[:8]}" if settings.task else ""])
+    folder = exports / (Path(subject).stem + tag)
     if (folder / "export" / "manifest.json").exists() and not (folder / RUN_MARKER).exists():
         return str(folder / "export")
 
     with run_folder(folder, SWEEP_EXPORT, subject, force=True):  # an interrupted export's files replaced
-        return resolve_subject(subject, folder, None, say)
+        return resolve_subject(subject, folder, settings.exporter, say, settings.task)
 
 
 def run_configuration(cfg: Configuration, key: str, out: Path, spec: Optional[Path],
@@ -234,11 +223,11 @@ def run_configuration(cfg: Configuration, key: str, out: Path, spec: Optional[Pa
     launcher stores: the profile document, its environment, the verdict. Runs wherever it is called (a Ray worker)."""
     from .pipeline import plan_profile, profile
 
-    config, accuracy = measure_config(cfg)
-    subject = _export_once(cfg.subject, out / "exports", say)
+    settings = settings_of(cfg)
+    subject = _export_once(cfg.subject, out / "exports", settings, say)
     run_dir = out / "runs" / key
-    plan = plan_profile(subject, [cfg.backend], config=config, precisions=[cfg.precision], accuracy=accuracy,
-                        target_profile=cfg.target, with_fp32=False, say=say)
+    plan = plan_profile(subject, [cfg.backend], settings, precisions=[cfg.precision], target_profile=cfg.target,
+                        with_fp32=False, say=say)
     report = profile(plan, run_dir, say=say, force=True)  # fresh each attempt: a failed one's files replaced
     verdict, _ = judge(cfg, document(report), spec)
     return {"document": document(report), "environment": to_dict(report.environment), "verdict": verdict}
@@ -279,7 +268,7 @@ def validate(sweep: Sweep, local: bool) -> None:
                 load_target_profile(c.target)
             if is_preset(c.subject):
                 load_preset(c.subject)
-            measure_config(c)
+            settings_of(c)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
         except DeployprofError as exc:
@@ -321,17 +310,20 @@ def _why(exc: BaseException) -> str:
 
 
 def run_sweep(path: Path, out: Path, store_options, say: Say = log.info, plan: Callable[[int], None] = lambda n: None,
-              ray_address: Optional[str] = None, force: bool = False) -> SweepReport:
+              ray_address: Optional[str] = None, force: bool = False, warn: Say = log.warning) -> SweepReport:
     """Run (or resume) a sweep. The store is the checkpoint: a configuration with a stored result is reused.
     say() announces each configuration with an ETA from those done; plan() is told how many will run."""
-    sweep = checked_sweep(path, ray_address)
+    sweep = checked_sweep(path, ray_address, warn)
     with run_folder(Path(out), SWEEP, path, force, say) as out:  # one sweep writes a folder at a time
         return _run(sweep, out, store_options, say, plan, ray_address)
 
 
-def checked_sweep(path: Path, ray_address: Optional[str] = None) -> Sweep:
-    """The sweep file read and its whole matrix validated, before any work (`sweep --dry-run` stops here)."""
+def checked_sweep(path: Path, ray_address: Optional[str] = None, warn: Say = log.warning) -> Sweep:
+    """The sweep file read and its whole matrix validated, before any work (`sweep --dry-run` stops here); warn() is
+    told each old spelling the file uses."""
     sweep = load_sweep(path)
+    for line in sweep.deprecated:
+        warn(line)
     if any(c.device for c in sweep.configurations) and not ray_address:
         raise ConfigError(f"{Path(path).name} names fleet devices: dispatch it with --ray ADDRESS, or drop "
                           "`devices:` to run every configuration on this machine")

@@ -78,7 +78,7 @@ def test_default_bands_and_given_limits():
 
 
 def test_reference_must_be_fp32_on_a_known_backend():
-    from deployprof.config import AccuracyConfig
+    from deployprof.config import AccuracyConfig, Settings
     from deployprof.pipeline import plan_profile
 
     assert AccuracyConfig("torch:fp32").reference_backend == "torch"
@@ -86,7 +86,7 @@ def test_reference_must_be_fp32_on_a_known_backend():
         with pytest.raises(ConfigError, match="--reference expects BACKEND:fp32"):
             AccuracyConfig(bad)
     with pytest.raises(ConfigError, match="unknown backend 'nope'"):
-        plan_profile("tiny-vla", ["ort-cpu"], accuracy=AccuracyConfig("nope:fp32"), say=lambda s: None)
+        plan_profile("tiny-vla", ["ort-cpu"], Settings(accuracy=AccuracyConfig("nope:fp32")), say=lambda s: None)
 
 
 def test_compare_precision_on_a_chosen_backend(tiny_export, perturbed):

@@ -43,7 +43,7 @@ def test_each_configuration_runs_on_the_node_with_its_label(two_node_cluster, ti
 subjects: [export]
 backends: [ort-cpu]
 devices: [alpha, beta, gamma]
-measure: {duration: 0.3, accuracy_samples: 2, launcher: inline}
+measure: {duration: 0.3, accuracy_samples: 2, in_process: true}
 """)
     db = tmp_path / "r.sqlite"
     r = CliRunner().invoke(cli, ["sweep", str(sweep), "--out", str(tmp_path / "o"), "--store", str(db),

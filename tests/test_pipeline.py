@@ -3,7 +3,7 @@ backend registered for the test and the inline launcher (no export, no subproces
 import numpy as np
 import pytest
 
-from deployprof.config import AccuracyConfig, MeasureConfig
+from deployprof.config import AccuracyConfig, MeasureConfig, Settings
 from deployprof.manifest import MANIFEST_VERSION, CallSpec, Manifest, StageSpec, TensorSpec
 from deployprof.pipeline import measure_prepared, plan_profile, prepare, profile
 from deployprof.results import POLICY_STEP
@@ -59,8 +59,7 @@ def test_plan_prepare_measure_assemble_on_a_two_stage_graph(two_stage, counted_b
     config = MeasureConfig(iterations=5, warmup_iterations=1, warmup_min_s=0.0, launcher="inline", telemetry=False,
                            layer_profile=False)
     said = []
-    plan = plan_profile(str(two_stage), ["counted-cpu"], config=config,
-                        accuracy=AccuracyConfig(reference="ort-cpu:fp32", samples=2), say=said.append)
+    plan = plan_profile(str(two_stage), ["counted-cpu"], Settings(config, accuracy=AccuracyConfig(samples=2)), say=said.append)
     assert plan.backends.names == ("counted-cpu",) and not plan.exported and plan.precisions == ("fp32",)
 
     prep = prepare(plan, tmp_path / "run", said.append)
@@ -78,8 +77,7 @@ def test_plan_prepare_measure_assemble_on_a_two_stage_graph(two_stage, counted_b
 def test_profile_announces_the_phases_it_planned_and_writes_the_assembled_report(two_stage, counted_backend, tmp_path):
     config = MeasureConfig(iterations=5, warmup_iterations=1, warmup_min_s=0.0, launcher="inline", telemetry=False,
                            layer_profile=False)
-    plan = plan_profile(str(two_stage), ["counted-cpu"], config=config,
-                        accuracy=AccuracyConfig(reference="ort-cpu:fp32", samples=2))
+    plan = plan_profile(str(two_stage), ["counted-cpu"], Settings(config, accuracy=AccuracyConfig(samples=2)))
     said, planned = [], []
     report = profile(plan, tmp_path / "run", say=said.append, phases=planned.append)
     assert planned == [len(said)], said   # the progress bar's length is the phases said, no more, no fewer

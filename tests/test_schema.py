@@ -28,8 +28,8 @@ def _sweep(export, tmp_path) -> dict:
 
     shutil.copytree(export, tmp_path / "export")
     path = tmp_path / "s.yaml"
-    path.write_text("subjects: [export]\nbackends: [ort-cpu, {name: ort-cpu, measure: {dims: {nope: 2}}}]\n"
-                    "measure: {iterations: 5, accuracy_samples: 0, launcher: inline}\n")
+    path.write_text("subjects: [export]\nbackends: [ort-cpu, {name: ort-cpu, measure: {dim: {nope: 2}}}]\n"
+                    "measure: {iterations: 5, accuracy_samples: 0, in_process: true}\n")
     res = CliRunner().invoke(cli, ["sweep", str(path), "--out", str(tmp_path / "sweep"), "--json"])
     assert res.exit_code == 1, res.output  # one configuration failed: written, and said by the exit code
     return json.loads(res.stdout)

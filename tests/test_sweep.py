@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from deployprof.cli import cli
 from deployprof.errors import ConfigError
-from deployprof.sweep import load_sweep, measure_config
+from deployprof.sweep import load_sweep, settings_of
 
-FAST = {"duration": 0.3, "accuracy_samples": 2, "launcher": "inline"}
+FAST = {"duration": 0.3, "accuracy_samples": 2, "in_process": True}
 
 
 def _write(tmp_path, text, name="s.yaml"):
@@ -35,12 +35,13 @@ measure: {duration: 1, accuracy_samples: 3, threads: 2, layer_profile: false, de
 """))
     assert s.name == "s" and len(s.configurations) == 16
     torch_cfg = next(c for c in s.configurations if c.backend == "torch" and c.batch == 2)
-    config, accuracy = measure_config(torch_cfg)
-    assert config.duration_s == 0.5 and config.batches == (2,) and accuracy.samples == 3
+    settings = settings_of(torch_cfg)
+    config = settings.measure
+    assert config.duration_s == 0.5 and config.batches == (2,) and settings.accuracy.samples == 3
     assert (config.layer_profile, config.layer_depth) == (False, 3)
     auto = load_sweep(_write(tmp_path, "subjects: [tiny-vla]\nmeasure: {depth: auto}\n", "auto.yaml"))
-    assert measure_config(auto.configurations[0])[0].layer_depth == 0   # auto
-    assert config.backend_options.intra_op_threads == 2 and config.backend_options.batch == 2
+    assert settings_of(auto.configurations[0]).measure.layer_depth == 0   # auto
+    assert config.backend_options.intra_op_threads == 2
     assert config.backend_options.device == "cuda:1"  # the command line's --device
     again = load_sweep(tmp_path / "s.yaml")
     assert [c.key("s") for c in again.configurations] == [c.key("s") for c in s.configurations]
@@ -52,9 +53,9 @@ measure: {duration: 1, accuracy_samples: 3, threads: 2, layer_profile: false, de
     ("subjects: tiny-vla", "`subjects` must be a non-empty list"),
     ("subjects: [tiny-vla]\nbatches: [0]", "batches are positive integers"),
     ("subjects: [tiny-vla]\ncolour: red", "unknown key"),
-    ("subjects: [tiny-vla]\nmeasure: {duration: fast}", "duration expects float"),
+    ("subjects: [tiny-vla]\nmeasure: {duration: fast}", "duration expects a finite number above 0"),
     ("subjects: [tiny-vla]\nmeasure: {warp: 9}", "unknown measure option 'warp'"),
-    ("subjects: [tiny-vla]\nmeasure: {layer_profile: 1}", "layer_profile expects bool"),
+    ("subjects: [tiny-vla]\nmeasure: {layer_profile: 1}", "layer_profile expects true or false"),
     ("subjects: [tiny-vla]\nmeasure: {depth: 0}", "measure option depth"),
     ("subjects: [tiny-vla]\nmeasure: {launcher: thread}", "launcher is one of process, inline"),
     ("subjects: [tiny-vla]\nbackends: [{name: trt, extra: 1}]", "a value or \\{name"),
@@ -92,7 +93,7 @@ def test_a_failing_configuration_is_recorded_the_sweep_goes_on_and_exits_nonzero
     shutil.copytree(tiny_export, tmp_path / "export")  # a sweep names paths inside its own folder
     path = _write(tmp_path, f"""
 subjects: [export]
-backends: [ort-cpu, {{name: ort-cpu, measure: {{dims: {{nope: 2}}}}}}]
+backends: [ort-cpu, {{name: ort-cpu, measure: {{dim: {{nope: 2}}}}}}]
 precisions: [fp16]
 measure: {json.dumps(FAST)}
 spec: {spec.name}

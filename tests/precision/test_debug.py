@@ -246,7 +246,7 @@ def test_int8_mixed_is_a_precision_like_the_others(tmp_path):
     assert res.exit_code == 3 and [(a["precision"], a["verdict"]) for a in json.loads(res.stdout)["accuracy"]] == [
         ("int8", "FAIL"), ("int8-mixed", "PASS")]
     (tmp_path / "s.yaml").write_text("subjects: [p.onnx]\nprecisions: [int8-mixed]\nmeasure: {iterations: 5, "
-                                      "accuracy_samples: 4, launcher: inline, layer_profile: false}\n")
+                                      "accuracy_samples: 4, in_process: true, layer_profile: false}\n")
     res = CliRunner().invoke(cli, ["sweep", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "sweep"), "--store",
                                    str(tmp_path / "s.sqlite"), "--json"])
     assert res.exit_code == 0, res.output

@@ -89,7 +89,7 @@ def test_sweep_pareto_plot_and_history_trend_render_in_chromium(tiny_export, tmp
     shutil.copytree(tiny_export, tmp_path / "export")  # a sweep names paths inside its own folder
     sweep = tmp_path / "s.yaml"
     sweep.write_text("subjects: [export]\nprecisions: [fp32, fp16]\n"
-                     "measure: {duration: 0.3, accuracy_samples: 2, launcher: inline}\n")
+                     "measure: {duration: 0.3, accuracy_samples: 2, in_process: true}\n")
     store = tmp_path / "r.sqlite"
     res = CliRunner().invoke(cli, ["sweep", str(sweep), "--out", str(tmp_path / "o"), "--store", str(store)])
     assert res.exit_code == 0, res.output
