@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import math
 import os
 import sys
@@ -13,7 +14,10 @@ import click
 
 from .config import LIMITS, parse_depth
 from .errors import ConfigError, DeployprofError
+from . import results
 from .options import OPTIONS, Option
+from .report.progress import PhaseBar
+from .store import StoreOptions, check_before_work, record
 
 
 _CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EPIPE, errno.EFBIG}
@@ -173,8 +177,6 @@ def store_options(f):
 
 
 def store_from(o: dict):
-    from .store import StoreOptions, check_before_work
-
     options = StoreOptions(where=o.pop("store_where"), enabled=not o.pop("no_store"), commit=o.pop("commit"))
     check_before_work(options)
     return options
@@ -248,3 +250,29 @@ def train_options(f):
         click.option("--target", "target_name", default=None, help="Target profile for model FLOPs utilisation (e.g. cpu, h100-sxm)."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
     ])
+
+
+def emit(result) -> None:
+    """A command's --json: its result in the one versioned envelope (docs/schema.json; read from the package at each
+    call, where the tests check every document against the schema)."""
+    emit_json(json.dumps(results.document(result), indent=1))
+
+
+def store_result(result, options) -> None:
+    """Append to the results store after the command's own output exists; failing to is a warning."""
+    record(result, options, say=lambda line: click.echo(line, err=True))
+
+
+def terminal():
+    """report/terminal, loaded by the commands that print tables or progress only (it brings rich), and told -q."""
+    from .report import terminal as module
+
+    ctx = click.get_current_context(silent=True)
+    module.QUIET = bool(ctx is not None and ctx.meta.get("quiet"))
+    return module
+
+
+def progress(live: bool = True) -> PhaseBar:
+    """live=False where the timed work runs in this very process (--in-process, precision-debug, train-bench): the
+    bar then moves between phases only."""
+    return PhaseBar(terminal().stderr_console(), live=live)

@@ -137,14 +137,13 @@ def export_preset(preset_name: str, out: Path, *, exporter: Optional[str] = None
         import torch  # noqa: F401  (a clear error before anything else)
     except ImportError:
         raise ConfigError("export needs PyTorch: pip install 'deployprof[export]' (or pass an existing export folder / .onnx file)") from None
-    from .vla import count_parameters
-
+    vla = _vla()
     if exporter not in (None, *EXPORTERS):
         raise ConfigError(f"unknown exporter {exporter!r}; expected one of {EXPORTERS}")
     if weights not in ("auto", "real", "meta"):
         raise ConfigError(f"--weights must be auto, real or meta, got {weights!r}")
     preset = load_preset(preset_name)
-    meta = weights == "meta" or (weights == "auto" and 4 * sum(count_parameters(preset).values()) > META_ABOVE_BYTES)
+    meta = weights == "meta" or (weights == "auto" and 4 * sum(vla.count_parameters(preset).values()) > META_ABOVE_BYTES)
     if meta and exporter == "torchscript":
         raise ConfigError("a shapes-only (meta) export needs the dynamo exporter; drop --exporter torchscript")
     key = export_cache.key(preset, exporter=exporter, meta=meta, seed=seed, atol=atol, rtol=rtol) if cached else None
@@ -160,11 +159,16 @@ def export_preset(preset_name: str, out: Path, *, exporter: Optional[str] = None
         return result
 
 
+def _vla():
+    """deployprof/vla (the reference architectures and the stage wrapper), imported only where a torch module is
+    exported: it imports torch, which profiling an existing ONNX export never needs."""
+    from . import vla
+    return vla
+
+
 def _export_stages(preset, out: Path, exporter: Optional[str], seed: int, atol: float, rtol: float,
                    meta: bool) -> tuple[Manifest, dict[str, float]]:
-    from .vla import build_stages
-
-    build = build_stages(preset, device="meta" if meta else "cpu")
+    build = _vla().build_stages(preset, device="meta" if meta else "cpu")
     specs, used, timings = export_build(build, out, exporter, seed, atol, rtol, meta)
     manifest = Manifest(schema_version=MANIFEST_VERSION, stages=tuple(specs), schedule=build.schedule,
                         action_output=build.action_output, action_shape=build.action_shape, preset=preset.name,
@@ -327,8 +331,7 @@ def _export_module_stage(ref, module, names, tensors, out_names, outs, out: Path
     code fixes the batch for all of them, the graph is exported at the example's batch, and the manifest says so."""
     import onnx
 
-    from .vla.common import StageModule
-
+    StageModule = _vla().StageModule
     path = out / "model.onnx"  # out is this run's private staging folder: removed whole on failure
     t0, errors, notes = time.perf_counter(), [], []
     for dynamic in ((True, False) if batch_ok else (False,)):

@@ -14,6 +14,7 @@ from .files import write_text_atomic
 from .report import svg
 from .report.sections import history_table
 from .serial import to_dict
+from .report.html import page, table_html
 
 
 def _pair(lo: Optional[float], hi: Optional[float]) -> Optional[tuple[float, float]]:
@@ -59,8 +60,6 @@ def series_key(r: HistoryRow) -> str:
 def render_history_html(h: History) -> str:
     """One pair of charts per series (same policy, device, backend, precision, batch, request mode): p50/p99 with
     CI bands along the stored results in time order, and the accuracy (worst-sample cosine) when measured."""
-    from .report.html import page, table_html
-
     groups: dict[str, list[HistoryRow]] = defaultdict(list)
     for r in h.rows:
         groups[series_key(r)].append(r)

@@ -1,14 +1,20 @@
 """The export manifest: the stages of a policy, their tensors, and how one policy step calls them."""
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
+import numpy as np
+import onnx
+from onnx import TensorProto
+
 from .errors import ConfigError, ModelError
 from .files import confine, parse_json, read_document, write_json_atomic
+from .graph.load import _read_model, parsed_model  # parsed_model: the one parse per graph
 from .precisions import PRECISIONS
 from .serial import from_dict, to_dict
 
@@ -183,8 +189,6 @@ def _check_tensor(where: str, t: TensorSpec) -> None:
     if not all(math.isfinite(v) for v in bounds) or (len(bounds) == 2 and not t.low < t.high):
         raise ModelError(f"{where}: tensor {t.name!r} has range low={t.low} high={t.high}; expected finite numbers, low < high")
     if t.dist == "int" and bounds:
-        import numpy as np
-
         kind = np.dtype(t.dtype) if t.dtype != "bfloat16" else None
         info = np.iinfo(kind) if kind is not None and kind.kind in "iu" else np.iinfo(np.int64)
         if not all(float(v).is_integer() and info.min <= v <= info.max + 1 for v in bounds):
@@ -297,10 +301,6 @@ GENERATED_DTYPES = frozenset(_NP_DTYPES.values())   # what inputs.make_inputs ca
 
 def manifest_for_onnx(path: Path) -> Manifest:
     """A single-stage manifest synthesised from the graph's declared inputs (no weights read)."""
-    import onnx
-
-    from .graph.load import _read_model
-
     model = _read_model(path)
     inits = {i.name for i in model.graph.initializer}
 
@@ -376,8 +376,6 @@ def check_bindings(subject: Subject, dims: dict[str, int], shapes: dict[str, tup
 
 def sha256_file(path: Path) -> str:
     """A file's SHA-256, streamed (a weights file may be gigabytes)."""
-    import hashlib
-
     return _feed(hashlib.sha256(), path).hexdigest()
 
 
@@ -392,12 +390,6 @@ def graph_sha256(path: Path) -> str:
     """The identity of a stage graph in reports, engine cache keys and precision-debug's evaluations: the .onnx file
     and, when its weights are external data, each data file it names (new weights under the same graph file are
     another graph). Without external data it is the file's SHA-256."""
-    import hashlib
-
-    from onnx import TensorProto
-
-    from .graph.load import parsed_model  # the one parse per graph (its external locations already confined)
-
     path = Path(path)
     h = _feed(hashlib.sha256(), path)
     graph = parsed_model(path).graph

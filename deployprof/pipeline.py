@@ -23,7 +23,7 @@ from .precision import prepare_precision
 from .precision.debug import debug_precision
 from .precisions import MIXED
 from .results import (POLICY_STEP, AccuracyReport, Comparison, BenchResult, FlopReport, ModelInfo, PrecisionDebugReport, ProfileReport,
-                      RunResult, Witness)
+                      RunResult, Witness, mfu_problem)
 from .runfolder import COMPARE_PRECISION, PROFILE, TRAIN_BENCH, run_folder
 from .runner import RunSpec, check_concurrency
 from .worker import launch
@@ -42,7 +42,7 @@ from .presets import load_preset
 from .qualify.roofline import predict_measured
 from .report.render import render_all
 from .targets import TargetProfile, load_target_profile
-from .train import mfu_problem, train_bench, with_mfu
+from .train import train_bench, with_mfu
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]

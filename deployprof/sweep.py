@@ -43,6 +43,9 @@ from .qualify.spec import load_spec
 from .qualify.verdict import qualify_report
 from .serial import to_dict
 from .store import Store, device_name, redact
+from .report.sweep_html import render_sweep_html
+from .pipeline import is_preset, plan_profile, profile, resolve_subject
+from .backends import BACKENDS
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -203,8 +206,6 @@ def settings_of(cfg: Configuration) -> Settings:
 def _export_once(subject: str, exports: Path, settings: Settings, say: Say) -> str:
     """A preset exported once per machine and sweep folder (reused while complete), per exporter and task; a path as
     is."""
-    from .pipeline import is_preset, resolve_subject
-
     if not is_preset(subject):
         return subject
     tag = "".join([f"-{settings.exporter}" if settings.exporter else "",
@@ -221,8 +222,6 @@ def run_configuration(cfg: Configuration, key: str, out: Path, spec: Optional[Pa
                       say: Say = log.info) -> dict:
     """Profile one configuration into OUT/runs/KEY (fresh each attempt); with a spec, qualify it. Returns what the
     launcher stores: the profile document, its environment, the verdict. Runs wherever it is called (a Ray worker)."""
-    from .pipeline import plan_profile, profile
-
     settings = settings_of(cfg)
     subject = _export_once(cfg.subject, out / "exports", settings, say)
     run_dir = out / "runs" / key
@@ -252,9 +251,6 @@ def validate(sweep: Sweep, local: bool) -> None:
     """The whole matrix checked before any work: each backend known (and usable here when run here), precision,
     target, subject, measurement options and spec. A sweep of `backends: [ort-gpu]` once exported and ran for 77 s
     to end with every configuration failed."""
-    from .backends import BACKENDS
-    from .pipeline import is_preset
-
     for c in sweep.configurations:
         where = f"sweep configuration {c.label()}"
         try:
@@ -405,7 +401,5 @@ def _duration(s: float) -> str:
 
 
 def write_sweep(report: SweepReport, out: Path) -> None:
-    from .report.sweep_html import render_sweep_html
-
     write_json_atomic(out / "sweep.json", document(report))
     write_text_atomic(out / "sweep.html", render_sweep_html(report))

@@ -228,22 +228,6 @@ def converged_at(losses: list[float], times_s: list[float], fraction: float, thr
     return None, None, target
 
 
-EAGER_MFU_MAX = 0.9   # an eager PyTorch training loop does not reach this; above it the FLOPs or the peak are wrong
-
-
-def mfu_problem(result: TrainResult) -> Optional[str]:
-    """Why an MFU is not a result: above the ceiling it divides by, or above what an eager loop can reach."""
-    if result.mfu is None:
-        return None
-    if result.mfu > 1.0:
-        return (f"MFU {result.mfu:.0%} of {result.mfu_target} exceeds the ceiling it divides by: the FLOP count or "
-                "the peak is wrong, not the model")
-    if result.mfu > EAGER_MFU_MAX:
-        return (f"MFU {result.mfu:.0%} of {result.mfu_target} is above the {EAGER_MFU_MAX:.0%} an eager training loop "
-                "reaches: check the target's peak (a CPU's is measured; a GPU's is its datasheet's) and the FLOP count")
-    return None
-
-
 def with_mfu(result: TrainResult, target) -> TrainResult:
     """Model FLOPs utilisation against the target's dense peak at the training precision."""
     import dataclasses

@@ -19,6 +19,22 @@ def test_version_and_help():
     assert "profile" in invoke("--help").output
 
 
+def test_the_listing_is_each_command_s_own_help_without_loading_any():
+    """`deployprof --help` lists the commands from cli.COMMANDS; each entry is its command's own first sentence, and
+    listing them imports no command's module."""
+    import subprocess
+    import sys
+
+    from deployprof.cli import COMMANDS
+
+    for name, (_, _, summary) in COMMANDS.items():
+        assert summary == cli.get_command(None, name).get_short_help_str(10**6), name
+    code = ("import sys; from click.testing import CliRunner; from deployprof.cli import cli; "
+            "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0, r.output; "
+            "print(sorted(m for m in sys.modules if m.startswith('deployprof.cli.')))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
 def test_backends_lists_every_backend_with_reason():
     out = invoke("backends").output
     for name in ("ort-cpu", "ort-cuda", "ort-trt", "trt", "torch"):
@@ -178,7 +194,7 @@ def test_ctrl_c_is_reported_as_an_interrupt_even_when_a_library_rewords_it(monke
     import time
 
     from deployprof.errors import ConfigError
-    from deployprof.qualify import verdict
+    from deployprof.cli import qualify as command
 
     def swallows_the_interrupt(*args, **kwargs):
         try:
@@ -187,7 +203,7 @@ def test_ctrl_c_is_reported_as_an_interrupt_even_when_a_library_rewords_it(monke
         except KeyboardInterrupt:
             raise ConfigError("a library's own wording of what happened") from None
 
-    monkeypatch.setattr(verdict, "qualify_source", swallows_the_interrupt)
+    monkeypatch.setattr(command, "qualify_source", swallows_the_interrupt)
     before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal (`cmd &` ignores SIGINT)
     try:
         res = CliRunner().invoke(cli, ["qualify", "--spec", str(tmp_path / "s.yaml"), str(tmp_path)])

@@ -65,7 +65,7 @@ EXAMPLES = {
 
 def from_command_line(args: list[str]) -> Settings:
     """What `profile` builds from these arguments (its own parsing, stopped before any work)."""
-    ctx = cli.commands["profile"].make_context("profile", ["tiny-vla", "--out", "o", *args])
+    ctx = cli.get_command(None, "profile").make_context("profile", ["tiny-vla", "--out", "o", *args])
     return Settings.from_options({k: v for k, v in ctx.params.items() if k in BY_NAME})
 
 
@@ -76,7 +76,7 @@ def from_sweep(folder, measure: str) -> Settings:
 
 
 def test_every_parameter_of_profile_is_in_the_table_or_set_otherwise_by_a_sweep():
-    params = {p.name for p in cli.commands["profile"].params}
+    params = {p.name for p in cli.get_command(None, "profile").params}
     table = {o.name for o in OPTIONS}
     assert params - table == set(NOT_IN_TABLE)
     assert table <= params   # profile takes every option of the table

@@ -21,7 +21,8 @@ from ..precisions import base_precision
 from ..errors import BackendUnavailableError, BuildError, ModelError
 from ..files import cache_root, write_json_atomic
 from ..results import BuildInfo
-from .base import BACKENDS, Availability, Backend, BackendOptions, EventPoolTimer, TorchDeviceArrays, cuda_torch
+from ..measure.timers import EventPoolTimer
+from .base import BACKENDS, Availability, Backend, BackendOptions, TorchDeviceArrays, cuda_torch
 from ..engine import cuda  # as a module: its probes are looked up at each call (tests stand in for them)
 from ..manifest import graph_sha256
 from ..measure.layer_pass import PROFILE_WARMUP, Timed, timed_calls

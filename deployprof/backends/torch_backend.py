@@ -13,7 +13,8 @@ from ..errors import BackendUnavailableError, BuildError, ConfigError
 from ..measure.layer_pass import Timed
 from ..measure.torch_profile import torch_layer_times
 from ..results import BuildInfo
-from .base import BACKENDS, Availability, Backend, DeviceTimer, EventPoolTimer, TorchDeviceArrays
+from ..measure.timers import DeviceTimer, EventPoolTimer
+from .base import BACKENDS, Availability, Backend, TorchDeviceArrays
 from ..export import load_factory
 from ..presets import Preset
 

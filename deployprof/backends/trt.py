@@ -22,7 +22,8 @@ from ..engine.shapes import derive_profile
 from ..errors import BuildError, ConfigError
 from ..measure.layer_pass import Timed, Unit
 from ..results import BuildInfo, EngineProvenance, LayerTime, TransferTimes
-from .base import BACKENDS, Availability, Backend, DeviceTimer, EventPoolTimer, TorchDeviceArrays, cuda_torch
+from ..measure.timers import DeviceTimer, EventPoolTimer
+from .base import BACKENDS, Availability, Backend, TorchDeviceArrays, cuda_torch
 
 log = logging.getLogger(__name__)
 

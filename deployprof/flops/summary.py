@@ -102,15 +102,6 @@ def assumed_dims(reports) -> dict[str, int]:
     return {k: v for r in reports.values() for k, v in sorted(r.assumed_dims.items())}
 
 
-def assumed_note(dims: dict[str, int]) -> str:
-    shown = ", ".join(f"{k}={v}" for k, v in dims.items())
-    return f"unbound input dimension(s) counted at {shown}; bind them with --dim NAME=N, or --strict to refuse"
-
-
-def top_ops(by_op: dict[str, OpTypeCost], n: Optional[int] = 12) -> list[tuple[str, OpTypeCost]]:
-    return sorted(by_op.items(), key=lambda kv: -kv[1].flops_total)[:n]
-
-
 def kv_cache_bytes(manifest, dims: dict[str, int]) -> Optional[int]:
     """Bytes of the tensors the manifest marks as KV cache (each counted once), at the bound dims."""
     import numpy as np

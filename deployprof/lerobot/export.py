@@ -16,6 +16,7 @@ from ..export import OPSET, export_build
 from ..files import staged_folder
 from ..inputs import make_inputs
 from ..manifest import MANIFEST_VERSION, Manifest, StepParity, Subject, sha256_file
+from ..policy import open_policy, scheduler_noise
 from .checkpoint import Checkpoint, load_checkpoint
 from .stages import POLICY_TYPES, SMOLVLA_BATCH_NOTE
 
@@ -60,8 +61,6 @@ def _notes(kind: str, task: str) -> tuple[str, ...]:
 def step_parity(ck: Checkpoint, manifest: Manifest, root: Path, task: str = "") -> StepParity:
     """Our policy step on ONNX Runtime against LeRobot's own select_action, PARITY_SAMPLES seeded observations; over
     the tolerance is an ExportError (the export is wrong)."""
-    from ..policy import open_policy
-
     worst: Optional[np.ndarray] = None
     with open_policy(Subject(manifest, root, str(root)), "ort-cpu") as step:
         for i in range(PARITY_SAMPLES):
@@ -116,7 +115,6 @@ def _ddpm_noise(manifest: Manifest, feeds: dict):
     import diffusers.schedulers.scheduling_ddpm as ddpm
     import torch
 
-    from ..policy import scheduler_noise
 
     s = loops[0].scheduler
     draws = [n for n, t in zip(scheduler_noise(s, tuple(feeds[loops[0].state].shape)), s.timesteps) if t > 0]

@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ..backends.base import DeviceTimer
 from ..config import MeasureConfig
 from ..results import Stop
 from .stats import convergence

@@ -23,6 +23,7 @@ from ..config import CALIBRATION_METHODS, CalibrationConfig
 from ..precisions import MIXED, PRECISIONS, base_precision
 from ..files import staged_folder
 from ..manifest import Subject, TensorSpec, load_subject
+from .calibration import external_samples, fingerprint, stage_samples
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +184,6 @@ def _write_variant(manifest, export_dir: Path, precision: str, out_dir: Path, ca
     stages = list(manifest.stages)
     samples: dict[str, list[dict]] = {}
     if precision == "int8":
-        from .calibration import external_samples, fingerprint, stage_samples
-
         externals, where = external_samples(manifest, calib.samples, calib.seed, Path(calib.source) if calib.source else None)
         samples = stage_samples(manifest, export_dir, externals)
         info["calibration"] = {"method": calib.method, "policy_steps": len(externals), "source": where,

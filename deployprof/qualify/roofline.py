@@ -9,6 +9,7 @@ from ..results import FlopReport, MemoryNeed, Prediction, RooflinePrediction, Ro
 from ..precisions import base_precision
 from ..targets import BYTES_PER_PARAM, TargetProfile, load_target_profile, profile_for
 from ..manifest import load_subject
+from ..flops.summary import kv_cache_bytes, stage_reports, unique_params
 
 ASSUMPTIONS = ("dense peak of the precision (FP32 may use TF32 where the GPU has it), no sparsity; minimum traffic = "
                "weights at the precision read once + graph inputs/outputs; activations assumed to stay on chip; "
@@ -63,8 +64,6 @@ def with_measured(pred: RooflinePrediction, runs: Sequence[RunResult], backend: 
 
 
 def _step_inputs(manifest, root, batch: int, dims: Optional[dict[str, int]]) -> tuple[dict[str, int], Optional[int], int]:
-    from ..flops.summary import kv_cache_bytes, unique_params
-
     calls = {s.name: s.calls_per_step for s in manifest.stages}
     kv = kv_cache_bytes(manifest, manifest.binding(batch, dims))
     return calls, kv, unique_params(manifest, root)
@@ -73,8 +72,6 @@ def _step_inputs(manifest, root, batch: int, dims: Optional[dict[str, int]]) -> 
 def predict_export(export_dir, target: "TargetProfile | str", precisions: Sequence[str] = ("fp32",), batch: int = 1,
                    dims: Optional[dict[str, int]] = None) -> Prediction:
     """`predict`: an export folder (shapes-only full-size exports included) at each precision."""
-    from ..flops.summary import stage_reports
-
     target = load_target_profile(target) if isinstance(target, str) else target
     manifest, root = load_subject(str(export_dir))
     flops = stage_reports(manifest, root, batch, dims)

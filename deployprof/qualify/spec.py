@@ -11,6 +11,7 @@ from ..errors import ConfigError
 from ..files import parse_yaml, read_document
 from ..precisions import PRECISIONS
 from ..targets import target_named_in
+from ..backends import BACKENDS
 
 PERCENTILE_KEYS = ("p50", "p90", "p95", "p99", "p999")
 EXAMPLE = """latency_ms: {p99: 50}                      # p99 of a policy step within 50 ms
@@ -86,8 +87,6 @@ def _names(where: str, value: Any, known: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def parse_spec(data: Any) -> Spec:
-    from ..backends import BACKENDS
-
     top = ("latency_ms", "control", "deadline_miss_rate", "memory", "accuracy", "backends", "precisions", "batch", "target")
     if not isinstance(data, dict):
         raise ConfigError(f"spec must be a YAML mapping, e.g. `latency_ms: {{p99: 50}}`; got {type(data).__name__}")

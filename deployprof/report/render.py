@@ -8,13 +8,12 @@ from ..files import write_text_atomic
 from ..results import PrecisionDebugReport, ProfileReport
 from .markdown import render_markdown
 from .sections import precision_debug_tables
+from .html import page, precision_debug_plot, render_html, table_html
 
 
 def render_all(report: ProfileReport, out_dir: Path) -> list[str]:
     """report.md and report.html from a report whose report.json is already written; a view that fails is a
     warning returned (the measurements are in report.json and the other view still appears)."""
-    from .html import render_html
-
     problems = []
     for name, render in (("report.md", render_markdown), ("report.html", render_html)):
         try:
@@ -29,8 +28,6 @@ def render_all(report: ProfileReport, out_dir: Path) -> list[str]:
 
 def render_precision_debug(report: PrecisionDebugReport, out_dir: Path) -> Path:
     """precision-debug.html beside precision-debug.json: the latency-vs-error plot and the tables."""
-    from .html import page, precision_debug_plot, table_html
-
     plot = precision_debug_plot(report)
     body = (["<div class='grid'>", plot, "</div>"] if plot else []) + [table_html(t) for t in precision_debug_tables(report)]
     path = Path(out_dir) / "precision-debug.html"

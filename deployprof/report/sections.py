@@ -6,7 +6,7 @@ from collections import defaultdict
 from typing import NamedTuple, Optional
 
 from ..results import (OVERHEAD_FACTOR, AccuracyResult, Breakdown, Comparison, Evaluation, PrecisionDebugReport, ComponentTime, FlopReport, OpTypeCost, ProfileReport,
-                       Qualification, RooflinePrediction, RunResult, main_runs, main_stage, stop_of)
+                       Qualification, RooflinePrediction, RunResult, main_runs, main_stage, mfu_problem, stop_of)
 from ..serial import to_dict
 from .summary import accuracies, accuracy_cell, fmt_bytes, fmt_count, fmt_ms, pct_ci, pct_ci_stats
 
@@ -16,6 +16,15 @@ class Table(NamedTuple):
     header: tuple[str, ...]
     rows: list[tuple[str, ...]]
     caption: str = ""
+
+
+def assumed_note(dims: dict[str, int]) -> str:
+    shown = ", ".join(f"{k}={v}" for k, v in dims.items())
+    return f"unbound input dimension(s) counted at {shown}; bind them with --dim NAME=N, or --strict to refuse"
+
+
+def top_ops(by_op: dict[str, OpTypeCost], n: Optional[int] = 12) -> list[tuple[str, OpTypeCost]]:
+    return sorted(by_op.items(), key=lambda kv: -kv[1].flops_total)[:n]
 
 
 def _opt(v: Optional[float], fmt: str) -> str:
@@ -245,8 +254,6 @@ def flops_table(flops: dict[str, FlopReport], step_flops: Optional[int] = None,
 
 
 def op_table(by_op: dict[str, OpTypeCost], n: int = 12) -> Table:
-    from ..flops.summary import top_ops
-
     rows = [(op, str(c.count), fmt_count(c.macs), fmt_count(c.flops_total)) for op, c in top_ops(by_op, n)]
     return Table(f"Top {n} op types by FLOPs total", ("op", "count", "MACs", "FLOPs total"), rows)
 
@@ -349,8 +356,6 @@ def accuracy_table(accuracy: tuple[AccuracyResult, ...]) -> Table:
 
 
 def roofline_tables(predictions: tuple[RooflinePrediction, ...]) -> list[Table]:
-    from ..flops.summary import assumed_note
-
     out = []
     for p in predictions:
         rows = [(s.stage, str(s.calls_per_step), f"{s.flops / 1e9:.3f}", f"{s.min_bytes / 1e6:.1f}", f"{s.compute_ms:.4f}",
@@ -375,8 +380,6 @@ def roofline_tables(predictions: tuple[RooflinePrediction, ...]) -> list[Table]:
 
 
 def _mfu_cell(t) -> str:
-    from ..train import mfu_problem
-
     if t.mfu is None:
         return "-"
     return f"implausible ({t.mfu:.1%} of {t.mfu_target}): see warnings" if mfu_problem(t) else f"{t.mfu:.1%} of {t.mfu_target}"
@@ -567,7 +570,7 @@ def selfcheck_table(c) -> Table:
 
 
 def self_test_table(result) -> Table:
-    """engine/selftest.py's checks; the versions go in the caption, for the bug report it may end up in."""
+    """selftest.py's checks; the versions go in the caption, for the bug report it may end up in."""
     rows = [(c.name, "PASS" if c.ok else "FAIL", c.detail) for c in result.checks]
     caption = " | ".join(f"{k}: {v}" for k, v in result.versions)
     return Table(f"{result.backend} self-test: {'PASS' if result.ok else 'FAIL'}", ("check", "result", "detail"), rows, caption)

@@ -149,8 +149,6 @@ def print_bench(result: BenchResult, out: Optional[Console] = None) -> None:
 
 
 def print_flops(s: FlopSummary, per_node: bool, out: Optional[Console] = None) -> None:
-    from ..flops.summary import assumed_note
-
     out = out or console()
     show([sections.flops_table(s.stages, s.policy_step_flops_total, s.calls_per_step), sections.op_table(s.by_op_type)],
          out)
@@ -164,7 +162,7 @@ def print_flops(s: FlopSummary, per_node: bool, out: Optional[Console] = None) -
         for u in r.unresolved_nodes[:20]:
             out.print(Text.assemble(("unresolved", "yellow"), f" {name}: {u}"))
     if s.assumed_dims:
-        out.print(Text.assemble(("note", "yellow"), f": {assumed_note(s.assumed_dims)}"))
+        out.print(Text.assemble(("note", "yellow"), f": {sections.assumed_note(s.assumed_dims)}"))
 
 
 def print_accuracy(a: AccuracyReport, out: Optional[Console] = None) -> None:
@@ -215,11 +213,10 @@ def print_qualification(q: Qualification, out: Optional[Console] = None) -> None
     whole_line(out, f"{q.status} ({qualification_basis(q)}; spec {q.spec})", f"bold {STYLES[q.status]}")
 
 
-def print_backends(out: Optional[Console] = None) -> None:
-    from ..backends import BACKENDS
-
+def print_backends(backends, out: Optional[Console] = None) -> None:
+    """backends: the registry (backends.BACKENDS), handed in by the command."""
     rows, warnings = [], []
-    for name, cls in BACKENDS.items():
+    for name, cls in backends.items():
         a = cls.availability()
         rows.append((name, "yes" if a.ok else "no", a.reason))
         if a.warning and a.warning not in warnings:

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from deployprof.backends import BACKENDS
 from deployprof.backends.ort import OrtCpu
 from deployprof.cli import cli
-from deployprof.engine.selftest import run_self_test, write_network
+from deployprof.selftest import run_self_test, write_network
 from deployprof.report.sections import self_test_table
 from deployprof.results import LayerTime
 

@@ -43,7 +43,7 @@ def test_run_backend_reports_device_time_copies_and_layers(tiny_export, tmp_path
 
 @pytest.mark.tensorrt
 def test_first_contact_self_test_passes(tmp_path):
-    from deployprof.engine.selftest import run_self_test
+    from deployprof.selftest import run_self_test
 
     result = run_self_test("trt", work=tmp_path)
     assert result.ok, [c for c in result.checks if not c.ok]

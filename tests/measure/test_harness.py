@@ -89,7 +89,7 @@ def test_memory_sampler_sees_an_allocation():
 
 def test_device_events_come_from_a_pool_grown_between_calls_and_destroyed_on_close():
     """The cuda-bindings timer once made two events per call and never destroyed them."""
-    from deployprof.backends.base import EventPoolTimer
+    from deployprof.measure.timers import EventPoolTimer
 
     clock = FakeClock(tick_ns=0)
     made, destroyed, timed = [], [], []

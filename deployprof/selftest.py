@@ -12,10 +12,10 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..config import BackendOptions
-from ..manifest import Subject, load_subject
-from .. import __version__
-from ..backends import BACKENDS
+from .config import BackendOptions
+from .manifest import Subject, load_subject
+from . import __version__
+from .backends import BACKENDS
 
 SHAPES = {"x": (4, 64), "w1": (64, 128), "w2": (128, 32)}
 LIMITS = {"fp32": 1e-2, "fp16": 3e-2}   # relative L2 error against ONNX Runtime (fp32 allows TF32)
