@@ -1,5 +1,4 @@
 """Every command once with nothing but its required arguments: defaults are tested as defaults."""
-import json
 
 import pytest
 from click.testing import CliRunner

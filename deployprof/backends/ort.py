@@ -437,7 +437,6 @@ def profiler_node_cost_ms() -> float:
     """What ONNX Runtime's profiler adds per node run, in ms: a chain of PROFILER_PROBE_NODES Neg nodes on one float
     (next to no kernel work), timed with the profiler off and on in alternating rounds, best round of each; once per
     process. The profiler records each node after its kernel ends, so this lands in the next node's (dispatch)."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 

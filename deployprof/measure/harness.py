@@ -9,6 +9,7 @@ from typing import Callable, Optional
 from ..config import MeasureConfig
 from ..results import Stop
 from .stats import convergence
+from .timers import DeviceTimer
 
 STEADY_TOLERANCE = 1.10   # an iteration within 10% of the warm-up tail's median counts as steady
 WARM_WINDOW, WARM_DRIFT = 10, 0.05   # warm-up ends when the last 10 calls' median is within 5% of the 10 before

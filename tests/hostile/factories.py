@@ -1,8 +1,6 @@
 """Users' modules: a factory that raises, exits or returns junk is one line, run where its exit is seen."""
 from __future__ import annotations
 
-import os
-import sys
 import textwrap
 
 from .sandbox import Case, Sandbox

@@ -2,9 +2,6 @@
 traceback."""
 from __future__ import annotations
 
-import os
-import zipfile
-
 import numpy as np
 from onnx import helper
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 
 import numpy as np
 from onnx import TensorProto, helper
