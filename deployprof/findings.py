@@ -5,10 +5,10 @@ Warnings: what the reader must know to trust the numbers (fallbacks, throttling,
 a device not at spec), one line per cause."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from .measure.between import between_runs, verdict
-from .results import (POLICY_STEP, Breakdown, ComponentTime, FlopReport, RooflinePrediction, RunResult, main_runs,
+from .results import (EAGER_MFU_MAX, POLICY_STEP, Breakdown, ComponentTime, FlopReport, RooflinePrediction, RunResult, main_runs,
                       run_flags, stop_of)
 
 LAUNCH_BOUND_BUSY = 0.50   # GPU busy under half the step: kernels wait on launches (NVML utilisation)
@@ -261,6 +261,28 @@ def precision_warnings(runs: list[RunResult]) -> list[str]:
     return out
 
 
+class Warnings:
+    """The one list of a command's warnings, passed through its pipeline: each kept once, in the order found. One
+    found while work goes on is said at once (`warning: ...`, through `say`); one found as the result is assembled
+    (say=False) is printed with the result's own list instead."""
+
+    def __init__(self, say: Callable[[str], None] = lambda line: None, found: Sequence[str] = ()):
+        self.say, self.items = say, list(dict.fromkeys(found))   # `found`: said already (while planning)
+
+    def add(self, text: Optional[str], say: bool = True) -> None:
+        if text and text not in self.items:
+            self.items.append(text)
+            if say:
+                self.say(f"warning: {text}")
+
+    def extend(self, texts: Sequence[str], say: bool = True) -> None:
+        for text in texts:
+            self.add(text, say)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
 SHAPES_ONLY = "shapes-only export (weights without data): static cost only, no latency measured"
 STEP_WITHOUT_GRAPHS = ("--cuda-graph times each stage as a graph replay; the policy step feeds its stages from the host, "
                        "so it is measured only without graphs")
@@ -287,6 +309,32 @@ def skipped_backend(backend: str, reason: str) -> str:
 
 def no_cuda_graph(backend: str, blocker: str, measured_without: bool) -> str:
     return f"{backend}: no CUDA graph ({blocker}); " + ("measured without" if measured_without else "not measured")
+
+
+def mixed_not_found(precision: str, low: str, note: str) -> str:
+    """precision-debug's search found no mixed set that passes (`note` says why)."""
+    return f"{precision} not measured: {note} (precision-debug-{low}/precision-debug.json)"
+
+
+def measured_elsewhere(target: str, device: str, against: Optional[str]) -> str:
+    """Runs of a profile made on another device than --target's: the target's roofline is a floor for them only."""
+    return (f"--target {target}: these runs were measured on {device}, not on {target}: its roofline is a floor only"
+            + (f"; measured points are set against {against}'s roofline" if against else
+               "; no target profile names this device, so no measured roofline"))
+
+
+def mfu_problem(result) -> Optional[str]:
+    """Why a train-bench MFU (results.TrainResult) is not a result: above the ceiling it divides by, or above what an
+    eager loop can reach."""
+    if result.mfu is None:
+        return None
+    if result.mfu > 1.0:
+        return (f"MFU {result.mfu:.0%} of {result.mfu_target} exceeds the ceiling it divides by: the FLOP count or "
+                "the peak is wrong, not the model")
+    if result.mfu_implausible:
+        return (f"MFU {result.mfu:.0%} of {result.mfu_target} is above the {EAGER_MFU_MAX:.0%} an eager training loop "
+                "reaches: check the target's peak (a CPU's is measured; a GPU's is its datasheet's) and the FLOP count")
+    return None
 
 
 def partial_quantization(precision: str, stage: str, why: str) -> str:

@@ -23,7 +23,7 @@ from .precision import prepare_precision
 from .precision.debug import debug_precision
 from .precisions import MIXED
 from .results import (POLICY_STEP, AccuracyReport, Comparison, BenchResult, FlopReport, ModelInfo, PrecisionDebugReport, ProfileReport,
-                      RunResult, Witness, mfu_problem)
+                      RunResult, Witness)
 from .runfolder import COMPARE_PRECISION, PROFILE, TRAIN_BENCH, run_folder
 from .runner import RunSpec, check_concurrency
 from .worker import launch
@@ -31,9 +31,9 @@ from .devices import cuda_device_count, is_jetson
 from .doctor import default_probe, doctor
 from .engine.trtexec import AGREE, find_trtexec, witness
 from .export import export_preset
-from .findings import (SHAPES_ONLY, STEP_WITHOUT_GRAPHS, contradictions, faster_than_floor, findings, no_cuda_graph,
-                       not_at_precision, not_at_spec, partial_quantization, precision_warnings, run_warnings,
-                       skipped_backend)
+from .findings import (SHAPES_ONLY, STEP_WITHOUT_GRAPHS, Warnings, contradictions, faster_than_floor, findings,
+                       mfu_problem, mixed_not_found, no_cuda_graph, not_at_precision, not_at_spec, partial_quantization,
+                       precision_warnings, run_warnings, skipped_backend)
 from .abtest import interleaved_compare
 from .policy import open_policy
 from .measure.repeats import fold
@@ -83,7 +83,8 @@ def resolve_subject(subject: str, out: Path, exporter: Optional[str] = None, say
 @dataclasses.dataclass(frozen=True)
 class BackendPlan:
     """The backends a command will measure, resolved once before any work: those that can run here, the CUDA-graph
-    modes of each, and the warnings said on the way. Every later step reads it (graph modes were derived three times)."""
+    modes of each, and the warnings said on the way (a profile's collector starts with them). Every later step reads
+    it (graph modes were derived three times)."""
     names: tuple[str, ...]
     modes: dict[str, tuple[bool, ...]]
     warnings: tuple[str, ...]
@@ -122,20 +123,17 @@ def check_backends(names: list[str], skip_unavailable: bool, say: Say,
                           "(pass --device cuda:N, or leave --device out)")
     for name in names:
         check_concurrency(name, config.concurrency)
-    usable, warnings = [], []
+    usable, warnings = [], Warnings(say)
     for name in names:
         avail = BACKENDS.get(name).availability()
         blocker = (BACKENDS.get(name).device_blocker(config.backend_options)
                    or (torch_module_missing(subject) if name == "torch" else None)) if avail.ok else None
         avail = dataclasses.replace(avail, ok=False, reason=blocker) if blocker else avail
-        if avail.warning and avail.warning not in warnings:
-            warnings.append(avail.warning)
-            say(f"warning: {avail.warning}")
+        warnings.add(avail.warning)
         if avail.ok:
             usable.append(name)
         elif skip_unavailable:
-            warnings.append(skipped_backend(name, avail.reason))
-            say(f"warning: {warnings[-1]}")
+            warnings.add(skipped_backend(name, avail.reason))
         else:
             hint = " (pass --skip-unavailable to profile the others)" if len(names) > 1 else ""
             raise BackendUnavailableError(f"backend {name} is unavailable: {avail.reason}{hint}")
@@ -146,11 +144,8 @@ def check_backends(names: list[str], skip_unavailable: bool, say: Say,
             raise ConfigError("--cross-check trtexec re-times the engines of the trt backend: add trt to the backends")
         if find_trtexec() is None:
             raise ConfigError("--cross-check trtexec: trtexec not found on PATH or in /usr/src/tensorrt/bin")
-    modes, mode_warnings = graph_modes(usable, config)  # of the backends that will run; --cuda-graph on with none: an error
-    for w in mode_warnings:
-        warnings.append(w)
-        say(f"warning: {w}")
-    return BackendPlan(tuple(usable), modes, tuple(warnings))
+    modes = graph_modes(usable, config, warnings)  # of the backends that will run; --cuda-graph on with none: an error
+    return BackendPlan(tuple(usable), modes, tuple(warnings.items))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,18 +169,19 @@ def attach_flops(run: RunResult, cost: StaticCost) -> RunResult:
     return dataclasses.replace(run, flops_per_run=total, achieved_gflop_per_s=achieved)
 
 
-def graph_modes(names: list[str], config: MeasureConfig) -> tuple[dict[str, tuple[bool, ...]], list[str]]:
+def graph_modes(names: list[str], config: MeasureConfig, warnings: Warnings) -> dict[str, tuple[bool, ...]]:
     """Which of off/on each backend is measured in under --cuda-graph, and a warning for each it cannot capture;
     --cuda-graph on with no backend able to is an error, before any work."""
-    wanted, modes, warnings = CUDA_GRAPH_MODES[config.cuda_graph], {}, []
+    wanted, modes, blocked = CUDA_GRAPH_MODES[config.cuda_graph], {}, []
     for name in names:
         blocker = BACKENDS.get(name).cuda_graph_blocker(config.backend_options) if True in wanted else None
         modes[name] = tuple(g for g in wanted if not (g and blocker))
         if blocker:
-            warnings.append(no_cuda_graph(name, blocker, bool(modes[name])))
+            blocked.append(no_cuda_graph(name, blocker, bool(modes[name])))
     if names and not any(modes.values()):
-        raise ConfigError("--cuda-graph on: " + "; ".join(warnings))
-    return modes, warnings
+        raise ConfigError("--cuda-graph on: " + "; ".join(blocked))
+    warnings.extend(blocked)
+    return modes
 
 
 def check_batches(subject: Subject, batches: tuple[int, ...]) -> None:
@@ -264,13 +260,13 @@ def reference_checks(base: Subject, accuracy: AccuracyConfig, folder: Path, batc
 
 
 def prepare_variants(base: Subject, precisions: list[str], out: Path, calib: CalibrationConfig,
-                     accuracy: AccuracyConfig = AccuracyConfig(), say: Say = log.info
-                     ) -> tuple[dict[str, Subject], list[PrecisionDebugReport], list[str]]:
+                     accuracy: AccuracyConfig, warnings: Warnings, say: Say = log.info
+                     ) -> tuple[dict[str, Subject], list[PrecisionDebugReport]]:
     """Each precision's export, prepared from the loaded FP32 one into OUT/export-<precision> and loaded once. A
     mixed precision is found by precision-debug's search first (OUT/precision-debug-<base>/, on ort-cpu, judged
     like the profile's accuracy check); when nothing passes, it is not measured and a warning says why.
-    Returns the variants, the searches, the warnings."""
-    variants, searches, warnings = {}, [], []
+    Returns the variants and the searches."""
+    variants, searches = {}, []
     for p in precisions:
         if p == "fp32":
             variants[p] = base
@@ -281,14 +277,13 @@ def prepare_variants(base: Subject, precisions: list[str], out: Path, calib: Cal
                                     progress=log.info)
             searches.append(found)
             if found.mixed_export is None:
-                warnings.append(f"{p} not measured: {found.note} (precision-debug-{low}/precision-debug.json)")
-                say(f"warning: {warnings[-1]}")
+                warnings.add(mixed_not_found(p, low, found.note))
             else:
                 variants[p] = load_subject(found.mixed_export)
         else:
             say(f"preparing {p} from the FP32 export" + (f" (calibrating, {calib.method})" if p == "int8" else ""))
             variants[p] = load_subject(prepare_precision(base, p, out / f"export-{p}", calib))
-    return variants, searches, warnings
+    return variants, searches
 
 
 def _with_speedups(runs: list[RunResult]) -> list[RunResult]:
@@ -381,31 +376,29 @@ class Prepared:
     base: Subject
     subjects: dict[str, Subject]
     backends: tuple[str, ...]
-    warnings: tuple[str, ...]
     searches: tuple[PrecisionDebugReport, ...] = ()   # precision-debug's, one per mixed precision
 
 
-def prepare(plan: ProfilePlan, out: Path, say: Say) -> Prepared:
+def prepare(plan: ProfilePlan, out: Path, warnings: Warnings, say: Say) -> Prepared:
     """Export (a preset), load, check the bindings, prepare each precision."""
     base = load_subject(resolve_subject(plan.subject, out, plan.exporter, say, plan.task))  # each manifest is read once
     check_bindings(base, plan.config.dims, plan.config.shapes)
-    warnings, usable, precisions = [], plan.backends.names, plan.precisions
+    usable, precisions = plan.backends.names, plan.precisions
     if plan.config.cuda_graph != "off" and base.manifest.has_policy_step:
-        warnings.append(STEP_WITHOUT_GRAPHS)
+        warnings.add(STEP_WITHOUT_GRAPHS)
     if base.manifest.static_only:
-        say(f"warning: {SHAPES_ONLY}")
-        warnings.append(SHAPES_ONLY)
+        warnings.add(SHAPES_ONLY)
         usable, precisions = (), ("fp32",)
-    variants, searches, more = prepare_variants(base, list(precisions), out, plan.calib, plan.accuracy, say)
-    return Prepared(base, variants, usable, tuple(warnings + more), tuple(searches))
+    variants, searches = prepare_variants(base, list(precisions), out, plan.calib, plan.accuracy, warnings, say)
+    return Prepared(base, variants, usable, tuple(searches))
 
 
-def measure_prepared(plan: ProfilePlan, prep: Prepared, say: Say) -> tuple[list[RunResult], StaticCost, list[str]]:
+def measure_prepared(plan: ProfilePlan, prep: Prepared, warnings: Warnings, say: Say
+                     ) -> tuple[list[RunResult], StaticCost]:
     """Every precision's runs (each judged against the reference's actions), the FP32 graph's static cost, and a
     warning for each backend that cannot run a precision."""
     config, batches = plan.config, plan.config.batches
     runs: list[RunResult] = []
-    warnings: list[str] = []
     with tempfile.TemporaryDirectory(prefix="deployprof-ref-") as refs:
         checks = reference_checks(prep.base, plan.accuracy, Path(refs), batches, config.dims, say) \
             if prep.backends and plan.accuracy.samples else None
@@ -414,13 +407,12 @@ def measure_prepared(plan: ProfilePlan, prep: Prepared, say: Say) -> tuple[list[
         for p, sub in prep.subjects.items():
             names = [n for n in prep.backends if p in BACKENDS.get(n).artifact_precisions]
             for n in (n for n in prep.backends if n not in names):
-                warnings.append(not_at_precision(n, p, BACKENDS.get(n).artifact_precisions))
-                say(f"warning: {warnings[-1]}")
+                warnings.add(not_at_precision(n, p, BACKENDS.get(n).artifact_precisions))
             runs_p, costs_p = measure_subject(sub, names, plan.backends.modes, config, say, checks)
             runs += runs_p
             if p == "fp32":
                 cost = costs_p[batches[0]]
-    return runs, cost or static_cost(prep.base, batches[0], config.dims), warnings  # the FP32 graph's, measured or not
+    return runs, cost or static_cost(prep.base, batches[0], config.dims)  # the FP32 graph's, measured or not
 
 
 def profile(plan: ProfilePlan, out: Path, say: Say = log.info,
@@ -431,9 +423,10 @@ def profile(plan: ProfilePlan, out: Path, say: Say = log.info,
     check = board_self_check(plan, say)  # before the run: judge the board, then the policy
     with run_folder(out, PROFILE, plan.subject, force, say):  # another run refused; INCOMPLETE until the report is written
         phases(plan.phases(check is not None))
-        prep = prepare(plan, out, say)
-        runs, cost, warnings = measure_prepared(plan, prep, say)
-        report = _assemble(plan, prep, runs, cost, [*plan.backends.warnings, *prep.warnings, *warnings], check)
+        warnings = Warnings(say, found=plan.backends.warnings)   # every warning of this profile, in one list
+        prep = prepare(plan, out, warnings, say)
+        runs, cost = measure_prepared(plan, prep, warnings, say)
+        report = _assemble(plan, prep, runs, cost, warnings, check)
         if plan.interleave:
             report = dataclasses.replace(report, interleaved=interleave_precisions(plan, prep, say))
         say("writing report.json, report.md, report.html")
@@ -456,7 +449,7 @@ def interleave_precisions(plan: ProfilePlan, prep: Prepared, say: Say) -> tuple[
     return tuple(out)
 
 
-def _assemble(plan: ProfilePlan, prep: Prepared, runs: list[RunResult], cost: StaticCost, warnings: list[str],
+def _assemble(plan: ProfilePlan, prep: Prepared, runs: list[RunResult], cost: StaticCost, warnings: Warnings,
               check) -> ProfileReport:
     """The report of a profile from what was measured: where it ran, speed-ups, every warning and finding, the
     roofline on the target (and on the device that ran), the board's self-check."""
@@ -465,18 +458,18 @@ def _assemble(plan: ProfilePlan, prep: Prepared, runs: list[RunResult], cost: St
     runs = with_ceilings(list(with_devices(_with_speedups(runs), environment)), target)
     partial = [partial_quantization(p, stage, why) for p, s in subjects.items()
                for stage, why in s.manifest.precision_info.get("stages_quantized_at_compute_ops_only", {}).items()]
-    warnings = warnings + run_warnings(runs, cost.flops, {st.name: st.calls_per_step for st in base.manifest.stages}) \
-        + precision_warnings(runs) + partial
+    calls = {st.name: st.calls_per_step for st in base.manifest.stages}
+    warnings.extend([*run_warnings(runs, cost.flops, calls), *precision_warnings(runs), *partial], say=False)
     manifest, root = base
     roofline = ()
     if target is not None:
         roofline, elsewhere = predict_measured(manifest, root, cost.flops, runs, target, list(subjects),
                                                config.batches[0], config.dims)
-        warnings = warnings + elsewhere + faster_than_floor(roofline)
+        warnings.extend([*elsewhere, *faster_than_floor(roofline)], say=False)
     if check is not None:
         environment = dataclasses.replace(environment, self_check=check)
         if check.at_spec is False:
-            warnings.append(not_at_spec(check))
+            warnings.add(not_at_spec(check), say=False)
     return ProfileReport(
         created_utc=_now(),
         model=ModelInfo(source=str(plan.subject), preset=manifest.preset, family=manifest.family,
@@ -484,8 +477,7 @@ def _assemble(plan: ProfilePlan, prep: Prepared, runs: list[RunResult], cost: St
                         stage_sha256={s.name: graph_sha256(root / s.file) for s in manifest.stages},
                         calls_per_step={s.name: s.calls_per_step for s in manifest.stages}, exporter=manifest.exporter),
         environment=environment, settings=config, flops=cost.flops, policy_step_flops=cost.step_flops,
-        runs=tuple(runs), warnings=tuple(warnings),
-        findings=findings(runs, roofline, {st.name: st.calls_per_step for st in base.manifest.stages}),
+        runs=tuple(runs), warnings=tuple(warnings.items), findings=findings(runs, roofline, calls),
         precision_info={p: s.manifest.precision_info for p, s in subjects.items() if p != "fp32"},
         roofline=roofline, precision_debug=prep.searches)
 
@@ -510,9 +502,10 @@ def compare_precisions(export: Path, precisions: list[str], *, backend: str = "o
     with tempfile.TemporaryDirectory(prefix="deployprof-") as tmp, \
             (run_folder(out, COMPARE_PRECISION, export, force, say) if out else contextlib.nullcontext(Path(tmp))) as keep:
         base = load_subject(resolve_subject(str(export), Path(tmp), say=say) if exported else export)
-        variants, _, warnings = prepare_variants(base, precisions, keep, calib, accuracy, say)
-        if warnings:
-            raise ConfigError(warnings[0])
+        warnings = Warnings()
+        variants, _ = prepare_variants(base, precisions, keep, calib, accuracy, warnings, say)
+        if warnings:   # a mixed precision that nothing passes: there is no variant to judge
+            raise ConfigError(warnings.items[0])
         check = reference_checks(base, accuracy, Path(tmp), (1,), {}, say)[1]
         results = []
         for sub in variants.values():
@@ -544,10 +537,11 @@ def bench(subject: str, backend: str, precision: Optional[str] = None, config: M
         runs, costs = measure_subject(prepared, [backend], backend_plan.modes, config, say)
         calls = {st.name: st.calls_per_step for st in prepared.manifest.stages}
     runs = with_ceilings(list(with_devices(runs, capture())), None) if config.layer_profile else runs
-    warnings = [*backend_plan.warnings, *run_warnings(runs, costs[config.batches[0]].flops, calls),
-                *contradictions(runs, calls)]
+    warnings = Warnings(found=backend_plan.warnings)
+    warnings.extend([*run_warnings(runs, costs[config.batches[0]].flops, calls), *contradictions(runs, calls)],
+                    say=False)
     return BenchResult(subject=str(subject), backend=backend, precision=precision, settings=config, runs=tuple(runs),
-                       warnings=tuple(dict.fromkeys(warnings)))
+                       warnings=tuple(warnings.items))
 
 
 def train_profile(preset: str, out: Path, cfg, target_profile: Optional[str] = None, say: Say = log.info,

@@ -63,7 +63,7 @@ def test_doctor_on_this_cpu_measures_and_exits_zero():
 
 def test_an_implausible_mfu_is_flagged_not_shown():
     from deployprof.report.sections import training_table
-    from deployprof.results import mfu_problem
+    from deployprof.findings import mfu_problem
 
     from .test_results import make_report
 

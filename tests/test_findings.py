@@ -169,3 +169,17 @@ def test_int8_slower_than_fp32_is_judged_between_runs():
     (rep,) = precision_warnings([fp32, int8])
     assert "INT8 is SLOWER than FP32" in rep and "between 3 and 3 runs" in rep
     assert precision_warnings([fp32, fold([run("int8", m, 20 + i) for i, m in enumerate((2.0, 2.1, 1.95))])]) == []
+
+
+def test_one_collector_says_each_warning_once_as_found_and_keeps_their_order():
+    """pipeline's warnings: one list through plan -> prepare -> measure -> assemble (five functions once kept their
+    own, and a warning found while preparing was said where a similar one was not)."""
+    from deployprof.findings import Warnings
+
+    said = []
+    w = Warnings(said.append, found=["planned"])   # said while planning, kept first
+    w.add("while measuring")
+    w.add("while measuring")
+    w.add(None)
+    w.extend(["at assembly", "planned"], say=False)   # printed with the report's own list
+    assert w.items == ["planned", "while measuring", "at assembly"] and said == ["warning: while measuring"]

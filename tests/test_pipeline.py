@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from deployprof.config import AccuracyConfig, MeasureConfig, Settings
+from deployprof.findings import Warnings
 from deployprof.manifest import MANIFEST_VERSION, CallSpec, Manifest, StageSpec, TensorSpec
 from deployprof.pipeline import measure_prepared, plan_profile, prepare, profile
 from deployprof.results import POLICY_STEP
@@ -62,10 +63,11 @@ def test_plan_prepare_measure_assemble_on_a_two_stage_graph(two_stage, counted_b
     plan = plan_profile(str(two_stage), ["counted-cpu"], Settings(config, accuracy=AccuracyConfig(samples=2)), say=said.append)
     assert plan.backends.names == ("counted-cpu",) and not plan.exported and plan.precisions == ("fp32",)
 
-    prep = prepare(plan, tmp_path / "run", said.append)
-    assert prep.base.manifest.has_policy_step and set(prep.subjects) == {"fp32"} and prep.warnings == ()
-    runs, cost, warnings = measure_prepared(plan, prep, said.append)
-    assert warnings == [] and counted_backend["run"] > 0   # the registered backend served the runs, in this process
+    warnings = Warnings(said.append)
+    prep = prepare(plan, tmp_path / "run", warnings, said.append)
+    assert prep.base.manifest.has_policy_step and set(prep.subjects) == {"fp32"}
+    runs, cost = measure_prepared(plan, prep, warnings, said.append)
+    assert not warnings and counted_backend["run"] > 0   # the registered backend served the runs, in this process
     assert sorted(r.stage for r in runs) == sorted(["encode", "act", POLICY_STEP])
     assert cost.flops["act"].flops_total == 2 * 16 * 16 and cost.step_flops == sum(
         cost.flops[s].flops_total for s in ("encode", "act"))

@@ -6,7 +6,7 @@ from collections import defaultdict
 from typing import NamedTuple, Optional
 
 from ..results import (OVERHEAD_FACTOR, AccuracyResult, Breakdown, Comparison, Evaluation, PrecisionDebugReport, ComponentTime, FlopReport, OpTypeCost, ProfileReport,
-                       Qualification, RooflinePrediction, RunResult, main_runs, main_stage, mfu_problem, stop_of)
+                       Qualification, RooflinePrediction, RunResult, main_runs, main_stage, stop_of)
 from ..serial import to_dict
 from .summary import accuracies, accuracy_cell, fmt_bytes, fmt_count, fmt_ms, pct_ci, pct_ci_stats
 
@@ -382,7 +382,7 @@ def roofline_tables(predictions: tuple[RooflinePrediction, ...]) -> list[Table]:
 def _mfu_cell(t) -> str:
     if t.mfu is None:
         return "-"
-    return f"implausible ({t.mfu:.1%} of {t.mfu_target}): see warnings" if mfu_problem(t) else f"{t.mfu:.1%} of {t.mfu_target}"
+    return f"implausible ({t.mfu:.1%} of {t.mfu_target}): see warnings" if t.mfu_implausible else f"{t.mfu:.1%} of {t.mfu_target}"
 
 
 def _efficiency(v: Optional[float]) -> str:

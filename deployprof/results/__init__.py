@@ -19,7 +19,7 @@ _MODULES = {
                "RooflinePrediction", "RooflineStage"),
     "accuracy": ("AccuracyReport", "AccuracyResult", "OutputError"),
     "machine": ("DeviceCheck", "Environment", "ModelInfo", "SelfCheck"),
-    "training": ("EAGER_MFU_MAX", "TrainResult", "mfu_problem"),
+    "training": ("EAGER_MFU_MAX", "TrainResult"),
     "qualify": ("ConfigVerdict", "Criterion", "Qualification"),
     "compare": ("Comparison", "Interleaved", "MetricDelta", "Regression", "RunDelta"),
     "precision_debug": ("Confirmation", "Evaluation", "PrecisionDebugReport", "Sensitivity"),
@@ -53,7 +53,7 @@ if TYPE_CHECKING:   # what type checkers and editors see; nothing is imported at
                          RooflineStage)
     from .accuracy import AccuracyReport, AccuracyResult, OutputError
     from .machine import DeviceCheck, Environment, ModelInfo, SelfCheck
-    from .training import EAGER_MFU_MAX, TrainResult, mfu_problem
+    from .training import EAGER_MFU_MAX, TrainResult
     from .qualify import ConfigVerdict, Criterion, Qualification
     from .compare import Comparison, Interleaved, MetricDelta, Regression, RunDelta
     from .precision_debug import Confirmation, Evaluation, PrecisionDebugReport, Sensitivity

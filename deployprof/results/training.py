@@ -6,6 +6,8 @@ from typing import Optional
 
 from .runs import LatencyStats
 
+EAGER_MFU_MAX = 0.9   # an eager PyTorch training loop does not reach this; above it the FLOPs or the peak are wrong
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -43,18 +45,8 @@ class TrainResult:
     device_peak_bytes: Optional[int]
     seed: int
 
+    @property
+    def mfu_implausible(self) -> bool:
+        """Above what an eager training loop reaches, or the ceiling itself (findings.mfu_problem says which)."""
+        return self.mfu is not None and self.mfu > EAGER_MFU_MAX
 
-EAGER_MFU_MAX = 0.9   # an eager PyTorch training loop does not reach this; above it the FLOPs or the peak are wrong
-
-
-def mfu_problem(result: TrainResult) -> Optional[str]:
-    """Why an MFU is not a result: above the ceiling it divides by, or above what an eager loop can reach."""
-    if result.mfu is None:
-        return None
-    if result.mfu > 1.0:
-        return (f"MFU {result.mfu:.0%} of {result.mfu_target} exceeds the ceiling it divides by: the FLOP count or "
-                "the peak is wrong, not the model")
-    if result.mfu > EAGER_MFU_MAX:
-        return (f"MFU {result.mfu:.0%} of {result.mfu_target} is above the {EAGER_MFU_MAX:.0%} an eager training loop "
-                "reaches: check the target's peak (a CPU's is measured; a GPU's is its datasheet's) and the FLOP count")
-    return None
