@@ -9,6 +9,7 @@ from ..results import FlopReport, MemoryNeed, Prediction, RooflinePrediction, Ro
 from ..precisions import base_precision
 from ..targets import BYTES_PER_PARAM, TargetProfile, load_target_profile, profile_for
 from ..manifest import load_subject
+from ..findings import measured_elsewhere
 from ..flops.summary import kv_cache_bytes, stage_reports, unique_params
 
 ASSUMPTIONS = ("dense peak of the precision (FP32 may use TF32 where the GPU has it), no sparsity; minimum traffic = "
@@ -94,10 +95,7 @@ def predict_measured(manifest, root, flops: dict[str, FlopReport], runs: Sequenc
         here = target.describes(device.kind, device.name)
         profile = target if here else profile_for(device.kind, device.name)
         if not here:
-            warnings.append(f"--target {target.name}: these runs were measured on {device_text(device)}, not on "
-                            f"{target.name}: its roofline is a floor only" + (
-                                f"; measured points are set against {profile.name}'s roofline" if profile else
-                                "; no target profile names this device, so no measured roofline"))
+            warnings.append(measured_elsewhere(target.name, device_text(device), profile.name if profile else None))
         if profile is not None:
             out += [with_measured(predict(flops, calls, profile, p, batch, kv, params), rs, measured_on=device.name)
                     for p in precisions]
