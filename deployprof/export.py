@@ -19,7 +19,7 @@ from .files import staged_folder
 from .isolated import call_isolated
 from .inputs import make_inputs
 from .manifest import CallSpec, MANIFEST_VERSION, Manifest, StageSpec, TensorSpec, read_manifest
-from .presets import load_preset
+from .presets import Preset, load_preset
 from .serial import from_dict
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def _as_outputs(result) -> tuple:
     return tuple(result) if isinstance(result, (tuple, list)) else (result,)
 
 
-def export_preset(preset_name: str, out: Path, *, exporter: Optional[str] = None, seed: int = 0,
+def export_preset(preset_name: "str | Preset", out: Path, *, exporter: Optional[str] = None, seed: int = 0,
                   atol: float = 1e-4, rtol: float = 1e-4, weights: str = "auto",
                   force: bool = False, own: bool = False, cached: bool = False,
                   say: Callable[[str], None] = log.info) -> tuple[Manifest, dict[str, float]]:
@@ -142,7 +142,8 @@ def export_preset(preset_name: str, out: Path, *, exporter: Optional[str] = None
         raise ConfigError(f"unknown exporter {exporter!r}; expected one of {EXPORTERS}")
     if weights not in ("auto", "real", "meta"):
         raise ConfigError(f"--weights must be auto, real or meta, got {weights!r}")
-    preset = load_preset(preset_name)
+    preset = preset_name if isinstance(preset_name, Preset) else load_preset(preset_name)  # loaded once, by the plan
+    preset_name = preset.name
     meta = weights == "meta" or (weights == "auto" and 4 * sum(vla.count_parameters(preset).values()) > META_ABOVE_BYTES)
     if meta and exporter == "torchscript":
         raise ConfigError("a shapes-only (meta) export needs the dynamo exporter; drop --exporter torchscript")

@@ -38,7 +38,7 @@ from .abtest import interleaved_compare
 from .policy import open_policy
 from .measure.repeats import fold
 from .lerobot import is_checkpoint, lerobot_version
-from .presets import load_preset
+from .presets import Preset, load_preset
 from .qualify.roofline import predict_measured
 from .report.render import render_all
 from .targets import TargetProfile, load_target_profile
@@ -64,9 +64,9 @@ def needs_export(subject: str) -> bool:
 
 
 def resolve_subject(subject: str, out: Path, exporter: Optional[str] = None, say: Say = log.info,
-                    task: str = "") -> str:
+                    task: str = "", preset: Optional[Preset] = None) -> str:
     """The export folder or .onnx file to measure: the given path, or the preset or LeRobot checkpoint exported into
-    out/export (this run's own folder, never the user's)."""
+    out/export (this run's own folder, never the user's). `preset`: the subject's preset, when already loaded."""
     if not needs_export(subject):
         return subject
 
@@ -76,7 +76,7 @@ def resolve_subject(subject: str, out: Path, exporter: Optional[str] = None, say
         say(f"exporting {subject} to {out / 'export'}")
         export_lerobot(Path(subject), out / "export", task=task, exporter=exporter, own=True)
     else:
-        export_preset(subject, out / "export", exporter=exporter, own=True, cached=True, say=say)
+        export_preset(preset or subject, out / "export", exporter=exporter, own=True, cached=True, say=say)
     return str(out / "export")
 
 
@@ -314,6 +314,7 @@ class ProfilePlan:
     task: str                        # a LeRobot checkpoint's instruction (SmolVLA), fixed at export
     target_name: Optional[str]
     target: Optional[TargetProfile]  # read once: a Jetson's live clocks, the cpu's measured ceilings
+    preset: Optional[Preset] = None  # a preset subject, read (and checked) once
     interleave: bool = False         # each precision against FP32, timed in alternating blocks (interleave_precisions)
 
     def phases(self, self_check: bool) -> int:
@@ -337,10 +338,11 @@ def plan_profile(subject: str, backends: list[str], settings: Settings = Setting
     BACKENDS.get(accuracy.reference_backend)  # an unknown backend lists the known ones
     if accuracy.samples and accuracy.reference_backend not in backend_plan.names:
         check_backends([accuracy.reference_backend], False, say, subject=subject)
+    preset = None
     if is_checkpoint(Path(subject)):
         lerobot_version()  # no LeRobot, or another release: one line here, before --out is touched
     elif needs_export(subject):
-        load_preset(subject)  # an unknown or broken preset fails here
+        preset = load_preset(subject)  # an unknown or broken preset fails here
     elif not Path(subject).exists():
         load_subject(subject)  # a missing model: the one line `bench` says too, before --out is touched
     return ProfilePlan(
@@ -348,7 +350,7 @@ def plan_profile(subject: str, backends: list[str], settings: Settings = Setting
         calib=settings.calibration, accuracy=accuracy,
         precisions=tuple(dict.fromkeys(["fp32", *precisions] if with_fp32 else precisions)),
         exporter=settings.exporter, task=settings.task, target_name=target_profile,
-        target=load_target_profile(target_profile) if target_profile else None, interleave=interleave)
+        target=load_target_profile(target_profile) if target_profile else None, preset=preset, interleave=interleave)
 
 
 def board_self_check(plan: ProfilePlan, say: Say):
@@ -381,7 +383,7 @@ class Prepared:
 
 def prepare(plan: ProfilePlan, out: Path, warnings: Warnings, say: Say) -> Prepared:
     """Export (a preset), load, check the bindings, prepare each precision."""
-    base = load_subject(resolve_subject(plan.subject, out, plan.exporter, say, plan.task))  # each manifest is read once
+    base = load_subject(resolve_subject(plan.subject, out, plan.exporter, say, plan.task, plan.preset))  # read once
     check_bindings(base, plan.config.dims, plan.config.shapes)
     usable, precisions = plan.backends.names, plan.precisions
     if plan.config.cuda_graph != "off" and base.manifest.has_policy_step:

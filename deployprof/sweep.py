@@ -221,15 +221,17 @@ def _export_once(subject: str, exports: Path, settings: Settings, say: Say) -> s
 def run_configuration(cfg: Configuration, key: str, out: Path, spec: Optional[Path],
                       say: Say = log.info) -> dict:
     """Profile one configuration into OUT/runs/KEY (fresh each attempt); with a spec, qualify it. Returns what the
-    launcher stores: the profile document, its environment, the verdict. Runs wherever it is called (a Ray worker)."""
+    launcher stores: the profile document, its environment, the verdict and why it is not PASS (judged here, once).
+    Runs wherever it is called (a Ray worker)."""
     settings = settings_of(cfg)
     subject = _export_once(cfg.subject, out / "exports", settings, say)
     run_dir = out / "runs" / key
     plan = plan_profile(subject, [cfg.backend], settings, precisions=[cfg.precision], target_profile=cfg.target,
                         with_fp32=False, say=say)
     report = profile(plan, run_dir, say=say, force=True)  # fresh each attempt: a failed one's files replaced
-    verdict, _ = judge(cfg, document(report), spec)
-    return {"document": document(report), "environment": to_dict(report.environment), "verdict": verdict}
+    doc = document(report)
+    verdict, why = judge(cfg, doc, spec)
+    return {"document": doc, "environment": to_dict(report.environment), "verdict": verdict, "why": why}
 
 
 def judge(cfg: Configuration, doc: dict, spec: Optional[Path]) -> tuple[Optional[str], Optional[str]]:
@@ -250,20 +252,23 @@ def judge(cfg: Configuration, doc: dict, spec: Optional[Path]) -> tuple[Optional
 def validate(sweep: Sweep, local: bool) -> None:
     """The whole matrix checked before any work: each backend known (and usable here when run here), precision,
     target, subject, measurement options and spec. A sweep of `backends: [ort-gpu]` once exported and ran for 77 s
-    to end with every configuration failed."""
+    to end with every configuration failed. Each backend, target and preset is read once, however many
+    configurations name it."""
+    seen: set = set()
     for c in sweep.configurations:
         where = f"sweep configuration {c.label()}"
         try:
-            backend = BACKENDS.get(c.backend)
             if c.precision not in PRECISIONS:
                 raise ConfigError(f"unknown precision {c.precision!r}; known: {', '.join(PRECISIONS)}")
-            available = backend.availability() if local else None
-            if available is not None and not available.ok:
-                raise ConfigError(f"backend {c.backend} is unavailable here: {available.reason}")
-            if c.target:
+            if ("backend", c.backend) not in seen:
+                available = BACKENDS.get(c.backend).availability() if local else None
+                if available is not None and not available.ok:
+                    raise ConfigError(f"backend {c.backend} is unavailable here: {available.reason}")
+            if c.target and ("target", c.target) not in seen:
                 load_target_profile(c.target)
-            if is_preset(c.subject):
+            if is_preset(c.subject) and ("preset", c.subject) not in seen:
                 load_preset(c.subject)
+            seen |= {("backend", c.backend), ("target", c.target), ("preset", c.subject)}
             settings_of(c)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
@@ -290,9 +295,10 @@ def _numbers(doc: dict, cfg: Configuration) -> dict:
 
 
 def _entry(cfg: Configuration, key: str, status: str, error: Optional[str] = None, result_id: Optional[int] = None,
-           doc: Optional[dict] = None, spec: Optional[Path] = None) -> SweepEntry:
+           doc: Optional[dict] = None, judged: tuple[Optional[str], Optional[str]] = (None, None)) -> SweepEntry:
+    """judged: the spec's verdict on `doc` and why it is not PASS (sweep.judge)."""
     nums = _numbers(doc, cfg) if doc else {}
-    verdict, why = judge(cfg, doc, spec) if doc else (None, None)
+    verdict, why = judged
     return SweepEntry(key=key, subject=cfg.subject, backend=cfg.backend, precision=cfg.precision, batch=cfg.batch,
                       target=cfg.target, device=cfg.device, status=status, error=error, result_id=result_id,
                       p50_ms=nums.get("p50_ms"), p99_ms=nums.get("p99_ms"), accuracy_rel_l2=nums.get("accuracy_rel_l2"),
@@ -345,7 +351,7 @@ def _run(sweep: Sweep, out: Path, store_options, say: Say, plan: Callable[[int],
             if keys[c] in done:
                 rid = done[keys[c]]
                 doc = store.document(rid)
-                entries[keys[c]] = _entry(c, keys[c], "reused", result_id=rid, doc=doc, spec=sweep.spec)
+                entries[keys[c]] = _entry(c, keys[c], "reused", result_id=rid, doc=doc, judged=judge(c, doc, sweep.spec))
         log.info("sweep %s: %d configurations, %d already in the store, %d to run", sweep.name,
                  len(sweep.configurations), len(done), len(todo))
         plan(len(todo))
@@ -370,7 +376,7 @@ def _run(sweep: Sweep, out: Path, store_options, say: Say, plan: Callable[[int],
                     rid = None
                     say(f"warning: {c.label()}: measured, but not stored ({_why(exc)}); a rerun measures it again")
                 entries[key] = dataclasses.replace(_entry(c, key, "done", result_id=rid, doc=result["document"],
-                                                          spec=sweep.spec), node=node)
+                                                          judged=(result["verdict"], result["why"])), node=node)
             finished += 1
             if ray_address:
                 say(f"{c.label()}: {entries[key].status}{eta()}")
