@@ -17,7 +17,7 @@ from .graph import load_graph
 from .graph.scopes import module_at, module_path
 from .measure.layer_pass import Timed
 from .measure.stats import order_statistic_ci
-from .results import OVERHEAD_FACTOR, Bound, Breakdown, Ceilings, ComponentTime, NodeTime, RunResult
+from .results import OVERHEAD_FACTOR, Bound, Breakdown, Ceilings, ComponentTime, FlopReport, NodeTime, RunResult
 from .targets import TargetProfile, profile_for, recent_cpu_profile
 
 
@@ -40,15 +40,23 @@ UPSTREAM_HOPS = 3   # how far back a renamed node's op type is looked for (Conv 
 def static_nodes(path: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ...]],
                  weight_inputs: Iterable[str] = ()) -> dict[str, StaticNode]:
     """Every node of a stage graph by name: op type, module path, FLOPs (total) and bytes in and out."""
+    return stage_cost(path, dims, shapes, weight_inputs)[1]
+
+
+def stage_cost(path: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ...]],
+               weight_inputs: Iterable[str] = ()) -> tuple[FlopReport, dict[str, StaticNode]]:
+    """A stage graph counted once, node by node: its FLOP report (the per-node list left out, as `flops` without
+    --per-node gives it) and its nodes by name, which the layer-time pass of every run joins with."""
     g = load_graph(path, dims, shapes)
-    cost = {n.name: n for n in analyze_graph(g, per_node=True, weight_inputs=weight_inputs).nodes}
+    report = analyze_graph(g, per_node=True, weight_inputs=weight_inputs)
+    cost = {n.name: n for n in report.nodes}
     out = {}
     for node in g.model.graph.node:
         name = node.name or node.output[0]
         c = cost.get(name)
         out[name] = StaticNode(node.op_type, module_path(name, {p.key: p.value for p in node.metadata_props}),
                                c.flops_total if c else 0, c.bytes if c else 0, tuple(node.input), tuple(node.output))
-    return out
+    return dataclasses.replace(report, nodes=()), out
 
 
 def resolve(name: str, op_type: str, graph: dict[str, StaticNode], producers: dict[str, str]) -> Optional[str]:

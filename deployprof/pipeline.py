@@ -16,7 +16,7 @@ from .backends import BACKENDS, check_provider_options
 from .config import CUDA_GRAPH_MODES, AccuracyConfig, CalibrationConfig, MeasureConfig, Settings
 from .environment import capture, with_devices
 from .errors import BackendUnavailableError, ConfigError, DeployprofError
-from .breakdown import with_ceilings
+from .breakdown import StaticNode, stage_cost, with_ceilings
 from .flops.summary import policy_step_total, stage_reports
 from .manifest import Subject, check_bindings, graph_sha256, load_subject, read_manifest
 from .precision import prepare_precision
@@ -150,16 +150,27 @@ def check_backends(names: list[str], skip_unavailable: bool, say: Say,
 
 @dataclasses.dataclass(frozen=True)
 class StaticCost:
-    """FLOPs of each stage and of a whole policy step at one batch: counted once, shared by every run."""
+    """FLOPs of each stage and of a whole policy step at one batch: counted once, shared by every run; with
+    `nodes`, each stage's nodes too, which every run's layer-time pass joins with (no measuring process counts
+    the graph again)."""
     flops: dict[str, FlopReport]
     step_flops: Optional[int]
+    nodes: dict[str, dict[str, StaticNode]] = dataclasses.field(default_factory=dict)
 
 
-def static_cost(subject: Subject, batch: int, dims: dict[str, int]) -> StaticCost:
+def static_cost(subject: Subject, batch: int, dims: dict[str, int], shapes: Optional[dict] = None,
+                per_node: bool = False) -> StaticCost:
     manifest, root = subject
-    flops = stage_reports(manifest, root, batch, dims)
+    if per_node:
+        bound = manifest.binding(batch, dims)
+        counted = {s.name: stage_cost(root / s.file, bound, {k: v for k, v in (shapes or {}).items()
+                                                              if k in {t.name for t in s.inputs}}, s.weight_inputs)
+                   for s in manifest.stages}
+        flops, nodes = {k: v[0] for k, v in counted.items()}, {k: v[1] for k, v in counted.items()}
+    else:
+        flops, nodes = stage_reports(manifest, root, batch, dims, shapes), {}
     step = policy_step_total(manifest, root, flops, batch, dims) if manifest.has_policy_step else None
-    return StaticCost(flops, step)
+    return StaticCost(flops, step, nodes)
 
 
 def attach_flops(run: RunResult, cost: StaticCost) -> RunResult:
@@ -201,7 +212,8 @@ def measure_subject(subject: Subject, names: list[str], modes: dict[str, tuple[b
     """Every backend at every batch (and CUDA-graph mode, from the BackendPlan) on one subject, each run with the
     FLOPs it executed and (with `checks`, per batch) the accuracy of its own actions."""
     check_batches(subject, config.batches)
-    costs = {b: static_cost(subject, b, config.dims) for b in config.batches}
+    costs = {b: static_cost(subject, b, config.dims, config.shapes, per_node=config.layer_profile)
+             for b in config.batches}
     jobs = [(name, graph, batch) for name in names for graph in modes[name] for batch in config.batches]
     done: dict[tuple, list[list[RunResult]]] = {job: [] for job in jobs}
     rng = random.Random(config.seed)
@@ -218,7 +230,8 @@ def measure_subject(subject: Subject, names: list[str], modes: dict[str, tuple[b
             say(f"measuring {name} {subject.manifest.precision}{' (CUDA graphs)' if graph else ''}, batch {batch} "
                 f"({where}{again})")
             spec = RunSpec(subject.path, name, batch, cfg, policy_step=not graph,
-                           accuracy=None if graph or rep else (checks or {}).get(batch))
+                           accuracy=None if graph or rep else (checks or {}).get(batch),
+                           static=costs[batch].nodes if cfg.layer_profile else {})
             done[(name, graph, batch)].append([attach_flops(r, costs[batch]) for r in launch(spec, subject)])
     runs: list[RunResult] = []
     for job in jobs:
@@ -414,7 +427,7 @@ def measure_prepared(plan: ProfilePlan, prep: Prepared, warnings: Warnings, say:
             runs += runs_p
             if p == "fp32":
                 cost = costs_p[batches[0]]
-    return runs, cost or static_cost(prep.base, batches[0], config.dims)  # the FP32 graph's, measured or not
+    return runs, cost or static_cost(prep.base, batches[0], config.dims, config.shapes)  # FP32's, measured or not
 
 
 def profile(plan: ProfilePlan, out: Path, say: Say = log.info,

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 from .accuracy import AccuracyCheck, measure as measure_accuracy
 from .backends import BACKENDS
 from .backends.base import Backend
-from .breakdown import breakdown, static_nodes
+from .breakdown import StaticNode, breakdown, static_nodes
 from .config import MeasureConfig
 from .devices import device_used
 from .errors import ConfigError
@@ -38,6 +38,9 @@ class RunSpec:
     stages: bool = True
     policy_step: bool = True
     accuracy: Optional[AccuracyCheck] = None   # judge the timed backends' own actions against this reference
+    # each stage's nodes with their static cost (breakdown.stage_cost), counted once by whoever planned the runs:
+    # the layer-time pass joins with them (a stage missing here is counted by this process)
+    static: dict[str, dict[str, StaticNode]] = field(default_factory=dict)
 
 
 class _Context:
@@ -125,15 +128,19 @@ def _measure_rate(ctx: _Context, fn, sync, chunk: Optional[int], backend: Backen
     return timing, mem, control, tel
 
 
-def _with_breakdown(r: RunResult, b: Backend, feeds: dict, root: Path, dims: dict[str, int], c: MeasureConfig) -> RunResult:
-    """The stage's layer-time pass, after its latency pass, joined with the graph's static cost (issue 33)."""
+def _with_breakdown(r: RunResult, b: Backend, feeds: dict, root: Path, dims: dict[str, int], c: MeasureConfig,
+                    graph: Optional[dict[str, StaticNode]]) -> RunResult:
+    """The stage's layer-time pass, after its latency pass, joined with the graph's static cost (`graph`, else
+    counted here)."""
     why = b.layer_times_unavailable()
     if why:
         return dataclasses.replace(r, breakdown_unavailable=why)
     start = time.perf_counter()
     timed = b.layer_times(feeds, LAYER_PASS_RUNS, LAYER_PASS_BUDGET_S)
-    own = {t.name for t in b.stage.inputs}
-    graph = static_nodes(root / b.stage.file, dims, {k: v for k, v in c.shapes.items() if k in own}, b.stage.weight_inputs)
+    if graph is None:
+        own = {t.name for t in b.stage.inputs}
+        graph = static_nodes(root / b.stage.file, dims, {k: v for k, v in c.shapes.items() if k in own},
+                             b.stage.weight_inputs)
     bd = breakdown(b.stage.name, timed, graph, r.latency.mean_ms)
     return dataclasses.replace(r, breakdown=dataclasses.replace(bd, pass_wall_s=time.perf_counter() - start))
 
@@ -189,7 +196,7 @@ def _run_backend(spec: RunSpec, subject: Optional[Subject]) -> list[RunResult]:
                 timing, mem, tel, load = _measure(ctx, lambda: b.bind(feeds), b.synchronize, b, b.device_timer())
                 r = ctx.result(stage.name, b, timing, mem, b.load_ms, tel=tel, load=load,
                                transfers=b.transfer_times(feeds), layers=b.layer_profile(feeds))
-                results.append(_with_breakdown(r, b, feeds, root, dims, c) if c.layer_profile else r)
+                results.append(_with_breakdown(r, b, feeds, root, dims, c, spec.static.get(stage.name)) if c.layer_profile else r)
         if spec.policy_step and multi:
             external = make_inputs(manifest.external_inputs(), batch=spec.batch, seed=c.seed,
                                    dims=dims, shapes=c.shapes, npz=npz)

@@ -102,3 +102,32 @@ def test_a_missing_path_is_a_missing_model_to_profile_as_to_bench(subject, tmp_p
     with pytest.raises(ModelError) as benched:
         bench(subject, "ort-cpu")
     assert str(planned.value) == str(benched.value) and "preset" not in str(planned.value).split("(")[0]
+
+
+def test_each_stage_is_counted_once_node_by_node_and_the_runs_join_with_that(two_stage, counted_backend, tmp_path,
+                                                                             monkeypatch):
+    """The parent counts each stage's nodes once (breakdown.stage_cost); the layer-time pass of every run joins with
+    them instead of counting the graph again in each measuring process."""
+    from deployprof import runner
+    from deployprof.manifest import load_subject
+    from deployprof.pipeline import static_cost
+    from deployprof.runner import RunSpec
+    from deployprof.serial import from_dict, to_dict
+
+    subject = load_subject(two_stage)
+    by_node, by_stage = static_cost(subject, 1, {}, per_node=True), static_cost(subject, 1, {})
+    assert by_node.flops == by_stage.flops and by_node.step_flops == by_stage.step_flops   # the same counts
+    assert set(by_node.nodes) == {"encode", "act"}
+    assert sum(n.flops for n in by_node.nodes["act"].values()) == by_stage.flops["act"].flops_total == 2 * 16 * 16
+    spec = RunSpec(str(two_stage), "counted-cpu", static=by_node.nodes)
+    assert from_dict(RunSpec, to_dict(spec)) == spec   # what a measuring process is handed, whole
+
+    def counted_again(*a, **k):
+        raise AssertionError("a measuring process counted a stage again")
+
+    monkeypatch.setattr(runner, "static_nodes", counted_again)
+    config = MeasureConfig(iterations=5, warmup_iterations=1, warmup_min_s=0.0, launcher="inline", telemetry=False)
+    plan = plan_profile(str(two_stage), ["counted-cpu"], Settings(config, accuracy=AccuracyConfig(samples=0)))
+    warnings = Warnings()
+    runs, _ = measure_prepared(plan, prepare(plan, tmp_path / "run", warnings, lambda s: None), warnings, lambda s: None)
+    assert {r.stage for r in runs if r.breakdown is not None} == {"encode", "act"}
