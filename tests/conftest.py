@@ -21,6 +21,23 @@ def pytest_unconfigure(config):
         shutil.rmtree(os.environ["DEPLOYPROF_TEST_CACHE"], ignore_errors=True)
 
 
+# The shortest measurement a test of the plumbing needs (bench, profile): a handful of iterations in this process.
+FAST = ("--iterations", "5", "--warmup", "1", "--warmup-time", "0", "--in-process")
+
+
+def invoke(*args, **kwargs):
+    """deployprof's command line in this process (click's runner): invoke("bench", path, *FAST) or invoke([...]);
+    every argument as a string; an exception the CLI did not turn into an exit code is raised, not kept."""
+    from click.testing import CliRunner
+
+    from deployprof.cli import cli
+
+    if len(args) == 1 and isinstance(args[0], (list, tuple)):
+        args = tuple(args[0])
+    kwargs.setdefault("catch_exceptions", False)
+    return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
+
+
 def _export(tmp_path_factory, preset: str, folder: str):
     pytest.importorskip("torch")
     from deployprof.export import export_preset

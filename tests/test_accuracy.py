@@ -4,13 +4,13 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from deployprof.bands import BANDS, verdict
 from deployprof.backends import BACKENDS
-from deployprof.cli import cli
 from deployprof.errors import ConfigError
 from deployprof.results import OutputError, ProfileReport
+
+from .conftest import FAST, invoke
 
 DELTA = 0.1   # added to every denoising velocity: about DELTA of action error (Euler over [1, 0], and what follows)
 
@@ -33,9 +33,8 @@ def perturbed(monkeypatch):
 
 
 def _profile(tmp_path, export, *extra):
-    res = CliRunner().invoke(cli, ["profile", str(export), "--out", str(tmp_path / "r"), "--backends", "ort-cpu,perturbed",
-                                   "--iterations", "3", "--warmup", "1", "--warmup-time", "0", "--in-process",
-                                   "--accuracy-samples", "3", *extra])
+    res = invoke(["profile", str(export), "--out", str(tmp_path / "r"), "--backends", "ort-cpu,perturbed",
+                  *FAST, "--accuracy-samples", "3", *extra])
     assert res.exit_code == 0, res.output
     return ProfileReport.read(tmp_path / "r" / "report.json")
 
@@ -62,7 +61,7 @@ def test_qualify_judges_each_configuration_on_its_own_accuracy(tiny_export, tmp_
     _profile(tmp_path, tiny_export)
     spec = tmp_path / "spec.yaml"
     spec.write_text(f"accuracy: {{max_abs_error: {DELTA / 2}}}\n")
-    res = CliRunner().invoke(cli, ["qualify", "--spec", str(spec), str(tmp_path / "r"), "--json"])
+    res = invoke(["qualify", "--spec", str(spec), str(tmp_path / "r"), "--json"])
     q = json.loads(res.stdout)
     status = {(c["backend"], c["precision"]): c["status"] for c in q["configs"]}
     assert status == {("ort-cpu", "fp32"): "PASS", ("perturbed", "fp32"): "FAIL"}
@@ -90,8 +89,8 @@ def test_reference_must_be_fp32_on_a_known_backend():
 
 
 def test_compare_precision_on_a_chosen_backend(tiny_export, perturbed):
-    res = CliRunner().invoke(cli, ["compare-precision", str(tiny_export), "--precisions", "fp32,fp16", "--backend",
-                                   "perturbed", "--samples", "2", "--json"])
+    res = invoke(["compare-precision", str(tiny_export), "--precisions", "fp32,fp16", "--backend",
+                  "perturbed", "--samples", "2", "--json"])
     assert res.exit_code == 0, res.output
     d = json.loads(res.stdout)
     assert d["reference"] == "ort-cpu:fp32" and [a["backend"] for a in d["accuracy"]] == ["perturbed", "perturbed"]

@@ -9,6 +9,7 @@ from deployprof.measure.layer_pass import Timed, Unit
 from deployprof.results import Ceilings, MeasuredDevice
 
 from .test_results import make_report
+from .conftest import FAST, invoke
 
 GRAPH = {   # two decoder layers (attention + mlp), a final norm, and a node the exporter gave no module
     "q0": StaticNode("MatMul", ("layers.0", "layers.0.attn"), 4_000_000, 100_000),
@@ -186,11 +187,9 @@ def test_auto_depth_is_the_deepest_at_which_named_modules_hold_most_of_the_time(
 
 
 def test_depth_auto_on_the_command_line():
-    from click.testing import CliRunner
 
-    from deployprof.cli import cli
 
-    r = CliRunner().invoke(cli, ["bench", "x.onnx", "--backend", "ort-cpu", "--depth", "deep"])
+    r = invoke(["bench", "x.onnx", "--backend", "ort-cpu", "--depth", "deep"])
     assert r.exit_code == 2 and "expects auto or an integer in [1, 64], got 'deep'" in r.output
 
 
@@ -248,10 +247,8 @@ def test_a_torchscript_named_graph_keeps_its_modules_through_onnx_runtimes_profi
 
     import numpy as np
     import onnx
-    from click.testing import CliRunner
     from onnx import TensorProto, helper, numpy_helper
 
-    from deployprof.cli import cli
 
     w = [numpy_helper.from_array(np.ones((64, 64), np.float32), f"w{i}") for i in range(2)]
     nodes = [helper.make_node("MatMul", ["x", "w0"], ["h"], name="/encoder/layer.0/MatMul"),
@@ -260,8 +257,7 @@ def test_a_torchscript_named_graph_keeps_its_modules_through_onnx_runtimes_profi
     g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [16, 64])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [16, 64])], w)
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "ts.onnx"))
-    res = CliRunner().invoke(cli, ["bench", str(tmp_path / "ts.onnx"), "--iterations", "20", "--warmup", "1",
-                                   "--warmup-time", "0", "--in-process", "--no-store", "--json"], catch_exceptions=False)
+    res = invoke(["bench", str(tmp_path / "ts.onnx"), *FAST, "--no-store", "--json"])
     b = json.loads(res.stdout)["runs"][0]["breakdown"]
     top = {m["name"] for m in b["modules"] if m["depth"] == 1}
     assert {"encoder", "head"} <= top, top

@@ -4,14 +4,10 @@ import json
 import numpy as np
 import onnx
 import pytest
-from click.testing import CliRunner
-
 from deployprof.cli import cli
 from deployprof.results import ProfileReport
 
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+from .conftest import FAST, invoke
 
 
 def test_version_and_help():
@@ -63,7 +59,7 @@ def test_profile_tiny_vla_end_to_end(tmp_path):
 
 
 def test_bench_json_keys(tiny_export):
-    res = invoke("bench", tiny_export, "--iterations", "20", "--warmup", "2", "--warmup-time", "0", "--json", "--in-process")
+    res = invoke("bench", tiny_export, "--json", *FAST, "--iterations", "20")
     assert res.exit_code == 0, res.output
     d = json.loads(res.stdout)
     assert d["kind"] == "bench" and d["backend"] == "ort-cpu" and d["settings"]["iterations"] == 20
@@ -79,8 +75,7 @@ def test_bench_json_keys(tiny_export):
 
 def test_bench_explains_the_policy_step_and_lists_its_warnings(tiny_export):
     """bench once printed the step's p50 beside stage rows summing to a fraction of it, with no warnings at all."""
-    res = invoke("bench", tiny_export, "--iterations", "20", "--warmup", "2", "--warmup-time", "0", "--in-process",
-                 "--no-store", "--no-layer-profile")
+    res = invoke("bench", tiny_export, *FAST, "--iterations", "20", "--no-store", "--no-layer-profile")
     assert res.exit_code == 0, res.output
     assert "Policy step breakdown" in res.output and "host glue" in res.output, res.output
     assert "Warnings (" in res.output and "too few samples" in res.output, res.output
@@ -104,7 +99,7 @@ def test_bad_model_files_give_one_error_line(tmp_path, tiny_export, case):
         data = (tiny_export / "vision.onnx").read_bytes()
         path.write_bytes(data[: len(data) // 3])
     for cmd in (["flops", path], ["bench", path, "--iterations", "1"]):
-        res = CliRunner().invoke(cli, [str(c) for c in cmd])
+        res = invoke([str(c) for c in cmd])
         assert res.exit_code == 1, res.output
         lines = res.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), res.output
@@ -112,7 +107,7 @@ def test_bad_model_files_give_one_error_line(tmp_path, tiny_export, case):
 
 
 def test_unknown_backend_is_one_error_line(tiny_export):
-    res = CliRunner().invoke(cli, ["bench", str(tiny_export), "--backend", "nope"])
+    res = invoke(["bench", str(tiny_export), "--backend", "nope"])
     assert res.exit_code == 1 and res.output.strip().startswith("error: unknown backend 'nope'")
     assert "ort-cpu" in res.output
 
@@ -121,25 +116,25 @@ def test_cuda_on_a_machine_without_it_is_an_error_not_a_cpu_run(tiny_export):
     from deployprof.backends import BACKENDS
     if BACKENDS.get("ort-cuda").availability().ok:
         pytest.skip("this machine has CUDA for ONNX Runtime")
-    res = CliRunner().invoke(cli, ["bench", str(tiny_export), "--backend", "ort-cuda", "--iterations", "1"])
+    res = invoke(["bench", str(tiny_export), "--backend", "ort-cuda", "--iterations", "1"])
     assert res.exit_code == 1 and "error: backend ort-cuda is unavailable" in res.output
 
 
 def test_profile_unavailable_backend_fails_or_skips(tmp_path, tiny_export):
-    res = CliRunner().invoke(cli, ["profile", str(tiny_export), "--out", str(tmp_path / "a"), "--backends", "ort-cpu,trt"])
+    res = invoke(["profile", str(tiny_export), "--out", str(tmp_path / "a"), "--backends", "ort-cpu,trt"])
     assert res.exit_code == 1 and "error: backend trt is unavailable" in res.output
     assert not (tmp_path / "a" / "report.json").exists()
-    res = CliRunner().invoke(cli, ["profile", str(tiny_export), "--out", str(tmp_path / "b"), "--backends", "ort-cpu,trt",
-                                   "--skip-unavailable", "--iterations", "5", "--warmup", "1", "--in-process"])
+    res = invoke(["profile", str(tiny_export), "--out", str(tmp_path / "b"), "--backends", "ort-cpu,trt",
+                  "--skip-unavailable", "--iterations", "5", "--warmup", "1", "--in-process"])
     assert res.exit_code == 0, res.output
     rep = ProfileReport.read(tmp_path / "b" / "report.json")
     assert any(w.startswith("skipped backend trt") for w in rep.warnings)
 
 
 def test_bad_options_are_one_line_errors(tiny_export):
-    res = CliRunner().invoke(cli, ["flops", str(tiny_export), "--dim", "batch"])
+    res = invoke(["flops", str(tiny_export), "--dim", "batch"])
     assert res.exit_code == 1 and res.output.startswith("error: --dim expects NAME=VALUE")
-    res = CliRunner().invoke(cli, ["bench", str(tiny_export), "--iterations", "5", "--duration", "1"])
+    res = invoke(["bench", str(tiny_export), "--iterations", "5", "--duration", "1"])
     assert res.exit_code == 1 and "not both" in res.output
 
 
@@ -158,7 +153,7 @@ def test_batch_list_and_concurrency(tiny_export):
     runs = json.loads(res.stdout)["runs"]
     assert [r["batch"] for r in runs] == [1, 2] and all(r["concurrency"] == 2 for r in runs)
     assert all(r["latency"]["count"] == 20 for r in runs)
-    res = CliRunner().invoke(cli, ["bench", str(tiny_export), "--dim", "batch=2"])
+    res = invoke(["bench", str(tiny_export), "--dim", "batch=2"])
     assert res.exit_code == 1 and "--batch" in res.output
 
 
@@ -183,7 +178,7 @@ def test_export_users_own_module(tmp_path):
     assert ins["instruction"]["dist"] == "int" and ins["instruction"]["shape"][0] == "batch"
     d = json.loads(invoke("bench", out, "--backend", "torch", "--iterations", "5", "--in-process", "--json").stdout)
     assert d["runs"][0]["latency"]["count"] == 5 and d["backend"] == "torch"
-    res = CliRunner().invoke(cli, ["export", "--module", "nope.mod:f", "--out", str(tmp_path / "x")])
+    res = invoke(["export", "--module", "nope.mod:f", "--out", str(tmp_path / "x")])
     assert res.exit_code == 1 and "cannot import" in res.output
 
 
@@ -206,7 +201,7 @@ def test_ctrl_c_is_reported_as_an_interrupt_even_when_a_library_rewords_it(monke
     monkeypatch.setattr(command, "qualify_source", swallows_the_interrupt)
     before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal (`cmd &` ignores SIGINT)
     try:
-        res = CliRunner().invoke(cli, ["qualify", "--spec", str(tmp_path / "s.yaml"), str(tmp_path)])
+        res = invoke(["qualify", "--spec", str(tmp_path / "s.yaml"), str(tmp_path)])
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the CLI's handler is gone again
     finally:
         signal.signal(signal.SIGINT, before)
@@ -214,16 +209,12 @@ def test_ctrl_c_is_reported_as_an_interrupt_even_when_a_library_rewords_it(monke
 
 
 def _quiet(*args):
-    from click.testing import CliRunner
-
-    from deployprof.cli import cli
-
-    return CliRunner().invoke(cli, ["-q", *args], catch_exceptions=False)
+    return invoke(["-q", *args])
 
 
 def test_quiet_commands_keep_their_closing_line(tiny_export):
     """`-q bench`, `-q predict` and `-q compare-precision` once printed nothing at all (the last exiting 3 silently)."""
-    r = _quiet("bench", str(tiny_export), "--iterations", "20", "--warmup", "1", "--warmup-time", "0", "--in-process",
+    r = _quiet("bench", str(tiny_export), *FAST,
                "--no-store")
     # the closing line last, after the count of the warnings that --json lists
     assert r.exit_code == 0 and r.stdout.strip().splitlines()[-1].startswith("ort-cpu fp32 at batch 1: policy step p50"), \
@@ -237,7 +228,7 @@ def test_quiet_commands_keep_their_closing_line(tiny_export):
 
 
 def test_bench_and_compare_precision_take_a_preset_name_as_profile_does():
-    r = _quiet("bench", "tiny-vla", "--iterations", "5", "--warmup", "1", "--warmup-time", "0", "--in-process",
+    r = _quiet("bench", "tiny-vla", *FAST,
                "--no-store", "--no-layer-profile")
     assert r.exit_code == 0 and "policy step p50" in r.stdout, r.output
     r = _quiet("compare-precision", "Tiny-VLA", "--precisions", "fp16")

@@ -1,13 +1,13 @@
 """Every command once with nothing but its required arguments: defaults are tested as defaults."""
 
 import pytest
-from click.testing import CliRunner
 
-from deployprof.cli import cli
+from .conftest import invoke
+
 
 
 def run(*args, code=0):
-    res = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    res = invoke([str(a) for a in args])
     assert res.exit_code == code, f"{args}: exit {res.exit_code}\n{res.output[-3000:]}"
     return res.output
 

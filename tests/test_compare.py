@@ -3,9 +3,7 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from deployprof.cli import cli
 from deployprof.errors import ConfigError
 from deployprof.measure.repeats import fold
 from deployprof.measure.stats import compute_stats
@@ -13,6 +11,7 @@ from deployprof.compare import compare_reports
 from deployprof.results import MachineLoad
 
 from .test_results import make_report
+from .conftest import invoke
 
 
 def _run(mean_ms, sd=0.05, n=500, seed=0, **kw):
@@ -87,17 +86,17 @@ def test_cli_exit_codes_for_ci(tmp_path):
                       ("one", _rep(4.1, seed=4))):
         (tmp_path / name).mkdir()
         rep.write(tmp_path / name / "report.json")
-    r = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-on-regression", "5"])
+    r = invoke(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-on-regression", "5"])
     assert r.exit_code == 3 and "regression(s): slower by more than 5%" in r.output
-    r = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "c"), "--fail-on-regression", "5"])
+    r = invoke(["compare", str(tmp_path / "a"), str(tmp_path / "c"), "--fail-on-regression", "5"])
     assert r.exit_code == 0 and "no regression over 5% with 95% confidence" in r.output
-    r = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "one"), "--fail-on-regression", "5"])
+    r = invoke(["compare", str(tmp_path / "a"), str(tmp_path / "one"), "--fail-on-regression", "5"])
     # One run against five: B borrows A's spread, and +100% clears it.
     assert r.exit_code == 3, r.output
-    r = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json"])
+    r = invoke(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json"])
     doc = json.loads(r.stdout)
     assert r.exit_code == 0 and doc["regressions"][0]["metric"] == "p50" and doc["runs"][0]["metrics"][0]["basis"] == "repeats"
-    r = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "missing")])
+    r = invoke(["compare", str(tmp_path / "a"), str(tmp_path / "missing")])
     assert r.exit_code == 1 and r.output.startswith("error: report not found")
 
 
@@ -135,20 +134,20 @@ def test_interleaved_compare_of_two_models_re_measured_here(tmp_path):
     Thresholds far from both (20%) keep the test's verdicts safe on a loaded machine; scripts/bench_gate.py
     measures the gate's rates at 5%."""
     a, same, slow = (_chain(tmp_path / "a.onnx", 8), _chain(tmp_path / "a2.onnx", 8), _chain(tmp_path / "b.onnx", 16))
-    r = CliRunner().invoke(cli, ["compare", "--interleave", str(a), str(same), "--fail-on-regression", "20", "--json",
-                                 "--max-duration", "20"])
+    r = invoke(["compare", "--interleave", str(a), str(same), "--fail-on-regression", "20", "--json",
+                "--max-duration", "20"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     m = doc["runs"][0]["metrics"][0]
     assert m["basis"] == "interleaved" and m["verdict"] in ("within noise", "inconclusive") and doc["regressions"] == []
     assert doc["runs"][0]["key"][0] == "a vs a2" and len(doc["interleaved"]["a_block_ms"]) == m["runs_a"] >= 12
-    r = CliRunner().invoke(cli, ["compare", "--interleave", str(a), str(slow), "--fail-on-regression", "20",
-                                 "--max-duration", "20"])
+    r = invoke(["compare", "--interleave", str(a), str(slow), "--fail-on-regression", "20",
+                "--max-duration", "20"])
     assert r.exit_code == 3, r.output
     assert "interleaved blocks" in r.output and "1 regression(s): slower by more than 20%" in r.output
-    r = CliRunner().invoke(cli, ["compare", "--interleave", str(a)])
+    r = invoke(["compare", "--interleave", str(a)])
     assert r.exit_code == 1 and "compare --interleave takes two exports" in r.output
-    r = CliRunner().invoke(cli, ["compare", "--interleave", str(a), str(tmp_path / "missing.onnx")])
+    r = invoke(["compare", "--interleave", str(a), str(tmp_path / "missing.onnx")])
     assert r.exit_code == 1 and r.output.startswith("error:") and "Traceback" not in r.output
 
 
@@ -158,9 +157,9 @@ def test_profile_interleave_times_each_precision_against_fp32_in_one_window(tmp_
     from .schema import validate
 
     model = _chain(tmp_path / "m.onnx", 6)
-    r = CliRunner().invoke(cli, ["profile", str(model), "--out", str(tmp_path / "run"), "--precisions", "fp16",
-                                 "--interleave", "--iterations", "20", "--warmup", "2", "--in-process",
-                                 "--accuracy-samples", "0", "--no-layer-profile", "--no-store"])
+    r = invoke(["profile", str(model), "--out", str(tmp_path / "run"), "--precisions", "fp16",
+                "--interleave", "--iterations", "20", "--warmup", "2", "--in-process",
+                "--accuracy-samples", "0", "--no-layer-profile", "--no-store"])
     assert r.exit_code == 0, r.output
     report = ProfileReport.read(tmp_path / "run" / "report.json")
     (c,) = report.interleaved

@@ -4,11 +4,11 @@ import dataclasses
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from deployprof.cli import cli
 from deployprof.doctor import doctor
 from deployprof.errors import ConfigError
+
+from .conftest import invoke
 
 
 class FakeGpu:
@@ -54,7 +54,7 @@ def test_a_jetson_is_judged_in_its_power_mode_and_unlocked_clocks_are_said():
 
 
 def test_doctor_on_this_cpu_measures_and_exits_zero():
-    r = CliRunner().invoke(cli, ["doctor", "--json"])
+    r = invoke(["doctor", "--json"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["kind"] == "selfcheck" and doc["at_spec"] is None and doc["checks"][0]["measured"] > 1
@@ -106,5 +106,5 @@ def test_doctor_refuses_a_target_that_is_not_this_device():
         doctor("jetson-orin-nx-16gb", probe=FakeGpu())
     with pytest.raises(ConfigError, match="not a l4"):  # "NVIDIA L4" is not "NVIDIA L40S"
         doctor("l4", probe=FakeGpu(name="NVIDIA L40S"))
-    r = CliRunner().invoke(cli, ["doctor", "--target", "jetson-orin-nx-16gb"])
+    r = invoke(["doctor", "--target", "jetson-orin-nx-16gb"])
     assert r.exit_code == 1 and r.output.count("error:") == 1 and "(cpu), not a jetson-orin-nx-16gb" in r.output

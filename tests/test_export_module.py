@@ -3,16 +3,16 @@ exporter or exported static and said so (terminal and manifest); odd outputs and
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from deployprof.cli import cli
+from .conftest import invoke
+
 
 pytest.importorskip("torch")
 
 
 def _export(tmp_path, factory, name="o"):
     out = tmp_path / name
-    r = CliRunner().invoke(cli, ["export", "--module", f"tests.data.awkward_policies:{factory}", "--out", str(out)])
+    r = invoke(["export", "--module", f"tests.data.awkward_policies:{factory}", "--out", str(out)])
     return r, out
 
 
@@ -23,7 +23,7 @@ def test_a_fixed_batch_falls_back_to_the_other_exporter_and_says_so(tmp_path):
     assert m["exporter"] == "torchscript" and m["stages"][0]["inputs"][0]["shape"] == ["batch", 8]
     assert "note: exported with torchscript (dynamo: ExportError: it fixed the batch" in r.output
     assert m["notes"] and "fixed the batch" in m["notes"][0]
-    r = CliRunner().invoke(cli, ["bench", str(out), "--iterations", "5", "--batch", "1,3", "--in-process"])
+    r = invoke(["bench", str(out), "--iterations", "5", "--batch", "1,3", "--in-process"])
     assert r.exit_code == 0, r.output
 
 
@@ -34,9 +34,9 @@ def test_a_batch_no_exporter_keeps_dynamic_is_exported_static_and_refuses_other_
     assert m["stages"][0]["inputs"][0]["shape"] == [1, 8] and m["stages"][0]["parity_max_abs_err"] is not None
     assert "note: batch: fixed at 1 by the model's code; the graph takes batch 1 only" in r.output
     assert "torchscript: ExportError: stage model: output output_0 has shape (1, 4) in ONNX Runtime, (2, 4)" in r.output
-    r = CliRunner().invoke(cli, ["bench", str(out), "--iterations", "5", "--in-process"])
+    r = invoke(["bench", str(out), "--iterations", "5", "--in-process"])
     assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(cli, ["bench", str(out), "--iterations", "5", "--batch", "2", "--in-process"])
+    r = invoke(["bench", str(out), "--iterations", "5", "--batch", "2", "--in-process"])
     assert r.exit_code == 1 and "error: --batch 2: the graph's inputs have no `batch` axis (obs [1, 8])" in r.output
 
 

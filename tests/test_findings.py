@@ -1,13 +1,11 @@
 """Each configuration's bottleneck named from what was measured (crafted results: the rules, not a GPU)."""
 import dataclasses
 
-from click.testing import CliRunner
-
-from deployprof.cli import cli
 from deployprof.findings import finding, findings
 from deployprof.results import TransferTimes
 
 from .test_results import make_report
+from .conftest import FAST, invoke
 
 
 def _run(**kw):
@@ -42,11 +40,11 @@ def test_otherwise_the_roofline_names_the_dominant_stage():
 
 
 def test_cuda_graph_both_on_a_cpu_only_machine_says_why_and_measures_without(tiny_export, tmp_path):
-    fast = ["--iterations", "3", "--warmup", "1", "--warmup-time", "0", "--in-process", "--accuracy-samples", "0"]
-    res = CliRunner().invoke(cli, ["profile", str(tiny_export), "--out", str(tmp_path / "r"), "--cuda-graph", "both", *fast])
+    fast = [*FAST, "--accuracy-samples", "0"]
+    res = invoke(["profile", str(tiny_export), "--out", str(tmp_path / "r"), "--cuda-graph", "both", *fast])
     assert res.exit_code == 0, res.output
     assert "ort-cpu: no CUDA graph (ort-cpu runs on the CPU" in res.output and "measured without" in res.output
-    res = CliRunner().invoke(cli, ["profile", str(tiny_export), "--out", str(tmp_path / "s"), "--cuda-graph", "on", *fast])
+    res = invoke(["profile", str(tiny_export), "--out", str(tmp_path / "s"), "--cuda-graph", "on", *fast])
     assert res.exit_code == 1 and res.output.startswith("error: --cuda-graph on: ort-cpu: no CUDA graph")
     assert not (tmp_path / "s").exists()
 

@@ -6,10 +6,10 @@ import os
 import shutil
 
 import pytest
-from click.testing import CliRunner
 
-from deployprof.cli import cli
 from deployprof.store import Store, to_url
+
+from .conftest import invoke
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,8 @@ devices: [alpha, beta, gamma]
 measure: {duration: 0.3, accuracy_samples: 2, in_process: true}
 """)
     db = tmp_path / "r.sqlite"
-    r = CliRunner().invoke(cli, ["sweep", str(sweep), "--out", str(tmp_path / "o"), "--store", str(db),
-                                 "--ray", address, "--json"])
+    r = invoke(["sweep", str(sweep), "--out", str(tmp_path / "o"), "--store", str(db),
+                "--ray", address, "--json"])
     assert r.exit_code == 1 and "1 of 3 configurations failed" in r.stderr, r.output  # gamma: written, then said
     entries = {e["device"]: e for e in json.loads(r.stdout)["entries"]}
     for device in ("alpha", "beta"):

@@ -2,15 +2,14 @@
 import dataclasses
 import json
 
-from click.testing import CliRunner
-
-from deployprof.cli import cli
 from deployprof.results import ProfileReport
+
+from .conftest import invoke
 
 
 def _profile(export, out, store, commit):
-    r = CliRunner().invoke(cli, ["profile", str(export), "--out", str(out), "--duration", "0.3", "--in-process",
-                                 "--accuracy-samples", "2", "--store", str(store), "--commit", commit])
+    r = invoke(["profile", str(export), "--out", str(out), "--duration", "0.3", "--in-process",
+                "--accuracy-samples", "2", "--store", str(store), "--commit", commit])
     assert r.exit_code == 0, r.output
     return out
 
@@ -19,7 +18,7 @@ def test_two_commits_show_up_in_history_with_a_trend_plot(tiny_export, tmp_path)
     store = tmp_path / "r.sqlite"
     for commit in ("c1", "c2"):
         _profile(tiny_export, tmp_path / commit, store, commit)
-    r = CliRunner().invoke(cli, ["history", "--store", str(store), "--json", "--html", str(tmp_path / "h.html")])
+    r = invoke(["history", "--store", str(store), "--json", "--html", str(tmp_path / "h.html")])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["kind"] == "history" and [row["commit"] for row in doc["rows"]] == ["c1", "c2"]
@@ -27,7 +26,7 @@ def test_two_commits_show_up_in_history_with_a_trend_plot(tiny_export, tmp_path)
     assert all(row["p50_ci_ms"][0] <= row["p50_ms"] <= row["p50_ci_ms"][1] for row in doc["rows"])
     html = (tmp_path / "h.html").read_text()
     assert html.count("<svg class=\"plot\"") == 2 and "fill-opacity" in html  # latency with CI bands, accuracy
-    r = CliRunner().invoke(cli, ["history", "--store", str(store), "--commit", "c2", "--backend", "ort-cpu"])
+    r = invoke(["history", "--store", str(store), "--commit", "c2", "--backend", "ort-cpu"])
     assert r.exit_code == 0 and " c2 " in r.output and " c1 " not in r.output
 
 
@@ -51,11 +50,11 @@ def test_history_tells_rate_runs_from_back_to_back_ones_also_in_a_schema_1_store
             conn.execute(text("UPDATE deployprof_meta SET value = '1' WHERE key = 'schema_version'"))
     with Store(to_url(str(store))):
         pass
-    r = CliRunner().invoke(cli, ["history", "--store", str(store), "--json"])
+    r = invoke(["history", "--store", str(store), "--json"])
     assert r.exit_code == 0, r.output
     assert [(row["commit"], row["mode"]) for row in json.loads(r.stdout)["rows"]] == [("c1", "back-to-back"),
                                                                                        ("c2", "rate 30 Hz")]
-    r = CliRunner().invoke(cli, ["history", "--store", str(store)], terminal_width=200)
+    r = invoke(["history", "--store", str(store)], terminal_width=200)
     assert " mode " in r.output and "rate 30 Hz" in r.output and "back-to-back" in r.output, r.output
 
 
@@ -84,12 +83,12 @@ def test_compare_against_the_stored_baseline_gates_a_slowdown_only(tiny_export, 
     base = _profile(tiny_export, tmp_path / "base", store, "c1")
     report = ProfileReport.read(base / "report.json")
     # The baseline is found in the store, and the run itself is never its own baseline:
-    r = CliRunner().invoke(cli, ["compare", "--baseline", "store:", str(base), "--store", str(store)])
+    r = invoke(["compare", "--baseline", "store:", str(base), "--store", str(store)])
     assert r.exit_code == 1 and "no stored profile matches" in r.output
     # One stored run says nothing of the spread between runs: a +30% run is shown, not judged, and does not fail.
     slow = _slowed(report, 1.3, tmp_path / "slow", "-slow")
-    r = CliRunner().invoke(cli, ["compare", "--baseline", "store:", str(slow), "--store", str(store), "--json",
-                                 "--fail-on-regression", "10"])
+    r = invoke(["compare", "--baseline", "store:", str(slow), "--store", str(store), "--json",
+                "--fail-on-regression", "10"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["runs"][0]["metrics"][0]["verdict"] == "unknown"
     # Four more stored runs of the same work, a few % apart: their spread is the noise floor.
@@ -98,23 +97,23 @@ def test_compare_against_the_stored_baseline_gates_a_slowdown_only(tiny_export, 
             s.add(document(ProfileReport.read(_slowed(report, f, tmp_path / f"h{i}", f"-h{i}") / "report.json")),
                   commit=f"c{i + 2}")
     same = _slowed(report, 1.0, tmp_path / "same", "-rerun")
-    r = CliRunner().invoke(cli, ["compare", "--baseline", "store:", str(same), "--store", str(store), "--json"])
+    r = invoke(["compare", "--baseline", "store:", str(same), "--store", str(store), "--json"])
     assert r.exit_code == 0, r.output
     c = json.loads(r.stdout)
     assert c["regressions"] == [] and c["runs"][0]["metrics"][0]["basis"] == "history"
     assert c["runs"][0]["metrics"][0]["runs_a"] == 5 and "spread of 5 stored runs" in c["a"]
-    r = CliRunner().invoke(cli, ["compare", "--baseline", "store:", str(slow), "--store", str(store), "--json",
-                                 "--fail-on-regression", "10"])
+    r = invoke(["compare", "--baseline", "store:", str(slow), "--store", str(store), "--json",
+                "--fail-on-regression", "10"])
     assert r.exit_code == 3, r.output
     c = json.loads(r.stdout)
     assert c["a"].startswith("store result 5 (c5,") and {x["metric"] for x in c["regressions"]} >= {"p50"}
     # Without --fail-on-regression the store gate still gates, at the noise threshold.
-    r = CliRunner().invoke(cli, ["compare", "--baseline", "store:", str(slow), "--store", str(store)])
+    r = invoke(["compare", "--baseline", "store:", str(slow), "--store", str(store)])
     assert r.exit_code == 3 and "regression(s): slower by more than 2%" in r.output
 
 
 def test_compare_arguments_are_checked():
-    r = CliRunner().invoke(cli, ["compare", "a"])
+    r = invoke(["compare", "a"])
     assert r.exit_code == 1 and "compare takes two reports A B" in r.output
-    r = CliRunner().invoke(cli, ["compare", "--baseline", "latest", "a"])
+    r = invoke(["compare", "--baseline", "latest", "a"])
     assert r.exit_code == 1 and "--baseline store:QUERY takes one RUN" in r.output

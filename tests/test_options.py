@@ -2,13 +2,14 @@
 measurement is accepted by a sweep under the same name, and both build the same configuration."""
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from deployprof.cli import cli
 from deployprof.config import Settings
 from deployprof.errors import DeployprofError
 from deployprof.options import BY_NAME, OPTIONS
 from deployprof.sweep import load_sweep, settings_of
+
+from .conftest import invoke
 
 # The parameters of `profile` that are not in the table, and why a sweep sets them otherwise or not at all.
 NOT_IN_TABLE = {
@@ -103,7 +104,7 @@ def test_every_option_a_file_can_set_has_an_example():
 def test_the_old_spellings_still_work_with_a_deprecation_line(old, new, tmp_path):
     assert from_sweep(tmp_path, old) == from_sweep(tmp_path, new)
     (tmp_path / "s.yaml").write_text(f"subjects: [tiny-vla]\nmeasure: {{{old}}}\n")
-    r = CliRunner().invoke(cli, ["sweep", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "o"), "--dry-run"])
+    r = invoke(["sweep", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "o"), "--dry-run"])
     assert r.exit_code == 0 and f"is now `{new.split(':')[0]}`" in r.output and "1 configuration valid" in r.output
 
 

@@ -2,18 +2,16 @@
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from deployprof.cli import cli
 from deployprof.results import DOCUMENTS, SCHEMA_VERSION, json_schema
 
+from .conftest import FAST, invoke
 from .schema import SCHEMA, validate
 
-FAST = ("--iterations", "5", "--warmup", "1", "--warmup-time", "0", "--in-process")
 
 
 def _json(*args) -> dict:
-    res = CliRunner().invoke(cli, [str(a) for a in args])
+    res = invoke([str(a) for a in args])
     assert res.exit_code in (0, 3), res.output
     return json.loads(res.stdout)
 
@@ -30,7 +28,7 @@ def _sweep(export, tmp_path) -> dict:
     path = tmp_path / "s.yaml"
     path.write_text("subjects: [export]\nbackends: [ort-cpu, {name: ort-cpu, measure: {dim: {nope: 2}}}]\n"
                     "measure: {iterations: 5, accuracy_samples: 0, in_process: true}\n")
-    res = CliRunner().invoke(cli, ["sweep", str(path), "--out", str(tmp_path / "sweep"), "--json"])
+    res = invoke(["sweep", str(path), "--out", str(tmp_path / "sweep"), "--json"])
     assert res.exit_code == 1, res.output  # one configuration failed: written, and said by the exit code
     return json.loads(res.stdout)
 
@@ -38,7 +36,7 @@ def _sweep(export, tmp_path) -> dict:
 def test_every_json_output_validates(tiny_export, tmp_path):
     spec = tmp_path / "spec.yaml"
     spec.write_text("latency_ms: {p99: 1000}\n")
-    profile = CliRunner().invoke(cli, ["profile", str(tiny_export), "--out", str(tmp_path / "r"), *FAST])
+    profile = invoke(["profile", str(tiny_export), "--out", str(tmp_path / "r"), *FAST])
     assert profile.exit_code == 0, profile.output
     docs = {
         "report.json": json.loads((tmp_path / "r" / "report.json").read_text()),

@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from deployprof.cli import cli
+from .conftest import FAST, invoke
+
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,8 +20,7 @@ def _load(name: str):
 
 def test_gpu_summary_labels_runs_without_device_time(tiny_export, tmp_path, capsys):
     """The summary once dropped the file, stage and host latency of every run without CUDA-event time."""
-    res = CliRunner().invoke(cli, ["bench", str(tiny_export), "--iterations", "5", "--warmup", "1", "--warmup-time", "0",
-                                   "--json", "--in-process"], catch_exceptions=False)
+    res = invoke(["bench", str(tiny_export), "--json", *FAST])
     (tmp_path / "bench_ort_cpu.json").write_text(res.stdout)
     runs = json.loads(res.stdout)["runs"]
     _load("gpu_summary").main(tmp_path)

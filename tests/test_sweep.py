@@ -10,11 +10,11 @@ import sys
 import time
 
 import pytest
-from click.testing import CliRunner
 
-from deployprof.cli import cli
 from deployprof.errors import ConfigError
 from deployprof.sweep import load_sweep, settings_of
+
+from .conftest import invoke
 
 FAST = {"duration": 0.3, "accuracy_samples": 2, "in_process": True}
 
@@ -71,11 +71,11 @@ def test_bad_sweep_files_are_one_clear_error(tmp_path, text, match):
 
 def test_devices_need_ray_and_ray_needs_devices(tmp_path):
     path = _write(tmp_path, "subjects: [tiny-vla]\ndevices: [jetson-agx-orin]\n")
-    r = CliRunner().invoke(cli, ["sweep", str(path), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "r.sqlite")])
+    r = invoke(["sweep", str(path), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "r.sqlite")])
     assert r.exit_code == 1 and "dispatch it with --ray ADDRESS" in r.output
     path = _write(tmp_path, "subjects: [tiny-vla]\n")
-    r = CliRunner().invoke(cli, ["sweep", str(path), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "r.sqlite"),
-                                 "--ray", "127.0.0.1:1"])
+    r = invoke(["sweep", str(path), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "r.sqlite"),
+                "--ray", "127.0.0.1:1"])
     assert r.exit_code == 1 and "list them under `devices:`" in r.output
 
 
@@ -83,7 +83,7 @@ def test_the_matrix_is_checked_before_any_work(tiny_export, tmp_path):
     """`backends: [ort-gpu]`-like mistakes once exported and ran for 77 s, then exited 0 with every configuration failed."""
     shutil.copytree(tiny_export, tmp_path / "export")
     path = _write(tmp_path, f"subjects: [export]\nbackends: [ort-cpu, ort-cuda]\nmeasure: {json.dumps(FAST)}\n")
-    r = CliRunner().invoke(cli, ["sweep", str(path), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "r.sqlite")])
+    r = invoke(["sweep", str(path), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "r.sqlite")])
     assert r.exit_code == 1 and r.output.count("error:") == 1 and "ort-cuda fp32 b1: backend ort-cuda is unavailable" in r.output
     assert not (tmp_path / "o").exists() and not (tmp_path / "r.sqlite").exists()
 
@@ -98,8 +98,8 @@ precisions: [fp16]
 measure: {json.dumps(FAST)}
 spec: {spec.name}
 """)
-    r = CliRunner().invoke(cli, ["sweep", str(path), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "r.sqlite"),
-                                 "--json"])
+    r = invoke(["sweep", str(path), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "r.sqlite"),
+                "--json"])
     assert r.exit_code == 1 and "1 of 2 configurations failed" in r.stderr, r.output
     doc = json.loads(r.stdout)
     ok, bad = doc["entries"]
@@ -145,7 +145,7 @@ measure: {json.dumps(FAST)}
         proc.wait()
     first = _stored_keys(db)
     t0 = time.monotonic()
-    r = CliRunner().invoke(cli, ["sweep", str(path), "--out", str(out), "--store", str(db), "--json"])
+    r = invoke(["sweep", str(path), "--out", str(out), "--store", str(db), "--json"])
     assert r.exit_code == 0, r.output
     entries = json.loads(r.stdout)["entries"]
     assert len(entries) == 2 and all(e["status"] in ("done", "reused") for e in entries)
@@ -175,7 +175,7 @@ def test_a_store_that_fails_mid_sweep_still_gives_sweep_json(tiny_export, tmp_pa
     monkeypatch.setattr(Store, "add", full)
     shutil.copytree(tiny_export, tmp_path / "export")
     path = _write(tmp_path, f"subjects: [export]\nmeasure: {json.dumps(FAST)}\n")
-    r = CliRunner().invoke(cli, ["sweep", str(path), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "r.sqlite")])
+    r = invoke(["sweep", str(path), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "r.sqlite")])
     assert r.exit_code == 0 and "measured, but not stored" in r.output, r.output
     (entry,) = json.loads((tmp_path / "o" / "sweep.json").read_text())["entries"]
     assert entry["status"] == "done" and entry["result_id"] is None and entry["p50_ms"] > 0

@@ -2,11 +2,11 @@
 import json
 
 import pytest
-from click.testing import CliRunner
+
+from .conftest import invoke
 
 torch = pytest.importorskip("torch")
 
-from deployprof.cli import cli  # noqa: E402
 from deployprof.errors import ConfigError  # noqa: E402
 from deployprof.train import TrainConfig, converged_at, train_bench  # noqa: E402
 
@@ -53,15 +53,15 @@ def test_bad_settings():
 
 
 def test_cli_writes_the_same_report_formats(tmp_path):
-    res = CliRunner().invoke(cli, ["train-bench", "octo-tiny", "--out", str(tmp_path), "--steps", "5", "--warmup-steps", "1",
-                                   "--batch", "2", "--dataset-size", "8", "--target", "cpu"])
+    res = invoke(["train-bench", "octo-tiny", "--out", str(tmp_path), "--steps", "5", "--warmup-steps", "1",
+                  "--batch", "2", "--dataset-size", "8", "--target", "cpu"])
     assert res.exit_code == 0, res.output
     rep = json.loads((tmp_path / "report.json").read_text())
     (t,) = rep["training"]
     assert t["mfu_target"] == "cpu" and 0 < t["mfu"] < 1 and len(t["loss_curve"]) == 5
     assert "Training loss per step" in (tmp_path / "report.html").read_text()
     assert "## Training (behaviour cloning" in (tmp_path / "report.md").read_text()
-    res = CliRunner().invoke(cli, ["report", str(tmp_path)])
+    res = invoke(["report", str(tmp_path)])
     assert res.exit_code == 0
-    res = CliRunner().invoke(cli, ["train-bench", "no-such-preset", "--out", str(tmp_path / "x")])
+    res = invoke(["train-bench", "no-such-preset", "--out", str(tmp_path / "x")])
     assert res.exit_code == 1 and res.output.startswith("error:")

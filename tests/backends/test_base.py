@@ -4,6 +4,8 @@ from deployprof.backends import BACKENDS, BackendOptions
 from deployprof.errors import BackendUnavailableError, ConfigError
 from deployprof.manifest import load_subject
 
+from ..conftest import invoke
+
 
 def test_every_backend_registered_and_probe_never_raises():
     assert {"ort-cpu", "ort-cuda", "ort-trt", "trt", "torch"} <= set(BACKENDS)
@@ -89,12 +91,10 @@ def test_open_policy_closes_every_stage_when_one_fails_to_load(tiny_export, monk
 
 
 def test_a_backend_that_cannot_share_an_engine_refuses_concurrency(tiny_export):
-    from click.testing import CliRunner
 
-    from deployprof.cli import cli
 
     assert not BACKENDS.get("trt").supports_concurrency and BACKENDS.get("ort-trt").supports_concurrency
-    res = CliRunner().invoke(cli, ["bench", str(tiny_export), "--backend", "trt", "--concurrency", "2"])
+    res = invoke(["bench", str(tiny_export), "--backend", "trt", "--concurrency", "2"])
     assert res.exit_code == 1 and "error: backend trt cannot share one loaded engine between threads" in res.output
 
 

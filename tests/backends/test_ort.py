@@ -10,6 +10,8 @@ from deployprof.backends import BACKENDS, BackendOptions
 from deployprof.backends import ort as ort_mod
 from deployprof.manifest import load_subject
 
+from ..conftest import invoke
+
 
 def _fake_distribution(root, name, version):
     """A dist-info folder claiming the onnxruntime module, as a second install would leave behind."""
@@ -46,11 +48,9 @@ def test_two_installs_of_the_module_are_a_loud_warning(second_install):
 
 
 def test_backends_command_prints_the_conflict(second_install):
-    from click.testing import CliRunner
 
-    from deployprof.cli import cli
 
-    res = CliRunner().invoke(cli, ["backends"])
+    res = invoke(["backends"])
     assert res.exit_code == 0 and "warning: " in res.output and "onnxruntime-gpu 0.0.2" in res.output
 
 

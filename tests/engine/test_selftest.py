@@ -5,14 +5,14 @@ import types
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from deployprof.backends import BACKENDS
 from deployprof.backends.ort import OrtCpu
-from deployprof.cli import cli
 from deployprof.selftest import run_self_test, write_network
 from deployprof.report.sections import self_test_table
 from deployprof.results import LayerTime
+
+from ..conftest import invoke
 
 
 class Engine(OrtCpu):
@@ -86,7 +86,7 @@ def test_the_fp16_graph_computes_in_fp16_and_stays_close_to_fp32(tmp_path):
 
 
 def test_backends_runs_the_self_test_only_where_asked_or_tensorrt_is_usable():
-    r = CliRunner().invoke(cli, ["backends"])
+    r = invoke(["backends"])
     assert r.exit_code == 0 and "self-test" not in r.output
-    r = CliRunner().invoke(cli, ["backends", "--self-test"])
+    r = invoke(["backends", "--self-test"])
     assert r.exit_code == 1 and "error: --self-test needs the trt backend:" in r.output

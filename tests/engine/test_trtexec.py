@@ -6,9 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from deployprof.cli import cli
 from deployprof.engine.trtexec import command, parse
 from deployprof.errors import ConfigError
 from deployprof.measure.stats import compute_stats
@@ -16,6 +14,7 @@ from deployprof.findings import run_warnings
 from deployprof.pipeline import cross_check
 
 from ..test_results import make_report
+from ..conftest import invoke
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "trtexec"
 
@@ -64,5 +63,5 @@ def test_cross_check_puts_trtexec_beside_our_device_time_and_warns_when_they_dis
 
 
 def test_cross_check_asks_for_the_trt_backend_and_for_trtexec(tiny_export):
-    res = CliRunner().invoke(cli, ["bench", str(tiny_export), "--cross-check", "trtexec", "--iterations", "1"])
+    res = invoke(["bench", str(tiny_export), "--cross-check", "trtexec", "--iterations", "1"])
     assert res.exit_code == 1 and "error: --cross-check trtexec re-times the engines of the trt backend" in res.output

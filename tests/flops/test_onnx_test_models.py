@@ -3,9 +3,9 @@ Counting needs no inputs: six of them (string inputs) were once refused with "ca
 from pathlib import Path
 
 import onnx
-from click.testing import CliRunner
 
-from deployprof.cli import cli
+from ..conftest import invoke
+
 
 DATA = Path(onnx.__file__).parent / "backend" / "test" / "data"
 KINDS = ("light", "pytorch-converted", "pytorch-operator", "simple")
@@ -16,7 +16,7 @@ def test_every_onnx_test_model_is_counted():
     assert len(models) >= 140, f"the onnx package's test data moved: {len(models)} models under {DATA}"
     failed = {}
     for model in models:
-        r = CliRunner().invoke(cli, ["flops", str(model), "--json"])
+        r = invoke(["flops", str(model), "--json"])
         if r.exit_code != 0:
             failed[model.parent.name] = (r.output.strip().splitlines() or [repr(r.exception)])[-1][:160]
     assert failed == {}, failed

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .. import conftest
 from .sandbox import Case, Sandbox
 
 
@@ -89,7 +90,7 @@ def _foreign_unchanged(sb: Sandbox, stdout: str) -> None:
         assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["cookies"]
 
 
-FAST = ["--iterations", "20", "--warmup", "1", "--warmup-time", "0", "--accuracy-samples", "1", "--in-process"]
+FAST = [*conftest.FAST, "--accuracy-samples", "1"]
 
 
 def _another_run(force: bool):

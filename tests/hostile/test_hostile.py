@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-from click.testing import CliRunner
-
-from deployprof.cli import cli
 
 from .corpus import CASES, TOPICS
 from .forkserver import ForkServer
 from .sandbox import Sandbox
+from ..conftest import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,11 +28,11 @@ def base(tiny_export, tmp_path_factory):
     the whole corpus."""
     base = tmp_path_factory.mktemp("hostile-base")
     shutil.copytree(tiny_export, base / "export")
-    res = CliRunner().invoke(cli, ["profile", str(base / "export"), "--out", str(base / "report"), "--iterations", "20",
-                                   "--warmup", "1", "--warmup-time", "0", "--in-process", "--store",
-                                   str(base / "store.sqlite")], catch_exceptions=False)
+    res = invoke(["profile", str(base / "export"), "--out", str(base / "report"), "--iterations", "20",
+                  "--warmup", "1", "--warmup-time", "0", "--in-process", "--store",
+                  str(base / "store.sqlite")])
     assert res.exit_code == 0, res.output
-    res = CliRunner().invoke(cli, ["flops", str(base / "export"), "--json"], catch_exceptions=False)
+    res = invoke(["flops", str(base / "export"), "--json"])
     (base / "flops_batch1.json").write_text(res.output)
     return base / "export"
 
@@ -218,5 +216,5 @@ def test_interrupted_profile_marks_its_folder_and_readers_refuse_it(base, tmp_pa
     assert code == 130 and (out / "INCOMPLETE").exists()
     assert not list(out.glob("**/*.tmp"))
     for args in (["report", str(out)], ["compare", str(out), str(base.parent / "report")]):
-        res = CliRunner().invoke(cli, args)
+        res = invoke(args)
         assert res.exit_code == 1 and "interrupted run" in res.output, res.output

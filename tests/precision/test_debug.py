@@ -9,6 +9,8 @@ from deployprof.config import AccuracyConfig, CalibrationConfig
 from deployprof.precision.debug import CONFIRM_SEED, components, debug_precision
 from deployprof.manifest import load_subject
 
+from ..conftest import FAST, invoke
+
 
 def _policy(path, outlier: float = 1e4):
     """x[1,32] -> /small/MatMul -> /big/Mul (one channel x outlier) -> /big/MatMul (that row / outlier) -> /head/MatMul.
@@ -83,23 +85,21 @@ def test_the_breaking_component_is_ranked_first_kept_alone_and_the_mixed_graph_p
     assert more.outside / 64 <= c.outside_bound and more.verdict == "PASS"
 
     # The mixed export is measured as it is, like any export (bench without --precision).
-    from click.testing import CliRunner
 
-    from deployprof.cli import cli
 
-    res = CliRunner().invoke(cli, ["bench", str(out / "export-int8-mixed"), "--iterations", "3", "--warmup", "1",
-                                   "--no-layer-profile", "--json"])
+    res = invoke(["bench", str(out / "export-int8-mixed"), "--iterations", "3", "--warmup", "1",
+                  "--no-layer-profile", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["precision"] == "int8-mixed"
-    res = CliRunner().invoke(cli, ["bench", str(out / "export-int8-mixed"), "--precision", "fp16"])
+    res = invoke(["bench", str(out / "export-int8-mixed"), "--precision", "fp16"])
     assert res.exit_code == 1 and "is already int8-mixed; prepare precisions from the FP32 export" in res.output
-    res = CliRunner().invoke(cli, ["bench", str(tmp_path / "p.onnx"), "--precision", "int8-mixed"])
+    res = invoke(["bench", str(tmp_path / "p.onnx"), "--precision", "int8-mixed"])
     assert res.exit_code == 1 and "int8-mixed is int8 with the components `deployprof precision-debug` keeps" in res.output
 
     # Resumed: every evaluation comes from the run folder's cache, none is made again (here through the command,
     # which also writes the HTML page: the latency-vs-error plot and the tables).
-    res = CliRunner().invoke(cli, ["precision-debug", str(tmp_path / "p.onnx"), "--precision", "int8", "--samples", "4",
-                                   "--calibration-samples", "64", "--out", str(out), "--json"])
+    res = invoke(["precision-debug", str(tmp_path / "p.onnx"), "--precision", "int8", "--samples", "4",
+                  "--calibration-samples", "64", "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
     again = json.loads(res.stdout)
     assert again["evaluations"] == 0 and again["kept"] == list(r.kept)
@@ -215,18 +215,15 @@ def test_only_components_the_low_precision_changes_are_searched():
 def test_int8_mixed_is_a_precision_like_the_others(tmp_path):
     """`profile --precisions fp32,int8,int8-mixed`: the search runs first (its run folder inside OUT), the mixed
     export is timed and judged like any precision, and the report carries the search (tables, latency-vs-error plot)."""
-    from click.testing import CliRunner
 
-    from deployprof.cli import cli
     from deployprof.results import ProfileReport
 
     from ..schema import validate
 
     out = tmp_path / "run"
-    res = CliRunner().invoke(cli, ["profile", str(_policy(tmp_path / "p.onnx")), "--out", str(out), "--precisions",
-                                   "int8,int8-mixed", "--iterations", "5", "--warmup", "1", "--warmup-time", "0",
-                                   "--in-process", "--accuracy-samples", "4", "--no-layer-profile", "--no-store",
-                                   "--calibration-samples", "64"])
+    res = invoke(["profile", str(_policy(tmp_path / "p.onnx")), "--out", str(out), "--precisions",
+                  "int8,int8-mixed", *FAST, "--accuracy-samples", "4", "--no-layer-profile", "--no-store",
+                  "--calibration-samples", "64"])
     assert res.exit_code == 0, res.output
     report = ProfileReport.read(out / "report.json")
     verdicts = {r.precision: r.accuracy.verdict for r in report.runs if r.accuracy}
@@ -241,21 +238,21 @@ def test_int8_mixed_is_a_precision_like_the_others(tmp_path):
     assert "Kept in FP32 for int8-mixed" in (out / "report.md").read_text()
 
     # compare-precision and a sweep name it like any precision
-    res = CliRunner().invoke(cli, ["compare-precision", str(tmp_path / "p.onnx"), "--precisions", "int8,int8-mixed",
-                                   "--samples", "4", "--json"])
+    res = invoke(["compare-precision", str(tmp_path / "p.onnx"), "--precisions", "int8,int8-mixed",
+                  "--samples", "4", "--json"])
     assert res.exit_code == 3 and [(a["precision"], a["verdict"]) for a in json.loads(res.stdout)["accuracy"]] == [
         ("int8", "FAIL"), ("int8-mixed", "PASS")]
     (tmp_path / "s.yaml").write_text("subjects: [p.onnx]\nprecisions: [int8-mixed]\nmeasure: {iterations: 5, "
                                       "accuracy_samples: 4, in_process: true, layer_profile: false}\n")
-    res = CliRunner().invoke(cli, ["sweep", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "sweep"), "--store",
-                                   str(tmp_path / "s.sqlite"), "--json"])
+    res = invoke(["sweep", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "sweep"), "--store",
+                  str(tmp_path / "s.sqlite"), "--json"])
     assert res.exit_code == 0, res.output
     cell = json.loads(res.stdout)["entries"][0]
     assert (cell["precision"], cell["status"]) == ("int8-mixed", "done") and cell["accuracy_cosine_min"] > 0.99, cell
 
     # Without the accuracy check there is nothing to search with: refused before any work
-    res = CliRunner().invoke(cli, ["profile", str(tmp_path / "p.onnx"), "--out", str(tmp_path / "x"), "--precisions",
-                                   "int8-mixed", "--accuracy-samples", "0", "--no-store"])
+    res = invoke(["profile", str(tmp_path / "p.onnx"), "--out", str(tmp_path / "x"), "--precisions",
+                  "int8-mixed", "--accuracy-samples", "0", "--no-store"])
     assert res.exit_code == 1 and "drop --accuracy-samples 0" in res.output and not (tmp_path / "x").exists()
 
 

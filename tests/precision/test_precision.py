@@ -4,15 +4,15 @@ import json
 import numpy as np
 import onnx
 import pytest
-from click.testing import CliRunner
 
 from deployprof.accuracy import compare
-from deployprof.cli import cli
 from deployprof.errors import ConfigError
 from deployprof.manifest import load_subject
 from deployprof.config import CalibrationConfig
 from deployprof.precision import prepare_precision
 from deployprof.results import ProfileReport
+
+from ..conftest import FAST, invoke
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +95,8 @@ def test_bad_precision_requests(tiny_export, tmp_path, variants):
 
 
 def test_profile_with_precisions_reports_speedup_and_accuracy(tiny_export, tmp_path):
-    res = CliRunner().invoke(cli, ["profile", str(tiny_export), "--out", str(tmp_path / "p"), "--precisions", "fp32,fp16,int8",
-                                   "--iterations", "20", "--warmup", "2", "--warmup-time", "0", "--in-process"])
+    res = invoke(["profile", str(tiny_export), "--out", str(tmp_path / "p"), "--precisions", "fp32,fp16,int8",
+                  *FAST])
     assert res.exit_code == 0, res.output
     rep = ProfileReport.read(tmp_path / "p" / "report.json")
     assert {r.precision for r in rep.runs} == {"fp32", "fp16", "int8"}
@@ -107,10 +107,10 @@ def test_profile_with_precisions_reports_speedup_and_accuracy(tiny_export, tmp_p
 
 
 def test_compare_precision_command_exit_codes(tiny_export):
-    res = CliRunner().invoke(cli, ["compare-precision", str(tiny_export), "--precisions", "fp16", "--samples", "2", "--json"])
+    res = invoke(["compare-precision", str(tiny_export), "--precisions", "fp16", "--samples", "2", "--json"])
     assert res.exit_code == 0 and json.loads(res.stdout)["accuracy"][0]["precision"] == "fp16"
-    res = CliRunner().invoke(cli, ["compare-precision", str(tiny_export), "--precisions", "int8", "--samples", "2",
-                                   "--atol", "1e-9"])
+    res = invoke(["compare-precision", str(tiny_export), "--precisions", "int8", "--samples", "2",
+                  "--atol", "1e-9"])
     assert res.exit_code == 3 and "FAIL" in res.output
 
 

@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from deployprof.cli import cli
+from ..conftest import invoke
+
 
 CHROMIUM, DRIVER = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
 
@@ -33,8 +33,8 @@ def _driver(width=1400, height=1000):
 @pytest.mark.browser
 def test_profile_report_renders_in_chromium(tiny_export, tmp_path):
     out = tmp_path / "profile"
-    res = CliRunner().invoke(cli, ["profile", str(tiny_export), "--out", str(out), "--precisions", "fp16,int8",
-                                   "--duration", "0.5", "--threads", "1"])
+    res = invoke(["profile", str(tiny_export), "--out", str(out), "--precisions", "fp16,int8",
+                  "--duration", "0.5", "--threads", "1"])
     assert res.exit_code == 0, res.output
     driver = _driver()
     try:
@@ -58,15 +58,15 @@ def test_profile_report_renders_in_chromium(tiny_export, tmp_path):
 
 def test_report_command_rerenders_from_report_json_alone(tiny_export, tmp_path):
     out = tmp_path / "p"
-    assert CliRunner().invoke(cli, ["profile", str(tiny_export), "--out", str(out), "--duration", "0.2"]).exit_code == 0
+    assert invoke(["profile", str(tiny_export), "--out", str(out), "--duration", "0.2"]).exit_code == 0
     first = {n: (out / n).read_text() for n in ("report.md", "report.html")}
     moved = tmp_path / "only-json"
     moved.mkdir()
     shutil.copy(out / "report.json", moved / "report.json")  # no export folder, no other file
-    res = CliRunner().invoke(cli, ["report", str(moved)])
+    res = invoke(["report", str(moved)])
     assert res.exit_code == 0, res.output
     assert {n: (moved / n).read_text() for n in first} == first
-    res = CliRunner().invoke(cli, ["report", str(tmp_path / "nowhere")])
+    res = invoke(["report", str(tmp_path / "nowhere")])
     assert res.exit_code == 1 and res.output.startswith("error: report not found")
 
 
@@ -91,9 +91,9 @@ def test_sweep_pareto_plot_and_history_trend_render_in_chromium(tiny_export, tmp
     sweep.write_text("subjects: [export]\nprecisions: [fp32, fp16]\n"
                      "measure: {duration: 0.3, accuracy_samples: 2, in_process: true}\n")
     store = tmp_path / "r.sqlite"
-    res = CliRunner().invoke(cli, ["sweep", str(sweep), "--out", str(tmp_path / "o"), "--store", str(store)])
+    res = invoke(["sweep", str(sweep), "--out", str(tmp_path / "o"), "--store", str(store)])
     assert res.exit_code == 0, res.output
-    res = CliRunner().invoke(cli, ["history", "--store", str(store), "--html", str(tmp_path / "h.html")])
+    res = invoke(["history", "--store", str(store), "--html", str(tmp_path / "h.html")])
     assert res.exit_code == 0, res.output
     driver = _driver()
     try:

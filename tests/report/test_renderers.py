@@ -12,6 +12,7 @@ from deployprof.report.summary import headline
 from deployprof.report.terminal import print_profile
 
 from ..test_results import make_report
+from ..conftest import invoke
 
 
 def _report_with(precisions=("fp32", "fp16")):
@@ -138,16 +139,14 @@ def test_tables_fit_the_terminal_and_never_drop_a_column():
 
 
 def test_quiet_leaves_the_closing_line(tmp_path):
-    from click.testing import CliRunner
 
-    from deployprof.cli import cli
 
     rep = _report_with()
     rep.write(tmp_path / "report.json")
     (tmp_path / "spec.yaml").write_text("latency_ms: {p99: 1000}\n")
-    res = CliRunner().invoke(cli, ["-q", "qualify", "--spec", str(tmp_path / "spec.yaml"), str(tmp_path), "--no-store"])
+    res = invoke(["-q", "qualify", "--spec", str(tmp_path / "spec.yaml"), str(tmp_path), "--no-store"])
     assert res.output.strip().startswith(("PASS (measured on", "INCONCLUSIVE (measured on")) and len(res.output.splitlines()) == 1
-    res = CliRunner().invoke(cli, ["qualify", "--spec", str(tmp_path / "spec.yaml"), str(tmp_path), "--no-store"])
+    res = invoke(["qualify", "--spec", str(tmp_path / "spec.yaml"), str(tmp_path), "--no-store"])
     assert len(res.output.splitlines()) > 3  # not quiet: the tables come back
 
 
