@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .errors import ConfigError
-from .precisions import PRECISIONS
+from .precision_names import PRECISIONS
 
 MAX_DURATION_S = 30.0   # the cap of an adaptive run (no --iterations / --duration) per configuration
 LAUNCHERS = ("process", "inline")  # a fresh process per backend (memory attributable to it), or this process
@@ -149,7 +149,7 @@ class MeasureConfig:
     launcher: str = "process"
     cuda_graph: str = "off"              # off | on | both (each GPU configuration measured with and without)
     cross_check: Optional[str] = None    # "trtexec": NVIDIA's tool re-times each engine deployprof built
-    layer_profile: bool = True           # a layer-time pass per stage after its latency pass (issue 33)
+    layer_profile: bool = True           # a layer-time pass per stage after its latency pass
     layer_depth: int = 0                 # module depth the tables show, 0: auto, the deepest whose named modules
                                          # hold 75% of the stage (the JSON holds every depth)
     # Independent repetitions of every configuration (each a fresh process unless inline, in shuffled rounds): the

@@ -15,7 +15,7 @@ from onnx import TensorProto
 from .errors import ConfigError, ModelError
 from .files import confine, parse_json, read_document, write_json_atomic
 from .graph.load import _read_model, parsed_model  # parsed_model: the one parse per graph
-from .precisions import PRECISIONS
+from .precision_names import PRECISIONS
 from .serial import from_dict, to_dict
 
 MANIFEST_VERSION = 1

@@ -21,7 +21,7 @@ from .flops.summary import policy_step_total, stage_reports
 from .manifest import Subject, check_bindings, graph_sha256, load_subject, read_manifest
 from .precision import prepare_precision
 from .precision.debug import debug_precision
-from .precisions import MIXED
+from .precision_names import MIXED
 from .results import (POLICY_STEP, AccuracyReport, Comparison, BenchResult, FlopReport, ModelInfo, PrecisionDebugReport, ProfileReport,
                       RunResult, Witness)
 from .runfolder import COMPARE_PRECISION, PROFILE, TRAIN_BENCH, run_folder
@@ -95,7 +95,7 @@ class BackendPlan:
 
 def torch_module_missing(subject: Optional[str]) -> Optional[str]:
     """Why the torch backend cannot run `subject`: it builds the PyTorch module a preset or a --module export names,
-    which a LeRobot checkpoint's export or a plain graph does not have (once found at step 5 of 6, after 80 s)."""
+    which a LeRobot checkpoint's export or a plain graph does not have (found before any work)."""
     if subject is None or is_preset(subject):
         return None
     path = Path(subject)
@@ -338,7 +338,7 @@ class ProfilePlan:
 
 
 def plan_profile(subject: str, backends: list[str], settings: Settings = Settings(), *,
-                 precisions: list[str] = ("fp32",), skip_unavailable: bool = False, target_profile: Optional[str] = None,
+                 precisions: list[str] = ("fp32",), skip_unavailable: bool = False, target_name: Optional[str] = None,
                  with_fp32: bool = True, interleave: bool = False, say: Say = log.info) -> ProfilePlan:
     """Every check that needs no work: backends, options, reference, preset, target. with_fp32: FP32 is measured
     beside every other precision (its speed-up); a sweep's fp16 configuration leaves it out."""
@@ -362,8 +362,8 @@ def plan_profile(subject: str, backends: list[str], settings: Settings = Setting
         subject=subject, exported=needs_export(subject), backends=backend_plan, config=config,
         calib=settings.calibration, accuracy=accuracy,
         precisions=tuple(dict.fromkeys(["fp32", *precisions] if with_fp32 else precisions)),
-        exporter=settings.exporter, task=settings.task, target_name=target_profile,
-        target=load_target_profile(target_profile) if target_profile else None, preset=preset, interleave=interleave)
+        exporter=settings.exporter, task=settings.task, target_name=target_name,
+        target=load_target_profile(target_name) if target_name else None, preset=preset, interleave=interleave)
 
 
 def board_self_check(plan: ProfilePlan, say: Say):
@@ -559,16 +559,16 @@ def bench(subject: str, backend: str, precision: Optional[str] = None, config: M
                        warnings=tuple(warnings.items))
 
 
-def train_profile(preset: str, out: Path, cfg, target_profile: Optional[str] = None, say: Say = log.info,
+def train_profile(preset: str, out: Path, cfg, target_name: Optional[str] = None, say: Say = log.info,
                   phases: Callable[[int], None] = lambda n: None, force: bool = False) -> ProfileReport:
     """`train-bench`: train on the synthetic task, then write OUT/report.json (+ .md, .html) like a profile."""
     p = load_preset(preset)
     with run_folder(out, TRAIN_BENCH, preset, force, say):  # another run refused; INCOMPLETE until the report is written
         phases(2)
         result = train_bench(preset, cfg, say=say)
-        if target_profile:  # after training: the cpu profile's bandwidth probe must not land in the training peak RSS
+        if target_name:  # after training: the cpu profile's bandwidth probe must not land in the training peak RSS
 
-            result = with_mfu(result, load_target_profile(target_profile))
+            result = with_mfu(result, load_target_profile(target_name))
         report = ProfileReport(
             created_utc=_now(),
             model=ModelInfo(source=preset, preset=p.name, family=p.family, stages=(), stage_sha256={}, calls_per_step={}),

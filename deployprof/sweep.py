@@ -37,7 +37,7 @@ from .results import SweepEntry, SweepReport, document, main_stage_of, report_fr
 from .targets import load_target_profile, target_named_in
 from .fleet import dispatch
 from .options import BY_NAME, RENAMED, defaults
-from .precisions import PRECISIONS
+from .precision_names import PRECISIONS
 from .presets import load_preset
 from .qualify.spec import load_spec
 from .qualify.verdict import qualify_report
@@ -226,7 +226,7 @@ def run_configuration(cfg: Configuration, key: str, out: Path, spec: Optional[Pa
     settings = settings_of(cfg)
     subject = _export_once(cfg.subject, out / "exports", settings, say)
     run_dir = out / "runs" / key
-    plan = plan_profile(subject, [cfg.backend], settings, precisions=[cfg.precision], target_profile=cfg.target,
+    plan = plan_profile(subject, [cfg.backend], settings, precisions=[cfg.precision], target_name=cfg.target,
                         with_fp32=False, say=say)
     report = profile(plan, run_dir, say=say, force=True)  # fresh each attempt: a failed one's files replaced
     doc = document(report)
@@ -251,8 +251,7 @@ def judge(cfg: Configuration, doc: dict, spec: Optional[Path]) -> tuple[Optional
 
 def validate(sweep: Sweep, local: bool) -> None:
     """The whole matrix checked before any work: each backend known (and usable here when run here), precision,
-    target, subject, measurement options and spec. A sweep of `backends: [ort-gpu]` once exported and ran for 77 s
-    to end with every configuration failed. Each backend, target and preset is read once, however many
+    target, subject, measurement options and spec. Each backend, target and preset is read once, however many
     configurations name it."""
     seen: set = set()
     for c in sweep.configurations:

@@ -14,7 +14,7 @@ from .conftest import invoke
 # The parameters of `profile` that are not in the table, and why a sweep sets them otherwise or not at all.
 NOT_IN_TABLE = {
     "subject": "the sweep's `subjects` axis", "backend_names": "the `backends` axis",
-    "precisions": "the `precisions` axis", "target_profile": "the `targets` axis",
+    "precisions": "the `precisions` axis", "target_name": "the `targets` axis",
     "out": "where it is written (a sweep writes OUT/runs/KEY)", "force": "where it is written",
     "store_where": "where it is stored (sweep --store)", "no_store": "a sweep's store is its checkpoint",
     "commit": "what it is stored under (sweep --commit)",

@@ -12,7 +12,7 @@ from typing import Callable, ClassVar, Optional
 import numpy as np
 
 from ..config import BackendOptions
-from ..precisions import PRECISIONS
+from ..precision_names import PRECISIONS
 from ..errors import BackendUnavailableError, BuildError, ConfigError
 from ..manifest import Manifest, StageSpec
 from ..registry import Registry

@@ -17,7 +17,7 @@ from typing import Callable, ClassVar, Optional
 import numpy as np
 
 from ..devices import cuda_device_count, gpu_names, process_device_memory
-from ..precisions import base_precision
+from ..precision_names import base_precision
 from ..errors import BackendUnavailableError, BuildError, ModelError
 from ..files import cache_root, write_json_atomic
 from ..results import BuildInfo

@@ -46,7 +46,7 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
 @click.option("--precisions", default="fp32", show_default=True,
               help="Comma list: fp32, fp16, fp16-naive, int8, int8-dynamic, int8-mixed, fp16-mixed (each measured, and "
                    "compared with FP32; a -mixed one is found first by precision-debug's search, on ort-cpu).")
-@click.option("--target", "target_profile", default=None,
+@click.option("--target", "target_name", default=None,
               help="Target profile for the roofline (predicted vs measured): see `deployprof targets`; `cpu` for this machine.")
 @reference_option
 @profile_options
@@ -58,14 +58,14 @@ def bench(model: Path, backend: str, precision: str, as_json: bool, **o) -> None
 @precision_options
 @store_options
 def profile(subject: str, out: Path, backend_names, skip_unavailable: bool, precisions: str,
-            target_profile: Optional[str], interleave: bool, force: bool, **o) -> None:
+            target_name: Optional[str], interleave: bool, force: bool, **o) -> None:
     """Export (a preset or a LeRobot checkpoint folder), count, and measure each backend; write OUT/report.json and
     print a summary."""
     stored = store_from(o)
     settings = Settings.from_options(o)
     with progress(live=not o["in_process"]) as bar:
         plan = plan_profile(subject, split_list(backend_names), settings, precisions=parse_precisions(precisions),
-                            skip_unavailable=skip_unavailable, target_profile=target_profile, interleave=interleave,
+                            skip_unavailable=skip_unavailable, target_name=target_name, interleave=interleave,
                             say=bar)
         report = run_profile(plan, out, say=bar, phases=bar.plan, force=force)
     terminal().print_profile(report)

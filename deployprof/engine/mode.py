@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from ..precisions import MIXED
+from ..precision_names import MIXED
 from .api import TrtApi
 
 

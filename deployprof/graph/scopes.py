@@ -1,4 +1,4 @@
-"""Which part of the PyTorch model an ONNX node came from: its module path (issue 33's attribution). The dynamo
+"""Which part of the PyTorch model an ONNX node came from: its module path (the layer-time tables' attribution). The dynamo
 exporter writes `pkg.torch.onnx.name_scopes` into every node's metadata (['', 'layers.0', 'layers.0.norm1', 'pow_3']:
 the root, each enclosing module by its qualified name, the node itself); the TorchScript exporter puts the scope in
 the node's name (`/layers.0/norm1/Pow`). A node with neither has no module path and is counted under its op type."""

@@ -1,4 +1,4 @@
-"""A layer-time pass (issue 33): what each backend's profiler timed, before the join with the graph, and the loop
+"""A layer-time pass: what each backend's profiler timed, before the join with the graph, and the loop
 that runs it. Profilers slow what they time, so this pass always runs after the latency pass, never inside it."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ONNX Runtime's session profiler (`enable_profiling`) read back as time per graph node (issue 33's ONNX Runtime
+"""ONNX Runtime's session profiler (`enable_profiling`) read back as time per graph node (the ONNX Runtime
 pass). Its trace has one `model_run` event per call and one `<node>_kernel_time` event of category Node per node
 and call, `dur` in microseconds, under the names of the *optimised* graph: a node ONNX Runtime fused keeps its first
 original's name before a `/` (`node_matmul/MatmulTransposeFusion//MatMulScaleFusion/`); nodes it rewrote or inserted

@@ -1,4 +1,4 @@
-"""torch's layer-time pass (issue 33): torch.profiler over the eager module, with a record_function range per
+"""torch's layer-time pass: torch.profiler over the eager module, with a record_function range per
 submodule call (forward hooks, by qualified name, so the paths match the dynamo exporter's name scopes). Each
 operator called directly by a module (not inside another operator) is one unit: its CPU time, or on CUDA the time
 of the kernels it launched (device time, not launch time). On the CPU, a module's own Python between its operators

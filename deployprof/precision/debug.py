@@ -1,4 +1,4 @@
-"""`precision-debug` (issue 34): which model components break INT8 / FP16 in action space, and the smallest set kept
+"""`precision-debug`: which model components break INT8 / FP16 in action space, and the smallest set kept
 in FP32 that passes. A component is a stage's module at --depth (the exporter's name scopes, graph/scopes.py; a node
 without one counts under its op type). Every evaluation is a mixed variant of the whole export (prepare_precision
 with the kept nodes excluded from quantization / blocked from FP16) judged through whole policy steps against the

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..config import CALIBRATION_METHODS, CalibrationConfig
-from ..precisions import MIXED, PRECISIONS, base_precision
+from ..precision_names import MIXED, PRECISIONS, base_precision
 from ..files import staged_folder
 from ..manifest import Subject, TensorSpec, load_subject
 from .calibration import external_samples, fingerprint, stage_samples

@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 
 from ..environment import device_text
 from ..results import FlopReport, MemoryNeed, Prediction, RooflinePrediction, RooflineStage, RunResult
-from ..precisions import base_precision
+from ..precision_names import base_precision
 from ..targets import BYTES_PER_PARAM, TargetProfile, load_target_profile, profile_for
 from ..manifest import load_subject
 from ..findings import measured_elsewhere

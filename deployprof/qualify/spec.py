@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from ..errors import ConfigError
 from ..files import parse_yaml, read_document
-from ..precisions import PRECISIONS
+from ..precision_names import PRECISIONS
 from ..targets import target_named_in
 from ..backends import BACKENDS
 

@@ -1,4 +1,4 @@
-"""Where a stage's measured time goes (issue 33): a profiling pass of its own after the latency pass (profilers slow
+"""Where a stage's measured time goes: a profiling pass of its own after the latency pass (profilers slow
 what they time), its time per graph node and per model component beside the static cost, and the roofline bound of
 each component on the device that ran it."""
 from __future__ import annotations

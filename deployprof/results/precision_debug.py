@@ -1,4 +1,4 @@
-"""`precision-debug` (issue 34): which model components break a low precision's actions, and the smallest set kept
+"""`precision-debug`: which model components break a low precision's actions, and the smallest set kept
 in FP32 that brings the configuration to PASS, judged through whole policy steps like every accuracy check."""
 from __future__ import annotations
 

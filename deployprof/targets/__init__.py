@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import ConfigError
-from ..precisions import base_precision
+from ..precision_names import base_precision
 from ..files import cache_root, confine, parse_yaml, read_document, write_json_atomic
 
 PRECISION_PEAK = {"fp32": ("tf32", "fp32"), "fp16": ("fp16",), "fp16-naive": ("fp16",), "int8": ("int8",),
