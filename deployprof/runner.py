@@ -195,7 +195,7 @@ def _run_backend(spec: RunSpec, subject: Optional[Subject]) -> list[RunResult]:
                     continue
                 timing, mem, tel, load = _measure(ctx, lambda: b.bind(feeds), b.synchronize, b, b.device_timer())
                 r = ctx.result(stage.name, b, timing, mem, b.load_ms, tel=tel, load=load,
-                               transfers=b.transfer_times(feeds), layers=b.layer_profile(feeds))
+                               transfers=b.transfer_times(feeds), layers=b.slowest_layers(feeds))
                 results.append(_with_breakdown(r, b, feeds, root, dims, c, spec.static.get(stage.name)) if c.layer_profile else r)
         if spec.policy_step and multi:
             external = make_inputs(manifest.external_inputs(), batch=spec.batch, seed=c.seed,

@@ -142,7 +142,7 @@ def _checks(b, precision: str, attempt: str, x: np.ndarray, ref: np.ndarray) -> 
     out.append(Check(f"{precision} {attempt}: output vs ONNX Runtime CPU", bool(np.isfinite(rel) and rel <= LIMITS[precision]),
                      f"relative L2 error {rel:.2e} (limit {LIMITS[precision]:.0e}), max abs {float(np.max(np.abs(y - ref))):.2e}"))
     if attempt == "reuse":
-        layers = b.layer_profile({"x": x})
+        layers = b.slowest_layers({"x": x})
         out.append(Check(f"{precision} per-layer profile (IProfiler)", bool(layers),
                          ", ".join(f"{l.name} {l.mean_ms * 1e3:.1f} us" for l in layers[:4]) or "no layer reported"))
     return out

@@ -223,7 +223,7 @@ class Backend(ABC):
         """Host<->device copies in a pass of their own, where the backend keeps tensors on a device."""
         return None
 
-    def layer_profile(self, feeds: dict[str, np.ndarray]) -> tuple[LayerTime, ...]:
+    def slowest_layers(self, feeds: dict[str, np.ndarray]) -> tuple[LayerTime, ...]:
         """Slowest engine layers with their precisions (TensorRT), from a profiling pass after the latency pass."""
         return ()
 
@@ -232,7 +232,7 @@ class Backend(ABC):
         return f"{self.name} has no per-node profiler"
 
     def layer_times(self, feeds: dict[str, np.ndarray], runs: int, budget_s: float) -> Timed:
-        """Issue 33's layer-time pass, after the latency pass: time per node, layer or operator."""
+        """The layer-time pass (`--layer-profile`), after the latency pass: time per node, layer or operator."""
         raise NotImplementedError(self.name)
 
     def allocator_peak_bytes(self) -> Optional[int]:

@@ -267,7 +267,7 @@ class TensorRT(TorchDeviceArrays, Backend):
                                               self.settings.layer_profile_runs)
         return self._layer_pass
 
-    def layer_profile(self, feeds: dict[str, np.ndarray]) -> tuple[LayerTime, ...]:
+    def slowest_layers(self, feeds: dict[str, np.ndarray]) -> tuple[LayerTime, ...]:
         totals, _ = self._profiled(feeds)
         return summarize_layers(totals, self.settings.layer_profile_runs, self.layers, self.stage.name)
 
