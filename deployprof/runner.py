@@ -179,48 +179,58 @@ def _run_backend(spec: RunSpec, subject: Optional[Subject]) -> list[RunResult]:
                                   provider_options=cls.own_options(c.backend_options.provider_options))
     # The device baseline is read before anything loads (constructing a backend loads nothing).
     ctx = _Context(spec, rss_before, cls(manifest.stages[0], root, manifest, options).uses_gpu())
-    chunk = _chunk_length(manifest)
     results: list[RunResult] = []
     with open_policy(subject, spec.backend, options) as step:
-        backends = step.backends
-        first = next(iter(backends.values()))
         if (spec.stages and c.rate_hz is None) or not multi:
-            for stage in manifest.stages:
-                b = backends[stage.name]
-                feeds = make_inputs(stage.inputs, batch=spec.batch, seed=c.seed, dims=dims,
-                                    shapes=c.shapes, npz=npz if not multi else None)
-                if c.rate_hz is not None:
-                    timing, mem, control, tel = _measure_rate(ctx, b.bind(feeds), b.synchronize, chunk, b)
-                    results.append(ctx.result(stage.name, b, timing, mem, b.load_ms, control=control, tel=tel))
-                    continue
-                timing, mem, tel, load = _measure(ctx, lambda: b.bind(feeds), b.synchronize, b, b.device_timer())
-                r = ctx.result(stage.name, b, timing, mem, b.load_ms, tel=tel, load=load,
-                               transfers=b.transfer_times(feeds), layers=b.slowest_layers(feeds))
-                results.append(_with_breakdown(r, b, feeds, root, dims, c, spec.static.get(stage.name)) if c.layer_profile else r)
+            results += _stage_runs(spec, ctx, step, subject, dims, npz=npz if not multi else None)
         if spec.policy_step and multi:
-            external = make_inputs(manifest.external_inputs(), batch=spec.batch, seed=c.seed,
-                                   dims=dims, shapes=c.shapes, npz=npz)
-            load_ms = sum(b.load_ms for b in backends.values())
-            if c.rate_hz is not None:
-                timing, mem, control, tel = _measure_rate(ctx, lambda: step(external), lambda: None, chunk, first)
-                results.append(ctx.result(POLICY_STEP, first, timing, mem, load_ms, control=control, tel=tel))
-            elif step.can_stay_on_device and c.concurrency == 1:
-                on_device = step.to_device(external)
-                first.synchronize()
-                timing, mem, tel, load = _measure(ctx, lambda: (lambda: step.resident(on_device)), first.synchronize,
-                                                  first, before_measure=step.reset)
-                # No per-stage breakdown here: stage calls only launch work on the device, nothing waits for them.
-                results.append(dataclasses.replace(
-                    ctx.result(POLICY_STEP, first, timing, mem, load_ms, tel=tel, load=load,
-                               transfers=step.transfer_times(external)),
-                    device_resident=True))
-            else:
-                timing, mem, tel, load = _measure(ctx, lambda: (lambda: step(external)), lambda: None, first,
-                                                  before_measure=step.reset)
-                stage_ms = step.stage_mean_ms() if c.concurrency == 1 else None
-                results.append(ctx.result(POLICY_STEP, first, timing, mem, load_ms, stage_ms, tel=tel, load=load))
+            results.append(_step_run(spec, ctx, step, manifest, dims, npz))
         main = next((r for r in results if r.stage == POLICY_STEP), results[-1] if len(results) == 1 else None)
         if spec.accuracy is not None and main is not None and not main.build.speed_only:
             acc = measure_accuracy(spec.accuracy, step, spec.backend, spec.batch, c.dims)
             results[results.index(main)] = dataclasses.replace(main, accuracy=acc)
     return results
+
+
+def _stage_runs(spec: RunSpec, ctx: _Context, step, subject: Subject, dims: dict[str, int],
+                npz: Optional[Path]) -> list[RunResult]:
+    """Each stage on its own, on inputs of its own (npz: the user's, for a one-stage export), then its layer-time
+    pass."""
+    c, (manifest, root), out = spec.config, subject, []
+    for stage in manifest.stages:
+        b = step.backends[stage.name]
+        feeds = make_inputs(stage.inputs, batch=spec.batch, seed=c.seed, dims=dims, shapes=c.shapes, npz=npz)
+        if c.rate_hz is not None:
+            timing, mem, control, tel = _measure_rate(ctx, b.bind(feeds), b.synchronize, _chunk_length(manifest), b)
+            out.append(ctx.result(stage.name, b, timing, mem, b.load_ms, control=control, tel=tel))
+            continue
+        timing, mem, tel, load = _measure(ctx, lambda: b.bind(feeds), b.synchronize, b, b.device_timer())
+        r = ctx.result(stage.name, b, timing, mem, b.load_ms, tel=tel, load=load,
+                       transfers=b.transfer_times(feeds), layers=b.slowest_layers(feeds))
+        out.append(_with_breakdown(r, b, feeds, root, dims, c, spec.static.get(stage.name)) if c.layer_profile else r)
+    return out
+
+
+def _step_run(spec: RunSpec, ctx: _Context, step, manifest, dims: dict[str, int], npz: Optional[Path]) -> RunResult:
+    """The whole policy step: paced (--rate), resident on the device where the runtime can keep it there, or fed
+    from the host with each stage's mean inside the step."""
+    c, first = spec.config, next(iter(step.backends.values()))
+    external = make_inputs(manifest.external_inputs(), batch=spec.batch, seed=c.seed, dims=dims, shapes=c.shapes,
+                           npz=npz)
+    load_ms = sum(b.load_ms for b in step.backends.values())
+    if c.rate_hz is not None:
+        timing, mem, control, tel = _measure_rate(ctx, lambda: step(external), lambda: None, _chunk_length(manifest),
+                                                  first)
+        return ctx.result(POLICY_STEP, first, timing, mem, load_ms, control=control, tel=tel)
+    if step.can_stay_on_device and c.concurrency == 1:
+        on_device = step.to_device(external)
+        first.synchronize()
+        timing, mem, tel, load = _measure(ctx, lambda: (lambda: step.resident(on_device)), first.synchronize,
+                                          first, before_measure=step.reset)
+        # No per-stage breakdown here: stage calls only launch work on the device, nothing waits for them.
+        return dataclasses.replace(ctx.result(POLICY_STEP, first, timing, mem, load_ms, tel=tel, load=load,
+                                              transfers=step.transfer_times(external)), device_resident=True)
+    timing, mem, tel, load = _measure(ctx, lambda: (lambda: step(external)), lambda: None, first,
+                                      before_measure=step.reset)
+    stage_ms = step.stage_mean_ms() if c.concurrency == 1 else None
+    return ctx.result(POLICY_STEP, first, timing, mem, load_ms, stage_ms, tel=tel, load=load)

@@ -352,105 +352,145 @@ def _search(subject: Subject, precision: str, out: Path, backend: str, depth: in
             confirm_samples: Optional[int], progress: Callable[[str], None],
             phases: Callable[[int], None]) -> PrecisionDebugReport:
     """The search in a claimed run folder: reference, rank, greedy, prune, confirm; the report written each step."""
-    samples = accuracy.samples
     started = time.monotonic()
     lowered = lowered_ops(precision, calib)
     every = components(subject, depth)
     parts = [c for c in every if any(lowered(op) for op in c.ops)]
-    untouched = tuple(c.key for c in every if c not in parts)
-    everything = frozenset(c.key for c in parts)
     phases(4 + 4 * len(parts))  # reference, low, all kept, confirmation; ranking 2N, greedy <= N, pruning <= N
-    progress(f"reference actions ({accuracy.reference}, {samples} seeded policy steps)")
+    progress(f"reference actions ({accuracy.reference}, {accuracy.samples} seeded policy steps)")
     ref = out / "reference.npz"
-    write_reference(subject, accuracy.reference_backend, ref, 1, samples, SEED, {})
-    check = AccuracyCheck(accuracy.reference, str(ref), samples, SEED, accuracy.atol, accuracy.min_cosine)
-    n_confirm = confirm_samples or max(CONFIRM_FACTOR * samples, CONFIRM_MIN)
+    write_reference(subject, accuracy.reference_backend, ref, 1, accuracy.samples, SEED, {})
+    check = AccuracyCheck(accuracy.reference, str(ref), accuracy.samples, SEED, accuracy.atol, accuracy.min_cosine)
     with Evaluator(subject, precision, backend, check, calib, parts, out / "evaluations.json", max_evaluations,
                    max_time_s, progress) as ev:
-        low = ev(frozenset(), force=True)   # these two whatever the budget: without them nothing can be said
-        searched = [low]
-        rule = "limits" if accuracy.atol is not None or accuracy.min_cosine is not None else "bands"
-        base: dict[str, Any] = dict(subject=subject.path, precision=precision, backend=backend,
-                                    reference=check.reference, depth=depth, rule=rule, samples=samples, low=low,
-                                    untouched=untouched)
+        search = _Search(subject, precision, out, depth, check, calib, ev, parts, started, progress,
+                         confirm_samples or max(CONFIRM_FACTOR * accuracy.samples, CONFIRM_MIN),
+                         untouched=tuple(c.key for c in every if c not in parts))
+        return search.run()
 
-        def report(sens, kept, passed, note, mixed=None, confirmation=None) -> PrecisionDebugReport:
-            r = PrecisionDebugReport(**base, components=tuple(sens), search=tuple(searched), kept=tuple(sorted(kept)),
-                                     passed=passed, evaluations=ev.made, wall_s=time.monotonic() - started,
-                                     fp32_step_ms=ev.fp32_ms(),
-                                     kept_cost_ms=kept_costs(ev, kept) if passed else {}, mixed_export=mixed, note=note,
-                                     selection_margin=SELECT_MARGIN, confirmation=confirmation)
-            write_json_atomic(out / "precision-debug.json", document(r))
-            return r
 
-        def finish(kept: frozenset[str], note: str) -> PrecisionDebugReport:
-            folder = out / f"export-{precision}-mixed"
-            spare = [k for k in (f"{s.stage}:{s.component}" for s in ranked) if k not in kept]
-            for round_ in range(CONFIRM_ROUNDS):
-                mixed = prepare_precision(subject, f"{precision}-mixed", folder, calib, ev.nodes(kept))
-                fresh = dataclasses.replace(check, reference_npz=str(out / "confirm-reference.npz"),
-                                            seed=CONFIRM_SEED + round_ * 100_000, samples=n_confirm)
-                progress(f"confirming {len(kept)} kept in FP32 on {fresh.samples} fresh policy steps (seed {fresh.seed})")
-                conf = ev.confirm(kept, mixed, fresh)
-                if conf.verdict == "PASS":
-                    grown = f"; kept {len(kept)} after {round_} confirmation(s) on fresh samples failed" if round_ else ""
-                    return report(ranked, kept, True, note + grown, str(mixed), conf)
-                if not spare:
-                    break
-                kept = kept | {spare.pop(0)}
-                searched.append(ev(kept, force=True))
-            shutil.rmtree(folder, ignore_errors=True)  # not the mixed precision: no export left to measure
-            return report(ranked, kept, False,
-                          f"the kept set passed the search's {samples} samples but not {conf.samples} fresh ones "
-                          f"({conf.verdict}, cos min {conf.cosine_min:.5f}, {conf.outside} outside the rule) in "
-                          f"{round_ + 1} round(s): calibrate on more --calibration-samples (INT8 ranges from a few "
-                          "samples clip inputs outside them), judge on more --samples, or search at a finer --depth",
-                          confirmation=conf)
+class _Search:
+    """One search's state and its steps: rank each component, keep the most harmful until the actions pass
+    (greedy), drop what is not needed (prune), confirm on fresh samples; `report` writes where it stands."""
 
-        ranked: list[Sensitivity] = []
-        if ev.selects(low):
-            return finish(frozenset(), f"{precision} already passes: nothing needs to stay in FP32")
-        all_kept = ev(everything, force=True)
-        searched.append(all_kept)
+    def __init__(self, subject: Subject, precision: str, out: Path, depth: int, check: AccuracyCheck,
+                 calib: CalibrationConfig, ev: Evaluator, parts: list, started: float,
+                 progress: Callable[[str], None], n_confirm: int, untouched: tuple[str, ...]):
+        self.subject, self.precision, self.out, self.depth, self.check = subject, precision, out, depth, check
+        self.calib, self.ev, self.parts, self.started, self.progress = calib, ev, parts, started, progress
+        self.n_confirm, self.untouched = n_confirm, untouched
+        self.everything = frozenset(c.key for c in parts)
+        self.searched: list[Evaluation] = []        # every set judged, in order
+        self.measured: list = []                    # (component, its harm alone, its rescue alone), as ranked so far
+        self.ranked: list[Sensitivity] = []
+        self.kept: frozenset[str] = frozenset()     # the set the greedy and pruning steps stand at
+        self.low: Optional[Evaluation] = None
+
+    def run(self) -> PrecisionDebugReport:
+        ev = self.ev
+        self.low = ev(frozenset(), force=True)   # these two whatever the budget: without them nothing can be said
+        self.searched.append(self.low)
+        if ev.selects(self.low):
+            return self.finish(frozenset(), f"{self.precision} already passes: nothing needs to stay in FP32")
+        all_kept = ev(self.everything, force=True)
+        self.searched.append(all_kept)
         if not ev.selects(all_kept):
-            return report([], frozenset(), False,
-                          f"{precision} cannot be rescued at depth {depth}: even with every component in FP32 the actions "
-                          f"{all_kept.verdict} (cos min {all_kept.cosine_min:.5f}; the search needs PASS with "
-                          f"{SELECT_MARGIN:.0%} of the error budget to spare); the error is in what the variant does not "
-                          "keep (graph inputs/outputs, the host loop) or in the reference")
-        sens: list = []
-        kept: frozenset[str] = frozenset()
+            return self.report(frozenset(), False,
+                               f"{self.precision} cannot be rescued at depth {self.depth}: even with every component "
+                               f"in FP32 the actions {all_kept.verdict} (cos min {all_kept.cosine_min:.5f}; the search "
+                               f"needs PASS with {SELECT_MARGIN:.0%} of the error budget to spare); the error is in "
+                               "what the variant does not keep (graph inputs/outputs, the host loop) or in the "
+                               "reference")
         try:
-            for c in parts:
-                sens.append((c, ev(everything - {c.key}), ev(frozenset({c.key}))))
-            total = sum(_harm(o) for _, o, _ in sens) or 1.0
-            ranked = sorted((Sensitivity(c.stage, c.name, len(c.nodes), o, k, _harm(o) / total,
-                                          c.nodes if c.name.startswith("(") else ()) for c, o, k in sens),
-                            key=lambda s: (-s.share, s.stage, s.component))
-            last = low
-            for s in ranked:
-                if ev.selects(last):
-                    break
-                kept = kept | {f"{s.stage}:{s.component}"}
-                last = ev(kept)
-                searched.append(last)
-            if not ev.selects(last):  # cannot happen while everything kept passes; said, never hidden
-                return report(ranked, frozenset(), False, "the greedy step did not pass with every ranked component kept")
-            for s in reversed(ranked):  # least harmful first: drop what is not needed
-                key = f"{s.stage}:{s.component}"
-                if key in kept and len(kept) > 1:
-                    trial = ev(kept - {key})
-                    searched.append(trial)
-                    if ev.selects(trial):
-                        kept = kept - {key}
+            self.rank()
+            if not self.greedy():  # cannot happen while everything kept passes; said, never hidden
+                return self.report(frozenset(), False, "the greedy step did not pass with every ranked component kept")
+            self.prune()
         except BudgetSpent:
-            if not ranked:
-                return report([], frozenset(), False, f"budget spent after {ev.made} evaluations, ranking {len(sens)} of "
-                                                      f"{len(parts)} components: raise --max-evaluations / --max-time")
-            if not ev.selects(searched[-1]) and not any(ev.selects(e) and e.kept == tuple(sorted(kept))
-                                                        for e in searched):
-                return report(ranked, frozenset(), False, f"budget spent after {ev.made} evaluations, before the greedy "
-                                                          "step passed: raise --max-evaluations / --max-time")
-            return finish(kept, f"budget spent after {ev.made} evaluations while dropping components: the kept set may "
-                                "be larger than needed")
-        return finish(kept, "")
+            return self.spent()
+        return self.finish(self.kept, "")
+
+    def rank(self) -> None:
+        """Each component's harm: the actions with it alone kept at the low precision, and with it alone in FP32."""
+        for c in self.parts:
+            self.measured.append((c, self.ev(self.everything - {c.key}), self.ev(frozenset({c.key}))))
+        total = sum(_harm(o) for _, o, _ in self.measured) or 1.0
+        self.ranked = sorted((Sensitivity(c.stage, c.name, len(c.nodes), o, k, _harm(o) / total,
+                                          c.nodes if c.name.startswith("(") else ()) for c, o, k in self.measured),
+                             key=lambda s: (-s.share, s.stage, s.component))
+
+    def greedy(self) -> bool:
+        """The most harmful components kept in FP32, one by one, until the actions pass (False: they never do)."""
+        last = self.low
+        for s in self.ranked:
+            if self.ev.selects(last):
+                break
+            self.kept = self.kept | {f"{s.stage}:{s.component}"}
+            last = self.ev(self.kept)
+            self.searched.append(last)
+        return self.ev.selects(last)
+
+    def prune(self) -> None:
+        """Least harmful first: each kept component dropped again where the actions still pass without it."""
+        for s in reversed(self.ranked):
+            key = f"{s.stage}:{s.component}"
+            if key in self.kept and len(self.kept) > 1:
+                trial = self.ev(self.kept - {key})
+                self.searched.append(trial)
+                if self.ev.selects(trial):
+                    self.kept = self.kept - {key}
+
+    def spent(self) -> PrecisionDebugReport:
+        """The budget ran out: what the steps so far can still say."""
+        ev, kept = self.ev, self.kept
+        if not self.ranked:
+            return self.report(frozenset(), False,
+                               f"budget spent after {ev.made} evaluations, ranking {len(self.measured)} of "
+                               f"{len(self.parts)} components: raise --max-evaluations / --max-time")
+        if not ev.selects(self.searched[-1]) and not any(ev.selects(e) and e.kept == tuple(sorted(kept))
+                                                         for e in self.searched):
+            return self.report(frozenset(), False, f"budget spent after {ev.made} evaluations, before the greedy "
+                                                   "step passed: raise --max-evaluations / --max-time")
+        return self.finish(kept, f"budget spent after {ev.made} evaluations while dropping components: the kept set "
+                                 "may be larger than needed")
+
+    def report(self, kept: frozenset[str], passed: bool, note: str, mixed: Optional[str] = None,
+               confirmation=None) -> PrecisionDebugReport:
+        ev, check = self.ev, self.check
+        rule = "limits" if check.atol is not None or check.min_cosine is not None else "bands"
+        r = PrecisionDebugReport(
+            subject=self.subject.path, precision=self.precision, backend=ev.backend, reference=check.reference,
+            depth=self.depth, rule=rule, samples=check.samples, low=self.low, untouched=self.untouched,
+            components=tuple(self.ranked), search=tuple(self.searched),
+            kept=tuple(sorted(kept)), passed=passed, evaluations=ev.made, wall_s=time.monotonic() - self.started,
+            fp32_step_ms=ev.fp32_ms(), kept_cost_ms=kept_costs(ev, kept) if passed else {}, mixed_export=mixed,
+            note=note, selection_margin=SELECT_MARGIN, confirmation=confirmation)
+        write_json_atomic(self.out / "precision-debug.json", document(r))
+        return r
+
+    def finish(self, kept: frozenset[str], note: str) -> PrecisionDebugReport:
+        """Confirm the kept set on fresh samples (growing it by the next-ranked component when it fails, a few
+        rounds), and write the mixed export it passed with."""
+        ev, folder = self.ev, self.out / f"export-{self.precision}-mixed"
+        spare = [k for k in (f"{s.stage}:{s.component}" for s in self.ranked) if k not in kept]
+        for round_ in range(CONFIRM_ROUNDS):
+            mixed = prepare_precision(self.subject, f"{self.precision}-mixed", folder, self.calib, ev.nodes(kept))
+            fresh = dataclasses.replace(self.check, reference_npz=str(self.out / "confirm-reference.npz"),
+                                        seed=CONFIRM_SEED + round_ * 100_000, samples=self.n_confirm)
+            self.progress(f"confirming {len(kept)} kept in FP32 on {fresh.samples} fresh policy steps "
+                          f"(seed {fresh.seed})")
+            conf = ev.confirm(kept, mixed, fresh)
+            if conf.verdict == "PASS":
+                grown = f"; kept {len(kept)} after {round_} confirmation(s) on fresh samples failed" if round_ else ""
+                return self.report(kept, True, note + grown, str(mixed), conf)
+            if not spare:
+                break
+            kept = kept | {spare.pop(0)}
+            self.searched.append(ev(kept, force=True))
+        shutil.rmtree(folder, ignore_errors=True)  # not the mixed precision: no export left to measure
+        return self.report(kept, False,
+                           f"the kept set passed the search's {self.check.samples} samples but not {conf.samples} "
+                           f"fresh ones ({conf.verdict}, cos min {conf.cosine_min:.5f}, {conf.outside} outside the "
+                           f"rule) in {round_ + 1} round(s): calibrate on more --calibration-samples (INT8 ranges "
+                           "from a few samples clip inputs outside them), judge on more --samples, or search at a "
+                           "finer --depth", confirmation=conf)
