@@ -342,43 +342,25 @@ def _run(sweep: Sweep, out: Path, store_options, say: Say, plan: Callable[[int],
     spec_id = hashlib.sha256(sweep.spec.read_bytes()).hexdigest()[:16] if sweep.spec is not None else None
     keys = {c: c.key(sweep.name, spec_id) for c in sweep.configurations}
     store = Store(store_options.url)  # the checkpoint: required, unlike a single command's copy
-    entries: dict[str, SweepEntry] = {}
     try:
-        done = store.finished(keys.values())
-        todo = [c for c in sweep.configurations if keys[c] not in done]
-        for c in sweep.configurations:
-            if keys[c] in done:
-                rid = done[keys[c]]
-                doc = store.document(rid)
-                entries[keys[c]] = _entry(c, keys[c], "reused", result_id=rid, doc=doc, judged=judge(c, doc, sweep.spec))
+        entries = _reused(sweep, keys, store)
+        todo = [c for c in sweep.configurations if keys[c] not in entries]
         log.info("sweep %s: %d configurations, %d already in the store, %d to run", sweep.name,
-                 len(sweep.configurations), len(done), len(todo))
+                 len(sweep.configurations), len(entries), len(todo))
         plan(len(todo))
-        started, finished = time.monotonic(), 0
+        started, reused = time.monotonic(), len(entries)
 
         def eta() -> str:
+            finished = len(entries) - reused
             left = len(todo) - finished
             return f" (ETA {_duration((time.monotonic() - started) / finished * left)})" if finished and left else ""
 
         def on_result(c: Configuration, result: Optional[dict], error: Optional[BaseException],
                       node: Optional[str] = None) -> None:
-            nonlocal finished
-            key = keys[c]
-            if error is not None:
-                entries[key] = dataclasses.replace(_entry(c, key, "failed", _why(error)), node=node)
-                say(f"warning: {c.label()} failed: {_why(error)}")
-            else:
-                try:
-                    rid = store.add(result["document"], environment=result["environment"], commit=store_options.commit,
-                                    sweep_key=key, verdict=result["verdict"])
-                except Exception as exc:  # a full or vanished store: the run is done and goes in sweep.json all the same
-                    rid = None
-                    say(f"warning: {c.label()}: measured, but not stored ({_why(exc)}); a rerun measures it again")
-                entries[key] = dataclasses.replace(_entry(c, key, "done", result_id=rid, doc=result["document"],
-                                                          judged=(result["verdict"], result["why"])), node=node)
-            finished += 1
+            entries[keys[c]] = dataclasses.replace(_record(c, keys[c], result, error, store, store_options.commit,
+                                                           say), node=node)
             if ray_address:
-                say(f"{c.label()}: {entries[key].status}{eta()}")
+                say(f"{c.label()}: {entries[keys[c]].status}{eta()}")
 
         if ray_address:
             dispatch(todo, keys, out, sweep.spec, ray_address, on_result, say, run_configuration)
@@ -399,6 +381,33 @@ def _run(sweep: Sweep, out: Path, store_options, say: Say, plan: Callable[[int],
                          tuple(entries[keys[c]] for c in sweep.configurations))
     write_sweep(report, out)
     return report
+
+
+def _reused(sweep: Sweep, keys: dict[Configuration, str], store: Store) -> dict[str, SweepEntry]:
+    """The configurations already in the store (the checkpoint), each judged against this sweep's spec."""
+    done, entries = store.finished(keys.values()), {}
+    for c in sweep.configurations:
+        if keys[c] in done:
+            doc = store.document(done[keys[c]])
+            entries[keys[c]] = _entry(c, keys[c], "reused", result_id=done[keys[c]], doc=doc,
+                                      judged=judge(c, doc, sweep.spec))
+    return entries
+
+
+def _record(c: Configuration, key: str, result: Optional[dict], error: Optional[BaseException], store: Store,
+            commit: Optional[str], say: Say) -> SweepEntry:
+    """A finished configuration's entry: failed with its reason, or done and stored (a store that cannot take it
+    is a warning: the run goes in sweep.json all the same, and a rerun measures it again)."""
+    if error is not None:
+        say(f"warning: {c.label()} failed: {_why(error)}")
+        return _entry(c, key, "failed", _why(error))
+    try:
+        rid = store.add(result["document"], environment=result["environment"], commit=commit, sweep_key=key,
+                        verdict=result["verdict"])
+    except Exception as exc:  # a full or vanished store
+        rid = None
+        say(f"warning: {c.label()}: measured, but not stored ({_why(exc)}); a rerun measures it again")
+    return _entry(c, key, "done", result_id=rid, doc=result["document"], judged=(result["verdict"], result["why"]))
 
 
 def _duration(s: float) -> str:
