@@ -282,25 +282,39 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
     path = Path(path)
     parsed = parsed_model(path)
     if fast:
-        sig, other_dims = _signature(parsed)
-        bound = _bind_inputs(sig, dict(dims or {}), dict(shapes or {}))
-        bound.update({k: dims[k] for k in other_dims if dims and k in dims and k not in bound})
-        assumed = _assume_unbound(sig, strict)
-        _bind_inputs(sig, assumed, {})
-        init_names = {t.name for t in sig.graph.initializer}
-        inputs = {}
-        for vi in sig.graph.input:
-            tt = vi.type.tensor_type
-            if vi.name in init_names or not vi.type.HasField("tensor_type") or not tt.HasField("shape"):
-                continue
-            inputs[vi.name] = (tuple(int(d.dim_value) for d in tt.shape.dim), tt.elem_type)
         try:
-            nodes = _cached(parsed, "nodes", lambda: views(parsed.graph))
-            sh, dt = propagate(parsed.graph, inputs, nodes)
-            return LoadedGraph(path=path, model=parsed, shapes=sh, dtypes=dt, bound_dims=bound, inference="deployprof",
-                               requested_dims=dict(dims or {}), assumed_dims=assumed, nodes=nodes)
+            return _fast_shapes(path, parsed, dims, shapes, strict)
         except NotPropagated as why:
             log.info("%s: the fast shape pass stopped (%s); using ONNX's inference (slower)", path.name, why)
+    return _full_shapes(path, parsed, dims, shapes, strict)
+
+
+def _fast_shapes(path: Path, parsed: onnx.ModelProto, dims: Optional[dict[str, int]],
+                 shapes: Optional[dict[str, tuple[int, ...]]], strict: bool) -> LoadedGraph:
+    """Our own rules in one pass over the parsed graph (its inputs bound on a copy of its signature alone); raises
+    NotPropagated where they do not cover a node."""
+    sig, other_dims = _signature(parsed)
+    bound = _bind_inputs(sig, dict(dims or {}), dict(shapes or {}))
+    bound.update({k: dims[k] for k in other_dims if dims and k in dims and k not in bound})
+    assumed = _assume_unbound(sig, strict)
+    _bind_inputs(sig, assumed, {})
+    init_names = {t.name for t in sig.graph.initializer}
+    inputs = {}
+    for vi in sig.graph.input:
+        tt = vi.type.tensor_type
+        if vi.name in init_names or not vi.type.HasField("tensor_type") or not tt.HasField("shape"):
+            continue
+        inputs[vi.name] = (tuple(int(d.dim_value) for d in tt.shape.dim), tt.elem_type)
+    nodes = _cached(parsed, "nodes", lambda: views(parsed.graph))
+    sh, dt = propagate(parsed.graph, inputs, nodes)
+    return LoadedGraph(path=path, model=parsed, shapes=sh, dtypes=dt, bound_dims=bound, inference="deployprof",
+                       requested_dims=dict(dims or {}), assumed_dims=assumed, nodes=nodes)
+
+
+def _full_shapes(path: Path, parsed: onnx.ModelProto, dims: Optional[dict[str, int]],
+                 shapes: Optional[dict[str, tuple[int, ...]]], strict: bool) -> LoadedGraph:
+    """ONNX's shape inference (with data propagation where values stay small), then shape arithmetic folded to a
+    fixed point, then ONNX Runtime's symbolic inference for what is still open: on a copy of the whole model."""
     model = onnx.ModelProto()
     model.CopyFrom(parsed)
     bound = _bind_inputs(model, dict(dims or {}), dict(shapes or {}))
@@ -319,7 +333,23 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
             sh, dt = _collect(inferred)
         except Exception as exc:
             log.debug("ONNX shape inference with data propagation failed: %s", exc)
-    for _ in range(MAX_FOLD_ROUNDS):  # each round can make more Shape inputs static: iterate to a fixed point
+    inferred, sh, dt, folded = _fold_to_fixed_point(inferred, sh, dt, bounded)
+    inference += "+folded-shape-arithmetic" if folded else ""
+    if bounded and _unresolved_count(inferred, sh):
+        sym = _symbolic_infer(inferred)
+        if sym is not None:
+            sh2, dt2 = _collect(sym)
+            if _unresolved_count(sym, sh2) < _unresolved_count(inferred, sh):
+                inferred, sh, dt, inference = sym, sh2, dt2, "onnxruntime(symbolic)"
+    return LoadedGraph(path=path, model=inferred, shapes=sh, dtypes=dt, bound_dims=bound, inference=inference,
+                       requested_dims=dict(dims or {}), assumed_dims=assumed, nodes=views(inferred.graph))
+
+
+def _fold_to_fixed_point(inferred, sh, dt, bounded: bool):
+    """Shape arithmetic folded and shapes inferred again, round after round while each resolves more (each round can
+    make more Shape inputs static). Returns the model, its shapes and dtypes, and whether any round helped."""
+    folded_any = False
+    for _ in range(MAX_FOLD_ROUNDS):
         before = _unresolved_count(inferred, sh)
         if not before:
             break
@@ -334,17 +364,8 @@ def load_graph(path: str | Path, dims: Optional[dict[str, int]] = None,
         sh2, dt2 = _collect(refolded)
         if _unresolved_count(refolded, sh2) >= before:
             break
-        inferred, sh, dt = refolded, sh2, dt2
-        if "folded" not in inference:
-            inference += "+folded-shape-arithmetic"
-    if bounded and _unresolved_count(inferred, sh):
-        sym = _symbolic_infer(inferred)
-        if sym is not None:
-            sh2, dt2 = _collect(sym)
-            if _unresolved_count(sym, sh2) < _unresolved_count(inferred, sh):
-                inferred, sh, dt, inference = sym, sh2, dt2, "onnxruntime(symbolic)"
-    return LoadedGraph(path=path, model=inferred, shapes=sh, dtypes=dt, bound_dims=bound, inference=inference,
-                       requested_dims=dict(dims or {}), assumed_dims=assumed, nodes=views(inferred.graph))
+        inferred, sh, dt, folded_any = refolded, sh2, dt2, True
+    return inferred, sh, dt, folded_any
 
 
 MAX_PROPAGATED = 1 << 20  # elements of a rank-0/1 value that value propagation may have to hold
