@@ -17,7 +17,6 @@ from .errors import ConfigError, DeployprofError
 from . import results
 from .options import OPTIONS, Option
 from .report.progress import PhaseBar
-from .store import StoreOptions, check_before_work, record
 
 
 _CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EPIPE, errno.EFBIG}
@@ -165,7 +164,7 @@ def force_option(f):
 
 
 def store_options(f):
-    """Where the result is also appended (results store, history, baselines); popped with store_from()."""
+    """Where the result is also appended (results store, history, baselines); popped with cli.storing.store_from()."""
     return _apply(f, [
         click.option("--store", "store_where", default=None, metavar="PATH|URL",
                      help="Results store: a SQLite file or a database URL (default: $DEPLOYPROF_STORE, else "
@@ -174,12 +173,6 @@ def store_options(f):
         click.option("--commit", default=None, envvar="DEPLOYPROF_COMMIT", metavar="REV",
                      help="The policy's commit or version this result belongs to (history; $DEPLOYPROF_COMMIT)."),
     ])
-
-
-def store_from(o: dict):
-    options = StoreOptions(where=o.pop("store_where"), enabled=not o.pop("no_store"), commit=o.pop("commit"))
-    check_before_work(options)
-    return options
 
 
 def json_option(f):
@@ -256,11 +249,6 @@ def emit(result) -> None:
     """A command's --json: its result in the one versioned envelope (docs/schema.json; read from the package at each
     call, where the tests check every document against the schema)."""
     emit_json(json.dumps(results.document(result), indent=1))
-
-
-def store_result(result, options) -> None:
-    """Append to the results store after the command's own output exists; failing to is a warning."""
-    record(result, options, say=lambda line: click.echo(line, err=True))
 
 
 def terminal():

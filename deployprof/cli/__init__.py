@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                                  "loading weights."),
     "history": ("results", "history", "Stored results across commits, dates and devices: a table, and with --html a "
                                       "trend plot."),
-    "models": ("machine", "models", "List the reference VLA presets with parameter counts and stage structure."),
+    "models": ("catalog", "models", "List the reference VLA presets with parameter counts and stage structure."),
     "precision-debug": ("precision", "precision_debug", "Which components break INT8 / FP16 in action space (each "
                                                         "alone at the low precision, through whole policy steps), and "
                                                         "the smallest set kept in FP32 that PASSes with half the "
@@ -52,7 +52,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sweep": ("sweep", "sweep", "Run a matrix (subjects x backends x precisions x batches x targets [x fleet "
                                 "devices]) from SWEEP_FILE, checked whole before any work; each finished "
                                 "configuration is stored, so a rerun resumes."),
-    "targets": ("machine", "targets", "List target profiles (datasheet peaks, bandwidth, memory) for roofline "
+    "targets": ("catalog", "targets", "List target profiles (datasheet peaks, bandwidth, memory) for roofline "
                                       "predictions and qualification."),
     "train-bench": ("profiling", "train_bench_cmd", "Fine-tuning cost of a reference preset: step time, samples/s, "
                                                     "time per epoch, peak memory, MFU and convergence, with the loss "

@@ -1,4 +1,4 @@
-"""`deployprof backends`, `doctor`, `models`, `targets`: what this machine and deployprof can run."""
+"""`deployprof backends` and `doctor`: what this machine can run, and whether it is at spec."""
 from __future__ import annotations
 
 import logging
@@ -47,15 +47,3 @@ def doctor(ctx, target_name: Optional[str], device: str, as_json: bool) -> None:
         terminal().print_selfcheck(result)
     if result.at_spec is False:
         ctx.exit(3)
-
-
-@click.command("models")
-def models() -> None:
-    """List the reference VLA presets with parameter counts and stage structure."""
-    terminal().print_models()
-
-
-@click.command("targets")
-def targets() -> None:
-    """List target profiles (datasheet peaks, bandwidth, memory) for roofline predictions and qualification."""
-    terminal().print_targets()

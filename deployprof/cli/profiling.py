@@ -7,11 +7,11 @@ from typing import Optional
 import click
 
 from ..cli_options import (emit, force_option, json_option, measure_options, precision_options, profile_options,
-                           progress, reference_option, store_from, store_options, store_result, terminal,
-                           train_options)
+                           progress, reference_option, store_options, terminal, train_options)
 from ..config import CalibrationConfig, MeasureConfig, Settings, parse_precisions, split_list
 from ..pipeline import bench as run_bench, plan_profile, profile as run_profile, train_profile
 from ..train import TrainConfig
+from .storing import store_from, store_result
 
 
 @click.command("bench")

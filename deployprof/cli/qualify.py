@@ -6,9 +6,10 @@ from typing import Optional
 
 import click
 
-from ..cli_options import emit, json_option, store_from, store_options, store_result, terminal
+from ..cli_options import emit, json_option, store_options, terminal
 from ..qualify.spec import EXAMPLE
 from ..qualify.verdict import qualify_source
+from .storing import store_from, store_result
 
 
 @click.command("qualify")
