@@ -1,8 +1,12 @@
-"""What every command pays before it starts: `deployprof --help`, `flops` of a one-node graph, `models`, and
-`import ml_dtypes` alone (onnx imports it), each in its own process, best of N wall and CPU (user+sys) seconds.
-Usage: python scripts/bench_startup.py [--repeats 5]. Figures go in docs/BENCHMARKS.md."""
+"""What every command pays before it starts: `deployprof --help`, `flops` of a one-node graph (table and --json),
+`targets`, a command's own `--help`, `models`, and `import ml_dtypes` alone (onnx imports it), each in its own process,
+best and median of N wall seconds. With --against TREE, the same commands under another checkout of deployprof
+(PYTHONPATH), alternating with this one round by round: the comparison to trust on a shared machine.
+Usage: python scripts/bench_startup.py [--repeats 5] [--against /path/to/other/checkout]. Figures go in
+docs/BENCHMARKS.md."""
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -11,6 +15,8 @@ from pathlib import Path
 
 import onnx
 from onnx import TensorProto, helper
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def one_node(folder: Path) -> Path:
@@ -21,37 +27,43 @@ def one_node(folder: Path) -> Path:
     return path
 
 
-def timed(cmd: list[str], repeats: int) -> tuple[float, float]:
-    """Best wall and best CPU seconds of `repeats` runs (a shared machine: the best is the least disturbed)."""
-    walls, cpus = [], []
-    for _ in range(repeats):
-        before = os.times()
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        walls.append(time.perf_counter() - t0)
-        after = os.times()
-        cpus.append(after.children_user - before.children_user + after.children_system - before.children_system)
-    return min(walls), min(cpus)
+def wall(cmd: list[str], tree: Path) -> float:
+    """One run from a neutral folder, deployprof imported from `tree`."""
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=tempfile.gettempdir(), env=dict(os.environ, PYTHONPATH=str(tree)),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--against", type=Path, default=None, help="another checkout of deployprof, measured alternately")
     args = ap.parse_args()
     from importlib.metadata import version
 
+    trees = {"this": ROOT, **({"against": args.against.resolve()} if args.against else {})}
     with tempfile.TemporaryDirectory() as tmp:
-        graph = one_node(Path(tmp))
+        graph = str(one_node(Path(tmp)))
         cli = [sys.executable, "-m", "deployprof"]
         cases = {"import ml_dtypes": [sys.executable, "-c", "import ml_dtypes"],
                  "deployprof --help": [*cli, "--help"],
-                 "deployprof flops (one-node graph)": [*cli, "flops", str(graph)],
+                 "deployprof flops (one-node graph)": [*cli, "flops", graph],
+                 "deployprof flops --json": [*cli, "flops", graph, "--json"],
+                 "deployprof targets": [*cli, "targets"],
+                 "deployprof sweep --help": [*cli, "sweep", "--help"],
                  "deployprof models": [*cli, "models"]}
         print(f"ml_dtypes {version('ml_dtypes')}, onnx {version('onnx')}, python {sys.version.split()[0]}; "
-              f"best of {args.repeats}")
+              f"{args.repeats} rounds; best / median wall seconds")
         for name, cmd in cases.items():
-            wall, cpu = timed(cmd, args.repeats)
-            print(f"{name:36s} wall {wall:6.2f} s   cpu {cpu:6.2f} s")
+            times: dict[str, list[float]] = {t: [] for t in trees}
+            for _ in range(args.repeats):
+                for label, tree in trees.items():
+                    times[label].append(wall(cmd, tree))
+            cells = "   ".join(f"{label} {min(ts):6.3f} / {statistics.median(ts):6.3f}" for label, ts in times.items())
+            ratio = (f"   this/against median {statistics.median(times['this']) / statistics.median(times['against']):.2f}"
+                     if args.against else "")
+            print(f"{name:36s} {cells}{ratio}")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                                                         "the smallest set kept in FP32 that PASSes with half the "
                                                         "error budget to spare (greedy by sensitivity, then pruned), "
                                                         "confirmed on fresh samples; writes the mixed export."),
-    "predict": ("static", "predict", "Roofline floor per stage and per policy step, and memory needed, for an export "
+    "predict": ("qualify", "predict", "Roofline floor per stage and per policy step, and memory needed, for an export "
                                      "on a target (no run needed; shapes-only full-size exports work)."),
     "profile": ("profiling", "profile", "Export (a preset or a LeRobot checkpoint folder), count, and measure each "
                                         "backend; write OUT/report.json and print a summary."),

@@ -1,4 +1,5 @@
-"""`deployprof qualify`: a spec's verdict on a report or an export."""
+"""`deployprof predict` and `qualify`: the roofline floor of an export on a target, and a spec's verdict on a
+report or an export."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,10 +7,27 @@ from typing import Optional
 
 import click
 
-from ..cli_options import emit, json_option, store_options, terminal
+from ..cli_options import COUNT, emit, json_option, store_options, terminal
+from ..config import parse_precisions
+from ..qualify.roofline import predict_export
 from ..qualify.spec import EXAMPLE
 from ..qualify.verdict import qualify_source
 from .storing import store_from, store_result
+
+
+@click.command("predict")
+@click.argument("export_dir", type=click.Path(path_type=Path))
+@click.option("--target", "target_name", required=True, help="Target profile (see `deployprof targets`), NAME@MODE or YAML.")
+@click.option("--precisions", default="fp32,fp16,int8", show_default=True)
+@click.option("--batch", type=COUNT, default=1, show_default=True)
+@json_option
+def predict(export_dir: Path, target_name: str, precisions: str, batch: int, as_json: bool) -> None:
+    """Roofline floor per stage and per policy step, and memory needed, for an export on a target (no run needed;
+    shapes-only full-size exports work)."""
+    result = predict_export(export_dir, target_name, parse_precisions(precisions), batch)
+    if as_json:
+        return emit(result)
+    terminal().print_predictions(result)
 
 
 @click.command("qualify")

@@ -1,14 +1,13 @@
-"""`deployprof flops` and `predict`: what an export costs, counted without running it."""
+"""`deployprof flops`: what an ONNX graph or export costs, counted without running it."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
 
-from ..cli_options import COUNT, emit, json_option, shape_options, terminal
-from ..config import parse_dim_bindings, parse_precisions, parse_shape_bindings
+from ..cli_options import emit, json_option, shape_options, terminal
+from ..config import parse_dim_bindings, parse_shape_bindings
 from ..flops.summary import summarize
-from ..qualify.roofline import predict_export
 
 
 @click.command("flops")
@@ -23,18 +22,3 @@ def flops(model: Path, dim, shape, per_node: bool, as_json: bool, strict: bool) 
     if as_json:
         return emit(summary)
     terminal().print_flops(summary, per_node)
-
-
-@click.command("predict")
-@click.argument("export_dir", type=click.Path(path_type=Path))
-@click.option("--target", "target_name", required=True, help="Target profile (see `deployprof targets`), NAME@MODE or YAML.")
-@click.option("--precisions", default="fp32,fp16,int8", show_default=True)
-@click.option("--batch", type=COUNT, default=1, show_default=True)
-@json_option
-def predict(export_dir: Path, target_name: str, precisions: str, batch: int, as_json: bool) -> None:
-    """Roofline floor per stage and per policy step, and memory needed, for an export on a target (no run needed;
-    shapes-only full-size exports work)."""
-    result = predict_export(export_dir, target_name, parse_precisions(precisions), batch)
-    if as_json:
-        return emit(result)
-    terminal().print_predictions(result)
