@@ -13,7 +13,7 @@ from .backends import BACKENDS
 from .config import BackendOptions
 from .errors import BackendUnavailableError, ConfigError
 from .inputs import make_inputs
-from .manifest import Subject, check_bindings, load_subject
+from .manifest import LoadedExport, check_bindings, load_subject
 from .measure.between import NOISE_PCT, verdict
 from .measure.interleave import InterleaveConfig, interleave
 from .measure.load import LoadMeter
@@ -22,7 +22,7 @@ from .results import POLICY_STEP, Comparison, Interleaved, MetricDelta, Regressi
 from .compare import conclusion
 
 
-def _timed(subject: Subject, step, batch: int, seed: int) -> tuple[str, Callable[[], object], Callable[[], None]]:
+def _timed(subject: LoadedExport, step, batch: int, seed: int) -> tuple[str, Callable[[], object], Callable[[], None]]:
     """What is timed: the one stage of a single-graph subject, else the whole policy step."""
     manifest = subject.manifest
     dims = manifest.binding(batch)

@@ -13,7 +13,7 @@ from .bands import passes, verdict
 from .errors import ConfigError
 from .files import write_stream_atomic
 from .inputs import make_inputs
-from .manifest import Manifest, Subject, load_subject
+from .manifest import Manifest, LoadedExport, load_subject
 from .results import AccuracyResult, OutputError
 from .policy import open_policy
 
@@ -58,7 +58,7 @@ def run_samples(step, externals: list[dict]) -> tuple[list[np.ndarray], list[lis
     return actions, traces
 
 
-def write_reference(subject: Subject, backend: str, path: Path, batch: int, samples: int, seed: int,
+def write_reference(subject: LoadedExport, backend: str, path: Path, batch: int, samples: int, seed: int,
                     dims: dict[str, int]) -> None:
     with open_policy(subject, backend) as step:
         actions, traces = run_samples(step, policy_inputs(subject.manifest, batch, samples, seed, dims))
@@ -119,7 +119,7 @@ def measure(check: AccuracyCheck, step, backend: str, batch: int, dims: dict[str
     return judge(check, step.manifest, backend, batch, actions, traces)
 
 
-def compare(reference: "str | Path | Subject", candidate: "str | Path | Subject", *, backend: str = "ort-cpu",
+def compare(reference: "str | Path | LoadedExport", candidate: "str | Path | LoadedExport", *, backend: str = "ort-cpu",
             reference_backend: str = "ort-cpu", samples: int = 8, seed: int = SEED, batch: int = 1,
             atol: Optional[float] = None, min_cosine: Optional[float] = None) -> AccuracyResult:
     """One configuration in this process: the reference's actions written aside, then the candidate judged."""

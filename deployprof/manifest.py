@@ -324,9 +324,10 @@ def manifest_for_onnx(path: Path) -> Manifest:
 
 
 @dataclass(frozen=True)
-class Subject:
+class LoadedExport:
     """What is profiled, loaded: its manifest, the folder holding its graphs, and the path it was given as.
-    Unpacks as (manifest, root)."""
+    Unpacks as (manifest, root). A `subject` is the string a user gave (preset, folder, .onnx, checkpoint); a
+    LoadedExport is what it became."""
     manifest: Manifest
     root: Path
     path: str
@@ -335,19 +336,19 @@ class Subject:
         return iter((self.manifest, self.root))
 
 
-def load_subject(subject: "str | Path | Subject") -> Subject:
-    """An export folder (with manifest.json) or a plain .onnx file; an already loaded Subject as is."""
-    if isinstance(subject, Subject):
+def load_subject(subject: "str | Path | LoadedExport") -> LoadedExport:
+    """An export folder (with manifest.json) or a plain .onnx file; an already loaded LoadedExport as is."""
+    if isinstance(subject, LoadedExport):
         return subject
     path = Path(subject)
     if path.is_dir():
-        return Subject(read_manifest(path), path, str(path))
+        return LoadedExport(read_manifest(path), path, str(path))
     if path.suffix == ".onnx" or path.exists():
-        return Subject(manifest_for_onnx(path), path.parent, str(path))
+        return LoadedExport(manifest_for_onnx(path), path.parent, str(path))
     raise ModelError(f"model not found: {path} (expected an .onnx file, an export folder or a preset name)")
 
 
-def check_bindings(subject: Subject, dims: dict[str, int], shapes: dict[str, tuple[int, ...]]) -> None:
+def check_bindings(subject: LoadedExport, dims: dict[str, int], shapes: dict[str, tuple[int, ...]]) -> None:
     """--dim and --shape against the graph, before any work: an unknown name, a wrong rank or a fixed dimension
     changed is one error naming what is valid (they were once silently ignored, or failed deep in a backend)."""
     manifest = subject.manifest

@@ -18,7 +18,7 @@ from .environment import capture, with_devices
 from .errors import BackendUnavailableError, ConfigError, DeployprofError
 from .breakdown import StaticNode, stage_cost, with_ceilings
 from .flops.summary import policy_step_total, stage_reports
-from .manifest import Subject, check_bindings, graph_sha256, load_subject, read_manifest
+from .manifest import LoadedExport, check_bindings, graph_sha256, load_subject, read_manifest
 from .precision import prepare_precision
 from .precision.debug import debug_precision
 from .precision_names import MIXED
@@ -158,7 +158,7 @@ class StaticCost:
     nodes: dict[str, dict[str, StaticNode]] = dataclasses.field(default_factory=dict)
 
 
-def static_cost(subject: Subject, batch: int, dims: dict[str, int], shapes: Optional[dict] = None,
+def static_cost(subject: LoadedExport, batch: int, dims: dict[str, int], shapes: Optional[dict] = None,
                 per_node: bool = False) -> StaticCost:
     manifest, root = subject
     if per_node:
@@ -195,7 +195,7 @@ def graph_modes(names: list[str], config: MeasureConfig, warnings: Warnings) -> 
     return modes
 
 
-def check_batches(subject: Subject, batches: tuple[int, ...]) -> None:
+def check_batches(subject: LoadedExport, batches: tuple[int, ...]) -> None:
     """--batch N sets the `batch` axis of the inputs; a graph without one (fixed shapes, or a batch axis under
     another name) would run its one shape under another batch's label, with a throughput multiplied to match."""
     inputs = subject.manifest.external_inputs()
@@ -206,7 +206,7 @@ def check_batches(subject: Subject, batches: tuple[int, ...]) -> None:
                           "re-export with a dynamic batch")
 
 
-def measure_subject(subject: Subject, names: list[str], modes: dict[str, tuple[bool, ...]], config: MeasureConfig,
+def measure_subject(subject: LoadedExport, names: list[str], modes: dict[str, tuple[bool, ...]], config: MeasureConfig,
                     say: Say, checks: Optional[dict[int, AccuracyCheck]] = None
                     ) -> tuple[list[RunResult], dict[int, StaticCost]]:
     """Every backend at every batch (and CUDA-graph mode, from the BackendPlan) on one subject, each run with the
@@ -259,7 +259,7 @@ def cross_check(runs: list[RunResult], say: Say = log.info) -> list[RunResult]:
     return out
 
 
-def reference_checks(base: Subject, accuracy: AccuracyConfig, folder: Path, batches, dims: dict[str, int], say: Say
+def reference_checks(base: LoadedExport, accuracy: AccuracyConfig, folder: Path, batches, dims: dict[str, int], say: Say
                      ) -> dict[int, AccuracyCheck]:
     """The reference's actions at each batch, written once into `folder` for every configuration to be judged on."""
     say(f"reference actions ({accuracy.reference}, {accuracy.samples} seeded policy steps)")
@@ -272,9 +272,9 @@ def reference_checks(base: Subject, accuracy: AccuracyConfig, folder: Path, batc
     return checks
 
 
-def prepare_variants(base: Subject, precisions: list[str], out: Path, calib: CalibrationConfig,
+def prepare_variants(base: LoadedExport, precisions: list[str], out: Path, calib: CalibrationConfig,
                      accuracy: AccuracyConfig, warnings: Warnings, say: Say = log.info
-                     ) -> tuple[dict[str, Subject], list[PrecisionDebugReport]]:
+                     ) -> tuple[dict[str, LoadedExport], list[PrecisionDebugReport]]:
     """Each precision's export, prepared from the loaded FP32 one into OUT/export-<precision> and loaded once. A
     mixed precision is found by precision-debug's search first (OUT/precision-debug-<base>/, on ort-cpu, judged
     like the profile's accuracy check); when nothing passes, it is not measured and a warning says why.
@@ -388,8 +388,8 @@ def board_self_check(plan: ProfilePlan, say: Say):
 @dataclasses.dataclass(frozen=True)
 class Prepared:
     """The plan made concrete: the FP32 export loaded, each precision's variant, the backends that will run."""
-    base: Subject
-    subjects: dict[str, Subject]
+    base: LoadedExport
+    subjects: dict[str, LoadedExport]
     backends: tuple[str, ...]
     searches: tuple[PrecisionDebugReport, ...] = ()   # precision-debug's, one per mixed precision
 

@@ -13,7 +13,7 @@ from array_api_compat import array_namespace, device
 
 from .backends.base import BACKENDS, Backend
 from .config import BackendOptions
-from .manifest import Manifest, Subject
+from .manifest import Manifest, LoadedExport
 from .results import TransferTimes
 from .schedule import ScheduleWalker
 
@@ -196,7 +196,8 @@ class PolicyStep(ScheduleWalker):
 
 
 @contextmanager
-def open_policy(subject: Subject, backend: str, options: BackendOptions = BackendOptions()) -> Iterator[PolicyStep]:
+def open_policy(subject: LoadedExport, backend: str,
+                options: BackendOptions = BackendOptions()) -> Iterator[PolicyStep]:
     """The one way to open a policy on a backend: every stage loaded (or none: a failed load closes those already
     open), yielded as a PolicyStep whose `.backends` hold them, and every stage closed on the way out."""
     manifest, root = subject

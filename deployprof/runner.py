@@ -16,7 +16,7 @@ from .config import MeasureConfig
 from .devices import device_used
 from .errors import ConfigError
 from .inputs import make_inputs
-from .manifest import Manifest, Subject, load_subject
+from .manifest import Manifest, LoadedExport, load_subject
 from .measure.control import idle_gap_latencies, summarize_rate, time_at_rate
 from .measure.harness import Timing, time_callable, time_concurrent
 from .measure.layer_pass import LAYER_PASS_BUDGET_S, LAYER_PASS_RUNS
@@ -152,14 +152,14 @@ def check_concurrency(backend: str, concurrency: int) -> None:
                           "stream, or measure --concurrency on ort-trt")
 
 
-def run_backend(spec: RunSpec, subject: Optional[Subject] = None) -> list[RunResult]:
+def run_backend(spec: RunSpec, subject: Optional[LoadedExport] = None) -> list[RunResult]:
     """Every stage on its own, then the whole policy step, then (with spec.accuracy) the actions of these same
     loaded backends against the reference, on the CPUs of --cpus. `subject`: the already loaded export, when inline."""
     with pinned(spec.config.cpus):
         return _run_backend(spec, subject)
 
 
-def _run_backend(spec: RunSpec, subject: Optional[Subject]) -> list[RunResult]:
+def _run_backend(spec: RunSpec, subject: Optional[LoadedExport]) -> list[RunResult]:
     c = spec.config
     check_concurrency(spec.backend, c.concurrency)
     subject = subject or load_subject(spec.subject)
@@ -192,7 +192,7 @@ def _run_backend(spec: RunSpec, subject: Optional[Subject]) -> list[RunResult]:
     return results
 
 
-def _stage_runs(spec: RunSpec, ctx: _Context, step, subject: Subject, dims: dict[str, int],
+def _stage_runs(spec: RunSpec, ctx: _Context, step, subject: LoadedExport, dims: dict[str, int],
                 npz: Optional[Path]) -> list[RunResult]:
     """Each stage on its own, on inputs of its own (npz: the user's, for a one-stage export), then its layer-time
     pass."""

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .config import BackendOptions
-from .manifest import Subject, load_subject
+from .manifest import LoadedExport, load_subject
 from . import __version__
 from .backends import BACKENDS
 
@@ -69,7 +69,7 @@ def write_network(folder: Path, precision: str) -> Path:
     return path
 
 
-def _subjects(work: Path) -> dict[str, Subject]:
+def _subjects(work: Path) -> dict[str, LoadedExport]:
     """fp32, and fp16 that knows its fp32 source (the builder-flag route of TensorRT <= 10 builds from it)."""
     fp32 = load_subject(write_network(work / "fp32", "fp32"))
     fp16 = load_subject(write_network(work / "fp16", "fp16"))

@@ -12,13 +12,13 @@ from pathlib import Path
 from . import errors
 from .files import write_json_atomic
 from .isolated import run_child
-from .manifest import Subject
+from .manifest import LoadedExport
 from .results import RunResult
 from .runner import RunSpec, run_backend
 from .serial import from_dict, to_dict
 
 
-def launch(spec: RunSpec, subject: Subject | None = None) -> list[RunResult]:
+def launch(spec: RunSpec, subject: LoadedExport | None = None) -> list[RunResult]:
     """Run `spec` where its configuration says; `subject` (already loaded) saves an inline run reading it again."""
     return run_backend(spec, subject) if spec.config.launcher == "inline" else run_isolated(spec)
 

@@ -10,7 +10,7 @@ from deployprof.errors import ConfigError  # noqa: E402
 from deployprof.export import export_preset  # noqa: E402
 from deployprof.flops.summary import stage_reports  # noqa: E402
 from deployprof.inputs import make_inputs  # noqa: E402
-from deployprof.manifest import Subject, load_subject  # noqa: E402
+from deployprof.manifest import LoadedExport, load_subject  # noqa: E402
 from deployprof.policy import open_policy  # noqa: E402
 from deployprof.presets import list_presets, load_preset  # noqa: E402
 from deployprof.runner import RunSpec, run_backend  # noqa: E402
@@ -43,7 +43,7 @@ def exported(request, tmp_path_factory):
 
 
 def _step(manifest, root, backend, batch):
-    with open_policy(Subject(manifest, root, str(root)), backend) as step:
+    with open_policy(LoadedExport(manifest, root, str(root)), backend) as step:
         env = step(make_inputs(manifest.external_inputs(), batch=batch, seed=0, dims=manifest.default_dims))
     return env[manifest.action_output], step
 

@@ -15,7 +15,7 @@ from ..errors import ExportError
 from ..export import OPSET, export_build
 from ..files import staged_folder
 from ..inputs import make_inputs
-from ..manifest import MANIFEST_VERSION, Manifest, StepParity, Subject, sha256_file
+from ..manifest import MANIFEST_VERSION, Manifest, StepParity, LoadedExport, sha256_file
 from ..policy import open_policy, scheduler_noise
 from .checkpoint import Checkpoint, load_checkpoint
 from .stages import POLICY_TYPES, SMOLVLA_BATCH_NOTE
@@ -62,7 +62,7 @@ def step_parity(ck: Checkpoint, manifest: Manifest, root: Path, task: str = "") 
     """Our policy step on ONNX Runtime against LeRobot's own select_action, PARITY_SAMPLES seeded observations; over
     the tolerance is an ExportError (the export is wrong)."""
     worst: Optional[np.ndarray] = None
-    with open_policy(Subject(manifest, root, str(root)), "ort-cpu") as step:
+    with open_policy(LoadedExport(manifest, root, str(root)), "ort-cpu") as step:
         for i in range(PARITY_SAMPLES):
             feeds = make_inputs(manifest.external_inputs(), batch=1, seed=100 + i, dims=manifest.binding(1))
             if ck.type == "diffusion":  # select_action's history after a reset: the current frame, repeated

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..files import confine
 from ..inputs import make_inputs
-from ..manifest import Manifest, Subject
+from ..manifest import Manifest, LoadedExport
 from ..policy import open_policy
 
 
@@ -43,7 +43,7 @@ def fingerprint(samples: dict[str, list[dict]]) -> str:
 
 def stage_samples(manifest: Manifest, root: Path, externals: list[dict]) -> dict[str, list[dict]]:
     """Run the FP32 policy on ONNX Runtime CPU and keep every stage call's inputs."""
-    with open_policy(Subject(manifest, root, str(root)), "ort-cpu") as step:
+    with open_policy(LoadedExport(manifest, root, str(root)), "ort-cpu") as step:
         step.recorder = {}
         for ext in externals:
             step(ext)

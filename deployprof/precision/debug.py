@@ -47,7 +47,7 @@ from ..config import AccuracyConfig, CalibrationConfig
 from ..errors import ConfigError, DeployprofError
 from ..files import cache_root, parse_json, read_document, write_json_atomic
 from ..graph.scopes import module_at, module_path
-from ..manifest import Subject, graph_sha256, load_subject
+from ..manifest import LoadedExport, graph_sha256, load_subject
 from ..policy import open_policy
 from ..measure.interleave import InterleaveConfig, interleave
 from ..measure.stats import binomial_upper
@@ -106,7 +106,7 @@ class Component:
         return f"{self.stage}:{self.name}"
 
 
-def components(subject: Subject, depth: int) -> list[Component]:
+def components(subject: LoadedExport, depth: int) -> list[Component]:
     """Every stage's components at `depth`, in graph order."""
     import onnx
 
@@ -123,7 +123,7 @@ def components(subject: Subject, depth: int) -> list[Component]:
     return out
 
 
-def _digest(subject: Subject) -> str:
+def _digest(subject: LoadedExport) -> str:
     stages = "".join(graph_sha256(subject.root / s.file) for s in subject.manifest.stages)
     return hashlib.sha256(stages.encode()).hexdigest()[:16]
 
@@ -133,7 +133,8 @@ class Evaluator:
     after every evaluation), counted, under a budget. A context manager: the FP32 policy every timing is paired with
     stays open until the search ends."""
 
-    def __init__(self, subject: Subject, precision: str, backend: str, check: AccuracyCheck, calib: CalibrationConfig,
+    def __init__(self, subject: LoadedExport, precision: str, backend: str, check: AccuracyCheck,
+                 calib: CalibrationConfig,
                  parts: list[Component], cache_path: Path, max_evaluations: Optional[int], max_time_s: Optional[float],
                  progress: Callable[[str], None]):
         digest = _digest(subject)
@@ -327,7 +328,7 @@ def kept_costs(ev: Evaluator, kept: frozenset[str]) -> dict[str, float]:
     return out
 
 
-def debug_precision(export: "Path | Subject", precision: str, out: Path, backend: str = "ort-cpu", depth: int = 1,
+def debug_precision(export: "Path | LoadedExport", precision: str, out: Path, backend: str = "ort-cpu", depth: int = 1,
                     accuracy: AccuracyConfig = AccuracyConfig(), calib: CalibrationConfig = CalibrationConfig(),
                     max_evaluations: Optional[int] = None, max_time_s: Optional[float] = None,
                     confirm_samples: Optional[int] = None, progress: Callable[[str], None] = lambda line: None,
@@ -347,7 +348,7 @@ def debug_precision(export: "Path | Subject", precision: str, out: Path, backend
                        confirm_samples, progress, phases)
 
 
-def _search(subject: Subject, precision: str, out: Path, backend: str, depth: int, accuracy: AccuracyConfig,
+def _search(subject: LoadedExport, precision: str, out: Path, backend: str, depth: int, accuracy: AccuracyConfig,
             calib: CalibrationConfig, max_evaluations: Optional[int], max_time_s: Optional[float],
             confirm_samples: Optional[int], progress: Callable[[str], None],
             phases: Callable[[int], None]) -> PrecisionDebugReport:
@@ -373,7 +374,7 @@ class _Search:
     """One search's state and its steps: rank each component, keep the most harmful until the actions pass
     (greedy), drop what is not needed (prune), confirm on fresh samples; `report` writes where it stands."""
 
-    def __init__(self, subject: Subject, precision: str, out: Path, depth: int, check: AccuracyCheck,
+    def __init__(self, subject: LoadedExport, precision: str, out: Path, depth: int, check: AccuracyCheck,
                  calib: CalibrationConfig, ev: Evaluator, parts: list, started: float,
                  progress: Callable[[str], None], n_confirm: int, untouched: tuple[str, ...]):
         self.subject, self.precision, self.out, self.depth, self.check = subject, precision, out, depth, check

@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from ..config import CALIBRATION_METHODS, CalibrationConfig
 from ..precision_names import MIXED, PRECISIONS, base_precision
 from ..files import staged_folder
-from ..manifest import Subject, TensorSpec, load_subject
+from ..manifest import LoadedExport, TensorSpec, load_subject
 from .calibration import external_samples, fingerprint, stage_samples
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ def _fp16_io(spec: TensorSpec) -> TensorSpec:
     return dataclasses.replace(spec, dtype="float16") if spec.dtype == "float32" else spec
 
 
-def prepare_precision(export: "Path | Subject", precision: str, out_dir: Path,
+def prepare_precision(export: "Path | LoadedExport", precision: str, out_dir: Path,
                       calib: CalibrationConfig = CalibrationConfig(),
                       keep: Optional[dict[str, tuple[str, ...]]] = None) -> Path:
     """Write `out_dir` (stage graphs + manifest) for `precision` from the FP32 export (a path, or already loaded);
@@ -252,7 +252,7 @@ def prepare_precision(export: "Path | Subject", precision: str, out_dir: Path,
     if manifest.static_only:
         raise ConfigError(f"{export_dir} is a shapes-only export; precision variants need real weights")
     if precision == "fp32":
-        return export.root if isinstance(export, Subject) else Path(export)
+        return export.root if isinstance(export, LoadedExport) else Path(export)
     if calib.method not in CALIBRATION_METHODS:
         raise ConfigError(f"--calibration-method must be minmax, entropy or percentile, got {calib.method!r}")
     with staged_folder(out_dir, own=True) as staging:  # the run's own folder: replaced whole, never mixed
