@@ -134,9 +134,8 @@ class Evaluator:
     stays open until the search ends."""
 
     def __init__(self, subject: LoadedExport, precision: str, backend: str, check: AccuracyCheck,
-                 calib: CalibrationConfig,
-                 parts: list[Component], cache_path: Path, max_evaluations: Optional[int], max_time_s: Optional[float],
-                 progress: Callable[[str], None]):
+                 calib: CalibrationConfig, parts: list[Component], cache_path: Path, max_evaluations: Optional[int],
+                 max_time_s: Optional[float], progress: Callable[[str], None]):
         digest = _digest(subject)
         self.subject, self.precision, self.backend, self.check, self.calib = subject, precision, backend, check, calib
         self.parts = {c.key: c for c in parts}
