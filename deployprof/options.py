@@ -46,59 +46,91 @@ class Option:
 
     def read(self, value: Any, where: str, folder: Optional[Path] = None) -> Any:
         """A file's value (YAML types) as the command line would hand it over after parsing, checked as strictly; a
-        refusal names the option and what it takes."""
-        def no(expected: str):
-            return ConfigError(f"{where}: measure option {self.name} expects {expected}, got {value!r:.80}")
+        refusal names the option and what it takes. `folder`: where the file's relative paths start."""
+        return _READERS[self.kind](self, value, f"{where}: measure option {self.name}", folder)
 
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if self.kind in ("flag", "switch"):
-            if not isinstance(value, bool):
-                raise no("true or false")
-            return value
-        if self.kind == "choice":
-            if isinstance(value, bool) and {"on", "off"} <= set(self.choices):
-                value = "on" if value else "off"   # YAML 1.1 reads a bare on/off as a boolean
-            if value not in self.choices:
-                raise no("one of " + ", ".join(self.choices))
-            return value
-        if self.kind == "depth":
-            try:
-                return parse_depth(value)
-            except ConfigError as exc:
-                raise ConfigError(f"{where}: measure option {self.name} {exc}") from None
-        if self.kind in ("int", "float"):
-            lo, hi, open_lo = self.range()
-            ok = (isinstance(value, int) and not isinstance(value, bool)) if self.kind == "int" else number
-            ok = ok and math.isfinite(value) and (lo is None or value > lo or (value == lo and not open_lo)) \
-                and (hi is None or value <= hi)
-            if not ok:
-                lo_text = "" if lo is None else f"{'above' if open_lo else 'at least'} {lo:g}"
-                hi_text = "" if hi is None else f"at most {hi:,}" if self.kind == "int" else f"at most {hi:g}"
-                raise no(f"{'an integer' if self.kind == 'int' else 'a finite number'} "
-                         f"{' and '.join(t for t in (lo_text, hi_text) if t)} (the range of {self.flag})")
-            return value if self.kind == "int" else float(value)
-        if self.kind == "repeat":   # NAME=VALUE entries: a list of them, or a mapping
-            items = [f"{k}={v}" for k, v in value.items()] if isinstance(value, dict) else value
-            if not isinstance(items, list) or len(items) > MAX_ITEMS or not all(
-                    isinstance(i, str) and len(i) <= MAX_TEXT for i in items) or (isinstance(value, dict) and not all(
-                    isinstance(k, str) and isinstance(v, (str, int, float)) and not isinstance(v, bool)
-                    for k, v in value.items())):
-                raise no(f"a mapping of names to values or a list of {self.metavar} entries (at most {MAX_ITEMS})")
-            return tuple(items)
-        if self.kind == "list":   # comma-separated on the command line: a list in a file, or the same text
-            if isinstance(value, list) and len(value) <= MAX_ITEMS and all(
-                    (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in value):
-                return ",".join(str(v) for v in value)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return str(value)
-        if not isinstance(value, str) or len(value) > MAX_TEXT:
-            raise no("a list of numbers or text" if self.kind == "list" else "text")
-        if self.kind == "path":
-            path = confine(folder, value, f"{where}: measure option {self.name}") if folder else Path(value)
-            if not (path.exists() and (self.folder_ok or not path.is_dir())):
-                raise ConfigError(f"{where}: measure option {self.name}: no {'' if self.folder_ok else 'file '}{value}")
-            return str(path)
-        return value
+
+def _refused(what: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(f"{what} expects {expected}, got {value!r:.80}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _boolean(o: Option, value: Any, what: str, folder) -> bool:
+    if not isinstance(value, bool):
+        raise _refused(what, "true or false", value)
+    return value
+
+
+def _choice(o: Option, value: Any, what: str, folder) -> str:
+    if isinstance(value, bool) and {"on", "off"} <= set(o.choices):
+        value = "on" if value else "off"   # YAML 1.1 reads a bare on/off as a boolean
+    if value not in o.choices:
+        raise _refused(what, "one of " + ", ".join(o.choices), value)
+    return value
+
+
+def _depth(o: Option, value: Any, what: str, folder) -> int:
+    try:
+        return parse_depth(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{what} {exc}") from None
+
+
+def _number(o: Option, value: Any, what: str, folder) -> float:
+    lo, hi, open_lo = o.range()
+    integer = o.kind == "int"
+    ok = (isinstance(value, int) and not isinstance(value, bool)) if integer else _is_number(value)
+    if not (ok and math.isfinite(value) and (lo is None or value > lo or (value == lo and not open_lo))
+            and (hi is None or value <= hi)):
+        bounds = [f"{'above' if open_lo else 'at least'} {lo:g}" if lo is not None else "",
+                  (f"at most {hi:,}" if integer else f"at most {hi:g}") if hi is not None else ""]
+        raise _refused(what, f"{'an integer' if integer else 'a finite number'} "
+                             f"{' and '.join(b for b in bounds if b)} (the range of {o.flag})", value)
+    return value if integer else float(value)
+
+
+def _entries(o: Option, value: Any, what: str, folder) -> tuple[str, ...]:
+    """NAME=VALUE entries (--dim, --shape, --provider-option): a list of them, or a mapping."""
+    if isinstance(value, dict) and all(isinstance(k, str) and (_is_number(v) or isinstance(v, str))
+                                       for k, v in value.items()):
+        value = [f"{k}={v}" for k, v in value.items()]
+    if not (isinstance(value, list) and len(value) <= MAX_ITEMS
+            and all(isinstance(i, str) and len(i) <= MAX_TEXT for i in value)):
+        raise _refused(what, f"a mapping of names to values or a list of {o.metavar} entries (at most {MAX_ITEMS})",
+                       value)
+    return tuple(value)
+
+
+def _text(o: Option, value: Any, what: str, folder) -> str:
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise _refused(what, "text", value)
+    return value
+
+
+def _listed(o: Option, value: Any, what: str, folder) -> str:
+    """Comma-separated on the command line (--cpus, --idle-gaps): a list of numbers in a file, or the same text."""
+    if isinstance(value, list) and len(value) <= MAX_ITEMS and all(map(_is_number, value)):
+        return ",".join(str(v) for v in value)
+    if _is_number(value):
+        return str(value)
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise _refused(what, "a list of numbers or text", value)
+    return value
+
+
+def _path(o: Option, value: Any, what: str, folder) -> str:
+    """A file (or, where the option takes one, a folder) inside the file's own folder, as every path a file names."""
+    path = confine(folder, _text(o, value, what, folder), what) if folder else Path(_text(o, value, what, folder))
+    if not (path.exists() and (o.folder_ok or not path.is_dir())):
+        raise ConfigError(f"{what}: no {'' if o.folder_ok else 'file '}{value}")
+    return str(path)
+
+
+_READERS = {"flag": _boolean, "switch": _boolean, "choice": _choice, "depth": _depth, "int": _number,
+            "float": _number, "repeat": _entries, "list": _listed, "text": _text, "path": _path}
 
 
 OPTIONS: tuple[Option, ...] = (
