@@ -97,7 +97,7 @@ def _check_measure(where: str, raw: object, folder: Path, deprecated: list[str])
     for key, value in raw.items():
         if key in RENAMED:
             new, values = RENAMED[key]
-            if values is not None and value not in values:
+            if values is not None and (not isinstance(value, str) or value not in values):
                 raise ConfigError(f"{where}: measure option {key} is one of {', '.join(values)}, got {value!r}")
             value = values[value] if values is not None else value
             note = f"{where}: measure option `{key}` is now `{new}`" + (f" ({new}: {str(value).lower()})" if values else "")

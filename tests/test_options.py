@@ -112,6 +112,7 @@ def test_the_old_spellings_still_work_with_a_deprecation_line(old, new, tmp_path
     ("batch: 2", "batches are its `batches` axis"), ("iterations: 7.5", "iterations expects an integer"),
     ("rate: 0", "above 0"), ("cuda_graph: sometimes", "one of off, on, both"), ("inputs: ../x.npz", "outside"),
     ("dim: [1, 2]", "a mapping of names"), ("spin: 1", "true or false"), ("min_cosine: 2", "at most 1"),
+    ("launcher: {a: 1}", "launcher is one of process, inline"),   # an old spelling, checked as strictly
 ])
 def test_a_bad_value_names_the_option_and_what_it_takes(measure, match, tmp_path):
     with pytest.raises(DeployprofError, match=match):
