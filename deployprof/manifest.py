@@ -44,6 +44,11 @@ class StageSpec:
     weight_inputs: tuple[str, ...] = ()
     parity_max_abs_err: Optional[float] = None
 
+    def own_shapes(self, shapes: Optional[dict[str, tuple[int, ...]]]) -> dict[str, tuple[int, ...]]:
+        """The --shape bindings that name this stage's inputs (the others belong to other stages)."""
+        names = {t.name for t in self.inputs}
+        return {k: v for k, v in (shapes or {}).items() if k in names}
+
 
 @dataclass(frozen=True)
 class SchedulerSpec:

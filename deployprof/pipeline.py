@@ -163,8 +163,7 @@ def static_cost(subject: LoadedExport, batch: int, dims: dict[str, int], shapes:
     manifest, root = subject
     if per_node:
         bound = manifest.binding(batch, dims)
-        counted = {s.name: stage_cost(root / s.file, bound, {k: v for k, v in (shapes or {}).items()
-                                                              if k in {t.name for t in s.inputs}}, s.weight_inputs)
+        counted = {s.name: stage_cost(root / s.file, bound, s.own_shapes(shapes), s.weight_inputs)
                    for s in manifest.stages}
         flops, nodes = {k: v[0] for k, v in counted.items()}, {k: v[1] for k, v in counted.items()}
     else:

@@ -138,9 +138,7 @@ def _with_breakdown(r: RunResult, b: Backend, feeds: dict, root: Path, dims: dic
     start = time.perf_counter()
     timed = b.layer_times(feeds, LAYER_PASS_RUNS, LAYER_PASS_BUDGET_S)
     if graph is None:
-        own = {t.name for t in b.stage.inputs}
-        graph = static_nodes(root / b.stage.file, dims, {k: v for k, v in c.shapes.items() if k in own},
-                             b.stage.weight_inputs)
+        graph = static_nodes(root / b.stage.file, dims, b.stage.own_shapes(c.shapes), b.stage.weight_inputs)
     bd = breakdown(b.stage.name, timed, graph, r.latency.mean_ms)
     return dataclasses.replace(r, breakdown=dataclasses.replace(bd, pass_wall_s=time.perf_counter() - start))
 

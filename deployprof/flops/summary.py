@@ -20,8 +20,7 @@ def stage_reports(manifest: Manifest, root: Path, batch: int = 1, dims: Optional
     all_dims = manifest.binding(batch, dims)
     out = {}
     for s in manifest.stages:
-        own = {k: v for k, v in (shapes or {}).items() if k in {t.name for t in s.inputs}}
-        out[s.name] = analyze_model(root / s.file, dims=all_dims, shapes=own, per_node=per_node, strict=strict,
+        out[s.name] = analyze_model(root / s.file, dims=all_dims, shapes=s.own_shapes(shapes), per_node=per_node, strict=strict,
                                     weight_inputs=s.weight_inputs)
     return out
 
