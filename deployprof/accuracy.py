@@ -9,7 +9,7 @@ from typing import Optional
 
 import numpy as np
 
-from .bands import passes, verdict
+from .bands import STD_FRACTION, over, passes, verdict
 from .errors import ConfigError
 from .files import write_stream_atomic
 from .inputs import make_inputs
@@ -30,6 +30,22 @@ class AccuracyCheck:
     seed: int = SEED
     atol: Optional[float] = None
     min_cosine: Optional[float] = None
+    atol_per_dim: tuple[float, ...] = ()      # limits per action dimension, given by the user
+
+
+def dim_limits(check: AccuracyCheck, manifest: Manifest, dims: int) -> tuple[tuple[float, ...], Optional[str]]:
+    """The per-dimension limits that apply and where they come from: the user's (their count must be the actions'),
+    else, with no limits given at all, STD_FRACTION of each dimension's std where the export recorded the
+    checkpoint's action statistics (LeRobot), else none."""
+    if check.atol_per_dim:
+        if len(check.atol_per_dim) != dims:
+            raise ConfigError(f"--atol gives {len(check.atol_per_dim)} limits, but the policy's actions have {dims} "
+                              f"dimensions: give one limit, or {dims}")
+        return tuple(check.atol_per_dim), "given"
+    std = manifest.action_std
+    if check.atol is None and check.min_cosine is None and len(std) == dims:
+        return tuple(STD_FRACTION * s for s in std), f"{STD_FRACTION:g} x the checkpoint's action std"
+    return (), None
 
 
 def action_name(manifest: Manifest) -> str:
@@ -102,15 +118,20 @@ def judge(check: AccuracyCheck, manifest: Manifest, backend: str, batch: int, ac
     per_step = np.array([np.mean([np.abs(g[k] - r[k]).mean() for g, r in zip(traces, ref_t)]) for k in range(steps)])
     loop = next((c.loop for c in manifest.schedule if c.loop is not None), None)
     agreement = float(np.mean(np.isclose(got, ref))) if loop is not None and loop.kind == "autoregressive" else None
-    status, rule = verdict(err, check.atol, check.min_cosine)
+    dim_max = a.reshape(-1, a.shape[-1]).max(axis=0) if a.ndim >= 2 else np.array([])
+    limits, source = dim_limits(check, manifest, len(dim_max))
+    status, rule = verdict(err, check.atol, check.min_cosine, tuple(dim_max), limits, source or "given")
     worst = diff.reshape(n * batch, -1).max(axis=1)
-    outside = sum(not passes(c, float(w), check.atol, check.min_cosine) for c, w in zip(cos, worst))
+    sample_dims = a.reshape(n * batch, -1, a.shape[-1]).max(axis=1) if a.ndim >= 2 else [()] * len(cos)
+    outside = sum(not passes(c, float(w), check.atol, check.min_cosine, dim_max=tuple(d), atol_per_dim=limits)
+                  for c, w, d in zip(cos, worst, sample_dims))
     return AccuracyResult(
         backend=backend, precision=manifest.precision, batch=batch, reference=check.reference, samples=n,
         seed=check.seed, action=err, per_action_dim_mean_abs=tuple(map(float, per_dim)),
         per_chunk_step_mean_abs=tuple(map(float, per_chunk)), per_denoise_step_mean_abs=tuple(map(float, per_step)),
         verdict=status, rule=rule, token_agreement=agreement, atol=check.atol, min_cosine=check.min_cosine,
-        outside=int(outside))
+        outside=int(outside), per_action_dim_max_abs=tuple(map(float, dim_max)), atol_per_dim=limits,
+        atol_per_dim_source=source, failed_dims=tuple(over(tuple(dim_max), limits)) if limits else ())
 
 
 def measure(check: AccuracyCheck, step, backend: str, batch: int, dims: dict[str, int]) -> AccuracyResult:
@@ -121,13 +142,14 @@ def measure(check: AccuracyCheck, step, backend: str, batch: int, dims: dict[str
 
 def compare(reference: "str | Path | LoadedExport", candidate: "str | Path | LoadedExport", *, backend: str = "ort-cpu",
             reference_backend: str = "ort-cpu", samples: int = 8, seed: int = SEED, batch: int = 1,
-            atol: Optional[float] = None, min_cosine: Optional[float] = None) -> AccuracyResult:
+            atol: Optional[float] = None, min_cosine: Optional[float] = None,
+            atol_per_dim: tuple[float, ...] = ()) -> AccuracyResult:
     """One configuration in this process: the reference's actions written aside, then the candidate judged."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="deployprof-ref-") as tmp:
         check = AccuracyCheck(f"{reference_backend}:fp32", str(Path(tmp) / "reference.npz"), samples, seed, atol,
-                              min_cosine)
+                              min_cosine, atol_per_dim)
         write_reference(load_subject(reference), reference_backend, Path(check.reference_npz), batch, samples, seed, {})
         with open_policy(load_subject(candidate), backend) as step:
             return measure(check, step, backend, batch, {})

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .errors import ConfigError
-from .precision_names import PRECISIONS
+from .precision_names import PRECISIONS, refusal
 
 MAX_DURATION_S = 30.0   # the cap of an adaptive run (no --iterations / --duration) per configuration
 LAUNCHERS = ("process", "inline")  # a fresh process per backend (memory attributable to it), or this process
 CUDA_GRAPH_MODES = {"off": (False,), "on": (True,), "both": (False, True)}
 GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")   # ONNX Runtime's graph optimisation levels
 EXECUTION_MODES = ("sequential", "parallel")
+INT4_METHODS = ("awq-clip", "rtn")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 # The range of each measurement setting, shared by the command line's options and a sweep file's `measure:` (a
 # sweep asking for 10^12 iterations is refused as `--iterations 10^12` is). Far above any real use: a bound on
@@ -48,8 +49,10 @@ FP32_KEPT_OPS = ("LayerNormalization", "RMSNormalization", "SimplifiedLayerNorma
 
 @dataclass(frozen=True)
 class CalibrationConfig:
-    """How INT8 activations are calibrated (precision/prepare.py), and which ops FP16 keeps in FP32."""
-    method: str = "minmax"            # minmax | entropy | percentile
+    """How INT8 and FP8 activations are calibrated and INT4 weights scaled (precision/prepare.py), and which ops
+    FP16 and BF16 keep in FP32."""
+    method: str = "minmax"            # minmax | entropy | percentile (INT8)
+    int4_method: str = "awq-clip"     # awq-clip (a clip searched on calibration activations) | rtn
     samples: int = 8
     seed: int = 0
     source: Optional[str] = None      # .npz file or folder of recorded observations
@@ -58,7 +61,7 @@ class CalibrationConfig:
     @classmethod
     def from_options(cls, o: dict) -> "CalibrationConfig":
         return cls(method=o["calibration_method"], samples=o["calibration_samples"], seed=o.get("seed", 0),
-                   source=o["calibration"])
+                   source=o["calibration"], int4_method=o["int4_method"])
 
 
 DEFAULT_REFERENCE = "ort-cpu:fp32"
@@ -72,6 +75,7 @@ class AccuracyConfig:
     samples: int = 8                     # 0: no accuracy
     atol: Optional[float] = None
     min_cosine: Optional[float] = None
+    atol_per_dim: tuple[float, ...] = ()  # one limit per action dimension (robot units), instead of atol
 
     def __post_init__(self):
         backend, sep, precision = self.reference.partition(":")
@@ -82,7 +86,9 @@ class AccuracyConfig:
     @classmethod
     def from_options(cls, o: dict, samples: int) -> "AccuracyConfig":
         """samples: the command's own option (profile's --accuracy-samples, compare-precision's --samples)."""
-        return cls(reference=o["reference"], samples=samples, atol=o["atol"], min_cosine=o["min_cosine"])
+        limits = parse_limits(o["atol"]) if o["atol"] not in (None, "") else ()
+        return cls(reference=o["reference"], samples=samples, atol=limits[0] if len(limits) == 1 else None,
+                   min_cosine=o["min_cosine"], atol_per_dim=limits if len(limits) > 1 else ())
 
     @property
     def reference_backend(self) -> str:
@@ -328,11 +334,25 @@ def parse_shape_bindings(items: tuple[str, ...] | list[str]) -> dict[str, tuple[
     return out
 
 
+def parse_limits(text: "str | float") -> tuple[float, ...]:
+    """--atol: one non-negative limit, or a comma list of them (one per action dimension)."""
+    try:
+        values = tuple(float(v) for v in str(text).split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or not all(math.isfinite(v) and v >= 0 for v in values) or len(values) > 4096:
+        raise ConfigError(f"--atol expects a limit >= 0, or one per action dimension separated by commas "
+                          f"(e.g. 0.01,0.01,0.02), got {text!r:.80}")
+    return values
+
+
 def parse_precisions(text: str) -> list[str]:
     values = [v.strip() for v in text.split(",") if v.strip()]
-    bad = [v for v in values if v not in PRECISIONS]
-    if bad or not values:
+    if not values:
         raise ConfigError(f"--precisions expects a comma list of {', '.join(PRECISIONS)}, got {text!r}")
+    for v in values:
+        if refusal(v):
+            raise ConfigError(f"--precisions: {refusal(v)}")
     return values
 
 

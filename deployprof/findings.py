@@ -231,7 +231,8 @@ def _p50s(r: RunResult) -> list[float]:
 
 def precision_warnings(runs: list[RunResult]) -> list[str]:
     """INT8 slower than FP16/FP32 (judged between runs with --repeats; with one run each, said with how to confirm
-    it: separate runs of a shared machine can differ by more than any precision), and accuracy below PASS."""
+    it: separate runs of a shared machine can differ by more than any precision), a precision the runtime only
+    emulates (its latency is not that precision's), and accuracy below PASS."""
     out = []
     by = {(r.backend, r.cuda_graph, r.stage, r.batch, r.precision): r for r in runs}
     whole = {r.stage for r in runs if r.stage == POLICY_STEP} or {r.stage for r in runs}  # judge the whole step
@@ -253,6 +254,9 @@ def precision_warnings(runs: list[RunResult]) -> list[str]:
                            f"{r.latency.p50_ms:.3f} vs {o.latency.p50_ms:.3f} ms, one run each: separate runs differ "
                            f"by more than that on a shared machine): confirm with `deployprof compare --interleave` of "
                            f"the two exports, or profile with --repeats 3")
+    emulated = {(r.backend, r.precision): r.build.precision_effective for r in runs
+                if "latency is not" in r.build.precision_effective}
+    out += [f"{b}/{p}: {how.split('(', 1)[1].rstrip(')')}" for (b, p), how in emulated.items()]
     for r in runs:
         a = r.accuracy
         if a is not None and a.verdict != "PASS":

@@ -124,6 +124,7 @@ class Manifest:
     notes: tuple[str, ...] = ()            # what the export had to decide, e.g. a batch the model's code fixed
     source: dict[str, str] = field(default_factory=dict)  # where a checkpoint came from (kind, version, type, sha256)
     step_parity: Optional[StepParity] = None
+    action_std: tuple[float, ...] = ()     # each action dimension's std in the checkpoint's statistics (LeRobot)
 
     @property
     def has_policy_step(self) -> bool:
@@ -276,6 +277,10 @@ def validate_manifest(m: Manifest, path: Path) -> None:
     if not isinstance(partial, dict) or not all(k in names and isinstance(v, str) for k, v in partial.items()):
         raise ModelError(f"{path}: precision_info.stages_quantized_at_compute_ops_only must map stage names to "
                          "reasons; prepare the variant again (`deployprof profile --precisions ...`)")
+    if not isinstance(m.action_std, tuple) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                      and math.isfinite(v) and v >= 0 for v in m.action_std):
+        raise ModelError(f"{path}: action_std must be a list of finite, non-negative numbers (one per action "
+                         "dimension); export the checkpoint again")
     source = m.precision_info.get("source_export")
     if source is not None and not isinstance(source, str):
         raise ModelError(f"{path}: precision_info.source_export must be a path, got {source!r:.60}")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from .config import (CALIBRATION_METHODS, CUDA_GRAPH_MODES, DEFAULT_REFERENCE, EXECUTION_MODES, GRAPH_OPTIMIZATIONS,
+from .config import (CALIBRATION_METHODS, INT4_METHODS, CUDA_GRAPH_MODES, DEFAULT_REFERENCE, EXECUTION_MODES, GRAPH_OPTIMIZATIONS,
                      LIMITS, AccuracyConfig, BackendOptions, CalibrationConfig, MeasureConfig, parse_depth)
 from .errors import ConfigError
 from .files import confine
@@ -193,10 +193,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("calibration", "path", None, "INT8 calibration data: an .npz of policy inputs or a folder of them (default: "
                                     "generated, seeded).", group="precision", folder_ok=True),
     Option("calibration_method", "choice", CalibrationConfig.method, group="precision", choices=CALIBRATION_METHODS),
+    Option("int4_method", "choice", CalibrationConfig.int4_method, "INT4 weight scales: awq-clip (each column's clip "
+       "searched on calibration activations, as Model Optimizer's awq_clip) or rtn (round to nearest).",
+       group="precision", choices=INT4_METHODS),
     Option("calibration_samples", "int", CalibrationConfig.samples, "Policy steps to calibrate on.", group="precision",
        limit="calibration_samples"),
-    Option("atol", "float", None, "Accuracy: fail when max |action - FP32 action| exceeds this.", group="precision",
-       bounds=(0.0, None)),
+    Option("atol", "list", None, "Accuracy: fail when max |action - FP32 action| exceeds this, in robot units: one "
+                                 "number for every action dimension, or one per dimension (e.g. 0.01,0.01,0.02).",
+       group="precision", metavar="LIMIT[,LIMIT...]"),
     Option("min_cosine", "float", None, "Accuracy: fail when action cosine similarity drops below.", group="precision",
        bounds=(-1.0, 1.0)),
     # what the actions are judged against, and how the subject is exported (profile)

@@ -267,7 +267,7 @@ def reference_checks(base: LoadedExport, accuracy: AccuracyConfig, folder: Path,
         path = folder / f"reference-b{batch}.npz"
         write_reference(base, accuracy.reference_backend, path, batch, accuracy.samples, SEED, dims)
         checks[batch] = AccuracyCheck(accuracy.reference, str(path), accuracy.samples, SEED, accuracy.atol,
-                                      accuracy.min_cosine)
+                                      accuracy.min_cosine, accuracy.atol_per_dim)
     return checks
 
 
@@ -342,6 +342,9 @@ def plan_profile(subject: str, backends: list[str], settings: Settings = Setting
     """Every check that needs no work: backends, options, reference, preset, target. with_fp32: FP32 is measured
     beside every other precision (its speed-up); a sweep's fp16 configuration leaves it out."""
     config, accuracy = settings.measure, settings.accuracy
+    target = load_target_profile(target_name) if target_name else None
+    if target is not None:
+        target.check(precisions)   # fp8 on an Orin: one line naming both, before anything runs
     mixed = [p for p in precisions if p in MIXED]
     if mixed and not accuracy.samples:
         raise ConfigError(f"{mixed[0]} is found by judging actions (precision-debug's search): it needs the accuracy "
@@ -362,7 +365,7 @@ def plan_profile(subject: str, backends: list[str], settings: Settings = Setting
         calib=settings.calibration, accuracy=accuracy,
         precisions=tuple(dict.fromkeys(["fp32", *precisions] if with_fp32 else precisions)),
         exporter=settings.exporter, task=settings.task, target_name=target_name,
-        target=load_target_profile(target_name) if target_name else None, preset=preset, interleave=interleave)
+        target=target, preset=preset, interleave=interleave)
 
 
 def board_self_check(plan: ProfilePlan, say: Say):

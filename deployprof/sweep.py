@@ -37,7 +37,7 @@ from .results import SweepEntry, SweepReport, document, main_stage_of, report_fr
 from .targets import load_target_profile, target_named_in
 from .fleet import dispatch
 from .options import BY_NAME, RENAMED, defaults
-from .precision_names import PRECISIONS
+from .precision_names import refusal
 from .presets import load_preset
 from .qualify.spec import load_spec
 from .qualify.verdict import qualify_report
@@ -257,14 +257,14 @@ def validate(sweep: Sweep, local: bool) -> None:
     for c in sweep.configurations:
         where = f"sweep configuration {c.label()}"
         try:
-            if c.precision not in PRECISIONS:
-                raise ConfigError(f"unknown precision {c.precision!r}; known: {', '.join(PRECISIONS)}")
+            if refusal(c.precision):
+                raise ConfigError(refusal(c.precision))
             if ("backend", c.backend) not in seen:
                 available = BACKENDS.get(c.backend).availability() if local else None
                 if available is not None and not available.ok:
                     raise ConfigError(f"backend {c.backend} is unavailable here: {available.reason}")
-            if c.target and ("target", c.target) not in seen:
-                load_target_profile(c.target)
+            if c.target:   # read once per file (targets' cache); each precision checked on it
+                load_target_profile(c.target).check([c.precision])
             if is_preset(c.subject) and ("preset", c.subject) not in seen:
                 load_preset(c.subject)
             seen |= {("backend", c.backend), ("target", c.target), ("preset", c.subject)}

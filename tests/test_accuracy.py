@@ -95,3 +95,64 @@ def test_compare_precision_on_a_chosen_backend(tiny_export, perturbed):
     d = json.loads(res.stdout)
     assert d["reference"] == "ort-cpu:fp32" and [a["backend"] for a in d["accuracy"]] == ["perturbed", "perturbed"]
     assert DELTA / 2 < d["accuracy"][0]["action"]["max_abs"] < 2 * DELTA
+
+
+def test_limits_per_action_dimension_decide_and_name_the_dimension():
+    """Per-joint limits in robot units (issue 45): the worst error of each dimension against its own limit, the
+    verdict naming the dimension that failed, with or without the cosine bands."""
+    from types import SimpleNamespace
+
+    from deployprof.bands import passes, verdict
+
+    err = SimpleNamespace(max_abs=0.3, cosine_min=0.999)       # the bands alone would PASS
+    dims = (0.01, 0.3, 0.02)
+    assert verdict(err, None, None) == ("PASS", verdict(err, None, None)[1])
+    status, rule = verdict(err, None, None, dims, (0.05, 0.05, 0.05))
+    assert status == "FAIL" and "dimension 1 |error| 0.3 > 0.05" in rule and "dimension 0" not in rule
+    status, rule = verdict(err, None, None, dims, (0.05, 0.5, 0.05))
+    assert status == "PASS" and rule.startswith("limits:")
+    # from a checkpoint's statistics: beside the bands, not instead of them
+    status, rule = verdict(SimpleNamespace(max_abs=0.3, cosine_min=0.97), None, None, dims, (1, 1, 1), "0.1 x std")
+    assert status == "WARN" and "0.1 x std" in rule and "default bands" in rule
+    assert verdict(err, None, None, dims, (1, 0.1, 1), "0.1 x std")[0] == "FAIL"
+    assert not passes(0.999, 0.3, None, None, dim_max=dims, atol_per_dim=(1, 0.2, 1))
+    assert passes(0.999, 0.3, None, None, dim_max=dims, atol_per_dim=(1, 0.4, 1))
+
+
+def test_per_joint_limits_on_a_measured_policy(tiny_export, tmp_path):
+    import dataclasses
+    import shutil
+
+    from deployprof.accuracy import compare
+    from deployprof.errors import ConfigError
+    from deployprof.manifest import load_subject
+    from deployprof.precision import prepare_precision
+
+    int8 = prepare_precision(tiny_export, "int8", tmp_path / "int8")
+    loose = compare(tiny_export, int8, samples=2)
+    worst = loose.per_action_dim_max_abs
+    assert len(worst) == 7 and loose.atol_per_dim == () and loose.failed_dims == ()
+    limits = tuple(w * 2 for w in worst[:3]) + tuple(w / 2 for w in worst[3:])   # dimensions 3.. too tight
+    r = compare(tiny_export, int8, samples=2, atol_per_dim=limits)
+    assert r.verdict == "FAIL" and r.failed_dims == (3, 4, 5, 6) and "dimension 3" in r.rule
+    assert r.atol_per_dim_source == "given"
+    assert compare(tiny_export, int8, samples=2, atol_per_dim=tuple(w * 2 for w in worst)).verdict == "PASS"
+    with pytest.raises(ConfigError, match="gives 3 limits, but the policy's actions have 7"):
+        compare(tiny_export, int8, samples=2, atol_per_dim=(1, 1, 1))
+    # a checkpoint's action statistics (LeRobot) give the default limits: a tenth of each std
+    stats = tmp_path / "with-stats"
+    shutil.copytree(int8, stats)
+    m, _ = load_subject(stats)
+    dataclasses.replace(m, action_std=tuple(w * 20 for w in worst[:6]) + (worst[6],)).write(stats)
+    r = compare(tiny_export, stats, samples=2)
+    assert r.atol_per_dim_source.startswith("0.1 x") and r.failed_dims == (6,) and r.verdict == "FAIL"
+
+
+def test_atol_option_takes_one_limit_or_one_per_dimension():
+    from deployprof.config import parse_limits
+    from deployprof.errors import ConfigError
+
+    assert parse_limits("0.05") == (0.05,) and parse_limits("0.01, 0.02,0.5") == (0.01, 0.02, 0.5)
+    for bad in ("", "a,b", "-1", "nan", "0.1,,-2"):
+        with pytest.raises(ConfigError, match="--atol expects"):
+            parse_limits(bad)

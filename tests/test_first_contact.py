@@ -34,4 +34,4 @@ def test_a_backend_without_the_precision_says_so(tiny_export, tmp_path):
     res = invoke(["profile", str(tiny_export), "--out", str(tmp_path / "p"), "--backends", "ort-cpu,torch",
                   "--precisions", "fp16", *FAST, "--accuracy-samples", "0", "--no-store"])
     assert res.exit_code == 0, res.output
-    assert "torch has no fp16 here (it runs fp32): not measured at fp16" in res.output
+    assert "torch has no fp16 here (it runs fp32, bf16): not measured at fp16" in res.output

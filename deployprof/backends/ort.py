@@ -18,6 +18,7 @@ import numpy as np
 
 from ..devices import cuda_device_count, gpu_names, process_device_memory
 from ..precision_names import base_precision
+from ..graph.lowbit import emulate_bf16
 from ..errors import BackendUnavailableError, BuildError, ModelError
 from ..files import cache_root, write_json_atomic
 from ..results import BuildInfo
@@ -28,6 +29,12 @@ from ..manifest import graph_sha256
 from ..measure.layer_pass import PROFILE_WARMUP, Timed, timed_calls
 from ..measure.ort_profile import TraceFile, timed_from_trace
 
+INT4_ACCURACY_LEVEL = "1"   # MatMulNBits' activations in FP32 (4 would make them int8)
+# What the CPU provider runs for a precision it has no arithmetic for: the accuracy is the precision's, the time not.
+CPU_EMULATED = {"bf16": "emulated: FP32 kernels, every BF16 tensor rounded to BF16 (ONNX Runtime's CPU provider has no "
+                        "BF16 MatMul); accuracy is BF16's, latency is not a BF16 runtime's",
+                "fp8": "Q/DQ run as FP32 kernels (no FP8 arithmetic on a CPU); accuracy is FP8's, latency is not an FP8 "
+                       "runtime's"}
 OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 
 
@@ -186,6 +193,11 @@ class OrtBackend(TorchDeviceArrays, Backend):
         so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVELS[o.graph_optimization])
         so.execution_mode = ort.ExecutionMode.ORT_PARALLEL if o.execution_mode == "parallel" else ort.ExecutionMode.ORT_SEQUENTIAL
         so.log_severity_level = 3
+        if base_precision(self.manifest.precision) == "int4":
+            # ONNX Runtime fuses each blocked int4 DequantizeLinear + MatMul into MatMulNBits, by default at accuracy
+            # level 4: activations quantized to int8 (W4A8), not the weight-only INT4 the graph is. Level 1 keeps
+            # them FP32, as TensorRT's weight-only INT4 keeps them in its float type.
+            so.add_session_config_entry("session.qdq_matmulnbits_accuracy_level", INT4_ACCURACY_LEVEL)
         return so
 
     def _load(self) -> BuildInfo:
@@ -204,7 +216,7 @@ class OrtBackend(TorchDeviceArrays, Backend):
                              "names that are UTF-8, and this one holds a byte that is not; rename the file (or its "
                              "folder)") from None
         try:
-            self.session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
+            self.session = ort.InferenceSession(self._model_source(), sess_options=so, providers=providers)
         except Exception as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BuildError(f"{self.name}: ONNX Runtime could not load {path.name}: {msg}") from None
@@ -226,12 +238,32 @@ class OrtBackend(TorchDeviceArrays, Backend):
                          options={"graph_optimization": o.graph_optimization, "execution_mode": o.execution_mode,
                                   "thread_spinning": "on" if o.spin else "off",
                                   "intra_op_threads": str(o.intra_op_threads), "inter_op_threads": str(o.inter_op_threads),
+                                  **({"matmulnbits_accuracy_level": INT4_ACCURACY_LEVEL}
+                                     if base_precision(self.manifest.precision) == "int4" else {}),
                                   **{k: str(v) for k, v in self._provider_options().items()},
                                   **({"device_time": self._device_time_note} if self.needs_gpu and self._stream is None
                                      else {})})
 
     def _effective_precision(self) -> str:
+        base = base_precision(self.manifest.precision)
+        if not self.needs_gpu and base in CPU_EMULATED:
+            return f"{self.manifest.precision} ({CPU_EMULATED[base]})"
+        if base == "int4":
+            return f"{self.manifest.precision} (weight-only: MatMulNBits kernels, activations FP32)"
         return self.manifest.precision
+
+    def _model_source(self) -> "str | bytes":
+        """The graph ONNX Runtime loads: the stage file, or on the CPU a BF16 graph's emulation (no BF16 MatMul)."""
+        path = self.root / self.stage.file
+        if self.needs_gpu or base_precision(self.manifest.precision) != "bf16":
+            return str(path)
+        import onnx
+
+        model = emulate_bf16(onnx.load(str(path)))
+        if model.ByteSize() >= 2 ** 31 - 1:
+            raise ModelError(f"{path.name}: the BF16 emulation of a graph over 2 GB cannot be held in memory; "
+                             "measure bf16 with --backends torch or on a GPU")
+        return model.SerializeToString()
 
     def layer_times_unavailable(self) -> Optional[str]:
         if self.needs_gpu:
@@ -267,8 +299,7 @@ class OrtBackend(TorchDeviceArrays, Backend):
         so.enable_profiling = True
         with tempfile.TemporaryDirectory(prefix="deployprof-ort-profile-") as tmp:
             so.profile_file_prefix = str(Path(tmp) / "trace")
-            session = ort.InferenceSession(str(self.root / self.stage.file), sess_options=so,
-                                           providers=self._provider_list())
+            session = ort.InferenceSession(self._model_source(), sess_options=so, providers=self._provider_list())
             walls = timed_calls(lambda: session.run(self.output_names, feeds), runs, budget_s, warmup=PROFILE_WARMUP)
             timed = timed_from_trace(TraceFile(session.end_profiling()), walls, skip=PROFILE_WARMUP,
                                      sequential=self.options.execution_mode != "parallel")

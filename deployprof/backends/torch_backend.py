@@ -33,7 +33,9 @@ def torch_event_timer(torch, stream) -> EventPoolTimer:
 class TorchEager(TorchDeviceArrays, Backend):
     name = "torch"
     runtime = "torch"
-    artifact_precisions = ("fp32",)  # it runs the FP32 PyTorch module, whatever the export holds
+    # It runs the PyTorch module the export was made from: in FP32, or for a bf16 export under torch.autocast to BF16
+    # (MatMul/Linear/Conv in BF16, what autocast keeps FP32 in FP32; torch runs BF16 on a CPU too).
+    artifact_precisions = ("fp32", "bf16")
 
     @classmethod
     def _availability(cls) -> Availability:
@@ -73,12 +75,14 @@ class TorchEager(TorchDeviceArrays, Backend):
             module = {s.name: s.module for s in build_stages(preset).stages}.get(self.stage.name)
         if module is None:
             raise ConfigError(f"torch: the preset has no stage {self.stage.name!r}")
+        self.bf16 = self.manifest.precision == "bf16"
         self.module = module.to(self.device)
         self.stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         return BuildInfo(backend=self.name, runtime="torch", runtime_version=torch.__version__, device=str(self.device),
-                         precision_requested=self.manifest.precision, precision_effective="fp32",
+                         precision_requested=self.manifest.precision,
+                         precision_effective="bf16 (torch.autocast)" if self.bf16 else "fp32",
                          options={"mode": "eager", "inference_mode": "True",
                                   "threads": str(torch.get_num_threads())})
 
@@ -96,7 +100,7 @@ class TorchEager(TorchDeviceArrays, Backend):
 
     def _forward(self, args):
         torch = self.torch
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
             if self.stream is None:
                 return self.module(*args)
             with torch.cuda.stream(self.stream):
@@ -113,7 +117,8 @@ class TorchEager(TorchDeviceArrays, Backend):
 
     def device_run(self, feeds):
         self._check_open()
-        out = self.module(*[feeds[t.name] for t in self.stage.inputs])
+        with self.torch.autocast(self.device.type, self.torch.bfloat16, enabled=self.bf16):
+            out = self.module(*[feeds[t.name] for t in self.stage.inputs])
         out = out if isinstance(out, tuple) else (out,)
         return {t.name: o for t, o in zip(self.stage.outputs, out)}
 
@@ -121,7 +126,8 @@ class TorchEager(TorchDeviceArrays, Backend):
         out = self._forward(self._to_device(feeds))
         out = out if isinstance(out, tuple) else (out,)
         self.synchronize()
-        return {t.name: o.detach().cpu().numpy() for t, o in zip(self.stage.outputs, out)}
+        return {t.name: o.detach().float().cpu().numpy() if o.dtype == self.torch.bfloat16 else o.detach().cpu().numpy()
+                for t, o in zip(self.stage.outputs, out)}
 
     def _bind(self, feeds) -> Callable[[], object]:
         args = self._to_device(feeds)

@@ -11,6 +11,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..config import BackendOptions
+from ..precision_names import MIXED
 from ..devices import cuda_device_count, is_jetson, process_device_memory
 from ..engine import cuda  # as a module: its probes are looked up at each call (tests stand in for them)
 from ..engine.api import probe, shape_of, tensorrt_problem
@@ -41,7 +42,8 @@ class TensorRT(TorchDeviceArrays, Backend):
     @classmethod
     def cuda_graph_blocker(cls, options: BackendOptions) -> Optional[str]:
         return None
-    artifact_precisions = ("fp32", "fp16", "int8", "int8-mixed", "fp16-mixed")  # int8-dynamic's MatMulInteger is not a TensorRT op
+    # int8-dynamic's MatMulInteger is not a TensorRT op
+    artifact_precisions = ("fp32", "fp16", "bf16", "int8", "fp8", "int4", *MIXED)
 
     @classmethod
     def _availability(cls) -> Availability:

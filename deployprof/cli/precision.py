@@ -12,6 +12,7 @@ from ..config import AccuracyConfig, CalibrationConfig, parse_precisions
 from ..errors import DeployprofError
 from ..pipeline import compare_precisions
 from ..precision.debug import debug_precision
+from ..precision_names import LOW
 from ..report.render import render_precision_debug
 
 
@@ -45,7 +46,7 @@ def compare_precision(ctx, export_dir: Path, precisions: str, backend: str, samp
 
 @click.command("precision-debug")
 @click.argument("export_dir", type=click.Path(exists=True, path_type=Path))
-@click.option("--precision", type=click.Choice(["int8", "fp16"]), required=True, help="The low precision to debug.")
+@click.option("--precision", type=click.Choice(list(LOW)), required=True, help="The low precision to debug.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Run folder: precision-debug.json and .html, the evaluation cache (a rerun resumes), "
                    "export-PRECISION-mixed/.")

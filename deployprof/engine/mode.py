@@ -15,6 +15,11 @@ from ..precision_names import MIXED
 from .api import TrtApi
 
 
+# Precisions whose every type comes from the graph: built strongly typed on any generation that has it (no builder
+# flag path: TensorRT 11 has none, and a BF16/FP8/INT4 flag build would let TensorRT choose what the graph fixes).
+TYPED_ONLY = {"bf16": "BF16", "fp8": "FP8 E4M3 Q/DQ", "int4": "INT4 weight-only (blocked DequantizeLinear)"}
+
+
 @dataclass(frozen=True)
 class BuildMode:
     precision: str                  # fp32 | fp16 | int8 | int8-mixed | fp16-mixed
@@ -56,7 +61,13 @@ def select_mode(api: TrtApi, artifact_precision: str, *, explicit: bool = False,
             return BuildMode("int8", "artifact", True, (), False, "strongly typed Q/DQ graph (calibrated scales)")
         return BuildMode("int8", "artifact", False, ("INT8", "FP16"), False,
                          "INT8+FP16 flags on the calibrated Q/DQ graph (explicit quantization)")
-    raise ConfigError(f"the trt backend builds fp32, fp16 and int8 (Q/DQ) exports, not {artifact_precision!r}")
+    if artifact_precision in TYPED_ONLY:
+        if not (api.strongly_typed_only or api.strongly_typed_flag):
+            raise ConfigError(f"{artifact_precision} builds strongly typed from the graph's own types (TensorRT 10+); "
+                              f"TensorRT {api.version} has no strongly typed networks")
+        return BuildMode(artifact_precision, "artifact", True, (), False,
+                         f"strongly typed {TYPED_ONLY[artifact_precision]} graph (types from the ONNX)")
+    raise ConfigError(f"the trt backend builds fp32, fp16, bf16, int8, fp8 and int4 exports, not {artifact_precision!r}")
 
 
 def _mixed(base: BuildMode, precision: str, kept: tuple[str, ...]) -> BuildMode:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..manifest import Manifest, check_bindings, load_subject
+from ..precision_names import WEIGHT_PRECISIONS, weight_bytes
 from ..results import FlopReport, FlopSummary, OpTypeCost
 from .analyze import INDEX_DTYPES, analyze_model, flops_total
 from ..graph.load import parsed_model
@@ -75,6 +76,7 @@ def summarize(model: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ..
     else:
         r = analyze_model(model, dims=dims, shapes=shapes, per_node=per_node, strict=strict)
         reports, calls, step_total, params, kv, static_only = {model.name: r}, {model.name: 1}, None, r.params, None, False
+    matmul = unique_params(subject.manifest, subject.root, matmul_only=True)
     by_op: dict[str, dict[str, int]] = {}
     unknown: Counter = Counter()
     for name, r in reports.items():
@@ -93,7 +95,8 @@ def summarize(model: Path, dims: dict[str, int], shapes: dict[str, tuple[int, ..
         by_op_type={op: OpTypeCost(**c) for op, c in sorted(by_op.items(), key=lambda kv: -kv[1]["flops_total"])},
         unknown_ops=dict(unknown), unresolved_nodes=tuple(f"{k}: {u}" for k, r in reports.items() for u in r.unresolved_nodes),
         lower_bound=any(r.lower_bound for r in reports.values()), assumed_dims=assumed_dims(reports), kv_cache_bytes=kv,
-        static_only=static_only, stages=reports)
+        static_only=static_only, stages=reports,
+        weight_bytes_by_precision={p: weight_bytes(p, params, matmul) for p in WEIGHT_PRECISIONS})
 
 
 def assumed_dims(reports) -> dict[str, int]:
@@ -117,15 +120,23 @@ def kv_cache_bytes(manifest, dims: dict[str, int]) -> Optional[int]:
 _GENERATED = re.compile(r"^(val_\d+|onnx::.*|/.*|_.*|\d+)$")
 
 
-def unique_params(manifest: Manifest, root: Path) -> int:
+def unique_params(manifest: Manifest, root: Path, matmul_only: bool = False) -> int:
     """Parameters of the whole policy, a weight that several stage graphs hold (OpenVLA's decode step reuses the
-    prefill's) counted once: same module-path name, shape and dtype. Exporter-generated names never merge."""
+    prefill's) counted once: same module-path name, shape and dtype. Exporter-generated names never merge.
+    `matmul_only`: only the 2-D weights a MatMul or Gemm multiplies by (its second input, directly or through a
+    Transpose): what int4 weight-only
+    quantization makes 4-bit."""
     seen: dict[tuple, int] = {}
     for i, s in enumerate(manifest.stages):
         graph = parsed_model(root / s.file).graph   # the parse the counter made (or will reuse)
         tensors = [(t.name, tuple(t.dims), t.data_type) for t in graph.initializer]
         tensors += [(v.name, tuple(d.dim_value for d in v.type.tensor_type.shape.dim), v.type.tensor_type.elem_type)
                     for v in graph.input if v.name in s.weight_inputs]
+        if matmul_only:   # a weight may reach its MatMul through a Transpose (a Linear's, in shapes-only exports)
+            moved = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Transpose" and n.input}
+            multiplied = {moved.get(n.input[1], n.input[1]) for n in graph.node
+                          if n.op_type in ("MatMul", "Gemm") and len(n.input) > 1}
+            tensors = [t for t in tensors if t[0] in multiplied and len(t[1]) == 2]
         for name, dims, dtype in tensors:
             if dtype not in INDEX_DTYPES:
                 seen[(i if _GENERATED.match(name) else -1, name, dims, dtype)] = math.prod(dims)

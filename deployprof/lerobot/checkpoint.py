@@ -33,6 +33,18 @@ class Checkpoint:
     def type(self) -> str:
         return self.policy.config.type
 
+    @property
+    def action_std(self) -> tuple[float, ...]:
+        """Each action dimension's std in the checkpoint's statistics (the default per-joint accuracy limits are a
+        fraction of it); () where it has none."""
+        stats = (getattr(self.unnormalizer, "_tensor_stats", None) or {}).get("action", {})
+        std = stats.get("std") if isinstance(stats, dict) else None
+        if std is None:
+            return ()
+        import torch
+
+        return tuple(float(v) for v in torch.as_tensor(std).flatten())
+
 
 def load_checkpoint(folder: Path, supported: tuple[str, ...]) -> Checkpoint:
     """Every failure is one ConfigError line naming the folder and what to do."""

@@ -43,7 +43,7 @@ def export_lerobot(folder: Path, out: Path, *, task: str = "", exporter: Optiona
                             source={"kind": "lerobot", "lerobot": ck.version, "policy_type": ck.type,
                                     "checkpoint": Path(folder).resolve().name, "model_sha256": digest,
                                     **({"task": task} if ck.type == "smolvla" else {})},
-                            notes=_notes(ck.type, task))
+                            notes=_notes(ck.type, task), action_std=ck.action_std)
         manifest.write(staging)
         t0 = time.perf_counter()
         manifest = replace(manifest, step_parity=step_parity(ck, manifest, staging, task))

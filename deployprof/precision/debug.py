@@ -53,10 +53,12 @@ from ..measure.interleave import InterleaveConfig, interleave
 from ..measure.stats import binomial_upper
 from ..runfolder import PRECISION_DEBUG, run_folder, subject_id
 from ..results import Confirmation, Evaluation, PrecisionDebugReport, Sensitivity, document
+from ..precision_names import LOW
+from ..graph.lowbit import FP8_OPS
 from .prepare import prepare_precision
 
 log = logging.getLogger(__name__)
-LOW_PRECISIONS = ("int8", "fp16")
+LOW_PRECISIONS = LOW
 MAX_CACHE_BYTES = 64 << 20  # an evaluation cache: thousands of entries are well under
 SELECT_MARGIN = 0.5        # the search's sets use at most half the error budget on the samples that chose them
 CONFIRM_FACTOR, CONFIRM_MIN = 4, 16   # fresh samples to confirm on: 4x the search's, at least 16
@@ -141,7 +143,7 @@ class Evaluator:
         self.parts = {c.key: c for c in parts}
         self.paths = (cache_path, cache_root() / "precision-debug" / f"{digest}.json")  # the run's, the user's
         self.prefix = (f"interleaved|{digest}|{precision}|{backend}|{check.reference}|{check.samples}|{check.atol}|"
-                       f"{check.min_cosine}|{calib.method}|{calib.samples}|{calib.seed}|{calib.source}|"
+                       f"{check.min_cosine}|{','.join(map(str, check.atol_per_dim))}|{calib.method}|{calib.samples}|{calib.seed}|{calib.source}|"
                        f"{','.join(calib.fp16_block_ops)}|")
         self.caches = [_read_cache(p) for p in self.paths]
         self.max_evaluations, self.deadline = max_evaluations, (time.monotonic() + max_time_s if max_time_s is not None else None)
@@ -300,7 +302,12 @@ def _harm(e: Evaluation) -> float:
 
 def lowered_ops(precision: str, calib: CalibrationConfig) -> Callable[[str], bool]:
     """Does the low precision change an op of this type? INT8: the op types ONNX Runtime's static quantizer puts
-    Q/DQ around; FP16: every op the converter does not block. A component with none is not worth two evaluations."""
+    Q/DQ around; FP8: the ops lowbit.quantize_fp8 does; INT4: MatMul (weight-only); FP16 and BF16: every op the
+    converter does not block. A component with none is not worth two evaluations."""
+    if precision == "fp8":
+        return set(FP8_OPS).__contains__
+    if precision == "int4":
+        return "MatMul".__eq__
     if precision == "int8":
         from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
@@ -336,7 +343,7 @@ def debug_precision(export: "Path | LoadedExport", precision: str, out: Path, ba
     one passes, OUT/export-PRECISION-mixed (the precision PRECISION-mixed, its kept nodes in the manifest).
     phases() is told the most evaluations the search can take (a progress bar's length)."""
     if precision not in LOW_PRECISIONS:
-        raise ConfigError(f"precision-debug takes --precision int8 or fp16, got {precision!r}")
+        raise ConfigError(f"precision-debug takes --precision {', '.join(LOW_PRECISIONS)}, got {precision!r}")
     subject = load_subject(export)
     if subject.manifest.precision != "fp32":
         raise ConfigError(f"{subject.path} is {subject.manifest.precision}; precision-debug starts from the FP32 export")
@@ -360,7 +367,8 @@ def _search(subject: LoadedExport, precision: str, out: Path, backend: str, dept
     progress(f"reference actions ({accuracy.reference}, {accuracy.samples} seeded policy steps)")
     ref = out / "reference.npz"
     write_reference(subject, accuracy.reference_backend, ref, 1, accuracy.samples, SEED, {})
-    check = AccuracyCheck(accuracy.reference, str(ref), accuracy.samples, SEED, accuracy.atol, accuracy.min_cosine)
+    check = AccuracyCheck(accuracy.reference, str(ref), accuracy.samples, SEED, accuracy.atol, accuracy.min_cosine,
+                          accuracy.atol_per_dim)
     with Evaluator(subject, precision, backend, check, calib, parts, out / "evaluations.json", max_evaluations,
                    max_time_s, progress) as ev:
         search = _Search(subject, precision, out, depth, check, calib, ev, parts, started, progress,

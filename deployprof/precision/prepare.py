@@ -1,4 +1,4 @@
-"""Make an fp16 / int8 variant of an FP32 export folder.
+"""Make a lower-precision variant of an FP32 export folder (docs/PRECISIONS.md: which library makes each, and why).
 
 fp16: onnxconverter-common's converter, graph inputs/outputs kept FP32 (so the host loop integrates in FP32),
       normalisation, softmax and the sin/cos/exp of positional and time embeddings kept FP32 (block list).
@@ -6,7 +6,9 @@ fp16-naive: everything FP16, I/O included, so the host loop also runs in FP16: t
       its cost next to the safe conversion.
 int8: static Q/DQ (symmetric int8, per-channel weights: what TensorRT expects) calibrated on representative
       stage inputs; min-max, entropy or percentile.
-int8-dynamic: weights int8, activations quantised at run time (CPU deployment)."""
+int8-dynamic: weights int8, activations quantised at run time (CPU deployment).
+bf16, fp8: graph/lowbit.py (BF16 retyping of the FP16 conversion; FP8 E4M3 Q/DQ, amax-calibrated).
+int4: weight-only, block-wise, by graph/lowbit.py: awq-clip (clip searched on calibration activations) or RTN."""
 from __future__ import annotations
 
 import contextlib
@@ -19,11 +21,12 @@ from typing import Iterator, Optional
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..config import CALIBRATION_METHODS, CalibrationConfig
-from ..precision_names import MIXED, PRECISIONS, base_precision
+from ..config import CALIBRATION_METHODS, INT4_METHODS, CalibrationConfig
+from ..precision_names import INT4_BLOCK, LOW, MIXED, base_precision, refusal
 from ..files import staged_folder
 from ..manifest import LoadedExport, TensorSpec, load_subject
 from .calibration import external_samples, fingerprint, stage_samples
+from ..graph.lowbit import quantize_fp8, quantize_int4, to_bf16
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +74,15 @@ def _private_copy(src: Path, private: Path) -> bool:
     return external
 
 
-def _fp16(src: Path, dst: Path, keep_io: bool, block: tuple[str, ...], keep_nodes: tuple[str, ...] = ()) -> None:
+def _fp16(src: Path, dst: Path, keep_io: bool, block: tuple[str, ...], keep_nodes: tuple[str, ...] = (),
+          bf16: bool = False) -> None:
+    """FP16 by onnxconverter-common; BF16 is its typing retyped (lowbit.to_bf16)."""
     import onnx
     from onnxconverter_common import float16
 
     model = onnx.load(str(src))
+    original = onnx.ModelProto()
+    original.CopyFrom(model)   # the converter converts in place: BF16 rounds from these FP32 weights
     blocked = list(float16.DEFAULT_OP_BLOCK_LIST) + list(block)
     with warnings.catch_warnings():  # one warning per weight clamped to fp16's range: the count is what matters
         warnings.simplefilter("ignore")
@@ -83,8 +90,22 @@ def _fp16(src: Path, dst: Path, keep_io: bool, block: tuple[str, ...], keep_node
                                                      node_block_list=list(keep_nodes) or None)
     _retarget_casts(converted)
     if keep_io:
-        _restore_output_types(model, converted)
+        _restore_output_types(original, converted)
+    if bf16:
+        converted = to_bf16(original, converted)
     _save(converted, dst, _has_external_data(src))
+
+
+def _fp8(src: Path, dst: Path, feeds: list[dict], keep_nodes: tuple[str, ...], external: bool) -> None:
+    import onnx
+
+    _save(quantize_fp8(onnx.load(str(src)), feeds, keep_nodes), dst, external)
+
+
+def _int4(src: Path, dst: Path, feeds: Optional[list[dict]], keep_nodes: tuple[str, ...], external: bool) -> None:
+    import onnx
+
+    _save(quantize_int4(onnx.load(str(src)), feeds, keep_nodes, INT4_BLOCK), dst, external)
 
 
 def _restore_output_types(original, converted) -> None:
@@ -117,6 +138,14 @@ def _retarget_casts(model) -> None:
                     a.i = TensorProto.FLOAT16
 
 
+# What each new format is, in its manifest (precision_info), beside the calibration where it has one.
+FORMATS = {
+    "bf16": {"format": "BF16 weights and activations (FP32 I/O), FP32 accumulation; ONNX Runtime's CPU provider "
+                       "runs it emulated (FP32 kernels, BF16 rounding: graph/lowbit.py)"},
+    "fp8": {"format": "FP8 E4M3 Q/DQ: per-tensor activation scales, per-channel weights, at MatMul/Gemm/Conv inputs"},
+    "int4": {"format": f"INT4 weight-only, symmetric, {INT4_BLOCK} weights per scale, blocked DequantizeLinear "
+                       "before each MatMul (ONNX Runtime fuses it into MatMulNBits)"},
+}
 COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 SHARED_WEIGHT = "Quantization parameter shared mode is not supported for weight"
 
@@ -183,21 +212,28 @@ def _write_variant(manifest, export_dir: Path, precision: str, out_dir: Path, ca
     named, precision = precision, base_precision(precision)
     stages = list(manifest.stages)
     samples: dict[str, list[dict]] = {}
-    if precision == "int8":
+    calibrated = precision in ("int8", "fp8") or (precision == "int4" and calib.int4_method == "awq-clip")
+    if calibrated:
         externals, where = external_samples(manifest, calib.samples, calib.seed, Path(calib.source) if calib.source else None)
         samples = stage_samples(manifest, export_dir, externals)
-        info["calibration"] = {"method": calib.method, "policy_steps": len(externals), "source": where,
+        info["calibration"] = {"method": {"int8": calib.method, "fp8": "amax (max |x|) / 448"}.get(precision,
+                                                                                              "awq-clip"),
+                               "policy_steps": len(externals), "source": where,
                                "stage_samples": {k: len(v) for k, v in samples.items()}, "sha256": fingerprint(samples)}
-    elif precision.startswith("fp16"):
+    if precision.startswith("fp16") or precision == "bf16":
         info["fp32_kept_ops"] = [] if precision == "fp16-naive" else list(calib.fp16_block_ops)
         info["io"] = "float16" if precision == "fp16-naive" else "float32 (host-side loop arithmetic in FP32)"
+    info.update(FORMATS.get(precision, {}))
+    if precision == "int4":
+        info["int4_method"] = calib.int4_method
     for i, s in enumerate(stages):
         src, dst = (export_dir / s.file).resolve(), (out_dir / s.file).resolve()
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
             with _beside(dst.parent):  # onnx checks an external-data name against the working directory
-                if precision == "fp16":
-                    _fp16(src, dst, keep_io=True, block=calib.fp16_block_ops, keep_nodes=keep.get(s.name, ()))
+                if precision in ("fp16", "bf16"):
+                    _fp16(src, dst, keep_io=True, block=calib.fp16_block_ops, keep_nodes=keep.get(s.name, ()),
+                          bf16=precision == "bf16")
                 elif precision == "fp16-naive":
                     _fp16(src, dst, keep_io=False, block=())
                     stages[i] = dataclasses.replace(s, inputs=tuple(map(_fp16_io, s.inputs)), outputs=tuple(map(_fp16_io, s.outputs)))
@@ -211,6 +247,11 @@ def _write_variant(manifest, export_dir: Path, precision: str, out_dir: Path, ca
                                            external)
                         if why:
                             info.setdefault("stages_quantized_at_compute_ops_only", {})[s.name] = why
+                    elif precision == "fp8":
+                        _fp8(private, dst, samples.get(s.name, []), keep.get(s.name, ()), external)
+                    elif precision == "int4":
+                        _int4(private, dst, samples.get(s.name) if calibrated else None, keep.get(s.name, ()),
+                              external)
                     else:
                         _int8_dynamic(private, dst, external)
         except ConfigError:
@@ -241,10 +282,10 @@ def prepare_precision(export: "Path | LoadedExport", precision: str, out_dir: Pa
                           f"in FP32: run it (profile --precisions ...,{precision} runs it for you) and measure its "
                           f"export-{precision}/ folder")
     keep = {k: tuple(v) for k, v in (keep or {}).items() if v}
-    if keep and base_precision(precision) not in ("int8", "fp16"):
-        raise ConfigError(f"nodes kept in FP32 make a mixed int8 or fp16 variant, not {precision}")
-    if precision not in PRECISIONS:
-        raise ConfigError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    if refusal(precision):
+        raise ConfigError(refusal(precision))
+    if keep and base_precision(precision) not in LOW:
+        raise ConfigError(f"nodes kept in FP32 make a mixed {', '.join(LOW)} variant, not {precision}")
     out_dir = Path(out_dir)
     manifest, export_dir = load_subject(export)
     if manifest.precision != "fp32":
@@ -255,6 +296,8 @@ def prepare_precision(export: "Path | LoadedExport", precision: str, out_dir: Pa
         return export.root if isinstance(export, LoadedExport) else Path(export)
     if calib.method not in CALIBRATION_METHODS:
         raise ConfigError(f"--calibration-method must be minmax, entropy or percentile, got {calib.method!r}")
+    if calib.int4_method not in INT4_METHODS:
+        raise ConfigError(f"--int4-method must be {' or '.join(INT4_METHODS)}, got {calib.int4_method!r}")
     with staged_folder(out_dir, own=True) as staging:  # the run's own folder: replaced whole, never mixed
         _write_variant(manifest, export_dir, precision, staging, calib, keep)
     return out_dir

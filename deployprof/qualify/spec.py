@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from ..errors import ConfigError
 from ..files import parse_yaml, read_document
-from ..precision_names import PRECISIONS
+from ..precision_names import PRECISIONS, REFUSED, refusal
 from ..targets import target_named_in
 from ..backends import BACKENDS
 
@@ -18,7 +18,7 @@ EXAMPLE = """latency_ms: {p99: 50}                      # p99 of a policy step w
 control: {rate_hz: 10, chunk: 8}            # or: the next chunk ready before the current one ends (p99 by default)
 deadline_miss_rate: 0.01                    # at most 1% missed ticks (needs a --rate run)
 memory: {host_peak_mib: 4000, device_peak_mib: 8000, headroom_pct: 30}
-accuracy: {min_cosine: 0.99, max_abs_error: 0.05}
+accuracy: {min_cosine: 0.99, max_abs_error: 0.05}   # or one limit per action dimension: [0.01, 0.01, 0.02, ...]
 backends: [trt, ort-cuda]
 precisions: [fp16, fp32]
 batch: 1
@@ -37,6 +37,7 @@ class Spec:
     headroom_pct: Optional[float] = None
     min_cosine: Optional[float] = None
     max_abs_error: Optional[float] = None
+    max_abs_error_per_dim: tuple[float, ...] = ()   # one limit per action dimension, robot units (a list in the spec)
     backends: tuple[str, ...] = ()
     precisions: tuple[str, ...] = ()
     batch: Optional[int] = None
@@ -50,7 +51,8 @@ class Spec:
     def criteria_count(self) -> int:
         return (len(self.latency_ms) + (self.control_rate_hz is not None) + (self.deadline_miss_rate is not None)
                 + sum(v is not None for v in (self.host_peak_mib, self.device_peak_mib, self.headroom_pct,
-                                               self.min_cosine, self.max_abs_error)))
+                                               self.min_cosine, self.max_abs_error))
+                + len(self.max_abs_error_per_dim))
 
 
 def _number(where: str, value: Any, lo: float = 0.0, hi: Optional[float] = None, integer: bool = False) -> float:
@@ -123,11 +125,17 @@ def parse_spec(data: Any) -> Spec:
         a = _mapping("accuracy", d["accuracy"], ("min_cosine", "max_abs_error"))
         if "min_cosine" in a:
             kw["min_cosine"] = float(_number("accuracy.min_cosine", a["min_cosine"], lo=-1.0, hi=1.0))
-        if "max_abs_error" in a:
+        if isinstance(a.get("max_abs_error"), list) and a["max_abs_error"]:   # per action dimension
+            kw["max_abs_error_per_dim"] = tuple(float(_number(f"accuracy.max_abs_error[{i}]", v))
+                                                for i, v in enumerate(a["max_abs_error"][:4096]))
+        elif "max_abs_error" in a:
             kw["max_abs_error"] = float(_number("accuracy.max_abs_error", a["max_abs_error"]))
     if "backends" in d:
         kw["backends"] = _names("backends", d["backends"], tuple(BACKENDS))
     if "precisions" in d:
+        for p in d["precisions"] if isinstance(d["precisions"], list) else [d["precisions"]]:
+            if p in REFUSED:
+                raise ConfigError(f"spec: precisions: {refusal(p)}")
         kw["precisions"] = _names("precisions", d["precisions"], tuple(PRECISIONS))
     if "batch" in d:
         kw["batch"] = int(_number("batch", d["batch"], integer=True))

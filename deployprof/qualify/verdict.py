@@ -128,6 +128,8 @@ def judge_run(spec: Spec, r: RunResult, report: ProfileReport, target: Optional[
     device = measured_device(r, report.environment)
     if target is not None and not target.describes(device.kind, device.name):
         out = [_elsewhere(c, device, target) for c in out]
+    if target is not None and target.refusal(r.precision):   # never a PASS for what the device cannot run
+        out.append(Criterion("precision on the target", 0.0, "", None, None, None, FAIL, target.refusal(r.precision)))
     return ConfigVerdict(r.backend, r.precision, r.batch, _combine(c.status for c in out), tuple(out))
 
 
@@ -143,6 +145,12 @@ def _accuracy(spec: Spec, a) -> list[Criterion]:
     if spec.max_abs_error is not None:
         out.append(ceiling(f"accuracy: max |action error|{vs}", spec.max_abs_error, "", a.action.max_abs if a else None,
                            missing=missing))
+    dims = a.per_action_dim_max_abs if a else ()
+    for d, limit in enumerate(spec.max_abs_error_per_dim):   # each joint in robot units: a failure names it
+        out.append(ceiling(f"accuracy: max |action error| of dimension {d}{vs}", limit, "",
+                           dims[d] if d < len(dims) else None,
+                           missing=missing if a is None else f"the actions have {len(dims)} dimensions, the spec "
+                                                             f"gives {len(spec.max_abs_error_per_dim)} limits"))
     if not out and a is not None:
         c = a.action.cosine_min
         status = PASS if c >= PASS_COSINE else INCONCLUSIVE if c >= WARN_COSINE else FAIL
@@ -200,7 +208,9 @@ def qualify_prediction(spec: Spec, predictions: list[RooflinePrediction], spec_n
                              left, ""))
         for name, value in (("deadline miss rate", spec.deadline_miss_rate), ("host peak RSS", spec.host_peak_mib),
                             ("device memory peak", spec.device_peak_mib), ("accuracy: min cosine", spec.min_cosine),
-                            ("accuracy: max |action error|", spec.max_abs_error)):
+                            ("accuracy: max |action error|", spec.max_abs_error),
+                            ("accuracy: max |action error| per dimension (the smallest limit)",
+                             min(spec.max_abs_error_per_dim, default=None))):
             if value is not None:
                 out.append(Criterion(name, value, "", None, None, None, INCONCLUSIVE, "needs a measured run"))
         configs.append(ConfigVerdict("(predicted)", p.precision, p.batch, _combine(c.status for c in out), tuple(out)))

@@ -8,6 +8,7 @@ from typing import NamedTuple, Optional
 from ..results import (OVERHEAD_FACTOR, AccuracyResult, Breakdown, Comparison, Evaluation, PrecisionDebugReport, ComponentTime, FlopReport, OpTypeCost, ProfileReport,
                        Qualification, RooflinePrediction, RunResult, main_runs, main_stage, stop_of)
 from ..serial import to_dict
+from ..precision_names import INT4_BLOCK
 from .summary import accuracies, accuracy_cell, fmt_bytes, fmt_count, fmt_ms, pct_ci, pct_ci_stats
 
 
@@ -251,6 +252,13 @@ def flops_table(flops: dict[str, FlopReport], step_flops: Optional[int] = None,
     return Table("Static cost per graph (dense FLOPs = 2 x MACs; total adds bias/elementwise/norm/softmax)",
                  ("graph", "calls/step", "MACs", "FLOPs total", "params", "weights", "peak activations", "FLOP/byte",
                   "count"), rows)
+
+
+def weight_memory_table(by_precision: dict[str, int], params: int) -> Table:
+    """The weights at each precision: what a target's memory must hold before activations and KV cache."""
+    return Table(f"Weights per precision ({fmt_count(params)} parameters; int4: MatMul/Gemm weights at 4 bits + an "
+                 f"FP16 scale per {INT4_BLOCK}, the rest FP16)", ("precision", "weight bytes"),
+                 [(p, fmt_bytes(b)) for p, b in by_precision.items()])
 
 
 def op_table(by_op: dict[str, OpTypeCost], n: int = 12) -> Table:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..environment import device_text, measured_device
+from ..precision_names import LOW
 from ..results import AccuracyResult, ProfileReport, RunResult, main_runs
 
 
@@ -115,9 +116,8 @@ def accuracy_closing(a, export: str) -> str:
 
 
 def next_step(failed: list[str], subject: str) -> str:
-    """What to run when INT8 or FP16 is not PASS: precision-debug's search, or its mixed precision measured."""
-    low = next((p.split("-")[0] for p in failed if p.split("-")[0] in ("int8", "fp16") and not p.endswith("mixed")),
-               None)
+    """What to run when a low precision is not PASS: precision-debug's search, or its mixed precision measured."""
+    low = next((p.split("-")[0] for p in failed if p.split("-")[0] in LOW and not p.endswith("mixed")), None)
     if low is None:
         return ""
     return (f"Next: find the components that break {low} and keep them in FP32, or measure that mixed precision "

@@ -16,7 +16,7 @@ from . import sections
 from .sections import Table, history_table, self_test_table, selfcheck_table, sweep_matrix, sweep_table
 from .summary import accuracy_closing, bench_closing, headline, next_step, predict_closing, qualification_basis
 from ..presets import list_presets
-from ..targets import list_targets, load_target_profile
+from ..targets import ARITHMETIC, list_targets, load_target_profile
 
 STYLES = {"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow", "WARN": "yellow", "FALLBACK": "bold red",
           "THROTTLED": "bold red"}
@@ -150,8 +150,8 @@ def print_bench(result: BenchResult, out: Optional[Console] = None) -> None:
 
 def print_flops(s: FlopSummary, per_node: bool, out: Optional[Console] = None) -> None:
     out = out or console()
-    show([sections.flops_table(s.stages, s.policy_step_flops_total, s.calls_per_step), sections.op_table(s.by_op_type)],
-         out)
+    show([sections.flops_table(s.stages, s.policy_step_flops_total, s.calls_per_step), sections.op_table(s.by_op_type),
+          sections.weight_memory_table(s.weight_bytes_by_precision, s.params)], out)
     if s.kv_cache_bytes:
         out.print(f"KV cache (tensors marked kv_cache in the manifest): {s.kv_cache_bytes:,} bytes")
     if per_node:
@@ -261,14 +261,19 @@ def print_models(out: Optional[Console] = None) -> None:
 
 
 def print_targets(out: Optional[Console] = None) -> None:
+    """The device x precision table: each arithmetic's dense peak where the device runs it natively, `-` where it
+    does not (a precision needing it is refused on that target)."""
     rows, caption = [], ""
     for name in list_targets():
         p = load_target_profile(name)
         if name == "cpu":  # measured now (about two seconds): no datasheet applies to this machine
-            caption = f"cpu: {p.sources['peak']}; {p.sources['peak_estimate']}; INT8 {p.sources['peak_int8']}"
-        rows.append((name, f"{p.peak('fp32'):.4g}", f"{p.peak('fp16'):.4g}", f"{p.peak('int8'):.4g}",
-                     f"{p.memory_bandwidth_gbs:g}", f"{p.memory_gib:g} GiB" + (" unified" if p.unified_memory else ""),
+            caption = (f"cpu: {p.sources['peak']}; {p.sources['peak_estimate']}; INT8 {p.sources['peak_int8']}; "
+                       f"{p.sources['emulated']}. int4 (weight-only) computes in FP16 arithmetic; nvfp4 needs fp4")
+        peaks = [f"{p.peak_tflops[k]:.4g}" if k in p.peak_tflops else ("emul." if k in p.emulated else "-")
+                 for k in ARITHMETIC]
+        rows.append((name, *peaks, f"{p.memory_bandwidth_gbs:g}", f"{p.memory_gib:g} GiB" + (" unified" if p.unified_memory else ""),
                      str(p.dla_cores), ", ".join(p.power_modes) or "-", p.typical_tensorrt or "-"))
-    show([Table("Target profiles (dense peaks in TFLOP/s; NAME@MODE for a Jetson power mode; or a path to your own YAML)",
-                ("target", "FP32/TF32", "FP16", "INT8", "GB/s", "memory", "DLA", "power modes", "TensorRT"), rows, caption)],
-         out or console())
+    show([Table("Target profiles: dense peak TFLOP/s per arithmetic (`-`: not native, refused); NAME@MODE for a Jetson "
+                "power mode; or a path to your own YAML",
+                ("target", *(k.upper() for k in ARITHMETIC), "GB/s", "memory", "DLA", "power modes", "TensorRT"), rows,
+                caption)], out or console())

@@ -38,6 +38,10 @@ class AccuracyResult:
     atol: Optional[float] = None
     min_cosine: Optional[float] = None
     outside: Optional[int] = None             # samples (x batch) outside the PASS rule on their own
+    per_action_dim_max_abs: tuple[float, ...] = ()   # each action dimension's worst |error| (robot units)
+    atol_per_dim: tuple[float, ...] = ()      # the limit of each dimension, where there are limits per dimension
+    atol_per_dim_source: Optional[str] = None  # given | the checkpoint's statistics (how many x its action std)
+    failed_dims: tuple[int, ...] = ()         # the dimensions over their limit
 
 
 @dataclass(frozen=True)

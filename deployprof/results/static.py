@@ -122,6 +122,8 @@ class FlopSummary:
     kv_cache_bytes: Optional[int]
     static_only: bool
     stages: dict[str, FlopReport]
+    # the weights at each precision (int4: MatMul/Gemm weights at 4 bits + FP16 block scales, the rest FP16)
+    weight_bytes_by_precision: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,12 @@ from ..errors import ConfigError
 from ..precision_names import base_precision
 from ..files import cache_root, confine, parse_yaml, read_document, write_json_atomic
 
-PRECISION_PEAK = {"fp32": ("tf32", "fp32"), "fp16": ("fp16",), "fp16-naive": ("fp16",), "int8": ("int8",),
-                  "int8-dynamic": ("int8",)}
-BYTES_PER_PARAM = {"fp32": 4, "fp16": 2, "fp16-naive": 2, "int8": 1, "int8-dynamic": 1}
+# The device x precision table is each profile's peak_tflops: a precision runs natively where its arithmetic has a
+# peak. int4 is weight-only (4-bit weights dequantized into FP16 arithmetic); nvfp4 would need fp4.
+PRECISION_PEAK = {"fp32": ("tf32", "fp32"), "fp16": ("fp16",), "fp16-naive": ("fp16",), "bf16": ("bf16",),
+                  "int8": ("int8",), "int8-dynamic": ("int8",), "fp8": ("fp8",), "int4": ("fp16",), "nvfp4": ("fp4",)}
+ARITHMETIC = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4")   # the table's columns, in `deployprof targets`
+NATIVE_FROM = {"bf16": "an Ampere or later GPU", "fp8": "an Ada, Hopper, Blackwell or Thor GPU", "fp4": "a Blackwell or Thor GPU"}
 _REQUIRED = ("name", "description", "kind", "memory_gib", "unified_memory", "memory_bandwidth_gbs", "peak_tflops")
 
 
@@ -34,7 +37,7 @@ class TargetProfile:
     memory_bandwidth_gbs: float
     peak_tflops: dict[str, float]               # dense, no sparsity
     dla_cores: int = 0
-    fp8: bool = False
+    emulated: tuple[str, ...] = ()              # precisions run in FP32 kernels (the CPU's bf16 and fp8): floors at FP32
     typical_tensorrt: Optional[str] = None
     gpu_max_mhz: Optional[float] = None
     sources: dict[str, str] = field(default_factory=dict)
@@ -53,11 +56,31 @@ class TargetProfile:
 
     def peak(self, precision: str) -> float:
         """The highest dense rate a precision may use (FP32 layers may run as TF32 where the GPU has it)."""
-        keys = PRECISION_PEAK.get(base_precision(precision), (precision,))  # a mixed precision's floor: its base's
+        base = base_precision(precision)  # a mixed precision's floor: its base's
+        keys = ("fp32",) if base in self.emulated else PRECISION_PEAK.get(base, (precision,))
         values = [self.peak_tflops[k] for k in keys if k in self.peak_tflops]
         if not values:
-            raise ConfigError(f"target {self.name} has no peak figure for {precision}")
+            raise ConfigError(self.refusal(precision) or f"target {self.name} has no peak figure for {precision}")
         return max(values)
+
+    def refusal(self, precision: str) -> Optional[str]:
+        """Why this device cannot run `precision` natively (None: it can), naming both: from the device x precision
+        table (peak_tflops), never a floor or a PASS for an arithmetic the device does not have."""
+        base = base_precision(precision)
+        keys = PRECISION_PEAK.get(base, (base,))
+        if base in self.emulated or any(k in self.peak_tflops for k in keys):
+            return None
+        has = ", ".join(k for k in ARITHMETIC if k in self.peak_tflops)
+        need = NATIVE_FROM.get(keys[0])
+        return (f"{self.name} cannot run {precision}: it has no {keys[0]} arithmetic (it runs {has})"
+                + (f"; {keys[0]} needs {need}" if need else ""))
+
+    def check(self, precisions) -> None:
+        """Refuse, in one line, the first precision this device cannot run."""
+        for p in precisions:
+            why = self.refusal(p)
+            if why:
+                raise ConfigError(why)
 
     @property
     def memory_bytes(self) -> int:
@@ -92,13 +115,20 @@ def _parse(data, where: str) -> TargetProfile:
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)} (see deployprof/targets/*.yaml for the format)")
-    unknown = sorted(set(data) - {f for f in TargetProfile.__dataclass_fields__} - {"power_mode"})
+    if "fp8" in data:
+        raise ConfigError(f"{where}: `fp8: true|false` is gone: the precisions a device runs are its peak_tflops keys "
+                          "(give `fp8: TFLOPS` there, or leave it out)")
+    unknown = sorted(set(data) - {f for f in TargetProfile.__dataclass_fields__} - {"power_mode", "emulated"})
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}")
     peaks = data["peak_tflops"]
     if not isinstance(peaks, dict) or not peaks or not all(_positive(v) for v in peaks.values()):
-        raise ConfigError(f"{where}: peak_tflops must map precisions (fp32, tf32, fp16, int8, fp8) to positive TFLOPS "
+        raise ConfigError(f"{where}: peak_tflops must map arithmetic ({', '.join(ARITHMETIC)}) to positive TFLOPS "
                           f"(finite numbers), got {peaks!r:.120}")
+    odd = sorted(set(peaks) - set(ARITHMETIC))
+    if odd:
+        raise ConfigError(f"{where}: peak_tflops: unknown arithmetic {', '.join(map(str, odd))}; "
+                          f"expected {', '.join(ARITHMETIC)}")
     for key in ("memory_gib", "memory_bandwidth_gbs", "gpu_max_mhz"):
         if key in data and not (key == "gpu_max_mhz" and data[key] is None) and not _positive(data[key]):
             raise ConfigError(f"{where}: {key} must be a positive, finite number, got {data[key]!r}")
@@ -306,9 +336,10 @@ def cpu_profile(bandwidth_gbs: Optional[float] = None, gemm_tflops: Optional[flo
     return TargetProfile(
         name="cpu", description=f"this machine: {model}, {cores} logical cores at up to {mhz:.0f} MHz", kind="cpu",
         memory_gib=round(mem_gib, 1), unified_memory=True, memory_bandwidth_gbs=round(bw, 1),
-        peak_tflops={"fp32": fp32, "fp16": fp16, "int8": int8}, device_names=(model,),
+        peak_tflops={"fp32": fp32, "fp16": fp16, "int8": int8}, device_names=(model,), emulated=("bf16", "fp8"),
         sources={"peak": f"measured now: {how}",
                  "peak_int8": f"derived: measured FP32 x {int8_ratio} ({'VNNI' if int8_ratio == 4 else 'no VNNI'}), not measured",
+                 "emulated": "bf16 and fp8 run here as FP32 kernels with rounding / Q-DQ (accuracy, not their speed)",
                  "peak_estimate": f"flags would say {estimate * 1e3:.0f} GFLOP/s ({estimate / fp32:.2f}x the measured): "
                                   f"{cores} cores x {mhz:.0f} MHz x {per_cycle} FP32 FLOP/cycle (flags: "
                                   + ", ".join(sorted(flags & {'avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx_vnni', 'avx512_fp16'})) + ")",

@@ -38,4 +38,5 @@ def test_available_says_which_precision_api(fake_tensorrt):
 
 
 def test_trt_runs_only_exports_tensorrt_can_build():
-    assert BACKENDS.get("trt").artifact_precisions == ("fp32", "fp16", "int8", "int8-mixed", "fp16-mixed")
+    assert BACKENDS.get("trt").artifact_precisions == ("fp32", "fp16", "bf16", "int8", "fp8", "int4", "fp16-mixed",
+                                                       "bf16-mixed", "int8-mixed", "fp8-mixed", "int4-mixed")

@@ -111,3 +111,13 @@ def test_mixed_precision_is_typed_by_the_graph_or_held_by_constraints(api, preci
         assert m.fp32_nodes == tuple(sorted(kept)) and "obeyed precision constraints" in m.description
         # another kept set on the same FP32 source graph is another engine (the description is in the cache key)
         assert select_mode(api, precision, kept_fp32=kept[:1]).description != m.description
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp8", "int4", "fp8-mixed"])
+def test_the_2026_precisions_build_strongly_typed_where_tensorrt_has_it(api, precision):
+    if not (api.strongly_typed_only or api.strongly_typed_flag):
+        with pytest.raises(ConfigError, match="strongly typed"):
+            select_mode(api, precision)
+        return
+    m = select_mode(api, precision)
+    assert m.strongly_typed and m.flags == () and m.graph == "artifact" and not m.speed_only

@@ -199,7 +199,7 @@ def test_a_precision_that_already_passes_keeps_nothing_and_a_non_fp32_export_is_
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="is a file; expected a folder"):
         debug_precision(policy, "int8", tmp_path / "file")
-    with pytest.raises(ConfigError, match="int8 or fp16"):
+    with pytest.raises(ConfigError, match="takes --precision fp16, bf16, int8, fp8, int4, got 'int8-dynamic'"):
         debug_precision(policy, "int8-dynamic", tmp_path / "e")
 
 

@@ -88,8 +88,10 @@ def test_calibration_from_recorded_observations(tiny_export, tmp_path):
 
 
 def test_bad_precision_requests(tiny_export, tmp_path, variants):
-    with pytest.raises(ConfigError, match="unknown precision"):
-        prepare_precision(tiny_export, "fp8", tmp_path / "x")
+    with pytest.raises(ConfigError, match="unknown precision 'fp9'"):
+        prepare_precision(tiny_export, "fp9", tmp_path / "x")
+    with pytest.raises(ConfigError, match="nvfp4 .* Model Optimizer"):
+        prepare_precision(tiny_export, "nvfp4", tmp_path / "x")
     with pytest.raises(ConfigError, match="already fp16"):
         prepare_precision(variants["fp16"], "int8", tmp_path / "y")
 

@@ -25,7 +25,7 @@ def test_the_documented_example_parses_completely(tmp_path):
     ({"control": {"rate_hz": 10, "chunk": 2.5}}, "must be an integer"), ({"deadline_miss_rate": 1.5}, r"\[0, 1\)"),
     ({"memory": {"headroom_pct": 150}}, r"in \(0, 100\]"), ({"accuracy": {"min_cosine": 2}}, "min_cosine"),
     ({"latency_ms": {"p99": 5}, "backends": ["tensorrt"]}, "unknown tensorrt"),
-    ({"latency_ms": {"p99": 5}, "precisions": ["bf16"]}, "unknown bf16"), ({"latency_ms": {"p99": True}}, "must be a number"),
+    ({"latency_ms": {"p99": 5}, "precisions": ["fp5"]}, "unknown fp5"), ({"precisions": ["nvfp4"]}, "Model Optimizer"), ({"latency_ms": {"p99": True}}, "must be a number"),
 ])
 def test_bad_specs_say_what_was_expected(data, match):
     with pytest.raises(ConfigError, match=match):

@@ -72,3 +72,54 @@ def test_the_cpu_ceilings_for_labels_are_measured_once_a_day_and_a_corrupt_cache
     assert len(calls) == 4
     (tmp_path / "cpu-ceilings.json").write_text('{"key": 1, "gemm_tflops": "NaN"')
     assert targets.recent_cpu_profile().peak_tflops["fp32"] == 0.5 and len(calls) == 6
+
+
+# The device x precision table (issue 45): FP8 on Ada, Hopper and Thor; FP4 on Thor only; BF16 from Ampere.
+NATIVE = {"a100-sxm-80gb": {"bf16"}, "h100-sxm": {"bf16", "fp8"}, "h200-sxm": {"bf16", "fp8"}, "l4": {"bf16", "fp8"},
+          "rtx-4090": {"bf16", "fp8"}, "jetson-orin-nano-8gb": {"bf16"}, "jetson-orin-nx-16gb": {"bf16"},
+          "jetson-agx-orin-64gb": {"bf16"}, "jetson-thor": {"bf16", "fp8", "nvfp4"}}
+
+
+@pytest.mark.parametrize("name", sorted(NATIVE))
+def test_each_device_runs_exactly_the_precisions_its_generation_has(name):
+    t = load_target_profile(name)
+    for p in ("bf16", "fp8", "nvfp4"):
+        assert (t.refusal(p) is None) == (p in NATIVE[name]), (name, p)
+    assert t.refusal("int4") is None and t.peak("int4") == t.peak("fp16")   # weight-only: FP16 arithmetic
+    assert (t.refusal("fp8-mixed") is None) == (t.refusal("fp8") is None)
+
+
+def test_an_impossible_combination_is_one_line_naming_device_and_precision():
+    orin = load_target_profile("jetson-orin-nano-8gb")
+    with pytest.raises(ConfigError) as e:
+        orin.check(["fp16", "fp8"])
+    text = str(e.value)
+    assert "\n" not in text and "jetson-orin-nano-8gb cannot run fp8" in text and "Hopper" in text
+    with pytest.raises(ConfigError, match="cannot run fp8"):
+        orin.peak("fp8")   # never a floor either
+
+
+def test_the_cpu_runs_bf16_and_fp8_emulated_with_floors_at_fp32():
+    t = cpu_profile(bandwidth_gbs=10.0, gemm_tflops=0.5)
+    assert t.refusal("fp8") is None and t.peak("fp8") == t.peak("bf16") == 0.5 and "emulated" in t.sources
+    assert t.refusal("nvfp4") is not None
+
+
+def test_the_old_fp8_flag_and_unknown_arithmetic_are_refused(tmp_path):
+    base = ("name: b\ndescription: x\nkind: gpu\nmemory_gib: 8\nunified_memory: false\nmemory_bandwidth_gbs: 100\n"
+            "peak_tflops: {fp32: 1, fp16: 2}\n")
+    for extra, match in (("fp8: true\n", "peak_tflops keys"),):
+        (tmp_path / "b.yaml").write_text(base + extra)
+        with pytest.raises(ConfigError, match=match):
+            load_target_profile(str(tmp_path / "b.yaml"))
+    (tmp_path / "c.yaml").write_text(base.replace("fp16: 2", "fp16: 2, int3: 9"))
+    with pytest.raises(ConfigError, match="unknown arithmetic int3"):
+        load_target_profile(str(tmp_path / "c.yaml"))
+
+
+def test_targets_shows_the_table(capsys):
+    from deployprof.report.terminal import print_targets
+
+    print_targets()
+    out = capsys.readouterr().out
+    assert "BF16" in out and "FP8" in out and "FP4" in out and "emul." in out
