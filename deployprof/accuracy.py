@@ -3,6 +3,7 @@ inputs, same initial noise, same samples) through that backend and through one d
 reference runtime, `ort-cpu:fp32` by default), compared in action space in the manner of Polygraphy's comparator."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -137,7 +138,9 @@ def judge(check: AccuracyCheck, manifest: Manifest, backend: str, batch: int, ac
 def measure(check: AccuracyCheck, step, backend: str, batch: int, dims: dict[str, int]) -> AccuracyResult:
     """The accuracy of an open policy (the very backends that were timed)."""
     actions, traces = run_samples(step, policy_inputs(step.manifest, batch, check.samples, check.seed, dims))
-    return judge(check, step.manifest, backend, batch, actions, traces)
+    ran = sorted({b.build_info.precision_effective for b in step.backends.values() if b.build_info is not None})
+    return dataclasses.replace(judge(check, step.manifest, backend, batch, actions, traces),
+                               ran_as="; ".join(ran) or None)
 
 
 def compare(reference: "str | Path | LoadedExport", candidate: "str | Path | LoadedExport", *, backend: str = "ort-cpu",

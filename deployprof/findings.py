@@ -255,8 +255,9 @@ def precision_warnings(runs: list[RunResult]) -> list[str]:
                            f"by more than that on a shared machine): confirm with `deployprof compare --interleave` of "
                            f"the two exports, or profile with --repeats 3")
     emulated = {(r.backend, r.precision): r.build.precision_effective for r in runs
-                if "latency is not" in r.build.precision_effective}
-    out += [f"{b}/{p}: {how.split('(', 1)[1].rstrip(')')}" for (b, p), how in emulated.items()]
+                if "(emulated" in r.build.precision_effective}
+    out += [f"{b}/{p} ran {how.split('(', 1)[1].rstrip(')')}: its accuracy is {p}'s, its latency is not a {p} "
+            f"runtime's (measure that on a device with {p} arithmetic)" for (b, p), how in emulated.items()]
     for r in runs:
         a = r.accuracy
         if a is not None and a.verdict != "PASS":

@@ -38,7 +38,7 @@ def main():
                    f"{a.action.cosine_min:.5f} | {'-' if a.token_agreement is None else f'{a.token_agreement:.0%}'} | "
                    f"{a.verdict}") if a else "| | | | | |"
             speed = f"{r.speedup_vs_fp32:.2f}x" if r.speedup_vs_fp32 else "1.00x"
-            ran = "emulated (FP32 kernels)" if "latency is not" in r.build.precision_effective else r.build.precision_effective
+            ran = r.build.precision_effective
             print(f"| {export.name} | {r.backend} | {r.precision} | {ran} | {r.latency.p50_ms:.3f} [{lo:.3f}, {hi:.3f}] | "
                   f"{speed} | {err} |")
 

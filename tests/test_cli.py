@@ -89,6 +89,9 @@ def test_flops_json_on_export_dir(tiny_export):
         assert key in d
     assert d["flops"] == 2 * d["macs"] and d["unknown_ops"] == {} and d["unresolved_nodes"] == []
     assert d["by_op_type"]["MatMul"]["count"] > 0
+    w = d["weight_bytes_by_precision"]   # the memory model predict and qualify use
+    assert w["fp32"] == 4 * d["params"] and w["fp16"] == w["bf16"] == 2 * d["params"] and w["fp8"] == d["params"]
+    assert w["int4"] < w["int8"] < w["fp16"] and "Weights per precision" in invoke("flops", tiny_export).stdout
 
 
 @pytest.mark.parametrize("case", ["corrupt", "truncated", "missing"])

@@ -123,6 +123,11 @@ def test_profile_a_lerobot_folder(checkpoints, tmp_path, kind, stages, steps):
     assert report["model"]["family"] == f"lerobot-{kind}"
     main = [x for x in report["runs"] if x["stage"] == ("policy" if kind == "act" else "policy_step")]
     assert main and main[0]["latency"]["p50_ms"] > 0 and main[0]["accuracy"]["verdict"] == "PASS"
+    # the checkpoint's action statistics are the default per-joint limits (a tenth of each std), beside the bands
+    manifest = json.loads((tmp_path / "p" / "export" / "manifest.json").read_text())
+    acc = main[0]["accuracy"]
+    assert len(manifest["action_std"]) == len(acc["per_action_dim_max_abs"]) == len(acc["atol_per_dim"]) > 0
+    assert acc["atol_per_dim_source"].startswith("0.1 x") and all(v >= 0 for v in manifest["action_std"])
 
 
 def test_export_lerobot_with_a_ddim_scheduler(checkpoints, tmp_path):

@@ -179,3 +179,12 @@ def test_a_store_that_fails_mid_sweep_still_gives_sweep_json(tiny_export, tmp_pa
     assert r.exit_code == 0 and "measured, but not stored" in r.output, r.output
     (entry,) = json.loads((tmp_path / "o" / "sweep.json").read_text())["entries"]
     assert entry["status"] == "done" and entry["result_id"] is None and entry["p50_ms"] > 0
+
+
+def test_a_precision_the_target_cannot_run_is_refused_before_any_work(tiny_export, tmp_path):
+    shutil.copytree(tiny_export, tmp_path / "export")
+    path = _write(tmp_path, f"subjects: [export]\nprecisions: [fp8]\ntargets: [jetson-orin-nano-8gb]\n"
+                            f"measure: {json.dumps(FAST)}\n")
+    r = invoke(["sweep", str(path), "--out", str(tmp_path / "o"), "--store", str(tmp_path / "r.sqlite")])
+    assert r.exit_code == 1 and r.output.count("error:") == 1 and "jetson-orin-nano-8gb cannot run fp8" in r.output
+    assert not (tmp_path / "o").exists()

@@ -30,11 +30,10 @@ from ..measure.layer_pass import PROFILE_WARMUP, Timed, timed_calls
 from ..measure.ort_profile import TraceFile, timed_from_trace
 
 INT4_ACCURACY_LEVEL = "1"   # MatMulNBits' activations in FP32 (4 would make them int8)
-# What the CPU provider runs for a precision it has no arithmetic for: the accuracy is the precision's, the time not.
-CPU_EMULATED = {"bf16": "emulated: FP32 kernels, every BF16 tensor rounded to BF16 (ONNX Runtime's CPU provider has no "
-                        "BF16 MatMul); accuracy is BF16's, latency is not a BF16 runtime's",
-                "fp8": "Q/DQ run as FP32 kernels (no FP8 arithmetic on a CPU); accuracy is FP8's, latency is not an FP8 "
-                       "runtime's"}
+# What the CPU provider runs for a precision it has no arithmetic for (no BF16 MatMul, no FP8 arithmetic): the
+# accuracy is the precision's, the time is not (findings.precision_warnings says so).
+CPU_EMULATED = {"bf16": "emulated: FP32 kernels, every BF16 tensor rounded to BF16",
+                "fp8": "emulated: FP8 Q/DQ around FP32 kernels"}
 OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 
 

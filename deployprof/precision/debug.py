@@ -202,7 +202,7 @@ class Evaluator:
             acc = measure(check, step, self.backend, 1, {})
         outside = acc.outside or 0
         c = Confirmation(check.samples, check.seed, acc.verdict, acc.action.cosine_min, acc.action.max_abs, outside,
-                         binomial_upper(outside, check.samples))
+                         binomial_upper(outside, check.samples), acc.failed_dims)
         self._store(key, dataclasses.asdict(c))
         return c
 
@@ -226,7 +226,7 @@ class Evaluator:
                 ratio, ci, window = paired(seeded_step(step), self.reference())
         e = Evaluation(kept=tuple(sorted(kept)), verdict=acc.verdict, cosine_min=acc.action.cosine_min,
                        max_abs=acc.action.max_abs, rel_l2=acc.action.rel_l2, seconds=time.monotonic() - start,
-                       vs_fp32=ratio, fp32_window_ms=window, vs_fp32_ci=ci)
+                       vs_fp32=ratio, fp32_window_ms=window, vs_fp32_ci=ci, failed_dims=acc.failed_dims)
         self.made += 1
         self._windows.append(window)
         self._store(self.prefix + ",".join(e.kept), {k: v for k, v in dataclasses.asdict(e).items() if k != "kept"})
@@ -261,11 +261,14 @@ def _number(value: Any, low: float = -math.inf, high: float = math.inf) -> float
     return float(value)
 
 
-def _judged(verdict: object, cosine_min: float, max_abs: float, check: AccuracyCheck) -> bool:
+def _judged(verdict: object, cosine_min: float, max_abs: float, check: AccuracyCheck, failed_dims: object = ()) -> bool:
     """A cached verdict must be what the rule makes of its own numbers (a PASS beside a NaN or a failing cosine is
-    not a PASS)."""
+    not a PASS); one that names action dimensions over their limits is a FAIL."""
+    if failed_dims:
+        return verdict == "FAIL" and isinstance(failed_dims, tuple) and all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in failed_dims)
     err = SimpleNamespace(cosine_min=cosine_min, max_abs=max_abs)
-    return verdict == bands_verdict(err, check.atol, check.min_cosine)[0]
+    return verdict == bands_verdict(err, check.atol, check.min_cosine, (), check.atol_per_dim)[0]
 
 
 def _evaluation(hit: object, kept: frozenset[str], check: AccuracyCheck) -> Optional[Evaluation]:
@@ -277,23 +280,25 @@ def _evaluation(hit: object, kept: frozenset[str], check: AccuracyCheck) -> Opti
                        max_abs=_number(hit["max_abs"], 0), rel_l2=_number(hit["rel_l2"], 0),
                        seconds=_number(hit["seconds"], 0), vs_fp32=_number(hit["vs_fp32"], 1e-9),
                        fp32_window_ms=_number(hit["fp32_window_ms"], 1e-9),
-                       vs_fp32_ci=None if ci is None else (_number(ci[0], 1e-9), _number(ci[1], 1e-9)))
+                       vs_fp32_ci=None if ci is None else (_number(ci[0], 1e-9), _number(ci[1], 1e-9)),
+                       failed_dims=tuple(hit.get("failed_dims", ())))
     except (AttributeError, KeyError, IndexError, TypeError, ValueError):
         return None
     ordered = e.vs_fp32_ci is None or e.vs_fp32_ci[0] <= e.vs_fp32_ci[1]
-    return e if ordered and _judged(e.verdict, e.cosine_min, e.max_abs, check) else None
+    return e if ordered and _judged(e.verdict, e.cosine_min, e.max_abs, check, e.failed_dims) else None
 
 
 def _confirmation(hit: object, check: AccuracyCheck) -> Optional[Confirmation]:
     try:
         c = Confirmation(samples=hit["samples"], seed=hit["seed"], verdict=hit["verdict"],
                          cosine_min=_number(hit["cosine_min"], -1, 1), max_abs=_number(hit["max_abs"], 0),
-                         outside=hit["outside"], outside_bound=_number(hit["outside_bound"], 0, 1))
+                         outside=hit["outside"], outside_bound=_number(hit["outside_bound"], 0, 1),
+                         failed_dims=tuple(hit.get("failed_dims", ())))
     except (AttributeError, KeyError, TypeError, ValueError):
         return None
     whole = all(isinstance(v, int) and not isinstance(v, bool) for v in (c.samples, c.seed, c.outside))
     ok = whole and (c.samples, c.seed) == (check.samples, check.seed) and 0 <= c.outside <= c.samples
-    return c if ok and _judged(c.verdict, c.cosine_min, c.max_abs, check) else None
+    return c if ok and _judged(c.verdict, c.cosine_min, c.max_abs, check, c.failed_dims) else None
 
 
 def _harm(e: Evaluation) -> float:

@@ -216,9 +216,8 @@ def _write_variant(manifest, export_dir: Path, precision: str, out_dir: Path, ca
     if calibrated:
         externals, where = external_samples(manifest, calib.samples, calib.seed, Path(calib.source) if calib.source else None)
         samples = stage_samples(manifest, export_dir, externals)
-        info["calibration"] = {"method": {"int8": calib.method, "fp8": "amax (max |x|) / 448"}.get(precision,
-                                                                                              "awq-clip"),
-                               "policy_steps": len(externals), "source": where,
+        method = {"int8": calib.method, "fp8": "amax (max |x|) / 448", "int4": "awq-clip"}[precision]
+        info["calibration"] = {"method": method, "policy_steps": len(externals), "source": where,
                                "stage_samples": {k: len(v) for k, v in samples.items()}, "sha256": fingerprint(samples)}
     if precision.startswith("fp16") or precision == "bf16":
         info["fp32_kept_ops"] = [] if precision == "fp16-naive" else list(calib.fp16_block_ops)
@@ -237,6 +236,11 @@ def _write_variant(manifest, export_dir: Path, precision: str, out_dir: Path, ca
                 elif precision == "fp16-naive":
                     _fp16(src, dst, keep_io=False, block=())
                     stages[i] = dataclasses.replace(s, inputs=tuple(map(_fp16_io, s.inputs)), outputs=tuple(map(_fp16_io, s.outputs)))
+                elif precision == "fp8":
+                    _fp8(src, dst, samples.get(s.name, []), keep.get(s.name, ()), _has_external_data(src))
+                elif precision == "int4":
+                    _int4(src, dst, samples.get(s.name) if calibrated else None, keep.get(s.name, ()),
+                          _has_external_data(src))
                 else:
                     # ONNX Runtime's quantizer writes <model>-inferred.onnx beside its input: give it a private copy, so
                     # nothing is ever written into the source export (which may be read-only, or shared by other runs).
@@ -247,11 +251,6 @@ def _write_variant(manifest, export_dir: Path, precision: str, out_dir: Path, ca
                                            external)
                         if why:
                             info.setdefault("stages_quantized_at_compute_ops_only", {})[s.name] = why
-                    elif precision == "fp8":
-                        _fp8(private, dst, samples.get(s.name, []), keep.get(s.name, ()), external)
-                    elif precision == "int4":
-                        _int4(private, dst, samples.get(s.name) if calibrated else None, keep.get(s.name, ()),
-                              external)
                     else:
                         _int8_dynamic(private, dst, external)
         except ConfigError:

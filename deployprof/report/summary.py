@@ -50,7 +50,8 @@ def accuracy_cell(a: Optional[AccuracyResult]) -> str:
     if a is None:
         return "-"
     tokens = f", bins {a.token_agreement:.0%}" if a.token_agreement is not None else ""
-    return f"{a.verdict}: cos min {a.action.cosine_min:.5f}, max {a.action.max_abs:.3g}{tokens}"
+    dims = f", dim {', '.join(map(str, a.failed_dims))} over its limit" if a.failed_dims else ""
+    return f"{a.verdict}: cos min {a.action.cosine_min:.5f}, max {a.action.max_abs:.3g}{tokens}{dims}"
 
 
 def accuracies(runs) -> tuple[AccuracyResult, ...]:

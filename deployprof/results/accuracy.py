@@ -42,6 +42,7 @@ class AccuracyResult:
     atol_per_dim: tuple[float, ...] = ()      # the limit of each dimension, where there are limits per dimension
     atol_per_dim_source: Optional[str] = None  # given | the checkpoint's statistics (how many x its action std)
     failed_dims: tuple[int, ...] = ()         # the dimensions over their limit
+    ran_as: Optional[str] = None              # what the runtime ran (its effective precision: "bf16 (emulated: ...)")
 
 
 @dataclass(frozen=True)

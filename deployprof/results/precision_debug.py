@@ -18,6 +18,7 @@ class Evaluation:
     vs_fp32: float                     # policy-step time / FP32's: the median ratio of blocks interleaved with FP32's
     fp32_window_ms: float              # the median of those FP32 blocks (the report's fp32_step_ms is the lowest)
     vs_fp32_ci: Optional[tuple[float, float]] = None   # its 95% interval (order statistics of the block ratios)
+    failed_dims: tuple[int, ...] = ()  # action dimensions over their limit (limits per dimension)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Confirmation:
     max_abs: float
     outside: int                       # fresh samples outside the PASS rule on their own
     outside_bound: float               # 95% upper bound on the share of inputs outside it (one-sided Clopper-Pearson)
+    failed_dims: tuple[int, ...] = ()  # action dimensions over their limit (limits per dimension)
 
 
 @dataclass(frozen=True)

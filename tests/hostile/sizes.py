@@ -153,6 +153,8 @@ CASES: list[Case] = [
          message="alpha_bar in \\(0, 1\\)"),
     Case("manifest-calls-per-step", "calls_per_step 0 is refused", manifest_edit(set_field("stages.0.calls_per_step", 0), "flops"),
          message="calls_per_step"),
+    Case("manifest-action-std-negative", "an action std (the default per-joint limits) below zero is refused",
+         manifest_edit(set_field("action_std", [0.1, -1.0])), message="action_std must be a list of finite"),
     Case("manifest-unknown-precision", "a manifest claiming precision `int3` is refused",
          manifest_edit(set_field("precision", "int3")), message="precision 'int3' is not one of"),
     Case("manifest-kept-nodes-not-a-map", "a mixed precision's kept_fp32_nodes that is not stage -> node names is refused",

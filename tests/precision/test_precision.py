@@ -152,3 +152,12 @@ def test_a_model_with_external_weights_gets_every_variant(tmp_path, monkeypatch,
     y = ort.InferenceSession(str(out / "m.onnx")).run(None, {"x": np.ones((1, 64), np.float32)})[0]
     assert y.shape == (1, 8) and np.isfinite(y).all()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.data", "variant"]
+
+
+def test_compare_precision_takes_a_limit_per_action_dimension(tiny_export):
+    res = invoke(["compare-precision", str(tiny_export), "--precisions", "int8", "--samples", "2", "--atol", "1,1,1"])
+    assert res.exit_code == 1 and "error: --atol gives 3 limits, but the policy's actions have 7 dimensions" in res.output
+    res = invoke(["compare-precision", str(tiny_export), "--precisions", "int8", "--samples", "2", "--json",
+                  "--atol", "9,9,9,9,9,9,1e-9"])
+    a = json.loads(res.stdout)["accuracy"][0]
+    assert res.exit_code == 3 and a["failed_dims"] == [6] and "dimension 6" in a["rule"] and len(a["atol_per_dim"]) == 7

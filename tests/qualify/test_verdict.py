@@ -159,3 +159,28 @@ def test_a_note_shared_by_many_criteria_is_written_once():
     cells = [row[-1] for t in tables for row in t.rows]
     assert cells.count("note 1") == 4 and "host RSS of int8" in cells and caveat not in cells
     assert tables[0].caption == f"note 1: {caveat}" and tables[1].caption == ""
+
+
+def test_limits_per_action_dimension_name_the_joint_and_a_device_without_the_precision_fails():
+    fp8 = _report(precision="fp8", accuracy=dataclasses.replace(ACCURACY, per_action_dim_max_abs=(0.02, 0.5)))
+    q = _q({"accuracy": {"max_abs_error": [0.1, 0.1]}}, fp8)
+    failed = [c for c in q.configs[0].criteria if c.status == "FAIL"]
+    assert q.status == "FAIL" and [c.name for c in failed] == ["accuracy: max |action error| of dimension 1 vs ort-cpu:fp32"]
+    assert _q({"accuracy": {"max_abs_error": [0.1, 0.6]}}, fp8).status == "PASS"
+    assert _q({"accuracy": {"max_abs_error": [0.1, 0.6, 1]}}, fp8).status == "INCONCLUSIVE"   # 2 dimensions, 3 limits
+    on_orin = _on(fp8, MeasuredDevice("jetson", "NVIDIA Jetson AGX Orin Developer Kit"))
+    q = _q({"accuracy": {"max_abs_error": [0.1, 0.6]}}, on_orin, load_target_profile("jetson-agx-orin-64gb"))
+    bad = [c for c in q.configs[0].criteria if c.status == "FAIL"]
+    assert q.status == "FAIL" and "jetson-agx-orin-64gb cannot run fp8" in bad[0].detail
+
+
+def test_int4_weights_fit_where_fp16_does_not():
+    f = FlopReport("m", 1, 2, 0, 0, 2, 1_000_000_000, {"float32": 1_000_000_000}, 4_000_000_000, 0, 0, 0, None, {}, {},
+                   (), False, 0, 0, {})
+    nano = load_target_profile("jetson-orin-nano-8gb")
+    p16 = predict({"m": f}, {"m": 1}, nano, "fp16", matmul_params=900_000_000)
+    p4 = predict({"m": f}, {"m": 1}, nano, "int4", matmul_params=900_000_000)
+    assert p16.memory.weights_bytes == 2_000_000_000
+    assert p4.memory.weights_bytes == round(900_000_000 * (0.5 + 2 / 32) + 100_000_000 * 2)
+    with pytest.raises(Exception, match="jetson-orin-nano-8gb cannot run fp8"):
+        predict({"m": f}, {"m": 1}, nano, "fp8")
