@@ -256,8 +256,8 @@ def precision_warnings(runs: list[RunResult]) -> list[str]:
                            f"the two exports, or profile with --repeats 3")
     emulated = {(r.backend, r.precision): r.build.precision_effective for r in runs
                 if "(emulated" in r.build.precision_effective}
-    out += [f"{b}/{p} ran {how.split('(', 1)[1].rstrip(')')}: its accuracy is {p}'s, its latency is not a {p} "
-            f"runtime's (measure that on a device with {p} arithmetic)" for (b, p), how in emulated.items()]
+    out += [f"{b}/{p} ran {how.split('(', 1)[1].rstrip(')')}: its accuracy is {p}'s, its latency is not what {p} "
+            f"arithmetic gives (measure that on a device that has it)" for (b, p), how in emulated.items()]
     for r in runs:
         a = r.accuracy
         if a is not None and a.verdict != "PASS":

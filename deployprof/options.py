@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from .config import (CALIBRATION_METHODS, INT4_METHODS, CUDA_GRAPH_MODES, DEFAULT_REFERENCE, EXECUTION_MODES, GRAPH_OPTIMIZATIONS,
-                     LIMITS, AccuracyConfig, BackendOptions, CalibrationConfig, MeasureConfig, parse_depth)
+from .config import (CALIBRATION_METHODS, CUDA_GRAPH_MODES, DEFAULT_REFERENCE, EXECUTION_MODES, GRAPH_OPTIMIZATIONS,
+                     INT4_METHODS, LIMITS, AccuracyConfig, BackendOptions, CalibrationConfig, MeasureConfig, parse_depth)
 from .errors import ConfigError
 from .files import confine
 

@@ -13,7 +13,8 @@ PRECISIONS = ("fp32", "fp16", "fp16-naive", "bf16", "int8", "int8-dynamic", "fp8
 # A name users will ask for that no maintained library here produces: refused in one line, with the reason.
 REFUSED = {"nvfp4": "nvfp4 (E2M1 weights and activations, FP8 block scales) is produced by NVIDIA Model Optimizer, "
                     "whose ONNX path pins onnxruntime-gpu and onnx 1.21 and cannot share this environment, and runs "
-                    "only on Blackwell and Thor; its accuracy is not simulated here: use fp8 or int4 (docs/PRECISIONS.md)"}
+                    "only on Blackwell and Thor; its accuracy is not simulated here: use fp8 or int4 "
+                    "(docs/PRECISIONS.md)"}
 
 INT4_BLOCK = 32       # weights per scale of the int4 variant (ONNX Runtime's and TensorRT's usual block)
 # Weight bytes per parameter at each base precision. int4 is weight-only: the MatMul/Gemm weights at 4 bits plus one

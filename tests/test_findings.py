@@ -181,3 +181,15 @@ def test_one_collector_says_each_warning_once_as_found_and_keeps_their_order():
     w.add(None)
     w.extend(["at assembly", "planned"], say=False)   # printed with the report's own list
     assert w.items == ["planned", "while measuring", "at assembly"] and said == ["warning: while measuring"]
+
+
+def test_a_precision_the_runtime_only_emulates_says_its_latency_is_not_that_precisions():
+    from deployprof.findings import precision_warnings
+
+    base = _run()
+    run = dataclasses.replace(base, precision="fp8", accuracy=None, build=dataclasses.replace(
+        base.build, precision_effective="fp8 (emulated: FP8 Q/DQ around FP32 kernels)"))
+    (line,) = precision_warnings([run])
+    assert line.startswith(f"{base.backend}/fp8 ran emulated: FP8 Q/DQ around FP32 kernels")
+    assert "its latency is not what fp8 arithmetic gives" in line
+    assert precision_warnings([dataclasses.replace(run, build=base.build)]) == []

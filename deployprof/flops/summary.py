@@ -124,8 +124,7 @@ def unique_params(manifest: Manifest, root: Path, matmul_only: bool = False) -> 
     """Parameters of the whole policy, a weight that several stage graphs hold (OpenVLA's decode step reuses the
     prefill's) counted once: same module-path name, shape and dtype. Exporter-generated names never merge.
     `matmul_only`: only the 2-D weights a MatMul or Gemm multiplies by (its second input, directly or through a
-    Transpose): what int4 weight-only
-    quantization makes 4-bit."""
+    Transpose): what int4 weight-only quantization makes 4-bit."""
     seen: dict[tuple, int] = {}
     for i, s in enumerate(manifest.stages):
         graph = parsed_model(root / s.file).graph   # the parse the counter made (or will reuse)

@@ -3,7 +3,8 @@ both TensorRT and ONNX Runtime's CPU provider take (docs/PRECISIONS.md says what
 
 fp8:  E4M3 Q/DQ in the form TensorRT 10/11 builds on Hopper, Ada, Blackwell and Thor: per-tensor activation scales
       (amax over the calibration inputs / 448) and per-output-channel weight scales at the inputs of every MatMul,
-      Gemm and Conv; weights stored as FP8. Opset 21. ONNX Runtime's CPU provider runs it (as FP32 kernels).
+      Gemm and Conv of an activation by a weight (attention's activation x activation MatMuls stay as they are);
+      weights stored as FP8. Opset 21. ONNX Runtime's CPU provider runs it (as FP32 kernels).
 int4: weight-only, symmetric, INT4_BLOCK weights per scale along K, as a blocked int4 DequantizeLinear before each
       MatMul (TensorRT 10/11's weight-only INT4; ONNX Runtime fuses it into MatMulNBits). Scales by round-to-nearest
       (`rtn`: ONNX Runtime's convention, the block's largest-magnitude weight at -8) or with an activation-aware clip
@@ -67,8 +68,9 @@ def activation_amax(model, feeds: list[dict], names: list[str]) -> dict[str, flo
 
 
 def quantize_fp8(model, feeds: list[dict], keep_nodes: tuple[str, ...] = ()):
-    """`model` with FP8 Q/DQ at the inputs of its MatMul/Gemm/Conv nodes (those named in keep_nodes stay FP32),
-    activations calibrated on `feeds`. An activation never seen non-zero keeps FP32 (a scale of 0 is no scale)."""
+    """`model` with FP8 Q/DQ at the inputs of its MatMul/Gemm/Conv nodes that multiply an activation by a weight
+    (those named in keep_nodes stay FP32), activations calibrated on `feeds`. An activation never seen non-zero keeps
+    FP32 (a scale of 0 is no scale)."""
     import ml_dtypes
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -76,19 +78,22 @@ def quantize_fp8(model, feeds: list[dict], keep_nodes: tuple[str, ...] = ()):
     model = at_opset(model)
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
-    floats = {v.name for v in (*graph.input, *graph.value_info, *graph.output)
-              if v.type.tensor_type.elem_type == TensorProto.FLOAT}
+    typed = {v.name: v.type.tensor_type.elem_type for v in (*graph.input, *graph.value_info, *graph.output)}
     keep = set(keep_nodes)
-    targets = [n for n in graph.node if n.op_type in FP8_OPS and (n.name or n.output[0]) not in keep and len(n.input) > 1]
-    acts = sorted({n.input[0] for n in targets if n.input[0] not in inits})
-    amax = activation_amax(model, feeds, acts)
+    # an activation times an FP32 weight; a MatMul of two activations (attention scores) stays as it is: FP8 on one
+    # side only would not make it an FP8 GEMM
+    targets = [n for n in graph.node if n.op_type in FP8_OPS and (n.name or n.output[0]) not in keep
+               and len(n.input) > 1 and n.input[0] not in inits
+               and typed.get(n.input[0], TensorProto.FLOAT) == TensorProto.FLOAT
+               and n.input[1] in inits and inits[n.input[1]].data_type == TensorProto.FLOAT]
+    amax = activation_amax(model, feeds, sorted({n.input[0] for n in targets}))
     zero = numpy_helper.from_array(np.zeros((), dtype=ml_dtypes.float8_e4m3fn), "fp8_zero_point")
     added, new_nodes, done = [zero], [], {}
 
     def act_dq(name: str) -> str:
         if name not in done:
-            if amax.get(name, 0.0) <= 0 or (floats and name not in floats and name not in inits):
-                done[name] = name       # unseen or not float: left as it is
+            if amax.get(name, 0.0) <= 0:
+                done[name] = name       # never seen non-zero: left as it is
             else:
                 s = numpy_helper.from_array(np.array(amax[name] / FP8_MAX, dtype=np.float32), f"{name}_fp8_scale")
                 added.append(s)
@@ -128,12 +133,7 @@ def quantize_fp8(model, feeds: list[dict], keep_nodes: tuple[str, ...] = ()):
         return done[key]
 
     for node in targets:
-        node.input[0] = weight_dq(node.input[0], node) if node.input[0] in inits else act_dq(node.input[0])
-        w = node.input[1]
-        if w in inits and inits[w].data_type == TensorProto.FLOAT:
-            node.input[1] = weight_dq(w, node)
-        elif w not in inits:
-            node.input[1] = act_dq(w)
+        node.input[0], node.input[1] = act_dq(node.input[0]), weight_dq(node.input[1], node)
     _drop_unread(graph, {k[1] for k in done if isinstance(k, tuple)})
     graph.initializer.extend(added)
     graph.node.extend(new_nodes)

@@ -143,11 +143,13 @@ class Evaluator:
         self.parts = {c.key: c for c in parts}
         self.paths = (cache_path, cache_root() / "precision-debug" / f"{digest}.json")  # the run's, the user's
         self.prefix = (f"interleaved|{digest}|{precision}|{backend}|{check.reference}|{check.samples}|{check.atol}|"
-                       f"{check.min_cosine}|{','.join(map(str, check.atol_per_dim))}|{calib.method}|{calib.samples}|{calib.seed}|{calib.source}|"
+                       f"{check.min_cosine}|{','.join(map(str, check.atol_per_dim))}|{calib.method}|"
+                       f"{calib.int4_method}|{calib.samples}|{calib.seed}|{calib.source}|"
                        f"{','.join(calib.fp16_block_ops)}|")
         self.caches = [_read_cache(p) for p in self.paths]
         self.max_evaluations, self.deadline = max_evaluations, (time.monotonic() + max_time_s if max_time_s is not None else None)
         self.made = 0
+        self.ran_as: Optional[str] = None   # what the backend ran the low precision as (an emulation says so)
         self.progress = progress
         self._stack = contextlib.ExitStack()
         self._reference = None
@@ -223,6 +225,7 @@ class Evaluator:
             variant = prepare_precision(self.subject, self.precision, Path(tmp) / "variant", self.calib, self.nodes(kept))
             with open_policy(load_subject(variant), self.backend) as step:
                 acc = measure(self.check, step, self.backend, 1, {})
+                self.ran_as = self.ran_as or acc.ran_as
                 ratio, ci, window = paired(seeded_step(step), self.reference())
         e = Evaluation(kept=tuple(sorted(kept)), verdict=acc.verdict, cosine_min=acc.action.cosine_min,
                        max_abs=acc.action.max_abs, rel_l2=acc.action.rel_l2, seconds=time.monotonic() - start,
@@ -470,7 +473,10 @@ class _Search:
     def report(self, kept: frozenset[str], passed: bool, note: str, mixed: Optional[str] = None,
                confirmation=None) -> PrecisionDebugReport:
         ev, check = self.ev, self.check
-        rule = "limits" if check.atol is not None or check.min_cosine is not None else "bands"
+        rule = "limits" if check.atol is not None or check.min_cosine is not None or check.atol_per_dim else "bands"
+        if ev.ran_as and "(emulated" in ev.ran_as:   # the search's timings are of that emulation
+            note = "; ".join(x for x in (note, f"{ev.backend} ran {ev.ran_as}: the timings are the emulation's, not "
+                                               f"{self.precision}'s on hardware with its arithmetic") if x)
         r = PrecisionDebugReport(
             subject=self.subject.path, precision=self.precision, backend=ev.backend, reference=check.reference,
             depth=self.depth, rule=rule, samples=check.samples, low=self.low, untouched=self.untouched,

@@ -70,7 +70,9 @@ def with_measured(pred: RooflinePrediction, runs: Sequence[RunResult], backend: 
                                measured_on=measured_on if best else None)
 
 
-def _step_inputs(manifest, root, batch: int, dims: Optional[dict[str, int]]) -> tuple[dict[str, int], Optional[int], int, int]:
+def _step_inputs(manifest, root, batch: int, dims: Optional[dict[str, int]]
+                 ) -> tuple[dict[str, int], Optional[int], int, int]:
+    """Calls per step, KV cache bytes, parameters, and of them those a MatMul/Gemm multiplies by."""
     calls = {s.name: s.calls_per_step for s in manifest.stages}
     kv = kv_cache_bytes(manifest, manifest.binding(batch, dims))
     return calls, kv, unique_params(manifest, root), unique_params(manifest, root, matmul_only=True)

@@ -118,7 +118,7 @@ def _parse(data, where: str) -> TargetProfile:
     if "fp8" in data:
         raise ConfigError(f"{where}: `fp8: true|false` is gone: the precisions a device runs are its peak_tflops keys "
                           "(give `fp8: TFLOPS` there, or leave it out)")
-    unknown = sorted(set(data) - {f for f in TargetProfile.__dataclass_fields__} - {"power_mode", "emulated"})
+    unknown = sorted(set(data) - {f for f in TargetProfile.__dataclass_fields__} - {"power_mode"})
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}")
     peaks = data["peak_tflops"]
