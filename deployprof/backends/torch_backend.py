@@ -3,6 +3,7 @@ from the preset config recorded in the manifest (same seed, same weights as the 
 from __future__ import annotations
 
 import importlib.util
+from contextlib import nullcontext
 from importlib import metadata
 from typing import Callable, Optional
 
@@ -76,6 +77,8 @@ class TorchEager(TorchDeviceArrays, Backend):
         if module is None:
             raise ConfigError(f"torch: the preset has no stage {self.stage.name!r}")
         self.bf16 = self.manifest.precision == "bf16"
+        # entered around every call of the module: autocast for bf16, else nothing (the timed loop stays as it was)
+        self._precision = (lambda: torch.autocast(self.device.type, torch.bfloat16)) if self.bf16 else nullcontext
         self.module = module.to(self.device)
         self.stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
         if self.device.type == "cuda":
@@ -100,7 +103,7 @@ class TorchEager(TorchDeviceArrays, Backend):
 
     def _forward(self, args):
         torch = self.torch
-        with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
+        with torch.inference_mode(), self._precision():
             if self.stream is None:
                 return self.module(*args)
             with torch.cuda.stream(self.stream):
@@ -117,7 +120,7 @@ class TorchEager(TorchDeviceArrays, Backend):
 
     def device_run(self, feeds):
         self._check_open()
-        with self.torch.autocast(self.device.type, self.torch.bfloat16, enabled=self.bf16):
+        with self._precision():
             out = self.module(*[feeds[t.name] for t in self.stage.inputs])
         out = out if isinstance(out, tuple) else (out,)
         return {t.name: o for t, o in zip(self.stage.outputs, out)}
@@ -145,7 +148,7 @@ class TorchEager(TorchDeviceArrays, Backend):
                 self._forward(args)
             self.synchronize()
             graph = torch.cuda.CUDAGraph()
-            with torch.inference_mode(), torch.cuda.graph(graph, stream=self.stream):
+            with torch.inference_mode(), torch.cuda.graph(graph, stream=self.stream), self._precision():
                 self._graph_out = self.module(*args)
         except Exception as exc:  # capture-unsafe ops (host syncs, dynamic shapes) end here
             raise BuildError(f"torch: CUDA graph capture of stage {self.stage.name} failed "

@@ -55,6 +55,9 @@ class Spec:
                 + len(self.max_abs_error_per_dim))
 
 
+MAX_DIMS = 4096   # limits per action dimension a spec may give (a list longer is refused as a number would be)
+
+
 def _number(where: str, value: Any, lo: float = 0.0, hi: Optional[float] = None, integer: bool = False) -> float:
     try:  # a 400-digit integer is an int, but no float: too large for any limit
         ok = (isinstance(value, int) if integer else isinstance(value, (int, float))) and math.isfinite(float(value))
@@ -125,16 +128,16 @@ def parse_spec(data: Any) -> Spec:
         a = _mapping("accuracy", d["accuracy"], ("min_cosine", "max_abs_error"))
         if "min_cosine" in a:
             kw["min_cosine"] = float(_number("accuracy.min_cosine", a["min_cosine"], lo=-1.0, hi=1.0))
-        if isinstance(a.get("max_abs_error"), list) and a["max_abs_error"]:   # per action dimension
+        if isinstance(a.get("max_abs_error"), list) and 0 < len(a["max_abs_error"]) <= MAX_DIMS:   # per dimension
             kw["max_abs_error_per_dim"] = tuple(float(_number(f"accuracy.max_abs_error[{i}]", v))
-                                                for i, v in enumerate(a["max_abs_error"][:4096]))
+                                                for i, v in enumerate(a["max_abs_error"]))
         elif "max_abs_error" in a:
             kw["max_abs_error"] = float(_number("accuracy.max_abs_error", a["max_abs_error"]))
     if "backends" in d:
         kw["backends"] = _names("backends", d["backends"], tuple(BACKENDS))
     if "precisions" in d:
         for p in d["precisions"] if isinstance(d["precisions"], list) else [d["precisions"]]:
-            if p in REFUSED:
+            if isinstance(p, str) and p in REFUSED:
                 raise ConfigError(f"spec: precisions: {refusal(p)}")
         kw["precisions"] = _names("precisions", d["precisions"], tuple(PRECISIONS))
     if "batch" in d:
