@@ -251,18 +251,23 @@ class OrtBackend(TorchDeviceArrays, Backend):
             return f"{self.manifest.precision} (weight-only: MatMulNBits kernels, activations FP32)"
         return self.manifest.precision
 
+    _emulated: Optional[bytes] = None
+
     def _model_source(self) -> "str | bytes":
-        """The graph ONNX Runtime loads: the stage file, or on the CPU a BF16 graph's emulation (no BF16 MatMul)."""
+        """The graph ONNX Runtime loads: the stage file, or on the CPU a BF16 graph's emulation (no BF16 MatMul),
+        made once for the latency session and the layer pass."""
         path = self.root / self.stage.file
         if self.needs_gpu or base_precision(self.manifest.precision) != "bf16":
             return str(path)
-        import onnx
+        if self._emulated is None:
+            import onnx
 
-        model = emulate_bf16(onnx.load(str(path)))
-        if model.ByteSize() >= 2 ** 31 - 1:
-            raise ModelError(f"{path.name}: the BF16 emulation of a graph over 2 GB cannot be held in memory; "
-                             "measure bf16 with --backends torch or on a GPU")
-        return model.SerializeToString()
+            model = emulate_bf16(onnx.load(str(path)))
+            if model.ByteSize() >= 2 ** 31 - 1:
+                raise ModelError(f"{path.name}: the BF16 emulation of a graph over 2 GB cannot be held in memory; "
+                                 "measure bf16 with --backends torch or on a GPU")
+            self._emulated = model.SerializeToString()
+        return self._emulated
 
     def layer_times_unavailable(self) -> Optional[str]:
         if self.needs_gpu:

@@ -82,11 +82,11 @@ def quantize_fp8(model, feeds: list[dict], keep_nodes: tuple[str, ...] = ()):
     keep = set(keep_nodes)
     # an activation times an FP32 weight; a MatMul of two activations (attention scores) stays as it is: FP8 on one
     # side only would not make it an FP8 GEMM
-    targets = [n for n in graph.node if n.op_type in FP8_OPS and (n.name or n.output[0]) not in keep
+    targets = {i: n for i, n in enumerate(graph.node) if n.op_type in FP8_OPS and (n.name or n.output[0]) not in keep
                and len(n.input) > 1 and n.input[0] not in inits
                and typed.get(n.input[0], TensorProto.FLOAT) == TensorProto.FLOAT
-               and n.input[1] in inits and inits[n.input[1]].data_type == TensorProto.FLOAT]
-    amax = activation_amax(model, feeds, sorted({n.input[0] for n in targets}))
+               and n.input[1] in inits and inits[n.input[1]].data_type == TensorProto.FLOAT}
+    amax = activation_amax(model, feeds, sorted({n.input[0] for n in targets.values()}))
     zero = numpy_helper.from_array(np.zeros((), dtype=ml_dtypes.float8_e4m3fn), "fp8_zero_point")
     added, new_nodes, done = [zero], [], {}
 
@@ -132,12 +132,14 @@ def quantize_fp8(model, feeds: list[dict], keep_nodes: tuple[str, ...] = ()):
             done[key] = f"{name}_fp8w_dq"
         return done[key]
 
-    for node in targets:
+    before = {}
+    for i, node in targets.items():
+        start = len(new_nodes)
         node.input[0], node.input[1] = act_dq(node.input[0]), weight_dq(node.input[1], node)
+        before[i] = new_nodes[start:]
     _drop_unread(graph, {k[1] for k in done if isinstance(k, tuple)})
     graph.initializer.extend(added)
-    graph.node.extend(new_nodes)
-    _toposort(graph)
+    _insert_before(graph, before)
     onnx.checker.check_model(model)
     return model
 
@@ -206,13 +208,15 @@ def quantize_int4(model, feeds: Optional[list[dict]], keep_nodes: tuple[str, ...
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
     keep = set(keep_nodes)
-    targets = [n for n in graph.node if n.op_type == "MatMul" and (n.name or n.output[0]) not in keep
+    targets = {i: n for i, n in enumerate(graph.node) if n.op_type == "MatMul" and (n.name or n.output[0]) not in keep
                and n.input[1] in inits and inits[n.input[1]].data_type == TensorProto.FLOAT
-               and len(inits[n.input[1]].dims) == 2]
-    xs = activations(model, feeds, sorted({n.input[0] for n in targets if n.input[0] not in inits})) if feeds else {}
-    added, new_nodes, done = [], [], {}
-    for node in targets:
+               and len(inits[n.input[1]].dims) == 2}
+    xs = activations(model, feeds, sorted({n.input[0] for n in targets.values() if n.input[0] not in inits})) \
+        if feeds else {}
+    added, new_nodes, done, before = [], [], {}, {}
+    for i, node in targets.items():
         name = node.input[1]
+        start = len(new_nodes)
         if name not in done:
             w = numpy_helper.to_array(inits[name]).astype(np.float32)
             x = xs.get(node.input[0])
@@ -223,10 +227,10 @@ def quantize_int4(model, feeds: Optional[list[dict]], keep_nodes: tuple[str, ...
                                               [f"{name}_int4_dq"], name=f"{name}_int4_dq", axis=0, block_size=block))
             done[name] = f"{name}_int4_dq"
         node.input[1] = done[name]
+        before[i] = new_nodes[start:]
     _drop_unread(graph, set(done))
     graph.initializer.extend(added)
-    graph.node.extend(new_nodes)
-    _toposort(graph)
+    _insert_before(graph, before)
     onnx.checker.check_model(model)
     return model
 
@@ -240,24 +244,15 @@ def _drop_unread(graph, replaced: set[str]) -> None:
             graph.initializer.remove(t)
 
 
-def _toposort(graph) -> None:
-    """Nodes in an order where each runs after what it reads (the inserted Q/DQ were appended)."""
-    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
-    pending, ordered = list(graph.node), []
-    while pending:
-        rest = []
-        for n in pending:
-            if all(i in ready for i in n.input):
-                ordered.append(n)
-                ready.update(n.output)
-            else:
-                rest.append(n)
-        if len(rest) == len(pending):   # a subgraph's outer reads or a cycle: keep the rest in their order
-            ordered.extend(rest)
-            break
-        pending = rest
+def _insert_before(graph, before: dict[int, list]) -> None:
+    """Each new Q/DQ node placed just before the node (by index) whose rewrite made it: after whatever produced its
+    input, since that node read the same input, so the graph stays in order without sorting it."""
+    nodes = []
+    for i, n in enumerate(graph.node):
+        nodes += before.get(i, [])
+        nodes.append(n)
     del graph.node[:]
-    graph.node.extend(ordered)
+    graph.node.extend(nodes)
 
 
 def to_bf16(fp32_model, converted):

@@ -14,7 +14,8 @@ from ..flops.summary import kv_cache_bytes, stage_reports, unique_params
 
 ASSUMPTIONS = ("dense peak of the precision (FP32 may use TF32 where the GPU has it; int4 weight-only computes in "
                "FP16), no sparsity; minimum traffic = weights at the precision read once (int4: MatMul/Gemm weights at "
-               "4 bits + FP16 block scales, the rest FP16) + graph inputs/outputs; activations assumed to stay on chip; "
+               "4 bits + FP16 block scales, the rest FP16; a stage's 4-bit share taken as the policy's) + graph "
+               "inputs/outputs; activations assumed to stay on chip; "
                "each stage call bounded separately and summed over the calls of one step (a growing KV cache at its "
                "starting length); host glue, launches and copies not counted")
 
@@ -105,9 +106,9 @@ def predict_measured(manifest, root, flops: dict[str, FlopReport], runs: Sequenc
         profile = target if here else profile_for(device.kind, device.name)
         if not here:
             warnings.append(measured_elsewhere(target.name, device_text(device), profile.name if profile else None))
-        if profile is not None:   # no floor where that device runs the precision emulated or not at all
-            out += [with_measured(predict(flops, calls, profile, p, batch, kv, params, matmul), rs, measured_on=device.name)
-                    for p in precisions if profile.refusal(p) is None]
+        if profile is not None:   # no floor where that device does not run the precision at all
+            out += [with_measured(predict(flops, calls, profile, p, batch, kv, params, matmul), rs,
+                                  measured_on=device.name) for p in precisions if profile.refusal(p) is None]
     if not any(target.describes(d.kind, d.name) for d in groups):
         out = [predict(flops, calls, target, p, batch, kv, params, matmul) for p in precisions] + out
     return tuple(out), warnings
